@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` and `make test`.
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi
+
+.PHONY: run test setup translations lint extract
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed translations
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile -q -f -d booking/translations
+
+# Sets up, builds the SQLite database, loads the demo data, serves http://127.0.0.1:5000
+run: setup
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+# The whole test suite, every database test on SQLite and on PostgreSQL.
+test: setup
+	./scripts/system-packages.sh
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n auto
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+# Refresh the English catalogue after changing user-facing text.
+extract: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o booking/translations/messages.pot .
+	$(BIN)/pybabel update -i booking/translations/messages.pot -d booking/translations -l en

@@ -1,0 +1,29 @@
+"""Workspace booking for Japan's telework supporter organisations."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from booking.config import INSTANCE_DIR, from_environment
+
+
+def create_app(config_overrides: dict | None = None) -> Flask:
+    """Defaults, then the environment, then the overrides (tests pass their own)."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    app.config.from_mapping(from_environment())
+    if config_overrides:
+        app.config.update(config_overrides)
+
+    from booking import cli, web
+    from booking.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(web.MIGRATIONS_DIR), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=web.select_locale, timezone_selector=lambda: "Asia/Tokyo")
+    limiter.init_app(app)
+
+    web.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,79 @@
+"""Public pages: home, space pages, language switch."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, redirect, render_template, session
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField
+
+from booking.extensions import db
+from booking.forms import options
+from booking.models import Space
+from booking.services import spaces as space_service
+
+bp = Blueprint("public", __name__)
+
+
+class LanguageForm(FlaskForm):
+    lang = SelectField(choices=options([("ja", "日本語"), ("en", "English")]))
+    next = HiddenField()
+
+
+@bp.app_context_processor
+def _language_form():
+    return {"language_form": LanguageForm}
+
+
+@bp.get("/")
+def home():
+    featured = db.session.scalars(
+        space_service.public_spaces().order_by(Space.prefecture_code, Space.id).limit(12)
+    ).all()
+    return render_template("public/home.html", spaces=featured)
+
+
+@bp.get("/spaces/<slug>")
+def space(slug: str):
+    found = db.session.scalar(space_service.public_spaces().where(Space.slug == slug))
+    if found is None:
+        abort(404)
+    return render_template("public/space.html", space=found,
+                           offers=space_service.campaign_offers(db.session, found))
+
+
+@bp.post("/language")
+def language():
+    form = LanguageForm()
+    if form.validate_on_submit():
+        session["lang"] = form.lang.data
+    target = form.next.data or "/"
+    # Only a path on this site: never an open redirect.
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    return redirect(target)
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        return {"status": "database unavailable"}, 503
+    return {"status": "ready"}
+
+
+@bp.get("/robots.txt")
+def robots():
+    return "User-agent: *\nDisallow: /calendar/\n", 200, {"Content-Type": "text/plain"}
+
+

@@ -1,0 +1,46 @@
+"""Command-line tasks: flask seed, flask create-admin (more are added by the services)."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from booking.extensions import db
+
+
+@click.command("seed")
+def seed_command() -> None:
+    """Load the demo data of seeds/ (running it twice changes nothing)."""
+    from seeds import demo
+
+    created = demo.load(db.session)
+    db.session.commit()
+    total = sum(created.values())
+    click.echo(f"seed: {total} rows created " + ", ".join(f"{k}={v}" for k, v in created.items()))
+    click.echo("Demo accounts (demo only, password for all: " + demo.DEMO_PASSWORD + "):")
+    for email, _name, org in demo.USERS:
+        click.echo(f"  {email:24} {org or 'site admin'}")
+
+
+@click.command("create-admin")
+@click.option("--email", prompt=True)
+@click.option("--name", default="Site admin")
+@click.password_option()
+def create_admin_command(email: str, name: str, password: str) -> None:
+    """Create a site admin who approves supporter organisations."""
+    from booking.services import accounts
+
+    if len(password) < 10:
+        raise click.BadParameter("at least 10 characters", param_hint="password")
+    try:
+        accounts.create_user(db.session, email=email, password=password, name=name,
+                             is_admin=True)
+    except accounts.EmailTaken:
+        raise click.ClickException(f"{email} is already registered") from None
+    db.session.commit()
+    click.echo(f"admin {email} created")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_command)
+    app.cli.add_command(create_admin_command)

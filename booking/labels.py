@@ -1,0 +1,93 @@
+"""Words shown for the model's codes, in both languages (templates use these only)."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from booking.prefectures import by_code
+
+SPACE_KINDS = {
+    "satellite_office": _l("サテライトオフィス"),
+    "coworking": _l("コワーキングスペース"),
+    "workation_house": _l("ワーケーションの家(一棟貸し)"),
+    "public_facility": _l("公共施設"),
+}
+UNIT_KINDS = {
+    "desk": _l("デスク(席)"),
+    "meeting_room": _l("会議室"),
+    "private_room": _l("個室"),
+    "whole_house": _l("一棟貸し"),
+}
+AMENITY_LABELS = {
+    "wifi": _l("Wi-Fi"),
+    "printer": _l("プリンター"),
+    "projector": _l("プロジェクター"),
+    "whiteboard": _l("ホワイトボード"),
+    "monitors": _l("モニター"),
+    "private_booths": _l("個室ブース"),
+    "phone_booths": _l("電話ブース"),
+    "nursery": _l("保育施設"),
+    "parking": _l("駐車場"),
+    "shower": _l("シャワー"),
+    "kitchen": _l("キッチン"),
+    "equipment_lending": _l("機器の無料貸出"),
+}
+ORG_KINDS = {
+    "municipality": _l("自治体"),
+    "operator": _l("施設運営者"),
+    "company": _l("企業"),
+}
+PER = {"day": _l("1日"), "hour": _l("1時間"), "night": _l("1泊")}
+WEEKDAYS = (_l("月曜日"), _l("火曜日"), _l("水曜日"), _l("木曜日"), _l("金曜日"),
+            _l("土曜日"), _l("日曜日"))
+
+
+def _value(code) -> str:
+    return getattr(code, "value", code)
+
+
+def space_kind_label(kind) -> str:
+    return str(SPACE_KINDS.get(_value(kind), kind))
+
+
+def unit_kind_label(kind) -> str:
+    return str(UNIT_KINDS.get(_value(kind), kind))
+
+
+def amenity_label(code: str) -> str:
+    return str(AMENITY_LABELS.get(code, code))
+
+
+def org_kind_label(kind) -> str:
+    return str(ORG_KINDS.get(_value(kind), kind))
+
+
+def price_label(amount: int, per) -> str:
+    if amount == 0:
+        return _("無料")
+    return _("¥%(amount)s / %(per)s", amount=f"{amount:,}", per=PER[_value(per)])
+
+
+def weekday_name(weekday: int) -> str:
+    return str(WEEKDAYS[weekday])
+
+
+def minutes_label(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def prefecture_name(code: int | None) -> str:
+    from booking.web import current_locale
+
+    pref = by_code(code)
+    if pref is None:
+        return ""
+    return pref.name_en if current_locale() == "en" else pref.name
+
+
+TEMPLATE_GLOBALS = {
+    f.__name__: f
+    for f in (space_kind_label, unit_kind_label, amenity_label, org_kind_label, price_label,
+              weekday_name, minutes_label, prefecture_name)
+}

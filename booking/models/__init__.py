@@ -1,0 +1,40 @@
+"""All models, importable from one place (Alembic and the services read them here)."""
+
+from booking.models.base import Base, utcnow
+from booking.models.bookings import (
+    HOLDING_STATUSES,
+    Booking,
+    BookingAttendee,
+    BookingStatus,
+    IdempotencyRecord,
+)
+from booking.models.campaigns import Campaign, CampaignSlot, Eligibility
+from booking.models.organisations import (
+    Membership,
+    Organisation,
+    OrgKind,
+    Role,
+    TeleworkCategory,
+    User,
+)
+from booking.models.spaces import (
+    AMENITIES,
+    CapacityOverride,
+    Closure,
+    OpeningHours,
+    Photo,
+    PricePer,
+    Space,
+    SpaceKind,
+    Unit,
+    UnitKind,
+)
+from booking.models.system import ApiToken, AuditEntry, OutboxMessage
+
+__all__ = [
+    "AMENITIES", "HOLDING_STATUSES", "ApiToken", "AuditEntry", "Base", "Booking",
+    "BookingAttendee", "BookingStatus", "Campaign", "CampaignSlot", "CapacityOverride",
+    "Closure", "Eligibility", "IdempotencyRecord", "Membership", "OpeningHours", "OrgKind",
+    "Organisation", "OutboxMessage", "Photo", "PricePer", "Role", "Space", "SpaceKind",
+    "TeleworkCategory", "Unit", "UnitKind", "User", "utcnow",
+]

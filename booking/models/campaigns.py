@@ -1,0 +1,94 @@
+"""Campaigns of municipalities (Telework Days) and the slots they offer."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from booking.models.base import Base, enum_type, utcnow
+from booking.models.organisations import Organisation
+from booking.models.spaces import Unit
+
+
+class Eligibility(enum.StrEnum):
+    ANY_COMPANY = "any"
+    OUTSIDE_PREFECTURE = "outside_prefecture"  # trial programmes aimed at Tokyo firms
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        sa.CheckConstraint("starts_on <= ends_on", name="dates_ordered"),
+        sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    description_en: Mapped[str] = mapped_column(sa.Text, default="")
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    core_days: Mapped[list[str]] = mapped_column(sa.JSON, default=list)  # ISO dates
+    published: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+    slots: Mapped[list[CampaignSlot]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan", order_by="CampaignSlot.start_date"
+    )
+
+    def display_name(self, locale: str = "ja") -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+
+class CampaignSlot(Base):
+    """Seats of a unit offered by a campaign on a date range within a daily window."""
+
+    __tablename__ = "campaign_slots"
+    __table_args__ = (
+        sa.CheckConstraint("start_date <= end_date", name="dates_ordered"),
+        sa.CheckConstraint(
+            "daily_start_min >= 0 AND daily_end_min <= 1440 AND daily_start_min < daily_end_min",
+            name="window",
+        ),
+        sa.CheckConstraint("seats >= 0", name="seats_non_negative"),
+        sa.CheckConstraint("price_amount IS NULL OR price_amount >= 0", name="price_non_negative"),
+        sa.CheckConstraint("subsidy_cap IS NULL OR subsidy_cap >= 0", name="subsidy_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    start_date: Mapped[date]
+    end_date: Mapped[date]
+    daily_start_min: Mapped[int]
+    daily_end_min: Mapped[int]
+    seats: Mapped[int]
+    # None: the unit's own price; 0: free.
+    price_amount: Mapped[int | None]
+    # The municipality pays up to this many yen per booking of the price the company owes.
+    subsidy_cap: Mapped[int | None]
+    max_seats_per_company_per_day: Mapped[int | None]
+    max_bookings_per_company: Mapped[int | None]
+    eligibility: Mapped[Eligibility] = mapped_column(
+        enum_type(Eligibility, 20), default=Eligibility.ANY_COMPANY
+    )
+    # A slot on an operator's space needs that operator's consent before it is offered.
+    operator_consent: Mapped[bool] = mapped_column(default=True)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="slots")
+    unit: Mapped[Unit] = relationship()
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_amount == 0

@@ -1,0 +1,128 @@
+"""Organisations, users and their memberships."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from booking.models.base import Base, enum_type, utcnow
+
+
+class OrgKind(enum.StrEnum):
+    MUNICIPALITY = "municipality"
+    OPERATOR = "operator"
+    COMPANY = "company"
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"
+    STAFF = "staff"
+
+
+class TeleworkCategory(enum.StrEnum):
+    """How a company takes part in Telework Days (seed-facts.md)."""
+
+    IMPLEMENTING = "implementing"  # 実施団体
+    SPECIAL = "special"  # 特別協力団体
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    __table_args__ = (
+        sa.CheckConstraint("prefecture_code BETWEEN 1 AND 47", name="prefecture_code"),
+        sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+        sa.CheckConstraint("core_day_staff >= 0", name="core_day_staff_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[OrgKind] = mapped_column(enum_type(OrgKind, 20))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    prefecture_code: Mapped[int | None]
+    address: Mapped[str] = mapped_column(sa.String(300), default="")
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    # Supporter organisations are public only once a site admin approved them; companies
+    # need no approval and get approved_at at creation.
+    approved_at: Mapped[datetime | None]
+    telework_category: Mapped[TeleworkCategory | None] = mapped_column(
+        enum_type(TeleworkCategory, 20)
+    )
+    core_day_staff: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None
+
+    @property
+    def is_supporter(self) -> bool:
+        return self.kind in (OrgKind.MUNICIPALITY, OrgKind.OPERATOR)
+
+    def display_name(self, locale: str = "ja") -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (sa.CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased, so the unique index is case-insensitive on every database.
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    locale: Mapped[str] = mapped_column(sa.String(5), default="ja")
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    # Changing it logs the user out everywhere (it is part of the session identity).
+    session_token: Mapped[str] = mapped_column(sa.String(64))
+    calendar_secret: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    def organisations(self, kind: OrgKind | None = None) -> list[Organisation]:
+        return [
+            m.organisation
+            for m in self.memberships
+            if kind is None or m.organisation.kind == kind
+        ]
+
+    def role_in(self, organisation_id: int) -> Role | None:
+        for m in self.memberships:
+            if m.organisation_id == organisation_id:
+                return m.role
+        return None
+
+    @property
+    def company(self) -> Organisation | None:
+        companies = self.organisations(OrgKind.COMPANY)
+        return companies[0] if companies else None
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (sa.UniqueConstraint("user_id", "organisation_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[Role] = mapped_column(enum_type(Role, 10))
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    organisation: Mapped[Organisation] = relationship(back_populates="memberships")

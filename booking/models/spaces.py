@@ -1,0 +1,222 @@
+"""Spaces (places on the map), their bookable units, hours, closures and overrides."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from booking.models.base import Base, enum_type, utcnow
+from booking.models.organisations import Organisation
+
+AMENITIES = (
+    "wifi", "printer", "projector", "whiteboard", "monitors", "private_booths",
+    "phone_booths", "nursery", "parking", "shower", "kitchen", "equipment_lending",
+)
+
+
+class SpaceKind(enum.StrEnum):
+    SATELLITE_OFFICE = "satellite_office"
+    COWORKING = "coworking"
+    WORKATION_HOUSE = "workation_house"
+    PUBLIC_FACILITY = "public_facility"
+
+
+class UnitKind(enum.StrEnum):
+    DESK = "desk"  # a pool of desks: capacity = seats
+    MEETING_ROOM = "meeting_room"  # taken whole: capacity 1, fits_people says how many
+    PRIVATE_ROOM = "private_room"
+    WHOLE_HOUSE = "whole_house"
+
+
+class PricePer(enum.StrEnum):
+    DAY = "day"
+    HOUR = "hour"
+    NIGHT = "night"
+
+
+class Space(Base):
+    __tablename__ = "spaces"
+    __table_args__ = (
+        sa.CheckConstraint("prefecture_code BETWEEN 1 AND 47", name="prefecture_code"),
+        sa.CheckConstraint("lat IS NULL OR (lat BETWEEN -90 AND 90)", name="lat_range"),
+        sa.CheckConstraint("lon IS NULL OR (lon BETWEEN -180 AND 180)", name="lon_range"),
+        sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+        # The search narrows candidates by a bounding box before any exact distance.
+        sa.Index("ix_spaces_lat_lon", "lat", "lon"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    kind: Mapped[SpaceKind] = mapped_column(enum_type(SpaceKind, 20))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    description_en: Mapped[str] = mapped_column(sa.Text, default="")
+    prefecture_code: Mapped[int]
+    city: Mapped[str] = mapped_column(sa.String(100))
+    address: Mapped[str] = mapped_column(sa.String(300))
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    coordinates_approximate: Mapped[bool] = mapped_column(default=False)
+    nearest_station: Mapped[str] = mapped_column(sa.String(100), default="")
+    access: Mapped[str] = mapped_column(sa.String(300), default="")
+    access_en: Mapped[str] = mapped_column(sa.String(300), default="")
+    amenities: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    closed_on_holidays: Mapped[bool] = mapped_column(default=True)
+    published: Mapped[bool] = mapped_column(default=True)
+    calendar_secret: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+    opening_hours: Mapped[list[OpeningHours]] = relationship(
+        back_populates="space", cascade="all, delete-orphan", order_by="OpeningHours.weekday"
+    )
+    units: Mapped[list[Unit]] = relationship(
+        back_populates="space", cascade="all, delete-orphan", order_by="Unit.id"
+    )
+    photos: Mapped[list[Photo]] = relationship(
+        back_populates="space", cascade="all, delete-orphan", order_by="Photo.id"
+    )
+
+    def display_name(self, locale: str = "ja") -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+    def display_description(self, locale: str = "ja") -> str:
+        return self.description_en if locale == "en" and self.description_en else self.description
+
+    def display_access(self, locale: str = "ja") -> str:
+        return self.access_en if locale == "en" and self.access_en else self.access
+
+    def hours_on(self, weekday: int) -> OpeningHours | None:
+        return next((h for h in self.opening_hours if h.weekday == weekday), None)
+
+
+class OpeningHours(Base):
+    """One row per open weekday; a weekday without a row is closed. Minutes after midnight,
+    so that a workation house can be open 0–1440 (all day) without a '24:00' time value."""
+
+    __tablename__ = "opening_hours"
+    __table_args__ = (
+        sa.UniqueConstraint("space_id", "weekday"),
+        sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+        sa.CheckConstraint("opens_min >= 0 AND closes_min <= 1440", name="minutes_range"),
+        sa.CheckConstraint("opens_min < closes_min", name="opens_before_closes"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(sa.ForeignKey("spaces.id", ondelete="CASCADE"))
+    weekday: Mapped[int]  # Monday = 0, as date.weekday()
+    opens_min: Mapped[int]
+    closes_min: Mapped[int]
+
+    space: Mapped[Space] = relationship(back_populates="opening_hours")
+
+    @staticmethod
+    def fmt(minutes: int) -> str:
+        return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.fmt(self.opens_min)}–{self.fmt(self.closes_min)}"
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    __table_args__ = (
+        sa.CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+        sa.CheckConstraint("fits_people >= 1", name="fits_people_positive"),
+        sa.CheckConstraint("price_amount >= 0", name="price_non_negative"),
+        sa.CheckConstraint("min_length >= 1", name="min_length_positive"),
+        sa.CheckConstraint("max_length >= min_length", name="max_length_ge_min"),
+        sa.CheckConstraint("lead_time_hours >= 0", name="lead_time_non_negative"),
+        sa.CheckConstraint("cancel_deadline_hours >= 0", name="cancel_deadline_non_negative"),
+        sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("spaces.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[UnitKind] = mapped_column(enum_type(UnitKind, 20))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    # How many one-seat bookings may overlap; a room or house taken whole has capacity 1.
+    capacity: Mapped[int]
+    fits_people: Mapped[int] = mapped_column(default=1)
+    price_amount: Mapped[int]  # yen
+    price_per: Mapped[PricePer] = mapped_column(enum_type(PricePer, 10))
+    # Booking length in price units (days, hours or nights).
+    min_length: Mapped[int] = mapped_column(default=1)
+    max_length: Mapped[int] = mapped_column(default=30)
+    lead_time_hours: Mapped[int] = mapped_column(default=0)
+    cancel_deadline_hours: Mapped[int] = mapped_column(default=24)
+    # Members only: the public books it only through a campaign slot.
+    members_only: Mapped[bool] = mapped_column(default=False)
+    # Whole houses: check-in on the first day, check-out on the day after the last night.
+    checkin_min: Mapped[int] = mapped_column(default=15 * 60)
+    checkout_min: Mapped[int] = mapped_column(default=10 * 60)
+    # Bumped on every booking decision: the row a booking transaction locks and writes.
+    lock_version: Mapped[int] = mapped_column(default=0)
+
+    space: Mapped[Space] = relationship(back_populates="units")
+    closures: Mapped[list[Closure]] = relationship(
+        back_populates="unit", cascade="all, delete-orphan", order_by="Closure.start_date"
+    )
+    capacity_overrides: Mapped[list[CapacityOverride]] = relationship(
+        back_populates="unit", cascade="all, delete-orphan", order_by="CapacityOverride.day"
+    )
+
+    def display_name(self, locale: str = "ja") -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+
+class Closure(Base):
+    """Dates (inclusive) on which a unit takes no booking, e.g. お盆 8/13–8/16."""
+
+    __tablename__ = "closures"
+    __table_args__ = (sa.CheckConstraint("start_date <= end_date", name="dates_ordered"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    start_date: Mapped[date]
+    end_date: Mapped[date]
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    unit: Mapped[Unit] = relationship(back_populates="closures")
+
+
+class CapacityOverride(Base):
+    """Fewer (or more) seats on one date, e.g. 10 of 85 desks kept for members."""
+
+    __tablename__ = "capacity_overrides"
+    __table_args__ = (
+        sa.UniqueConstraint("unit_id", "day"),
+        sa.CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    capacity: Mapped[int]
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    unit: Mapped[Unit] = relationship(back_populates="capacity_overrides")
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(sa.ForeignKey("spaces.id", ondelete="CASCADE"))
+    # A random file name chosen by us, never the uploader's.
+    filename: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    alt: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    space: Mapped[Space] = relationship(back_populates="photos")

@@ -1,0 +1,60 @@
+"""Cross-cutting records: the mail outbox, API tokens and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from booking.models.base import Base, utcnow
+
+
+class OutboxMessage(Base):
+    """A mail written in the same transaction as the change it reports; sent by a worker."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        sa.Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))  # confirmation, cancellation, reminder...
+    recipient: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    # The complete RFC 5322 message, built at enqueue time so a retry sends the same bytes.
+    message: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    booking_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(sa.String(500), default="")
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)  # sha256 hex
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    organisation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(sa.String(60))
+    target: Mapped[str] = mapped_column(sa.String(120))
+    detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)

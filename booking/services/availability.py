@@ -1,0 +1,267 @@
+"""Free seats of units over time: the one function search, pages, bookings and the API call.
+
+A unit's free seats are a step function of time. We compute it by a sweep over the
+instants where anything changes (day boundaries, opening and closing, campaign windows,
+booking starts and ends) and keep, for each piece, three numbers:
+
+- physical: seats that exist and are not booked (capacity or the day's override, minus
+  every booking that holds seats; 0 on a closure);
+- regular: what the public can book at the unit's own price (physical while the space is
+  open and the unit not members-only, else 0);
+- per campaign slot: what the slot can still give (min of physical and the slot's seats
+  minus the slot's own bookings, inside the slot's dates and daily window and the
+  space's opening hours, else 0). A slot opens a members-only unit to everyone.
+
+Everything for a list of units is loaded in a constant number of queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import jpholiday
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from booking.models import (
+    HOLDING_STATUSES,
+    Booking,
+    Campaign,
+    CampaignSlot,
+    CapacityOverride,
+    Closure,
+    Organisation,
+    Unit,
+)
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def at(day: date, minutes: int) -> datetime:
+    """The Tokyo instant `minutes` after midnight of `day` (1440 = next midnight)."""
+    return datetime.combine(day, time(0), TOKYO) + timedelta(minutes=minutes)
+
+
+def tokyo_days(start: datetime, end: datetime) -> list[date]:
+    """Every Tokyo date that [start, end) touches."""
+    first = start.astimezone(TOKYO).date()
+    last = (end - timedelta(microseconds=1)).astimezone(TOKYO).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def overlaps(start_col, end_col, start: datetime, end: datetime):
+    """The one half-open overlap predicate: [start_col, end_col) meets [start, end)."""
+    return sa.and_(start_col < end, end_col > start)
+
+
+def is_holiday(day: date) -> bool:
+    return jpholiday.is_holiday(day)
+
+
+@dataclass(frozen=True)
+class Piece:
+    start: datetime
+    end: datetime
+    physical: int
+    regular: int
+    slots: dict[int, int] = field(default_factory=dict)
+
+    def free(self, slot_id: int | None = None) -> int:
+        return self.regular if slot_id is None else self.slots.get(slot_id, 0)
+
+
+@dataclass
+class Timeline:
+    unit: Unit
+    pieces: list[Piece]
+    slots: list[CampaignSlot]
+
+    def min_free(self, start: datetime, end: datetime, slot_id: int | None = None) -> int:
+        """Seats free during the whole of [start, end) (0 if any part is closed)."""
+        covered = start
+        lowest: int | None = None
+        for piece in self.pieces:
+            if piece.end <= start or piece.start >= end:
+                continue
+            if piece.start > covered:  # a hole: outside the computed range
+                return 0
+            free = piece.free(slot_id)
+            lowest = free if lowest is None else min(lowest, free)
+            covered = piece.end
+        if lowest is None or covered < end:
+            return 0
+        return max(lowest, 0)
+
+    def max_free(self, start: datetime, end: datetime, slot_id: int | None = None) -> int:
+        """The most seats free at any instant of [start, end)."""
+        values = [
+            p.free(slot_id) for p in self.pieces if p.end > start and p.start < end
+        ]
+        return max(values, default=0)
+
+
+@dataclass
+class _UnitData:
+    closures: list[Closure] = field(default_factory=list)
+    overrides: dict[date, int] = field(default_factory=dict)
+    slots: list[CampaignSlot] = field(default_factory=list)
+    bookings: list[Booking] = field(default_factory=list)
+
+
+def regular_window(unit: Unit, day: date) -> tuple[datetime, datetime] | None:
+    """Opening hours of the unit's space on `day`, or None when it is closed that day."""
+    space = unit.space
+    if space.closed_on_holidays and is_holiday(day):
+        return None
+    hours = space.hours_on(day.weekday())
+    if hours is None:
+        return None
+    return at(day, hours.opens_min), at(day, hours.closes_min)
+
+
+def slot_window(slot: CampaignSlot, day: date) -> tuple[datetime, datetime] | None:
+    """The slot's daily window on `day`, within the space's opening hours of that day."""
+    if not slot.start_date <= day <= slot.end_date:
+        return None
+    opening = regular_window(slot.unit, day)
+    if opening is None:
+        return None
+    start = max(at(day, slot.daily_start_min), opening[0])
+    end = min(at(day, slot.daily_end_min), opening[1])
+    return (start, end) if start < end else None
+
+
+def _closed(data: _UnitData, day: date) -> bool:
+    return any(c.start_date <= day <= c.end_date for c in data.closures)
+
+
+def load(
+    session: Session,
+    units: Sequence[Unit],
+    start: datetime,
+    end: datetime,
+    *,
+    exclude_booking_id: int | None = None,
+) -> dict[int, _UnitData]:
+    """Closures, overrides, offered slots and holding bookings of `units` in 4 queries."""
+    ids = [u.id for u in units]
+    data: dict[int, _UnitData] = defaultdict(_UnitData)
+    if not ids:
+        return data
+    first, last = start.astimezone(TOKYO).date(), end.astimezone(TOKYO).date()
+    for closure in session.scalars(
+        sa.select(Closure).where(
+            Closure.unit_id.in_(ids), Closure.start_date <= last, Closure.end_date >= first
+        )
+    ):
+        data[closure.unit_id].closures.append(closure)
+    for override in session.scalars(
+        sa.select(CapacityOverride).where(
+            CapacityOverride.unit_id.in_(ids),
+            CapacityOverride.day.between(first, last),
+        )
+    ):
+        data[override.unit_id].overrides[override.day] = override.capacity
+    for slot in session.scalars(
+        sa.select(CampaignSlot)
+        .join(Campaign)
+        .join(Organisation, Campaign.organisation_id == Organisation.id)
+        .where(
+            CampaignSlot.unit_id.in_(ids),
+            CampaignSlot.start_date <= last,
+            CampaignSlot.end_date >= first,
+            CampaignSlot.operator_consent.is_(True),
+            Campaign.published.is_(True),
+            Organisation.approved_at.is_not(None),
+        )
+    ):
+        data[slot.unit_id].slots.append(slot)
+    query = sa.select(Booking).where(
+        Booking.unit_id.in_(ids),
+        Booking.status.in_(HOLDING_STATUSES),
+        overlaps(Booking.starts_at, Booking.ends_at, start, end),
+    )
+    if exclude_booking_id is not None:
+        query = query.where(Booking.id != exclude_booking_id)
+    for booking in session.scalars(query):
+        data[booking.unit_id].bookings.append(booking)
+    return data
+
+
+def _timeline(unit: Unit, data: _UnitData, start: datetime, end: datetime) -> Timeline:
+    days = tokyo_days(start, end)
+    windows_regular: list[tuple[datetime, datetime]] = []
+    windows_slot: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    cuts = {start, end}
+    for day in days:
+        cuts.add(at(day, 0))
+        if _closed(data, day):
+            continue
+        if not unit.members_only and (w := regular_window(unit, day)):
+            windows_regular.append(w)
+            cuts.update(w)
+        for slot in data.slots:
+            if w := slot_window(slot, day):
+                windows_slot[slot.id].append(w)
+                cuts.update(w)
+    # Seats booked overall and per slot change at booking starts and ends.
+    delta: dict[datetime, int] = defaultdict(int)
+    slot_delta: dict[int, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
+    for b in data.bookings:
+        delta[b.starts_at] += b.seats
+        delta[b.ends_at] -= b.seats
+        if b.campaign_slot_id is not None:
+            slot_delta[b.campaign_slot_id][b.starts_at] += b.seats
+            slot_delta[b.campaign_slot_id][b.ends_at] -= b.seats
+        cuts.update((b.starts_at, b.ends_at))
+
+    ordered = sorted(c.astimezone(TOKYO) for c in cuts)
+    booked = sum(s for t, s in delta.items() if t <= ordered[0])
+    slot_booked = {
+        sid: sum(s for t, s in d.items() if t <= ordered[0]) for sid, d in slot_delta.items()
+    }
+    pieces: list[Piece] = []
+    for left, right in zip(ordered, ordered[1:], strict=False):
+        if left > ordered[0]:
+            booked += delta.get(left, 0)
+            for sid, d in slot_delta.items():
+                slot_booked[sid] += d.get(left, 0)
+        if right <= start or left >= end:
+            continue
+        day = left.date()
+        physical = 0 if _closed(data, day) else data.overrides.get(day, unit.capacity) - booked
+        regular = physical if _inside(left, right, windows_regular) else 0
+        slots = {
+            slot.id: max(min(physical, slot.seats - slot_booked.get(slot.id, 0)), 0)
+            for slot in data.slots
+            if _inside(left, right, windows_slot.get(slot.id, []))
+        }
+        pieces.append(Piece(left, right, physical, max(regular, 0), slots))
+    return Timeline(unit=unit, pieces=pieces, slots=data.slots)
+
+
+def _inside(left: datetime, right: datetime, windows: Iterable[tuple[datetime, datetime]]) -> bool:
+    return any(w0 <= left and right <= w1 for w0, w1 in windows)
+
+
+def timelines(
+    session: Session,
+    units: Sequence[Unit],
+    start: datetime,
+    end: datetime,
+    *,
+    exclude_booking_id: int | None = None,
+) -> dict[int, Timeline]:
+    """Timelines of every unit over [start, end); units must have .space loaded."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("aware datetimes only")
+    data = load(session, units, start, end, exclude_booking_id=exclude_booking_id)
+    return {u.id: _timeline(u, data[u.id], start, end) for u in units}
+
+
+def timeline(session: Session, unit: Unit, start: datetime, end: datetime, **kw) -> Timeline:
+    return timelines(session, [unit], start, end, **kw)[unit.id]

@@ -1,0 +1,53 @@
+"""The one domain error type; its codes and messages live here, in one place."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+# code -> (HTTP status, message). Messages are translated when shown.
+MESSAGES = {
+    "not_enough_seats": (409, _l("空席が足りません。")),
+    "busy": (503, _l("混み合っています。もう一度お試しください。")),
+    "closed": (422, _l("その日時は営業していません。")),
+    "outside_hours": (422, _l("営業時間外です。")),
+    "in_past": (422, _l("過去の日時は予約できません。")),
+    "lead_time": (422, _l("予約の受付期限を過ぎています。")),
+    "too_short": (422, _l("予約の長さが最短に足りません。")),
+    "too_long": (422, _l("予約の長さが最長を超えています。")),
+    "bad_range": (422, _l("終了は開始より後にしてください。")),
+    "bad_seats": (422, _l("席数が正しくありません。")),
+    "unavailable": (404, _l("この施設は予約を受け付けていません。")),
+    "members_only": (422, _l("この区画は会員専用です。")),
+    "no_company": (403, _l("予約には会社の登録が必要です。")),
+    "not_yours": (404, _l("予約が見つかりません。")),
+    "cancel_deadline": (409, _l("キャンセル期限を過ぎています。")),
+    "already_cancelled": (409, _l("この予約はキャンセル済みです。")),
+    "campaign_closed": (422, _l("このキャンペーン枠はその日時に提供されていません。")),
+    "campaign_seats_per_day": (403, _l("キャンペーンの規則: 1社1日あたりの席数の上限を超えます。")),
+    "campaign_bookings_per_company": (
+        403, _l("キャンペーンの規則: 1社あたりの予約回数の上限に達しています。")
+    ),
+    "campaign_outside_prefecture": (
+        403, _l("キャンペーンの規則: 県外の企業のみ予約できます。")
+    ),
+    "capacity_conflict": (409, _l("既存の予約に影響するため変更できません。")),
+    "unknown_place": (422, _l("場所が見つかりません。")),
+    "ambiguous_place": (422, _l("場所が複数見つかりました。選んでください。")),
+}
+
+
+class DomainError(Exception):
+    """Raised by services; views turn it into a flash message or an HTTP status."""
+
+    def __init__(self, code: str, **extra) -> None:
+        super().__init__(code)
+        self.code = code
+        self.extra = extra
+
+    @property
+    def status(self) -> int:
+        return MESSAGES[self.code][0]
+
+    @property
+    def message(self) -> str:
+        return str(MESSAGES[self.code][1])

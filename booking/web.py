@@ -1,0 +1,161 @@
+"""Request plumbing shared by every blueprint: locale, login, errors, headers, filters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_babel import format_date, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException
+
+from booking.extensions import db, login_manager
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def select_locale() -> str:
+    lang = request.args.get("lang") or session.get("lang")
+    if lang in ("ja", "en"):
+        return lang
+    return "ja"  # Japanese first, whatever the browser says: the service is for Japan.
+
+
+def current_locale() -> str:
+    return str(get_locale() or "ja")
+
+
+@login_manager.user_loader
+def load_user(identity: str):
+    from booking.models import User
+
+    user_id, _sep, token = identity.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    # A changed session token logs the user out on every device.
+    if user is None or user.session_token != token:
+        return None
+    return user
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def problem(status: int, title: str, detail: str = "", **extra) -> tuple:
+    """An RFC 9457 problem document."""
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _handle_http_error(error: HTTPException):
+    if wants_json():
+        return problem(error.code or 500, error.name, error.description or "")
+    return render_template("error.html", code=error.code, name=error.name), error.code
+
+
+def _handle_unexpected(error: Exception):
+    db.session.rollback()
+    from flask import current_app
+
+    current_app.logger.exception("unhandled error")
+    if wants_json():
+        return problem(500, "Internal Server Error", "An unexpected error occurred.")
+    return render_template("error.html", code=500, name="Internal Server Error"), 500
+
+
+def _security_headers(response):
+    tile_origin = g.get("tile_origin", "")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' data: {tile_origin}; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def yen(amount: int | None) -> str:
+    if amount is None:
+        return ""
+    if amount == 0:
+        return _("無料")
+    return f"¥{amount:,}"
+
+
+def local_date(value: date | datetime, fmt: str = "medium") -> str:
+    if isinstance(value, datetime):
+        value = value.astimezone(TOKYO).date()
+    if current_locale() == "ja":
+        weekdays = "月火水木金土日"
+        return f"{value.year}年{value.month}月{value.day}日({weekdays[value.weekday()]})"
+    return format_date(value, "EEE d MMM y")
+
+
+def local_time(value: datetime) -> str:
+    return value.astimezone(TOKYO).strftime("%H:%M")
+
+
+def init_app(app: Flask) -> None:
+    from urllib.parse import urlsplit
+
+    from booking.blueprints import register_blueprints
+
+    tile = urlsplit(app.config["MAP_TILE_URL"])
+    tile_origin = f"{tile.scheme}://{tile.netloc}" if tile.netloc else ""
+
+    @app.before_request
+    def _remember_tile_origin():
+        g.tile_origin = tile_origin
+
+    login_manager.login_view = "account.login"
+    login_manager.login_message = None
+
+    register_blueprints(app)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    if not app.testing and not app.debug:
+        app.register_error_handler(Exception, _handle_unexpected)
+    app.after_request(_security_headers)
+    app.jinja_env.filters["yen"] = yen
+    app.jinja_env.filters["local_date"] = local_date
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.globals["current_locale"] = current_locale
+    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
+    app.jinja_env.globals["role_links"] = _role_links
+    from booking.labels import TEMPLATE_GLOBALS
+
+    app.jinja_env.globals.update(TEMPLATE_GLOBALS)
+
+
+# The surfaces each kind of organisation has: (kind, endpoint, label).
+ROLE_LINKS = (
+    ("company", "bookings.mine", _l("予約一覧")),
+    ("operator", "operator.index", _l("施設の管理")),
+    ("municipality", "municipality.index", _l("キャンペーン管理")),
+)
+
+
+def _role_links() -> list[dict]:
+    from flask import current_app, url_for
+    from flask_login import current_user
+
+    kinds = {m.organisation.kind.value for m in current_user.memberships}
+    return [
+        {"url": url_for(endpoint), "label": label}
+        for kind, endpoint, label in ROLE_LINKS
+        if kind in kinds and endpoint in current_app.view_functions
+    ]

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs: Chromium and CJK fonts for browser tests, libical
+# (through GObject introspection) for the iTIP check of calendar files. Installs only what
+# is missing, never upgrades anything (an upgrade of PostgreSQL's packages under the
+# running server once broke it).
+set -euo pipefail
+needed=(chromium fonts-noto-cjk gir1.2-ical-3.0 python3-gi)
+missing=()
+for pkg in "${needed[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]} (run: sudo apt-get install --no-upgrade ${missing[*]})" >&2
+  exit 1
+fi
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade "${missing[@]}"

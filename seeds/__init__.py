@@ -1,0 +1,1 @@
+"""Demo data from the source documents (shared/seed-facts.md)."""

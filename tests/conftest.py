@@ -1,0 +1,158 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL.
+
+The `backend` parameter makes each test that uses `app` run twice. Each pytest worker
+creates its own PostgreSQL database (dropped at the end) and its own SQLite file; tables
+are emptied after each test, so tests may commit, and race tests can use many
+connections. PostgreSQL comes from TEST_POSTGRES_URL (default: the local server); when
+it is not reachable the PostgreSQL half fails rather than quietly running on SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg import sql
+
+from booking import create_app
+from booking.extensions import db
+from tests.factories import Factory
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKENDS = [b for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+def _pg_url(dbname: str) -> str:
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this worker; dropped afterwards."""
+    name = f"booking_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _pg_url(name)
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, request, tmp_path_factory) -> str:
+    if backend == "postgresql":
+        return request.getfixturevalue("postgres_database")
+    return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite3'}"
+
+
+def make_app(database_url: str, **overrides):
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "SERVER_NAME": "localhost",
+        "PUBLIC_URL": "http://localhost",
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url: str) -> str:
+    app = make_app(database_url)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        for engine in db.engines.values():
+            engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Settings a test module may override (e.g. CSRF or rate limits on)."""
+    return {}
+
+
+@pytest.fixture
+def app(_schema: str, app_config: dict, tmp_path):
+    app = make_app(_schema, UPLOAD_DIR=str(tmp_path / "uploads"), MAIL_DIR=str(tmp_path / "mail"),
+                   **app_config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def _empty_tables() -> None:
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make(app) -> Factory:
+    return Factory(db.session)
+
+
+@pytest.fixture
+def login(client):
+    """Log a user in through the real form."""
+
+    def _login(user, password: str = Factory.PASSWORD):
+        response = client.post("/account/login", data={"email": user.email, "password": password})
+        assert response.status_code == 302, response.data
+        return user
+
+    return _login
+
+
+@pytest.fixture
+def count_queries(app):
+    """Counts SQL statements run inside the `with` block."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def _count():
+        statements: list[str] = []
+
+        def before(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            yield statements
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", before)
+
+    return _count

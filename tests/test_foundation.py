@@ -1,0 +1,129 @@
+"""The ground: which database we run on, migrations, model invariants, seeding."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from psycopg import sql
+
+from booking.extensions import db
+from booking.models import Booking, Organisation, OrgKind, Space, Unit, User
+from tests.conftest import POSTGRES_ADMIN_URL, _pg_url, make_app
+
+
+def test_runs_on_the_backend_it_was_asked_for(app, backend):
+    # A silent fallback to SQLite would make the PostgreSQL half of CI meaningless.
+    assert db.engine.dialect.name == backend
+    if backend == "postgresql":
+        assert db.session.scalar(sa.text("SELECT version()")).startswith("PostgreSQL")
+
+
+@pytest.fixture
+def empty_database_url(backend, tmp_path):
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+        return
+    name = f"booking_mig_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield _pg_url(name)
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_migrations_build_the_schema_the_models_describe(empty_database_url):
+    app = make_app(empty_database_url)
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, db.metadata)
+        db.engine.dispose()
+    assert diff == []
+
+
+def test_seed_twice_creates_nothing_the_second_time(app, runner):
+    first = runner.invoke(args=["seed"])
+    assert first.exit_code == 0, first.output
+    counts = {m: db.session.scalar(sa.select(sa.func.count()).select_from(m))
+              for m in (Organisation, User, Space, Unit)}
+    second = runner.invoke(args=["seed"])
+    assert second.exit_code == 0, second.output
+    assert "seed: 0 rows created" in second.output
+    assert counts == {m: db.session.scalar(sa.select(sa.func.count()).select_from(m))
+                      for m in (Organisation, User, Space, Unit)}
+    assert counts[Space] == 7
+    assert db.session.scalar(sa.select(Unit).where(Unit.name == "コワーキング席")).capacity == 85
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("capacity", -1), ("price_amount", -100), ("min_length", 0),
+])
+def test_unit_check_constraints_hold_in_the_database(make, field, value):
+    space = make.space()
+    unit = make.unit(space)
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(sa.update(Unit).where(Unit.id == unit.id).values(**{field: value})
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_booking_times_must_be_ordered_and_seats_positive(make):
+    unit = make.unit()
+    start = datetime(2027, 7, 24, 0, 0, tzinfo=UTC)
+    with pytest.raises(sa.exc.IntegrityError):
+        make.booking(unit, start, start - timedelta(hours=1))
+    db.session.rollback()
+    with pytest.raises(sa.exc.IntegrityError):
+        make.booking(unit, start, start + timedelta(hours=1), seats=0)
+    db.session.rollback()
+
+
+def test_email_is_unique_whatever_the_letter_case(make):
+    make.user("Someone@Example.jp")
+    from booking.services.accounts import EmailTaken
+
+    with pytest.raises(EmailTaken):
+        make.user("someone@EXAMPLE.JP")
+    # And the database itself refuses a second lower-cased copy.
+    db.session.add(User(email="someone@example.jp", name="x", password_hash="x",
+                        session_token="t"))
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_datetimes_come_back_aware_in_utc(make):
+    unit = make.unit()
+    start = datetime(2027, 7, 24, 9, 0, tzinfo=UTC) + timedelta(hours=0)
+    booking = make.booking(unit, start, start + timedelta(hours=9))
+    db.session.expire_all()
+    loaded = db.session.get(Booking, booking.id)
+    assert loaded.starts_at == start
+    assert loaded.starts_at.tzinfo is not None
+
+
+def test_naive_datetimes_are_refused(make):
+    unit = make.unit()
+    with pytest.raises(sa.exc.StatementError):
+        make.booking(unit, datetime(2027, 7, 24, 9), datetime(2027, 7, 24, 18))
+    db.session.rollback()
+
+
+def test_organisation_kind_is_checked_by_the_database(app):
+    with pytest.raises(sa.exc.DBAPIError):
+        db.session.execute(sa.text(
+            "INSERT INTO organisations (kind, name, name_en, address, created_at) "
+            "VALUES ('pirate', 'x', '', '', CURRENT_TIMESTAMP)"))
+        db.session.commit()
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 0
+    assert OrgKind.COMPANY.value == "company"
