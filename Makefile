@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed translations
 
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile -q -f -d booking/translations
+	$(BIN)/pybabel compile -f -d booking/translations
 
 # Sets up, builds the SQLite database, loads the demo data, serves http://127.0.0.1:5000
 run: setup
@@ -33,5 +33,5 @@ lint: $(VENV)/.installed
 
 # Refresh the English catalogue after changing user-facing text.
 extract: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o booking/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o booking/translations/messages.pot booking seeds
 	$(BIN)/pybabel update -i booking/translations/messages.pot -d booking/translations -l en
