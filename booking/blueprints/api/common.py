@@ -1,0 +1,81 @@
+"""What every API module shares: auth by bearer token, problems, validation errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
+
+from flask import g, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from booking.blueprints.api import bp
+from booking.extensions import db
+from booking.services import tokens
+from booking.services.errors import DomainError
+from booking.web import problem
+
+M = TypeVar("M", bound=BaseModel)
+
+__all__ = ["bp", "problem", "token_required", "parse_body", "domain_problem"]
+
+
+def token_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _sep, token = header.partition(" ")
+        user = tokens.user_for(db.session, token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            return problem(401, "Unauthorized", "A valid bearer token is required.")
+        g.api_user = user
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+class InvalidInput(Exception):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("invalid input")
+        self.errors = errors
+
+
+def parse_body(model: type[M]) -> M:
+    """The JSON body validated by a pydantic model; InvalidInput lists the fields."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput({"body": ["must be a JSON object"]})
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInput(validation_errors(error)) from None
+
+
+def validation_errors(error: ValidationError) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "body"
+        errors.setdefault(field, []).append(item["msg"])
+    return errors
+
+
+def domain_problem(error: DomainError):
+    return problem(error.status, error.message, error.message, code=error.code, **error.extra)
+
+
+@bp.errorhandler(InvalidInput)
+def _invalid(error: InvalidInput):
+    return problem(422, "Unprocessable Content", "The request has invalid fields.",
+                   errors=error.errors)
+
+
+@bp.errorhandler(DomainError)
+def _domain(error: DomainError):
+    db.session.rollback()
+    return domain_problem(error)
+
+
+@bp.errorhandler(HTTPException)
+def _http(error: HTTPException):
+    return problem(error.code or 500, error.name, error.description or "")
