@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import Flask, g, jsonify, render_template, request, session
-from flask_babel import format_date, get_locale
+from flask_babel import format_date, get_locale, refresh
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
@@ -119,8 +119,11 @@ def init_app(app: Flask) -> None:
     tile_origin = f"{tile.scheme}://{tile.netloc}" if tile.netloc else ""
 
     @app.before_request
-    def _remember_tile_origin():
+    def _per_request_state():
         g.tile_origin = tile_origin
+        # Babel caches the locale on `g`, which outlives a request when an app context
+        # is already pushed (the CLI, tests): choose the locale afresh for each request.
+        refresh()
 
     login_manager.login_view = "account.login"
     login_manager.login_message = None

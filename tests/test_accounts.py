@@ -1,0 +1,119 @@
+"""Sign-up, log-in, approval of supporter organisations, and bad input on the forms."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from booking.extensions import db
+from booking.models import Membership, Organisation, OrgKind, User
+
+GOOD_COMPANY = {
+    "name": "高橋 真理", "email": "mari@example.jp", "password": "long-enough-pass",
+    "company_name": "高橋製作所", "prefecture": "13", "address": "東京都大田区",
+}
+GOOD_SUPPORTER = {
+    "name": "市役所 担当", "email": "city@fuchu.example.jp", "password": "long-enough-pass",
+    "kind": "municipality", "organisation_name": "府中市", "organisation_name_en": "Fuchu City",
+    "prefecture": "13", "address": "東京都府中市宮西町2-24",
+}
+
+
+def _rows() -> dict:
+    return {m.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(m))
+            for m in (User, Organisation, Membership)}
+
+
+def test_company_sign_up_creates_user_company_and_logs_in(client):
+    response = client.post("/account/signup", data=GOOD_COMPANY)
+    assert response.status_code == 302
+    user = db.session.scalar(sa.select(User))
+    assert user.email == "mari@example.jp"
+    assert user.password_hash != GOOD_COMPANY["password"]
+    assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
+    company = user.company
+    assert company.kind == OrgKind.COMPANY and company.prefecture_code == 13
+    assert company.is_approved  # companies need no approval
+    home = client.get("/")
+    assert "ログアウト" in home.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"name": ""}, "name", "必須"),
+    ({"company_name": "あ" * 300}, "company_name", "200 文字"),
+    ({"email": "not-an-email"}, "email", "無効なメールアドレス"),
+    ({"password": "short"}, "password", "10 以上"),
+    ({"prefecture": "0"}, "prefecture", "必須"),
+    ({"email": "Taken@Example.JP"}, "email", "既に登録されています"),
+])
+def test_company_sign_up_bad_input_shows_error_beside_field_and_writes_nothing(
+        client, make, change, field, message):
+    make.user("taken@example.jp")
+    before = _rows()
+    response = client.post("/account/signup", data={**GOOD_COMPANY, **change})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f'id="{field}-error"' in html
+    assert f'aria-describedby="{field}-error"' in html or f'{field}-error"' in html
+    error_start = html.index(f'id="{field}-error"')
+    assert message in html[error_start:error_start + 400]
+    assert _rows() == before
+
+
+def test_supporter_is_invisible_until_a_site_admin_approves_it(client, make, login):
+    response = client.post("/account/signup/supporter", data=GOOD_SUPPORTER)
+    assert response.status_code == 302
+    org = db.session.scalar(sa.select(Organisation).where(Organisation.name == "府中市"))
+    assert org.kind == OrgKind.MUNICIPALITY and not org.is_approved
+    space = make.space(org, slug="fuchu-hall", name="府中市役所 会議室")
+    make.unit(space)
+    client.post("/account/logout")
+
+    assert client.get("/spaces/fuchu-hall").status_code == 404
+    assert "府中市役所 会議室" not in client.get("/").get_data(as_text=True)
+
+    admin = make.user("root@example.jp", is_admin=True)
+    login(admin)
+    page = client.get("/admin/organisations").get_data(as_text=True)
+    assert "府中市" in page and "承認待ち" in page
+    assert client.post(f"/admin/organisations/{org.id}/approve").status_code == 302
+    db.session.refresh(org)
+    assert org.is_approved
+    client.post("/account/logout")
+
+    page = client.get("/spaces/fuchu-hall")
+    assert page.status_code == 200
+    assert "府中市役所 会議室" in page.get_data(as_text=True)
+
+
+def test_only_site_admins_see_the_approval_page(client, make, login):
+    assert client.get("/admin/organisations").status_code == 302  # to the login page
+    login(make.user("someone@example.jp"))
+    assert client.get("/admin/organisations").status_code == 403
+    org = make.organisation(approved=False)
+    assert client.post(f"/admin/organisations/{org.id}/approve").status_code == 403
+    db.session.refresh(org)
+    assert not org.is_approved
+
+
+def test_login_with_wrong_password_is_generic_and_case_insensitive_email_works(client, make):
+    make.user("Kana@Example.jp", password="right-password-1")
+    wrong = client.post("/account/login", data={"email": "kana@example.jp", "password": "nope"})
+    unknown = client.post("/account/login", data={"email": "ghost@example.jp", "password": "nope"})
+    assert wrong.status_code == unknown.status_code == 422
+    message = "メールアドレスまたはパスワードが正しくありません"
+    assert message in wrong.get_data(as_text=True) and message in unknown.get_data(as_text=True)
+    ok = client.post("/account/login", data={"email": "KANA@example.JP",
+                                             "password": "right-password-1"})
+    assert ok.status_code == 302
+
+
+def test_create_admin_command(runner):
+    result = runner.invoke(args=["create-admin", "--email", "Boss@Example.jp",
+                                 "--password", "very-secret-pw"])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(sa.select(User))
+    assert user.email == "boss@example.jp" and user.is_admin
+    again = runner.invoke(args=["create-admin", "--email", "boss@example.jp",
+                                "--password", "very-secret-pw"])
+    assert again.exit_code != 0 and "already registered" in again.output
