@@ -86,7 +86,37 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), payment=()")
+    # Pages shown to a logged-in user carry personal data (APPI): no shared caches, and
+    # no copy left on a shared computer's disk after log-out.
+    # (Only a user this request already loaded: no database query here.)
+    user = g.get("_login_user")
+    if (request.endpoint != "static" and "Cache-Control" not in response.headers
+            and getattr(user, "is_authenticated", False)):
+        response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _unauthorized():
+    """Anonymous where a login is needed: 401 problem+json for the API, else the log-in page."""
+    from flask import redirect, url_for
+
+    if wants_json():
+        return problem(401, "Unauthorized", "Log in or send a valid bearer token.")
+    target = request.full_path.rstrip("?") if request.method == "GET" else ""
+    return redirect(url_for("account.login", next=target or None))
+
+
+def _production_cookies(app: Flask) -> None:
+    """Behind HTTPS (PUBLIC_URL https://), cookies are Secure; always HttpOnly, SameSite=Lax."""
+    if app.config.get("PUBLIC_URL", "").startswith("https://") and not app.testing:
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["REMEMBER_COOKIE_HTTPONLY"] = True
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 
 
 def yen(amount: int | None) -> str:
@@ -127,6 +157,8 @@ def init_app(app: Flask) -> None:
 
     login_manager.login_view = "account.login"
     login_manager.login_message = None
+    login_manager.unauthorized_handler(_unauthorized)
+    _production_cookies(app)
 
     register_blueprints(app)
     app.register_error_handler(HTTPException, _handle_http_error)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn import zxcvbn
 
 from booking.models import Membership, Organisation, OrgKind, Role, User, utcnow
 from booking.services.audit import record
@@ -16,8 +19,45 @@ from booking.services.audit import record
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
+PASSWORD_MIN = 10
+PASSWORD_MAX = 200
+# zxcvbn scores 0-4; below 2 means "too guessable" (its 30,000 most common leaked
+# passwords, keyboard walks, repeats, dates, the user's own name or address).
+PASSWORD_MIN_SCORE = 2
+
+
 class EmailTaken(Exception):
     pass
+
+
+class WeakPassword(ValueError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def password_problem(password: str, user_inputs: Iterable[str] = ()) -> str | None:
+    """Why a new password is refused (a translatable message), or None when it is fine.
+
+    Length first (NIST SP 800-63B: at least 8, we ask 10), then zxcvbn, offline, which
+    knows common and breached passwords and penalises the user's own e-mail and name.
+    """
+    if len(password) < PASSWORD_MIN:
+        return _l("パスワードは%(n)d文字以上にしてください。", n=PASSWORD_MIN)
+    if len(password) > PASSWORD_MAX:
+        return _l("パスワードは%(n)d文字以内にしてください。", n=PASSWORD_MAX)
+    inputs = [part for value in user_inputs if value
+              for part in [value, *value.replace("@", " ").replace(".", " ").split()]]
+    # zxcvbn's cost grows with length; the first 100 characters decide well enough.
+    if zxcvbn(password[:100], user_inputs=inputs)["score"] < PASSWORD_MIN_SCORE:
+        return _l("このパスワードはよく使われているか推測されやすいため使えません。")
+    return None
+
+
+def check_password_rules(password: str, user_inputs: Iterable[str] = ()) -> None:
+    problem = password_problem(password, user_inputs)
+    if problem is not None:
+        raise WeakPassword(str(problem))
 
 
 def normalise_email(email: str) -> str:
@@ -75,6 +115,37 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 def rotate_session_token(user: User) -> None:
     """Logs the user out of every other session."""
     user.session_token = secrets.token_hex(16)
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> bool:
+    """False when `current` is wrong. Other sessions and API tokens stop working."""
+    if not check_password_hash(user.password_hash, current):
+        return False
+    check_password_rules(new, (user.email, user.name))
+    user.password_hash = generate_password_hash(new)
+    rotate_session_token(user)
+    from booking.services import tokens
+
+    tokens.revoke_all(session, user)
+    return True
+
+
+def logout_everywhere(session: Session, user: User) -> None:
+    """Every browser session and every API token of the user stop working."""
+    rotate_session_token(user)
+    from booking.services import tokens
+
+    tokens.revoke_all(session, user)
+
+
+def reset_calendar_secret(user: User) -> str:
+    """A new secret for the user's calendar feed; the old feed URL stops working."""
+    user.calendar_secret = secrets.token_urlsafe(24)
+    return user.calendar_secret
+
+
+def revoke_calendar_secret(user: User) -> None:
+    user.calendar_secret = None
 
 
 def approve(session: Session, organisation: Organisation, admin: User) -> None:
