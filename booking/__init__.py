@@ -15,8 +15,10 @@ def create_app(config_overrides: dict | None = None) -> Flask:
         app.config.update(config_overrides)
 
     from booking import cli, web
+    from booking import logging as app_logging
     from booking.extensions import babel, csrf, db, limiter, login_manager, migrate
 
+    app_logging.init_app(app)  # first: every later hook and log line sees the request id
     db.init_app(app)
     migrate.init_app(app, db, directory=str(web.MIGRATIONS_DIR), render_as_batch=True)
     login_manager.init_app(app)

@@ -41,6 +41,8 @@ def from_environment() -> dict:
         "REMINDER_HOURS_BEFORE": int(os.environ.get("REMINDER_HOURS_BEFORE", "24")),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+        # Cache-Control max-age of static files (seconds); ETag revalidation after that.
+        "SEND_FILE_MAX_AGE_DEFAULT": int(os.environ.get("STATIC_MAX_AGE", "43200")),
         # Geocoding: offline gazetteer unless GEOCODER=nominatim.
         "GEOCODER": os.environ.get("GEOCODER", "offline"),
         "NOMINATIM_DOMAIN": os.environ.get("NOMINATIM_DOMAIN", "nominatim.openstreetmap.org"),
@@ -60,6 +62,8 @@ def from_environment() -> dict:
         "LANGUAGES": ["ja", "en"],
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
+        # Several deployments (or a benchmark) may share one Redis: their keys stay apart.
+        "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", ""),
         "RATELIMIT_HEADERS_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "API_TOKEN_HOURS": int(os.environ.get("API_TOKEN_HOURS", "720")),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
 from flask import Flask, g, jsonify, render_template, request, session
 from flask_babel import format_date, get_locale, refresh
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from booking.extensions import db, login_manager
@@ -73,6 +76,32 @@ def _handle_unexpected(error: Exception):
     if wants_json():
         return problem(500, "Internal Server Error", "An unexpected error occurred.")
     return render_template("error.html", code=500, name="Internal Server Error"), 500
+
+
+# Errors that mean "the database cannot be reached now" (restart, failover, network, a full
+# pool, a lock or statement timeout): the request may be retried, so 503 + Retry-After, not
+# 500. pool_pre_ping hands the next request a fresh connection once the database is back.
+DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                 psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def _handle_database_down(error: Exception):
+    from flask import current_app
+
+    with contextlib.suppress(Exception):  # the connection may be gone; the pool discards it
+        db.session.rollback()
+    current_app.logger.warning("database unavailable: %s", type(error).__name__)
+    if wants_json():
+        response = problem(503, "Service Unavailable",
+                           "The database is unavailable. Try again in a few seconds.")
+    else:
+        try:
+            body = render_template("error.html", code=503, name="Service Unavailable")
+        except DATABASE_DOWN:  # the page itself needed the database (the logged-in user)
+            body = "<!doctype html><title>503</title><h1>503 Service Unavailable</h1>"
+        response = current_app.make_response((body, 503))
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _security_headers(response):
@@ -162,6 +191,8 @@ def init_app(app: Flask) -> None:
 
     register_blueprints(app)
     app.register_error_handler(HTTPException, _handle_http_error)
+    for database_error in DATABASE_DOWN:
+        app.register_error_handler(database_error, _handle_database_down)
     if not app.testing and not app.debug:
         app.register_error_handler(Exception, _handle_unexpected)
     app.after_request(_security_headers)

@@ -68,7 +68,12 @@ def readyz():
         db.session.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError:
         db.session.rollback()
-        return {"status": "database unavailable"}, 503
+        from booking.web import problem
+
+        response = problem(503, "Service Unavailable", "The database is unavailable.",
+                           checks={"database": "unavailable"})
+        response.headers["Retry-After"] = "5"
+        return response
     return {"status": "ready"}
 
 

@@ -1,0 +1,71 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Everything comes from the environment, so the same file serves every app server; start as
+many servers as you need, on one machine or several, in front of one PostgreSQL and one
+Redis (DATABASE_URL, REDIS_URL: see README "Running two app servers").
+
+| variable | default | meaning |
+|---|---|---|
+| `GUNICORN_BIND` | `$HOST:$PORT` = `127.0.0.1:8000` | address to listen on |
+| `WEB_CONCURRENCY` | 2 × cores + 1 | worker processes |
+| `GUNICORN_THREADS` | 4 | threads per worker (gthread; 1 = sync workers) |
+| `GUNICORN_TIMEOUT` | 30 | seconds before a stuck worker is restarted |
+| `GUNICORN_MAX_REQUESTS` | 10000 | recycle a worker after that many requests (0: never) |
+| `FORWARDED_ALLOW_IPS` | `127.0.0.1` | proxies whose X-Forwarded-* headers are trusted |
+| `LOG_LEVEL`, `LOG_FORMAT` | `info`, `json` | gunicorn's own lines in the app's JSON format |
+| `GUNICORN_ACCESSLOG` | unset | gunicorn's access log (the app already logs each request with its id) |
+| `GUNICORN_CONTROL_SOCKET` | unset (off) | path of gunicorn's control socket, one per server |
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+_env = os.environ.get
+
+bind = _env("GUNICORN_BIND") or f"{_env('HOST', '127.0.0.1')}:{_env('PORT', '8000')}"
+workers = int(_env("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2 + 1)))
+# Requests mostly wait on PostgreSQL, so a few threads per process keep the cores busy; the
+# threaded worker also keeps connections alive behind a proxy, which sync workers cannot.
+threads = int(_env("GUNICORN_THREADS", "4"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(_env("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(_env("GUNICORN_KEEPALIVE", "5"))
+backlog = int(_env("GUNICORN_BACKLOG", "2048"))
+# Recycling bounds the memory a long-lived worker can grow to; jitter keeps the workers of
+# one server from restarting together.
+max_requests = int(_env("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = max(1, max_requests // 10) if max_requests else 0
+# Each worker opens its own database pool after the fork: no connection is shared.
+preload_app = False
+forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The heartbeat file on a tmpfs: a worker on a slow disk is not taken for a stuck one.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+proc_name = _env("GUNICORN_PROC_NAME", "telework-booking")
+# gunicorn 24+ opens a control socket at one path per user, so two app servers on one
+# machine would take it from each other: off unless a path of its own is given.
+if _env("GUNICORN_CONTROL_SOCKET"):
+    control_socket = _env("GUNICORN_CONTROL_SOCKET")
+else:
+    control_socket_disable = True
+
+loglevel = _env("LOG_LEVEL", "info").lower()
+errorlog = "-"
+accesslog = _env("GUNICORN_ACCESSLOG") or None
+if _env("LOG_FORMAT", "json") == "json":
+    from gunicorn.glogging import Logger
+
+    from booking.logging import JsonFormatter
+
+    class JsonLogger(Logger):
+        """gunicorn's own lines (start, worker exits, timeouts) as JSON, like the app's."""
+
+        def setup(self, cfg) -> None:
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+    logger_class = JsonLogger

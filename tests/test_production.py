@@ -1,0 +1,119 @@
+"""Production plumbing: request ids and JSON logs, static caching, readiness, and a clean 503
+when the database cannot be reached (a real refused connection, not a mock)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+
+import pytest
+
+from booking import create_app
+from booking.logging import JsonFormatter
+
+
+@pytest.fixture
+def app_config() -> dict:
+    return {"LOG_REQUESTS": True}
+
+
+@pytest.fixture
+def access_lines():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("booking.access")
+    logger.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_request_id_is_echoed_and_logged(client, access_lines):
+    response = client.get("/healthz", headers={"X-Request-ID": "lb-42.abc"})
+    assert response.headers["X-Request-ID"] == "lb-42.abc"
+    line = access_lines()[-1]
+    assert line["request_id"] == "lb-42.abc"
+    assert line["path"] == "/healthz" and line["status"] == 200 and line["method"] == "GET"
+    assert line["level"] == "info" and line["logger"] == "booking.access"
+    assert isinstance(line["duration_ms"], float)
+
+
+def test_unsafe_request_id_is_replaced(client, access_lines):
+    response = client.get("/healthz", headers={"X-Request-ID": "bad id\" with spaces"})
+    generated = response.headers["X-Request-ID"]
+    assert generated != "bad id\" with spaces" and len(generated) == 32
+    assert access_lines()[-1]["request_id"] == generated
+    # Without a header every request gets its own id.
+    first = client.get("/healthz").headers["X-Request-ID"]
+    assert first != client.get("/healthz").headers["X-Request-ID"]
+
+
+def test_secret_path_parameters_are_not_logged(app, client, access_lines):
+    @app.get("/calendar-test/<secret>.ics")
+    def _feed(secret: str):
+        return "ok"
+
+    client.get("/calendar-test/s3cr3t-value.ics")
+    line = access_lines()[-1]
+    assert "s3cr3t-value" not in json.dumps(line)
+    assert line["path"] == "/calendar-test/[redacted].ics"
+
+
+def test_static_files_are_cacheable(client):
+    with client.get("/static/css/site.css") as response:
+        assert response.status_code == 200
+        assert "max-age=43200" in response.headers["Cache-Control"]
+        etag = response.headers["ETag"]
+    with client.get("/static/css/site.css", headers={"If-None-Match": etag}) as again:
+        assert again.status_code == 304
+
+
+def test_readyz_checks_the_database(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.json == {"status": "ready"}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the block ends: nothing listens
+
+
+@pytest.fixture
+def app_without_database(tmp_path):
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/nowhere"
+    return create_app({
+        "TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": url,
+        "RATELIMIT_ENABLED": False, "RATELIMIT_STORAGE_URI": "memory://",
+        "WTF_CSRF_ENABLED": False, "MAIL_DIR": str(tmp_path / "mail"),
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+    })
+
+
+def test_database_down_gives_503_problem_and_page(app_without_database):
+    client = app_without_database.test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.mimetype == "application/problem+json"
+    assert ready.json["status"] == 503 and ready.headers["Retry-After"]
+
+    # The API: a route that reads the database answers a problem, never a 500.
+    api = client.post("/api/v1/tokens", json={"email": "a@example.jp", "password": "x" * 12})
+    assert api.status_code == 503, api.data
+    assert api.mimetype == "application/problem+json"
+    assert api.json["title"] == "Service Unavailable"
+    assert api.headers["Retry-After"] == "5"
+
+    # An HTML page: a 503 page, with the request id.
+    page = client.get("/")
+    assert page.status_code == 503
+    assert page.mimetype == "text/html"
+    assert b"503" in page.data
+    assert page.headers["X-Request-ID"]
+
+    # The process-level health check does not depend on the database.
+    assert client.get("/healthz").status_code == 200
