@@ -1,23 +1,38 @@
-"""Accounts: sign-up (companies and supporter organisations), log-in, log-out."""
+"""Accounts: sign-up, log-in, log-out (here and everywhere), the user's own page with
+password, API tokens, calendar feed, personal data (export, delete) and audit logs."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import json
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from booking.extensions import db, limiter
 from booking.forms import form_status, options
-from booking.models import OrgKind
+from booking.models import ApiToken, AuditEntry, Organisation, OrgKind, User, utcnow
 from booking.prefectures import choices as prefecture_choices
-from booking.services import accounts
+from booking.services import accounts, authz, privacy, tokens
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
-PASSWORD_MIN = 10
+PASSWORD_MIN = accounts.PASSWORD_MIN
+AUDIT_PAGE = 100
+
+
+def _password_rules(form, field) -> None:
+    """Length and zxcvbn (common/breached passwords, the user's own e-mail and name)."""
+    inputs = [getattr(form, name).data or "" for name in ("email", "name") if hasattr(form, name)]
+    if current_user.is_authenticated:
+        inputs += [current_user.email, current_user.name]
+    problem = accounts.password_problem(field.data or "", inputs)
+    if problem is not None and len(field.data or "") >= PASSWORD_MIN:
+        raise ValidationError(problem)
 
 
 def _prefecture_field(label, required: bool = True) -> SelectField:
@@ -29,14 +44,12 @@ class _AccountFields(FlaskForm):
     email = EmailField(_l("メールアドレス"), validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField(
         _l("パスワード"),
-        validators=[DataRequired(), Length(min=PASSWORD_MIN, max=200)],
-        description=_l("%(n)d文字以上", n=PASSWORD_MIN),
+        validators=[DataRequired(), Length(min=PASSWORD_MIN, max=200), _password_rules],
+        description=_l("%(n)d文字以上。よく使われるパスワードは使えません。", n=PASSWORD_MIN),
     )
     name = StringField(_l("お名前"), validators=[DataRequired(), Length(max=100)])
 
     def validate_email(self, field) -> None:
-        from wtforms.validators import ValidationError
-
         if accounts.email_taken(db.session, field.data or ""):
             raise ValidationError(_l("このメールアドレスは既に登録されています。"))
 
@@ -67,6 +80,24 @@ class LogoutForm(FlaskForm):
     pass
 
 
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("現在のパスワード"), validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(
+        _l("新しいパスワード"),
+        validators=[DataRequired(), Length(min=PASSWORD_MIN, max=200), _password_rules],
+        description=_l("%(n)d文字以上。よく使われるパスワードは使えません。", n=PASSWORD_MIN),
+    )
+
+
+class DeleteForm(FlaskForm):
+    password = PasswordField(_l("パスワード(確認のため)"),
+                             validators=[DataRequired(), Length(max=200)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: CSRF token only."""
+
+
 def _with_prefectures(form):
     from booking.web import current_locale
 
@@ -76,7 +107,27 @@ def _with_prefectures(form):
 
 def _login_key() -> str:
     """Rate-limit key for log-in: the account asked for, whatever address asks."""
-    return "login:" + accounts.normalise_email(request.form.get("email", ""))
+    return "login:" + accounts.normalise_email(request.form.get("email", ""))[:254]
+
+
+def _address_key() -> str:
+    from flask_limiter.util import get_remote_address
+
+    return "login-addr:" + (get_remote_address() or "unknown")
+
+
+def _failed_login(response: Response) -> bool:
+    """Only failed attempts count: a successful log-in redirects (302)."""
+    return response.status_code != 302
+
+
+def _start_session(user: User) -> None:
+    """A new session at log-in (no state carried over from before, except the language)."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(user)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -91,7 +142,7 @@ def signup():
             prefecture_code=form.prefecture.data or None, address=form.address.data or "",
         )
         db.session.commit()
-        login_user(user)
+        _start_session(user)
         flash(_l("登録しました。"), "success")
         return redirect(url_for("public.home"))
     return render_template("account/signup.html", form=form, supporter=False), form_status(form)
@@ -110,21 +161,24 @@ def signup_supporter():
             prefecture_code=form.prefecture.data or None, address=form.address.data or "",
         )
         db.session.commit()
-        login_user(user)
+        _start_session(user)
         flash(_l("登録しました。サイト管理者の承認後に公開されます。"), "success")
         return redirect(url_for("public.home"))
     return render_template("account/signup.html", form=form, supporter=True), form_status(form)
 
 
+# Per account: the 6th wrong password within a minute is refused (429), from anywhere.
+# Per address: 20 failures a minute, whatever accounts they try (password spraying).
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("5 per minute", methods=["POST"], key_func=_login_key)
-@limiter.limit("20 per minute", methods=["POST"])
+@limiter.limit("5 per minute", methods=["POST"], key_func=_login_key, deduct_when=_failed_login)
+@limiter.limit("20 per minute", methods=["POST"], key_func=_address_key,
+               deduct_when=_failed_login)
 def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = accounts.authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
-            login_user(user)  # Flask-Login starts a fresh session id for the user
+            _start_session(user)
             target = request.args.get("next", "")
             if not target.startswith("/") or target.startswith("//"):
                 target = url_for("public.home")
@@ -146,10 +200,161 @@ def logout():
 @login_required
 def logout_everywhere():
     if LogoutForm().validate_on_submit():
-        accounts.rotate_session_token(current_user)
+        accounts.logout_everywhere(db.session, current_user)
         db.session.commit()
         logout_user()
+        flash(_l("すべての端末からログアウトしました。"), "success")
     return redirect(url_for("public.home"))
+
+
+@bp.get("/")
+@login_required
+def index():
+    owned = [m.organisation for m in current_user.memberships
+             if authz.may_see_audit(current_user, m.organisation_id)]
+    return render_template("account/index.html", owned=owned, form=ActionForm(),
+                           logout=LogoutForm())
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    form = PasswordForm()
+    if form.validate_on_submit():
+        if accounts.change_password(db.session, current_user, form.current.data,
+                                    form.password.data):
+            db.session.commit()
+            # The session token changed: this session stays, every other one ends.
+            login_user(current_user._get_current_object())
+            flash(_l("パスワードを変更しました。他の端末はログアウトされました。"), "success")
+            return redirect(url_for("account.index"))
+        form.current.errors.append(_l("現在のパスワードが正しくありません。"))
+    return render_template("account/password.html", form=form), form_status(form)
+
+
+@bp.get("/tokens")
+@login_required
+def api_tokens():
+    rows = db.session.scalars(
+        sa.select(ApiToken).where(ApiToken.user_id == current_user.id)
+        .order_by(ApiToken.created_at.desc())
+    ).all()
+    return render_template("account/tokens.html", tokens=rows, now=utcnow(), form=ActionForm())
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_api_token(token_id: int):
+    row = db.session.get(ApiToken, token_id)
+    if row is None or row.user_id != current_user.id:
+        abort(404)
+    if ActionForm().validate_on_submit():
+        tokens.revoke_id(db.session, row)
+        db.session.commit()
+        flash(_l("トークンを無効にしました。"), "success")
+    return redirect(url_for("account.api_tokens"))
+
+
+@bp.get("/calendar")
+@login_required
+def calendar():
+    return render_template("account/calendar.html", form=ActionForm(),
+                           feed_url=_feed_url(current_user.calendar_secret))
+
+
+def _feed_url(secret: str | None) -> str | None:
+    if not secret:
+        return None
+    from flask import current_app
+
+    return f"{current_app.config['PUBLIC_URL'].rstrip('/')}/calendar/{secret}.ics"
+
+
+@bp.post("/calendar/reset")
+@login_required
+def calendar_reset():
+    if ActionForm().validate_on_submit():
+        accounts.reset_calendar_secret(current_user)
+        db.session.commit()
+        flash(_l("新しいカレンダーURLを作りました。以前のURLは使えなくなりました。"), "success")
+    return redirect(url_for("account.calendar"))
+
+
+@bp.post("/calendar/revoke")
+@login_required
+def calendar_revoke():
+    if ActionForm().validate_on_submit():
+        accounts.revoke_calendar_secret(current_user)
+        db.session.commit()
+        flash(_l("カレンダーURLを無効にしました。"), "success")
+    return redirect(url_for("account.calendar"))
+
+
+@bp.get("/data")
+@login_required
+def data():
+    return render_template("account/data.html", form=DeleteForm(),
+                           blocking=privacy.blocking_organisations(db.session, current_user))
+
+
+@bp.get("/data.json")
+@login_required
+def data_json():
+    body = json.dumps(privacy.export(db.session, current_user), ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": 'attachment; filename="my-data.json"',
+        "Cache-Control": "no-store",
+    })
+
+
+@bp.post("/delete")
+@login_required
+@limiter.limit("5 per minute", key_func=lambda: f"delete:{getattr(current_user, 'id', '-')}",
+               deduct_when=lambda r: r.status_code != 302)
+def delete():
+    form = DeleteForm()
+    blocking = privacy.blocking_organisations(db.session, current_user)
+    if form.validate_on_submit():
+        if accounts.authenticate(db.session, current_user.email, form.password.data) is None:
+            form.password.errors.append(_l("パスワードが正しくありません。"))
+        elif blocking:
+            form.password.errors.append(
+                _l("他のメンバーがいる団体のオーナーは、先にオーナーを引き継いでください。"))
+        else:
+            privacy.delete_account(db.session, current_user._get_current_object())
+            db.session.commit()
+            logout_user()
+            session.clear()
+            flash(_l("アカウントを削除しました。"), "success")
+            return redirect(url_for("public.home"))
+    return render_template("account/data.html", form=form, blocking=blocking), 422
+
+
+@bp.get("/organisations/<int:org_id>/audit")
+@login_required
+def audit(org_id: int):
+    org = db.get_or_404(Organisation, org_id)
+    if not authz.may_see_audit(current_user, org.id):
+        abort(403)
+    return _audit_page(org)
+
+
+def _audit_page(org: Organisation | None):
+    """One page of the audit log (of one organisation, or of the whole site)."""
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    query = sa.select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    if org is not None:
+        query = query.where(AuditEntry.organisation_id == org.id)
+    entries = db.session.scalars(query.offset((page - 1) * AUDIT_PAGE).limit(AUDIT_PAGE + 1)).all()
+    users = {u.id: u for u in db.session.scalars(
+        sa.select(User).where(User.id.in_({e.user_id for e in entries if e.user_id}))
+    )}
+    orgs = {o.id: o for o in db.session.scalars(
+        sa.select(Organisation).where(Organisation.id.in_(
+            {e.organisation_id for e in entries if e.organisation_id})))}
+    return render_template("account/audit.html", org=org, entries=entries[:AUDIT_PAGE],
+                           users=users, orgs=orgs, page=page,
+                           has_next=len(entries) > AUDIT_PAGE)
 
 
 @bp.app_context_processor

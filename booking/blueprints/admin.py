@@ -1,16 +1,17 @@
-"""The site admin's page: approve supporter organisations."""
+"""The site admin's pages: approve supporter organisations, read the whole audit log."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from booking.extensions import db
 from booking.models import Organisation, OrgKind
 from booking.services import accounts
+from booking.services.authz import admin_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -19,11 +20,7 @@ class ApprovalForm(FlaskForm):
     pass
 
 
-@bp.before_request
-@login_required
-def _admins_only():
-    if not current_user.is_admin:
-        abort(403)
+bp.before_request(admin_required())
 
 
 @bp.get("/organisations")
@@ -55,3 +52,10 @@ def revoke(org_id: int):
         db.session.commit()
         flash(_l("%(name)sの承認を取り消しました。", name=org.name), "success")
     return redirect(url_for("admin.organisations"))
+
+
+@bp.get("/audit")
+def audit():
+    from booking.blueprints.account import _audit_page
+
+    return _audit_page(None)

@@ -45,3 +45,9 @@ def revoke_all(session: Session, user: User) -> None:
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+def revoke_id(session: Session, row: ApiToken) -> None:
+    """Revokes one token the user chose on their account page."""
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()

@@ -36,13 +36,16 @@ class TokenIn(BaseModel):
 def _login_key() -> str:
     data = request.get_json(silent=True)
     email = data.get("email", "") if isinstance(data, dict) else ""
-    return "token:" + accounts.normalise_email(str(email))
+    return "token:" + accounts.normalise_email(str(email))[:254]
 
 
 @bp.post("/accounts")
 @limiter.limit("10 per hour")
 def create_account():
     body = parse_body(AccountIn)
+    weak = accounts.password_problem(body.password, (body.email, body.name))
+    if weak is not None:
+        raise InvalidInput({"password": [str(weak)]})
     prefecture = find_prefecture(body.company.prefecture)
     if prefecture is None:
         raise InvalidInput({"company.prefecture": ["unknown prefecture"]})
@@ -60,9 +63,14 @@ def create_account():
                         "prefecture": prefecture.name}}, 201
 
 
+def _failed(response) -> bool:
+    """Only failed attempts count towards the limits (a 201 does not)."""
+    return response.status_code != 201
+
+
 @bp.post("/tokens")
-@limiter.limit("5 per minute", key_func=_login_key)
-@limiter.limit("20 per minute")
+@limiter.limit("5 per minute", key_func=_login_key, deduct_when=_failed)
+@limiter.limit("20 per minute", deduct_when=_failed)
 def create_token():
     body = parse_body(TokenIn)
     user = accounts.authenticate(db.session, body.email, body.password)
