@@ -13,6 +13,8 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     app.config.from_mapping(from_environment())
     if config_overrides:
         app.config.update(config_overrides)
+    # The default SQLite file, uploads and .eml mail live here; a fresh clone has none.
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
 
     from booking import cli, web
     from booking import logging as app_logging
