@@ -82,3 +82,15 @@ def robots():
     return "User-agent: *\nDisallow: /calendar/\n", 200, {"Content-Type": "text/plain"}
 
 
+@bp.get("/photos/<filename>")
+def photo(filename: str):
+    """A space's photo, by the random name the console gave it (services/photos.py)."""
+    from flask import current_app, send_file
+
+    from booking.services import photos
+
+    found = photos.open_photo(db.session, current_app.config["UPLOAD_DIR"], filename)
+    if found is None:
+        abort(404)
+    path, mimetype = found
+    return send_file(path, mimetype=mimetype, max_age=30 * 86400)

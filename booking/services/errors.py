@@ -32,6 +32,15 @@ MESSAGES = {
     ),
     "capacity_conflict": (409, _l("既存の予約に影響するため変更できません。")),
     "unknown_place": (422, _l("場所が見つかりません。")),
+    # The operator console (services/console.py, services/photos.py).
+    "not_found": (404, _l("見つかりません。")),
+    "not_supporter": (403, _l("施設の管理には、施設を持つ団体への所属が必要です。")),
+    "owner_only": (403, _l("この操作は団体のオーナーだけが行えます。")),
+    "has_bookings": (409, _l("予約があるため削除できません。非公開にしてください。")),
+    "slug_taken": (422, _l("このURL名は使われています。")),
+    "photo_not_image": (422, _l("JPEG・PNG・WebP の画像ファイルを選んでください。")),
+    "photo_too_large": (413, _l("ファイルが大きすぎます。")),
+    "photo_bad_name": (422, _l("ファイル名が正しくありません。")),
     "ambiguous_place": (422, _l("場所が複数見つかりました。選んでください。")),
 }
 

@@ -1,0 +1,117 @@
+"""Photos of spaces: checked by content, re-encoded, stored under UPLOAD_DIR with a random name.
+
+Nothing the uploader sends is trusted: the type comes from decoding the bytes with Pillow
+(not from the name or the Content-Type), the image is re-encoded (which drops EXIF and
+anything appended to the file), and the stored name is ours. UPLOAD_DIR lies outside the
+code tree (instance/uploads by default), and files are served only by `open_photo`, which
+accepts nothing but names of the form we create.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy.orm import Session
+
+from booking.models import Photo, Space, User
+from booking.services.audit import record
+from booking.services.console import require_member
+from booking.services.errors import DomainError
+
+MAX_BYTES = 4 * 1024 * 1024  # per photo; the whole request is capped by MAX_CONTENT_LENGTH
+MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+MAX_SIDE = 2000  # stored photos are scaled down to this
+ACCEPTED = {"JPEG", "PNG", "WEBP"}
+NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png)$")
+MIMETYPES = {"jpg": "image/jpeg", "png": "image/png"}
+
+
+def photo_dir(upload_dir: str | Path) -> Path:
+    return Path(upload_dir) / "photos"
+
+
+def check_name(filename: str | None) -> None:
+    """Refuse names that try to climb directories or hide a path (we never use the name,
+    but such a name tells us the upload is hostile)."""
+    name = filename or ""
+    if "/" in name or "\\" in name or "\x00" in name or ".." in name or name.startswith("."):
+        raise DomainError("photo_bad_name", field="file")
+
+
+def encode(data: bytes) -> tuple[bytes, str]:
+    """The re-encoded image and its extension; DomainError when it is not an image we take."""
+    if len(data) > MAX_BYTES:
+        raise DomainError("photo_too_large", field="file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            probe = Image.open(io.BytesIO(data))
+            if probe.format not in ACCEPTED:
+                raise DomainError("photo_not_image", field="file")
+            width, height = probe.size
+            if width * height > MAX_PIXELS:
+                raise DomainError("photo_too_large", field="file")
+            probe.verify()  # structure check; the image must be opened again after it
+            image = Image.open(io.BytesIO(data))
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DomainError("photo_not_image", field="file") from error
+    image = ImageOps.exif_transpose(image)  # keep the orientation the camera meant
+    image.thumbnail((MAX_SIDE, MAX_SIDE))
+    has_alpha = image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
+    out = io.BytesIO()
+    if has_alpha:
+        image.convert("RGBA").save(out, "PNG", optimize=True)
+        return out.getvalue(), "png"
+    image.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
+    return out.getvalue(), "jpg"
+
+
+def add_photo(session: Session, user: User, space: Space, upload_dir: str | Path,
+              filename: str | None, data: bytes, alt: str = "") -> Photo:
+    require_member(user, space.organisation_id)
+    check_name(filename)
+    content, ext = encode(data)
+    folder = photo_dir(upload_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_hex(16)}.{ext}"
+    path = folder / name
+    # Written before the row: a failed commit leaves an orphan file, never a broken row.
+    with open(path, "xb") as f:
+        f.write(content)
+    photo = Photo(space_id=space.id, filename=name, alt=alt.strip()[:200])
+    session.add(photo)
+    session.flush()
+    record(session, user, "photo.add", photo, space.organisation_id, space_id=space.id)
+    return photo
+
+
+def delete_photo(session: Session, user: User, photo: Photo, upload_dir: str | Path) -> None:
+    require_member(user, photo.space.organisation_id)
+    record(session, user, "photo.delete", photo, photo.space.organisation_id,
+           space_id=photo.space_id)
+    path = photo_dir(upload_dir) / photo.filename
+    session.delete(photo)
+    session.flush()
+    if NAME.match(photo.filename):
+        path.unlink(missing_ok=True)
+
+
+def open_photo(session: Session, upload_dir: str | Path, filename: str) -> tuple[Path, str] | None:
+    """The stored file and its MIME type, for a name we created and still know; else None."""
+    if not NAME.match(filename):
+        return None
+    import sqlalchemy as sa
+
+    if session.scalar(sa.select(Photo.id).where(Photo.filename == filename)) is None:
+        return None
+    path = photo_dir(upload_dir) / filename
+    if not path.is_file():
+        return None
+    return path, MIMETYPES[filename.rsplit(".", 1)[1]]
