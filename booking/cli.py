@@ -44,3 +44,6 @@ def create_admin_command(email: str, name: str, password: str) -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(create_admin_command)
+    from booking.services.mail import outbox_cli
+
+    app.cli.add_command(outbox_cli)

@@ -53,6 +53,8 @@ class Organisation(Base):
         enum_type(TeleworkCategory, 20)
     )
     core_day_staff: Mapped[int | None]
+    # Secret of the company's subscription feed (/calendar/<secret>.ics); None: no feed.
+    calendar_secret: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(

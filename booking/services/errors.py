@@ -30,7 +30,26 @@ MESSAGES = {
     "campaign_outside_prefecture": (
         403, _l("キャンペーンの規則: 県外の企業のみ予約できます。")
     ),
+    "campaign_slug_taken": (409, _l("このURL名は既に使われています。")),
+    "campaign_core_day_outside": (422, _l("コア日は実施期間内の日付にしてください。")),
+    "slot_outside_campaign": (422, _l("提供期間はキャンペーンの実施期間内にしてください。")),
+    "slot_unit_not_allowed": (403, _l("自団体の施設か、施設運営者の施設の区画を選んでください。")),
+    "slot_has_bookings": (409, _l("この枠の予約に影響するため変更できません。")),
+    "extra_not_offered": (422, _l("この貸出品はこの予約では選べません。")),
+    "extra_too_many": (422, _l("貸出品の数が1予約あたりの上限を超えています。")),
+    "extra_sold_out": (409, _l("貸出品の在庫が足りません。")),
+    "extra_name_taken": (409, _l("同じ名前の貸出品があります。")),
+    "extra_in_use": (409, _l("予約に使われている貸出品は削除できません。")),
     "capacity_conflict": (409, _l("既存の予約に影響するため変更できません。")),
+    # Bookings (reservations.py)
+    "whole_unit": (422, _l("この区画は1室(1棟)単位の予約です。席数は1にしてください。")),
+    "too_many_attendees": (422, _l("参加者が多すぎます。")),
+    "bad_email": (422, _l("メールアドレスが正しくありません。")),
+    "bad_dates": (422, _l("日付を選んでください。")),
+    "idempotency_mismatch": (422, _l("同じIdempotency-Keyで別の内容が送信されました。")),
+    "not_checkin_time": (409, _l("今はチェックインできません。")),
+    "bad_status": (409, _l("この予約の状態では操作できません。")),
+    "no_change": (422, _l("変更する内容がありません。")),
     "unknown_place": (422, _l("場所が見つかりません。")),
     # The operator console (services/console.py, services/photos.py).
     "not_found": (404, _l("見つかりません。")),
@@ -42,6 +61,7 @@ MESSAGES = {
     "photo_too_large": (413, _l("ファイルが大きすぎます。")),
     "photo_bad_name": (422, _l("ファイル名が正しくありません。")),
     "ambiguous_place": (422, _l("場所が複数見つかりました。選んでください。")),
+    "search_too_long": (422, _l("検索できる期間は最長31日です。")),
 }
 
 

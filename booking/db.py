@@ -1,0 +1,74 @@
+"""Engine events that make booking transactions serialise on SQLite.
+
+PostgreSQL serialises competing bookings of a unit with a row lock (`SELECT … FOR UPDATE`
+in booking.services.reservations). SQLite has no row locks: the whole database is the
+lock, and a transaction that reads first and writes later can be refused ("database is
+locked") or read stale data. So a booking transaction on SQLite is begun with
+`BEGIN IMMEDIATE`: it takes the write lock before its first read, and competing bookings
+wait for it (up to the busy timeout) instead of failing.
+
+How it works with Flask-SQLAlchemy, which creates the engines itself: the listeners are
+registered on the Engine *class*, so they apply to every engine, and only act on SQLite.
+
+- `connect`: sets a busy timeout, so a waiting writer waits rather than fails at once.
+- `begin`: when the connection was procured with the execution option
+  `sqlite_begin_immediate=True` (see `begin_write()`), emits `BEGIN IMMEDIATE` itself.
+  pysqlite (in its default, legacy transaction mode) then sees a transaction in progress
+  and adds no `BEGIN` of its own. Every other transaction is left exactly as before.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session
+
+IMMEDIATE_OPTION = "sqlite_begin_immediate"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_LOCK_TIMEOUT = "5s"
+
+
+@sa.event.listens_for(Engine, "connect")
+def _sqlite_on_connect(dbapi_connection, _record) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+
+@sa.event.listens_for(Engine, "begin")
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    if conn.dialect.name == "sqlite" and conn.get_execution_options().get(IMMEDIATE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def begin_write(session: Session) -> sa.Connection:
+    """Start a transaction in which a booking is decided (the caller commits or rolls back).
+
+    Whatever the session holds is committed first: the decision must run in a transaction
+    of its own that takes its lock before its first read. On SQLite that transaction is
+    begun with BEGIN IMMEDIATE; on PostgreSQL a lock timeout is set for it, and the unit
+    rows are locked by the caller.
+    """
+    if isinstance(session, scoped_session):  # Flask-SQLAlchemy's db.session
+        session = session()
+    if session.in_transaction():
+        session.commit()
+    conn = session.connection(execution_options={IMMEDIATE_OPTION: True})
+    if conn.dialect.name == "postgresql":
+        # Waiting longer than this for a competing booking answers "busy, try again".
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{POSTGRES_LOCK_TIMEOUT}'")
+    return conn
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """A lock wait that gave up (PostgreSQL lock_timeout, SQLite busy) or a deadlock."""
+    if not isinstance(error, sa.exc.OperationalError | sa.exc.DBAPIError):
+        return False
+    orig = getattr(error, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in {"55P03", "40P01", "40001"}:  # lock_not_available, deadlock, serialization
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower()

@@ -1,0 +1,582 @@
+"""Booking rules: book, change, cancel, check in. The one place that decides a booking.
+
+Public functions (other services, the pages, the API and the operator console call these):
+
+    book(session, unit, actor_user, periods, seats, *, slot=None, attendees=(), note="",
+         locale="ja", idempotency=None) -> list[Booking]
+        Books `seats` of `unit` for each (start, end) of `periods` (one Booking per period,
+        all or none) for actor_user's company. Build the periods with day_period(),
+        hours_period() or nights_period(). `slot` books through a campaign slot (its price,
+        its seats, its rules via campaigns.check_rules; the subsidy is stored).
+    change(session, booking, actor_user, *, seats=None, period=None) -> Booking
+        New seats and/or times, checked exactly as a new booking would be; SEQUENCE + 1.
+    cancel(session, booking, actor_user, *, reason="") -> Booking
+        Frees the seats at once. A company may cancel until the unit's deadline
+        (cancel_deadline_hours before the start); the space's operator and site admins may
+        cancel on the customer's behalf at any time before the end (give a reason).
+    check_in(session, booking, actor_user) -> Booking
+        From the start of the booking's day (Asia/Tokyo) until its end; by the space's
+        operator, a site admin, or the company itself.
+    mark_no_show(session, booking, actor_user) -> Booking
+        The operator's record that nobody came (after the start); the seats stay held.
+    find(session, reference, user) -> Booking       (DomainError "not_yours" otherwise)
+    visible_to(user) -> Select[Booking]              (mine and my company's)
+
+Every function here owns its transaction: it commits what the session holds, decides in a
+fresh transaction (see booking.db.begin_write), commits on success and rolls back on any
+error. Errors are DomainError (booking.services.errors). Concurrency: competing bookings of
+a unit are serialised by a row lock on the unit (PostgreSQL: SELECT … FOR UPDATE with a
+lock_timeout; SQLite: the transaction begins IMMEDIATE); a lock wait that gives up becomes
+DomainError("busy"). Availability comes only from booking.services.availability.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from booking.db import begin_write, is_lock_timeout
+from booking.models import (
+    Booking,
+    BookingAttendee,
+    BookingStatus,
+    Campaign,
+    CampaignSlot,
+    IdempotencyRecord,
+    Membership,
+    Organisation,
+    PricePer,
+    Space,
+    Unit,
+    UnitKind,
+    User,
+    utcnow,
+)
+from booking.services import audit
+from booking.services.availability import (
+    TOKYO,
+    at,
+    regular_window,
+    slot_window,
+    timelines,
+    tokyo_days,
+)
+from booking.services.campaigns import check_rules, split_price
+from booking.services.errors import DomainError
+
+Period = tuple[datetime, datetime]
+
+MAX_SEATS = 200  # the API contract: seats between 1 and 200
+MAX_ATTENDEES = 200
+MAX_PERIODS = 62  # a set of days: about two months at most in one request
+# Crockford-like alphabet without look-alikes (0/O, 1/I/L): easy to read out on the phone.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+REFERENCE_LENGTH = 12  # 31^12 ≈ 7.9e17: not guessable
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def day_period(unit: Unit, day: date, slot: CampaignSlot | None = None) -> Period:
+    """A day booking: the space's opening hours that day (or the slot's window in them).
+    A closed day gives the whole day, which the availability check then refuses as closed."""
+    window = slot_window(slot, day) if slot is not None else regular_window(unit, day)
+    return window or (at(day, 0), at(day, 1440))
+
+
+def hours_period(day: date, start_min: int, end_min: int) -> Period:
+    """From start_min to end_min minutes after midnight of `day`, Asia/Tokyo."""
+    return at(day, start_min), at(day, end_min)
+
+
+def nights_period(unit: Unit, first_night: date, nights: int) -> Period:
+    """A whole house: check-in on the first day, check-out the day after the last night."""
+    return at(first_night, unit.checkin_min), at(first_night + timedelta(days=nights),
+                                                 unit.checkout_min)
+
+
+def length_of(unit: Unit, start: datetime, end: datetime) -> int:
+    """The booking's length in the unit's price units (days, hours or nights)."""
+    if unit.price_per == PricePer.HOUR:
+        return max(1, math.ceil((end - start).total_seconds() / 3600))
+    if unit.price_per == PricePer.NIGHT:
+        return max(1, (end.astimezone(TOKYO).date() - start.astimezone(TOKYO).date()).days)
+    return len(tokyo_days(start, end))
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+@dataclass
+class Idempotency:
+    """A client's retry key: the same key and request give the first answer again."""
+
+    key: str
+    request_hash: str
+    # Builds the answer stored for replays from the bookings just made (status, body).
+    respond: Callable[[list[Booking]], tuple[int, dict]]
+
+
+class Replay(Exception):  # noqa: N818 — not an error: the first answer, to send again
+    def __init__(self, status_code: int, response: dict) -> None:
+        super().__init__("replay")
+        self.status_code = status_code
+        self.response = response
+
+
+def _replay_if_seen(session: Session, user: User, idem: Idempotency | None) -> None:
+    if idem is None:
+        return
+    record = session.scalar(sa.select(IdempotencyRecord).where(
+        IdempotencyRecord.user_id == user.id, IdempotencyRecord.key == idem.key))
+    if record is None:
+        return
+    if record.request_hash != idem.request_hash:
+        raise DomainError("idempotency_mismatch")
+    raise Replay(record.status_code, record.response)
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+def _member_of(user: User, organisation_id: int | None) -> bool:
+    return organisation_id is not None and any(
+        m.organisation_id == organisation_id for m in user.memberships)
+
+
+def is_operator_of(user: User, booking: Booking) -> bool:
+    return user.is_admin or _member_of(user, booking.unit.space.organisation_id)
+
+
+def can_manage(user: User, booking: Booking) -> bool:
+    """Change or cancel: the booker, their company, the space's operator, a site admin."""
+    return (booking.user_id == user.id or _member_of(user, booking.company_id)
+            or is_operator_of(user, booking))
+
+
+def can_view(user: User, booking: Booking) -> bool:
+    return can_manage(user, booking) or any(a.email == user.email for a in booking.attendees)
+
+
+def visible_to(user: User) -> sa.Select:
+    """Bookings the user made or their companies made (newest first)."""
+    company_ids = sa.select(Membership.organisation_id).where(Membership.user_id == user.id)
+    return (
+        sa.select(Booking)
+        .where(sa.or_(Booking.user_id == user.id, Booking.company_id.in_(company_ids)))
+        .options(selectinload(Booking.unit).selectinload(Unit.space),
+                 selectinload(Booking.attendees))
+        .order_by(Booking.starts_at.desc(), Booking.id.desc())
+    )
+
+
+def find(session: Session, reference: str, user: User) -> Booking:
+    """The booking with this reference if `user` may see it; "not_yours" (404) otherwise,
+    so that a stranger cannot tell whether a reference exists."""
+    booking = session.scalar(sa.select(Booking).where(Booking.reference == reference.upper()))
+    if booking is None or not can_view(user, booking):
+        raise DomainError("not_yours")
+    return booking
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def new_reference(session: Session) -> str:
+    while True:
+        ref = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+        if session.scalar(sa.select(Booking.id).where(Booking.reference == ref)) is None:
+            return ref
+
+
+def clean_attendees(emails: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for raw in emails:
+        email = (raw or "").strip().lower()
+        if not email:
+            continue
+        if len(email) > 254 or not EMAIL_RE.match(email) or "\r" in email or "\n" in email:
+            raise DomainError("bad_email", email=raw)
+        if email not in seen:
+            seen.append(email)
+    if len(seen) > MAX_ATTENDEES:
+        raise DomainError("too_many_attendees", limit=MAX_ATTENDEES)
+    return seen
+
+
+def _lock_units(session: Session, unit_ids: Iterable[int]) -> None:
+    """Lock what a booking consumes, in a fixed order, before anything is counted.
+
+    PostgreSQL: SELECT … FOR UPDATE on the unit rows (executed: a built but unexecuted
+    lock locks nothing), waiting at most the lock_timeout set by begin_write. Then the
+    rows' lock_version is bumped, which also makes SQLite's IMMEDIATE transaction a write.
+    """
+    ids = sorted(set(unit_ids))
+    locked = session.execute(
+        sa.select(Unit.id).where(Unit.id.in_(ids)).order_by(Unit.id).with_for_update()
+    ).scalars().all()
+    if len(locked) != len(ids):
+        raise DomainError("unavailable")
+    session.execute(sa.update(Unit).where(Unit.id.in_(ids))
+                    .values(lock_version=Unit.lock_version + 1))
+
+
+def _load_unit(session: Session, unit_id: int) -> Unit:
+    unit = session.scalar(
+        sa.select(Unit).where(Unit.id == unit_id).options(
+            selectinload(Unit.space).selectinload(Space.opening_hours),
+            selectinload(Unit.space).selectinload(Space.organisation),
+            selectinload(Unit.closures),
+        ).execution_options(populate_existing=True)
+    )
+    if unit is None:
+        raise DomainError("unavailable")
+    return unit
+
+
+def _bookable(unit: Unit) -> None:
+    space = unit.space
+    if not space.published or space.organisation.approved_at is None:
+        raise DomainError("unavailable")
+
+
+def _usable_slot(session: Session, slot: CampaignSlot, unit: Unit) -> CampaignSlot:
+    slot = session.scalar(
+        sa.select(CampaignSlot).where(CampaignSlot.id == slot.id)
+        .options(selectinload(CampaignSlot.campaign).selectinload(Campaign.organisation))
+        .execution_options(populate_existing=True)
+    )
+    if (slot is None or slot.unit_id != unit.id or not slot.operator_consent
+            or not slot.campaign.published or slot.campaign.organisation.approved_at is None):
+        raise DomainError("campaign_closed")
+    return slot
+
+
+def _validate_shape(unit: Unit, periods: Sequence[Period], seats: int,
+                    attendees: Sequence[str]) -> None:
+    if not isinstance(seats, int) or seats < 1 or seats > MAX_SEATS:
+        raise DomainError("bad_seats", minimum=1, maximum=MAX_SEATS)
+    if unit.kind != UnitKind.DESK and seats != 1:
+        raise DomainError("whole_unit")
+    if not periods or len(periods) > MAX_PERIODS:
+        raise DomainError("bad_dates")
+    for start, end in periods:
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("aware datetimes only")
+        if start >= end:
+            raise DomainError("bad_range")
+    ordered = sorted(periods)
+    for (_s1, e1), (s2, _e2) in zip(ordered, ordered[1:], strict=False):
+        if s2 < e1:  # the periods of one request must not overlap each other
+            raise DomainError("bad_range")
+    limit = seats if unit.kind == UnitKind.DESK else unit.fits_people
+    if len(attendees) > limit:
+        raise DomainError("too_many_attendees", limit=limit)
+
+
+def _check_times(unit: Unit, periods: Sequence[Period]) -> None:
+    now = utcnow()
+    for start, _end in periods:
+        if start <= now:
+            raise DomainError("in_past")
+        if start < now + timedelta(hours=unit.lead_time_hours):
+            raise DomainError("lead_time", hours=unit.lead_time_hours)
+    total = sum(length_of(unit, s, e) for s, e in periods)
+    if total < unit.min_length:
+        raise DomainError("too_short", minimum=unit.min_length, per=unit.price_per.value)
+    if total > unit.max_length:
+        raise DomainError("too_long", maximum=unit.max_length, per=unit.price_per.value)
+
+
+def _why_refused(unit: Unit, slot: CampaignSlot | None, start: datetime, end: datetime,
+                 free: int) -> DomainError:
+    """The clearest reason a period cannot be booked (closed, hours, or seats)."""
+    windows: list[Period] = []
+    for day in tokyo_days(start, end):
+        if any(c.start_date <= day <= c.end_date for c in unit.closures):
+            return DomainError("closed", date=day.isoformat())
+        regular = regular_window(unit, day)
+        if regular is None:
+            return DomainError("closed", date=day.isoformat())
+        window = slot_window(slot, day) if slot is not None else regular
+        if window is None:
+            return DomainError("campaign_closed", date=day.isoformat())
+        windows.append(window)
+    covered = start
+    for w0, w1 in sorted(windows):
+        if w0 > covered:
+            break
+        covered = max(covered, w1)
+    if covered < end:
+        return DomainError("campaign_closed" if slot is not None else "outside_hours")
+    if slot is None and unit.members_only:
+        return DomainError("members_only")
+    return DomainError("not_enough_seats", available=free)
+
+
+def _check_availability(session: Session, unit: Unit, slot: CampaignSlot | None,
+                        periods: Sequence[Period], seats: int,
+                        exclude_booking_id: int | None = None) -> None:
+    if slot is None and unit.members_only:
+        raise DomainError("members_only")
+    start = min(s for s, _ in periods)
+    end = max(e for _, e in periods)
+    line = timelines(session, [unit], start, end, exclude_booking_id=exclude_booking_id)[unit.id]
+    for s, e in periods:
+        free = line.min_free(s, e, slot.id if slot is not None else None)
+        if free < seats:
+            raise _why_refused(unit, slot, s, e, free)
+
+
+def _price(unit: Unit, slot: CampaignSlot | None, start: datetime, end: datetime,
+           seats: int) -> tuple[int, int]:
+    per_unit = unit.price_amount
+    if slot is not None and slot.price_amount is not None:
+        per_unit = slot.price_amount
+    full = per_unit * length_of(unit, start, end) * seats
+    return split_price(slot, full)
+
+
+def _set_attendees(booking: Booking, emails: Sequence[str]) -> None:
+    booking.attendees = [BookingAttendee(email=e) for e in emails]
+
+
+def _decide(session: Session, work: Callable[[], object]):
+    """Run `work` in the booking transaction; commit, or roll back and re-raise."""
+    try:
+        begin_write(session)
+        result = work()
+        session.commit()
+        return result
+    except (DomainError, Replay):
+        session.rollback()
+        raise
+    except sa.exc.DBAPIError as error:
+        session.rollback()
+        if is_lock_timeout(error):
+            raise DomainError("busy") from None
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+
+
+# --------------------------------------------------------------------------- book
+
+
+def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Period], seats: int,
+         *, slot: CampaignSlot | None = None, attendees: Iterable[str] = (), note: str = "",
+         locale: str = "ja", idempotency: Idempotency | None = None) -> list[Booking]:
+    """Book `seats` of `unit` for every period (all or none); see the module docstring."""
+    from booking.services import mail
+
+    _replay_if_seen(session, actor_user, idempotency)
+    emails = clean_attendees(attendees)
+    periods = sorted(periods)
+    _validate_shape(unit, periods, seats, emails)
+    company = actor_user.company
+    if company is None:
+        raise DomainError("no_company")
+    unit_id, user_id, company_id = unit.id, actor_user.id, company.id
+    slot_ref = slot
+
+    def work() -> list[Booking]:
+        _lock_units(session, [unit_id])
+        # After the lock: a competing request with the same key has committed by now.
+        _replay_if_seen(session, actor_user, idempotency)
+        locked_unit = _load_unit(session, unit_id)
+        _bookable(locked_unit)
+        the_slot = _usable_slot(session, slot_ref, locked_unit) if slot_ref is not None else None
+        _check_times(locked_unit, periods)
+        _check_availability(session, locked_unit, the_slot, periods, seats)
+        company_row = session.get(Organisation, company_id)
+        made: list[Booking] = []
+        for start, end in periods:
+            if the_slot is not None:
+                check_rules(session, the_slot, company_row, start, end, seats)
+            price, subsidy = _price(locked_unit, the_slot, start, end, seats)
+            booking = Booking(
+                reference=new_reference(session), unit_id=unit_id, company_id=company_id,
+                user_id=user_id, campaign_slot_id=the_slot.id if the_slot else None,
+                starts_at=start, ends_at=end, seats=seats, price_amount=price,
+                subsidy_amount=subsidy, status=BookingStatus.CONFIRMED, sequence=0,
+                locale=locale if locale in ("ja", "en") else "ja", note=(note or "")[:500],
+            )
+            _set_attendees(booking, emails)
+            session.add(booking)
+            session.flush()  # the next check_rules counts this booking too
+            audit.record(session, actor_user, "booking.create", booking,
+                         locked_unit.space.organisation_id, reference=booking.reference,
+                         seats=seats, start=start.isoformat(), price=price, subsidy=subsidy)
+            mail.enqueue_confirmation(session, booking)
+            made.append(booking)
+        if idempotency is not None:
+            status, body = idempotency.respond(made)
+            session.add(IdempotencyRecord(user_id=user_id, key=idempotency.key,
+                                          request_hash=idempotency.request_hash,
+                                          status_code=status, response=body))
+            session.flush()
+        return made
+
+    try:
+        return _decide(session, work)
+    except sa.exc.IntegrityError:
+        # Only the idempotency key can collide here (the same key, raced on another unit).
+        _replay_if_seen(session, actor_user, idempotency)
+        raise
+
+
+# --------------------------------------------------------------------------- change
+
+
+def change(session: Session, booking: Booking, actor_user: User, *, seats: int | None = None,
+           period: Period | None = None) -> Booking:
+    """New seats and/or a new period, re-checked as a new booking; SEQUENCE + 1."""
+    from booking.services import mail
+
+    booking_id = booking.id
+    if not can_manage(actor_user, booking):
+        raise DomainError("not_yours")
+    new_seats = booking.seats if seats is None else seats
+    start, end = period if period is not None else (booking.starts_at, booking.ends_at)
+    if new_seats == booking.seats and (start, end) == (booking.starts_at, booking.ends_at):
+        raise DomainError("no_change")
+    emails = [a.email for a in booking.attendees]
+    _validate_shape(booking.unit, [(start, end)], new_seats, emails)
+    operator = is_operator_of(actor_user, booking)
+
+    def work() -> Booking:
+        current = session.get(Booking, booking_id, populate_existing=True)
+        _lock_units(session, [current.unit_id])
+        session.refresh(current)
+        if current.status != BookingStatus.CONFIRMED:
+            raise DomainError("already_cancelled" if current.status == BookingStatus.CANCELLED
+                              else "bad_status")
+        if not operator:
+            _before_deadline(current)
+        unit = _load_unit(session, current.unit_id)
+        _bookable(unit)
+        slot = (_usable_slot(session, current.campaign_slot, unit)
+                if current.campaign_slot_id is not None else None)
+        _check_times(unit, [(start, end)])
+        _check_availability(session, unit, slot, [(start, end)], new_seats,
+                            exclude_booking_id=current.id)
+        if slot is not None:
+            check_rules(session, slot, current.company, start, end, new_seats,
+                        exclude_booking_id=current.id)
+        price, subsidy = _price(unit, slot, start, end, new_seats)
+        before = (current.seats, current.starts_at.isoformat(), current.ends_at.isoformat())
+        current.seats, current.starts_at, current.ends_at = new_seats, start, end
+        current.price_amount, current.subsidy_amount = price, subsidy
+        current.sequence += 1
+        session.flush()
+        audit.record(session, actor_user, "booking.change", current,
+                     unit.space.organisation_id, reference=current.reference,
+                     before=before, seats=new_seats, start=start.isoformat())
+        mail.enqueue_update(session, current)
+        return current
+
+    return _decide(session, work)
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+def _before_deadline(booking: Booking) -> None:
+    deadline = booking.starts_at - timedelta(hours=booking.unit.cancel_deadline_hours)
+    if utcnow() > deadline:
+        raise DomainError("cancel_deadline", deadline=deadline.astimezone(TOKYO).isoformat())
+
+
+def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str = "") -> Booking:
+    """Cancel and free the seats at once; sends METHOD:CANCEL to everyone invited."""
+    from booking.services import mail
+
+    booking_id = booking.id
+    if not can_manage(actor_user, booking):
+        raise DomainError("not_yours")
+    operator = is_operator_of(actor_user, booking)
+
+    def work() -> Booking:
+        # Freeing seats needs no unit lock; the guarded update makes a double cancel a no-op.
+        current = session.get(Booking, booking_id, populate_existing=True)
+        if current.status == BookingStatus.CANCELLED:
+            raise DomainError("already_cancelled")
+        if not operator:
+            if current.status != BookingStatus.CONFIRMED:
+                raise DomainError("bad_status")
+            _before_deadline(current)
+        elif utcnow() >= current.ends_at:
+            raise DomainError("bad_status")
+        done = session.execute(
+            sa.update(Booking)
+            .where(Booking.id == booking_id, Booking.status != BookingStatus.CANCELLED)
+            .values(status=BookingStatus.CANCELLED, cancelled_at=utcnow(),
+                    cancel_reason=(reason or "")[:500], sequence=Booking.sequence + 1,
+                    updated_at=utcnow())
+        ).rowcount
+        if done != 1:
+            raise DomainError("already_cancelled")
+        session.refresh(current)
+        audit.record(session, actor_user, "booking.cancel", current,
+                     current.unit.space.organisation_id, reference=current.reference,
+                     reason=reason or "", on_behalf=operator and current.user_id != actor_user.id)
+        mail.enqueue_cancellation(session, current)
+        return current
+
+    return _decide(session, work)
+
+
+# --------------------------------------------------------------------------- check-in
+
+
+def check_in(session: Session, booking: Booking, actor_user: User) -> Booking:
+    """Record arrival: from the start of the booking's Tokyo day until its end."""
+    booking_id = booking.id
+    if not can_manage(actor_user, booking):
+        raise DomainError("not_yours")
+
+    def work() -> Booking:
+        current = session.get(Booking, booking_id, populate_existing=True)
+        if current.status != BookingStatus.CONFIRMED:
+            raise DomainError("already_cancelled" if current.status == BookingStatus.CANCELLED
+                              else "bad_status")
+        now = utcnow()
+        opens = at(current.starts_at.astimezone(TOKYO).date(), 0)
+        if not opens <= now < current.ends_at:
+            raise DomainError("not_checkin_time")
+        current.status = BookingStatus.CHECKED_IN
+        current.checked_in_at = now
+        session.flush()
+        audit.record(session, actor_user, "booking.check_in", current,
+                     current.unit.space.organisation_id, reference=current.reference)
+        return current
+
+    return _decide(session, work)
+
+
+def mark_no_show(session: Session, booking: Booking, actor_user: User) -> Booking:
+    """The operator records that nobody came (only after the start)."""
+    booking_id = booking.id
+    if not is_operator_of(actor_user, booking):
+        raise DomainError("not_yours")
+
+    def work() -> Booking:
+        current = session.get(Booking, booking_id, populate_existing=True)
+        if current.status != BookingStatus.CONFIRMED or utcnow() < current.starts_at:
+            raise DomainError("bad_status")
+        current.status = BookingStatus.NO_SHOW
+        session.flush()
+        audit.record(session, actor_user, "booking.no_show", current,
+                     current.unit.space.organisation_id, reference=current.reference)
+        return current
+
+    return _decide(session, work)
