@@ -1,0 +1,198 @@
+"""Browser tests: the real application under gunicorn, driven by Debian's Chromium.
+
+Each pytest(-xdist) worker starts its own server on a free loopback port (the socket is
+bound here and handed to gunicorn, so two workers can never race for a port) with its own
+fresh SQLite database holding the demo data. Chromium is Debian's /usr/bin/chromium;
+Playwright never downloads a browser. axe-core comes from the npm registry through
+tests/browser/package-lock.json (`scripts/browser-deps.sh`, or installed here on first use).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+AXE_JS = HERE / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic",
+                 "--no-first-run"]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def _install_axe() -> None:
+    """npm ci once, even when several xdist workers start together."""
+    if AXE_JS.exists():
+        return
+    if shutil.which("npm") is None:
+        pytest.fail("npm is needed for axe-core (tests/browser/package.json); install nodejs/npm")
+    with open(HERE / ".npm-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not AXE_JS.exists():
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(HERE)],
+                           check=True, cwd=HERE, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    _install_axe()
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the application server exited:\n{log.read_text(errors='replace')[-4000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"the application server did not answer:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def _compile_catalogues() -> None:
+    """The server shows what the .po files say now, not a stale .mo."""
+    with open(HERE / ".npm-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([str(Path(sys.executable).with_name("pybabel")), "compile", "-f",
+                        "-d", str(ROOT / "booking" / "translations")], check=True, timeout=60,
+                       capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> Iterator[str]:
+    """The application under gunicorn with a fresh demo database; yields its base URL."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-packages.sh (Debian's chromium)")
+    _compile_catalogues()
+    workdir = tmp_path_factory.mktemp("live")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{workdir / 'browser.sqlite3'}",
+        "BOOKING_INSTANCE_DIR": str(workdir),
+        "SECRET_KEY": "browser-tests-only",
+        "MAIL_DIR": str(workdir / "mail"),
+        "UPLOAD_DIR": str(workdir / "uploads"),
+        # The journeys log the demo accounts in many times a minute.
+        "RATELIMIT_ENABLED": "false",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("REDIS_URL", None)
+    env.pop("MAIL_URL", None)
+    subprocess.run([sys.executable, "-m", "tests.browser.serve_setup"], env=env, cwd=ROOT,
+                   check=True, timeout=120)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env["PUBLIC_URL"] = base
+    # Map tiles from this server (404s): the page must work without tiles, and the tests
+    # never reach outside the machine.
+    env["MAP_TILE_URL"] = base + "/static/tiles/{z}/{x}/{y}.png"
+    log = workdir / "server.log"
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(gunicorn), "--bind", f"fd://{sock.fileno()}", "--workers", "1",
+             "--threads", "4", "--worker-class", "gthread", "--timeout", "60",
+             "--access-logfile", "-", "wsgi:app"],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
+        )
+    sock.close()
+    try:
+        _wait_ready(base, proc, log)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        errors = [line for line in log.read_text(errors="replace").splitlines()
+                  if "Traceback" in line or "[ERROR]" in line]
+        if errors:
+            print(f"server log {log} had errors:\n" + "\n".join(errors[:20]))
+
+
+@pytest.fixture(scope="session")
+def browser(live_server: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def new_context(browser, live_server: str, axe_source: str):
+    """Makes browser contexts (a fresh session each: one per person in a journey)."""
+    contexts = []
+
+    def _make(width: int = 1280, height: int = 900, **kwargs):
+        context = browser.new_context(
+            base_url=live_server, locale="ja-JP", timezone_id="Asia/Tokyo",
+            viewport={"width": width, "height": height}, accept_downloads=True, **kwargs,
+        )
+        context.set_default_timeout(10_000)
+
+        # Only loopback: anything else is aborted, never fetched.
+        def _route(route):
+            url = route.request.url
+            if url.startswith(live_server) or url.startswith(("data:", "blob:")):
+                route.continue_()
+            else:
+                route.abort()
+
+        context.route("**/*", _route)
+        # An init script runs whatever the page's Content-Security-Policy says, which an
+        # injected <script> would not; axe is then there on every page.
+        context.add_init_script(axe_source)
+        contexts.append(context)
+        return context
+
+    yield _make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context):
+    return new_context().new_page()
+
+
+@pytest.fixture
+def audit(request):
+    """An Auditor for the test's language (parameter `lang`, Japanese otherwise)."""
+    from tests.browser.helpers import Auditor
+
+    params = getattr(request.node, "callspec", None)
+    lang = params.params.get("lang", "ja") if params else "ja"
+    return Auditor(request.node.name, lang)

@@ -1,0 +1,201 @@
+"""What every journey does on every page: axe-core, language leftovers, a screenshot.
+
+`T(lang, msgid)` gives the text a page shows for a catalogue message, so the journeys can
+click "予約する" / "Book" by its visible name in either language.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PO = ROOT / "booking" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+LANGS = ("ja", "en")
+
+
+@cache
+def _catalogue() -> dict[str, str]:
+    with open(PO, "rb") as f:
+        catalog = read_po(f)
+    found: dict[str, str] = {}
+    for message in catalog:
+        if not message.id or message.fuzzy:
+            continue
+        key = message.id if isinstance(message.id, str) else message.id[0]
+        value = message.string if isinstance(message.string, str) else message.string[0]
+        if value:
+            found[key] = value
+    return found
+
+
+def T(lang: str, msgid: str, **params) -> str:  # noqa: N802 - reads like _()
+    """The text shown for `msgid` in `lang` (untranslated messages show the msgid)."""
+    text = _catalogue().get(msgid, msgid) if lang == "en" else msgid
+    return text % params if params else text
+
+
+# --- axe-core -------------------------------------------------------------------------
+
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + (n.failureSummary || '')),
+  }));
+}"""
+
+
+def axe_violations(page) -> list[dict]:
+    """Serious and critical violations axe-core finds on the page as it is now."""
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        raise AssertionError("axe-core was not injected into the page")
+    return [v for v in page.evaluate(AXE_RUN) if v["impact"] in ("serious", "critical")]
+
+
+# --- language leftovers ---------------------------------------------------------------
+
+# Every text a person reads or hears: text nodes plus the attributes read aloud. Each with
+# the language of its nearest `lang` attribute, so that a Japanese name marked lang="ja" on
+# an English page is not a leftover.
+TEXTS_JS = """() => {
+  const out = [];
+  const langOf = (el) => { const h = el && el.closest('[lang]'); return h ? h.getAttribute('lang') : ''; };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode, el = node.parentElement;
+    if (!el || el.closest('script,style,noscript,template')) continue;
+    const text = node.textContent.trim();
+    if (text) out.push([text, langOf(el)]);
+  }
+  for (const el of document.querySelectorAll('[alt],[title],[aria-label],[placeholder]')) {
+    for (const a of ['alt', 'title', 'aria-label', 'placeholder']) {
+      const v = el.getAttribute(a);
+      if (v && v.trim()) out.push([v.trim(), langOf(el)]);
+    }
+  }
+  for (const el of document.querySelectorAll('input[type=submit],input[type=button]')) {
+    if (el.value) out.push([el.value, langOf(el)]);
+  }
+  out.push([document.title, document.documentElement.getAttribute('lang') || '']);
+  return out;
+}"""
+
+CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60]")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}(?:['’-][A-Za-z]+)*")
+EMAIL_OR_URL = re.compile(r"\S+@\S+|\w+://\S+|\b[\w-]+\.(?:ics|csv|png|jpg|svg)\b", re.I)
+# Latin words a Japanese page may show: product and format names, units.
+JA_LATIN_OK = {
+    "wi-fi", "wifi", "csv", "ics", "icalendar", "ical", "webcal", "google", "outlook", "apple",
+    "thunderbird", "api", "url", "pdf", "id", "co", "ltd", "npo", "hr", "studio", "koto",
+    "gsi", "leaflet", "openstreetmap", "osm", "contributors", "km", "sun", "mon", "tue",
+    "wed", "thu", "fri", "sat", "am", "pm", "jr", "uid", "utc", "jst", "tm", "ok", "fy",
+    "email", "e-mail", "english", "json", "excel", "https", "http", "www",
+}
+
+
+@cache
+def proper_names() -> tuple[str, ...]:
+    """Names from the demo data (shown as they are in both languages), longest first."""
+    from seeds import demo
+
+    names: set[str] = set()
+    for name, name_en, _kind, _pref, address in demo.ORGANISATIONS:
+        names.update({name, name_en, address})
+    for _email, name, _org in demo.USERS:
+        names.add(name)
+    for spec in demo.SPACES:
+        names.update({spec["name"], spec["name_en"], spec["city"], spec["address"],
+                      spec["station"], spec["access"]})
+        for unit in spec["units"]:
+            names.update({unit["name"], unit["name_en"]})
+    for year in (2019, 2026, 2027, 2028):
+        for spec in demo.campaigns_for(year):
+            names.update({spec["name"], spec["name_en"]})
+    # Prefecture names are not here: each language has its own (東京都 / Tokyo).
+    names.update({"日本語", "テレワーク・デイズ", "地理院タイル"})
+    return tuple(sorted((n for n in names if n), key=len, reverse=True))
+
+
+def leftovers(texts: list[list[str]], lang: str, extra_names: tuple[str, ...] = ()) -> list[str]:
+    """Texts of the other language on a page of `lang`, outside proper names."""
+    names = tuple(sorted(set(proper_names()) | set(extra_names), key=len, reverse=True))
+    found = []
+    for text, text_lang in texts:
+        if text_lang and not text_lang.startswith(lang):
+            continue  # marked as the other language on purpose
+        rest = EMAIL_OR_URL.sub(" ", text)
+        for name in names:
+            if name in rest:
+                rest = rest.replace(name, " ")
+        if lang == "en":
+            if CJK.search(rest):
+                found.append(text)
+        else:
+            words = [w for w in LATIN_WORD.findall(rest) if w.lower() not in JA_LATIN_OK]
+            if words:
+                found.append(text)
+    return sorted(set(found))
+
+
+# --- the check of one page ------------------------------------------------------------
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:80]
+
+
+class Auditor:
+    """Checks each page a journey visits; `lang` is the language the journey runs in."""
+
+    def __init__(self, test_name: str, lang: str) -> None:
+        self.test_name = slug(test_name)
+        self.lang = lang
+        self.extra_names: tuple[str, ...] = ()
+        self.pages: list[str] = []
+
+    def __call__(self, page, label: str, *, axe: bool = True, full_page: bool = True) -> Path:
+        page.wait_for_load_state("load")
+        html_lang = page.evaluate("() => document.documentElement.lang")
+        assert html_lang == self.lang, f"{label}: <html lang={html_lang!r}>, expected {self.lang!r}"
+        shot = SCREENSHOTS / self.test_name / f"{slug(label)}.{self.lang}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=full_page)
+        self.pages.append(f"{label} ({page.url})")
+        problems = []
+        if axe:
+            for v in axe_violations(page):
+                problems.append(f"axe {v['impact']} {v['id']}: {v['help']}\n      "
+                                + "\n      ".join(v["nodes"]))
+        left = leftovers(page.evaluate(TEXTS_JS), self.lang, self.extra_names)
+        if left:
+            other = "Japanese" if self.lang == "en" else "English"
+            problems.append(f"{other} left over on a {self.lang} page: {left[:15]}")
+        assert not problems, f"{label} [{self.lang}] {page.url}:\n  " + "\n  ".join(problems)
+        return shot
+
+
+# --- small steps every journey takes ----------------------------------------------------
+
+DEMO_PASSWORD = "telework-demo-2019"
+
+
+def set_language(page, lang: str) -> None:
+    """Switches the session's language with the visible switch, as a person would."""
+    page.goto("/")
+    current = page.evaluate("() => document.documentElement.lang")
+    if current != lang:
+        page.get_by_role("button", name="English" if lang == "en" else "日本語").click()
+        page.wait_for_function(f"() => document.documentElement.lang === '{lang}'")
+
+
+def log_in(page, lang: str, email: str, password: str = DEMO_PASSWORD) -> None:
+    page.goto("/account/login")
+    page.get_by_label(T(lang, "メールアドレス")).fill(email)
+    page.get_by_label(T(lang, "パスワード")).fill(password)
+    page.locator("main").get_by_role("button", name=T(lang, "ログイン")).click()
+    page.wait_for_url(lambda url: "/account/login" not in url)
