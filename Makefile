@@ -25,6 +25,7 @@ run: setup
 # The whole test suite, every database test on SQLite and on PostgreSQL.
 test: setup
 	./scripts/system-packages.sh
+	./scripts/browser-deps.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n auto
 
