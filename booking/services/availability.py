@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import jpholiday
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from booking.models import (
     HOLDING_STATUSES,
@@ -178,6 +178,8 @@ def load(
             Campaign.published.is_(True),
             Organisation.approved_at.is_not(None),
         )
+        # The campaign comes with the join: no query per campaign when callers read it.
+        .options(contains_eager(CampaignSlot.campaign))
     ):
         data[slot.unit_id].slots.append(slot)
     query = sa.select(Booking).where(

