@@ -8,6 +8,7 @@ from booking.models.bookings import (
     BookingStatus,
     IdempotencyRecord,
 )
+from booking.models.campaign_extras import BookingExtra, CampaignExtra, ReportFactors
 from booking.models.campaigns import Campaign, CampaignSlot, Eligibility
 from booking.models.organisations import (
     Membership,
@@ -33,8 +34,10 @@ from booking.models.system import ApiToken, AuditEntry, OutboxMessage
 
 __all__ = [
     "AMENITIES", "HOLDING_STATUSES", "ApiToken", "AuditEntry", "Base", "Booking",
-    "BookingAttendee", "BookingStatus", "Campaign", "CampaignSlot", "CapacityOverride",
+    "BookingAttendee", "BookingExtra", "BookingStatus", "Campaign", "CampaignExtra",
+    "CampaignSlot", "CapacityOverride",
     "Closure", "Eligibility", "IdempotencyRecord", "Membership", "OpeningHours", "OrgKind",
-    "Organisation", "OutboxMessage", "Photo", "PricePer", "Role", "Space", "SpaceKind",
+    "Organisation", "OutboxMessage", "Photo", "PricePer", "ReportFactors", "Role", "Space",
+    "SpaceKind",
     "TeleworkCategory", "Unit", "UnitKind", "User", "utcnow",
 ]

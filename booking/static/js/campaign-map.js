@@ -1,0 +1,23 @@
+/* Map of the spaces taking part in a campaign (Leaflet, served locally). The list of
+   spaces in the table below the map holds the same information without the map. */
+(function () {
+  "use strict";
+  var el = document.getElementById("campaign-map");
+  if (!el || typeof L === "undefined") { return; }
+  var markers = JSON.parse(el.getAttribute("data-markers") || "[]");
+  if (!markers.length) { return; }
+  var map = L.map(el, { scrollWheelZoom: false });
+  var tiles = el.getAttribute("data-tiles");
+  if (tiles) {
+    L.tileLayer(tiles, { maxZoom: 18, attribution: el.getAttribute("data-attribution") || "" }).addTo(map);
+  }
+  var bounds = [];
+  markers.forEach(function (m) {
+    var link = document.createElement("a");
+    link.href = m.url;
+    link.textContent = m.name;
+    L.marker([m.lat, m.lon], { title: m.name, alt: m.name }).addTo(map).bindPopup(link);
+    bounds.push([m.lat, m.lon]);
+  });
+  if (bounds.length === 1) { map.setView(bounds[0], 13); } else { map.fitBounds(bounds, { padding: [30, 30] }); }
+})();
