@@ -1,0 +1,1 @@
+"""Benchmarks and fault checks of the real stack (see bench/README.md)."""

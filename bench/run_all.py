@@ -1,0 +1,262 @@
+"""The HTTP benchmarks of the real stack, each against the floor measured in the same run.
+
+    .venv/bin/python -m bench.run_all                 # the full run (see --help for sizes)
+    .venv/bin/python -m bench.run_all --smoke         # tiny data, a second per benchmark (CI)
+
+What runs: a database of its own on the machine's PostgreSQL (dropped at the end), filled by
+the data generator (bench/generate.py) when present plus the benchmark scenario
+(bench/scenario.py); the machine's Redis under a key prefix of its own (deleted at the end)
+for the rate limits; gunicorn with the repository's gunicorn.conf.py on a loopback port;
+wrk (Debian's package) as the load generator in its own process.
+
+The floor is GET /healthz of the same app on the same server (no database), measured before
+and after the benchmarks; each throughput and latency is also given as a ratio to it
+(throughput / floor throughput, latency / floor latency), because this machine is shared
+and noisy. Benchmarks:
+
+- search:    GET /api/v1/spaces, the search issue's mix of queries
+- space:     GET /spaces/<slug>, the public space page
+- book-many: POST /api/v1/bookings, one seat on a random unit and day of many
+- book-hot:  POST /api/v1/bookings, one seat of the one hot unit on the core day, from all
+             connections at once; afterwards the table must hold exactly its capacity
+- ics:       GET /calendar/<secret>.ics, a company's feed with 1,000 bookings
+
+Each prints a table and writes JSON into bench/results/ (not committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from bench import scenario as scenario_mod
+from bench.stack import (
+    AppServer,
+    RedisNamespace,
+    app_environment,
+    machine,
+    print_table,
+    ratio,
+    run_wrk,
+    shared_database,
+    write_requests,
+    write_results,
+    wrk_available,
+)
+
+BENCHMARKS = ("search", "space", "book-many", "book-hot", "ics")
+# Places people type (stations, towns, romaji, prefectures): the fallback search mix when
+# the search issue's own mix (bench/search_server_time.py) is not there.
+FALLBACK_PLACES = ("東京駅", "静岡駅", "駒ヶ根", "Yoshikawa", "大阪", "札幌", "福岡", "仙台", "名古屋",
+                   "那覇", "金沢", "広島")
+
+
+def search_mix(sc: scenario_mod.Scenario, count: int, rnd: random.Random) -> list[str]:
+    """Query strings of GET /api/v1/spaces: the search benchmark's own mix when it exists."""
+    try:
+        from bench import search_server_time  # the search issue's benchmark
+        queries = getattr(search_server_time, "query_mix", None)
+        if callable(queries):
+            return [q if isinstance(q, str) else urlencode(q) for q in queries(count, sc.dates)]
+    except ImportError:
+        pass
+    out = []
+    for _ in range(count):
+        params: dict[str, str] = {"date": rnd.choice(sc.dates)}
+        shape = rnd.random()
+        if shape < 0.6:
+            params["near"] = rnd.choice(FALLBACK_PLACES)
+        elif shape < 0.8:
+            params.update(lat=f"{rnd.uniform(31, 43):.4f}", lon=f"{rnd.uniform(130, 144):.4f}",
+                          radius_km="50")
+        else:
+            params["prefecture"] = str(rnd.randint(1, 47))
+        if rnd.random() < 0.3:
+            params["seats"] = str(rnd.randint(2, 5))
+        if rnd.random() < 0.2:
+            params["amenities"] = "wifi"
+        if rnd.random() < 0.2:
+            params["sort"] = "price"
+        out.append(urlencode(params))
+    return out
+
+
+def request_lists(sc: scenario_mod.Scenario, folder: Path, rnd: random.Random) -> dict[str, Path]:
+    lists = {
+        "floor": [("GET", "/healthz", "")],
+        "search": [("GET", "/api/v1/spaces?" + q, "") for q in search_mix(sc, 2000, rnd)],
+        "space": [("GET", f"/spaces/{s}", "") for s in (sc.space_slugs or [sc.space_slug])],
+        "book-many": [("POST", "/api/v1/bookings", json.dumps(
+            {"unit_id": rnd.choice(sc.unit_ids), "date": rnd.choice(sc.dates), "seats": 1}))
+            for _ in range(5000)],
+        "book-hot": [("POST", "/api/v1/bookings", json.dumps(
+            {"unit_id": sc.hot_unit_id, "date": sc.hot_date, "seats": 1}))],
+        "ics": [("GET", sc.feed_path, "")],
+    }
+    rnd.shuffle(lists["space"])
+    lists["warm"] = [item for name in ("floor", "search", "space", "ics")
+                     for item in lists[name][:20]]
+    return {name: write_requests(folder / f"{name}.txt", items) for name, items in lists.items()}
+
+
+def measure(server: AppServer, name: str, requests: Path, args, token: str = "") -> dict:
+    figures = run_wrk(server.url, requests, duration=args.duration, connections=args.connections,
+                      threads=args.wrk_threads, token=token)
+    figures["benchmark"] = name
+    return figures
+
+
+def load_data(database_url: str, args) -> dict:
+    """The generator's data set, when bench/generate.py is there; else only the scenario."""
+    try:
+        from bench import generate
+    except ImportError:
+        return {"generator": None}
+    started = time.monotonic()
+    info = generate.generate(database_url, bookings=args.bookings, smoke=args.smoke)
+    return {"generator": "bench/generate.py", "bookings": args.bookings,
+            "seconds": round(time.monotonic() - started, 1), "info": info}
+
+
+def run(args) -> dict:
+    if not wrk_available():
+        sys.exit("wrk is not installed: apt-get install --no-upgrade wrk")
+    rnd = random.Random(2019)
+    report: dict = {"machine": machine(), "settings": vars(args).copy(), "benchmarks": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, shared_database() as database_url, \
+            RedisNamespace() as redis_ns:
+        folder = Path(tmp)
+        report["data"] = load_data(database_url, args)
+        app = scenario_mod.app_for(database_url)
+        scenario_mod.create_schema(app)
+        sc = scenario_mod.prepare(app, units=args.units, capacity=args.capacity,
+                                  hot_capacity=args.hot_capacity, feed_bookings=args.feed_bookings)
+        lists = request_lists(sc, folder, rnd)
+        env = app_environment(database_url, REDIS_URL=redis_ns.url,
+                              RATELIMIT_KEY_PREFIX=redis_ns.prefix,
+                              RATELIMIT_ENABLED="true" if args.rate_limits else "false",
+                              MAIL_DIR=str(folder / "mail"), BOOKING_INSTANCE_DIR=str(folder),
+                              LOG_REQUESTS="true")
+        server = AppServer(env, workers=args.workers, threads=args.threads,
+                           log_path=folder / "gunicorn.log", name="bench")
+        with server:
+            report["server"] = {"workers": server.env.get("WEB_CONCURRENCY", "2 x cores + 1"),
+                                "threads": server.env.get("GUNICORN_THREADS", "4")}
+            # Warm every worker (imports, first queries) on every GET before anything is timed.
+            run_wrk(server.url, lists["warm"], duration=max(2, args.duration / 5),
+                    connections=args.connections, token=sc.token)
+            floors = [measure(server, "floor", lists["floor"], args)]
+            for name in args.only:
+                figures = measure(server, name, lists[name], args, token=sc.token)
+                if name == "book-hot":
+                    figures["check"] = hot_check(app, sc, figures)
+                report["benchmarks"][name] = figures
+            floors.append(measure(server, "floor", lists["floor"], args))
+        report["floor"] = combine_floors(floors)
+        report["over_capacity"] = scenario_mod.over_capacity(app)
+        report["redis_keys_left"] = 0
+        from booking.extensions import db
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
+    report["redis_keys_left"] = len(redis_ns.keys())
+    add_ratios(report)
+    return report
+
+
+def hot_check(app, sc: scenario_mod.Scenario, figures: dict) -> dict:
+    held = scenario_mod.booked_seats(app, sc.hot_unit_id, sc.hot_date)
+    created = figures["statuses"].get("201", 0)
+    return {"capacity": sc.hot_capacity, "seats_in_db": held["seats"], "bookings_in_db": held["bookings"],
+            "answered_201": created, "exactly_capacity": held["seats"] == sc.hot_capacity == created}
+
+
+def combine_floors(floors: list[dict]) -> dict:
+    keys = ("p50", "p95", "p99", "mean")
+    return {
+        "rps": round(sum(f["rps"] for f in floors) / len(floors), 2),
+        "latency_ms": {k: round(sum(f["latency_ms"][k] for f in floors) / len(floors), 3) for k in keys},
+        "runs": floors,
+    }
+
+
+def add_ratios(report: dict) -> None:
+    floor = report["floor"]
+    for figures in report["benchmarks"].values():
+        figures["ratio"] = {
+            "rps": ratio(figures["rps"], floor["rps"]),
+            "p50": ratio(figures["latency_ms"]["p50"], floor["latency_ms"]["p50"]),
+            "p95": ratio(figures["latency_ms"]["p95"], floor["latency_ms"]["p95"]),
+        }
+
+
+def show(report: dict) -> None:
+    floor = report["floor"]
+    rows = [{"name": "floor (/healthz)", "rps": floor["rps"], "p50": floor["latency_ms"]["p50"],
+             "p95": floor["latency_ms"]["p95"], "statuses": {"200": "…"}}]
+    for name, f in report["benchmarks"].items():
+        rows.append({"name": name, "rps": f["rps"], "p50": f["latency_ms"]["p50"],
+                     "p95": f["latency_ms"]["p95"], "x_rps": f["ratio"]["rps"],
+                     "x_p50": f["ratio"]["p50"], "x_p95": f["ratio"]["p95"],
+                     "statuses": f["statuses"]})
+    print_table("HTTP benchmarks (throughput req/s, latency ms; x_ = ratio to the floor)", rows, [
+        ("name", "benchmark"), ("rps", "req/s"), ("x_rps", "x floor"), ("p50", "p50 ms"),
+        ("x_p50", "x floor"), ("p95", "p95 ms"), ("x_p95", "x floor"), ("statuses", "statuses")])
+    if "book-hot" in report["benchmarks"]:
+        check = report["benchmarks"]["book-hot"]["check"]
+        print(f"\nhot unit: capacity {check['capacity']}, answered 201: {check['answered_201']}, "
+              f"seats in the database: {check['seats_in_db']} -> "
+              f"{'exactly the capacity' if check['exactly_capacity'] else 'NOT the capacity'}")
+    print(f"over capacity anywhere: {len(report['over_capacity'])}; "
+          f"Redis keys left: {report['redis_keys_left']}")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny data, 1 s per benchmark (CI)")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset")
+    parser.add_argument("--duration", type=float, default=15, help="seconds per benchmark")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="WEB_CONCURRENCY (default: gunicorn.conf.py)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="GUNICORN_THREADS (default: gunicorn.conf.py)")
+    parser.add_argument("--bookings", type=int, default=100_000, help="size of the generated data set")
+    parser.add_argument("--units", type=int, default=500)
+    parser.add_argument("--capacity", type=int, default=20)
+    parser.add_argument("--hot-capacity", type=int, default=300)
+    parser.add_argument("--feed-bookings", type=int, default=1000)
+    parser.add_argument("--rate-limits", action="store_true",
+                        help="keep the rate limits on (they would answer 429 to one benchmark client)")
+    args = parser.parse_args(argv)
+    args.only = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = set(args.only) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
+    if args.smoke:
+        args.duration, args.connections = 1, 4
+        args.bookings, args.units, args.capacity = 1000, 10, 50
+        args.hot_capacity, args.feed_bookings = 5, 50
+        args.workers = args.workers or 2
+        args.threads = args.threads or 2
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
+    report = run(args)
+    show(report)
+    path = write_results("smoke" if args.smoke else "http", report)
+    print(f"\nJSON: {path}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
