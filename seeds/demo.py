@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from booking.models import (
     Campaign,
+    CampaignExtra,
     CampaignSlot,
     Eligibility,
     Membership,
@@ -254,6 +255,10 @@ def campaigns_for(year: int) -> list[dict]:
             "slots": [dict(space="enishia-shizuoka", unit="コワーキング席", start=td["starts_on"],
                            end=td["ends_on"], window=(9 * H, 21 * H), seats=10, price=None,
                            subsidy_cap=1000, eligibility=Eligibility.OUTSIDE_PREFECTURE)],
+            # The city lends pocket Wi-Fi to trial companies (seed-facts); how many: demo value.
+            "extras": [dict(name="ポケットWi-Fi", name_en="Pocket Wi-Fi", quantity=5,
+                            description="滞在中に無料で貸し出します。",
+                            description_en="Lent free for the stay.")],
         },
     ]
 
@@ -339,6 +344,13 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
                 ends_on=spec["ends_on"], core_days=spec["core_days"], published=True,
             )
             count("campaigns", new)
+            for e in spec.get("extras", []):
+                _extra, made = _get_or_add(session, CampaignExtra,
+                                           {"campaign_id": campaign.id, "name": e["name"]},
+                                           name_en=e["name_en"], quantity=e["quantity"],
+                                           description=e["description"],
+                                           description_en=e["description_en"])
+                count("campaign_extras", made)
             if not new:
                 continue
             for s in spec["slots"]:

@@ -1,0 +1,387 @@
+"""Campaigns of municipalities: the seeded Telework Days slots booked at their price, the
+per-company and outside-prefecture rules, subsidies, extras lent with seats, operator
+consent, participation registration, and the public campaign page."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from booking.extensions import db
+from booking.models import (
+    Booking,
+    BookingStatus,
+    Campaign,
+    CampaignExtra,
+    CampaignSlot,
+    Eligibility,
+    OrgKind,
+    TeleworkCategory,
+    User,
+)
+from booking.services import campaigns, reservations
+from booking.services.availability import at, timeline
+from booking.services.errors import DomainError
+from seeds import demo
+
+BEFORE_2019 = datetime(2019, 7, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo, three weeks before
+
+
+@pytest.fixture
+def seeded(app):
+    demo.load(db.session, today=date(2019, 7, 1))
+    db.session.commit()
+    return db.session
+
+
+def _user(email: str) -> User:
+    return db.session.scalar(sa.select(User).where(User.email == email))
+
+
+def _slot(slug: str) -> CampaignSlot:
+    return db.session.scalar(sa.select(CampaignSlot).join(Campaign).where(Campaign.slug == slug))
+
+
+def _book(user: User, slot: CampaignSlot, day: date, seats: int) -> Booking:
+    unit = slot.unit
+    found = campaigns.find_slot(db.session, slot.campaign.slug, unit.id, at(day, 540), at(day, 1080))
+    [made] = reservations.book(db.session, unit, user,
+                               [reservations.day_period(unit, day, found)], seats, slot=found)
+    return made
+
+
+def _message(error: DomainError) -> str:
+    from flask import current_app
+
+    with current_app.test_request_context():
+        return error.message
+
+
+def _company_user(make, **kw) -> User:
+    return make.user(organisation=make.company(**kw))
+
+
+# ------------------------------------------------------------------------------- acceptance
+
+
+def test_oasis_is_free_7_23_to_26_from_9_to_18_and_books_at_price_0(seeded):
+    slot = _slot("telework-days-2019-yoshikawa")
+    assert (slot.start_date, slot.end_date) == (date(2019, 7, 23), date(2019, 7, 26))
+    assert (slot.daily_start_min, slot.daily_end_min) == (9 * 60, 18 * 60)
+    assert slot.price_amount == 0 and slot.unit.space.slug == "oasis-yoshikawa"
+    with time_machine.travel(BEFORE_2019, tick=False):
+        booking = _book(_user("company@example.jp"), slot, date(2019, 7, 23), 2)
+    assert booking.price_amount == 0 and booking.subsidy_amount == 0
+    assert booking.campaign_slot_id == slot.id
+    assert booking.starts_at == at(date(2019, 7, 23), 540)
+    assert booking.ends_at == at(date(2019, 7, 23), 1080)
+
+
+def test_seats_per_company_per_day_rule_refuses_with_403_naming_the_rule(seeded, make):
+    slot = _slot("telework-days-2019-yoshikawa")
+    assert slot.max_seats_per_company_per_day == 5  # the seeded rule
+    demo_user = _user("company@example.jp")
+    with time_machine.travel(BEFORE_2019, tick=False):
+        _book(demo_user, slot, date(2019, 7, 23), 5)
+        with pytest.raises(DomainError) as refused:
+            _book(demo_user, slot, date(2019, 7, 23), 1)
+        # Another company is not affected by the first one's allowance.
+        other = _book(_company_user(make), slot, date(2019, 7, 23), 5)
+    assert refused.value.code == "campaign_seats_per_day"
+    assert refused.value.status == 403
+    assert "1社1日あたりの席数" in _message(refused.value)
+    assert refused.value.extra == {"limit": 5}
+    assert other.price_amount == 0
+
+
+def test_bookings_per_company_rule_refuses_the_second_booking(seeded, make):
+    slot = _slot("telework-days-2019-yoshikawa")
+    slot.max_bookings_per_company = 1
+    db.session.commit()
+    demo_user = _user("company@example.jp")
+    with time_machine.travel(BEFORE_2019, tick=False):
+        _book(demo_user, slot, date(2019, 7, 23), 1)
+        with pytest.raises(DomainError) as refused:
+            _book(demo_user, slot, date(2019, 7, 24), 1)
+        _book(_company_user(make), slot, date(2019, 7, 24), 1)
+    assert refused.value.code == "campaign_bookings_per_company"
+    assert refused.value.status == 403
+    assert "1社あたりの予約回数" in _message(refused.value)
+    held = db.session.scalar(sa.select(sa.func.count()).select_from(Booking)
+                             .where(Booking.campaign_slot_id == slot.id))
+    assert held == 2  # nothing half-written by the refused one
+
+
+def test_outside_prefecture_rule_refuses_a_company_registered_in_that_prefecture(seeded, make):
+    slot = _slot("shizuoka-trial-2019")
+    assert slot.eligibility == Eligibility.OUTSIDE_PREFECTURE
+    local = _company_user(make, prefecture_code=22)  # 静岡県, like the space
+    with time_machine.travel(BEFORE_2019, tick=False):
+        with pytest.raises(DomainError) as refused:
+            _book(local, slot, date(2019, 7, 24), 1)
+        tokyo = _book(_user("company@example.jp"), slot, date(2019, 7, 24), 1)
+    assert refused.value.code == "campaign_outside_prefecture"
+    assert refused.value.status == 403
+    assert "県外の企業のみ" in _message(refused.value)
+    assert tokyo.id is not None
+
+
+def test_subsidised_booking_records_what_company_and_municipality_pay(seeded):
+    slot = _slot("shizuoka-trial-2019")  # unit price ¥1,000/day, city pays up to ¥1,000
+    with time_machine.travel(BEFORE_2019, tick=False):
+        booking = _book(_user("company@example.jp"), slot, date(2019, 7, 24), 3)
+    assert (booking.price_amount, booking.subsidy_amount) == (2000, 1000)
+    assert campaigns.split_price(slot, 3000) == (2000, 1000)
+    assert campaigns.split_price(slot, 600) == (0, 600)
+    assert campaigns.split_price(None, 600) == (600, 0)
+
+
+def test_find_slot_needs_the_slug_the_unit_and_dates_inside_the_slot(seeded):
+    slot = _slot("telework-days-2019-yoshikawa")
+    with pytest.raises(DomainError) as outside:
+        campaigns.find_slot(db.session, slot.campaign.slug, slot.unit_id,
+                            at(date(2019, 7, 27), 540), at(date(2019, 7, 27), 1080))
+    with pytest.raises(DomainError):
+        campaigns.find_slot(db.session, "no-such-campaign", slot.unit_id,
+                            at(date(2019, 7, 23), 540), at(date(2019, 7, 23), 1080))
+    assert outside.value.code == "campaign_closed"
+
+
+# ------------------------------------------------------------------------------- extras
+
+
+@pytest.fixture
+def trial(seeded):
+    slot = _slot("shizuoka-trial-2019")
+    wifi = db.session.scalar(sa.select(CampaignExtra).where(CampaignExtra.campaign_id == slot.campaign_id))
+    wifi.quantity = 2
+    wifi.max_per_booking = 2
+    db.session.commit()
+    return slot, wifi
+
+
+def _booking_on(make, slot, day: date, **kw) -> Booking:
+    return make.booking(slot.unit, at(day, 540), at(day, 1080), campaign_slot_id=slot.id,
+                        company=kw.pop("company", None) or make.company(), **kw)
+
+
+def test_extras_are_limited_in_number_at_every_instant(trial, make):
+    slot, wifi = trial
+    first, second, third = (_booking_on(make, slot, date(2019, 7, 24)) for _ in range(3))
+    campaigns.reserve_extras(db.session, first, {wifi.id: 1})
+    campaigns.reserve_extras(db.session, second, {wifi.id: 1})
+    db.session.commit()
+    with pytest.raises(DomainError) as sold_out:
+        campaigns.reserve_extras(db.session, third, {wifi.id: 1})
+    db.session.rollback()
+    assert sold_out.value.code == "extra_sold_out" and sold_out.value.status == 409
+    assert sold_out.value.extra["available"] == 0
+    # Another day: all are back.
+    other_day = _booking_on(make, slot, date(2019, 7, 25))
+    campaigns.reserve_extras(db.session, other_day, {wifi.id: 1})
+    # Cancelling a booking returns what it held.
+    first.status = BookingStatus.CANCELLED
+    db.session.commit()
+    campaigns.reserve_extras(db.session, third, {wifi.id: 1})
+    db.session.commit()
+    lines = campaigns.booking_extras(db.session, third)
+    assert [(line.extra.name, line.quantity) for line in lines] == [("ポケットWi-Fi", 1)]
+    available = dict((e.id, n) for e, n in campaigns.extras_available(
+        db.session, slot.campaign, at(date(2019, 7, 24), 540), at(date(2019, 7, 24), 1080)))
+    assert available[wifi.id] == 0
+
+
+def test_extras_touching_ranges_do_not_overlap(trial, make):
+    slot, wifi = trial
+    morning = make.booking(slot.unit, at(date(2019, 7, 24), 540), at(date(2019, 7, 24), 720),
+                           seats=1, campaign_slot_id=slot.id, company=make.company())
+    afternoon = make.booking(slot.unit, at(date(2019, 7, 24), 720), at(date(2019, 7, 24), 1080),
+                             seats=1, campaign_slot_id=slot.id, company=make.company())
+    campaigns.reserve_extras(db.session, morning, {wifi.id: 2})
+    campaigns.reserve_extras(db.session, afternoon, {wifi.id: 2})  # [9,12) and [12,18) touch
+    db.session.commit()
+    assert campaigns.extras_held(db.session, [wifi.id], at(date(2019, 7, 24), 540),
+                                 at(date(2019, 7, 24), 1080)) == {wifi.id: 2}
+
+
+def test_extras_of_another_campaign_or_too_many_are_refused(trial, make):
+    slot, wifi = trial
+    wifi.max_per_booking = 1
+    db.session.commit()
+    booking = _booking_on(make, slot, date(2019, 7, 24))
+    with pytest.raises(DomainError) as too_many:
+        campaigns.reserve_extras(db.session, booking, {wifi.id: 2})
+    db.session.rollback()
+    foreign = CampaignExtra(campaign_id=_slot("telework-days-2019-yoshikawa").campaign_id,
+                            name="プロジェクター", quantity=1)
+    db.session.add(foreign)
+    db.session.commit()
+    with pytest.raises(DomainError) as not_offered:
+        campaigns.reserve_extras(db.session, booking, {foreign.id: 1})
+    db.session.rollback()
+    regular = make.booking(slot.unit, at(date(2019, 7, 24), 540), at(date(2019, 7, 24), 1080))
+    with pytest.raises(DomainError) as no_slot:
+        campaigns.reserve_extras(db.session, regular, {wifi.id: 1})
+    assert too_many.value.code == "extra_too_many"
+    assert not_offered.value.code == "extra_not_offered"
+    assert no_slot.value.code == "extra_not_offered"
+    # Setting 0 removes the line.
+    db.session.rollback()
+    campaigns.reserve_extras(db.session, booking, {wifi.id: 1})
+    campaigns.reserve_extras(db.session, booking, {wifi.id: 0})
+    db.session.commit()
+    assert campaigns.booking_extras(db.session, booking) == []
+
+
+# ------------------------------------------------------------------------------- management
+
+
+def _municipality(make, **kw):
+    org = make.organisation(OrgKind.MUNICIPALITY, **kw)
+    return org, make.user(organisation=org)
+
+
+def test_slot_on_an_operators_space_waits_for_its_consent(app, make):
+    city, clerk = _municipality(make)
+    operator = make.organisation(OrgKind.OPERATOR)
+    operator_user = make.user(organisation=operator)
+    unit = make.unit(make.space(operator), members_only=True)
+    campaign = make.campaign(city)
+    data = campaigns.SlotData(
+        unit_id=unit.id, start_date=date(2027, 7, 23), end_date=date(2027, 7, 26),
+        daily_start_min=540, daily_end_min=1080, seats=3, price_amount=0, subsidy_cap=None,
+        max_seats_per_company_per_day=None, max_bookings_per_company=None,
+        eligibility=Eligibility.ANY_COMPANY)
+    slot = campaigns.save_slot(db.session, clerk, campaign, data)
+    db.session.commit()
+    day = date(2027, 7, 23)
+    assert slot.operator_consent is False
+    assert campaigns.offered_slots(db.session, campaign) == []
+    assert timeline(db.session, unit, at(day, 540), at(day, 1080)).min_free(
+        at(day, 540), at(day, 1080), slot.id) == 0
+    assert [s.id for s in campaigns.pending_consents(db.session, operator_user)] == [slot.id]
+    with pytest.raises(DomainError):
+        campaigns.set_consent(db.session, clerk, slot, True)  # not the operator
+    campaigns.set_consent(db.session, operator_user, slot, True)
+    db.session.commit()
+    assert [s.id for s in campaigns.offered_slots(db.session, campaign)] == [slot.id]
+    assert timeline(db.session, unit, at(day, 540), at(day, 1080)).min_free(
+        at(day, 540), at(day, 1080), slot.id) == 3
+    # New terms need a new consent.
+    data.seats = 5
+    campaigns.save_slot(db.session, clerk, campaign, data, slot)
+    db.session.commit()
+    assert slot.operator_consent is False
+
+
+def test_slot_rules_of_management(app, make):
+    city, clerk = _municipality(make)
+    other_city, _ = _municipality(make)
+    own_unit = make.unit(make.space(city))
+    foreign_unit = make.unit(make.space(other_city))
+    campaign = make.campaign(city)
+
+    def data(**kw):
+        values = dict(unit_id=own_unit.id, start_date=date(2027, 7, 23), end_date=date(2027, 7, 26),
+                      daily_start_min=540, daily_end_min=1080, seats=3, price_amount=0,
+                      subsidy_cap=None, max_seats_per_company_per_day=None,
+                      max_bookings_per_company=None, eligibility=Eligibility.ANY_COMPANY)
+        values.update(kw)
+        return campaigns.SlotData(**values)
+
+    codes = []
+    for bad in (data(unit_id=foreign_unit.id), data(end_date=date(2027, 9, 30)),
+                data(daily_start_min=1080, daily_end_min=540)):
+        with pytest.raises(DomainError) as refused:
+            campaigns.save_slot(db.session, clerk, campaign, bad)
+        db.session.rollback()
+        codes.append(refused.value.code)
+    assert codes == ["slot_unit_not_allowed", "slot_outside_campaign", "bad_range"]
+    slot = campaigns.save_slot(db.session, clerk, campaign, data())
+    db.session.commit()
+    assert slot.operator_consent is True  # its own space: no consent needed
+    make.booking(own_unit, at(date(2027, 7, 24), 540), at(date(2027, 7, 24), 1080), seats=3,
+                 campaign_slot_id=slot.id, company=make.company())
+    with pytest.raises(DomainError) as shrink:
+        campaigns.save_slot(db.session, clerk, campaign, data(seats=2), slot)
+    db.session.rollback()
+    with pytest.raises(DomainError) as delete:
+        campaigns.delete_slot(db.session, clerk, slot)
+    db.session.rollback()
+    assert shrink.value.code == delete.value.code == "slot_has_bookings"
+    campaigns.save_slot(db.session, clerk, campaign, data(seats=6), slot)  # growing is fine
+    db.session.commit()
+    assert slot.seats == 6
+
+
+def test_municipality_creates_campaign_slot_and_extra_through_the_pages(app, make, client, login):
+    city, clerk = _municipality(make, name="吉川市テスト")
+    unit = make.unit(make.space(city, name="おあしすテスト"))
+    login(clerk)
+    bad = client.post("/municipality/campaigns/new", data={
+        "organisation_id": city.id, "name": "テスト", "slug": "test-days", "starts_on": "2027-07-22",
+        "ends_on": "2027-07-01", "core_days": "2027-07-24"})
+    assert bad.status_code == 422
+    assert "終了は開始より後にしてください" in bad.get_data(as_text=True)
+    response = client.post("/municipality/campaigns/new", data={
+        "organisation_id": city.id, "name": "テレワーク・デイズ2027", "name_en": "Telework Days 2027",
+        "slug": "test-days", "starts_on": "2027-07-22", "ends_on": "2027-09-06",
+        "core_days": "2027-07-24", "published": "y"})
+    assert response.status_code == 302
+    campaign = db.session.scalar(sa.select(Campaign).where(Campaign.slug == "test-days"))
+    assert campaign.core_days == ["2027-07-24"] and campaign.published
+    response = client.post(f"/municipality/campaigns/{campaign.id}/slots/new", data={
+        "unit_id": unit.id, "start_date": "2027-07-23", "end_date": "2027-07-26",
+        "daily_start": "09:00", "daily_end": "18:00", "seats": "20", "price_mode": "free",
+        "max_seats_per_company_per_day": "5", "eligibility": "any"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    slot = db.session.scalar(sa.select(CampaignSlot).where(CampaignSlot.campaign_id == campaign.id))
+    assert (slot.price_amount, slot.daily_start_min, slot.daily_end_min, slot.seats) == (0, 540, 1080, 20)
+    response = client.post(f"/municipality/campaigns/{campaign.id}/extras/new", data={
+        "name": "ポケットWi-Fi", "quantity": "5", "max_per_booking": "1"})
+    assert response.status_code == 302
+    page = client.get(f"/municipality/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "おあしすテスト" in page and "ポケットWi-Fi" in page and "1社1日5席まで" in page
+    public = client.get("/campaigns/test-days").get_data(as_text=True)
+    assert "おあしすテスト" in public and "ポケットWi-Fi" in public
+
+
+# ------------------------------------------------------------------------------- public
+
+
+def test_public_campaign_page_in_japanese_and_english_with_a_map(seeded, client):
+    ja = client.get("/campaigns/telework-days-2019-yoshikawa")
+    assert ja.status_code == 200
+    html = ja.get_data(as_text=True)
+    assert "テレワーク・デイズ2019(吉川市)" in html and "市民交流センターおあしす" in html
+    assert 'id="campaign-map"' in html and "35.8787" in html
+    assert "2019年7月24日(水)" in html  # the core day
+    en = client.get("/campaigns/telework-days-2019-yoshikawa?lang=en").get_data(as_text=True)
+    assert "Telework Days 2019 (Yoshikawa)" in en and "Citizens&#39; Exchange Center Oasis" in en
+    assert '<html lang="en">' in en
+
+
+def test_unpublished_campaign_has_no_public_page(seeded, client):
+    campaign = _slot("telework-days-2019-komagane").campaign
+    campaign.published = False
+    db.session.commit()
+    assert client.get("/campaigns/telework-days-2019-komagane").status_code == 404
+    assert client.get("/campaigns/no-such-thing").status_code == 404
+    listing = client.get("/campaigns/").get_data(as_text=True)
+    assert "駒ヶ根市" not in listing and "吉川市" in listing
+
+
+def test_company_registers_its_participation(app, make, client, login):
+    company = make.company()
+    login(make.user(organisation=company))
+    response = client.post("/campaigns/participation",
+                           data={"telework_category": "special", "core_day_staff": "120"})
+    assert response.status_code == 302
+    db.session.refresh(company)
+    assert company.telework_category == TeleworkCategory.SPECIAL and company.core_day_staff == 120
+    bad = client.post("/campaigns/participation",
+                      data={"telework_category": "special", "core_day_staff": "-3"})
+    assert bad.status_code == 422
