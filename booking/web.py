@@ -183,6 +183,9 @@ def init_app(app: Flask) -> None:
         # Babel caches the locale on `g`, which outlives a request when an app context
         # is already pushed (the CLI, tests): choose the locale afresh for each request.
         refresh()
+        # Flask-Login caches the user on `g` too: without this, the first visitor of an
+        # app context that outlives requests (tests, the CLI) would be everybody's user.
+        g.pop("_login_user", None)
 
     login_manager.login_view = "account.login"
     login_manager.login_message = None
