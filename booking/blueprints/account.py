@@ -1,5 +1,5 @@
 """Accounts: sign-up, log-in, log-out (here and everywhere), the user's own page with
-password, API tokens, calendar feed, personal data (export, delete) and audit logs."""
+password, API tokens, personal data (export, delete) and audit logs."""
 
 from __future__ import annotations
 
@@ -253,41 +253,6 @@ def revoke_api_token(token_id: int):
         db.session.commit()
         flash(_l("トークンを無効にしました。"), "success")
     return redirect(url_for("account.api_tokens"))
-
-
-@bp.get("/calendar")
-@login_required
-def calendar():
-    return render_template("account/calendar.html", form=ActionForm(),
-                           feed_url=_feed_url(current_user.calendar_secret))
-
-
-def _feed_url(secret: str | None) -> str | None:
-    if not secret:
-        return None
-    from flask import current_app
-
-    return f"{current_app.config['PUBLIC_URL'].rstrip('/')}/calendar/{secret}.ics"
-
-
-@bp.post("/calendar/reset")
-@login_required
-def calendar_reset():
-    if ActionForm().validate_on_submit():
-        accounts.reset_calendar_secret(current_user)
-        db.session.commit()
-        flash(_l("新しいカレンダーURLを作りました。以前のURLは使えなくなりました。"), "success")
-    return redirect(url_for("account.calendar"))
-
-
-@bp.post("/calendar/revoke")
-@login_required
-def calendar_revoke():
-    if ActionForm().validate_on_submit():
-        accounts.revoke_calendar_secret(current_user)
-        db.session.commit()
-        flash(_l("カレンダーURLを無効にしました。"), "success")
-    return redirect(url_for("account.calendar"))
 
 
 @bp.get("/data")

@@ -138,16 +138,6 @@ def logout_everywhere(session: Session, user: User) -> None:
     tokens.revoke_all(session, user)
 
 
-def reset_calendar_secret(user: User) -> str:
-    """A new secret for the user's calendar feed; the old feed URL stops working."""
-    user.calendar_secret = secrets.token_urlsafe(24)
-    return user.calendar_secret
-
-
-def revoke_calendar_secret(user: User) -> None:
-    user.calendar_secret = None
-
-
 def approve(session: Session, organisation: Organisation, admin: User) -> None:
     if organisation.approved_at is None:
         organisation.approved_at = utcnow()
