@@ -21,6 +21,11 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     from booking.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     app_logging.init_app(app)  # first: every later hook and log line sees the request id
+    if app.config.get("PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(web.MIGRATIONS_DIR), render_as_batch=True)
     login_manager.init_app(app)

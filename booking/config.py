@@ -64,6 +64,9 @@ def from_environment() -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
         # Several deployments (or a benchmark) may share one Redis: their keys stay apart.
         "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", ""),
+        # Reverse proxies in front of the app servers whose X-Forwarded-For/-Proto/-Host
+        # are trusted (0: none). Behind one, rate limits and logs need the client's address.
+        "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0")),
         "RATELIMIT_HEADERS_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "API_TOKEN_HOURS": int(os.environ.get("API_TOKEN_HOURS", "720")),

@@ -117,3 +117,22 @@ def test_database_down_gives_503_problem_and_page(app_without_database):
 
     # The process-level health check does not depend on the database.
     assert client.get("/healthz").status_code == 200
+
+
+def test_behind_a_proxy_the_client_address_is_used(tmp_path, access_lines):
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "test", "LOG_REQUESTS": True, "PROXY_COUNT": 1,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+        "RATELIMIT_ENABLED": False, "RATELIMIT_STORAGE_URI": "memory://",
+    })
+    client = app.test_client()
+    client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert access_lines()[-1]["remote_addr"] == "203.0.113.7"
+    # Without PROXY_COUNT a forged header changes nothing.
+    plain = create_app({
+        "TESTING": True, "SECRET_KEY": "test", "LOG_REQUESTS": True,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+        "RATELIMIT_ENABLED": False, "RATELIMIT_STORAGE_URI": "memory://",
+    })
+    plain.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert access_lines()[-1]["remote_addr"] == "127.0.0.1"

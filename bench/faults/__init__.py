@@ -1,0 +1,1 @@
+"""Fault checks against the real stack: PostgreSQL restart, SMTP outage, worker killed."""

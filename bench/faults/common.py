@@ -1,0 +1,196 @@
+"""What the fault checks share: an SMTP server on loopback, the outbox worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from bench.stack import ROOT, free_port
+
+
+class MailSink:
+    """A real SMTP server (aiosmtpd) on a loopback port that records what it accepts.
+
+    stop() and start() again on the same port are the SMTP outage. `delay` makes each DATA
+    take that long (the outbox worker is then reliably caught in the middle of a send);
+    `receiving` is set whenever a message has arrived and its answer is still pending.
+    """
+
+    def __init__(self, port: int | None = None, delay: float = 0.0) -> None:
+        self.port = port or free_port()
+        self.delay = delay
+        self.messages: list[dict] = []
+        self.receiving = threading.Event()
+        self._lock = threading.Lock()
+        self._controller = None
+
+    def start(self) -> MailSink:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    def record(self, envelope) -> None:
+        message = email.message_from_bytes(envelope.original_content or envelope.content)
+        with self._lock:
+            self.messages.append({"message_id": message.get("Message-ID", ""),
+                                  "to": list(envelope.rcpt_tos), "subject": message.get("Subject", ""),
+                                  "at": time.monotonic()})
+
+    def counts(self) -> Counter:
+        with self._lock:
+            return Counter(m["message_id"] for m in self.messages)
+
+    def __enter__(self) -> MailSink:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _Handler:
+    def __init__(self, sink: MailSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        # Recorded on receipt, before the answer: a sender that dies now will send it again,
+        # which is SMTP's at-least-once, and the check counts it as such.
+        self.sink.record(envelope)
+        if self.sink.delay:
+            self.sink.receiving.set()
+            await asyncio.sleep(self.sink.delay)
+            self.sink.receiving.clear()
+        return "250 Message accepted"
+
+
+class OutboxWorker:
+    """`flask outbox run` as a process of its own (bench/faults/outbox_worker.py)."""
+
+    def __init__(self, env: dict[str, str], *, lease: float, retry: float, interval: float = 0.3,
+                 batch: int = 50, log_path: Path | None = None) -> None:
+        self.env = env
+        self.args = ["--lease", str(lease), "--retry", str(retry), "--interval", str(interval),
+                     "--batch", str(batch)]
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> OutboxWorker:
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.faults.outbox_worker", *self.args], cwd=ROOT,
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if log is not subprocess.DEVNULL:
+            log.close()  # the child has its own descriptor
+        self.starts += 1
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no chance to mark anything sent."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def __enter__(self) -> OutboxWorker:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def query(url: str, statement: str, *params) -> list[tuple]:
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def outbox_state(url: str) -> dict:
+    """Confirmation mails queued, sent, waiting, and how many failed at least once."""
+    rows = query(url, "SELECT count(*), count(sent_at), count(*) FILTER (WHERE last_error <> '' "
+                      "OR attempts > 1) FROM outbox WHERE kind = 'confirmation'")
+    queued, sent, retried = rows[0]
+    return {"queued": queued, "sent": sent, "waiting": queued - sent, "failed_at_least_once": retried}
+
+
+def message_ids(url: str) -> set[str]:
+    """The Message-ID of each queued confirmation, read from the stored message bytes."""
+    out = set()
+    for (raw,) in query(url, "SELECT message FROM outbox WHERE kind = 'confirmation'"):
+        out.add(email.message_from_bytes(bytes(raw)).get("Message-ID", ""))
+    return out
+
+
+def delivery_report(sink: MailSink, url: str) -> dict:
+    counts = sink.counts()
+    queued_ids = message_ids(url)
+    delivered = {mid for mid in counts if mid in queued_ids}
+    return {
+        **outbox_state(url),
+        "delivered_messages": sum(counts.values()),
+        "delivered_distinct": len(delivered),
+        "lost": len(queued_ids - delivered),
+        "duplicates": sum(n - 1 for n in counts.values() if n > 1),
+        "unknown": len(set(counts) - queued_ids),
+    }
+
+
+@contextlib.contextmanager
+def background(target: Callable[[], object]):
+    """Run target in a thread; the block gets a holder whose ['result'] is set at the end."""
+    holder: dict = {}
+
+    def run() -> None:
+        try:
+            holder["result"] = target()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            holder["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield holder
+    finally:
+        thread.join()
+        if "error" in holder:
+            raise holder["error"]

@@ -1,0 +1,169 @@
+"""Fault: PostgreSQL restarted during a booking load.
+
+    .venv/bin/python -m bench.faults.pg_restart [--requests 600 --outage 4 --mode fast]
+
+Against a PostgreSQL server of its own (initdb in a temporary folder, its own port: the
+machine's server is never touched), with gunicorn (the production gunicorn.conf.py)
+serving the app. Clients book seats through the API from several threads; when a quarter
+of them have been answered, the database is stopped (`pg_ctl stop -m fast`, or
+`immediate`: a crash), kept down for --outage seconds, and started again. The clients act
+as API clients should: a 503 (or a refused connection) is retried with the same
+Idempotency-Key.
+
+Passes when: requests during the outage were answered 503 application/problem+json (and
+/readyz 503 too), never 500, never a dropped connection; the app recovered by itself
+(bookings answered 201 after the restart, same gunicorn process, /readyz 200); every
+booking answered 201 is in the database, and the database holds no booking that was not
+answered 201.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench import scenario as scenario_mod
+from bench.faults.common import background, query, wait_until
+from bench.load import book_all, summary
+from bench.stack import (
+    AppServer,
+    OwnPostgres,
+    app_environment,
+    http,
+    machine,
+    print_table,
+    write_results,
+)
+
+
+def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str = "fast",
+        workers: int = 2, app_threads: int = 4) -> dict:
+    report: dict = {"check": "pg_restart", "machine": machine(), "settings": {
+        "requests": requests, "threads": threads, "outage_s": outage, "mode": mode}}
+    with tempfile.TemporaryDirectory(prefix="fault-pg-") as tmp, OwnPostgres() as pg:
+        database_url = pg.create_database("booking")
+        app = scenario_mod.app_for(database_url)
+        scenario_mod.create_schema(app)
+        sc = scenario_mod.prepare(app, units=50, capacity=50, days=5, hot_capacity=1,
+                                  feed_bookings=0)
+        _dispose(app)
+        env = app_environment(database_url, RATELIMIT_ENABLED="false",
+                              MAIL_DIR=str(Path(tmp) / "mail"), BOOKING_INSTANCE_DIR=tmp,
+                              LOG_REQUESTS="false")
+        bodies = [{"unit_id": sc.unit_ids[i % len(sc.unit_ids)],
+                   "date": sc.dates[(i // len(sc.unit_ids)) % len(sc.dates)], "seats": 1}
+                  for i in range(requests)]
+        answered = 0
+        lock = threading.Lock()
+        window: dict[str, float] = {}
+
+        def counted(_attempt) -> None:
+            nonlocal answered
+            with lock:
+                answered += 1
+
+        with AppServer(env, workers=workers, threads=app_threads, name="pg-fault",
+                       log_path=Path(tmp) / "gunicorn.log") as server:
+            master_pid = server.process.pid
+            with background(lambda: book_all([server.url], sc.token, bodies, threads=threads,
+                                             retry_seconds=outage + 60, on_answer=counted)) as load:
+                wait_until(lambda: answered >= requests // 4, timeout=120)
+                window["down"] = time.monotonic()
+                pg.stop(mode)
+                time.sleep(outage / 2)
+                ready_during = http("GET", server.url + "/readyz")
+                time.sleep(outage / 2)
+                pg.start()
+                window["up"] = time.monotonic()
+            outcomes = load["result"]
+            ready_after = http("GET", server.url + "/readyz")
+            same_process = server.process is not None and server.process.pid == master_pid \
+                and server.process.poll() is None
+        rows = {r[0] for r in query(database_url, "SELECT reference FROM bookings WHERE user_id = "
+                                                  "(SELECT id FROM users WHERE email = %s)",
+                                    sc.booker_email)}
+
+    created = {o.reference for o in outcomes if o.status == 201 and o.reference}
+    attempts = [a for o in outcomes for a in o.attempts]
+    during = [a for a in attempts if window["down"] <= a.at <= window["up"]]
+    after = [a for a in attempts if a.at > window["up"] and a.status == 201]
+    statuses_503 = [a for a in attempts if a.status == 503]
+    report.update({
+        "load": summary(outcomes),
+        "outage": {"seconds": round(window["up"] - window["down"], 2),
+                   "answers_during": _count(during),
+                   "readyz_during": ready_during[0], "readyz_after": ready_after[0]},
+        "answered_201": len(created), "rows_in_db": len(rows),
+        "missing_from_db": sorted(created - rows)[:20],
+        "in_db_not_answered_201": sorted(rows - created)[:20],
+    })
+    checks = {
+        "outage_answered_503": any(a.status == 503 for a in during),
+        "every_503_is_problem_json": all(a.content_type.startswith("application/problem+json")
+                                         for a in statuses_503),
+        "no_500_no_dropped_connection": not any(a.status == 0 or (a.status >= 500 and a.status != 503)
+                                                for a in attempts),
+        "readyz_503_during_200_after": ready_during[0] == 503 and ready_after[0] == 200,
+        "recovered_without_restart": bool(after) and same_process,
+        "every_201_in_db": not (created - rows),
+        "nothing_in_db_unanswered": not (rows - created),
+        "every_request_finished": all(o.status in (201, 409) for o in outcomes),
+    }
+    report["checks"] = checks
+    report["passed"] = all(checks.values())
+    return report
+
+
+def _count(attempts) -> dict:
+    out: dict[str, int] = {}
+    for a in attempts:
+        out[str(a.status)] = out.get(str(a.status), 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _dispose(app) -> None:
+    from booking.extensions import db
+
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def show(report: dict) -> None:
+    load, outage = report["load"], report["outage"]
+    rows = [
+        {"what": "booking requests", "value": load["requests"], "detail": f"final {load['final']}"},
+        {"what": "all attempts", "value": sum(load["attempts"].values()), "detail": load["attempts"]},
+        {"what": "database down (s)", "value": outage["seconds"],
+         "detail": f"answers meanwhile {outage['answers_during']}"},
+        {"what": "/readyz down / after", "value": f"{outage['readyz_during']} / {outage['readyz_after']}"},
+        {"what": "answered 201", "value": report["answered_201"]},
+        {"what": "rows in the database", "value": report["rows_in_db"]},
+    ]
+    print_table("Fault: PostgreSQL restarted during a booking load", rows,
+                [("what", "what"), ("value", "value"), ("detail", "detail")])
+    for name, ok in report["checks"].items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="PostgreSQL restarted during a booking load.")
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--outage", type=float, default=4.0, help="seconds the database is down")
+    parser.add_argument("--mode", choices=("fast", "immediate"), default="fast",
+                        help="pg_ctl stop mode (immediate: like a crash)")
+    args = parser.parse_args(argv)
+    report = run(requests=args.requests, threads=args.threads, outage=args.outage, mode=args.mode)
+    show(report)
+    print(f"\nJSON: {write_results('fault-pg-restart', report)}")
+    if not report["passed"]:
+        raise SystemExit(1)
+    return report
+
+
+if __name__ == "__main__":
+    main()

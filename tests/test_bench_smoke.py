@@ -1,0 +1,35 @@
+"""The HTTP benchmarks in smoke mode (tiny data, a second each), so that they cannot rot.
+Speed is not asserted here: the figures come from `python -m bench.run_all` (bench/)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.run_all import BENCHMARKS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_all_smoke():
+    done = subprocess.run([sys.executable, "-m", "bench.run_all", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    path = Path(done.stdout.strip().splitlines()[-1].removeprefix("JSON: "))
+    report = json.loads(path.read_text())
+    assert report["floor"]["rps"] > 0
+    for name in BENCHMARKS:
+        figures = report["benchmarks"][name]
+        assert figures["requests"] > 0, name
+        assert figures["ratio"]["rps"] is not None, name
+        assert not any(code.startswith("5") for code in figures["statuses"]), (name, figures)
+    hot = report["benchmarks"]["book-hot"]["check"]
+    assert hot["exactly_capacity"], hot
+    assert report["over_capacity"] == []
+    assert report["redis_keys_left"] == 0
