@@ -27,7 +27,9 @@ from sqlalchemy.orm import Session, scoped_session
 
 IMMEDIATE_OPTION = "sqlite_begin_immediate"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-POSTGRES_LOCK_TIMEOUT = "5s"
+# How long a booking waits for competing bookings of the same unit before "busy, try
+# again": generous, since each one holds the lock for a few tens of milliseconds.
+POSTGRES_LOCK_TIMEOUT = "10s"
 
 
 @sa.event.listens_for(Engine, "connect")
