@@ -321,9 +321,24 @@ def candidates(session: Session | None, text: str, online: OnlineGeocoder | None
             return [Place(f"{lat:.5f}, {lon:.5f}", lat, lon, None, "coordinates")]
         return []
     g = gazetteer()
-    pref, rest = _split_prefecture(raw)
-    key = norm(rest)
-    explicit_prefecture = bool(re.search(r"[都道府県]$", raw)) or key.endswith(("prefecture", " ken"))
+    explicit_prefecture = bool(re.search(r"[都道府県]$", raw)) or norm(raw).endswith(("prefecture", " ken"))
+    whole = prefectures.find(raw)
+    if whole is not None and (explicit_prefecture or not _lookup(g, None, norm(raw), None)):
+        return [_prefecture_place(whole)]
+    found = _lookup(g, session, norm(raw), None)
+    if not found:
+        # 東京都府中市, 府中 広島県, Fuchu, Tokyo: a prefecture narrows the rest.
+        pref, rest = _split_prefecture(raw)
+        if pref is not None:
+            found = _lookup(g, session, norm(rest), pref) if rest else [_prefecture_place(pref)]
+    if not found and online is not None:
+        found = _distinct(online.lookup(raw))
+    return found
+
+
+def _lookup(g: Gazetteer, session: Session | None, key: str,
+            pref: prefectures.Prefecture | None) -> list[Place]:
+    """Stations, then places, then the spaces' own stations and cities (database)."""
 
     def pick(index: Mapping[str, list[Place]], keys: list[str]) -> list[Place]:
         found: list[Place] = []
@@ -333,12 +348,11 @@ def candidates(session: Session | None, text: str, online: OnlineGeocoder | None
             found = [p for p in found if p.prefecture_code == pref.code]
         return _distinct(found)
 
-    whole = prefectures.find(raw)
-    if whole is not None and (explicit_prefecture or not pick(g.places, _variants(norm(raw)))):
-        return [_prefecture_place(whole)]
+    if not key:
+        return []
     stem = _station_stem(key)
     if stem is not None:
-        if found := pick(g.stations, [key, norm(stem + "駅")] + [norm(stem + " station")]):
+        if found := pick(g.stations, [key, norm(stem + "駅"), norm(stem + " station")]):
             return found
     elif found := pick(g.stations, [key]):
         return found
@@ -353,10 +367,6 @@ def candidates(session: Session | None, text: str, online: OnlineGeocoder | None
     # An unknown station: the town it is named after.
     if stem is not None and (found := pick(g.places, _variants(stem))):
         return found
-    if pref is not None and not rest:
-        return [_prefecture_place(pref)]
-    if online is not None:
-        return _distinct(online.lookup(raw))
     return []
 
 
