@@ -223,10 +223,12 @@ class Report:
 
 def campaign_spaces(session: Session, campaign: Campaign) -> list[Space]:
     """Spaces with a slot of the campaign, for the per-space choice."""
+    # IN, not DISTINCT: PostgreSQL cannot compare the JSON column for DISTINCT.
     return list(session.scalars(
-        sa.select(Space).join(Unit, Unit.space_id == Space.id)
-        .join(CampaignSlot, CampaignSlot.unit_id == Unit.id)
-        .where(CampaignSlot.campaign_id == campaign.id).distinct().order_by(Space.id)
+        sa.select(Space).where(Space.id.in_(
+            sa.select(Unit.space_id).join(CampaignSlot, CampaignSlot.unit_id == Unit.id)
+            .where(CampaignSlot.campaign_id == campaign.id)
+        )).order_by(Space.id)
     ))
 
 
