@@ -1,0 +1,285 @@
+"""POST/GET/DELETE /api/v1/bookings (shared/API.md), with Idempotency-Key on POST.
+
+The views parse and call booking.services.reservations; the rules live there. A retry
+with the same Idempotency-Key and the same body gets the first answer (status and body)
+again and books nothing; the same key with another body is a 422. Only successful
+answers are kept: a refused request booked nothing, so retrying it is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date as Date  # noqa: N812 — the field is called "date"
+from typing import Annotated
+
+import sqlalchemy as sa
+from flask import g, request
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, model_validator
+from sqlalchemy.orm import selectinload
+
+from booking.blueprints.api.common import InvalidInput, bp, parse_body, problem, token_required
+from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
+from booking.extensions import db
+from booking.models import Booking, Campaign, CampaignSlot, PricePer, Space, Unit
+from booking.services import calendars, reservations
+from booking.services.availability import TOKYO
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class BookingIn(BaseModel):
+    unit_id: int
+    date: Date | None = Field(default=None, description="One day (Asia/Tokyo); the opening hours")
+    dates: list[Date] | None = Field(default=None, max_length=reservations.MAX_PERIODS,
+                                     description="Several days, one booking each (all or none)")
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    nights: int | None = Field(default=None, ge=1, le=60,
+                               description="Whole houses: nights from `date`")
+    seats: int = Field(default=1, ge=1, le=reservations.MAX_SEATS)
+    attendees: list[Annotated[EmailStr, Field(max_length=254)]] = Field(
+        default_factory=list, max_length=reservations.MAX_ATTENDEES)
+    campaign: str | None = Field(default=None, max_length=80)
+    note: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _one_way_to_say_when(self):
+        given = [self.date is not None, bool(self.dates), self.start is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of date, dates, or start and end")
+        if (self.start is None) != (self.end is None):
+            raise ValueError("start and end go together")
+        if self.start is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class BookingChange(BaseModel):
+    seats: int | None = Field(default=None, ge=1, le=reservations.MAX_SEATS)
+    date: Date | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _times(self):
+        if (self.start is None) != (self.end is None):
+            raise ValueError("start and end go together")
+        if self.start is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+def booking_json(booking: Booking) -> dict:
+    slot = booking.campaign_slot
+    return {
+        "reference": booking.reference,
+        "status": booking.status.value,
+        "unit_id": booking.unit_id,
+        "space_id": booking.unit.space_id,
+        "space": booking.unit.space.name,
+        "unit": booking.unit.name,
+        "start": booking.starts_at.astimezone(TOKYO).isoformat(),
+        "end": booking.ends_at.astimezone(TOKYO).isoformat(),
+        "seats": booking.seats,
+        "price": {"amount": booking.price_amount, "currency": "JPY",
+                  "subsidy": booking.subsidy_amount},
+        "campaign": slot.campaign.slug if slot is not None else None,
+        "attendees": [a.email for a in booking.attendees],
+        "sequence": booking.sequence,
+        "ics_url": calendars.ics_url(booking),
+        "url": calendars.booking_url(booking),
+    }
+
+
+def _unit(unit_id: int) -> Unit:
+    unit = db.session.scalar(
+        sa.select(Unit).where(Unit.id == unit_id)
+        .options(selectinload(Unit.space).selectinload(Space.opening_hours)))
+    if unit is None:
+        raise InvalidInput({"unit_id": ["no such unit"]})
+    return unit
+
+
+def _slot(unit: Unit, slug: str | None, day: Date) -> CampaignSlot | None:
+    if not slug:
+        return None
+    slots = db.session.scalars(
+        sa.select(CampaignSlot).join(Campaign)
+        .where(Campaign.slug == slug, CampaignSlot.unit_id == unit.id)
+        .order_by(CampaignSlot.start_date)).all()
+    if not slots:
+        raise InvalidInput({"campaign": ["this campaign offers no slot on this unit"]})
+    return next((s for s in slots if s.start_date <= day <= s.end_date), slots[0])
+
+
+def _periods(unit: Unit, slot: CampaignSlot | None, body: BookingIn) -> list:
+    if body.start is not None:
+        return [(body.start, body.end)]
+    if body.dates:
+        return [reservations.day_period(unit, d, slot) for d in sorted(set(body.dates))]
+    if unit.price_per == PricePer.NIGHT:
+        return [reservations.nights_period(unit, body.date, body.nights or 1)]
+    return [reservations.day_period(unit, body.date, slot)]
+
+
+def _first_day(body: BookingIn) -> Date:
+    if body.start is not None:
+        return body.start.astimezone(TOKYO).date()
+    return min(body.dates) if body.dates else body.date
+
+
+def _respond(made: list[Booking]) -> tuple[int, dict]:
+    body = booking_json(made[0])
+    if len(made) > 1:
+        body["bookings"] = [booking_json(b) for b in made]
+    return 201, body
+
+
+@bp.post("/bookings")
+@token_required
+def create_booking():
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if len(key) > 200:
+        raise InvalidInput({IDEMPOTENCY_HEADER: ["at most 200 characters"]})
+    raw = request.get_json(silent=True)
+    body = parse_body(BookingIn)
+    unit = _unit(body.unit_id)
+    slot = _slot(unit, body.campaign, _first_day(body))
+    idem = None
+    if key:
+        digest = hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False)
+                                .encode()).hexdigest()
+        idem = reservations.Idempotency(key=key, request_hash=digest, respond=_respond)
+    try:
+        made = reservations.book(db.session, unit, g.api_user, _periods(unit, slot, body),
+                                 body.seats, slot=slot, attendees=[str(a) for a in body.attendees],
+                                 note=body.note, locale=g.api_user.locale, idempotency=idem)
+    except reservations.Replay as replay:
+        return replay.response, replay.status_code, {"Idempotent-Replayed": "true"}
+    status, answer = _respond(made)
+    return answer, status, {"Location": f"/api/v1/bookings/{made[0].reference}"}
+
+
+@bp.get("/bookings")
+@token_required
+def list_bookings():
+    page = max(request.args.get("page", 1, type=int), 1)
+    per_page = min(max(request.args.get("per_page", 50, type=int), 1), 100)
+    query = reservations.visible_to(g.api_user)
+    status = request.args.get("status")
+    if status:
+        query = query.where(Booking.status == status)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(
+        query.order_by(None).options().subquery()))
+    rows = db.session.scalars(query.offset((page - 1) * per_page).limit(per_page)).all()
+    return {"total": total, "page": page, "results": [booking_json(b) for b in rows]}
+
+
+def _find(reference: str) -> Booking:
+    return reservations.find(db.session, reference, g.api_user)
+
+
+@bp.get("/bookings/<reference>")
+@token_required
+def get_booking(reference: str):
+    return booking_json(_find(reference))
+
+
+@bp.delete("/bookings/<reference>")
+@token_required
+def cancel_booking(reference: str):
+    booking = _find(reference)
+    data = request.get_json(silent=True)
+    reason = str(data.get("reason", ""))[:500] if isinstance(data, dict) else ""
+    return booking_json(reservations.cancel(db.session, booking, g.api_user, reason=reason))
+
+
+@bp.patch("/bookings/<reference>")
+@token_required
+def change_booking(reference: str):
+    booking = _find(reference)
+    body = parse_body(BookingChange)
+    period = None
+    if body.start is not None:
+        period = (body.start, body.end)
+    elif body.date is not None:
+        period = reservations.day_period(booking.unit, body.date, booking.campaign_slot)
+    if period is None and body.seats is None:
+        return problem(422, "Unprocessable Content", "Nothing to change.",
+                       errors={"body": ["give seats, date, or start and end"]})
+    return booking_json(reservations.change(db.session, booking, g.api_user, seats=body.seats,
+                                            period=period))
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+SCHEMAS["BookingIn"] = BookingIn.model_json_schema()
+SCHEMAS["BookingChange"] = BookingChange.model_json_schema()
+SCHEMAS["Booking"] = {
+    "type": "object",
+    "required": ["reference", "status", "unit_id", "space_id", "start", "end", "seats",
+                 "price", "ics_url", "url"],
+    "properties": {
+        "reference": {"type": "string"},
+        "status": {"type": "string", "enum": ["confirmed", "checked_in", "no_show", "cancelled"]},
+        "unit_id": {"type": "integer"}, "space_id": {"type": "integer"},
+        "space": {"type": "string"}, "unit": {"type": "string"},
+        "start": {"type": "string", "format": "date-time"},
+        "end": {"type": "string", "format": "date-time"},
+        "seats": {"type": "integer"},
+        "price": {"type": "object", "required": ["amount", "currency"], "properties": {
+            "amount": {"type": "integer"}, "currency": {"type": "string", "const": "JPY"},
+            "subsidy": {"type": "integer"}}},
+        "campaign": {"type": ["string", "null"]},
+        "attendees": {"type": "array", "items": {"type": "string"}},
+        "sequence": {"type": "integer"},
+        "ics_url": {"type": "string"}, "url": {"type": "string"},
+        "bookings": {"type": "array", "items": {"$ref": "#/components/schemas/Booking"}},
+    },
+}
+_booking = {"$ref": "#/components/schemas/Booking"}
+_reference = [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}]
+PATHS["/bookings"] = {
+    "post": {
+        "summary": "Book seats (send an Idempotency-Key to make retries safe)",
+        "security": [{"bearer": []}],
+        "parameters": [{"name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+                        "schema": {"type": "string", "maxLength": 200}}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/BookingIn"}}}},
+        "responses": {"201": json_response("Booked (or the first answer, replayed)", _booking),
+                      **problem_responses(401, 403, 404, 409, 422, 503)},
+    },
+    "get": {
+        "summary": "My bookings and my company's",
+        "security": [{"bearer": []}],
+        "parameters": [
+            {"name": "status", "in": "query", "schema": {"type": "string"}},
+            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            {"name": "per_page", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+        ],
+        "responses": {"200": json_response("Bookings", {
+            "type": "object", "required": ["total", "page", "results"],
+            "properties": {"total": {"type": "integer"}, "page": {"type": "integer"},
+                           "results": {"type": "array", "items": _booking}}}),
+            **problem_responses(401)},
+    },
+}
+PATHS["/bookings/{reference}"] = {
+    "parameters": _reference,
+    "get": {"summary": "One booking", "security": [{"bearer": []}],
+            "responses": {"200": json_response("The booking", _booking),
+                          **problem_responses(401, 404)}},
+    "delete": {"summary": "Cancel (until the unit's cancellation deadline)",
+               "security": [{"bearer": []}],
+               "responses": {"200": json_response("Cancelled", _booking),
+                             **problem_responses(401, 404, 409, 503)}},
+    "patch": {"summary": "Change seats or times (checked as a new booking)",
+              "security": [{"bearer": []}],
+              "requestBody": {"required": True, "content": {"application/json": {
+                  "schema": {"$ref": "#/components/schemas/BookingChange"}}}},
+              "responses": {"200": json_response("Changed", _booking),
+                            **problem_responses(401, 404, 409, 422, 503)}},
+}
