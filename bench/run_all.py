@@ -40,6 +40,7 @@ from bench.stack import (
     AppServer,
     RedisNamespace,
     app_environment,
+    http,
     machine,
     print_table,
     ratio,
@@ -148,9 +149,11 @@ def run(args) -> dict:
         with server:
             report["server"] = {"workers": server.env.get("WEB_CONCURRENCY", "2 x cores + 1"),
                                 "threads": server.env.get("GUNICORN_THREADS", "4")}
-            # Warm every worker (imports, first queries) on every GET before anything is timed.
-            run_wrk(server.url, lists["warm"], duration=max(2, args.duration / 5),
-                    connections=args.connections, token=sc.token)
+            # Warm every worker (imports, the gazetteer, first queries) on every GET before
+            # anything is timed, then wait until the server is idle again.
+            report["warm"] = run_wrk(server.url, lists["warm"], duration=max(3, args.duration / 3),
+                                     connections=args.connections, token=sc.token)
+            settle(server)
             floors = [measure(server, "floor", lists["floor"], args)]
             for name in args.only:
                 figures = measure(server, name, lists[name], args, token=sc.token)
@@ -168,6 +171,17 @@ def run(args) -> dict:
     report["redis_keys_left"] = len(redis_ns.keys())
     add_ratios(report)
     return report
+
+
+def settle(server: AppServer, timeout: float = 120) -> None:
+    """Wait until /healthz answers quickly twice in a row: no request left over."""
+    deadline = time.monotonic() + timeout
+    quick = 0
+    while quick < 2 and time.monotonic() < deadline:
+        started = time.monotonic()
+        http("GET", server.url + "/healthz", timeout=timeout)
+        quick = quick + 1 if time.monotonic() - started < 0.05 else 0
+        time.sleep(0.2)
 
 
 def hot_check(app, sc: scenario_mod.Scenario, figures: dict) -> dict:
@@ -241,9 +255,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     if args.smoke:
-        args.duration, args.connections = 1, 4
+        args.duration, args.connections = 2, 4
         args.bookings, args.units, args.capacity = 1000, 10, 50
-        args.hot_capacity, args.feed_bookings = 5, 50
+        args.hot_capacity, args.feed_bookings = 5, 20
         args.workers = args.workers or 2
         args.threads = args.threads or 2
     return args
