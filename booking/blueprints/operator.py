@@ -27,7 +27,6 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
-    FieldList,
     FloatField,
     Form,
     FormField,
@@ -216,15 +215,24 @@ class DayHoursForm(Form):
 
 
 class HoursForm(FlaskForm):
-    days = FieldList(FormField(DayHoursForm), min_entries=7, max_entries=7)
+    # One named sub-form per weekday (day0 = Monday … day6), not a FieldList: a FieldList
+    # renumbers what it receives, so a weekday left out would shift the others.
     closed_on_holidays = BooleanField(_l("祝日は休業する"))
+
+    @property
+    def days(self) -> list:
+        return [getattr(self, f"day{weekday}") for weekday in range(7)]
 
     def hours(self) -> dict[int, tuple[int, int]]:
         return {
             weekday: (parse_minutes(entry.opens.data), parse_minutes(entry.closes.data))
-            for weekday, entry in enumerate(self.days.entries)
+            for weekday, entry in enumerate(self.days)
             if entry.open.data
         }
+
+
+for _weekday in range(7):
+    setattr(HoursForm, f"day{_weekday}", FormField(DayHoursForm))
 
 
 class UnitForm(FlaskForm):
@@ -480,13 +488,13 @@ def hours(space_id: int):
     form = HoursForm()
     if not form.is_submitted():
         form.closed_on_holidays.data = found.closed_on_holidays
-        for weekday, entry in enumerate(form.days.entries):
+        for weekday, entry in enumerate(form.days):
             row = found.hours_on(weekday)
             entry.open.data = row is not None
             if row is not None:
                 entry.opens.data = row.fmt(row.opens_min)
                 entry.closes.data = row.fmt(row.closes_min)
-    for weekday, entry in enumerate(form.days.entries):
+    for weekday, entry in enumerate(form.days):
         entry.label.text = weekday_name(weekday)
     if form.validate_on_submit():
         try:
@@ -836,6 +844,14 @@ def photos(space_id: int):
             return redirect(url_for("operator.photos", space_id=space_id))
     return render_template("operator/photos.html", space=found, form=form,
                            action=ActionForm()), 422 if form.errors else 200
+
+
+@bp.errorhandler(413)
+def _too_large(error):
+    """An upload over MAX_CONTENT_LENGTH. The request body cannot be read, and the site's
+    layout reads it (its header forms), so this page is a plain one."""
+    back = request.path if request.path.endswith("/photos") else url_for("operator.index")
+    return render_template("operator/too_large.html", back=back), 413
 
 
 @bp.post("/spaces/<int:space_id>/photos/<int:photo_id>/delete")
