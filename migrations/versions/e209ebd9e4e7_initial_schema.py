@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 489c75275de8
+Revision ID: e209ebd9e4e7
 Revises: 
-Create Date: 2026-11-26 01:15:53.418045
+Create Date: 2026-11-26 01:43:27.808608
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import booking.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '489c75275de8'
+revision = 'e209ebd9e4e7'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -32,11 +32,13 @@ def upgrade():
     sa.Column('approved_at', booking.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('telework_category', sa.Enum('implementing', 'special', name='teleworkcategory', native_enum=False, create_constraint=True, length=20), nullable=True),
     sa.Column('core_day_staff', sa.Integer(), nullable=True),
+    sa.Column('calendar_secret', sa.String(length=64), nullable=True),
     sa.Column('created_at', booking.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('core_day_staff >= 0', name=op.f('ck_organisations_core_day_staff_non_negative')),
     sa.CheckConstraint('length(name) > 0', name=op.f('ck_organisations_name_not_empty')),
     sa.CheckConstraint('prefecture_code BETWEEN 1 AND 47', name=op.f('ck_organisations_prefecture_code')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_organisations'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organisations')),
+    sa.UniqueConstraint('calendar_secret', name=op.f('uq_organisations_calendar_secret'))
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -129,6 +131,25 @@ def upgrade():
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_memberships_organisation_id'), ['organisation_id'], unique=False)
 
+    op.create_table('report_factors',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('detour_factor', sa.Double(), nullable=False),
+    sa.Column('speed_kmh', sa.Double(), nullable=False),
+    sa.Column('rail_share_pct', sa.Double(), nullable=False),
+    sa.Column('rail_g_per_pkm', sa.Double(), nullable=False),
+    sa.Column('car_g_per_pkm', sa.Double(), nullable=False),
+    sa.Column('max_one_way_km', sa.Double(), nullable=False),
+    sa.Column('updated_at', booking.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('detour_factor >= 1', name=op.f('ck_report_factors_detour_factor_min')),
+    sa.CheckConstraint('max_one_way_km > 0', name=op.f('ck_report_factors_max_one_way_positive')),
+    sa.CheckConstraint('rail_g_per_pkm >= 0 AND car_g_per_pkm >= 0', name=op.f('ck_report_factors_co2_non_negative')),
+    sa.CheckConstraint('rail_share_pct BETWEEN 0 AND 100', name=op.f('ck_report_factors_rail_share_range')),
+    sa.CheckConstraint('speed_kmh > 0', name=op.f('ck_report_factors_speed_positive')),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_report_factors_organisation_id_organisations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_report_factors')),
+    sa.UniqueConstraint('organisation_id', name='uq_report_factors_organisation_id')
+    )
     op.create_table('spaces',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=False),
@@ -164,6 +185,27 @@ def upgrade():
     with op.batch_alter_table('spaces', schema=None) as batch_op:
         batch_op.create_index('ix_spaces_lat_lon', ['lat', 'lon'], unique=False)
         batch_op.create_index(batch_op.f('ix_spaces_organisation_id'), ['organisation_id'], unique=False)
+
+    op.create_table('campaign_extras',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('name_en', sa.String(length=200), nullable=False),
+    sa.Column('description', sa.String(length=500), nullable=False),
+    sa.Column('description_en', sa.String(length=500), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('max_per_booking', sa.Integer(), nullable=False),
+    sa.Column('lock_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', booking.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('length(name) > 0', name=op.f('ck_campaign_extras_name_not_empty')),
+    sa.CheckConstraint('max_per_booking >= 1', name=op.f('ck_campaign_extras_max_per_booking_positive')),
+    sa.CheckConstraint('quantity >= 0', name=op.f('ck_campaign_extras_quantity_non_negative')),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_extras_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_extras')),
+    sa.UniqueConstraint('campaign_id', 'name', name='uq_campaign_extras_campaign_name')
+    )
+    with op.batch_alter_table('campaign_extras', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaign_extras_campaign_id'), ['campaign_id'], unique=False)
 
     op.create_table('opening_hours',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -323,6 +365,21 @@ def upgrade():
     with op.batch_alter_table('booking_attendees', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_booking_attendees_booking_id'), ['booking_id'], unique=False)
 
+    op.create_table('booking_extras',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('booking_id', sa.Integer(), nullable=False),
+    sa.Column('extra_id', sa.Integer(), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.CheckConstraint('quantity >= 1', name=op.f('ck_booking_extras_quantity_positive')),
+    sa.ForeignKeyConstraint(['booking_id'], ['bookings.id'], name=op.f('fk_booking_extras_booking_id_bookings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['extra_id'], ['campaign_extras.id'], name=op.f('fk_booking_extras_extra_id_campaign_extras'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_booking_extras')),
+    sa.UniqueConstraint('booking_id', 'extra_id', name='uq_booking_extras_booking_extra')
+    )
+    with op.batch_alter_table('booking_extras', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_booking_extras_booking_id'), ['booking_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_booking_extras_extra_id'), ['extra_id'], unique=False)
+
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
@@ -353,6 +410,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_outbox_booking_id'))
 
     op.drop_table('outbox')
+    with op.batch_alter_table('booking_extras', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_booking_extras_extra_id'))
+        batch_op.drop_index(batch_op.f('ix_booking_extras_booking_id'))
+
+    op.drop_table('booking_extras')
     with op.batch_alter_table('booking_attendees', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_booking_attendees_booking_id'))
 
@@ -380,11 +442,16 @@ def downgrade():
     op.drop_table('units')
     op.drop_table('photos')
     op.drop_table('opening_hours')
+    with op.batch_alter_table('campaign_extras', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaign_extras_campaign_id'))
+
+    op.drop_table('campaign_extras')
     with op.batch_alter_table('spaces', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_spaces_organisation_id'))
         batch_op.drop_index('ix_spaces_lat_lon')
 
     op.drop_table('spaces')
+    op.drop_table('report_factors')
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_memberships_organisation_id'))
 
