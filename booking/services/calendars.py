@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from icalendar import Calendar, Event, Timezone, vCalAddress
+from icalendar import Calendar, Event, Timezone, vCalAddress, vText
 from icalendar.parser import Parameters
 from sqlalchemy.orm import Session, selectinload
 
@@ -216,8 +216,10 @@ def _calendar(method: str, name: str | None = None) -> Calendar:
     cal.add("calscale", "GREGORIAN")
     cal.add("method", method)
     if name:
-        cal.add("name", name)
-        cal.add("x-wr-calname", name)
+        # As TEXT explicitly: the library types NAME/X-WR-CALNAME so that a CR/LF in a
+        # company or space name is not escaped and serialising fails (a 500 on the feed).
+        cal.add("name", vText(name))
+        cal.add("x-wr-calname", vText(name))
     return cal
 
 

@@ -1,0 +1,130 @@
+"""A small world for the security tests: one of everything, owned by organisations the
+visitors of the route walk do NOT belong to (except the company user, who made the
+booking), plus one organisation of each kind for those visitors.
+
+    world = build_world(make)
+    world.url_values["space_id"]       # an id for every URL parameter name
+    as_role(client, world.users["company"])   # log a client in without a password round-trip
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+
+import booking.models as models
+from booking.extensions import db
+from booking.models import ApiToken, BookingAttendee, Closure, OrgKind, Photo, User
+from booking.services import tokens
+
+ROLES = ("anon", "company", "operator_other", "municipality_other")
+
+
+@dataclass
+class World:
+    users: dict[str, User | None] = field(default_factory=dict)
+    objects: dict[str, object] = field(default_factory=dict)
+    url_values: dict[str, object] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+def build_world(make) -> World:
+    w = World()
+    operator = make.organisation(OrgKind.OPERATOR, name="所有者の運営会社")
+    municipality = make.organisation(OrgKind.MUNICIPALITY, name="所有者の市")
+    company = make.company(name="予約した会社")
+    other_operator = make.organisation(OrgKind.OPERATOR, name="他の運営会社")
+    other_municipality = make.organisation(OrgKind.MUNICIPALITY, name="他の市")
+
+    w.users = {
+        "anon": None,
+        "company": make.user("company@example.jp", organisation=company, name="会社の人"),
+        "operator_other": make.user("op-other@example.jp", organisation=other_operator),
+        "municipality_other": make.user("city-other@example.jp", organisation=other_municipality),
+        # Not walked as visitors; they own what the URLs point at.
+        "operator_owner": make.user("op-owner@example.jp", organisation=operator),
+        "municipality_owner": make.user("city-owner@example.jp", organisation=municipality),
+        "admin": make.user("admin@example.jp", is_admin=True),
+    }
+
+    space = make.space(operator, slug="owned-space", name="所有者の施設")
+    unit = make.unit(space, name="所有者のデスク")
+    campaign = make.campaign(municipality, slug="owned-campaign", name="所有者のキャンペーン")
+    slot = make.slot(campaign, unit)
+    start = datetime(2027, 7, 26, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo, a Monday
+    booking = make.booking(unit, start, start + timedelta(hours=9), company=company,
+                           user_id=w.users["company"].id)
+    db.session.add(BookingAttendee(booking_id=booking.id, email="colleague@example.jp",
+                                   name="同僚"))
+    closure = Closure(unit_id=unit.id, start_date=date(2027, 8, 13), end_date=date(2027, 8, 15),
+                      reason="お盆")
+    override = models.CapacityOverride(unit_id=unit.id, day=date(2027, 8, 1), capacity=3)
+    photo = Photo(space_id=space.id, filename="0123456789abcdef.jpg", alt="写真")
+    db.session.add_all([closure, override, photo])
+    extra = None
+    if hasattr(models, "CampaignExtra"):
+        extra = models.CampaignExtra(campaign_id=campaign.id, name="ポケットWi-Fi", quantity=3)
+        db.session.add(extra)
+    db.session.commit()
+
+    owner_token, _ = tokens.issue(db.session, w.users["company"], 24)
+    db.session.commit()
+    w.tokens["company"] = owner_token
+    company_token_id = db.session.scalar(sa.select(ApiToken.id))
+    for role in ("operator_other", "municipality_other"):
+        w.tokens[role], _ = tokens.issue(db.session, w.users[role], 24)
+    db.session.commit()
+
+    w.objects = {"operator": operator, "municipality": municipality, "company": company,
+                 "space": space, "unit": unit, "campaign": campaign, "slot": slot,
+                 "booking": booking, "closure": closure, "override": override,
+                 "photo": photo, "extra": extra, "other_operator": other_operator,
+                 "other_municipality": other_municipality}
+    w.url_values = {
+        "space_id": space.id,
+        "unit_id": unit.id,
+        "booking_id": booking.id,
+        "closure_id": closure.id,
+        "override_id": override.id,
+        "photo_id": photo.id,
+        "campaign_id": campaign.id,
+        "slot_id": slot.id,
+        "extra_id": extra.id if extra is not None else 999_999,
+        "token_id": company_token_id,  # the company user's own API token
+        # The company's feed (the walk renews the company USER's feed, not this one).
+        "secret": _feed_secret(company),
+        "owner": "user",
+        "action": "renew",
+        "reference": booking.reference,
+        "slug": space.slug,
+        "filename": photo.filename,
+    }
+    return w
+
+
+def _feed_secret(owner) -> str:
+    """A live calendar feed secret (the feed URL is the credential)."""
+    try:
+        from booking.services import calendars
+    except ImportError:
+        return "no-feeds-yet"
+    secret = calendars.renew_secret(owner)
+    db.session.commit()
+    return secret
+
+
+def as_role(client, user: User | None) -> None:
+    """Put the user's identity into the client's session (what log-in does), or none."""
+    with client.session_transaction() as sess:
+        sess.clear()
+        if user is not None:
+            db.session.commit()  # end the test's transaction: read what requests committed
+            db.session.refresh(user)
+            sess["_user_id"] = user.get_id()
+            sess["_fresh"] = True
+
+
+def today() -> date:
+    return datetime.now(UTC).date()

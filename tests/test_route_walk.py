@@ -1,0 +1,279 @@
+"""Walks EVERY route of the application (from app.url_map, so a new route is covered
+the day it lands) as four visitors, and checks the status each gets against a table:
+
+    anonymous · a company user (who made the booking in the world) · an operator of
+    ANOTHER organisation · a municipality of ANOTHER organisation
+
+Everything the URLs point at (space, unit, booking, campaign, ...) belongs to
+organisations none of the visitors is a member of (tests/security_world.py). A route
+that is not in EXPECTED fails the test: whoever adds a route decides who may use it.
+
+Statuses: 200, 201, 204, 302 (a redirect that is not the log-in page), 400, 401, 403,
+404, 405, 409, 422, 429; LOGIN = a redirect to the log-in page. A tuple of four gives the
+status per visitor in the order above. POSTs are sent with an empty form (CSRF off
+here; tests/test_security.py checks CSRF on every POST route).
+
+Every HTML page a visitor gets is also checked for what the Content-Security-Policy
+(script-src 'self'; style-src 'self') would block: inline <script>, style="" attributes,
+on*="" handlers, javascript: URLs. Every /api/ answer is JSON, errors problem+json.
+
+To print the statuses the app gives today (to review, never to copy blindly):
+    ROUTE_WALK_PRINT=/tmp/walk.txt .venv/bin/pytest tests/test_route_walk.py -k sqlite
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.security_world import ROLES, as_role, build_world
+
+LOGIN = "login"
+
+# Shorthands for common rows.
+PUBLIC = (200, 200, 200, 200)
+MEMBERS_ONLY = (LOGIN, 200, 200, 200)  # any logged-in user; their own data
+# What belongs to another supporter organisation: companies are refused the console (403);
+# supporters are in, but somebody else's space/unit/booking does not exist for them (404).
+OTHERS_SPACE = (LOGIN, 403, 404, 404)
+# Another municipality's campaign: only municipalities enter (403), theirs only (404).
+OTHERS_MUNICIPALITY = (LOGIN, 403, 403, 404)
+
+EXPECTED: dict[str, tuple] = {
+    # ------------------------------------------------------------------ public
+    "GET public.home": PUBLIC,
+    "GET public.space": PUBLIC,
+    "GET public.photo": (404, 404, 404, 404),  # the world's photo row has no file on disk
+    "GET public.healthz": PUBLIC,
+    "GET public.readyz": PUBLIC,
+    "GET public.robots": PUBLIC,
+    "POST public.language": (302, 302, 302, 302),
+    "GET static": PUBLIC,
+    # ------------------------------------------------------------------ search
+    "GET search.search": PUBLIC,
+    "GET search.leaflet": PUBLIC,
+    "GET api.search_spaces": PUBLIC,
+    "GET api.space_detail": PUBLIC,
+    "GET api.unit_availability": PUBLIC,
+    # ------------------------------------------------------------------ account
+    "GET account.login": PUBLIC,
+    "POST account.login": (422, 422, 422, 422),
+    "GET account.signup": PUBLIC,
+    "POST account.signup": (422, 422, 422, 422),
+    "GET account.signup_supporter": PUBLIC,
+    "POST account.signup_supporter": (422, 422, 422, 422),
+    "POST account.logout": (LOGIN, 302, 302, 302),
+    "POST account.logout_everywhere": (LOGIN, 302, 302, 302),
+    "GET account.index": MEMBERS_ONLY,
+    "GET account.password": MEMBERS_ONLY,
+    "POST account.password": (LOGIN, 422, 422, 422),
+    "GET account.api_tokens": MEMBERS_ONLY,
+    "POST account.revoke_api_token": (LOGIN, 302, 404, 404),  # the company user's token
+    "GET account.data": MEMBERS_ONLY,
+    "GET account.data_json": MEMBERS_ONLY,
+    "POST account.delete": (LOGIN, 422, 422, 422),  # needs the password
+    "GET account.audit": (LOGIN, 403, 403, 403),  # owners of that organisation only
+    # ------------------------------------------------------------------ site admin
+    "GET admin.organisations": (LOGIN, 403, 403, 403),
+    "GET admin.audit": (LOGIN, 403, 403, 403),
+    "POST admin.approve": (LOGIN, 403, 403, 403),
+    "POST admin.revoke": (LOGIN, 403, 403, 403),
+    # ------------------------------------------------------------------ API (no token sent)
+    "GET api.openapi": PUBLIC,
+    "POST api.create_account": (422, 422, 422, 422),
+    "POST api.create_token": (422, 422, 422, 422),
+    "DELETE api.revoke_token": (401, 401, 401, 401),
+    # ------------------------------------------------------------------ bookings (company)
+    "GET bookings.mine": MEMBERS_ONLY,  # each sees their own (none for the others)
+    "GET bookings.new": (LOGIN, 404, 404, 404),  # no unit chosen
+    "POST bookings.new": (LOGIN, 404, 404, 404),
+    "GET bookings.show": (LOGIN, 200, 404, 404),  # somebody else's booking does not exist
+    "GET bookings.ics": (LOGIN, 200, 404, 404),
+    "GET bookings.cancel": (LOGIN, 200, 404, 404),
+    "POST bookings.cancel": (LOGIN, 302, 404, 404),
+    "GET bookings.change": (LOGIN, 200, 404, 404),
+    "POST bookings.change": (LOGIN, 422, 404, 404),
+    "POST bookings.feed_secret": (LOGIN, 302, 302, 302),  # renews the user's own feed
+    "GET bookings.feed": PUBLIC,  # the secret in the URL is the credential
+    # ------------------------------------------------------------------ campaigns (public + consent)
+    "GET campaigns.index": PUBLIC,
+    "GET campaigns.show": PUBLIC,
+    "GET campaigns.consents": (LOGIN, 403, 200, 403),  # operators: their own slots
+    "POST campaigns.consent": (LOGIN, 403, 404, 403),  # a slot on another operator's unit
+    "GET campaigns.participation": (LOGIN, 200, 403, 403),  # companies only
+    "POST campaigns.participation": (LOGIN, 422, 403, 403),
+    # ------------------------------------------------------------------ municipality console
+    "GET municipality.index": (LOGIN, 403, 403, 200),
+    "GET municipality.new_campaign": (LOGIN, 403, 403, 200),
+    "POST municipality.new_campaign": (LOGIN, 403, 403, 422),
+    "GET municipality.factors": (LOGIN, 403, 403, 200),
+    "POST municipality.factors": (LOGIN, 403, 403, 422),
+    "GET municipality.campaign": OTHERS_MUNICIPALITY,
+    "GET municipality.edit_campaign": OTHERS_MUNICIPALITY,
+    "POST municipality.edit_campaign": OTHERS_MUNICIPALITY,
+    "POST municipality.publish": OTHERS_MUNICIPALITY,
+    "GET municipality.report": OTHERS_MUNICIPALITY,
+    "GET municipality.report_csv": OTHERS_MUNICIPALITY,
+    "GET municipality.new_slot": OTHERS_MUNICIPALITY,
+    "POST municipality.new_slot": OTHERS_MUNICIPALITY,
+    "GET municipality.edit_slot": OTHERS_MUNICIPALITY,
+    "POST municipality.edit_slot": OTHERS_MUNICIPALITY,
+    "POST municipality.delete_slot": OTHERS_MUNICIPALITY,
+    "GET municipality.new_extra": OTHERS_MUNICIPALITY,
+    "POST municipality.new_extra": OTHERS_MUNICIPALITY,
+    "GET municipality.edit_extra": OTHERS_MUNICIPALITY,
+    "POST municipality.edit_extra": OTHERS_MUNICIPALITY,
+    "POST municipality.delete_extra": OTHERS_MUNICIPALITY,
+    # ------------------------------------------------------------------ operator console
+    # Municipalities may own spaces too, so they enter the console (and see only theirs).
+    "GET operator.index": (LOGIN, 403, 200, 200),
+    "GET operator.leaflet": (LOGIN, 403, 200, 200),
+    "GET operator.space_new": OTHERS_SPACE,
+    "POST operator.space_new": OTHERS_SPACE,
+    "GET operator.space": OTHERS_SPACE,
+    "GET operator.space_edit": OTHERS_SPACE,
+    "POST operator.space_edit": OTHERS_SPACE,
+    "POST operator.space_publish": OTHERS_SPACE,
+    "POST operator.space_delete": OTHERS_SPACE,
+    "GET operator.hours": OTHERS_SPACE,
+    "POST operator.hours": OTHERS_SPACE,
+    "GET operator.photos": OTHERS_SPACE,
+    "POST operator.photos": OTHERS_SPACE,
+    "POST operator.photo_delete": OTHERS_SPACE,
+    "GET operator.unit_new": OTHERS_SPACE,
+    "POST operator.unit_new": OTHERS_SPACE,
+    "GET operator.unit_edit": OTHERS_SPACE,
+    "POST operator.unit_edit": OTHERS_SPACE,
+    "POST operator.unit_delete": OTHERS_SPACE,
+    "GET operator.month": OTHERS_SPACE,
+    "GET operator.availability": OTHERS_SPACE,
+    "POST operator.closure_add": OTHERS_SPACE,
+    "POST operator.closure_delete": OTHERS_SPACE,
+    "POST operator.override_add": OTHERS_SPACE,
+    "POST operator.override_delete": OTHERS_SPACE,
+    "GET operator.day": OTHERS_SPACE,
+    "GET operator.export": OTHERS_SPACE,
+    "POST operator.calendar_new": OTHERS_SPACE,
+    "POST operator.calendar_revoke": OTHERS_SPACE,
+    "GET operator.cancel": OTHERS_SPACE,
+    "POST operator.cancel": OTHERS_SPACE,
+    "POST operator.check_in": OTHERS_SPACE,
+    "POST operator.no_show": OTHERS_SPACE,
+}
+
+
+def _url_values(world, endpoint: str) -> dict:
+    values = dict(world.url_values)
+    objects = world.objects
+    values["org_id"] = objects["operator"].id
+    if endpoint.startswith(("municipality.", "campaigns.")):
+        values["org_id"] = objects["municipality"].id
+        values["slug"] = objects["campaign"].slug
+    if endpoint == "static":
+        values["filename"] = "css/site.css"
+    if endpoint in ("operator.leaflet", "search.leaflet"):
+        values["filename"] = "leaflet.js"
+    return values
+
+
+def _status_name(response) -> object:
+    if response.status_code == 302 and "/account/login" in response.headers.get("Location", ""):
+        return LOGIN
+    return response.status_code
+
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+STYLE_ATTR = re.compile(r"<[^>]+\sstyle\s*=", re.I)
+HANDLER_ATTR = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
+JS_URL = re.compile(r"(href|src|action)\s*=\s*[\"']?\s*javascript:", re.I)
+
+
+def _csp_problems(html: str) -> list[str]:
+    found = []
+    for name, pattern in (("inline script", INLINE_SCRIPT), ("style attribute", STYLE_ATTR),
+                          ("event handler attribute", HANDLER_ATTR), ("javascript: URL", JS_URL)):
+        match = pattern.search(html)
+        if match:
+            found.append(f"{name}: {html[max(match.start() - 40, 0):match.end() + 40]!r}")
+    return found
+
+
+def test_every_route_is_in_the_table_and_answers_as_expected(app, make):
+    world = build_world(make)
+    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint))
+    printing = bool(os.environ.get("ROUTE_WALK_PRINT"))
+    missing, wrong, csp, api_not_json = [], [], [], []
+    clients = {role: app.test_client() for role in ROLES}
+    seen: dict[str, list] = {}
+
+    for rule in rules:
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            key = f"{method} {rule.endpoint}"
+            values = _url_values(world, rule.endpoint)
+            unknown = [a for a in rule.arguments if a not in values]
+            if unknown:
+                missing.append(f"{key}: no value for URL parameter(s) {unknown} "
+                               "(add them to tests/security_world.py)")
+                continue
+            with app.test_request_context():
+                from flask import url_for
+
+                url = url_for(rule.endpoint, **{a: values[a] for a in rule.arguments})
+            got = []
+            for role in ROLES:
+                client = clients[role]
+                as_role(client, world.users[role])
+                response = client.open(url, method=method, data={} if method != "GET" else None)
+                got.append(_status_name(response))
+                body = response.get_data(as_text=True)
+                response.close()
+                if response.mimetype == "text/html":
+                    csp += [f"{key} as {role}: {p}" for p in _csp_problems(body)]
+                if url.startswith("/api/") and response.status_code != 204:
+                    ok_type = ("application/problem+json" if response.status_code >= 400
+                               else "application/json")
+                    if response.mimetype != ok_type and not url.endswith(".ics"):
+                        api_not_json.append(f"{key} as {role}: {response.status_code} "
+                                            f"{response.mimetype}")
+            seen[key] = got
+            if key not in EXPECTED:
+                missing.append(f"{key}: not in EXPECTED (got {tuple(got)})")
+                continue
+            expected = EXPECTED[key]
+            for i, role in enumerate(ROLES):
+                allowed = expected[i] if isinstance(expected[i], set) else {expected[i]}
+                if got[i] not in allowed:
+                    wrong.append(f"{key} ({url}) as {role}: expected {expected[i]}, got {got[i]}")
+
+    if printing:
+        with open(os.environ["ROUTE_WALK_PRINT"], "w") as out:
+            for key, got in seen.items():
+                out.write(f'    "{key}": {tuple(got)},\n')
+    assert not missing, "routes missing from the table:\n" + "\n".join(missing)
+    assert not wrong, "unexpected statuses:\n" + "\n".join(wrong)
+    assert not csp, "pages the Content-Security-Policy would break:\n" + "\n".join(csp)
+    assert not api_not_json, "API answers that are not JSON/problem+json:\n" + "\n".join(
+        api_not_json)
+
+
+@pytest.mark.parametrize("role", ["company", "operator_other", "municipality_other"])
+def test_api_routes_with_a_token_of_another_organisation(app, make, role):
+    """Bearer tokens reach only what the token's user may see (the walk sends none)."""
+    world = build_world(make)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {world.tokens[role]}"}
+    reference = world.objects["booking"].reference
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or "reference" not in rule.arguments:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            url = rule.rule.replace("<reference>", reference).replace("<string:reference>",
+                                                                      reference)
+            response = client.open(url, method=method, headers=headers, json={})
+            if role == "company":
+                assert response.status_code < 500, (method, url)
+            else:
+                # Somebody else's booking: it does not exist for them.
+                assert response.status_code == 404, (method, url, response.status_code)
