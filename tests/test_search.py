@@ -1,0 +1,285 @@
+"""Search (service and page) against the demo data and made-up spaces: issue 3's acceptance."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+import seeds.demo
+from booking.extensions import db
+from booking.models import BookingStatus, Space, Unit, UnitKind
+from booking.services import geocoding
+from booking.services.availability import at
+from booking.services.errors import DomainError
+from booking.services.search import SearchQuery, search
+
+# The real 静岡駅 (public maps), for "within 0.5 km of geodesic truth".
+SHIZUOKA_STATION = (34.97161, 138.38907)
+
+
+@pytest.fixture
+def demo(app):
+    seeds.demo.load(db.session, today=date(2019, 7, 1))
+    db.session.commit()
+    return {s.slug: s for s in db.session.scalars(sa.select(Space))}
+
+
+def names(result) -> list[str]:
+    return [r.space.slug for r in result.results]
+
+
+def unit_named(space: Space, name: str) -> Unit:
+    return next(u for u in space.units if u.name == name)
+
+
+def test_shizuoka_station_nearest_first_with_geodesic_distances(demo):
+    result = search(db.session, SearchQuery(near="静岡駅", date=date(2019, 7, 24), seats=2))
+    slugs = names(result)
+    assert slugs[0] == "enishia-shizuoka"
+    for slug in ("coterrace-shichikencho", "ichiboshi-hr-studio", "nihon-iro-mochimune"):
+        assert slug in slugs
+    distances = [r.distance_km for r in result.results]
+    assert distances == sorted(distances)
+    for r in result.results:
+        truth = geocoding.distance_km(*SHIZUOKA_STATION, r.space.lat, r.space.lon)
+        assert abs(r.distance_km - truth) < 0.5, r.space.slug
+    assert result.total == len(slugs)
+    # A private room for one person does not take 2 people.
+    coterrace = next(r for r in result.results if r.space.slug == "coterrace-shichikencho")
+    assert "個室" not in [u.unit.name for u in coterrace.units]
+
+
+def test_yoshikawa_free_on_the_core_day_not_on_saturday(demo):
+    result = search(db.session, SearchQuery(near="吉川市", date=date(2019, 7, 24), free=True))
+    assert names(result) == ["oasis-yoshikawa"]
+    (unit,) = result.results[0].units
+    offer = unit.campaign
+    assert offer.price_amount == 0 and unit.lowest_price == 0
+    assert (offer.slot.daily_start_min, offer.slot.daily_end_min) == (9 * 60, 18 * 60)
+    assert "テレワーク・デイズ2019" in offer.slot.campaign.name
+    assert search(db.session, SearchQuery(near="吉川市", date=date(2019, 7, 27), free=True)).total == 0
+    # Without a slot the meeting room is members only: not offered at all on 7/27.
+    assert search(db.session, SearchQuery(near="吉川市", date=date(2019, 7, 27))).total == 0
+
+
+def test_komagane_finds_koto_on_its_open_days(demo):
+    koto = demo["koto-komagane"]
+    friday = search(db.session, SearchQuery(near="駒ヶ根", date=date(2019, 8, 9)))
+    assert names(friday) == ["koto-komagane"]
+    offered = {u.unit.name: u for u in friday.results[0].units}
+    assert offered["会員デスク"].campaign.price_amount == 0  # members-only, opened by the campaign
+    assert offered["ワーケーション利用デスク(有償)"].regular.price_amount == 1000
+    # 2019-08-10 is a Saturday: Koto's seeded hours say whether it is open then.
+    saturday = search(db.session, SearchQuery(near="駒ヶ根", date=date(2019, 8, 10)))
+    assert ("koto-komagane" in names(saturday)) == (koto.hours_on(5) is not None)
+    # After the campaign only the paid desk is bookable.
+    october = search(db.session, SearchQuery(near="Komagane", date=date(2019, 10, 1)))
+    assert [u.unit.name for u in october.results[0].units] == ["ワーケーション利用デスク(有償)"]
+
+
+def test_sunday_or_holiday_closure_excludes_a_space(demo):
+    ichiboshi = "ichiboshi-hr-studio"  # weekdays only, closed on holidays
+    assert ichiboshi in names(search(db.session, SearchQuery(near="静岡駅", date=date(2019, 7, 16))))
+    assert ichiboshi not in names(search(db.session, SearchQuery(near="静岡駅", date=date(2019, 7, 15))))
+    assert ichiboshi not in names(search(db.session, SearchQuery(near="静岡駅", date=date(2019, 7, 21))))
+    # エニシア opens every day, holidays too.
+    assert "enishia-shizuoka" in names(search(db.session, SearchQuery(near="静岡駅", date=date(2019, 7, 15))))
+
+
+def test_unknown_place_is_an_error(demo):
+    with pytest.raises(DomainError) as info:
+        search(db.session, SearchQuery(near="xyzzy", date=date(2019, 7, 24)))
+    assert info.value.code == "unknown_place"
+
+
+def test_seats_and_filling_bookings(app, make):
+    space = make.space(lat=35.0, lon=138.0)
+    unit = make.unit(space, capacity=3)
+    day = date(2027, 7, 26)
+    q = dict(lat=35.0, lon=138.0, date=day)
+    assert search(db.session, SearchQuery(**q, seats=3)).total == 1
+    assert search(db.session, SearchQuery(**q, seats=4)).total == 0
+    # Two seats booked 10:00–12:00: a day request (opening hours 9–18) has 1 seat left.
+    make.booking(unit, at(day, 600), at(day, 720), 2)
+    result = search(db.session, SearchQuery(**q, seats=1))
+    assert result.results[0].units[0].available_seats == 1
+    assert search(db.session, SearchQuery(**q, seats=2)).total == 0
+    # The afternoon and the next day are untouched.
+    afternoon = search(db.session, SearchQuery(**q, seats=3, start_min=13 * 60, end_min=17 * 60))
+    assert afternoon.results[0].units[0].available_seats == 3
+    next_day = SearchQuery(lat=35.0, lon=138.0, date=day + timedelta(days=1), seats=3)
+    assert search(db.session, next_day).total == 1
+    # A cancelled booking frees its seats.
+    other = make.booking(unit, at(day, 540), at(day, 1080), 1, status=BookingStatus.CANCELLED)
+    assert other.id and search(db.session, SearchQuery(**q, seats=1)).total == 1
+    make.booking(unit, at(day, 540), at(day, 1080), 1)
+    assert search(db.session, SearchQuery(**q, seats=1)).total == 0
+
+
+def test_date_range_needs_every_open_day(app, make):
+    space = make.space(lat=35.0, lon=138.0, hours=(range(5), 540, 1080))  # weekdays
+    unit = make.unit(space, capacity=2)
+    friday, monday = date(2027, 7, 23), date(2027, 7, 26)
+    q = dict(lat=35.0, lon=138.0, date=friday, end_date=monday, seats=2)
+    assert search(db.session, SearchQuery(**q)).total == 1  # the weekend is skipped
+    assert search(db.session, SearchQuery(lat=35.0, lon=138.0, date=date(2027, 7, 24),
+                                          end_date=date(2027, 7, 25))).total == 0  # nothing open
+    make.booking(unit, at(monday, 600), at(monday, 660), 1)
+    assert search(db.session, SearchQuery(**q)).total == 0
+
+
+def test_whole_houses_by_the_night(demo):
+    houses = [u for u in demo["nihon-iro-mochimune"].units]
+    q = SearchQuery(near="用宗駅", date=date(2019, 8, 5), end_date=date(2019, 8, 7), kind="whole_house",
+                    seats=6)
+    result = search(db.session, q)
+    assert names(result) == ["nihon-iro-mochimune"]
+    assert len(result.results[0].units) == 6
+    assert search(db.session, SearchQuery(near="用宗駅", date=date(2019, 8, 5), kind="whole_house",
+                                          seats=7)).total == 0  # fits 6
+    # Book every house for the night of 8/6 (check-in 15:00, check-out 10:00 next day).
+    for house in houses:
+        db.session.add(_booking(house, at(date(2019, 8, 6), 900), at(date(2019, 8, 7), 600)))
+    db.session.commit()
+    assert search(db.session, q).total == 0
+    # A stay checking out the morning the others check in still fits.
+    for night in (date(2019, 8, 5), date(2019, 8, 7)):
+        assert search(db.session, SearchQuery(near="用宗駅", date=night, kind="whole_house")).total == 1
+
+
+def _booking(unit: Unit, start: datetime, end: datetime, seats: int = 1):
+    import secrets
+
+    from booking.models import Booking
+
+    return Booking(reference=secrets.token_hex(5).upper(), unit_id=unit.id, starts_at=start,
+                   ends_at=end, seats=seats, price_amount=0)
+
+
+def test_filters_kind_amenities_price_campaign(demo):
+    base = dict(near="静岡駅", date=date(2019, 7, 24))
+    rooms = search(db.session, SearchQuery(**base, kind="meeting_room", seats=7))
+    assert names(rooms) == ["enishia-shizuoka"]  # コテラス's room fits 6
+    assert {u.unit.kind for r in rooms.results for u in r.units} == {UnitKind.MEETING_ROOM}
+    nursery = search(db.session, SearchQuery(**base, amenities=("nursery",)))
+    assert names(nursery) == ["ichiboshi-hr-studio"]
+    cheap = search(db.session, SearchQuery(**base, max_price=800))
+    assert set(names(cheap)) == {"coterrace-shichikencho", "ichiboshi-hr-studio"}
+    by_price = search(db.session, SearchQuery(**base, sort="price"))
+    prices = [r.lowest_price for r in by_price.results]
+    assert prices == sorted(prices) and names(by_price)[0] == "ichiboshi-hr-studio"
+    trial = search(db.session, SearchQuery(**base, campaign="shizuoka-trial-2019"))
+    assert names(trial) == ["enishia-shizuoka"]
+    assert all(u.campaign is not None for u in trial.results[0].units)
+    # Prefecture search: everything in 埼玉, distance from the prefectural office.
+    saitama = search(db.session, SearchQuery(near="埼玉県", date=date(2019, 7, 24)))
+    assert names(saitama) == ["oasis-yoshikawa"] and saitama.prefecture.code == 11
+
+
+def test_constant_number_of_queries(app, make, count_queries):
+    day = date(2027, 7, 26)
+
+    def run() -> int:
+        db.session.expire_all()
+        with count_queries() as statements:
+            search(db.session, SearchQuery(lat=35.0, lon=138.0, date=day, per_page=100))
+        return len(statements)
+
+    org = make.organisation()
+    campaign = make.campaign()
+
+    def add(n: int) -> None:
+        for i in range(n):
+            space = make.space(org, lat=35.0 + i / 200, lon=138.0)
+            for _ in range(3):
+                unit = make.unit(space, capacity=2)
+                make.booking(unit, at(day, 600), at(day, 660), 1 + i % 2)
+            make.slot(campaign, unit)
+
+    add(2)
+    small = run()
+    add(12)
+    assert run() == small
+    assert small <= 20
+
+
+def test_pagination(app, make):
+    org = make.organisation()
+    for i in range(25):
+        make.unit(make.space(org, lat=35.0 + i / 1000, lon=138.0))
+    first = search(db.session, SearchQuery(lat=35.0, lon=138.0, date=date(2027, 7, 26)))
+    second = search(db.session, SearchQuery(lat=35.0, lon=138.0, date=date(2027, 7, 26), page=2))
+    assert (first.total, len(first.results), len(second.results), first.pages) == (25, 20, 5, 2)
+    assert not set(names(first)) & set(names(second))
+    assert first.results[-1].distance_km <= second.results[0].distance_km
+
+
+def test_default_date_is_today_in_tokyo(app, make):
+    make.unit(make.space(lat=35.0, lon=138.0))
+    # 2027-07-25 23:30 UTC is 7/26 08:30 in Tokyo.
+    with time_machine.travel(datetime(2027, 7, 25, 23, 30, tzinfo=UTC), tick=False):
+        result = search(db.session, SearchQuery(lat=35.0, lon=138.0))
+    assert result.first_day == date(2027, 7, 26)
+
+
+# --- the page --------------------------------------------------------------------------------
+
+
+def test_page_lists_results_without_javascript(client, demo):
+    response = client.get("/search?near=静岡駅&date=2019-07-24&seats=2")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.index("エニシア静岡") < html.index("コテラス七間町")
+    assert '<ol class="results">' in html
+    assert "km" in html and "¥1,000" in html
+    assert "/search/leaflet/leaflet.js" in html and "js/map.js" in html
+    assert "<script>" not in html  # no inline script (CSP)
+    for name in ("leaflet.js", "leaflet.css"):
+        with client.get(f"/search/leaflet/{name}") as asset:
+            assert asset.status_code == 200
+    assert client.get("/search/leaflet/../../etc/passwd").status_code == 404
+
+
+def test_page_campaign_badge(client, demo):
+    html = client.get("/search?near=吉川市&date=2019-07-24&free=y").get_data(as_text=True)
+    assert "無料: テレワーク・デイズ2019" in html
+    assert "9:00–18:00" in html
+
+
+def test_page_form_errors_and_unknown_place(client, demo):
+    response = client.get("/search?near=xyzzy&date=2019-07-24")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "場所が見つかりません" in html and 'aria-invalid="true"' in html
+    response = client.get("/search?near=静岡駅&seats=0&start=10:00&end=09:00")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="seats-error"' in html and 'id="end-error"' in html
+    response = client.get("/search?near=府中&date=2019-07-24")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "府中(東京都)" in html and "府中町(広島県)" in html
+
+
+def test_page_empty_results_explained(client, demo):
+    html = client.get("/search?near=吉川市&date=2019-07-27&free=y").get_data(as_text=True)
+    assert "見つかりませんでした" in html and "無料の枠だけ" in html
+
+
+def test_page_pagination_links(client, app, make):
+    org = make.organisation()
+    for i in range(23):
+        make.unit(make.space(org, lat=35.0 + i / 1000, lon=138.0))
+    html = client.get("/search?near=35.0,138.0&date=2027-07-26").get_data(as_text=True)
+    assert 'rel="next"' in html and "page=2" in html
+    html = client.get("/search?near=35.0,138.0&date=2027-07-26&page=2").get_data(as_text=True)
+    assert 'rel="prev"' in html and html.count('class="result"') == 3
+
+
+def test_page_without_query_shows_the_form(client, app):
+    response = client.get("/search")
+    assert response.status_code == 200
+    assert 'name="near"' in response.get_data(as_text=True)
