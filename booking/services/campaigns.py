@@ -539,3 +539,11 @@ def register_participation(session: Session, user: User, company: Organisation,
     record(session, user, "participation.register", company, company.id,
            category=category.value if category else None, core_day_staff=core_day_staff)
     session.flush()
+
+
+def recheck_extras(session: Session, booking: Booking) -> None:
+    """After a change of a booking's times or seats: its extras must still be there."""
+    current = {line.extra_id: line.quantity for line in session.scalars(
+        sa.select(BookingExtra).where(BookingExtra.booking_id == booking.id))}
+    if current:
+        reserve_extras(session, booking, current)

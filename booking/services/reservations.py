@@ -68,7 +68,7 @@ from booking.services.availability import (
     timelines,
     tokyo_days,
 )
-from booking.services.campaigns import check_rules, split_price
+from booking.services.campaigns import check_rules, recheck_extras, reserve_extras, split_price
 from booking.services.errors import DomainError
 
 Period = tuple[datetime, datetime]
@@ -373,8 +373,10 @@ def _decide(session: Session, work: Callable[[], object]):
 
 def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Period], seats: int,
          *, slot: CampaignSlot | None = None, attendees: Iterable[str] = (), note: str = "",
-         locale: str = "ja", idempotency: Idempotency | None = None) -> list[Booking]:
-    """Book `seats` of `unit` for every period (all or none); see the module docstring."""
+         locale: str = "ja", idempotency: Idempotency | None = None,
+         extras: dict[int, int] | None = None) -> list[Booking]:
+    """Book `seats` of `unit` for every period (all or none); see the module docstring.
+    `extras` ({campaign extra id: quantity}) are lent with each booking of a campaign slot."""
     from booking.services import mail
 
     _replay_if_seen(session, actor_user, idempotency)
@@ -412,6 +414,8 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
             _set_attendees(booking, emails)
             session.add(booking)
             session.flush()  # the next check_rules counts this booking too
+            if extras:
+                reserve_extras(session, booking, extras)
             audit.record(session, actor_user, "booking.create", booking,
                          locked_unit.space.organisation_id, reference=booking.reference,
                          seats=seats, start=start.isoformat(), price=price, subsidy=subsidy)
@@ -477,6 +481,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         current.price_amount, current.subsidy_amount = price, subsidy
         current.sequence += 1
         session.flush()
+        recheck_extras(session, current)  # lent extras must be there for the new times too
         audit.record(session, actor_user, "booking.change", current,
                      unit.space.organisation_id, reference=current.reference,
                      before=before, seats=new_seats, start=start.isoformat())
