@@ -54,7 +54,7 @@ from booking.services.availability import slot_window, tokyo_days
 from booking.services.errors import DomainError
 
 # name -> (default, unit, source). Shown on the factors page; the municipality may change them.
-DEFAULT_FACTORS: dict[str, tuple[float, str, object]] = {
+DEFAULT_FACTORS: dict[str, tuple[float, object, object]] = {
     "detour_factor": (1.3, "", _l(
         "想定値: 実際の経路は直線距離より長いため、直線距離に掛ける迂回率。"
         "道路・鉄道網の迂回率としてよく使われる1.2〜1.4の中間をとった本サービスの既定値です。")),
@@ -65,10 +65,10 @@ DEFAULT_FACTORS: dict[str, tuple[float, str, object]] = {
         "想定値: 通勤のうち鉄道の割合。テレワーク・デイズは鉄道の混雑緩和(TDM)が目的のため"
         "100パーセントを既定とします。"
         "自動車通勤が多い地域では下げてください(残りは自家用乗用車として計算)。")),
-    "rail_g_per_pkm": (17.0, "g-CO2/人km", _l(
+    "rail_g_per_pkm": (17.0, _l("g-CO2/人km"), _l(
         "出典: 国土交通省「運輸部門における二酸化炭素排出量」輸送量当たりの二酸化炭素の排出量"
         "(旅客、2019年度): 鉄道 17 g-CO2/人km。")),
-    "car_g_per_pkm": (130.0, "g-CO2/人km", _l(
+    "car_g_per_pkm": (130.0, _l("g-CO2/人km"), _l(
         "出典: 国土交通省「運輸部門における二酸化炭素排出量」輸送量当たりの二酸化炭素の排出量"
         "(旅客、2019年度): 自家用乗用車 130 g-CO2/人km。")),
     "max_one_way_km": (60.0, "km", _l(
@@ -427,7 +427,7 @@ def svg_columns(values: list[tuple[str, float]], *, title: str, max_value: float
                 label_every: int = 1, suffix: str = "") -> Markup:
     """A column chart (e.g. occupancy per day). Each column has a <title> for pointer users;
     screen readers get the table next to the chart (the SVG is role=img with a label)."""
-    width, height, left, bottom, top = 720, 220, 40, 40, 10
+    width, height, left, bottom, top = 520, 240, 48, 34, 12
     n = max(len(values), 1)
     top_value = max_value or max((v for _l2, v in values), default=0) or 1
     step = (width - left - 10) / n
@@ -443,7 +443,7 @@ def svg_columns(values: list[tuple[str, float]], *, title: str, max_value: float
         y = top + plot_h * (1 - frac)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 5}" y2="{y:.1f}" '
                      'stroke="#c9d2da" stroke-width="1" stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="13" '
                      f'fill="#1b1f24">{_fmt(top_value * frac)}{escape(suffix)}</text>')
     for i, (label, value) in enumerate(values):
         h = plot_h * min(value / top_value, 1) if top_value else 0
@@ -453,7 +453,7 @@ def svg_columns(values: list[tuple[str, float]], *, title: str, max_value: float
             f'fill="#0b5cab"><title>{escape(label)}: {_fmt(value)}{escape(suffix)}</title></rect>'
         )
         if i % label_every == 0:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 16}" font-size="11" '
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 18}" font-size="13" '
                          f'text-anchor="middle" fill="#1b1f24">{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -461,7 +461,7 @@ def svg_columns(values: list[tuple[str, float]], *, title: str, max_value: float
 
 def svg_bars(values: list[tuple[str, float]], *, title: str) -> Markup:
     """A horizontal bar chart (e.g. companies by prefecture), labels on the left."""
-    row_h, left, width = 26, 110, 560
+    row_h, left, width = 30, 110, 480
     height = max(len(values), 1) * row_h + 10
     top_value = max((v for _l2, v in values), default=0) or 1
     parts = [

@@ -57,7 +57,7 @@ def axe_source() -> str:
     return AXE_JS.read_text(encoding="utf-8")
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -81,12 +81,17 @@ def _compile_catalogues() -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory) -> Iterator[str]:
-    """The application under gunicorn with a fresh demo database; yields its base URL."""
+def _server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+    """Starts gunicorn (without waiting for it: Chromium starts meanwhile)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/system-packages.sh (Debian's chromium)")
     _compile_catalogues()
     workdir = tmp_path_factory.mktemp("live")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{workdir / 'browser.sqlite3'}",
@@ -97,35 +102,25 @@ def live_server(tmp_path_factory) -> Iterator[str]:
         # The journeys log the demo accounts in many times a minute.
         "RATELIMIT_ENABLED": "false",
         "PYTHONPATH": str(ROOT),
+        "PUBLIC_URL": base,
+        # Map tiles from this server (404s): the page must work without tiles, and the
+        # tests never reach outside the machine.
+        "MAP_TILE_URL": base + "/static/tiles/{z}/{x}/{y}.png",
     }
-    env.pop("REDIS_URL", None)
-    env.pop("MAIL_URL", None)
-    subprocess.run([sys.executable, "-m", "tests.browser.serve_setup"], env=env, cwd=ROOT,
-                   check=True, timeout=120)
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    env["PUBLIC_URL"] = base
-    # Map tiles from this server (404s): the page must work without tiles, and the tests
-    # never reach outside the machine.
-    env["MAP_TILE_URL"] = base + "/static/tiles/{z}/{x}/{y}.png"
+    for name in ("REDIS_URL", "MAIL_URL", "GEOCODER"):
+        env.pop(name, None)
     log = workdir / "server.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(gunicorn), "--bind", f"fd://{sock.fileno()}", "--workers", "1",
-             "--threads", "4", "--worker-class", "gthread", "--timeout", "60",
-             "--access-logfile", "-", "wsgi:app"],
+             "--threads", "4", "--worker-class", "gthread", "--timeout", "120",
+             "--access-logfile", "-", "tests.browser.serve_setup:app"],
             env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
         )
     sock.close()
     try:
-        _wait_ready(base, proc, log)
-        yield base
+        yield proc, base, log
     finally:
         proc.terminate()
         try:
@@ -140,7 +135,7 @@ def live_server(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser(live_server: str):
+def browser(_server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -149,6 +144,14 @@ def browser(live_server: str):
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(_server, browser) -> str:
+    """The application under gunicorn with a fresh demo database: its base URL."""
+    proc, base, log = _server
+    _wait_ready(base, proc, log)
+    return base
 
 
 @pytest.fixture
@@ -161,7 +164,7 @@ def new_context(browser, live_server: str, axe_source: str):
             base_url=live_server, locale="ja-JP", timezone_id="Asia/Tokyo",
             viewport={"width": width, "height": height}, accept_downloads=True, **kwargs,
         )
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(20_000)
 
         # Only loopback: anything else is aborted, never fetched.
         def _route(route):

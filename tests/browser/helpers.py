@@ -68,7 +68,7 @@ TEXTS_JS = """() => {
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const node = walker.currentNode, el = node.parentElement;
-    if (!el || el.closest('script,style,noscript,template')) continue;
+    if (!el || el.closest('script,style,noscript,template,textarea,code,kbd,samp')) continue;
     const text = node.textContent.trim();
     if (text) out.push([text, langOf(el)]);
   }
@@ -87,20 +87,32 @@ TEXTS_JS = """() => {
 
 CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60]")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}(?:['’-][A-Za-z]+)*")
-EMAIL_OR_URL = re.compile(r"\S+@\S+|\w+://\S+|\b[\w-]+\.(?:ics|csv|png|jpg|svg)\b", re.I)
+# Language-neutral tokens: e-mail addresses, URLs and paths, file names, slugs
+# (telework-days-2027), booking references (F5EC129E9C).
+NEUTRAL = re.compile(
+    r"\S+@\S+|\w+://\S+|(?<!\w)(?:/[\w.{}<>-]+)+|\b[\w-]+\.(?:ics|csv|json|png|jpg|svg)\b"
+    r"|\b[a-z0-9]+(?:-[a-z0-9]+)+\b|\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{6,}\b"
+)
 # Latin words a Japanese page may show: product and format names, units.
 JA_LATIN_OK = {
     "wi-fi", "wifi", "csv", "ics", "icalendar", "ical", "webcal", "google", "outlook", "apple",
     "thunderbird", "api", "url", "pdf", "id", "co", "ltd", "npo", "hr", "studio", "koto",
     "gsi", "leaflet", "openstreetmap", "osm", "contributors", "km", "sun", "mon", "tue",
     "wed", "thu", "fri", "sat", "am", "pm", "jr", "uid", "utc", "jst", "tm", "ok", "fy",
-    "email", "e-mail", "english", "json", "excel", "https", "http", "www",
+    "email", "e-mail", "english", "json", "excel", "https", "http", "www", "post", "get",
+    "jpeg", "jpg", "png", "webp", "mb", "kb", "utf", "bom", "yyyy", "mm", "dd", "yyyy-mm-dd",
+    "co2", "kg", "tdm", "min", "max",
+    # Names of API parameters, shown as they must be typed.
+    "campaign",
 }
 
 
 @cache
-def proper_names() -> tuple[str, ...]:
-    """Names from the demo data (shown as they are in both languages), longest first."""
+def proper_names(lang: str = "en") -> tuple[str, ...]:
+    """Names from the demo data (shown as they are in both languages), longest first.
+
+    Prefecture names only in their romanised form on Japanese pages (例: Shizuoka): an
+    English page must say Shizuoka, not 静岡県."""
     from seeds import demo
 
     names: set[str] = set()
@@ -116,19 +128,23 @@ def proper_names() -> tuple[str, ...]:
     for year in (2019, 2026, 2027, 2028):
         for spec in demo.campaigns_for(year):
             names.update({spec["name"], spec["name_en"]})
-    # Prefecture names are not here: each language has its own (東京都 / Tokyo).
-    names.update({"日本語", "テレワーク・デイズ", "地理院タイル"})
+    if lang == "ja":
+        from booking.prefectures import PREFECTURES
+
+        names.update(p.name_en for p in PREFECTURES)
+    # The map tiles' attribution (config MAP_TILE_ATTRIBUTION) is the provider's own name.
+    names.update({"日本語", "地理院タイル (GSI Japan)", "地理院タイル"})
     return tuple(sorted((n for n in names if n), key=len, reverse=True))
 
 
 def leftovers(texts: list[list[str]], lang: str, extra_names: tuple[str, ...] = ()) -> list[str]:
     """Texts of the other language on a page of `lang`, outside proper names."""
-    names = tuple(sorted(set(proper_names()) | set(extra_names), key=len, reverse=True))
+    names = tuple(sorted(set(proper_names(lang)) | set(extra_names), key=len, reverse=True))
     found = []
     for text, text_lang in texts:
         if text_lang and not text_lang.startswith(lang):
             continue  # marked as the other language on purpose
-        rest = EMAIL_OR_URL.sub(" ", text)
+        rest = NEUTRAL.sub(" ", text)
         for name in names:
             if name in rest:
                 rest = rest.replace(name, " ")
@@ -199,3 +215,64 @@ def log_in(page, lang: str, email: str, password: str = DEMO_PASSWORD) -> None:
     page.get_by_label(T(lang, "パスワード")).fill(password)
     page.locator("main").get_by_role("button", name=T(lang, "ログイン")).click()
     page.wait_for_url(lambda url: "/account/login" not in url)
+
+
+# --- the same texts from HTML without a browser (tests/test_i18n.py) --------------------
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}
+
+
+def html_texts(html: str) -> list[list[str]]:
+    """What TEXTS_JS collects, from server HTML: [text, nearest lang] pairs."""
+    from html.parser import HTMLParser
+
+    out: list[list[str]] = []
+
+    class Collector(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.stack: list[tuple[str, str | None]] = []  # (tag, lang)
+            self.title: list[str] = []
+
+        def lang(self) -> str:
+            for _tag, lang in reversed(self.stack):
+                if lang is not None:
+                    return lang
+            return ""
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            lang = a.get("lang")
+            if tag not in VOID:
+                self.stack.append((tag, lang))
+            here = lang if lang is not None else self.lang()
+            for name in ("alt", "title", "aria-label", "placeholder"):
+                if a.get(name) and a[name].strip():
+                    out.append([a[name].strip(), here])
+            if tag == "input" and a.get("type") in ("submit", "button") and a.get("value"):
+                out.append([a["value"], here])
+
+        def handle_startendtag(self, tag, attrs):
+            self.handle_starttag(tag, attrs)
+            if tag not in VOID and self.stack:
+                self.stack.pop()
+
+        def handle_endtag(self, tag):
+            for i in range(len(self.stack) - 1, -1, -1):
+                if self.stack[i][0] == tag:
+                    del self.stack[i:]
+                    break
+
+        def handle_data(self, data):
+            tags = {t for t, _l in self.stack}
+            if tags & {"script", "style", "noscript", "template", "textarea", "code", "kbd", "samp"}:
+                return
+            text = data.strip()
+            if not text:
+                return
+            if "body" in tags or "title" in tags:
+                out.append([text, self.lang()])
+
+    Collector().feed(html)
+    return out

@@ -1,8 +1,9 @@
-"""Builds a fresh database with the demo data for the browser tests' server.
+"""The browser tests' WSGI entry: builds a fresh database with the demo data, then serves.
 
-Run as `python -m tests.browser.serve_setup` with DATABASE_URL in the environment: the
-schema from the models (the database layer's migrations are tested elsewhere), then the
-demo data exactly as `flask seed` loads it.
+gunicorn imports `tests.browser.serve_setup:app` with DATABASE_URL pointing at an empty
+SQLite file: the schema comes from the models (the database layer's migrations are tested
+elsewhere), then the demo data exactly as `flask seed` loads it. Doing it in the server's
+own process saves a second import of the application on a busy CI machine.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from booking import create_app
 from booking.extensions import db
 
 
-def main() -> None:
+def build():
     from seeds import demo
 
-    app = create_app()
-    with app.app_context():
+    application = create_app()
+    with application.app_context():
         db.create_all()
         demo.load(db.session)
         db.session.commit()
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    return application
 
 
-if __name__ == "__main__":
-    main()
+app = build()

@@ -7,6 +7,10 @@
   var markers = JSON.parse(el.getAttribute("data-markers") || "[]");
   if (!markers.length) { return; }
   var map = L.map(el, { scrollWheelZoom: false });
+  // Leaflet's own controls speak the page's language (titles from base.html's <body>).
+  map.zoomControl.remove();
+  L.control.zoom({ zoomInTitle: document.body.dataset.zoomIn || "+", zoomOutTitle: document.body.dataset.zoomOut || "-" }).addTo(map);
+  map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
   var tiles = el.getAttribute("data-tiles");
   if (tiles) {
     L.tileLayer(tiles, { maxZoom: 18, attribution: el.getAttribute("data-attribution") || "" }).addTo(map);

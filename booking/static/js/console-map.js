@@ -12,6 +12,10 @@
   var known = !isNaN(lat) && !isNaN(lon);
   var centre = known ? [lat, lon] : [36.2, 138.25];  // Japan when nothing is known yet
   var map = L.map(box, { keyboard: true }).setView(centre, known ? 16 : 5);
+  // Leaflet's own controls speak the page's language (titles from base.html's <body>).
+  map.zoomControl.remove();
+  L.control.zoom({ zoomInTitle: document.body.dataset.zoomIn || "+", zoomOutTitle: document.body.dataset.zoomOut || "-" }).addTo(map);
+  map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
   L.tileLayer(box.dataset.tiles, {
     attribution: box.dataset.attribution, maxZoom: 18
   }).addTo(map);

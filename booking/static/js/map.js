@@ -13,6 +13,10 @@
     if (!L) { return; }
     box.hidden = false;
     var map = L.map(box, { scrollWheelZoom: false });
+    // Leaflet's own controls speak the page's language (titles from base.html's <body>).
+    map.zoomControl.remove();
+    L.control.zoom({ zoomInTitle: document.body.dataset.zoomIn || "+", zoomOutTitle: document.body.dataset.zoomOut || "-" }).addTo(map);
+    map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     L.tileLayer(box.dataset.tiles, {
       maxZoom: 18,
       attribution: box.dataset.attribution || ""

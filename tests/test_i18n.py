@@ -1,0 +1,209 @@
+"""Both languages complete.
+
+1. Every message of the code and templates (Japanese, the source language) is in the
+   English catalogue, translated, not fuzzy, with the same placeholders, and the English
+   text holds no Japanese.
+2. Every HTML page the demo accounts can reach (walked from the URL map, so new pages are
+   covered the day they land), rendered in Japanese and in English: an English page
+   shows no Japanese outside elements marked lang="ja" and proper names from the data
+   (space, unit and organisation names, addresses, stations); a Japanese page shows no
+   English words outside lang="en", proper names and a short list of product names
+   (Wi-Fi, CSV, Google …). The browser journeys apply the same check to what Chromium shows.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.pofile import read_po
+
+from booking.extensions import db
+from tests.browser.helpers import CJK, html_texts, leftovers
+from tests.conftest import make_app
+
+ROOT = Path(__file__).resolve().parent.parent
+PO = ROOT / "booking" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|%[sd]")
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def _extracted() -> dict[str, str]:
+    """msgid → where it is used, as `make extract` finds them (babel.cfg: .py and templates)."""
+    method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+    keywords = {**DEFAULT_KEYWORDS, "_l": None}
+    found: dict[str, str] = {}
+    for folder in ("booking", "seeds"):
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            ROOT / folder, method_map, keywords=keywords,
+            options_map={"**/templates/**.html": {"extensions": "jinja2.ext.do"}},
+        ):
+            msgid = message if isinstance(message, str) else message[0]
+            if msgid:
+                found.setdefault(msgid, f"{folder}/{filename}:{lineno}")
+    return found
+
+
+def _lone_percents(text: str) -> int:
+    return PLACEHOLDER.sub("", text.replace("%%", "")).count("%")
+
+
+def _percent_problem(msgid: str, text: str, where: str) -> str:
+    """Templates %-format every message (newstyle gettext), so a literal % is %% there;
+    Python's _() formats only when given values, so there a % stays as the msgid has it."""
+    if where.split(":")[0].endswith(".html"):
+        return "a lone % in a template message (write %%)" if _lone_percents(text) else ""
+    if _lone_percents(text) != _lone_percents(msgid) or text.count("%%") != msgid.count("%%"):
+        return "% signs differ from the msgid"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    with open(PO, "rb") as f:
+        return read_po(f)
+
+
+def test_every_message_is_translated(catalogue):
+    extracted = _extracted()
+    assert len(extracted) > 100, "the extraction found almost nothing: is babel.cfg right?"
+    problems = []
+    for msgid, where in sorted(extracted.items(), key=lambda kv: kv[1]):
+        message = catalogue.get(msgid)
+        if message is None:
+            problems.append(f"{where}: not in the catalogue (run `make extract`): {msgid!r}")
+            continue
+        text = message.string if isinstance(message.string, str) else message.string[0]
+        if message.fuzzy:
+            problems.append(f"{where}: fuzzy translation {text!r} of {msgid!r}")
+        elif not text:
+            problems.append(f"{where}: untranslated: {msgid!r}")
+        elif sorted(PLACEHOLDER.findall(text)) != sorted(PLACEHOLDER.findall(msgid)):
+            problems.append(f"{where}: placeholders differ: {msgid!r} → {text!r}")
+        elif _percent_problem(msgid, text, where):
+            problems.append(f"{where}: {_percent_problem(msgid, text, where)}: {text!r}")
+        elif CJK.search(text):
+            problems.append(f"{where}: Japanese in the English text {text!r}")
+    assert not problems, f"{len(problems)} catalogue problems:\n" + "\n".join(problems)
+
+
+def test_catalogue_compiles_without_errors(catalogue):
+    errors = [f"{m.id!r}: {e}" for m, errors in catalogue.check() for e in errors]
+    assert not errors, errors
+
+
+# --------------------------------------------------------------------------- rendered pages
+
+DEMO_PASSWORD = "telework-demo-2019"
+# Role → demo account (seeds/demo.py).
+ACCOUNTS = {
+    "anonymous": None,
+    "company": "company@example.jp",
+    "operator": "operator@example.jp",
+    "municipality": "city@example.jp",
+    "admin": "admin@example.jp",
+}
+# GET pages that are not HTML for people (or not pages at all).
+NOT_PAGES = {"static", "public.healthz", "public.readyz", "public.robots", "public.photo",
+             "operator.leaflet", "search.leaflet", "bookings.feed", "bookings.ics"}
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory):
+    """The application on a fresh SQLite file with the demo data and one booking."""
+    from booking.models import Campaign, Organisation, Space, User
+    from seeds import demo
+    from tests.factories import Factory
+
+    path = tmp_path_factory.mktemp("i18n") / "demo.sqlite3"
+    app = make_app(f"sqlite:///{path}", MAIL_DIR=str(path.parent / "mail"),
+                   UPLOAD_DIR=str(path.parent / "uploads"))
+    with app.app_context():
+        db.create_all()
+        demo.load(db.session)
+        db.session.commit()
+        s = db.session
+        space = s.scalar(sa.select(Space).where(Space.slug == "enishia-shizuoka"))
+        desk = space.units[0]
+        company = s.scalar(sa.select(Organisation).where(Organisation.name == "デモ商事株式会社"))
+        user = s.scalar(sa.select(User).where(User.email == "company@example.jp"))
+        year = demo.coming_summer(date.today())
+        start = datetime(year, 7, 24, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo
+        booking = Factory(s).booking(desk, start, start + timedelta(hours=12), seats=2,
+                                     company=company, user_id=user.id)
+        s.commit()
+        city = s.scalar(sa.select(Organisation).where(Organisation.name == "吉川市"))
+        campaign = s.scalar(sa.select(Campaign).where(Campaign.slug == f"telework-days-{year}-yoshikawa"))
+        operator = space.organisation
+        values = {
+            "company": {"reference": booking.reference, "org_id": company.id},
+            "operator": {"space_id": space.id, "unit_id": desk.id, "org_id": operator.id,
+                         "booking_id": booking.id},
+            "municipality": {"campaign_id": campaign.id, "slot_id": campaign.slots[0].id,
+                             "org_id": city.id},
+            "admin": {},
+            "anonymous": {},
+        }
+        for role_values in values.values():
+            role_values.setdefault("slug", "enishia-shizuoka")
+        campaign_slug = campaign.slug
+        db.session.remove()
+    yield app, values, campaign_slug
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def _urls(app, values: dict, campaign_slug: str) -> tuple[list[tuple[str, str]], list[str]]:
+    from flask import url_for
+
+    urls, skipped = [], []
+    with app.test_request_context():
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+            if "GET" not in rule.methods or rule.endpoint in NOT_PAGES:
+                continue
+            if rule.rule.startswith("/api/") or rule.rule.endswith((".csv", ".json", ".ics")):
+                continue
+            args = dict(values)
+            if "campaign" in rule.endpoint and "slug" in rule.arguments:
+                args["slug"] = campaign_slug
+            if not set(rule.arguments) <= set(args):
+                skipped.append(rule.endpoint)
+                continue
+            urls.append((rule.endpoint, url_for(rule.endpoint, **{a: args[a] for a in rule.arguments})))
+    return urls, skipped
+
+
+@pytest.mark.parametrize("role", list(ACCOUNTS))
+def test_pages_show_one_language(demo_app, role):
+    app, values, campaign_slug = demo_app
+    client = app.test_client()
+    with app.app_context():
+        if ACCOUNTS[role]:
+            response = client.post("/account/login",
+                                   data={"email": ACCOUNTS[role], "password": DEMO_PASSWORD})
+            assert response.status_code == 302, response.text[:500]
+        urls, _skipped = _urls(app, values[role], campaign_slug)
+        checked, problems = [], []
+        for endpoint, url in urls:
+            for lang in ("ja", "en"):
+                sep = "&" if "?" in url else "?"
+                response = client.get(f"{url}{sep}lang={lang}")
+                if response.status_code != 200 or response.mimetype != "text/html":
+                    continue
+                html = response.get_data(as_text=True)
+                assert f'<html lang="{lang}"' in html, f"{url} [{lang}]: wrong <html lang>"
+                left = leftovers(html_texts(html), lang)
+                checked.append(f"{endpoint} [{lang}]")
+                if left:
+                    other = "Japanese" if lang == "en" else "English"
+                    problems.append(f"{url} [{lang}] {other} left over: {left[:10]}")
+        db.session.remove()
+    assert checked, f"no page rendered for {role}"
+    assert not problems, f"{len(problems)} pages with the other language:\n" + "\n".join(problems)
