@@ -7,11 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import seeds.demo
 from booking.extensions import db
-from booking.models import BookingStatus, Space, Unit, UnitKind
-from booking.services import geocoding
+from booking.models import BookingStatus, OpeningHours, PricePer, Space, Unit, UnitKind
+from booking.services import availability, geocoding
+from booking.services import search as search_module
 from booking.services.availability import at
 from booking.services.errors import DomainError
 from booking.services.search import SearchQuery, search
@@ -283,3 +286,31 @@ def test_page_without_query_shows_the_form(client, app):
     response = client.get("/search")
     assert response.status_code == 200
     assert 'name="near"' in response.get_data(as_text=True)
+
+
+# --- the fast path agrees with availability ------------------------------------------------
+
+_DAY = date(2027, 7, 26)
+_grid = st.integers(0, 96).map(lambda n: at(_DAY, n * 15))
+
+
+@settings(max_examples=200, deadline=None)
+@given(capacity=st.integers(0, 6),
+       bookings=st.lists(st.tuples(_grid, st.integers(1, 48), st.integers(1, 3)), max_size=8),
+       window=st.tuples(st.integers(0, 95), st.integers(1, 96)))
+def test_peak_of_bookings_matches_availability(capacity, bookings, window):
+    """For a unit only bookings touch, search's fast count equals availability's."""
+    from booking.models import Booking
+
+    rows = [(s, s + timedelta(minutes=15 * n), seats) for s, n, seats in bookings]
+    a = at(_DAY, 15 * min(window[0], window[1] - 1))
+    b = at(_DAY, 15 * max(window[1], window[0] + 1))
+    space = Space(id=1, closed_on_holidays=False,
+                  opening_hours=[OpeningHours(weekday=_DAY.weekday(), opens_min=0, closes_min=1440)])
+    unit = Unit(id=1, space=space, capacity=capacity, members_only=False, kind=UnitKind.DESK,
+                price_per=PricePer.DAY, price_amount=0)
+    data = availability._UnitData(bookings=[
+        Booking(unit_id=1, starts_at=s, ends_at=e, seats=n, campaign_slot_id=None) for s, e, n in rows])
+    line = availability._timeline(unit, data, at(_DAY, 0), at(_DAY, 1440 * 2))
+    fast = max(capacity - search_module._peak(rows, a, b), 0)
+    assert fast == line.min_free(a, b)

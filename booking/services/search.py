@@ -3,18 +3,18 @@
 The work is shaped so that its cost depends on the spaces near the place, not on how many
 bookings the database holds, and so that it runs a constant number of queries:
 
-1. candidates (3 queries): units of public spaces inside a bounding box on the indexed
-   lat/lon (or in a prefecture), read as plain rows, with the opening hours of the
-   requested weekdays and, per unit, one aggregate: the sum of seats of every holding
-   booking overlapping the request, and whether closures, capacity overrides or campaign
-   slots touch it. The exact distance is only needed near the radius: a fast
-   ellipsoidal approximation sorts and filters, geodesic (geopy) is used on the edge and
-   for the distances shown.
-2. a unit whose capacity minus that sum still covers the request, with nothing else
-   touching it, is surely available (the sum bounds the seats booked at any instant);
-3. the exact answer (availability.timelines, 4 queries per round, two rounds at most) is
-   computed only for units where it matters: uncertain units of spaces without a surely
-   available unit (or cheaper ones when sorting by price), and the units of the page shown.
+1. candidates (1 query): units of public spaces inside a bounding box on the indexed
+   lat/lon (or in a prefecture), with the opening hours of the requested weekdays, read
+   as plain rows (no ORM objects). A fast ellipsoidal approximation sorts and filters by
+   distance; geodesic (geopy) is used on the radius' edge and for the distances shown;
+2. bookings (1 query): the holding bookings of those units overlapping the request, as
+   plain rows, and which units a closure, capacity override or offered campaign slot
+   touches. A unit that only bookings touch is settled at once: its free seats are its
+   capacity minus the peak of seats booked inside each window (the same count as
+   availability's, checked by tests/test_search.py against it);
+3. touched units go through availability.timelines (4 queries for any number of units):
+   first those that decide whether (or, sorting by price, where) their space is listed,
+   then those of the page shown; finally the page's spaces and units are loaded (2–3).
 
 Interpretation (decided with the lead):
 - a date on a day or hour unit means the space's opening hours that day, intersected with
@@ -36,7 +36,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from geopy.distance import geodesic
@@ -113,7 +113,7 @@ class Offer:
 
 @dataclass
 class UnitResult:
-    unit: Unit
+    unit: Unit | None  # set for the units of the page shown
     available_seats: int
     offers: list[Offer]
 
@@ -176,8 +176,8 @@ class _UnitRow:
     members_only: bool
     checkin_min: int
     checkout_min: int
-    booked_sum: int = 0
-    touched: bool = False  # closures, overrides or slots in the range: exact only
+    bookings: list[tuple[datetime, datetime, int]] = field(default_factory=list)
+    touched: bool = False  # closures, overrides or slots in the range: timelines only
 
 
 @dataclass
@@ -374,50 +374,53 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
 
     spaces = _candidate_spaces(session, q, place, pref, by_radius, days, dialect)
     units = [u for s in spaces.values() for u in s.units]
-    _touch(session, units, range_start, range_end, dialect)
+    _read_bookings(session, units, range_start, range_end, dialect)
 
-    # Phase 2: what the bound settles.
-    sure: dict[int, int] = {}  # unit id → lower bound of free seats (exact if nothing booked)
-    maybe: dict[int, list[_UnitRow]] = defaultdict(list)
+    # Units nothing but bookings touch are settled here, from their bookings' rows.
+    exact: dict[int, UnitResult | None] = {}
+    touched: dict[int, list[_UnitRow]] = defaultdict(list)
     for space in spaces.values():
         for unit in space.units:
             need = _need(unit, q)
             if need is None:
                 continue
             if unit.touched:
-                maybe[space.id].append(unit)
+                touched[space.id].append(unit)
                 continue
             if not _regular_qualifies(unit, q):
                 continue  # no slot touches it, and its own offer does not qualify
             windows = _regular_windows(unit, space, q)
             if not windows:
                 continue
-            bound = unit.capacity - unit.booked_sum
-            if bound >= need:
-                sure[unit.id] = bound
-            elif unit.capacity >= need:
-                maybe[space.id].append(unit)
+            free = min(unit.capacity - _peak(unit.bookings, a, b) for a, b in windows)
+            if free >= need:
+                exact[unit.id] = UnitResult(None, free, [Offer(unit.price_amount, unit.price_per, free)])
 
-    def sure_price(space: _SpaceRow) -> int | None:
-        prices = [u.price_amount for u in space.units if u.id in sure]
+    def settled_price(space: _SpaceRow) -> int | None:
+        prices = [r.lowest_price for u in space.units if (r := exact.get(u.id)) is not None]
         return min(prices) if prices else None
 
-    exact: dict[int, UnitResult | None] = {}
+    # Round 1 (availability.timelines): touched units that decide whether (or, sorting by
+    # price, where) their space is listed.
     round1 = []
-    for space_id, unit_rows in maybe.items():
-        best = sure_price(spaces[space_id])
+    for space_id, unit_rows in touched.items():
+        best = settled_price(spaces[space_id])
         for u in unit_rows:
-            if best is None or (q.sort == "price" and (u.touched or u.price_amount < best)):
+            if best is None or q.sort == "price":
                 round1.append(u)
-    exact.update(_exact(session, round1, spaces, q, range_start, range_end))
+    if round1:
+        loaded = session.scalars(
+            sa.select(Unit).where(Unit.id.in_([u.id for u in round1]))
+            .options(selectinload(Unit.space).selectinload(Space.opening_hours))
+        ).all()
+        exact.update(_exact(session, round1, {u.id: u for u in loaded}, spaces, q,
+                            range_start, range_end))
 
-    # Which spaces match, with the price they are sorted by.
     matched: list[tuple[_SpaceRow, int]] = []
     for space in spaces.values():
-        prices = [u.price_amount for u in space.units if u.id in sure]
-        prices += [r.lowest_price for u in space.units if (r := exact.get(u.id)) is not None]
-        if prices:
-            matched.append((space, min(prices)))
+        price = settled_price(space)
+        if price is not None:
+            matched.append((space, price))
     if q.sort == "price":
         matched.sort(key=lambda m: (m[1], m[0].distance if m[0].distance is not None else 0, m[0].id))
     elif place is not None:
@@ -425,23 +428,16 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     else:
         matched.sort(key=lambda m: (m[0].prefecture_code, m[0].id))
     total = len(matched)
-    page_rows = matched[(q.page - 1) * q.per_page: q.page * q.per_page]
+    page_rows = [s for s, _p in matched[(q.page - 1) * q.per_page: q.page * q.per_page]]
 
-    # Round 2: exact numbers for every unit shown.
-    shown_units = [u for s, _p in page_rows for u in s.units
-                   if u.id not in exact and (u.id in sure or u in maybe.get(s.id, []))]
-    plain = [u for u in shown_units if u.id in sure and u.booked_sum == 0]
-    exact.update(_exact(session, [u for u in shown_units if u not in plain], spaces, q,
-                        range_start, range_end))
-    orm_spaces = _load_spaces(session, [s.id for s, _p in page_rows])
+    # Round 2: touched units of the page not computed yet (campaign badges, closures...).
+    round2 = [u for s in page_rows for u in touched.get(s.id, []) if u.id not in exact]
+    orm_spaces = _load_spaces(session, [s.id for s in page_rows], with_hours=bool(round2))
     units_by_id = {u.id: u for s in orm_spaces.values() for u in s.units}
-    for u in plain:
-        exact[u.id] = UnitResult(units_by_id[u.id], sure[u.id],
-                                 [Offer(u.price_amount, str(u.price_per), sure[u.id])])
+    exact.update(_exact(session, round2, units_by_id, spaces, q, range_start, range_end))
 
     results = []
-    for row, _price in page_rows:
-        space = orm_spaces[row.id]
+    for row in page_rows:
         unit_results = []
         for u in row.units:
             r = exact.get(u.id)
@@ -451,14 +447,24 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
         distance = None
         if place is not None and row.lat is not None and row.lon is not None:
             distance = round(geodesic_km(place.lat, place.lon, row.lat, row.lon), 2)
-        if unit_results:
-            results.append(SpaceResult(space, distance, unit_results))
+        results.append(SpaceResult(orm_spaces[row.id], distance, unit_results))
     return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results)
+
+
+def _peak(bookings: list[tuple[datetime, datetime, int]], start: datetime, end: datetime) -> int:
+    """The most seats held at any instant of [start, end) by these bookings."""
+    inside = [(s, e, n) for s, e, n in bookings if s < end and e > start]
+    if not inside:
+        return 0
+    instants = {start} | {s for s, _e, _n in inside if s > start}
+    return max(sum(n for s, e, n in inside if s <= t < e) for t in instants)
 
 
 def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
                       pref: prefectures.Prefecture | None, by_radius: bool, days: list[date],
                       dialect: str) -> dict[int, _SpaceRow]:
+    """Units of public spaces in the box (or prefecture) that pass the static filters, with
+    the opening hours of the weekdays asked for, in one query of plain rows."""
     where = [Space.published.is_(True), Organisation.approved_at.is_not(None)]
     if pref is not None:
         where.append(Space.prefecture_code == pref.code)
@@ -471,21 +477,31 @@ def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
                   Space.lon.between(place.lon - dlon, place.lon + dlon)]
     if q.kind:
         where.append(Unit.kind == q.kind)
+    # The day after the last one too: night units check out then.
+    weekdays = sorted({d.weekday() for d in days + [days[-1] + timedelta(days=1)]})
     rows = session.execute(
         sa.select(Unit.id, Unit.space_id, Unit.kind, Unit.capacity, Unit.fits_people,
                   Unit.price_amount, Unit.price_per, Unit.members_only, Unit.checkin_min,
                   Unit.checkout_min, Space.lat, Space.lon, Space.amenities,
-                  Space.closed_on_holidays, Space.prefecture_code)
+                  Space.closed_on_holidays, Space.prefecture_code, OpeningHours.weekday,
+                  OpeningHours.opens_min, OpeningHours.closes_min)
         .join(Space, Unit.space_id == Space.id)
         .join(Organisation, Space.organisation_id == Organisation.id)
+        .outerjoin(OpeningHours, sa.and_(OpeningHours.space_id == Space.id,
+                                         OpeningHours.weekday.in_(weekdays)))
         .where(*where)
     ).all()
     wanted = set(q.amenities)
     spaces: dict[int, _SpaceRow] = {}
+    skipped: set[int] = set()
+    seen_units: set[int] = set()
     for row in rows:
+        if row.space_id in skipped:
+            continue
         space = spaces.get(row.space_id)
         if space is None:
             if wanted and not wanted.issubset(row.amenities or []):
+                skipped.add(row.space_id)
                 continue
             distance = None
             if place is not None and row.lat is not None and row.lon is not None:
@@ -493,87 +509,84 @@ def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
                 if by_radius and distance > q.radius_km * 0.995 and (
                         distance > q.radius_km * 1.005
                         or geodesic_km(place.lat, place.lon, row.lat, row.lon) > q.radius_km):
+                    skipped.add(row.space_id)
                     continue
             elif by_radius:
+                skipped.add(row.space_id)
                 continue
             space = spaces[row.space_id] = _SpaceRow(
                 row.space_id, row.lat, row.lon, row.amenities or [], row.closed_on_holidays,
                 row.prefecture_code, distance)
-        space.units.append(_UnitRow(row.id, row.space_id, str(row.kind), row.capacity,
-                                    row.fits_people, row.price_amount, str(row.price_per),
-                                    row.members_only, row.checkin_min, row.checkout_min))
-    if spaces:
-        # The day after the last one too: night units check out then.
-        weekdays = sorted({d.weekday() for d in days + [days[-1] + timedelta(days=1)]})
-        for space_id, weekday, opens, closes in session.execute(
-            sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
-                      OpeningHours.closes_min)
-            .where(_id_filter(OpeningHours.space_id, list(spaces), dialect),
-                   OpeningHours.weekday.in_(weekdays))
-        ):
-            spaces[space_id].hours[weekday] = (opens, closes)
+        if row.weekday is not None:
+            space.hours[row.weekday] = (row.opens_min, row.closes_min)
+        if row.id not in seen_units:
+            seen_units.add(row.id)
+            space.units.append(_UnitRow(row.id, row.space_id, str(row.kind), row.capacity,
+                                        row.fits_people, row.price_amount, str(row.price_per),
+                                        row.members_only, row.checkin_min, row.checkout_min))
     return spaces
 
 
-def _touch(session: Session, units: list[_UnitRow], start: datetime, end: datetime,
-           dialect: str) -> None:
-    """One query: per unit, seats of holding bookings overlapping [start, end), and whether
-    a closure, capacity override or offered campaign slot touches the range."""
+def _read_bookings(session: Session, units: list[_UnitRow], start: datetime, end: datetime,
+                   dialect: str) -> None:
+    """One query: the holding bookings of these units overlapping [start, end) (start, end,
+    seats), and which units a closure, capacity override or offered campaign slot touches
+    (those go through availability.timelines)."""
     if not units:
         return
     ids = [u.id for u in units]
     first, last = start.astimezone(TOKYO).date(), end.astimezone(TOKYO).date()
+    no_time = sa.cast(sa.null(), Booking.starts_at.type)
     booked = (
-        sa.select(Booking.unit_id.label("unit_id"), sa.literal(0).label("what"),
-                  sa.func.sum(Booking.seats).label("n"))
+        sa.select(Booking.unit_id.label("unit_id"), Booking.starts_at.label("starts_at"),
+                  Booking.ends_at.label("ends_at"), Booking.seats.label("seats"))
         .where(_id_filter(Booking.unit_id, ids, dialect), Booking.status.in_(HOLDING_STATUSES),
                availability.overlaps(Booking.starts_at, Booking.ends_at, start, end))
-        .group_by(Booking.unit_id)
     )
     closures = (
-        sa.select(Closure.unit_id, sa.literal(1), sa.func.count())
+        sa.select(Closure.unit_id, no_time, no_time, sa.literal(0))
         .where(_id_filter(Closure.unit_id, ids, dialect), Closure.start_date <= last,
                Closure.end_date >= first)
-        .group_by(Closure.unit_id)
     )
     overrides = (
-        sa.select(CapacityOverride.unit_id, sa.literal(1), sa.func.count())
+        sa.select(CapacityOverride.unit_id, no_time, no_time, sa.literal(0))
         .where(_id_filter(CapacityOverride.unit_id, ids, dialect),
                CapacityOverride.day.between(first, last))
-        .group_by(CapacityOverride.unit_id)
     )
     slots = (
-        sa.select(CampaignSlot.unit_id, sa.literal(1), sa.func.count())
+        sa.select(CampaignSlot.unit_id, no_time, no_time, sa.literal(0))
         .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
         .join(Organisation, Campaign.organisation_id == Organisation.id)
         .where(_id_filter(CampaignSlot.unit_id, ids, dialect), CampaignSlot.start_date <= last,
                CampaignSlot.end_date >= first, CampaignSlot.operator_consent.is_(True),
                Campaign.published.is_(True), Organisation.approved_at.is_not(None))
-        .group_by(CampaignSlot.unit_id)
     )
     by_id = {u.id: u for u in units}
-    for unit_id, what, n in session.execute(sa.union_all(booked, closures, overrides, slots)):
-        if what == 0:
-            by_id[unit_id].booked_sum = int(n or 0)
-        else:
+    for unit_id, starts_at, ends_at, seats in session.execute(
+            sa.union_all(booked, closures, overrides, slots)):
+        if starts_at is None:
             by_id[unit_id].touched = True
+        else:
+            by_id[unit_id].bookings.append((_aware(starts_at), _aware(ends_at), seats))
 
 
-def _exact(session: Session, rows: list[_UnitRow], spaces: dict[int, _SpaceRow], q: SearchQuery,
-           start: datetime, end: datetime) -> dict[int, UnitResult | None]:
-    """Exact offers of these units through availability.timelines (a constant number of
-    queries for any number of units)."""
+def _aware(value: datetime) -> datetime:
+    # Through a UNION the column type may not apply on SQLite: naive means UTC there.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _exact(session: Session, rows: list[_UnitRow], units: dict[int, Unit], spaces: dict[int, _SpaceRow],
+           q: SearchQuery, start: datetime, end: datetime) -> dict[int, UnitResult | None]:
+    """Exact offers of these units through availability.timelines (4 queries for any
+    number of units); `units` holds their ORM rows with space and hours loaded."""
     if not rows:
         return {}
-    units = session.scalars(
-        sa.select(Unit).where(Unit.id.in_([u.id for u in rows]))
-        .options(selectinload(Unit.space).selectinload(Space.opening_hours))
-    ).all()
-    lines = availability.timelines(session, units, start, end)
+    lines = availability.timelines(session, [units[r.id] for r in rows], start, end)
     out: dict[int, UnitResult | None] = {}
-    by_id = {u.id: u for u in units}
     for row in rows:
-        unit, line, space = by_id[row.id], lines[row.id], spaces[row.space_id]
+        unit, line, space = units[row.id], lines[row.id], spaces[row.space_id]
         need = _need(row, q)
         offers: list[Offer] = []
         if need is not None and _regular_qualifies(row, q):
@@ -597,11 +610,11 @@ def _exact(session: Session, rows: list[_UnitRow], spaces: dict[int, _SpaceRow],
     return out
 
 
-def _load_spaces(session: Session, ids: list[int]) -> dict[int, Space]:
+def _load_spaces(session: Session, ids: list[int], *, with_hours: bool) -> dict[int, Space]:
     if not ids:
         return {}
-    found = session.scalars(
-        sa.select(Space).where(Space.id.in_(ids))
-        .options(selectinload(Space.units), selectinload(Space.opening_hours))
-    ).all()
+    options = [selectinload(Space.units)]
+    if with_hours:
+        options.append(selectinload(Space.opening_hours))
+    found = session.scalars(sa.select(Space).where(Space.id.in_(ids)).options(*options)).all()
     return {s.id: s for s in found}

@@ -1,0 +1,175 @@
+"""Server time of searches at 10 k, 100 k and 1 M bookings (issue 3's benchmark).
+
+Creates a PostgreSQL database, fills it with bench/generate.py (10,000 spaces by default),
+grows the bookings step by step, and at each size runs a mix of searches through the
+application (GET /api/v1/spaces in the Flask test client: routing, validation, search,
+JSON; no network), timing each one and counting its SQL statements. Prints a table and
+writes JSON to bench/results/. The database is dropped at the end.
+
+    .venv/bin/python -m bench.search_server_time                    # 10k, 100k, 1M bookings
+    .venv/bin/python -m bench.search_server_time --sizes 10000 --searches 100
+
+Targets (issue 3): p95 under 50 ms at 1 M bookings; growth from 10 k to 1 M under 1.5×.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+
+from bench import generate
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def measure(app, mix: list[dict[str, str]], warmup: int = 20) -> dict:
+    """Time each search of the mix (ms) and count its SQL statements."""
+    from booking.extensions import db
+
+    client = app.test_client()
+    counter = {"n": 0}
+
+    def count(*_args) -> None:
+        counter["n"] += 1
+
+    with app.app_context():
+        engine = db.engine
+    for params in mix[:warmup]:
+        client.get("/api/v1/spaces?" + urlencode(params)).close()
+    sa.event.listen(engine, "before_cursor_execute", count)
+    times, queries, statuses, totals = [], [], {}, []
+    try:
+        for params in mix:
+            counter["n"] = 0
+            t0 = time.perf_counter()
+            response = client.get("/api/v1/spaces?" + urlencode(params))
+            elapsed = (time.perf_counter() - t0) * 1000
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code == 200:
+                times.append(elapsed)
+                queries.append(counter["n"])
+                totals.append(response.json["total"])
+            response.close()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return {
+        "searches": len(times),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "median_ms": round(statistics.median(times), 2) if times else None,
+        "p95_ms": round(_percentile(times, 0.95), 2) if times else None,
+        "max_ms": round(max(times), 2) if times else None,
+        "queries_min": min(queries) if queries else None,
+        "queries_max": max(queries) if queries else None,
+        "queries_mean": round(statistics.mean(queries), 2) if queries else None,
+        "results_total_median": statistics.median(totals) if totals else None,
+    }
+
+
+def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000,
+        sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), searches: int = 300,
+        warmup: int = 20, out_dir: Path | None = RESULTS_DIR, seed: int = 1,
+        quiet: bool = False) -> dict:
+    """The whole benchmark; returns (and writes) the report."""
+    from booking import create_app
+
+    def say(*args) -> None:
+        if not quiet:
+            print(*args, flush=True)
+
+    # Per-request access logs would dominate the output.
+    logging.getLogger("booking.access").setLevel(logging.WARNING)
+    url = generate.create_database(admin_url)
+    report: dict = {
+        "benchmark": "search_server_time",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "spaces": spaces, "searches_per_size": searches, "rows": [],
+    }
+    try:
+        t0 = time.perf_counter()
+        stats = generate.generate_spaces(url, spaces, seed=seed)
+        report["data"] = stats.__dict__
+        say(f"generated {stats.spaces} spaces, {stats.units} units in {time.perf_counter() - t0:.1f}s")
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://"),
+                          "RATELIMIT_ENABLED": False, "SECRET_KEY": "bench", "SERVER_NAME": "localhost"})
+        mix = generate.search_mix(searches, seed=seed + 6)
+        have = 0
+        for size in sizes:
+            t0 = time.perf_counter()
+            have += generate.add_bookings(url, size - have, seed=seed + size)
+            say(f"{have} bookings ({time.perf_counter() - t0:.1f}s to add)")
+            row = {"bookings": have, **measure(app, mix, warmup)}
+            report["rows"].append(row)
+            say(f"  median {row['median_ms']} ms, p95 {row['p95_ms']} ms, "
+                f"queries {row['queries_min']}–{row['queries_max']}")
+        with app.app_context():
+            from booking.extensions import db
+
+            for engine in db.engines.values():
+                engine.dispose()
+    finally:
+        generate.drop_database(admin_url, url)
+    first, last = report["rows"][0], report["rows"][-1]
+    if first["p95_ms"]:
+        report["growth_p95"] = round(last["p95_ms"] / first["p95_ms"], 2)
+        report["growth_median"] = round(last["median_ms"] / first["median_ms"], 2)
+    say(table(report))
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"search_server_time-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        report["written_to"] = str(path)
+        say(f"wrote {path}")
+    return report
+
+
+def table(report: dict) -> str:
+    lines = [f"{'bookings':>10} {'searches':>8} {'median ms':>10} {'p95 ms':>8} {'max ms':>8} "
+             f"{'queries':>8} {'results':>8}"]
+    for r in report["rows"]:
+        lines.append(f"{r['bookings']:>10,} {r['searches']:>8} {r['median_ms']:>10} {r['p95_ms']:>8} "
+                     f"{r['max_ms']:>8} {r['queries_min']}–{r['queries_max']:<5} "
+                     f"{r['results_total_median']:>8}")
+    if "growth_p95" in report:
+        lines.append(f"growth {report['rows'][0]['bookings']:,} → {report['rows'][-1]['bookings']:,}: "
+                     f"p95 ×{report['growth_p95']}, median ×{report['growth_median']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--admin-url", default=os.environ.get("TEST_POSTGRES_URL", generate.ADMIN_URL))
+    parser.add_argument("--spaces", type=int, default=10_000)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--searches", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args(argv)
+    run(admin_url=args.admin_url, spaces=args.spaces,
+        sizes=tuple(int(s) for s in args.sizes.split(",")), searches=args.searches,
+        warmup=args.warmup)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
