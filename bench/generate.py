@@ -212,7 +212,7 @@ def generate_spaces(url: str, spaces: int = 10_000, *, seed: int = 1, campaigns:
         # Campaigns: each municipality offers free desks in a few spaces for the season.
         desk_units = [r for r in unit_rows if r[2] == "desk"]
         slot_rows = []
-        for cid, org in enumerate(munis, 1):
+        for cid in range(1, len(munis) + 1):
             for unit in rng.sample(desk_units, min(5, len(desk_units))):
                 slot_rows.append((cid, unit[0], SEASON_START + timedelta(days=21),
                                   SEASON_START + timedelta(days=67), 540, 1080,
