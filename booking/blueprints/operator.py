@@ -84,7 +84,7 @@ DAY_STATES = {
 
 
 @bp.app_template_global()
-def booking_status_label(status) -> str:
+def console_status_label(status) -> str:
     return str(STATUS_LABELS.get(getattr(status, "value", status), status))
 
 
@@ -137,9 +137,9 @@ def parse_minutes(text: str) -> int | None:
     return minutes if minutes <= 1440 else None
 
 
-def _time_field(label, default: str) -> StringField:
+def _time_field(label, default: str, example=None) -> StringField:
     return StringField(label, default=default, validators=[Optional(), Length(max=5)],
-                       description=_l("例: 09:00"))
+                       description=example or _l("例: 09:00"))
 
 
 class ActionForm(FlaskForm):
@@ -202,7 +202,7 @@ class SpaceForm(FlaskForm):
 class DayHoursForm(Form):
     open = BooleanField(_l("営業する"))
     opens = _time_field(_l("開始"), "09:00")
-    closes = _time_field(_l("終了"), "18:00")
+    closes = _time_field(_l("終了"), "18:00", _l("例: 18:00"))
 
     def validate_closes(self, field) -> None:
         if not self.open.data:
@@ -258,8 +258,8 @@ class UnitForm(FlaskForm):
     cancel_deadline_hours = IntegerField(_l("キャンセル期限(開始の何時間前まで)"), default=24,
                                          validators=[Optional(), NumberRange(0, 24 * 90)])
     members_only = BooleanField(_l("会員専用(一般はキャンペーン枠からのみ予約できる)"))
-    checkin = _time_field(_l("チェックイン(一棟貸し)"), "15:00")
-    checkout = _time_field(_l("チェックアウト(一棟貸し)"), "10:00")
+    checkin = _time_field(_l("チェックイン(一棟貸し)"), "15:00", _l("例: 15:00"))
+    checkout = _time_field(_l("チェックアウト(一棟貸し)"), "10:00", _l("例: 10:00"))
 
     def validate_capacity(self, field) -> None:
         if self.kind.data != UnitKind.DESK.value and field.data not in (None, 1):
@@ -305,11 +305,12 @@ class _UnitsDatesForm(FlaskForm):
         if field.data and self.start.data and (field.data - self.start.data).days > 366:
             raise ValidationError(_l("一度に指定できるのは1年までです。"))
 
-    def with_units(self, space):
+    def with_units(self, space, fresh: bool = False):
+        """Choices from the space's units; all ticked on a form that was not sent."""
         from booking.web import current_locale
 
         self.units.choices = options((u.id, u.display_name(current_locale())) for u in space.units)
-        if not self.is_submitted():
+        if fresh or not self.is_submitted():
             self.units.data = [u.id for u in space.units]
         return self
 
@@ -631,15 +632,16 @@ def _chosen_units(found, ids):
 @bp.get("/spaces/<int:space_id>/availability")
 def availability(space_id: int):
     found = _space(space_id)
-    return _availability_page(found, ClosureForm(formdata=None, prefix="closure").with_units(found),
-                              OverrideForm(formdata=None, prefix="override").with_units(found))
+    return _availability_page(
+        found, ClosureForm(formdata=None, prefix="closure").with_units(found, fresh=True),
+        OverrideForm(formdata=None, prefix="override").with_units(found, fresh=True))
 
 
 @bp.post("/spaces/<int:space_id>/closures")
 def closure_add(space_id: int):
     found = _space(space_id)
     form = ClosureForm(prefix="closure").with_units(found)
-    other = OverrideForm(formdata=None, prefix="override").with_units(found)
+    other = OverrideForm(formdata=None, prefix="override").with_units(found, fresh=True)
     if form.validate_on_submit():
         units = _chosen_units(found, form.units.data)
         try:
@@ -649,7 +651,7 @@ def closure_add(space_id: int):
             _refuse(error)
             found = _space(space_id)
             form.with_units(found)
-            other.with_units(found)
+            other.with_units(found, fresh=True)
             return _availability_page(found, form, other, status=409,
                                       affected=error.extra.get("affected", []),
                                       conflict=error.message)
@@ -674,7 +676,7 @@ def closure_delete(space_id: int, closure_id: int):
 def override_add(space_id: int):
     found = _space(space_id)
     form = OverrideForm(prefix="override").with_units(found)
-    other = ClosureForm(formdata=None, prefix="closure").with_units(found)
+    other = ClosureForm(formdata=None, prefix="closure").with_units(found, fresh=True)
     if form.validate_on_submit():
         units = _chosen_units(found, form.units.data)
         try:
@@ -684,7 +686,7 @@ def override_add(space_id: int):
             _refuse(error)
             found = _space(space_id)
             form.with_units(found)
-            other.with_units(found)
+            other.with_units(found, fresh=True)
             return _availability_page(found, other, form, status=409,
                                       affected=error.extra.get("affected", []),
                                       conflict=error.message)
@@ -705,8 +707,8 @@ def override_delete(space_id: int, override_id: int):
             _refuse(error)
             found = _space(space_id)
             return _availability_page(
-                found, ClosureForm(formdata=None, prefix="closure").with_units(found),
-                OverrideForm(formdata=None, prefix="override").with_units(found), status=409,
+                found, ClosureForm(formdata=None, prefix="closure").with_units(found, fresh=True),
+                OverrideForm(formdata=None, prefix="override").with_units(found, fresh=True), status=409,
                 affected=error.extra.get("affected", []), conflict=error.message)
         db.session.commit()
         flash(_l("席数の変更を取り消しました。"), "success")
@@ -793,7 +795,7 @@ def export(space_id: int):
     if not form.validate():
         return render_template("operator/export.html", space=found, form=form), 422
     text = console.export_csv(db.session, found, form.start.data, form.end.data,
-                              status_label=booking_status_label)
+                              status_label=console_status_label)
     name = f"bookings-{found.id}-{form.start.data:%Y%m%d}-{form.end.data:%Y%m%d}.csv"
     return Response(text.encode("utf-8"), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"',
