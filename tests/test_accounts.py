@@ -65,12 +65,15 @@ def test_supporter_is_invisible_until_a_site_admin_approves_it(client, make, log
     assert response.status_code == 302
     org = db.session.scalar(sa.select(Organisation).where(Organisation.name == "府中市"))
     assert org.kind == OrgKind.MUNICIPALITY and not org.is_approved
-    space = make.space(org, slug="fuchu-hall", name="府中市役所 会議室")
+    space = make.space(org, slug="fuchu-hall", name="府中市役所 会議室", prefecture_code=13,
+                       city="府中市", lat=35.6689, lon=139.4776)
     make.unit(space)
     client.post("/account/logout")
 
+    search = "/api/v1/spaces?prefecture=13&date=2027-07-26"
     assert client.get("/spaces/fuchu-hall").status_code == 404
     assert "府中市役所 会議室" not in client.get("/").get_data(as_text=True)
+    assert client.get(search).json["total"] == 0
 
     admin = make.user("root@example.jp", is_admin=True)
     login(admin)
@@ -84,6 +87,8 @@ def test_supporter_is_invisible_until_a_site_admin_approves_it(client, make, log
     page = client.get("/spaces/fuchu-hall")
     assert page.status_code == 200
     assert "府中市役所 会議室" in page.get_data(as_text=True)
+    found = client.get(search).json
+    assert [r["name"] for r in found["results"]] == ["府中市役所 会議室"]
 
 
 def test_only_site_admins_see_the_approval_page(client, make, login):
