@@ -52,12 +52,10 @@ STATUS_LABELS = {
 }
 
 
-@bp.app_context_processor
-def _labels() -> dict:
-    def booking_status_label(status) -> str:
-        return str(STATUS_LABELS.get(getattr(status, "value", status), status))
-
-    return {"booking_status_label": booking_status_label}
+@bp.app_template_global()
+def booking_status_label(status) -> str:
+    """A global (not a context variable) so that imported macros see it too."""
+    return str(STATUS_LABELS.get(getattr(status, "value", status), status))
 
 
 # --------------------------------------------------------------------------- forms
@@ -209,6 +207,7 @@ def new():
                 attendees=_attendees(form.attendees.data), note=form.note.data or "",
                 locale=current_locale(), idempotency=idem)
             references = [b.reference for b in made]
+            flash(_l("予約が確定しました。確認メールをお送りします。"), "success")
         except reservations.Replay as replay:
             references = replay.response["references"]  # the second click of the same form
         except DomainError as error:
@@ -216,8 +215,8 @@ def new():
                 form.submission.data = secrets.token_urlsafe(16)
             _show_error(form, error)
             status = error.status
-        else:
-            flash(_l("予約が確定しました。確認メールをお送りします。"), "success")
+            references = []
+        if references:
             return redirect(url_for("bookings.show", reference=references[0],
                                     more=",".join(references[1:]) or None))
     elif request.method == "POST":
