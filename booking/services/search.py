@@ -32,6 +32,7 @@ Interpretation (decided with the lead):
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -479,51 +480,56 @@ def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
         where.append(Unit.kind == q.kind)
     # The day after the last one too: night units check out then.
     weekdays = sorted({d.weekday() for d in days + [days[-1] + timedelta(days=1)]})
-    rows = session.execute(
-        sa.select(Unit.id, Unit.space_id, Unit.kind, Unit.capacity, Unit.fits_people,
-                  Unit.price_amount, Unit.price_per, Unit.members_only, Unit.checkin_min,
-                  Unit.checkout_min, Space.lat, Space.lon, Space.amenities,
-                  Space.closed_on_holidays, Space.prefecture_code, OpeningHours.weekday,
-                  OpeningHours.opens_min, OpeningHours.closes_min)
+    # Plain values (no enum or JSON conversion per row): thousands of rows near a big city.
+    text = sa.String()
+    stmt = (
+        sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
+                  Unit.fits_people, Unit.price_amount, sa.type_coerce(Unit.price_per, text),
+                  Unit.members_only, Unit.checkin_min, Unit.checkout_min, Space.lat, Space.lon,
+                  sa.type_coerce(Space.amenities, text), Space.closed_on_holidays,
+                  Space.prefecture_code, OpeningHours.weekday, OpeningHours.opens_min,
+                  OpeningHours.closes_min)
         .join(Space, Unit.space_id == Space.id)
         .join(Organisation, Space.organisation_id == Organisation.id)
         .outerjoin(OpeningHours, sa.and_(OpeningHours.space_id == Space.id,
                                          OpeningHours.weekday.in_(weekdays)))
         .where(*where)
-    ).all()
+    )
+    rows = session.connection().execute(stmt).all()
     wanted = set(q.amenities)
     spaces: dict[int, _SpaceRow] = {}
     skipped: set[int] = set()
     seen_units: set[int] = set()
-    for row in rows:
-        if row.space_id in skipped:
+    radius = q.radius_km
+    for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
+         lat, lon, amenities, closed_on_holidays, prefecture_code, weekday, opens, closes) in rows:
+        if space_id in skipped:
             continue
-        space = spaces.get(row.space_id)
+        space = spaces.get(space_id)
         if space is None:
-            if wanted and not wanted.issubset(row.amenities or []):
-                skipped.add(row.space_id)
+            if wanted and not wanted.issubset(
+                    amenities if isinstance(amenities, list) else json.loads(amenities or "[]")):
+                skipped.add(space_id)
                 continue
             distance = None
-            if place is not None and row.lat is not None and row.lon is not None:
-                distance = fast_distance_km(place.lat, place.lon, row.lat, row.lon)
-                if by_radius and distance > q.radius_km * 0.995 and (
-                        distance > q.radius_km * 1.005
-                        or geodesic_km(place.lat, place.lon, row.lat, row.lon) > q.radius_km):
-                    skipped.add(row.space_id)
+            if place is not None and lat is not None and lon is not None:
+                distance = fast_distance_km(place.lat, place.lon, lat, lon)
+                if by_radius and distance > radius * 0.995 and (
+                        distance > radius * 1.005
+                        or geodesic_km(place.lat, place.lon, lat, lon) > radius):
+                    skipped.add(space_id)
                     continue
             elif by_radius:
-                skipped.add(row.space_id)
+                skipped.add(space_id)
                 continue
-            space = spaces[row.space_id] = _SpaceRow(
-                row.space_id, row.lat, row.lon, row.amenities or [], row.closed_on_holidays,
-                row.prefecture_code, distance)
-        if row.weekday is not None:
-            space.hours[row.weekday] = (row.opens_min, row.closes_min)
-        if row.id not in seen_units:
-            seen_units.add(row.id)
-            space.units.append(_UnitRow(row.id, row.space_id, str(row.kind), row.capacity,
-                                        row.fits_people, row.price_amount, str(row.price_per),
-                                        row.members_only, row.checkin_min, row.checkout_min))
+            space = spaces[space_id] = _SpaceRow(space_id, lat, lon, [], closed_on_holidays,
+                                                 prefecture_code, distance)
+        if weekday is not None:
+            space.hours[weekday] = (opens, closes)
+        if unit_id not in seen_units:
+            seen_units.add(unit_id)
+            space.units.append(_UnitRow(unit_id, space_id, kind, capacity, fits, price, per,
+                                        members_only, checkin, checkout))
     return spaces
 
 
@@ -562,7 +568,7 @@ def _read_bookings(session: Session, units: list[_UnitRow], start: datetime, end
                Campaign.published.is_(True), Organisation.approved_at.is_not(None))
     )
     by_id = {u.id: u for u in units}
-    for unit_id, starts_at, ends_at, seats in session.execute(
+    for unit_id, starts_at, ends_at, seats in session.connection().execute(
             sa.union_all(booked, closures, overrides, slots)):
         if starts_at is None:
             by_id[unit_id].touched = True
