@@ -448,9 +448,6 @@ def test_subsidised_booking_receipt_shows_what_company_and_municipality_pay(seed
     assert receipt.json["price"] == {"amount": 2000, "currency": "JPY", "subsidy": 1000}
 
 
-@pytest.mark.xfail(reason="bookings/show.html imports the summary macro without context, so "
-                   "booking_status_label is undefined there (booking pages' owner to fix)",
-                   raises=Exception, strict=False)
 def test_subsidised_booking_html_receipt_shows_both_shares(seeded, client, login):
     slot = _slot("shizuoka-trial-2019")
     demo_user = _user("company@example.jp")

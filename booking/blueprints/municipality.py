@@ -225,7 +225,8 @@ def campaign(campaign_id: int):
                                 .where(CampaignExtra.campaign_id == found.id)
                                 .order_by(CampaignExtra.id)).all()
     return render_template("municipality/campaign.html", campaign=found, extras=extras,
-                           button=ButtonForm())
+                           button=ButtonForm(),
+                           core_days=[date.fromisoformat(d) for d in found.core_days])
 
 
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])

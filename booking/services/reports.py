@@ -269,6 +269,8 @@ def build(session: Session, campaign: Campaign, space: Space | None = None) -> R
 
     offered_per_day: dict[date, int] = defaultdict(int)
     for slot in slots:
+        if not slot.operator_consent:  # not offered (yet): the operator has not agreed
+            continue
         day = slot.start_date
         while day <= slot.end_date:
             if slot_window(slot, day) is not None:
