@@ -160,15 +160,16 @@ def booked_seats(app, unit_id: int, day: str) -> dict:
         return {"seats": int(seats), "bookings": int(count)}
 
 
-def over_capacity(app) -> list[dict]:
-    """Units and days on which held seats exceed capacity (must be empty)."""
+def over_capacity(app, unit_ids: list[int]) -> list[dict]:
+    """Those units' days on which held seats exceed capacity (must be empty). The scenario
+    books whole days, so bookings of a unit and day share their start."""
     from booking.extensions import db
 
     with app.app_context():
         rows = db.session.execute(sa.text(
             "SELECT b.unit_id, b.starts_at, SUM(b.seats) AS seats, u.capacity "
             "FROM bookings b JOIN units u ON u.id = b.unit_id "
-            "WHERE b.status IN ('confirmed', 'checked_in', 'no_show') "
+            "WHERE b.status IN ('confirmed', 'checked_in', 'no_show') AND b.unit_id = ANY(:ids) "
             "GROUP BY b.unit_id, b.starts_at, u.capacity HAVING SUM(b.seats) > u.capacity"
-        )).all()
+        ), {"ids": list(unit_ids)}).all()
         return [dict(r._mapping) for r in rows]
