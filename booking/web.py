@@ -215,6 +215,8 @@ ROLE_LINKS = (
     ("company", "bookings.mine", _l("予約一覧")),
     ("operator", "operator.index", _l("施設の管理")),
     ("municipality", "municipality.index", _l("キャンペーン管理")),
+    # Municipalities own spaces too (駒ヶ根市 runs Koto): the same console.
+    ("municipality", "operator.index", _l("施設の管理")),
 )
 
 

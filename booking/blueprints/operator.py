@@ -869,25 +869,16 @@ def photo_delete(space_id: int, photo_id: int):
 
 
 # --------------------------------------------------------------------------------------
-# Leaflet for the map: the search page's route when there is one, else served from the
-# xstatic-leaflet package here (never from a CDN: the CSP allows only this site's scripts).
-
-
-@bp.get("/leaflet/<path:filename>")
-def leaflet(filename: str):
-    import xstatic.pkg.leaflet as xleaflet
-    from flask import send_from_directory
-
-    return send_from_directory(xleaflet.BASE_DIR, filename, max_age=86400)
+# Leaflet for the map: served by the search blueprint from the xstatic-leaflet package (never
+# from a CDN: the CSP allows only this site's scripts). Without it the map is left out and
+# the coordinates are typed.
 
 
 @bp.context_processor
 def _leaflet_asset():
-    def leaflet_asset(filename: str) -> str:
-        for rule in current_app.url_map.iter_rules():
-            if ("leaflet" in rule.endpoint.lower() and not rule.endpoint.startswith("operator.")
-                    and len(rule.arguments) == 1):
-                return url_for(rule.endpoint, **{next(iter(rule.arguments)): filename})
-        return url_for("operator.leaflet", filename=filename)
+    def leaflet_asset(filename: str) -> str | None:
+        if "search.leaflet" not in current_app.view_functions:
+            return None
+        return url_for("search.leaflet", filename=filename)
 
     return {"leaflet_asset": leaflet_asset}

@@ -156,6 +156,14 @@ def test_every_console_page(console_page, console_server):
     assert "満席" in cell.inner_text() and "空き 0席" in cell.inner_text()
     assert page.locator("td.state-closed").count() >= 1
 
+    # The map corrects the coordinates: a click puts the point into the two fields.
+    page.goto(pages["space-edit"])
+    lat, lon = page.locator("#lat").input_value(), page.locator("#lon").input_value()
+    page.locator("#space-map").click(position={"x": 60, "y": 60})
+    assert page.locator("#lat").input_value() != lat
+    assert page.locator("#lon").input_value() != lon
+    assert abs(float(page.locator("#lat").input_value()) - float(lat)) < 0.05
+
     # A refused change: a closure over the busy day lists the bookings.
     page.goto(pages["availability"])
     page.get_by_label("開始日").first.fill(busy.isoformat())
