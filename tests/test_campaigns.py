@@ -485,3 +485,75 @@ def test_extras_are_booked_with_the_seats_in_the_same_transaction(trial, make):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Booking)
                              .where(Booking.company_id == others[0].company.id)) == 0
     assert [(x.extra_id, x.quantity) for x in campaigns.booking_extras(db.session, first)] == [(wifi.id, 2)]
+
+
+# ------------------------------------------------------------------------------- a real race
+
+RACERS = 12
+
+
+@pytest.fixture
+def app_config(backend):
+    # One connection per racer (the race test below), so that each one reaches the database.
+    return {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": RACERS + 2, "max_overflow": 5,
+                                          "pool_timeout": 60}}
+
+
+def test_racing_bookings_on_two_units_never_lend_more_extras_than_exist(app, make):
+    """The units' row locks do not serialise bookings of different units; the extras' own
+    lock must. Twelve racers on two units want 1 of 3 routers each."""
+    import threading
+    from collections import Counter
+    from datetime import timedelta
+
+    from booking.models import BookingExtra, Unit, utcnow
+    from booking.services.availability import TOKYO
+
+    city = make.organisation(OrgKind.MUNICIPALITY)
+    space = make.space(city)
+    units = [make.unit(space, capacity=20), make.unit(space, capacity=20)]
+    day = (utcnow().astimezone(TOKYO) + timedelta(days=7)).date()
+    campaign = make.campaign(city, starts_on=day, ends_on=day)
+    slots = [make.slot(campaign, u, seats=20, daily_start_min=0, daily_end_min=1440) for u in units]
+    extra = CampaignExtra(campaign_id=campaign.id, name="ポケットWi-Fi", quantity=3)
+    db.session.add(extra)
+    db.session.commit()
+    users = [_company_user(make).id for _ in range(RACERS)]
+    ids = [(u.id, s.id) for u, s in zip(units, slots, strict=True)]
+    extra_id = extra.id
+    barrier = threading.Barrier(RACERS)
+    results: list[str] = []
+
+    def racer(n: int) -> None:
+        with app.app_context():
+            try:
+                unit_id, slot_id = ids[n % 2]
+                unit, slot = db.session.get(Unit, unit_id), db.session.get(CampaignSlot, slot_id)
+                user = db.session.get(User, users[n])
+                period = reservations.day_period(unit, day, slot)
+                db.session.commit()
+                barrier.wait(timeout=60)
+                reservations.book(db.session, unit, user, [period], 1, slot=slot,
+                                  extras={extra_id: 1})
+                outcome = "booked"
+            except DomainError as error:
+                outcome = error.code
+            except Exception as error:  # anything else fails the test
+                outcome = f"error: {type(error).__name__}: {error}"
+            finally:
+                db.session.remove()
+        results.append(outcome)
+
+    threads = [threading.Thread(target=racer, args=(n,)) for n in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a racer hung"
+    outcomes = Counter(results)
+    assert outcomes["booked"] == 3, outcomes
+    assert set(outcomes) <= {"booked", "extra_sold_out", "busy"}, outcomes
+    db.session.expire_all()
+    lent = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(BookingExtra.quantity), 0)))
+    assert lent == 3
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Booking)) == 3
