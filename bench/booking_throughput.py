@@ -1,0 +1,247 @@
+"""Bookings per second of the booking service on PostgreSQL: distinct units and one hot unit.
+
+Measures `reservations.book()` itself — the lock on the unit, the availability check, the
+insert, the audit row and the outbox mail (confirmation + reminder, with its iCalendar
+part) in one transaction — from several worker processes at once, each with its own
+connection. No HTTP: bench/run_all.py measures the same through gunicorn.
+
+- `distinct`: every booking takes one seat of a random unit (of --units) on a random day:
+  bookings of different units do not wait for each other.
+- `hot`: every booking takes one seat of the same unit on the same day: all of them queue
+  for that unit's row lock, one after another (the core-day rush).
+
+Creates its own database on the machine's PostgreSQL (BENCH_POSTGRES_URL or
+TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/postgres), drops it at the
+end, prints a table and writes JSON into bench/results/.
+
+    .venv/bin/python -m bench.booking_throughput                     # 4 workers, 10 s each
+    .venv/bin/python -m bench.booking_throughput --workers 8 --seconds 20 --units 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import statistics
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _db_url(name: str) -> str:
+    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def _app(url: str):
+    from booking import create_app
+
+    return create_app({
+        "SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "RATELIMIT_ENABLED": False,
+        "PUBLIC_URL": "https://booking.example.jp",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 2, "max_overflow": 0},
+    })
+
+
+def _first_day() -> date:
+    return datetime.now(UTC).date() + timedelta(days=7)
+
+
+def setup(url: str, units: int) -> dict:
+    """Schema and data: an operator's space open every day, `units` desk pools and a hot
+    one, a company with a user."""
+    from booking.extensions import db
+    from booking.models import (
+        Membership,
+        OpeningHours,
+        Organisation,
+        OrgKind,
+        PricePer,
+        Role,
+        Space,
+        SpaceKind,
+        Unit,
+        UnitKind,
+        utcnow,
+    )
+    from booking.services import accounts
+
+    app = _app(url)
+    with app.app_context():
+        db.create_all()
+        s = db.session
+        operator = Organisation(kind=OrgKind.OPERATOR, name="ベンチ運営", prefecture_code=13,
+                                approved_at=utcnow())
+        company = Organisation(kind=OrgKind.COMPANY, name="ベンチ商事", prefecture_code=13,
+                               approved_at=utcnow())
+        s.add_all([operator, company])
+        s.flush()
+        space = Space(organisation_id=operator.id, slug="bench", kind=SpaceKind.COWORKING,
+                      name="ベンチ施設", prefecture_code=13, city="千代田区",
+                      address="千代田区丸の内1-1", lat=35.68, lon=139.76,
+                      closed_on_holidays=False)
+        s.add(space)
+        s.flush()
+        s.add_all(OpeningHours(space_id=space.id, weekday=d, opens_min=0, closes_min=1440)
+                  for d in range(7))
+        pool = [Unit(space_id=space.id, kind=UnitKind.DESK, name=f"デスク{i}",
+                     capacity=100_000, price_amount=1000, price_per=PricePer.DAY)
+                for i in range(units + 1)]
+        s.add_all(pool)
+        user = accounts.create_user(s, email="bench@example.jp", password="bench-password-1",
+                                    name="ベンチ")
+        s.flush()
+        s.add(Membership(user_id=user.id, organisation_id=company.id, role=Role.OWNER))
+        s.commit()
+        ids = {"user": user.id, "hot": pool[0].id, "units": [u.id for u in pool[1:]]}
+        db.engine.dispose()
+    return ids
+
+
+def _worker(url: str, ids: dict, mode: str, seconds: float, barrier, seed: int,
+            out: mp.Queue) -> None:
+    from booking.extensions import db
+    from booking.models import Unit, User
+    from booking.services import reservations
+    from booking.services.errors import DomainError
+
+    rng = random.Random(seed)
+    app = _app(url)
+    first = _first_day()
+    counts = {"booked": 0, "not_enough_seats": 0, "busy": 0, "other": 0}
+    latencies: list[float] = []
+    with app.app_context():
+        units = {u.id: u for u in db.session.query(Unit).all()}
+        user = db.session.get(User, ids["user"])
+        reservations.book(db.session, units[ids["hot"]], user,  # warm up (VTIMEZONE cache)
+                          [reservations.day_period(units[ids["hot"]], first + timedelta(200))], 1)
+        barrier.wait(timeout=300)  # every worker ready: start together
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if mode == "hot":
+                unit, day = units[ids["hot"]], first
+            else:
+                unit = units[rng.choice(ids["units"])]
+                day = first + timedelta(days=rng.randrange(60))
+            t0 = time.perf_counter()
+            try:
+                reservations.book(db.session, unit, user, [reservations.day_period(unit, day)], 1)
+                counts["booked"] += 1
+                latencies.append((time.perf_counter() - t0) * 1000)
+            except DomainError as error:
+                counts[error.code if error.code in counts else "other"] += 1
+            except Exception:  # noqa: BLE001 — counted, the run goes on
+                counts["other"] += 1
+                db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
+    out.put({"counts": counts, "latencies": latencies})
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 1)
+
+
+def run_mode(url: str, ids: dict, mode: str, workers: int, seconds: float) -> dict:
+    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no shared connections
+    out = ctx.Queue()
+    barrier = ctx.Barrier(workers)
+    procs = [ctx.Process(target=_worker, args=(url, ids, mode, seconds, barrier, i, out))
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=seconds + 400) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    counts = {k: sum(r["counts"][k] for r in results) for k in results[0]["counts"]}
+    latencies = [x for r in results for x in r["latencies"]]
+    return {
+        "mode": mode, "workers": workers, "seconds": seconds,
+        "bookings": counts["booked"],
+        "bookings_per_second": round(counts["booked"] / seconds, 1),
+        "refused": {k: v for k, v in counts.items() if k != "booked"},
+        "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95),
+                       "max": round(max(latencies), 1) if latencies else None,
+                       "mean": round(statistics.fmean(latencies), 1) if latencies else None},
+    }
+
+
+def verify(url: str, ids: dict, runs: list[dict]) -> dict:
+    """After the runs: the hot unit's day holds exactly the bookings answered as made."""
+    first = datetime.combine(_first_day(), datetime.min.time(), UTC)
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        rows = conn.execute(
+            "SELECT count(*), coalesce(sum(seats), 0) FROM bookings WHERE unit_id = %s "
+            "AND status = 'confirmed' AND starts_at < %s",  # not the warm-up day
+            (ids["hot"], first + timedelta(days=100))).fetchone()
+        outbox = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    hot = sum(r["bookings"] for r in runs if r["mode"] == "hot")
+    return {"hot_unit_bookings": rows[0], "hot_unit_seats": rows[1],
+            "hot_bookings_answered": hot, "ok": rows[0] == rows[1] == hot,
+            "outbox_rows": outbox}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--units", type=int, default=200)
+    parser.add_argument("--modes", default="distinct,hot")
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    name = f"booking_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _db_url(name).replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        ids = setup(url, args.units)
+        runs = [run_mode(url, ids, mode, args.workers, args.seconds)
+                for mode in args.modes.split(",") if mode]
+        check = verify(url, ids, runs)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                         .format(sql.Identifier(name)))
+    result = {
+        "benchmark": "booking_throughput",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m bench.booking_throughput " + " ".join(argv or []),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "units": args.units, "runs": runs, "check": check,
+    }
+    print(f"{'mode':10} {'workers':>7} {'bookings':>9} {'per s':>8} {'p50 ms':>8} "
+          f"{'p95 ms':>8} {'max ms':>8}  refused")
+    for run in runs:
+        lat = run["latency_ms"]
+        print(f"{run['mode']:10} {run['workers']:>7} {run['bookings']:>9} "
+              f"{run['bookings_per_second']:>8} {lat['p50']!s:>8} {lat['p95']!s:>8} "
+              f"{lat['max']!s:>8}  {run['refused']}")
+    print(f"check: {check}")
+    output = args.output or RESULTS_DIR / (
+        "booking_throughput-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ".json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"written: {output}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
