@@ -104,7 +104,8 @@ def _configure_logger(app: Flask) -> None:
         logger.addHandler(handler)
     handler.setFormatter(formatter)
     logger.setLevel(_setting(app, "LOG_LEVEL", "INFO").upper())
-    logger.propagate = False
+    # Records still propagate to the root logger, which has no handler in production (so
+    # no line is written twice) and where pytest's caplog listens in tests.
 
 
 def _logged_path() -> str:
