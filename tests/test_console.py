@@ -264,7 +264,9 @@ def test_cancel_on_behalf_check_in_and_no_show(client, site, make):
     now_booking = make.booking(unit, at(today, 0), at(today + timedelta(days=1), 0), 1)
     past = make.booking(unit, at(today - timedelta(days=1), 540),
                         at(today - timedelta(days=1), 600), 1)
-    later = _book(make, unit, _future_weekday(), 2, company=make.company())
+    customer_company = make.company()
+    customer = make.user(organisation=customer_company, email="customer@example.com")
+    later = _book(make, unit, _future_weekday(), 2, company=customer_company, user_id=customer.id)
     assert client.post(f"/operator/bookings/{now_booking.id}/check-in").status_code == 302
     assert client.post(f"/operator/bookings/{past.id}/no-show").status_code == 302
     # A reason is required…
@@ -277,19 +279,30 @@ def test_cancel_on_behalf_check_in_and_no_show(client, site, make):
     assert db.session.get(Booking, past.id).status == BookingStatus.NO_SHOW
     cancelled = db.session.get(Booking, later.id)
     assert (cancelled.status, cancelled.cancel_reason) == (BookingStatus.CANCELLED, "停電のため")
+    # The customer is told: a cancellation is waiting in the outbox.
+    from booking.models import OutboxMessage
+
+    sent = db.session.scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.booking_id == later.id)).all()
+    assert ("cancellation", "customer@example.com") in {(m.kind, m.recipient) for m in sent}
 
 
 def test_calendar_feed_link_is_made_and_revoked(client, site):
     space_id = site["space"].id
+    booking = _book(site["make"], site["unit"], _future_weekday(), 2)
     assert client.post(f"/operator/spaces/{space_id}/calendar").status_code == 302
     db.session.expire_all()
     secret = db.session.get(Space, space_id).calendar_secret
     assert secret and len(secret) >= 40
     page = client.get(f"/operator/spaces/{space_id}").get_data(as_text=True)
     assert f"/calendar/{secret}.ics" in page and "webcal://" in page
+    feed = client.get(f"/calendar/{secret}.ics")  # the link works: the space's bookings
+    assert feed.status_code == 200 and feed.mimetype == "text/calendar"
+    assert booking.reference.lower() in feed.get_data(as_text=True).lower()
     assert client.post(f"/operator/spaces/{space_id}/calendar/revoke").status_code == 302
     db.session.expire_all()
     assert db.session.get(Space, space_id).calendar_secret is None
+    assert client.get(f"/calendar/{secret}.ics").status_code == 404
 
 
 # ---------------------------------------------------------------------------------- photos
@@ -456,3 +469,66 @@ def test_a_space_is_created_with_coordinates_from_its_address_and_edited(client,
     space = db.session.get(Space, space.id)
     assert (space.lat, space.lon, space.coordinates_approximate) == (35.7287, 137.9337, False)
     assert space.published is False and space.amenities == ["wifi"]
+
+
+def test_a_whole_house_booked_for_nights_is_guarded_on_every_day_it_touches(client, site, make):
+    from booking.models import PricePer, UnitKind
+
+    space = make.space(site["org"], hours=(range(7), 0, 1440), name="古民家")
+    house = make.unit(space, kind=UnitKind.WHOLE_HOUSE, capacity=1, fits_people=6,
+                      price_amount=25000, price_per=PricePer.NIGHT)
+    first_night = _future_weekday()
+    stay = make.booking(house, at(first_night, 900), at(first_night + timedelta(days=2), 600), 1)
+    checkout_day = first_night + timedelta(days=2)
+    # A closure on the check-out morning leaves the guests without the house.
+    response = client.post(f"/operator/spaces/{space.id}/closures", data={
+        "closure-units": [str(house.id)], "closure-start": checkout_day.isoformat(),
+        "closure-end": checkout_day.isoformat()})
+    assert response.status_code == 409 and stay.reference in response.get_data(as_text=True)
+    # Day-time hours would leave the nights outside them.
+    data = {f"day{w}-{k}": v for w in range(7)
+            for k, v in (("open", "y"), ("opens", "09:00"), ("closes", "18:00"))}
+    response = client.post(f"/operator/spaces/{space.id}/hours", data=data)
+    assert response.status_code == 409 and stay.reference in response.get_data(as_text=True)
+    # The day after check-out is free to close.
+    after = checkout_day + timedelta(days=1)
+    assert client.post(f"/operator/spaces/{space.id}/closures", data={
+        "closure-units": [str(house.id)], "closure-start": after.isoformat(),
+        "closure-end": after.isoformat()}).status_code == 302
+
+
+def test_price_and_capacity_changes_are_audited(client, site):
+    unit = site["unit"]
+    response = client.post(f"/operator/units/{unit.id}/edit", data={
+        "name": unit.name, "kind": "desk", "capacity": "12", "fits_people": "1",
+        "price_amount": "1200", "price_per": "day", "min_length": "1", "max_length": "30",
+        "lead_time_hours": "0", "cancel_deadline_hours": "24",
+    })
+    assert response.status_code == 302
+    entries = {e.action: e for e in db.session.scalars(sa.select(AuditEntry))}
+    assert entries["unit.price"].detail["old_amount"] == 1000
+    assert entries["unit.price"].detail["amount"] == 1200
+    assert (entries["unit.capacity"].detail["old"], entries["unit.capacity"].detail["new"]) == (10, 12)
+    assert all(e.user_id == site["owner"].id and e.organisation_id == site["org"].id
+               for e in entries.values())
+
+
+def test_a_space_with_bookings_is_not_deleted_and_a_new_unit_can_be_added(client, site, make):
+    space, unit = site["space"], site["unit"]
+    _book(make, unit, _future_weekday(), 1)
+    response = client.post(f"/operator/spaces/{space.id}/delete", follow_redirects=True)
+    assert "予約があるため削除できません" in response.get_data(as_text=True)
+    assert db.session.get(Space, space.id) is not None
+    response = client.post(f"/operator/spaces/{space.id}/units/new", data={
+        "name": "会議室A", "kind": "meeting_room", "capacity": "1", "fits_people": "8",
+        "price_amount": "1500", "price_per": "hour", "min_length": "1", "max_length": "8",
+        "lead_time_hours": "0", "cancel_deadline_hours": "24",
+    })
+    assert response.status_code == 302
+    room = db.session.scalars(sa.select(Unit).where(Unit.name == "会議室A")).one()
+    assert (room.capacity, room.fits_people, room.price_amount) == (1, 8, 1500)
+    # An empty space goes.
+    empty = make.space(site["org"])
+    assert client.post(f"/operator/spaces/{empty.id}/delete").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Space, empty.id) is None

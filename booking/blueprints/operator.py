@@ -423,11 +423,15 @@ def space_new(org_id: int):
 @bp.get("/spaces/<int:space_id>")
 def space(space_id: int):
     found = _space(space_id)
-    feed = (console.feed_url(current_app.config["PUBLIC_URL"], found.calendar_secret)
-            if found.calendar_secret else None)
+    from booking.services import calendars
+
+    feed = webcal = None
+    if found.calendar_secret:
+        feed = calendars.feed_url(found.calendar_secret)
+        webcal = calendars.webcal_url(found.calendar_secret)
     return render_template(
         "operator/space.html", space=found, action=ActionForm(), today=today(),
-        is_owner=console.is_owner(current_user, found.organisation_id), feed=feed,
+        is_owner=console.is_owner(current_user, found.organisation_id), feed=feed, webcal=webcal,
         export=ExportForm(formdata=None, start=today().replace(day=1), end=today()),
     )
 

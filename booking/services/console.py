@@ -596,22 +596,22 @@ def export_csv(session: Session, space: Space, first: date, last: date,
 
 def new_calendar_secret(session: Session, user: User, space: Space) -> str:
     """A new secret feed address; the old one stops working at once."""
+    from booking.services import calendars
+
     require_member(user, space.organisation_id)
-    space.calendar_secret = secrets.token_urlsafe(32)
+    secret = calendars.renew_secret(space)
     record(session, user, "space.calendar_secret", space, space.organisation_id)
     session.flush()
-    return space.calendar_secret
+    return secret
 
 
 def revoke_calendar_secret(session: Session, user: User, space: Space) -> None:
+    from booking.services import calendars
+
     require_member(user, space.organisation_id)
-    space.calendar_secret = None
+    calendars.revoke_secret(space)
     record(session, user, "space.calendar_revoke", space, space.organisation_id)
     session.flush()
-
-
-def feed_url(public_url: str, secret: str) -> str:
-    return f"{public_url.rstrip('/')}/calendar/{secret}.ics"
 
 
 def cancel_booking(session: Session, user: User, booking: Booking, reason: str) -> None:
