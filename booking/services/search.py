@@ -3,10 +3,11 @@
 The work is shaped so that its cost depends on the spaces near the place, not on how many
 bookings the database holds, and so that it runs a constant number of queries:
 
-1. candidates (1 query): units of public spaces inside a bounding box on the indexed
-   lat/lon (or in a prefecture), with the opening hours of the requested weekdays, read
-   as plain rows (no ORM objects). A fast ellipsoidal approximation sorts and filters by
-   distance; geodesic (geopy) is used on the radius' edge and for the distances shown;
+1. candidates (2 queries): units of public spaces inside a bounding box on the indexed
+   lat/lon (and a rough circle), or in a prefecture, then the opening hours of the
+   requested weekdays, read as plain rows (no ORM objects). A fast ellipsoidal
+   approximation sorts and filters by distance; geodesic (geopy) is used on the radius'
+   edge and for the distances shown;
 2. bookings (1 query): the holding bookings of those units overlapping the request, as
    plain rows, and which units a closure, capacity override or offered campaign slot
    touches. A unit that only bookings touch is settled at once: its free seats are its
@@ -38,6 +39,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 import sqlalchemy as sa
 from geopy.distance import geodesic
@@ -226,22 +228,38 @@ def _id_filter(column, ids: Sequence[int], dialect: str):
 
 def _days(q: SearchQuery) -> list[date]:
     assert q.date is not None
-    last = q.end_date or q.date
-    return [q.date + timedelta(days=i) for i in range((last - q.date).days + 1)]
+    return list(_days_between(q.date, q.end_date or q.date))
+
+
+@lru_cache(maxsize=1024)
+def _days_between(first: date, last: date) -> tuple[date, ...]:
+    return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
 
 
 def _open_window(hours: tuple[int, int] | None, closed_on_holidays: bool, day: date,
                  q: SearchQuery) -> tuple[datetime, datetime] | None:
     """The space's opening hours on `day` (availability.regular_window's rule: weekday
     hours, closed on public holidays if the space says so) within the requested times."""
-    if hours is None or (closed_on_holidays and is_holiday(day)):
+    if hours is None:
         return None
-    opens, closes = hours
-    if q.start_min is not None:
-        opens = max(opens, q.start_min)
-    if q.end_min is not None:
-        closes = min(closes, q.end_min)
-    return (at(day, opens), at(day, closes)) if opens < closes else None
+    return _window(hours[0], hours[1], q.start_min, q.end_min, closed_on_holidays, day)
+
+
+@lru_cache(maxsize=16384)
+def _window(opens: int, closes: int, start_min: int | None, end_min: int | None,
+            closed_on_holidays: bool, day: date) -> tuple[datetime, datetime] | None:
+    # Memoised: thousands of units near a big city share a few opening hours.
+    if closed_on_holidays and _is_holiday(day):
+        return None
+    if start_min is not None:
+        opens = max(opens, start_min)
+    if end_min is not None:
+        closes = min(closes, end_min)
+    return (_at(day, opens), _at(day, closes)) if opens < closes else None
+
+
+_at = lru_cache(maxsize=16384)(at)
+_is_holiday = lru_cache(maxsize=4096)(is_holiday)
 
 
 def _regular_windows(unit: _UnitRow, space: _SpaceRow, q: SearchQuery) -> list[tuple[datetime, datetime]]:
@@ -251,13 +269,13 @@ def _regular_windows(unit: _UnitRow, space: _SpaceRow, q: SearchQuery) -> list[t
         # A stay needs the house open over all of it (most are open 0–24 every day).
         for day in days + [last + timedelta(days=1)]:
             hours = space.hours.get(day.weekday())
-            if hours is None or (space.closed_on_holidays and is_holiday(day)):
+            if hours is None or (space.closed_on_holidays and _is_holiday(day)):
                 return []
             need_from = unit.checkin_min if day == first else 0
             need_to = unit.checkout_min if day > last else 1440
             if hours[0] > need_from or hours[1] < need_to:
                 return []
-        return [(at(first, unit.checkin_min), at(last + timedelta(days=1), unit.checkout_min))]
+        return [(_at(first, unit.checkin_min), _at(last + timedelta(days=1), unit.checkout_min))]
     windows = []
     for day in days:
         w = _open_window(space.hours.get(day.weekday()), space.closed_on_holidays, day, q)
@@ -393,7 +411,10 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             windows = _regular_windows(unit, space, q)
             if not windows:
                 continue
-            free = min(unit.capacity - _peak(unit.bookings, a, b) for a, b in windows)
+            if unit.bookings:
+                free = min(unit.capacity - _peak(unit.bookings, a, b) for a, b in windows)
+            else:
+                free = unit.capacity
             if free >= need:
                 exact[unit.id] = UnitResult(None, free, [Offer(unit.price_amount, unit.price_per, free)])
 
@@ -464,8 +485,8 @@ def _peak(bookings: list[tuple[datetime, datetime, int]], start: datetime, end: 
 def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
                       pref: prefectures.Prefecture | None, by_radius: bool, days: list[date],
                       dialect: str) -> dict[int, _SpaceRow]:
-    """Units of public spaces in the box (or prefecture) that pass the static filters, with
-    the opening hours of the weekdays asked for, in one query of plain rows."""
+    """Units of public spaces in the circle (or prefecture) that pass the static filters,
+    then the opening hours of the weekdays asked for: two queries of plain rows."""
     where = [Space.published.is_(True), Organisation.approved_at.is_not(None)]
     if pref is not None:
         where.append(Space.prefecture_code == pref.code)
@@ -478,31 +499,33 @@ def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
                   Space.lon.between(place.lon - dlon, place.lon + dlon)]
     if q.kind:
         where.append(Unit.kind == q.kind)
-    # The day after the last one too: night units check out then.
-    weekdays = sorted({d.weekday() for d in days + [days[-1] + timedelta(days=1)]})
+    if by_radius and q.radius_km <= 100:
+        assert place is not None
+        # The circle, roughly (2 % generous; flat over 100 km at most), so that the box's
+        # corners stay in the database.
+        ky, kx = 111.0, 111.0 * math.cos(math.radians(place.lat))
+        where.append(((Space.lat - place.lat) * ky) * ((Space.lat - place.lat) * ky)
+                     + ((Space.lon - place.lon) * kx) * ((Space.lon - place.lon) * kx)
+                     <= (q.radius_km * 1.02 + 0.1) ** 2)
+    wanted = set(q.amenities)
     # Plain values (no enum or JSON conversion per row): thousands of rows near a big city.
     text = sa.String()
+    amenities_col = sa.cast(Space.amenities, sa.Text) if wanted else sa.null()
     stmt = (
         sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
                   Unit.fits_people, Unit.price_amount, sa.type_coerce(Unit.price_per, text),
                   Unit.members_only, Unit.checkin_min, Unit.checkout_min, Space.lat, Space.lon,
-                  sa.type_coerce(Space.amenities, text), Space.closed_on_holidays,
-                  Space.prefecture_code, OpeningHours.weekday, OpeningHours.opens_min,
-                  OpeningHours.closes_min)
+                  amenities_col, Space.closed_on_holidays, Space.prefecture_code)
         .join(Space, Unit.space_id == Space.id)
         .join(Organisation, Space.organisation_id == Organisation.id)
-        .outerjoin(OpeningHours, sa.and_(OpeningHours.space_id == Space.id,
-                                         OpeningHours.weekday.in_(weekdays)))
         .where(*where)
     )
     rows = session.connection().execute(stmt).all()
-    wanted = set(q.amenities)
     spaces: dict[int, _SpaceRow] = {}
     skipped: set[int] = set()
-    seen_units: set[int] = set()
     radius = q.radius_km
     for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
-         lat, lon, amenities, closed_on_holidays, prefecture_code, weekday, opens, closes) in rows:
+         lat, lon, amenities, closed_on_holidays, prefecture_code) in rows:
         if space_id in skipped:
             continue
         space = spaces.get(space_id)
@@ -524,12 +547,18 @@ def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
                 continue
             space = spaces[space_id] = _SpaceRow(space_id, lat, lon, [], closed_on_holidays,
                                                  prefecture_code, distance)
-        if weekday is not None:
-            space.hours[weekday] = (opens, closes)
-        if unit_id not in seen_units:
-            seen_units.add(unit_id)
-            space.units.append(_UnitRow(unit_id, space_id, kind, capacity, fits, price, per,
-                                        members_only, checkin, checkout))
+        space.units.append(_UnitRow(unit_id, space_id, kind, capacity, fits, price, per,
+                                    members_only, checkin, checkout))
+    if spaces:
+        # The day after the last one too: night units check out then.
+        weekdays = sorted({d.weekday() for d in days + [days[-1] + timedelta(days=1)]})
+        for space_id, weekday, opens, closes in session.connection().execute(
+            sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
+                      OpeningHours.closes_min)
+            .where(_id_filter(OpeningHours.space_id, list(spaces), dialect),
+                   OpeningHours.weekday.in_(weekdays))
+        ):
+            spaces[space_id].hours[weekday] = (opens, closes)
     return spaces
 
 
