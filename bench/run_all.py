@@ -97,7 +97,9 @@ def request_lists(sc: scenario_mod.Scenario, folder: Path, rnd: random.Random) -
         "ics": [("GET", sc.feed_path, "")],
     }
     rnd.shuffle(lists["space"])
-    lists["warm"] = [item for name in ("floor", "search", "space", "ics")
+    # Warm-up: every GET, and bookings on the many units (their first mail and calendar
+    # are built there), never the hot unit.
+    lists["warm"] = [item for name in ("floor", "search", "space", "ics", "book-many")
                      for item in lists[name][:20]]
     return {name: write_requests(folder / f"{name}.txt", items) for name, items in lists.items()}
 
@@ -162,6 +164,10 @@ def run(args) -> dict:
             settle(server)
             floors.append(measure(server, "floor", lists["floor"], args))
         report["floor"] = combine_floors(floors)
+        answered = sum(f["statuses"].get("201", 0)
+                       for f in [report["warm"], *report["benchmarks"].values()])
+        report["bookings_check"] = {"answered_201": answered,
+                                    "rows_in_db": scenario_mod.booker_rows(app, sc.booker_email)}
         # The generator does not check capacity; the benchmark's own units must hold.
         report["over_capacity"] = scenario_mod.over_capacity(app, [*sc.unit_ids, sc.hot_unit_id])
         report["redis_keys_left"] = 0
@@ -189,8 +195,11 @@ def settle(server: AppServer, timeout: float = 120) -> None:
 def hot_check(app, sc: scenario_mod.Scenario, figures: dict) -> dict:
     held = scenario_mod.booked_seats(app, sc.hot_unit_id, sc.hot_date)
     created = figures["statuses"].get("201", 0)
+    seconds = scenario_mod.sell_out_seconds(app, sc.hot_unit_id, sc.hot_date)
     return {"capacity": sc.hot_capacity, "seats_in_db": held["seats"], "bookings_in_db": held["bookings"],
-            "answered_201": created, "exactly_capacity": held["seats"] == sc.hot_capacity == created}
+            "answered_201": created, "exactly_capacity": held["seats"] == sc.hot_capacity == created,
+            "sold_out_in_s": seconds,
+            "bookings_per_s_while_seats_left": round(created / seconds, 1) if seconds else None}
 
 
 def combine_floors(floors: list[dict]) -> dict:
@@ -228,7 +237,15 @@ def show(report: dict) -> None:
         check = report["benchmarks"]["book-hot"]["check"]
         print(f"\nhot unit: capacity {check['capacity']}, answered 201: {check['answered_201']}, "
               f"seats in the database: {check['seats_in_db']} -> "
-              f"{'exactly the capacity' if check['exactly_capacity'] else 'NOT the capacity'}")
+              f"{'exactly the capacity' if check['exactly_capacity'] else 'NOT the capacity'}; "
+              f"sold out in {check['sold_out_in_s']} s "
+              f"({check['bookings_per_s_while_seats_left']} bookings/s while seats were left)")
+    bookings = report["bookings_check"]
+    print(f"bookings answered 201: {bookings['answered_201']}, in the database: {bookings['rows_in_db']} "
+          "(the difference: requests in flight when wrk stopped, answered after it stopped reading)")
+    data = report.get("data", {})
+    print(f"data: {data}; server: {report.get('server')}; wrk: {report['settings']['connections']} "
+          f"connections, {report['settings']['duration']} s per benchmark")
     print(f"over capacity anywhere: {len(report['over_capacity'])}; "
           f"Redis keys left: {report['redis_keys_left']}")
 

@@ -173,3 +173,30 @@ def over_capacity(app, unit_ids: list[int]) -> list[dict]:
             "GROUP BY b.unit_id, b.starts_at, u.capacity HAVING SUM(b.seats) > u.capacity"
         ), {"ids": list(unit_ids)}).all()
         return [dict(r._mapping) for r in rows]
+
+
+def booker_rows(app, email: str) -> int:
+    """Bookings made by the benchmark's booker (through the API) that are in the table."""
+    from booking.extensions import db
+    from booking.models import Booking, User
+
+    with app.app_context():
+        return int(db.session.scalar(
+            sa.select(sa.func.count(Booking.id)).join(User, User.id == Booking.user_id)
+            .where(User.email == email)) or 0)
+
+
+def sell_out_seconds(app, unit_id: int, day: str) -> float | None:
+    """From the first to the last booking of a unit on a day (created_at): how long the
+    rush took to sell the seats."""
+    from booking.extensions import db
+    from booking.models import Booking
+    from booking.services.availability import TOKYO
+
+    start = datetime.combine(date.fromisoformat(day), time(0), TOKYO)
+    with app.app_context():
+        first, last = db.session.execute(
+            sa.select(sa.func.min(Booking.created_at), sa.func.max(Booking.created_at))
+            .where(Booking.unit_id == unit_id, Booking.starts_at >= start,
+                   Booking.starts_at < start + timedelta(days=1))).one()
+        return round((last - first).total_seconds(), 3) if first and last else None
