@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from booking.extensions import db, login_manager
 
@@ -127,6 +128,14 @@ def _security_headers(response):
     return response
 
 
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:…>` limited to a 32-bit signed INTEGER (every id column of the schema)."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def _unauthorized():
     """Anonymous where a login is needed: 401 problem+json for the API, else the log-in page."""
     from flask import redirect, url_for
@@ -192,6 +201,9 @@ def init_app(app: Flask) -> None:
     login_manager.unauthorized_handler(_unauthorized)
     _production_cookies(app)
 
+    # Ids in URLs fit the database's INTEGER: /spaces/2147483648 is a 404 at routing,
+    # not an "integer out of range" (PostgreSQL) or OverflowError (SQLite) as a 500.
+    app.url_map.converters["int"] = DatabaseIntConverter
     register_blueprints(app)
     app.register_error_handler(HTTPException, _handle_http_error)
     for database_error in DATABASE_DOWN:

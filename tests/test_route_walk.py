@@ -85,6 +85,11 @@ EXPECTED: dict[str, tuple] = {
     "POST api.create_account": (422, 422, 422, 422),
     "POST api.create_token": (422, 422, 422, 422),
     "DELETE api.revoke_token": (401, 401, 401, 401),
+    "GET api.list_bookings": (401, 401, 401, 401),  # bearer token only, never the cookie
+    "POST api.create_booking": (401, 401, 401, 401),
+    "GET api.get_booking": (401, 401, 401, 401),
+    "PATCH api.change_booking": (401, 401, 401, 401),
+    "DELETE api.cancel_booking": (401, 401, 401, 401),
     # ------------------------------------------------------------------ bookings (company)
     "GET bookings.mine": MEMBERS_ONLY,  # each sees their own (none for the others)
     "GET bookings.new": (LOGIN, 404, 404, 404),  # no unit chosen
@@ -277,3 +282,32 @@ def test_api_routes_with_a_token_of_another_organisation(app, make, role):
             else:
                 # Somebody else's booking: it does not exist for them.
                 assert response.status_code == 404, (method, url, response.status_code)
+
+
+def test_every_page_works_for_its_owners_under_the_csp(app, make):
+    """Every GET route as the owners of what it shows (and the site admin): no server
+    error, and nothing on the page that script-src/style-src 'self' would block."""
+    world = build_world(make)
+    problems, errors = [], []
+    for role in ("operator_owner", "municipality_owner", "company", "admin"):
+        client = app.test_client()
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+            if "GET" not in rule.methods:
+                continue
+            values = _url_values(world, rule.endpoint)
+            if any(a not in values for a in rule.arguments):
+                continue  # reported by the walk above
+            with app.test_request_context():
+                from flask import url_for
+
+                url = url_for(rule.endpoint, **{a: values[a] for a in rule.arguments})
+            as_role(client, world.users[role])
+            response = client.get(url)
+            body = response.get_data(as_text=True)
+            response.close()
+            if response.status_code >= 500:
+                errors.append(f"{url} as {role}: {response.status_code}")
+            if response.mimetype == "text/html":
+                problems += [f"{url} as {role}: {p}" for p in _csp_problems(body)]
+    assert not errors, "\n".join(errors)
+    assert not problems, "pages the Content-Security-Policy would break:\n" + "\n".join(problems)

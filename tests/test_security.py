@@ -112,6 +112,17 @@ def test_token_endpoint_sixth_wrong_password_is_429_problem_json(throttled):
     assert unknown.json["detail"] == "Wrong e-mail address or password."
 
 
+def test_guessing_the_current_password_on_the_change_form_is_throttled(throttled):
+    user = Factory(db.session).user("guess@example.jp")
+    client = throttled.test_client()
+    client.post("/account/login", data={"email": user.email, "password": Factory.PASSWORD})
+    for _ in range(5):
+        assert client.post("/account/password", data={
+            "current": "a-wrong-guess", "password": "another-long-secret"}).status_code == 422
+    assert client.post("/account/password", data={
+        "current": Factory.PASSWORD, "password": "another-long-secret"}).status_code == 429
+
+
 def test_limiter_uses_redis_when_redis_url_is_set(monkeypatch):
     from booking.config import from_environment
 

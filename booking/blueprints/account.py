@@ -130,7 +130,13 @@ def _start_session(user: User) -> None:
     login_user(user)
 
 
+def _created(response: Response) -> bool:
+    return response.status_code == 302
+
+
+# Sign-ups from one address: 10 accounts an hour (failed forms do not count).
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"], key_func=_address_key, deduct_when=_created)
 def signup():
     form = _with_prefectures(CompanySignupForm())
     if form.validate_on_submit():
@@ -149,6 +155,7 @@ def signup():
 
 
 @bp.route("/signup/supporter", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"], key_func=_address_key, deduct_when=_created)
 def signup_supporter():
     form = _with_prefectures(SupporterSignupForm())
     if form.validate_on_submit():
@@ -218,6 +225,8 @@ def index():
 
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
+@limiter.limit("5 per minute", methods=["POST"], deduct_when=_failed_login,
+               key_func=lambda: f"password:{getattr(current_user, 'id', '-')}")
 def password():
     form = PasswordForm()
     if form.validate_on_submit():

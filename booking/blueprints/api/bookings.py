@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from booking.blueprints.api.common import InvalidInput, bp, parse_body, problem, token_required
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
 from booking.extensions import db
-from booking.models import Booking, Campaign, CampaignSlot, PricePer, Space, Unit
+from booking.models import Booking, BookingStatus, Campaign, CampaignSlot, PricePer, Space, Unit
 from booking.services import calendars, reservations
 from booking.services.availability import TOKYO
 
@@ -164,11 +164,14 @@ def create_booking():
 @bp.get("/bookings")
 @token_required
 def list_bookings():
-    page = max(request.args.get("page", 1, type=int), 1)
+    # Capped: a page number past any real list would overflow OFFSET on PostgreSQL.
+    page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
     per_page = min(max(request.args.get("per_page", 50, type=int), 1), 100)
     query = reservations.visible_to(g.api_user)
     status = request.args.get("status")
     if status:
+        if status not in {s.value for s in BookingStatus}:
+            raise InvalidInput({"status": [f"one of {', '.join(s.value for s in BookingStatus)}"]})
         query = query.where(Booking.status == status)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(
         query.order_by(None).options().subquery()))
@@ -255,7 +258,8 @@ PATHS["/bookings"] = {
         "summary": "My bookings and my company's",
         "security": [{"bearer": []}],
         "parameters": [
-            {"name": "status", "in": "query", "schema": {"type": "string"}},
+            {"name": "status", "in": "query", "schema": {
+                "type": "string", "enum": ["confirmed", "checked_in", "no_show", "cancelled"]}},
             {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             {"name": "per_page", "in": "query",
              "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
@@ -264,7 +268,7 @@ PATHS["/bookings"] = {
             "type": "object", "required": ["total", "page", "results"],
             "properties": {"total": {"type": "integer"}, "page": {"type": "integer"},
                            "results": {"type": "array", "items": _booking}}}),
-            **problem_responses(401)},
+            **problem_responses(401, 422)},
     },
 }
 PATHS["/bookings/{reference}"] = {
