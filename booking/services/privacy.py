@@ -97,7 +97,7 @@ def export(session: Session, user: User) -> dict:
             "is_admin": user.is_admin,
             "created_at": _iso(user.created_at),
             "password": "set (stored only as a salted hash)",
-            "calendar_feed": "active" if user.calendar_secret else "none",
+            "calendar_feed": "active" if user.calendar_secret else "none",  # the URL is a secret
         },
         "memberships": [
             {"organisation_id": m.organisation_id, "organisation": m.organisation.name,
