@@ -532,3 +532,90 @@ def test_a_space_with_bookings_is_not_deleted_and_a_new_unit_can_be_added(client
     assert client.post(f"/operator/spaces/{empty.id}/delete").status_code == 302
     db.session.expire_all()
     assert db.session.get(Space, empty.id) is None
+
+
+# ------------------------------------------------------------------- a cut races bookings
+
+
+@pytest.mark.parametrize("app_config", [{"SQLALCHEMY_ENGINE_OPTIONS": {
+    "pool_size": 14, "max_overflow": 4, "pool_timeout": 60}}])
+def test_a_capacity_cut_racing_bookings_never_overbooks(app, make):
+    """Ten companies book the last seats while the operator cuts the day to 7 seats: the
+    cut and the bookings serialise on the unit, so the seats held never exceed what the
+    day finally has, and every loser gets a clear refusal."""
+    import threading
+
+    from booking.models import User
+    from booking.services import reservations
+    from booking.services.errors import DomainError
+
+    org = make.organisation(OrgKind.OPERATOR)
+    operator = make.user(organisation=org)
+    unit = make.unit(make.space(org), capacity=10)
+    day = _future_weekday()
+    make.booking(unit, at(day, 540), at(day, 1080), 5)
+    bookers = []
+    for _ in range(10):
+        company = make.company()
+        bookers.append(make.user(organisation=company).id)
+    barrier = threading.Barrier(11)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def run(work) -> None:
+        with app.app_context():
+            try:
+                prepared = work()
+                db.session.commit()
+                barrier.wait(timeout=60)
+                outcome = prepared()
+            except DomainError as error:
+                db.session.rollback()
+                outcome = error.code
+            except Exception as error:  # anything else fails the test
+                outcome = f"error: {type(error).__name__}: {error}"
+            finally:
+                db.session.remove()
+        with lock:
+            outcomes.append(outcome)
+
+    def booker(user_id):
+        def prepare():
+            u = db.session.get(Unit, unit.id)
+            who = db.session.get(User, user_id)
+            period = reservations.day_period(u, day)
+
+            def go():
+                reservations.book(db.session, u, who, [period], 1)
+                return "booked"
+            return go
+        return prepare
+
+    def cutter():
+        s = console.get_space(db.session, db.session.get(User, operator.id), unit.space_id)
+        who = db.session.get(User, operator.id)
+
+        def go():
+            console.set_override(db.session, who, [s.units[0]], day, day, 7, "会員用")
+            db.session.commit()
+            return "cut"
+        return go
+
+    threads = [threading.Thread(target=run, args=(booker(b),)) for b in bookers]
+    threads.append(threading.Thread(target=run, args=(cutter,)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a racer hung"
+    assert not [o for o in outcomes if o.startswith("error")], outcomes
+    db.session.expire_all()
+    held = db.session.scalar(sa.select(sa.func.sum(Booking.seats)).where(
+        Booking.unit_id == unit.id, Booking.status.in_((BookingStatus.CONFIRMED,))))
+    override = db.session.scalar(sa.select(CapacityOverride.capacity).where(
+        CapacityOverride.unit_id == unit.id))
+    seats_that_day = override if override is not None else 10
+    assert held <= seats_that_day, (held, override, outcomes)
+    assert ("cut" in outcomes) == (override == 7)
+    assert outcomes.count("booked") == held - 5
+    assert set(outcomes) <= {"booked", "cut", "not_enough_seats", "capacity_conflict", "busy"}
