@@ -728,6 +728,8 @@ def day(space_id: int):
     found = _space(space_id)
     form = DayForm()
     chosen = form.day.data if form.validate() and form.day.data else today()
+    if not form.errors:
+        form.day.data = chosen  # the date input shows the day listed
     bookings = console.day_list(db.session, found, chosen)
     return render_template("operator/day.html", space=found, day=chosen, bookings=bookings,
                            form=form, action=ActionForm(),
