@@ -118,3 +118,47 @@ def test_online_geocoder_only_when_configured():
     assert online is not None
     # Offline answers come first: nothing is asked for a known place.
     assert resolve(None, "静岡駅", online).kind == "station"
+
+
+def test_nominatim_when_configured_is_asked_once_per_text():
+    """A Nominatim-protocol server on loopback: unknown text is asked once, then cached."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            query = parse_qs(urlsplit(self.path).query)
+            asked.append(query["q"][0])
+            assert query["countrycodes"] == ["jp"]
+            body = json.dumps([{"lat": "35.3606", "lon": "138.7274", "place_id": 1,
+                                "display_name": "富士山, 富士宮市, 静岡県, 日本"}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        online = geocoding.geocoder_from_config({
+            "GEOCODER": "nominatim", "NOMINATIM_DOMAIN": f"127.0.0.1:{server.server_port}",
+            "NOMINATIM_SCHEME": "http", "NOMINATIM_USER_AGENT": "telework-booking-test"})
+        text = "富士山の五合目テスト"
+        for _ in range(2):
+            place = resolve(None, text, online)
+            assert (place.kind, place.prefecture_code) == ("online", 22)
+            assert abs(place.lat - 35.3606) < 1e-6
+        assert asked == [text]
+        with pytest.raises(DomainError):
+            resolve(None, text)  # offline only: unknown
+    finally:
+        server.shutdown()
+        server.server_close()
