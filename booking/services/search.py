@@ -444,9 +444,9 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
         if price is not None:
             matched.append((space, price))
     if q.sort == "price":
-        matched.sort(key=lambda m: (m[1], m[0].distance if m[0].distance is not None else 0, m[0].id))
+        matched.sort(key=lambda m: (m[1], _far(m[0]), m[0].id))
     elif place is not None:
-        matched.sort(key=lambda m: (m[0].distance or 0.0, m[0].id))
+        matched.sort(key=lambda m: (_far(m[0]), m[0].id))
     else:
         matched.sort(key=lambda m: (m[0].prefecture_code, m[0].id))
     total = len(matched)
@@ -471,6 +471,11 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             distance = round(geodesic_km(place.lat, place.lon, row.lat, row.lon), 2)
         results.append(SpaceResult(orm_spaces[row.id], distance, unit_results))
     return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results)
+
+
+def _far(space: _SpaceRow) -> float:
+    # Spaces without coordinates (a prefecture search) come after those with a distance.
+    return space.distance if space.distance is not None else math.inf
 
 
 def _peak(bookings: list[tuple[datetime, datetime, int]], start: datetime, end: datetime) -> int:
