@@ -24,7 +24,7 @@ def test_booking_throughput_smoke(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "bookings" in done.stdout and "per s" in done.stdout  # the table
     report = json.loads(output.read_text())
-    assert [run["mode"] for run in report["runs"]] == ["distinct", "hot"]
+    assert [run["mode"] for run in report["runs"]] == ["floor", "distinct", "hot"]
     for run in report["runs"]:
         assert run["bookings"] > 0, run
         assert run["refused"]["other"] == 0, run

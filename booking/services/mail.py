@@ -7,8 +7,9 @@
   them, multipart/mixed → multipart/alternative [text/plain, text/html,
   text/calendar; method=REQUEST|CANCEL; charset=UTF-8] + the same .ics attached.
 - A reminder is queued for REMINDER_HOURS_BEFORE hours before the start (due in the
-  outbox's next_attempt_at); a change moves it, a cancellation deletes it, and the worker
-  drops any reminder whose booking no longer holds seats.
+  outbox's next_attempt_at; its message is written by the worker when due); a change
+  moves it, a cancellation deletes it, and the worker drops any reminder whose booking no
+  longer holds seats.
 - `flask outbox run` (the worker): claims due rows (PostgreSQL: FOR UPDATE SKIP LOCKED, so
   several workers share the work; SQLite: an IMMEDIATE transaction) by leasing them for a
   few minutes, sends them through SMTP (MAIL_URL) or writes .eml files into MAIL_DIR
@@ -143,12 +144,31 @@ def _drop_reminders(session: Session, booking: Booking) -> None:
 
 
 def schedule_reminder(session: Session, booking: Booking) -> list[OutboxMessage]:
-    """The day-before reminder; none when that moment has already passed."""
+    """The day-before reminder; none when that moment has already passed.
+
+    Its message is left empty here and written by the worker when it is due, from the
+    booking as it is then (and kept, so that a retry sends the same bytes): it costs the
+    booking transaction nothing, and says what is true the day before."""
     hours = int(current_app.config.get("REMINDER_HOURS_BEFORE", 24))
     due = booking.starts_at - timedelta(hours=hours)
     if due <= utcnow():
         return []
-    return _enqueue(session, KIND_REMINDER, booking, due=due)
+    rows = []
+    for email, _name in calendars.recipients(booking):
+        row = OutboxMessage(kind=KIND_REMINDER, recipient=email, subject="", message=b"",
+                            booking_id=booking.id, next_attempt_at=due)
+        session.add(row)
+        rows.append(row)
+    return rows
+
+
+def _write_reminder(session: Session, row: OutboxMessage) -> None:
+    booking = session.get(Booking, row.booking_id)
+    people = dict(calendars.recipients(booking))
+    msg = build_message(KIND_REMINDER, booking, (row.recipient, people.get(row.recipient, "")))
+    row.subject = str(msg["Subject"])[:300]
+    row.message = msg.as_bytes(policy=SMTP_POLICY)
+    session.commit()
 
 
 def enqueue_confirmation(session: Session, booking: Booking) -> None:
@@ -306,6 +326,8 @@ def run_once(session: Session, transport=None, limit: int = 50) -> dict[str, int
                 session.commit()
                 counts["dropped"] += 1
                 continue
+            if not row.message:
+                _write_reminder(session, row)
             try:
                 transport.send(row)
             except (smtplib.SMTPException, OSError) as error:

@@ -233,7 +233,6 @@ def _load_unit(session: Session, unit_id: int) -> Unit:
         sa.select(Unit).where(Unit.id == unit_id).options(
             selectinload(Unit.space).selectinload(Space.opening_hours),
             selectinload(Unit.space).selectinload(Space.organisation),
-            selectinload(Unit.closures),
         ).execution_options(populate_existing=True)
     )
     if unit is None:
