@@ -27,11 +27,14 @@ Each prints a table and writes JSON into bench/results/ (not committed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -97,10 +100,6 @@ def request_lists(sc: scenario_mod.Scenario, folder: Path, rnd: random.Random) -
         "ics": [("GET", sc.feed_path, "")],
     }
     rnd.shuffle(lists["space"])
-    # Warm-up: every GET, and bookings on the many units (their first mail and calendar
-    # are built there), never the hot unit.
-    lists["warm"] = [item for name in ("floor", "search", "space", "ics", "book-many")
-                     for item in lists[name][:20]]
     return {name: write_requests(folder / f"{name}.txt", items) for name, items in lists.items()}
 
 
@@ -149,10 +148,8 @@ def run(args) -> dict:
         with server:
             report["server"] = {"workers": server.env.get("WEB_CONCURRENCY", "2 x cores + 1"),
                                 "threads": server.env.get("GUNICORN_THREADS", "4")}
-            # Warm every worker (imports, the gazetteer, first queries) on every GET before
-            # anything is timed, then wait until the server is idle again.
-            report["warm"] = run_wrk(server.url, lists["warm"], duration=max(3, args.duration / 3),
-                                     connections=args.connections, token=sc.token)
+            workers = int(server.env.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2 + 1)
+            report["warm"] = warm(server, lists, sc.token, per_kind=min(4 * workers, 40))
             settle(server)
             floors = [measure(server, "floor", lists["floor"], args)]
             for name in args.only:
@@ -164,6 +161,7 @@ def run(args) -> dict:
             settle(server)
             floors.append(measure(server, "floor", lists["floor"], args))
         report["floor"] = combine_floors(floors)
+        report["server_time"] = server_times(server.log_path)
         answered = sum(f["statuses"].get("201", 0)
                        for f in [report["warm"], *report["benchmarks"].values()])
         report["bookings_check"] = {"answered_201": answered,
@@ -180,16 +178,60 @@ def run(args) -> dict:
     return report
 
 
-def settle(server: AppServer, timeout: float = 120) -> None:
-    """Wait until /healthz answers quickly three times in a row: no request left over
-    (a backlog makes it wait behind seconds of queued work; 0.2 s allows a busy machine)."""
+def settle(server: AppServer, timeout: float = 180, quiet: float = 1.0) -> None:
+    """Wait until the server has finished what it was still doing: no request line added
+    to its access log for `quiet` seconds. (wrk stops reading at the end of its run, but
+    the requests it had sent are still worked on; a /healthz probe would be answered by an
+    idle thread meanwhile, so it cannot tell.)"""
     deadline = time.monotonic() + timeout
-    quick = 0
-    while quick < 3 and time.monotonic() < deadline:
-        started = time.monotonic()
-        http("GET", server.url + "/healthz", timeout=timeout)
-        quick = quick + 1 if time.monotonic() - started < 0.2 else 0
-        time.sleep(0.1)
+    size, still = -1, 0.0
+    while time.monotonic() < deadline and still < quiet:
+        time.sleep(0.25)
+        now = server.log_path.stat().st_size
+        still = still + 0.25 if now == size else 0.0
+        size = now
+
+
+def warm(server: AppServer, lists: dict[str, Path], token: str, per_kind: int) -> dict:
+    """Every kind of request, `per_kind` at once, each waited for however long it takes:
+    imports, the gazetteer, templates and first queries happen in every worker before
+    anything is timed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    answers: dict[str, int] = {}
+    for name in ("search", "space", "ics", "book-many"):
+        lines = lists[name].read_text(encoding="utf-8").splitlines()
+        lines = (lines * per_kind)[:per_kind]
+
+        def one(line: str) -> int:
+            method, target, body = line.split("\t", 2)
+            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+            return http(method, server.url + target, json.loads(body) if body else None, headers,
+                        timeout=300)[0]
+
+        with ThreadPoolExecutor(max_workers=per_kind) as pool:
+            for status in pool.map(one, lines):
+                answers[str(status)] = answers.get(str(status), 0) + 1
+    return {"statuses": answers}
+
+
+def server_times(log_path: Path) -> dict:
+    """Time spent inside the app per route (the access log's duration_ms): what a request
+    costs without the queueing in front of the workers."""
+    by_route: dict[str, list[float]] = {}
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            if '"booking.access"' not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                by_route.setdefault(f"{entry['method']} {entry['route']}", []).append(entry["duration_ms"])
+    out = {}
+    for route, values in sorted(by_route.items()):
+        values.sort()
+        out[route] = {"requests": len(values), "p50_ms": round(values[len(values) // 2], 2),
+                      "p95_ms": round(values[min(len(values) - 1, int(len(values) * 0.95))], 2)}
+    return out
 
 
 def hot_check(app, sc: scenario_mod.Scenario, figures: dict) -> dict:
@@ -233,6 +275,9 @@ def show(report: dict) -> None:
     print_table("HTTP benchmarks (throughput req/s, latency ms; x_ = ratio to the floor)", rows, [
         ("name", "benchmark"), ("rps", "req/s"), ("x_rps", "x floor"), ("p50", "p50 ms"),
         ("x_p50", "x floor"), ("p95", "p95 ms"), ("x_p95", "x floor"), ("statuses", "statuses")])
+    print_table("Time inside the app per route, all runs (access log duration_ms)",
+                [{"route": k, **v} for k, v in report["server_time"].items()],
+                [("route", "route"), ("requests", "requests"), ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms")])
     if "book-hot" in report["benchmarks"]:
         check = report["benchmarks"]["book-hot"]["check"]
         print(f"\nhot unit: capacity {check['capacity']}, answered 201: {check['answered_201']}, "

@@ -24,11 +24,18 @@ def test_run_all_smoke():
     path = Path(done.stdout.strip().splitlines()[-1].removeprefix("JSON: "))
     report = json.loads(path.read_text())
     assert report["floor"]["rps"] > 0
+    # The warm-up sends every kind of request and waits for each answer: all must work.
+    warm = report["warm"]["statuses"]
+    assert warm.get("200") and warm.get("201"), warm
+    assert not any(code.startswith("5") or code == "404" for code in warm), warm
     for name in BENCHMARKS:
+        # On a busy machine a 3-second run of a slow request may see no answer at all, so
+        # only what was answered is checked here.
         figures = report["benchmarks"][name]
-        assert figures["requests"] > 0, name
-        assert figures["ratio"]["rps"] is not None, name
+        assert set(figures) >= {"rps", "latency_ms", "statuses", "ratio"}, name
         assert not any(code.startswith("5") for code in figures["statuses"]), (name, figures)
+        assert figures["socket_errors"]["connect"] == 0, (name, figures)
+    assert report["server_time"]["POST /api/v1/bookings"]["requests"] > 0
     hot = report["benchmarks"]["book-hot"]["check"]
     assert hot["exactly_capacity"], hot
     assert report["over_capacity"] == []
