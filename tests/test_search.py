@@ -314,3 +314,16 @@ def test_peak_of_bookings_matches_availability(capacity, bookings, window):
     line = availability._timeline(unit, data, at(_DAY, 0), at(_DAY, 1440 * 2))
     fast = max(capacity - search_module._peak(rows, a, b), 0)
     assert fast == line.min_free(a, b)
+
+
+def test_prefecture_search_lists_spaces_without_coordinates_last(app, make):
+    org = make.organisation()
+    unplaced = make.space(org, lat=None, lon=None, prefecture_code=22)
+    placed = make.space(org, prefecture_code=22)
+    make.unit(unplaced)
+    make.unit(placed)
+    result = search(db.session, SearchQuery(prefecture="静岡県", date=date(2027, 7, 26)))
+    assert [r.space.id for r in result.results] == [placed.id, unplaced.id]
+    assert result.results[1].distance_km is None
+    # A radius search cannot place it at all.
+    assert search(db.session, SearchQuery(near="静岡駅", date=date(2027, 7, 26))).total == 1
