@@ -119,7 +119,9 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000,
             t0 = time.perf_counter()
             have += generate.add_bookings(url, size - have, seed=seed + size)
             say(f"{have} bookings ({time.perf_counter() - t0:.1f}s to add)")
-            row = {"bookings": have, **measure(app, mix, warmup)}
+            row = {"bookings": have, **measure(app, mix, warmup),
+                   # Other work on the machine inflates every figure: keep it with them.
+                   "load_average_1m": round(os.getloadavg()[0], 2)}
             report["rows"].append(row)
             say(f"  median {row['median_ms']} ms, p95 {row['p95_ms']} ms, "
                 f"queries {row['queries_min']}–{row['queries_max']}")
