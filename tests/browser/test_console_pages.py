@@ -15,7 +15,6 @@ from datetime import date, timedelta
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.helpers import DEMO_PASSWORD, SCREENSHOTS, axe_violations
 
 SHOTS = SCREENSHOTS / "console"
@@ -90,29 +89,25 @@ def console_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def console_page(console_server, axe_source):
-    from playwright.sync_api import sync_playwright
-
+def console_page(console_server, axe_source, browser):
     base, _ids = console_server
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = chromium.new_context(base_url=base, locale="ja-JP", timezone_id="Asia/Tokyo",
-                                       viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        context.route("**/*", lambda route: route.continue_()
-                      if route.request.url.startswith(base) else route.abort())
-        context.add_init_script(axe_source)
-        page = context.new_page()
-        page.goto("/account/login")
-        page.get_by_label("メールアドレス").fill("operator@example.jp")
-        page.get_by_label("パスワード").fill(DEMO_PASSWORD)
-        page.locator("main").get_by_role("button", name="ログイン").click()
-        page.wait_for_url(lambda url: "/account/login" not in url)
-        try:
-            yield page
-        finally:
-            context.close()
-            chromium.close()
+    # The session's Chromium (tests/browser/conftest.py): one Playwright per process.
+    context = browser.new_context(base_url=base, locale="ja-JP", timezone_id="Asia/Tokyo",
+                                   viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    context.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith(base) else route.abort())
+    context.add_init_script(axe_source)
+    page = context.new_page()
+    page.goto("/account/login")
+    page.get_by_label("メールアドレス").fill("operator@example.jp")
+    page.get_by_label("パスワード").fill(DEMO_PASSWORD)
+    page.locator("main").get_by_role("button", name="ログイン").click()
+    page.wait_for_url(lambda url: "/account/login" not in url)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def shoot(page, name: str) -> None:
@@ -192,6 +187,19 @@ def test_every_console_page(console_page, console_server):
     page.goto(pages["day-busy"])
     shoot(page, "day-busy-390")
     page.set_viewport_size({"width": 1280, "height": 900})
+
+    # In English: the same pages, the same words-and-colours month view.
+    page.goto(pages["month"])
+    page.get_by_role("button", name="English").click()
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    for name in ("month", "space", "day-busy", "availability", "hours"):
+        page.goto(pages[name])
+        shoot(page, f"{name}.en")
+    page.goto(pages["month"])
+    cell = page.locator("td.day").filter(has=page.locator(f"a[href$='{busy.isoformat()}']"))
+    assert "Full" in cell.inner_text() or "full" in cell.inner_text()
+    page.get_by_role("button", name="日本語").click()
+    page.wait_for_function("() => document.documentElement.lang === 'ja'")
 
 
 def test_the_console_works_with_the_keyboard_alone(console_page, console_server, tmp_path):
