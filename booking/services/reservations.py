@@ -3,11 +3,14 @@
 Public functions (other services, the pages, the API and the operator console call these):
 
     book(session, unit, actor_user, periods, seats, *, slot=None, attendees=(), note="",
-         locale="ja", idempotency=None) -> list[Booking]
+         locale="ja", idempotency=None, extras=None) -> list[Booking]
         Books `seats` of `unit` for each (start, end) of `periods` (one Booking per period,
         all or none) for actor_user's company. Build the periods with day_period(),
         hours_period() or nights_period(). `slot` books through a campaign slot (its price,
-        its seats, its rules via campaigns.check_rules; the subsidy is stored).
+        its seats, its rules via campaigns.check_rules; the subsidy is stored). `extras`
+        ({campaign extra id: quantity}) are lent with it (campaigns.reserve_extras).
+        `idempotency` (key, request hash, answer builder): a repeat raises Replay with the
+        first answer; the same key with another request is DomainError("idempotency_mismatch").
     change(session, booking, actor_user, *, seats=None, period=None) -> Booking
         New seats and/or times, checked exactly as a new booking would be; SEQUENCE + 1.
     cancel(session, booking, actor_user, *, reason="") -> Booking
@@ -397,7 +400,8 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
         the_slot = _usable_slot(session, slot_ref, locked_unit) if slot_ref is not None else None
         _check_times(locked_unit, periods)
         _check_availability(session, locked_unit, the_slot, periods, seats)
-        company_row = session.get(Organisation, company_id)
+        # Only the campaign rules need the company row (one query less otherwise).
+        company_row = session.get(Organisation, company_id) if the_slot is not None else None
         made: list[Booking] = []
         for start, end in periods:
             if the_slot is not None:
