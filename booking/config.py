@@ -62,6 +62,8 @@ def from_environment() -> dict:
         "LANGUAGES": ["ja", "en"],
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
+        # Redis down: count in this process's memory meanwhile, rather than fail log-ins.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Several deployments (or a benchmark) may share one Redis: their keys stay apart.
         "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", ""),
         # Reverse proxies in front of the app servers whose X-Forwarded-For/-Proto/-Host

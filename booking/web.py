@@ -136,6 +136,21 @@ class DatabaseIntConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+def local_path(target: str | None, default: str = "/") -> str:
+    """`target` when it is a path on this site, else `default`: never an open redirect.
+
+    Browsers read a backslash as a slash ("/\\evil.example" is "//evil.example") and
+    drop tabs and newlines inside URLs, so those are refused too."""
+    from urllib.parse import urlsplit
+
+    if not target or any(c in target for c in "\\\t\r\n") or any(ord(c) < 32 for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
 def _unauthorized():
     """Anonymous where a login is needed: 401 problem+json for the API, else the log-in page."""
     from flask import redirect, url_for

@@ -4,7 +4,7 @@
 # generator of bench/ and its smoke test). Installs only what is missing, never upgrades
 # anything (an upgrade of PostgreSQL's packages under the running server once broke it).
 set -euo pipefail
-needed=(chromium fonts-noto-cjk gir1.2-ical-3.0 python3-gi wrk)
+needed=(chromium fonts-noto-cjk gir1.2-ical-3.0 python3-gi wrk redis-server)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

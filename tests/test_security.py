@@ -123,6 +123,74 @@ def test_guessing_the_current_password_on_the_change_form_is_throttled(throttled
         "current": Factory.PASSWORD, "password": "another-long-secret"}).status_code == 429
 
 
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real Redis server on a free loopback port, for this test only."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed (scripts/system-packages.sh installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", str(tmp_path)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield {"url": f"redis://127.0.0.1:{port}/0", "process": process}
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=10)
+
+
+def test_app_servers_share_the_login_limit_through_redis(_schema, tmp_path, redis_server):
+    """With REDIS_URL, every app server counts into the same place: 3 wrong passwords on
+    one server, 2 on a server started afterwards (a fresh process would start with an
+    empty memory), then the 6th is a 429. When Redis goes away, log-in still answers."""
+    from tests.conftest import _empty_tables
+
+    def server():
+        return make_app(_schema, RATELIMIT_ENABLED=True,
+                        RATELIMIT_STORAGE_URI=redis_server["url"],
+                        UPLOAD_DIR=str(tmp_path / "u"), MAIL_DIR=str(tmp_path / "m"))
+
+    def attempt(app) -> int:
+        with app.app_context():
+            return app.test_client().post("/account/login", data={
+                "email": "shared@example.jp", **WRONG}).status_code
+
+    first = server()
+    with first.app_context():
+        Factory(db.session).user("shared@example.jp")
+    try:
+        statuses = [attempt(first) for _ in range(3)]
+        second = server()  # binds the limiter anew: memory storage would start from zero
+        statuses += [attempt(second) for _ in range(3)]
+        assert statuses == [422] * 5 + [429]
+        redis_server["process"].terminate()
+        redis_server["process"].wait(timeout=10)
+        assert attempt(second) in (422, 429)  # the in-memory fallback, not a 500
+        with second.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
+    finally:
+        with first.app_context():
+            db.session.remove()
+            _empty_tables()
+            for engine in db.engines.values():
+                engine.dispose()
+
+
 def test_limiter_uses_redis_when_redis_url_is_set(monkeypatch):
     from booking.config import from_environment
 
@@ -257,6 +325,33 @@ def test_session_cookie_is_httponly_lax_and_secure_behind_https(_schema, tmp_pat
             engine.dispose()
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+
+
+# --------------------------------------------------------------------------- redirects
+
+@pytest.mark.parametrize("target", [
+    "https://evil.example/", "//evil.example/", "/\\evil.example/", "\\\\evil.example",
+    "/\tevil", "javascript:alert(1)", "http:/evil.example", "/%0d%0aSet-Cookie:x=1",
+])
+def test_no_open_redirect_after_login_or_language_switch(client, make, target):
+    make.user("redir@example.jp")
+    response = client.post("/account/login", query_string={"next": target},
+                           data={"email": "redir@example.jp", "password": Factory.PASSWORD})
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith(("//", "/\\")), location
+    assert "evil" not in location.split("?")[0].lstrip("/").split("/")[0] or location == target
+    language = client.post("/language", data={"lang": "en", "next": target})
+    assert language.headers["Location"] in ("/", target) and not language.headers[
+        "Location"].startswith(("//", "/\\", "http", "javascript"))
+
+
+def test_local_path_keeps_ordinary_paths():
+    from booking.web import local_path
+
+    assert local_path("/spaces/koto?date=2027-07-24") == "/spaces/koto?date=2027-07-24"
+    assert local_path("/\\evil.example") == "/"
+    assert local_path(None, "/home") == "/home"
 
 
 # --------------------------------------------------------------------------- sessions

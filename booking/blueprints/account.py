@@ -18,6 +18,7 @@ from booking.forms import form_status, options
 from booking.models import ApiToken, AuditEntry, Organisation, OrgKind, User, utcnow
 from booking.prefectures import choices as prefecture_choices
 from booking.services import accounts, authz, privacy, tokens
+from booking.web import local_path
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -186,10 +187,7 @@ def login():
         user = accounts.authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
             _start_session(user)
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("public.home")
-            return redirect(target)
+            return redirect(local_path(request.args.get("next"), url_for("public.home")))
         # Generic: does not say whether the address is registered.
         form.password.errors.append(_l("メールアドレスまたはパスワードが正しくありません。"))
     return render_template("account/login.html", form=form), form_status(form)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import sqlalchemy as sa
 from flask import Blueprint, abort, redirect, render_template, session
 from flask_wtf import FlaskForm
@@ -13,6 +11,7 @@ from booking.extensions import db
 from booking.forms import options
 from booking.models import Space
 from booking.services import spaces as space_service
+from booking.web import local_path
 
 bp = Blueprint("public", __name__)
 
@@ -49,12 +48,8 @@ def language():
     form = LanguageForm()
     if form.validate_on_submit():
         session["lang"] = form.lang.data
-    target = form.next.data or "/"
     # Only a path on this site: never an open redirect.
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    return redirect(target)
+    return redirect(local_path(form.next.data))
 
 
 @bp.get("/healthz")
