@@ -231,6 +231,10 @@ def test_month_view_day_list_and_csv_match_the_bookings(client, site, make):
     assert b1.reference in page and b2.reference in page and b3.reference not in page
     assert "デモ商事株式会社" in page and site["owner"].name in page
     assert "10:00–12:00" in page and "09:00–18:00" in page
+    # A day ahead: nobody can be checked in or missing yet; cancelling is offered.
+    assert f"/operator/bookings/{b1.id}/check-in" not in page
+    assert f"/operator/bookings/{b1.id}/no-show" not in page
+    assert f"/operator/bookings/{b1.id}/cancel" in page
     page = client.get(f"/operator/spaces/{space.id}/day",
                       query_string={"day": quiet.isoformat()}).get_data(as_text=True)
     assert cancelled.reference in page and "キャンセル" in page and "体調不良" in page
@@ -267,6 +271,8 @@ def test_cancel_on_behalf_check_in_and_no_show(client, site, make):
     customer_company = make.company()
     customer = make.user(organisation=customer_company, email="customer@example.com")
     later = _book(make, unit, _future_weekday(), 2, company=customer_company, user_id=customer.id)
+    page = client.get(f"/operator/spaces/{site['space'].id}/day").get_data(as_text=True)
+    assert f"/operator/bookings/{now_booking.id}/check-in" in page
     assert client.post(f"/operator/bookings/{now_booking.id}/check-in").status_code == 302
     assert client.post(f"/operator/bookings/{past.id}/no-show").status_code == 302
     # A reason is required…

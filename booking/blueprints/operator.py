@@ -64,7 +64,7 @@ from booking.models import (
 from booking.prefectures import choices as prefecture_choices
 from booking.services import console
 from booking.services import photos as photo_service
-from booking.services.availability import TOKYO
+from booking.services.availability import TOKYO, at
 from booking.services.errors import DomainError
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
@@ -731,8 +731,15 @@ def day(space_id: int):
     if not form.errors:
         form.day.data = chosen  # the date input shows the day listed
     bookings = console.day_list(db.session, found, chosen)
+    now = utcnow()
+    # Buttons only when the reservations service would accept them: check-in from the
+    # start of the booking's day until its end, no-show once it has begun.
+    allowed = {
+        b.id: (at(b.starts_at.astimezone(TOKYO).date(), 0) <= now < b.ends_at, now >= b.starts_at)
+        for b in bookings
+    }
     return render_template("operator/day.html", space=found, day=chosen, bookings=bookings,
-                           form=form, action=ActionForm(),
+                           form=form, action=ActionForm(), allowed=allowed,
                            counts=console.bookings_status_counts(
                                b for b in bookings if b.status != BookingStatus.CANCELLED)), \
         422 if form.errors else 200
