@@ -87,6 +87,15 @@ class Place:
             return self.name
         return f"{self.name}({pref})"
 
+    def label_in(self, locale: str) -> str:
+        """`label` for a page in `locale`: English pages name the place in English."""
+        if locale != "en" or not self.name_en:
+            return self.label
+        p = prefectures.by_code(self.prefecture_code)
+        if not p or self.kind == "prefecture" or self.name_en.startswith(p.name_en):
+            return self.name_en
+        return f"{self.name_en} ({p.name_en})"
+
     @property
     def qualified(self) -> str:
         """A text that resolves to exactly this place (prefecture first)."""

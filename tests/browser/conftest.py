@@ -135,7 +135,9 @@ def _server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, str, Path]]:
 
 
 @pytest.fixture(scope="session")
-def browser(_server):
+def browser():
+    """One Chromium per worker: Playwright's sync API allows one instance per process, so
+    every browser test module uses this fixture rather than its own sync_playwright()."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -91,7 +91,7 @@ LATIN_WORD = re.compile(r"[A-Za-z]{2,}(?:['’-][A-Za-z]+)*")
 # (telework-days-2027), booking references (F5EC129E9C).
 NEUTRAL = re.compile(
     r"\S+@\S+|\w+://\S+|(?<!\w)(?:/[\w.{}<>-]+)+|\b[\w-]+\.(?:ics|csv|json|png|jpg|svg)\b"
-    r"|\b[a-z0-9]+(?:-[a-z0-9]+)+\b|\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{6,}\b"
+    r"|\b[a-z0-9]+(?:-[a-z0-9]+)+\b|\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{6,}\b|\b[A-Z0-9]{8,}\b"
 )
 # Latin words a Japanese page may show: product and format names, units.
 JA_LATIN_OK = {
@@ -174,7 +174,9 @@ class Auditor:
         self.extra_names: tuple[str, ...] = ()
         self.pages: list[str] = []
 
-    def __call__(self, page, label: str, *, axe: bool = True, full_page: bool = True) -> Path:
+    def __call__(self, page, label: str, *, axe: bool = True, full_page: bool = False) -> Path:
+        """Checks the page as it is now; `full_page` for a journey's main pages (a tall PNG
+        costs a second of CPU on a busy CI machine)."""
         page.wait_for_load_state("load")
         html_lang = page.evaluate("() => document.documentElement.lang")
         assert html_lang == self.lang, f"{label}: <html lang={html_lang!r}>, expected {self.lang!r}"

@@ -17,6 +17,10 @@
     map.zoomControl.remove();
     L.control.zoom({ zoomInTitle: document.body.dataset.zoomIn || "+", zoomOutTitle: document.body.dataset.zoomOut || "-" }).addTo(map);
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+    map.on("popupopen", function (e) {
+      var close = e.popup.getElement().querySelector(".leaflet-popup-close-button");
+      if (close) { close.setAttribute("aria-label", document.body.dataset.closePopup || "×"); }
+    });
     L.tileLayer(box.dataset.tiles, {
       maxZoom: 18,
       attribution: box.dataset.attribution || ""
