@@ -105,7 +105,7 @@ def request_lists(sc: scenario_mod.Scenario, folder: Path, rnd: random.Random) -
 
 def measure(server: AppServer, name: str, requests: Path, args, token: str = "") -> dict:
     figures = run_wrk(server.url, requests, duration=args.duration, connections=args.connections,
-                      threads=args.wrk_threads, token=token)
+                      threads=args.wrk_threads, token=token, timeout=args.timeout)
     figures["benchmark"] = name
     return figures
 
@@ -136,7 +136,8 @@ def run(args) -> dict:
         scenario_mod.create_schema(app)
         report["data"] = load_data(database_url, args)
         sc = scenario_mod.prepare(app, units=args.units, capacity=args.capacity,
-                                  hot_capacity=args.hot_capacity, feed_bookings=args.feed_bookings)
+                                  hot_capacity=args.hot_capacity or 300,
+                                  feed_bookings=args.feed_bookings)
         lists = request_lists(sc, folder, rnd)
         env = app_environment(database_url, REDIS_URL=redis_ns.url,
                               RATELIMIT_KEY_PREFIX=redis_ns.prefix,
@@ -154,6 +155,11 @@ def run(args) -> dict:
             floors = [measure(server, "floor", lists["floor"], args)]
             for name in args.only:
                 settle(server)  # nothing left over from the previous benchmark
+                if name == "book-hot" and args.hot_capacity is None:
+                    # Seats for a third of the run at the rate bookings were just made: the
+                    # rush sells out early, then the rest are refused (409) under contention.
+                    rate = report["benchmarks"].get("book-many", {}).get("rps") or 30
+                    set_capacity(app, sc, max(5, min(300, int(rate * args.duration / 3))))
                 figures = measure(server, name, lists[name], args, token=sc.token)
                 if name == "book-hot":
                     figures["check"] = hot_check(app, sc, figures)
@@ -234,6 +240,16 @@ def server_times(log_path: Path) -> dict:
     return out
 
 
+def set_capacity(app, sc: scenario_mod.Scenario, capacity: int) -> None:
+    from booking.extensions import db
+    from booking.models import Unit
+
+    with app.app_context():
+        db.session.get(Unit, sc.hot_unit_id).capacity = capacity
+        db.session.commit()
+    sc.hot_capacity = capacity
+
+
 def hot_check(app, sc: scenario_mod.Scenario, figures: dict) -> dict:
     held = scenario_mod.booked_seats(app, sc.hot_unit_id, sc.hot_date)
     created = figures["statuses"].get("201", 0)
@@ -302,6 +318,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=15, help="seconds per benchmark")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=60,
+                        help="wrk: seconds before a request counts as timed out")
     parser.add_argument("--workers", type=int, default=None,
                         help="WEB_CONCURRENCY (default: gunicorn.conf.py)")
     parser.add_argument("--threads", type=int, default=None,
@@ -311,7 +329,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="bookings of the generated data set")
     parser.add_argument("--units", type=int, default=500)
     parser.add_argument("--capacity", type=int, default=20)
-    parser.add_argument("--hot-capacity", type=int, default=300)
+    parser.add_argument("--hot-capacity", type=int, default=None,
+                        help="seats of the hot unit (default: a third of the run at the "
+                             "book-many rate, 5 to 300)")
     parser.add_argument("--feed-bookings", type=int, default=1000)
     parser.add_argument("--rate-limits", action="store_true",
                         help="keep the rate limits on (they would answer 429 to one benchmark client)")
