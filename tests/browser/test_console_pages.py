@@ -182,10 +182,11 @@ def test_every_console_page(console_page, console_server):
 
     # At the width of a phone.
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(pages["month"])
-    shoot(page, "month-390")
-    page.goto(pages["day-busy"])
-    shoot(page, "day-busy-390")
+    for name in ("month", "day-busy", "space", "availability"):
+        page.goto(pages[name])
+        shoot(page, f"{name}-390")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"{name} scrolls sideways at 390 px ({width} px wide)"
     page.set_viewport_size({"width": 1280, "height": 900})
 
     # In English: the same pages, the same words-and-colours month view.
