@@ -11,7 +11,8 @@ connection. No HTTP: bench/run_all.py measures the same through gunicorn.
   for that unit's row lock, one after another (the core-day rush).
 - `floor`: not a booking: a transaction that locks a unit row, updates it and commits —
   the least any booking does. The machine is shared and noisy: read the bookings per
-  second against this floor (`x floor` in the table), not as absolute figures.
+  second against this floor (`x floor` in the table), not as absolute figures; `cpu ms`
+  is the workers' own CPU time per booking, which the machine's load does not inflate.
 
 Creates its own database on the machine's PostgreSQL (BENCH_POSTGRES_URL or
 TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/postgres), drops it at the
@@ -133,6 +134,7 @@ def _worker(url: str, ids: dict, mode: str, seconds: float, barrier, seed: int,
                           [reservations.day_period(units[ids["hot"]], first + timedelta(200))], 1)
         barrier.wait(timeout=300)  # every worker ready: start together
         deadline = time.time() + seconds
+        cpu0 = time.process_time()
         while time.time() < deadline:
             if mode == "floor":
                 # The machine's floor: one row lock and one update per transaction, nothing
@@ -161,9 +163,10 @@ def _worker(url: str, ids: dict, mode: str, seconds: float, barrier, seed: int,
             except Exception:  # noqa: BLE001 — counted, the run goes on
                 counts["other"] += 1
                 db.session.rollback()
+        cpu = time.process_time() - cpu0
         db.session.remove()
         db.engine.dispose()
-    out.put({"counts": counts, "latencies": latencies})
+    out.put({"counts": counts, "latencies": latencies, "cpu": cpu})
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -192,6 +195,9 @@ def run_mode(url: str, ids: dict, mode: str, workers: int, seconds: float) -> di
         "mode": mode, "workers": workers, "seconds": seconds,
         "bookings": counts["booked"],
         "bookings_per_second": round(counts["booked"] / seconds, 1),
+        # This process's CPU per booking (the app's own cost, whatever else runs here).
+        "cpu_ms_per_booking": round(1000 * sum(r["cpu"] for r in results)
+                                    / max(counts["booked"], 1), 1),
         "refused": {k: v for k, v in counts.items() if k != "booked"},
         "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95),
                        "max": round(max(latencies), 1) if latencies else None,
@@ -248,11 +254,12 @@ def main(argv: list[str] | None = None) -> dict:
     for run in runs:
         run["x_floor"] = round(run["bookings_per_second"] / floor, 3) if floor else None
     print(f"{'mode':10} {'workers':>7} {'bookings':>9} {'per s':>8} {'x floor':>8} "
-          f"{'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  refused")
+          f"{'cpu ms':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  refused")
     for run in runs:
         lat = run["latency_ms"]
         print(f"{run['mode']:10} {run['workers']:>7} {run['bookings']:>9} "
-              f"{run['bookings_per_second']:>8} {run['x_floor']!s:>8} {lat['p50']!s:>8} "
+              f"{run['bookings_per_second']:>8} {run['x_floor']!s:>8} "
+              f"{run['cpu_ms_per_booking']:>7} {lat['p50']!s:>8} "
               f"{lat['p95']!s:>8} {lat['max']!s:>8}  {run['refused']}")
     print(f"check: {check}")
     output = args.output or RESULTS_DIR / (
