@@ -331,6 +331,6 @@ def _audit_page(org: Organisation | None):
 
 @bp.app_context_processor
 def _logout_form():
-    return {"logout_form": LogoutForm}
+    return {"logout_form": lambda: LogoutForm(formdata=None)}
 
 

@@ -23,7 +23,9 @@ class LanguageForm(FlaskForm):
 
 @bp.app_context_processor
 def _language_form():
-    return {"language_form": LanguageForm}
+    # Not bound to the request: the header's forms must render on any page, even an
+    # error page for a request whose body could not be read (413).
+    return {"language_form": lambda: LanguageForm(formdata=None)}
 
 
 @bp.get("/")
