@@ -60,13 +60,26 @@ def search(page, lang: str, near: str, when: str, seats: int = 1) -> list[str]:
     return page.locator("ol.results > li h3").all_inner_texts()
 
 
-def book_from_space_page(page, lang: str, when: str, seats: int, audit, attendees=()) -> str:
-    """On エニシア静岡's page: book its coworking desks; returns the booking reference."""
+def book_from_space_page(page, lang: str, when: str, seats: int, audit, attendees=(),
+                         first_try_seats: int | None = None) -> str:
+    """On エニシア静岡's page: book its coworking desks; returns the booking reference.
+
+    With `first_try_seats`, the form is first sent with that many seats (too many): the
+    error must be beside the seats field and tied to it."""
     page.get_by_role("link", name=named(T(lang, "予約する"), ":", DESKS[lang])).click()
     page.get_by_label(T(lang, "日付"), exact=True).fill(when)
-    page.get_by_label(T(lang, "席数"), exact=True).fill(str(seats))
+    seats_field = page.get_by_label(T(lang, "席数"), exact=True)
     if attendees:
         page.get_by_label(T(lang, "参加者のメールアドレス"), exact=True).fill("\n".join(attendees))
+    if first_try_seats is not None:
+        seats_field.fill(str(first_try_seats))
+        page.get_by_role("button", name=T(lang, "予約を確定する")).click()
+        seats_field.and_(page.locator("[aria-invalid=true]")).wait_for()
+        described = (seats_field.get_attribute("aria-describedby") or "").split()
+        errors = [page.locator(f"#{i}").inner_text() for i in described if i.endswith("-error")]
+        assert errors and errors[0].strip(), f"the seats error is not tied to the field: {described}"
+        audit(page, "booking-form-errors", full_page=True)
+    seats_field.fill(str(seats))
     audit(page, "booking-form", full_page=True)
     page.get_by_role("button", name=T(lang, "予約を確定する")).click()
     page.get_by_role("heading", level=1, name=T(lang, "予約の確認")).wait_for()
@@ -118,7 +131,7 @@ def test_team_booking_with_three_attendees(page, audit, lang):
     log_in(page, lang, "company@example.jp")
     page.goto("/spaces/enishia-shizuoka")
     team = [f"member{i}-{lang}@example.jp" for i in (1, 2, 3)]
-    book_from_space_page(page, lang, day(7, 27), 3, audit, attendees=team)
+    book_from_space_page(page, lang, day(7, 27), 3, audit, attendees=team, first_try_seats=1000)
     audit(page, "team-confirmation", full_page=True)
     facts = page.locator(".booking-facts").inner_text()
     for email in team:
