@@ -64,6 +64,7 @@ USERS = [
 ]
 
 WEEKDAYS = range(5)
+MONDAY_TO_SATURDAY = range(6)
 EVERY_DAY = range(7)
 ALL_DAY = (0, 24 * H)
 
@@ -82,7 +83,8 @@ SPACES = [
         "lat": 35.7287, "lon": 137.9337, "station": "駒ヶ根駅",
         "access": "JR飯田線 駒ヶ根駅から徒歩約5分", "access_en": "About 5 min walk from Komagane Station (JR Iida Line)",
         "amenities": ["wifi", "printer", "monitors", "phone_booths", "kitchen", "parking"],
-        "hours": (WEEKDAYS, 9 * H, 18 * H), "holidays_closed": True,
+        # Open on Saturdays too: a workation base for visitors (demo hours).
+        "hours": (MONDAY_TO_SATURDAY, 9 * H, 18 * H), "holidays_closed": True,
         "units": [
             dict(name="会員デスク", name_en="Member desks", kind=UnitKind.DESK, capacity=12,
                  price=0, per=PricePer.DAY, members_only=True),

@@ -124,10 +124,10 @@ def test_unit_availability_per_day_and_hour(client, demo, make):
     free = {h["start"][11:16]: h["available_seats"] for h in day["hours"]}
     assert free["09:00"] == 1 and free["10:00"] == 0 and free["11:00"] == 0 and free["12:00"] == 1
     assert body["days"][1]["available_seats"] == 1
-    # A day unit: per day only. Koto is closed on Sunday.
+    # A day unit: per day only. Koto is open Monday to Saturday, closed on Sunday.
     koto_desk = demo["koto-komagane"].units[1]
     body = client.get(f"/api/v1/units/{koto_desk.id}/availability?from=2019-07-27&to=2019-07-29").json
-    assert [d["open"] for d in body["days"]] == [False, False, True]
+    assert [d["open"] for d in body["days"]] == [True, False, True]
     assert "hours" not in body["days"][2] and body["days"][2]["available_seats"] == 4
     # A members-only unit: only through its campaign slot.
     member = demo["koto-komagane"].units[0]
