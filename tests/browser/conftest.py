@@ -166,7 +166,7 @@ def new_context(browser, live_server: str, axe_source: str):
             base_url=live_server, locale="ja-JP", timezone_id="Asia/Tokyo",
             viewport={"width": width, "height": height}, accept_downloads=True, **kwargs,
         )
-        context.set_default_timeout(20_000)
+        context.set_default_timeout(30_000)
 
         # Only loopback: anything else is aborted, never fetched.
         def _route(route):
