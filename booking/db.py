@@ -26,10 +26,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
 
 IMMEDIATE_OPTION = "sqlite_begin_immediate"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY_TIMEOUT_MS = 20_000
 # How long a booking waits for competing bookings of the same unit before "busy, try
-# again": generous, since each one holds the lock for a few tens of milliseconds.
-POSTGRES_LOCK_TIMEOUT = "10s"
+# again". Each holds the lock for a few tens of milliseconds, but a rush of fifty on a
+# loaded machine queues for seconds; 20 s stays under gunicorn's 30 s request timeout.
+POSTGRES_LOCK_TIMEOUT = "20s"
 
 
 @sa.event.listens_for(Engine, "connect")

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from booking.db import begin_write, is_lock_timeout
 from booking.models import (
@@ -219,7 +219,7 @@ def _lock_units(session: Session, unit_ids: Iterable[int]) -> None:
 
     PostgreSQL: SELECT … FOR UPDATE on the unit rows (executed: a built but unexecuted
     lock locks nothing), waiting at most the lock_timeout set by begin_write. Then the
-    rows' lock_version is bumped, which also makes SQLite's IMMEDIATE transaction a write.
+    rows' lock_version is bumped by _bump_units once the decision is yes.
     """
     ids = sorted(set(unit_ids))
     locked = session.execute(
@@ -227,15 +227,21 @@ def _lock_units(session: Session, unit_ids: Iterable[int]) -> None:
     ).scalars().all()
     if len(locked) != len(ids):
         raise DomainError("unavailable")
-    session.execute(sa.update(Unit).where(Unit.id.in_(ids))
+
+
+def _bump_units(session: Session, unit_ids: Iterable[int]) -> None:
+    """Record the decision on the locked rows (only when something was booked or changed:
+    a refusal writes nothing and releases the lock sooner)."""
+    session.execute(sa.update(Unit).where(Unit.id.in_(sorted(set(unit_ids))))
                     .values(lock_version=Unit.lock_version + 1))
 
 
 def _load_unit(session: Session, unit_id: int) -> Unit:
     unit = session.scalar(
         sa.select(Unit).where(Unit.id == unit_id).options(
-            selectinload(Unit.space).selectinload(Space.opening_hours),
-            selectinload(Unit.space).selectinload(Space.organisation),
+            # One round trip for unit, space and organisation (the lock is held meanwhile).
+            joinedload(Unit.space).joinedload(Space.organisation),
+            joinedload(Unit.space).selectinload(Space.opening_hours),
         ).execution_options(populate_existing=True)
     )
     if unit is None:
@@ -400,6 +406,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
         the_slot = _usable_slot(session, slot_ref, locked_unit) if slot_ref is not None else None
         _check_times(locked_unit, periods)
         _check_availability(session, locked_unit, the_slot, periods, seats)
+        _bump_units(session, [unit_id])
         # Only the campaign rules need the company row (one query less otherwise).
         company_row = session.get(Organisation, company_id) if the_slot is not None else None
         made: list[Booking] = []
@@ -478,6 +485,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         if slot is not None:
             check_rules(session, slot, current.company, start, end, new_seats,
                         exclude_booking_id=current.id)
+        _bump_units(session, [current.unit_id])
         price, subsidy = _price(unit, slot, start, end, new_seats)
         before = (current.seats, current.starts_at.isoformat(), current.ends_at.isoformat())
         current.seats, current.starts_at, current.ends_at = new_seats, start, end
