@@ -104,7 +104,7 @@ def test_space_detail(client, demo):
     with time_machine.travel(datetime(2019, 7, 1, 3, tzinfo=UTC), tick=False):
         body = client.get(f"/api/v1/spaces/{koto.id}").json
     assert body["name"] == "テレワークオフィス「Koto」" and body["prefecture"] == "長野県"
-    assert [h["weekday"] for h in body["opening_hours"]] == [0, 1, 2, 3, 4]
+    assert [h["weekday"] for h in body["opening_hours"]] == [0, 1, 2, 3, 4, 5]
     assert body["opening_hours"][0] == {"weekday": 0, "opens": "09:00", "closes": "18:00"}
     assert {u["name"] for u in body["units"]} == {"会員デスク", "ワーケーション利用デスク(有償)"}
     assert body["closures"] == [{"unit_id": unit.id, "start_date": "2019-08-13",
