@@ -557,3 +557,25 @@ def test_racing_bookings_on_two_units_never_lend_more_extras_than_exist(app, mak
     lent = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(BookingExtra.quantity), 0)))
     assert lent == 3
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Booking)) == 3
+
+
+def test_municipality_deletes_an_unused_slot_but_not_one_with_bookings(seeded, make, client, login):
+    used = _slot("telework-days-2019-yoshikawa")
+    with time_machine.travel(BEFORE_2019, tick=False):
+        _book(_user("company@example.jp"), used, date(2019, 7, 23), 1)
+    spare = make.slot(used.campaign, used.unit, start_date=date(2019, 8, 1),
+                      end_date=date(2019, 8, 2))
+    campaign_id, used_id, spare_id = used.campaign_id, used.id, spare.id
+    login(_user("city@example.jp"), demo.DEMO_PASSWORD)
+
+    refused = client.post(f"/municipality/campaigns/{campaign_id}/slots/{used_id}/delete",
+                          follow_redirects=True)
+    assert refused.status_code == 200
+    assert db.session.get(CampaignSlot, used_id) is not None
+    assert 'class="flash flash-error"' in refused.get_data(as_text=True)
+
+    done = client.post(f"/municipality/campaigns/{campaign_id}/slots/{spare_id}/delete",
+                       follow_redirects=True)
+    assert done.status_code == 200 and "提供枠を削除しました。" in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(CampaignSlot, spare_id) is None

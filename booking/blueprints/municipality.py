@@ -318,6 +318,18 @@ def _slot_form(campaign: Campaign, slot: CampaignSlot | None) -> SlotForm:
     return form
 
 
+def _commit_or_flash(action, done_message) -> None:
+    """Run one service action: commit and say so, or roll back and show why not."""
+    try:
+        action()
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(done_message, "success")
+
+
 def _save_slot(campaign: Campaign, slot: CampaignSlot | None):
     form = _slot_form(campaign, slot)
     if form.validate_on_submit():
@@ -350,14 +362,8 @@ def delete_slot(campaign_id: int, slot_id: int):
     found = _campaign(campaign_id)
     slot = _slot(found, slot_id)
     if ButtonForm().validate_on_submit():
-        try:
-            service.delete_slot(db.session, current_user, slot)
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash(_l("提供枠を削除しました。"), "success")
+        _commit_or_flash(lambda: service.delete_slot(db.session, current_user, slot),
+                         _l("提供枠を削除しました。"))
     return redirect(url_for(".campaign", campaign_id=found.id))
 
 
@@ -407,14 +413,8 @@ def delete_extra(campaign_id: int, extra_id: int):
     found = _campaign(campaign_id)
     extra = _extra(found, extra_id)
     if ButtonForm().validate_on_submit():
-        try:
-            service.delete_extra(db.session, current_user, extra)
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash(_l("貸出品を削除しました。"), "success")
+        _commit_or_flash(lambda: service.delete_extra(db.session, current_user, extra),
+                         _l("貸出品を削除しました。"))
     return redirect(url_for(".campaign", campaign_id=found.id))
 
 
