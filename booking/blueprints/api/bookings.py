@@ -15,17 +15,19 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from flask import g, request
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, StringConstraints, model_validator
 from sqlalchemy.orm import selectinload
 
 from booking.blueprints.api.common import InvalidInput, bp, parse_body, problem, token_required
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
 from booking.extensions import db
 from booking.models import Booking, BookingStatus, Campaign, CampaignSlot, PricePer, Space, Unit
-from booking.services import calendars, reservations
+from booking.services import calendars, campaigns, reservations
 from booking.services.availability import TOKYO
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# An extra's id as a JSON object key: digits only, below 2^31 (the id column's range).
+ExtraKey = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,8}$")]
 
 
 class BookingIn(BaseModel):
@@ -42,6 +44,12 @@ class BookingIn(BaseModel):
         default_factory=list, max_length=reservations.MAX_ATTENDEES)
     campaign: str | None = Field(default=None, max_length=80)
     note: str = Field(default="", max_length=500)
+    extras: dict[ExtraKey, Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default_factory=dict, max_length=50,
+        description='Extras of the campaign lent with the booking, {"<extra id>": quantity} '
+                    "(0 or absent: none). Only with `campaign`. An extra not offered or more "
+                    "than its per-booking limit: 422; not enough left: 409 with `available`.",
+        json_schema_extra={"additionalProperties": False})
 
     @model_validator(mode="after")
     def _one_way_to_say_when(self):
@@ -86,10 +94,18 @@ def booking_json(booking: Booking) -> dict:
                   "subsidy": booking.subsidy_amount},
         "campaign": slot.campaign.slug if slot is not None else None,
         "attendees": [a.email for a in booking.attendees],
+        "extras": _extras_json(booking),
         "sequence": booking.sequence,
         "ics_url": calendars.ics_url(booking),
         "url": calendars.booking_url(booking),
     }
+
+
+def _extras_json(booking: Booking) -> list[dict]:
+    if booking.campaign_slot_id is None:  # only campaign bookings hold extras
+        return []
+    return [{"id": line.extra_id, "name": line.extra.name, "quantity": line.quantity}
+            for line in campaigns.booking_extras(db.session, booking)]
 
 
 def _unit(unit_id: int) -> Unit:
@@ -154,7 +170,8 @@ def create_booking():
     try:
         made = reservations.book(db.session, unit, g.api_user, _periods(unit, slot, body),
                                  body.seats, slot=slot, attendees=[str(a) for a in body.attendees],
-                                 note=body.note, locale=g.api_user.locale, idempotency=idem)
+                                 note=body.note, locale=g.api_user.locale, idempotency=idem,
+                                 extras={int(k): v for k, v in body.extras.items()})
     except reservations.Replay as replay:
         return replay.response, replay.status_code, {"Idempotent-Replayed": "true"}
     status, answer = _respond(made)
@@ -236,6 +253,11 @@ SCHEMAS["Booking"] = {
             "subsidy": {"type": "integer"}}},
         "campaign": {"type": ["string", "null"]},
         "attendees": {"type": "array", "items": {"type": "string"}},
+        "extras": {"type": "array", "description": "Extras of the campaign lent with it",
+                   "items": {"type": "object", "required": ["id", "name", "quantity"],
+                             "properties": {"id": {"type": "integer"},
+                                            "name": {"type": "string"},
+                                            "quantity": {"type": "integer"}}}},
         "sequence": {"type": "integer"},
         "ics_url": {"type": "string"}, "url": {"type": "string"},
         "bookings": {"type": "array", "items": {"$ref": "#/components/schemas/Booking"}},
