@@ -339,3 +339,88 @@ def test_english_summary_for_an_english_booker(make, booked):
     db.session.commit()
     event = _event(calendars.booking_ics(booking, calendars.METHOD_PUBLISH))
     assert "Telework Shizuoka" in str(event["SUMMARY"])
+
+
+# --------------------------------------------------------------------------- feed speed-ups
+
+
+def test_feed_folding_is_the_librarys():
+    from icalendar.parser.string import _foldline
+
+    lines = ["UID:short", "DESCRIPTION:" + "予約番号: B1\\n区画: デスク" * 9,
+             "LOCATION:" + "🏢テレワーク" * 20, "X-A:" + "\\\\" * 60]
+    for n in range(60, 150):  # escapes and multi-byte characters at every fold position
+        lines += ["SUMMARY:" + "a" * n + "\\,b" * 3, "SUMMARY:" + "a" * n + "^^" + "b" * 9,
+                  "SUMMARY:" + "a" * n + "駅é" * 5]
+    for line in lines:
+        assert calendars._fold(line.encode()) == _foldline(line).encode(), line
+
+
+def _unfolded_events(data: bytes) -> list[list[bytes]]:
+    """Each VEVENT's unfolded lines, sorted (the library sorts properties, the feed not)."""
+    text = data.replace(b"\r\n ", b"")
+    blocks = text.split(b"BEGIN:VEVENT\r\n")[1:]
+    return [sorted(b.split(b"END:VEVENT\r\n")[0].split(b"\r\n")) for b in blocks]
+
+
+def test_feed_events_are_what_icalendar_writes(booked, make):
+    """The feed writes its events line by line; each must be the library's own VEVENT."""
+    unit = booked["unit"]
+    unit.space.access = "駅から徒歩3分、\\ 裏口; 「北口」" * 3  # escaping and folding
+    [english] = r.book(db.session, unit, booked["user"], [r.day_period(unit, future_day(13))],
+                       1, locale="en")
+    db.session.commit()
+    bookings = calendars.feed_bookings(db.session, booked["company"])
+    data = calendars.feed_ics(bookings, "デモ商事の予約")
+    _check_text_rules(data)
+    expected = [_unfolded_events(calendars.event_for(b, calendars.METHOD_PUBLISH,
+                                                     stamp=b.updated_at).to_ical())[0]
+                for b in bookings]
+    assert sorted(_unfolded_events(data)) == sorted(expected)
+    assert len(expected) == 2 and any(b"Telework Shizuoka" in line for line in
+                                      sum(_unfolded_events(data), []))
+    cal = icalendar.Calendar.from_ical(data)
+    assert [tz["TZID"] for tz in cal.walk("VTIMEZONE")] == ["Asia/Tokyo"]
+    assert {str(e["UID"]) for e in cal.walk("VEVENT")} == {
+        calendars.uid_of(booked["booking"]), calendars.uid_of(english)}
+
+
+def test_feed_answers_304_until_something_in_it_changes(booked, client, app):
+    booking, user, unit = booked["booking"], booked["user"], booked["unit"]
+    secret = calendars.renew_secret(booked["company"])
+    db.session.commit()
+    url = f"/calendar/{secret}.ics"
+
+    def etag() -> str:
+        res = client.get(url)
+        assert res.status_code == 200 and res.headers["ETag"].startswith('W/"')
+        again = client.get(url, headers={"If-None-Match": res.headers["ETag"]})
+        assert again.status_code == 304 and again.data == b""
+        assert again.headers["ETag"] == res.headers["ETag"]
+        assert again.headers["Cache-Control"] == "private, max-age=300"
+        return res.headers["ETag"]
+
+    seen = [etag()]
+    assert etag() == seen[0]  # nothing changed: the same validator
+    assert client.get(url, headers={"If-None-Match": 'W/"other"'}).status_code == 200
+    r.change(db.session, booking, user, seats=3)
+    seen.append(etag())
+    [other] = r.book(db.session, unit, user, [r.day_period(unit, future_day(14))], 1)
+    seen.append(etag())
+    booked["space"].name = "テレワーク静岡 本館"  # a place's text, no booking touched
+    db.session.commit()
+    seen.append(etag())
+    r.cancel(db.session, other, user)
+    seen.append(etag())
+    assert len(set(seen)) == len(seen), seen
+    # The window: a booking that ended 30 days ago is listed by default (90 days), not
+    # with CALENDAR_FEED_PAST_DAYS=7, and leaving the window changes the ETag too.
+    booking.starts_at -= timedelta(days=40)
+    booking.ends_at -= timedelta(days=40)
+    db.session.commit()
+    before = client.get(url)
+    assert calendars.uid_of(booking).encode() in before.data
+    app.config["CALENDAR_FEED_PAST_DAYS"] = 7
+    after = client.get(url)
+    assert calendars.uid_of(booking).encode() not in after.data
+    assert after.headers["ETag"] != before.headers["ETag"]

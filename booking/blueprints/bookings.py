@@ -311,12 +311,18 @@ def feed(secret: str):
     owner = calendars.owner_of(db.session, secret)
     if owner is None:
         abort(404)
-    body = calendars.feed_ics(calendars.feed_bookings(db.session, owner),
-                              calendars.feed_name(owner, getattr(owner, "locale", "ja")))
-    return Response(body, mimetype="text/calendar", headers={
-        "Cache-Control": "private, max-age=300",
-        "X-Robots-Tag": "noindex",
-    })
+    name = calendars.feed_name(owner, getattr(owner, "locale", "ja"))
+    # The ETag before the body: a booking changed in between makes the body newer than
+    # its ETag (one needless fetch later), never older (a stale calendar kept by a 304).
+    etag = calendars.feed_etag(db.session, owner, name)
+    if request.if_none_match.contains_weak(etag):
+        response = Response(status=304)
+    else:
+        response = Response(calendars.feed_ics(calendars.feed_bookings(db.session, owner), name),
+                            mimetype="text/calendar")
+    response.set_etag(etag, weak=True)
+    response.headers.update({"Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex"})
+    return response
 
 
 # --------------------------------------------------------------------------- change, cancel
