@@ -207,3 +207,53 @@ def test_pages_show_one_language(demo_app, role):
         db.session.remove()
     assert checked, f"no page rendered for {role}"
     assert not problems, f"{len(problems)} pages with the other language:\n" + "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- plurals
+
+# An English count whose noun is not chosen by the number reads "1 seats".
+FIXED_PLURAL = re.compile(r"%\(\w+\)d (?:\w+ )?(?:seats|people|bookings|results|nights|hours|"
+                          r"days|items)\b|\w\(s\)")
+
+
+def test_english_counts_use_plural_forms(catalogue):
+    """Counted nouns go through ngettext (msgstr[0] "%(num)d seat", msgstr[1] "… seats")."""
+    fixed = [f"{m.id!r} → {m.string!r}" for m in catalogue
+             if m.id and not m.pluralizable and FIXED_PLURAL.search(m.string or "")]
+    assert not fixed, "use ngettext for these counts:\n" + "\n".join(fixed)
+
+
+def test_ngettext_reads_one_seat_two_seats_in_english_and_the_same_in_japanese(demo_app):
+    from flask_babel import force_locale
+
+    app, _values, _slug = demo_app
+    template = app.jinja_env.from_string(
+        '{{ ngettext("%(num)d席", "%(num)d席", n) }} · {{ ngettext("%(num)d名", "%(num)d名", n) }}')
+    with app.test_request_context():
+        with force_locale("en"):
+            assert template.render(n=1) == "1 seat · 1 person"
+            assert template.render(n=2) == "2 seats · 2 people"
+        with force_locale("ja"):
+            assert template.render(n=1) == "1席 · 1名"
+            assert template.render(n=2) == "2席 · 2名"
+
+
+def test_console_day_list_says_cancel_not_cancelled(demo_app):
+    """The day list's cancel link is an action ("Cancel booking" / キャンセルする), not the
+    status "Cancelled"; the counts above it read in the singular or plural."""
+    from seeds import demo
+
+    app, values, _slug = demo_app
+    day = date(demo.coming_summer(date.today()), 7, 24)
+    client = app.test_client()
+    with app.app_context():
+        client.post("/account/login", data={"email": ACCOUNTS["operator"], "password": DEMO_PASSWORD})
+        url = f"/operator/spaces/{values['operator']['space_id']}/day?day={day.isoformat()}"
+        english = client.get(f"{url}&lang=en").get_data(as_text=True)
+        japanese = client.get(f"{url}&lang=ja").get_data(as_text=True)
+        db.session.remove()
+    link = re.compile(r'<a href="/operator/bookings/\d+/cancel">([^<]*)<')
+    assert link.findall(english) == ["Cancel booking"]
+    assert link.findall(japanese) == ["キャンセルする"]
+    assert "Booked 2 seats · checked in 0 seats · no-show 0 seats" in english
+    assert "予約済み 2席 · チェックイン済み 0席 · 来場なし 0席" in japanese

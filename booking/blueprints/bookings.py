@@ -24,8 +24,8 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from booking.extensions import db
 from booking.forms import form_status
 from booking.models import Booking, CampaignSlot, PricePer, Space, Unit, User
-from booking.services import calendars, reservations
-from booking.services.availability import TOKYO, regular_window, slot_window
+from booking.services import calendars, campaigns, reservations
+from booking.services.availability import TOKYO, at, regular_window, slot_window
 from booking.services.errors import DomainError
 from booking.web import current_locale
 
@@ -58,6 +58,15 @@ def booking_status_label(status) -> str:
     return str(STATUS_LABELS.get(getattr(status, "value", status), status))
 
 
+@bp.app_template_global()
+def booking_extra_lines(booking: Booking) -> list:
+    """The extras a booking holds, for its receipt and mail (only campaign bookings have
+    any: no query for the others)."""
+    if booking.campaign_slot_id is None:
+        return []
+    return campaigns.booking_extras(db.session, booking)
+
+
 # --------------------------------------------------------------------------- forms
 
 
@@ -77,6 +86,30 @@ class BookingForm(FlaskForm):
     note = TextAreaField(_l("施設へのメモ"), validators=[Optional(), Length(max=500)])
     # A fresh token per form shown: a second click of the same form books nothing more.
     submission = HiddenField()
+
+
+def _extra_field(extra_id: int) -> str:
+    return f"extra_{extra_id}"
+
+
+def _booking_form(slot: CampaignSlot | None) -> tuple[BookingForm, list[str]]:
+    """The booking form, with a quantity field (0 by default) for each extra the slot's
+    campaign lends; and the names of those fields."""
+    if slot is None:
+        return BookingForm(), []
+    loc = current_locale()
+    extras = campaigns.campaign_extras(db.session, slot.campaign)
+    form_class = type("BookingFormWithExtras", (BookingForm,), {
+        _extra_field(e.id): IntegerField(
+            e.display_name(loc), default=0,
+            validators=[Optional(), NumberRange(min=0, max=e.max_per_booking)])
+        for e in extras
+    })
+    return form_class(), [_extra_field(e.id) for e in extras]
+
+
+def _extras_wanted(form: BookingForm, names: list[str]) -> dict[int, int]:
+    return {int(n.removeprefix("extra_")): form[n].data for n in names if form[n].data}
 
 
 class ChangeForm(FlaskForm):
@@ -159,6 +192,10 @@ def _show_error(form, error: DomainError) -> None:
     message = error.message
     if error.code == "not_enough_seats" and "available" in error.extra:
         message = _l("空席が足りません(残り%(n)d席)。", n=error.extra["available"])
+    if error.code.startswith("extra_") and "extra" in error.extra:
+        field = getattr(form, _extra_field(error.extra["extra"]), None)
+        if error.code == "extra_sold_out":
+            message = _l("貸出品の在庫が足りません(残り%(n)d個)。", n=error.extra["available"])
     if field is not None:
         field.errors = [*list(field.errors or []), message]
     else:
@@ -170,6 +207,31 @@ def _own_booking(reference: str) -> Booking:
         return reservations.find(db.session, reference, current_user)
     except DomainError:
         abort(404)
+
+
+def _describe_extras(form: BookingForm, names: list[str], unit: Unit,
+                     slot: CampaignSlot | None) -> None:
+    """Tells beside each extra how many are left for the dates the form asks for (for the
+    rest of the slot's dates until a date is chosen) and how many one booking may take."""
+    if not names:
+        return
+    try:
+        periods = _periods(unit, slot, form) if form.first_date.data else []
+    except DomainError:
+        periods = []
+    if periods:
+        start, end = min(p[0] for p in periods), max(p[1] for p in periods)
+    else:
+        today = datetime.now(TOKYO).date()
+        start = at(max(slot.start_date, today), 0)
+        end = at(max(slot.end_date, today) + timedelta(days=1), 0)
+    loc = current_locale()
+    for extra, free in campaigns.extras_available(db.session, slot.campaign, start, end):
+        field = getattr(form, _extra_field(extra.id), None)
+        if field is not None:
+            left = _l("残り%(n)d個(1予約につき%(max)d個まで)", n=free, max=extra.max_per_booking)
+            about = extra.display_description(loc)
+            field.description = f"{about} {left}" if about else left
 
 
 def _form_hash(form: BookingForm, unit: Unit, slot: CampaignSlot | None) -> str:
@@ -187,7 +249,7 @@ def _form_hash(form: BookingForm, unit: Unit, slot: CampaignSlot | None) -> str:
 def new():
     unit = _unit_or_404(request.args.get("unit_id", type=int))
     slot = _slot_for(unit, request.args.get("slot", type=int))
-    form = BookingForm()
+    form, extra_names = _booking_form(slot)
     if request.method == "GET":
         form.submission.data = secrets.token_urlsafe(16)
         if request.args.get("date"):
@@ -205,7 +267,8 @@ def new():
             made = reservations.book(
                 db.session, unit, current_user, periods, form.seats.data, slot=slot,
                 attendees=_attendees(form.attendees.data), note=form.note.data or "",
-                locale=current_locale(), idempotency=idem)
+                locale=current_locale(), idempotency=idem,
+                extras=_extras_wanted(form, extra_names))
             references = [b.reference for b in made]
             flash(_l("予約が確定しました。確認メールをお送りします。"), "success")
         except reservations.Replay as replay:
@@ -221,8 +284,9 @@ def new():
                                     more=",".join(references[1:]) or None))
     elif request.method == "POST":
         status = form_status(form)
+    _describe_extras(form, extra_names, unit, slot)
     return render_template("bookings/new.html", form=form, unit=unit, slot=slot,
-                           space=unit.space), status
+                           space=unit.space, extras=[form[n] for n in extra_names]), status
 
 
 @bp.get("/bookings/<reference>")

@@ -207,13 +207,18 @@ def extras_held(session: Session, extra_ids: list[int], start: datetime, end: da
     return peaks
 
 
-def extras_available(session: Session, campaign: Campaign, start: datetime,
-                     end: datetime) -> list[tuple[CampaignExtra, int]]:
-    """Each extra of the campaign with how many are free during the whole of [start, end)."""
-    extras = list(session.scalars(
+def campaign_extras(session: Session, campaign: Campaign) -> list[CampaignExtra]:
+    """The extras the campaign lends, oldest first (the order the booking form shows)."""
+    return list(session.scalars(
         sa.select(CampaignExtra).where(CampaignExtra.campaign_id == campaign.id)
         .order_by(CampaignExtra.id)
     ))
+
+
+def extras_available(session: Session, campaign: Campaign, start: datetime,
+                     end: datetime) -> list[tuple[CampaignExtra, int]]:
+    """Each extra of the campaign with how many are free during the whole of [start, end)."""
+    extras = campaign_extras(session, campaign)
     held = extras_held(session, [e.id for e in extras], start, end)
     return [(e, max(e.quantity - held.get(e.id, 0), 0)) for e in extras]
 
