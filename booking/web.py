@@ -70,7 +70,8 @@ def _handle_http_error(error: HTTPException):
 
 
 def _handle_unexpected(error: Exception):
-    db.session.rollback()
+    with contextlib.suppress(Exception):  # a failed rollback must not hide the error itself
+        db.session.rollback()
     from flask import current_app
 
     current_app.logger.exception("unhandled error")
@@ -91,7 +92,7 @@ def _handle_database_down(error: Exception):
 
     with contextlib.suppress(Exception):  # the connection may be gone; the pool discards it
         db.session.rollback()
-    current_app.logger.warning("database unavailable: %s", type(error).__name__)
+    current_app.logger.warning("database unavailable: %s", _error_name(error))
     if wants_json():
         response = problem(503, "Service Unavailable",
                            "The database is unavailable. Try again in a few seconds.")
@@ -103,6 +104,32 @@ def _handle_database_down(error: Exception):
         response = current_app.make_response((body, 503))
     response.headers["Retry-After"] = "5"
     return response
+
+
+def _error_name(error: BaseException) -> str:
+    """`OperationalError (AdminShutdown)`: the driver's error says what the database did."""
+    orig = getattr(error, "orig", None)
+    return f"{type(error).__name__} ({type(orig).__name__})" if orig is not None else type(error).__name__
+
+
+def _end_session(_error: BaseException | None) -> None:
+    """Close the request's session, also when its connection has died since the last query.
+
+    Runs after the answer is made: a read after the booking's COMMIT leaves a transaction
+    open until here, and when the database stops meanwhile its ROLLBACK fails. Raised from
+    a teardown, that error would reach gunicorn, which answers 500 instead of the answer
+    already made (the booking stored and answered 201 by the app). The connection is
+    invalidated by then (the pool opens a new one); closing again only forgets the session.
+    Registered after Flask-SQLAlchemy's teardown, so it runs before it (reverse order).
+    """
+    try:
+        db.session.remove()
+    except DATABASE_DOWN as error:
+        from flask import current_app
+
+        current_app.logger.warning("database connection lost after the answer: %s",
+                                   _error_name(error))
+        db.session.remove()
 
 
 def _security_headers(response):
@@ -226,6 +253,7 @@ def init_app(app: Flask) -> None:
     if not app.testing and not app.debug:
         app.register_error_handler(Exception, _handle_unexpected)
     app.after_request(_security_headers)
+    app.teardown_appcontext(_end_session)
     app.jinja_env.filters["yen"] = yen
     app.jinja_env.filters["local_date"] = local_date
     app.jinja_env.filters["local_time"] = local_time

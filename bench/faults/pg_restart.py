@@ -1,6 +1,6 @@
 """Fault: PostgreSQL restarted during a booking load.
 
-    .venv/bin/python -m bench.faults.pg_restart [--requests 600 --outage 4 --mode fast]
+    .venv/bin/python -m bench.faults.pg_restart [--requests 600 --outage 4 --mode fast --log FILE]
 
 Against a PostgreSQL server of its own (initdb in a temporary folder, its own port: the
 machine's server is never touched), with gunicorn (the production gunicorn.conf.py)
@@ -14,12 +14,13 @@ Passes when: requests during the outage were answered 503 application/problem+js
 /readyz 503 too), never 500, never a dropped connection; the app recovered by itself
 (bookings answered 201 after the restart, same gunicorn process, /readyz 200); every
 booking answered 201 is in the database, and the database holds no booking that was not
-answered 201.
+answered 201; gunicorn's log holds no error line (nothing escaped the app's handlers).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import threading
 import time
@@ -40,7 +41,9 @@ from bench.stack import (
 
 
 def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str = "fast",
-        workers: int = 2, app_threads: int = 4) -> dict:
+        workers: int = 2, app_threads: int = 4, log: Path | None = None) -> dict:
+    """`log`: where gunicorn's log (the app's JSON lines, tracebacks) is kept; a temporary
+    file otherwise."""
     report: dict = {"check": "pg_restart", "machine": machine(), "settings": {
         "requests": requests, "threads": threads, "outage_s": outage, "mode": mode}}
     with tempfile.TemporaryDirectory(prefix="fault-pg-") as tmp, OwnPostgres() as pg:
@@ -65,8 +68,9 @@ def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str
             with lock:
                 answered += 1
 
+        log_path = log or Path(tmp) / "gunicorn.log"
         with AppServer(env, workers=workers, threads=app_threads, name="pg-fault",
-                       log_path=Path(tmp) / "gunicorn.log") as server:
+                       log_path=log_path) as server:
             master_pid = server.process.pid
             with background(lambda: book_all([server.url], sc.token, bodies, threads=threads,
                                              retry_seconds=outage + 60, on_answer=counted)) as load:
@@ -82,6 +86,7 @@ def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str
             ready_after = http("GET", server.url + "/readyz")
             same_process = server.process is not None and server.process.pid == master_pid \
                 and server.process.poll() is None
+        errors, warnings = _log_findings(log_path)
         rows = {r[0] for r in query(database_url, "SELECT reference FROM bookings WHERE user_id = "
                                                   "(SELECT id FROM users WHERE email = %s)",
                                     sc.booker_email)}
@@ -99,6 +104,7 @@ def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str
         "answered_201": len(created), "rows_in_db": len(rows),
         "missing_from_db": sorted(created - rows)[:20],
         "in_db_not_answered_201": sorted(rows - created)[:20],
+        "log_warnings": warnings, "log_errors": errors[:5],
     })
     checks = {
         "outage_answered_503": any(a.status == 503 for a in during),
@@ -111,6 +117,7 @@ def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str
         "every_201_in_db": not (created - rows),
         "nothing_in_db_unanswered": not (rows - created),
         "every_request_finished": all(o.status in (201, 409) for o in outcomes),
+        "no_error_logged": not errors,
     }
     report["checks"] = checks
     report["passed"] = all(checks.values())
@@ -122,6 +129,26 @@ def _count(attempts) -> dict:
     for a in attempts:
         out[str(a.status)] = out.get(str(a.status), 0) + 1
     return dict(sorted(out.items()))
+
+
+def _log_findings(path: Path) -> tuple[list[str], dict[str, int]]:
+    """gunicorn's log: the error lines (message and the exception's last line: a traceback
+    there is what escaped the app's error handlers), and the warnings counted by message."""
+    errors: list[str] = []
+    warnings: dict[str, int] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            if "Traceback" in line or "Error" in line:
+                errors.append(line)
+            continue
+        if entry.get("level") in ("error", "critical"):
+            exc = entry.get("exc", "").strip().splitlines()
+            errors.append(f"{entry.get('msg')}: {exc[-1] if exc else ''}")
+        elif entry.get("level") == "warning":
+            warnings[entry.get("msg", "")] = warnings.get(entry.get("msg", ""), 0) + 1
+    return errors, warnings
 
 
 def _dispose(app) -> None:
@@ -145,6 +172,10 @@ def show(report: dict) -> None:
     ]
     print_table("Fault: PostgreSQL restarted during a booking load", rows,
                 [("what", "what"), ("value", "value"), ("detail", "detail")])
+    for message, n in report["log_warnings"].items():
+        print(f"  log warning ×{n}: {message}")
+    for line in report["log_errors"]:
+        print(f"  log error: {line}")
     for name, ok in report["checks"].items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
 
@@ -156,8 +187,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--outage", type=float, default=4.0, help="seconds the database is down")
     parser.add_argument("--mode", choices=("fast", "immediate"), default="fast",
                         help="pg_ctl stop mode (immediate: like a crash)")
+    parser.add_argument("--log", type=Path, help="keep gunicorn's log (app JSON lines) in this file")
     args = parser.parse_args(argv)
-    report = run(requests=args.requests, threads=args.threads, outage=args.outage, mode=args.mode)
+    report = run(requests=args.requests, threads=args.threads, outage=args.outage, mode=args.mode,
+                 log=args.log)
     show(report)
     print(f"\nJSON: {write_results('fault-pg-restart', report)}")
     if not report["passed"]:

@@ -1,0 +1,107 @@
+"""The database connection dies in the middle of a booking request (issue 9).
+
+No mock: on PostgreSQL the request's own server backend is ended with
+pg_terminate_backend (what `pg_ctl stop -m fast` does to every backend), at three moments
+of POST /api/v1/bookings. The answer is then 201 with the booking stored, or 503
+problem+json with the booking stored or not (a retry with the Idempotency-Key gets the
+stored answer), never a 500.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from booking.db import IMMEDIATE_OPTION
+from booking.extensions import db
+from booking.models import Booking, utcnow
+from booking.services import tokens
+from booking.services.availability import TOKYO
+from tests.conftest import make_app
+
+
+@pytest.fixture
+def world(app, make, backend, tmp_path):
+    if backend != "postgresql":
+        pytest.skip("ending a server backend needs PostgreSQL")
+    company = make.company()
+    user = make.user("outage@example.jp", organisation=company)
+    token, _ = tokens.issue(db.session, user, 1)
+    db.session.commit()
+    unit = make.unit(capacity=6, price_amount=2000)
+    day = (utcnow().astimezone(TOKYO) + timedelta(days=10)).date()
+    # A second app whose requests push their own app context, as under gunicorn: its
+    # session is removed (rolled back, connection returned) at the end of each request.
+    served = make_app(app.config["SQLALCHEMY_DATABASE_URI"], MAIL_DIR=str(tmp_path / "mail"))
+    return {"app": served, "url": app.config["SQLALCHEMY_DATABASE_URI"],
+            "headers": {"Authorization": f"Bearer {token}", "Idempotency-Key": "outage-1"},
+            "body": {"unit_id": unit.id, "date": day.isoformat(), "seats": 1}}
+
+
+def _end_backend(url: str, pid: int) -> None:
+    """What `pg_ctl stop -m fast` does to a backend: FATAL 57P01, connection closed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+
+def _backend_pid(connection: sa.Connection) -> int:
+    return connection.connection.dbapi_connection.info.backend_pid
+
+
+def _stored() -> int:
+    db.session.rollback()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Booking))
+
+
+def test_connection_ends_after_the_answer_is_made(world):
+    """The booking committed and the answer built; the connection dies before the
+    request's session is closed: the client gets its 201, the booking is stored."""
+    served = world["app"]
+
+    @served.after_request
+    def _end_connection(response):
+        if response.status_code == 201:
+            _end_backend(world["url"], _backend_pid(db.session.connection()))
+        return response
+
+    res = served.test_client().post("/api/v1/bookings", json=world["body"], headers=world["headers"])
+    assert res.status_code == 201, res.data
+    assert _stored() == 1
+    # The worker goes on: its pool replaces the dead connection.
+    again = served.test_client().post("/api/v1/bookings", json=world["body"],
+                                      headers=world["headers"])
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == res.json and _stored() == 1
+
+
+def test_connection_ends_at_commit(world):
+    """The connection dies as the booking's COMMIT is sent: 503 problem+json, nothing
+    stored, and the client's retry with the same key books it once."""
+    served = world["app"]
+    with served.app_context():
+        engine = db.engine
+    armed = [True]
+
+    @sa.event.listens_for(engine, "commit")
+    def _end_connection(connection):
+        if armed[0] and _booking_pending(connection):
+            armed[0] = False
+            _end_backend(world["url"], _backend_pid(connection))
+
+    client = served.test_client()
+    res = client.post("/api/v1/bookings", json=world["body"], headers=world["headers"])
+    assert not armed[0], "the COMMIT of the booking was not reached"
+    assert res.status_code == 503, res.data
+    assert res.mimetype == "application/problem+json" and res.headers["Retry-After"]
+    assert _stored() == 0
+    retry = client.post("/api/v1/bookings", json=world["body"], headers=world["headers"])
+    assert retry.status_code == 201, retry.data
+    assert _stored() == 1
+
+
+def _booking_pending(connection: sa.Connection) -> bool:
+    """Whether this is the transaction in which a booking is decided (booking.db.begin_write)."""
+    return bool(connection.get_execution_options().get(IMMEDIATE_OPTION))
