@@ -402,6 +402,9 @@ def test_feed_answers_304_until_something_in_it_changes(booked, client, app):
 
     seen = [etag()]
     assert etag() == seen[0]  # nothing changed: the same validator
+    # ... and the same feed, kept in memory for clients that never send If-None-Match.
+    kept = calendars._feed_cache[seen[0][3:-1]]
+    assert client.get(url).data == kept
     assert client.get(url, headers={"If-None-Match": 'W/"other"'}).status_code == 200
     r.change(db.session, booking, user, seats=3)
     seen.append(etag())
@@ -424,3 +427,15 @@ def test_feed_answers_304_until_something_in_it_changes(booked, client, app):
     after = client.get(url)
     assert calendars.uid_of(booking).encode() not in after.data
     assert after.headers["ETag"] != before.headers["ETag"]
+
+
+def test_feed_memory_is_bounded(booked, client, monkeypatch):
+    feeds = [calendars.renew_secret(booked[owner]) for owner in ("user", "company", "space")]
+    db.session.commit()
+    sizes = [len(client.get(f"/calendar/{secret}.ics").data) for secret in feeds]
+    monkeypatch.setattr(calendars, "FEED_CACHE_BYTES", max(sizes) + 10)
+    calendars._feed_cache.clear()
+    for secret in feeds:
+        assert client.get(f"/calendar/{secret}.ics").status_code == 200
+    assert len(calendars._feed_cache) == 1  # only the last one fits
+    assert sum(map(len, calendars._feed_cache.values())) == sizes[-1]

@@ -382,7 +382,7 @@ def feed(secret: str):
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
     else:
-        response = Response(calendars.feed_ics(calendars.feed_bookings(db.session, owner), name),
+        response = Response(calendars.feed_body(db.session, owner, name, etag),
                             mimetype="text/calendar")
     response.set_etag(etag, weak=True)
     response.headers.update({"Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex"})

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -49,6 +51,7 @@ PRODID = "-//Telework Space Booking//telework-booking 1.0//JA"
 UID_DOMAIN = "booking.telework"
 FEED_REFRESH = timedelta(hours=1)
 FEED_PAST = timedelta(days=90)  # default of how far back a feed lists bookings
+FEED_CACHE_BYTES = 16 * 2**20  # feeds kept in each process's memory, by ETag
 FEED_FORMAT = 2  # part of the feeds' ETag: raise it when the events' text changes
 FEED_OWNERS = (User, Organisation, Space)
 
@@ -401,9 +404,31 @@ def feed_etag(session: Session, owner: User | Organisation | Space, name: str) -
         .join_from(Unit, Space, Unit.space_id == Space.id)
         .where(Unit.id.in_(sa.select(found.c.unit_id)))
         .order_by(Unit.id)).all()
-    seen = repr((FEED_FORMAT, name, public_url(), organizer_email(), count, last,
-                 [tuple(row) for row in places]))
+    seen = repr((FEED_FORMAT, type(owner).__name__, owner.id, name, public_url(),
+                 organizer_email(), count, last, [tuple(row) for row in places]))
     return hashlib.sha256(seen.encode()).hexdigest()[:32]
+
+
+_feed_cache: OrderedDict[str, bytes] = OrderedDict()  # ETag -> feed, most recent last
+_feed_cache_lock = threading.Lock()
+
+
+def feed_body(session: Session, owner: User | Organisation | Space, name: str,
+              etag: str) -> bytes:
+    """The feed whose ETag this is: from this process's memory when it was built already
+    (clients poll, and many never send If-None-Match), else built and kept, the least
+    recently used feeds dropped beyond FEED_CACHE_BYTES."""
+    with _feed_cache_lock:
+        body = _feed_cache.get(etag)
+        if body is not None:
+            _feed_cache.move_to_end(etag)
+            return body
+    body = feed_ics(feed_bookings(session, owner), name)
+    with _feed_cache_lock:
+        _feed_cache[etag] = body
+        while sum(map(len, _feed_cache.values())) > FEED_CACHE_BYTES and len(_feed_cache) > 1:
+            _feed_cache.popitem(last=False)
+    return body
 
 
 def feed_name(owner: User | Organisation | Space, locale: str = "ja") -> str:
