@@ -304,7 +304,7 @@ def feed_ics(bookings: Iterable[Booking], name: str) -> bytes:
     content line at a time with the library's own typing and escaping (_content_line),
     skipping its per-component machinery that took ~4 s for 1,000 bookings. Many lines
     repeat across a feed (times, place, organiser, summary), so each distinct line is
-    made once per feed. Events in a feed are all in Asia/Tokyo (event_for uses TOKYO)."""
+    made once per feed. A feed needs one VTIMEZONE: _event_properties writes Asia/Tokyo."""
     cal = _calendar(METHOD_PUBLISH, name)
     cal.add("refresh-interval", FEED_REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
