@@ -12,7 +12,8 @@ connection. No HTTP: bench/run_all.py measures the same through gunicorn.
 - `floor`: not a booking: a transaction that locks a unit row, updates it and commits —
   the least any booking does. The machine is shared and noisy: read the bookings per
   second against this floor (`x floor` in the table), not as absolute figures; `cpu ms`
-  is the workers' own CPU time per booking, which the machine's load does not inflate.
+  is the workers' own CPU time per booking, which the machine's load inflates much less;
+  `sql` the statements sent per booking (the floor's: 2).
 
 Creates its own database on the machine's PostgreSQL (BENCH_POSTGRES_URL or
 TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/postgres), drops it at the
@@ -132,6 +133,9 @@ def _worker(url: str, ids: dict, mode: str, seconds: float, barrier, seed: int,
         user = db.session.get(User, ids["user"])
         reservations.book(db.session, units[ids["hot"]], user,  # warm up (VTIMEZONE cache)
                           [reservations.day_period(units[ids["hot"]], first + timedelta(200))], 1)
+        statements = [0]  # SQL statements sent during the run (refusals included)
+        sa.event.listen(db.engine, "before_cursor_execute",
+                        lambda *_a: statements.__setitem__(0, statements[0] + 1))
         barrier.wait(timeout=300)  # every worker ready: start together
         deadline = time.time() + seconds
         cpu0 = time.process_time()
@@ -166,7 +170,8 @@ def _worker(url: str, ids: dict, mode: str, seconds: float, barrier, seed: int,
         cpu = time.process_time() - cpu0
         db.session.remove()
         db.engine.dispose()
-    out.put({"counts": counts, "latencies": latencies, "cpu": cpu})
+    out.put({"counts": counts, "latencies": latencies, "cpu": cpu,
+             "statements": statements[0]})
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -198,6 +203,8 @@ def run_mode(url: str, ids: dict, mode: str, workers: int, seconds: float) -> di
         # This process's CPU per booking (the app's own cost, whatever else runs here).
         "cpu_ms_per_booking": round(1000 * sum(r["cpu"] for r in results)
                                     / max(counts["booked"], 1), 1),
+        "statements_per_booking": round(sum(r["statements"] for r in results)
+                                        / max(counts["booked"], 1), 1),
         "refused": {k: v for k, v in counts.items() if k != "booked"},
         "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95),
                        "max": round(max(latencies), 1) if latencies else None,
@@ -254,12 +261,13 @@ def main(argv: list[str] | None = None) -> dict:
     for run in runs:
         run["x_floor"] = round(run["bookings_per_second"] / floor, 3) if floor else None
     print(f"{'mode':10} {'workers':>7} {'bookings':>9} {'per s':>8} {'x floor':>8} "
-          f"{'cpu ms':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  refused")
+          f"{'cpu ms':>7} {'sql':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  refused")
     for run in runs:
         lat = run["latency_ms"]
         print(f"{run['mode']:10} {run['workers']:>7} {run['bookings']:>9} "
               f"{run['bookings_per_second']:>8} {run['x_floor']!s:>8} "
-              f"{run['cpu_ms_per_booking']:>7} {lat['p50']!s:>8} "
+              f"{run['cpu_ms_per_booking']:>7} {run['statements_per_booking']:>5} "
+              f"{lat['p50']!s:>8} "
               f"{lat['p95']!s:>8} {lat['max']!s:>8}  {run['refused']}")
     print(f"check: {check}")
     output = args.output or RESULTS_DIR / (

@@ -220,3 +220,18 @@ def test_without_mail_url_the_worker_writes_eml_files(app, runner, booking_setup
     assert reference in msg.get_body(("plain",)).get_content()
     status = runner.invoke(args=["outbox", "status"])
     assert "pending" in status.output
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+def test_a_line_break_in_a_name_makes_no_header(booking_setup, locale):
+    unit, user = booking_setup
+    unit.space.name = unit.space.name_en = "Evil\r\nBcc: evil@example.jp"
+    db.session.commit()
+    _book(unit, user, locale=locale)
+    raw = db.session.scalar(sa.select(OutboxMessage.message)
+                            .where(OutboxMessage.kind == "confirmation"))
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert not any(line.lower().startswith(b"bcc") for line in head.split(b"\r\n")), head
+    msg = message_from_bytes(raw, policy=default_policy)
+    assert "Evil Bcc: evil@example.jp" in msg["Subject"] and msg["Bcc"] is None
+    assert msg["To"] == "booker@example.jp"

@@ -214,39 +214,33 @@ def clean_attendees(emails: Iterable[str]) -> list[str]:
     return seen
 
 
-def _lock_units(session: Session, unit_ids: Iterable[int]) -> None:
-    """Lock what a booking consumes, in a fixed order, before anything is counted.
+def _lock_unit(session: Session, unit_id: int) -> Unit:
+    """Lock the unit a booking consumes, before anything is counted, and read it afresh.
 
-    PostgreSQL: SELECT … FOR UPDATE on the unit rows (executed: a built but unexecuted
-    lock locks nothing), waiting at most the lock_timeout set by begin_write. Then the
-    rows' lock_version is bumped by _bump_units once the decision is yes.
+    One statement: the unit row locked (PostgreSQL: SELECT … FOR UPDATE OF units, waiting
+    at most the lock_timeout set by begin_write; SQLite: the IMMEDIATE transaction is the
+    lock), with its space, organisation and opening hours, which the decision reads (a
+    built but unexecuted lock would lock nothing: this one is executed). Only the unit row
+    is locked: bookings of other units of the same space do not wait. Its lock_version is
+    bumped by _bump_unit once the decision is yes.
     """
-    ids = sorted(set(unit_ids))
-    locked = session.execute(
-        sa.select(Unit.id).where(Unit.id.in_(ids)).order_by(Unit.id).with_for_update()
-    ).scalars().all()
-    if len(locked) != len(ids):
-        raise DomainError("unavailable")
-
-
-def _bump_units(session: Session, unit_ids: Iterable[int]) -> None:
-    """Record the decision on the locked rows (only when something was booked or changed:
-    a refusal writes nothing and releases the lock sooner)."""
-    session.execute(sa.update(Unit).where(Unit.id.in_(sorted(set(unit_ids))))
-                    .values(lock_version=Unit.lock_version + 1))
-
-
-def _load_unit(session: Session, unit_id: int) -> Unit:
-    unit = session.scalar(
-        sa.select(Unit).where(Unit.id == unit_id).options(
-            # One round trip for unit, space and organisation (the lock is held meanwhile).
-            joinedload(Unit.space).joinedload(Space.organisation),
-            joinedload(Unit.space).selectinload(Space.opening_hours),
-        ).execution_options(populate_existing=True)
-    )
+    unit = session.scalars(
+        sa.select(Unit).where(Unit.id == unit_id)
+        .options(joinedload(Unit.space).joinedload(Space.organisation),
+                 joinedload(Unit.space).joinedload(Space.opening_hours))
+        .with_for_update(of=Unit)
+        .execution_options(populate_existing=True)  # what the lock holder sees, not a cache
+    ).unique().one_or_none()
     if unit is None:
         raise DomainError("unavailable")
     return unit
+
+
+def _bump_unit(session: Session, unit_id: int) -> None:
+    """Record the decision on the locked row (only when something was booked or changed:
+    a refusal writes nothing and releases the lock sooner)."""
+    session.execute(sa.update(Unit).where(Unit.id == unit_id)
+                    .values(lock_version=Unit.lock_version + 1))
 
 
 def _bookable(unit: Unit) -> None:
@@ -398,15 +392,14 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
     slot_ref = slot
 
     def work() -> list[Booking]:
-        _lock_units(session, [unit_id])
+        locked_unit = _lock_unit(session, unit_id)
         # After the lock: a competing request with the same key has committed by now.
         _replay_if_seen(session, actor_user, idempotency)
-        locked_unit = _load_unit(session, unit_id)
         _bookable(locked_unit)
         the_slot = _usable_slot(session, slot_ref, locked_unit) if slot_ref is not None else None
         _check_times(locked_unit, periods)
         _check_availability(session, locked_unit, the_slot, periods, seats)
-        _bump_units(session, [unit_id])
+        _bump_unit(session, unit_id)
         # Only the campaign rules need the company row (one query less otherwise).
         company_row = session.get(Organisation, company_id) if the_slot is not None else None
         made: list[Booking] = []
@@ -455,7 +448,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
     """New seats and/or a new period, re-checked as a new booking; SEQUENCE + 1."""
     from booking.services import mail
 
-    booking_id = booking.id
+    booking_id, unit_id = booking.id, booking.unit_id  # a booking never moves to another unit
     if not can_manage(actor_user, booking):
         raise DomainError("not_yours")
     new_seats = booking.seats if seats is None else seats
@@ -467,15 +460,13 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
     operator = is_operator_of(actor_user, booking)
 
     def work() -> Booking:
-        current = session.get(Booking, booking_id, populate_existing=True)
-        _lock_units(session, [current.unit_id])
-        session.refresh(current)
+        unit = _lock_unit(session, unit_id)
+        current = session.get(Booking, booking_id, populate_existing=True)  # as locked
         if current.status != BookingStatus.CONFIRMED:
             raise DomainError("already_cancelled" if current.status == BookingStatus.CANCELLED
                               else "bad_status")
         if not operator:
             _before_deadline(current)
-        unit = _load_unit(session, current.unit_id)
         _bookable(unit)
         slot = (_usable_slot(session, current.campaign_slot, unit)
                 if current.campaign_slot_id is not None else None)
@@ -485,7 +476,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         if slot is not None:
             check_rules(session, slot, current.company, start, end, new_seats,
                         exclude_booking_id=current.id)
-        _bump_units(session, [current.unit_id])
+        _bump_unit(session, unit_id)
         price, subsidy = _price(unit, slot, start, end, new_seats)
         before = (current.seats, current.starts_at.isoformat(), current.ends_at.isoformat())
         current.seats, current.starts_at, current.ends_at = new_seats, start, end
