@@ -1,10 +1,11 @@
 """The database connection dies in the middle of a booking request (issue 9).
 
 No mock: on PostgreSQL the request's own server backend is ended with
-pg_terminate_backend (what `pg_ctl stop -m fast` does to every backend), at three moments
-of POST /api/v1/bookings. The answer is then 201 with the booking stored, or 503
-problem+json with the booking stored or not (a retry with the Idempotency-Key gets the
-stored answer), never a 500.
+pg_terminate_backend (what `pg_ctl stop -m fast` does to every backend) at two moments of
+POST /api/v1/bookings: as the booking's COMMIT is sent (503 problem+json, nothing stored),
+and after the answer is made, before the session's teardown ROLLBACK (201, stored: this
+one used to escape the app and become gunicorn's 500). A retry with the Idempotency-Key
+then gets the stored answer. SQLite has no server connection to lose: PostgreSQL only.
 """
 
 from __future__ import annotations
