@@ -6,6 +6,10 @@
 - Each person invited (the booker and every attendee) gets a message of their own, To
   them, multipart/mixed → multipart/alternative [text/plain, text/html,
   text/calendar; method=REQUEST|CANCEL; charset=UTF-8] + the same .ics attached.
+- Messages are rendered in that transaction, from the booking as the event left it: a
+  later change cannot rewrite an earlier mail, and the row holds the final bytes. (The
+  worker could render them instead only from a snapshot stored with the row; the
+  outbox has no column for one.)
 - A reminder is queued for REMINDER_HOURS_BEFORE hours before the start (due in the
   outbox's next_attempt_at; its message is written by the worker when due); a change
   moves it, a cancellation deletes it, and the worker drops any reminder whose booking no
