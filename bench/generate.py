@@ -291,8 +291,24 @@ def add_bookings(url: str, n: int, *, seed: int | None = None) -> int:
             "subsidy_amount", "sequence", "locale", "note", "cancel_reason", "created_at", "updated_at"],
             _booking_rows(units, hours, n, rng))
         conn.commit()
+    rebuild_loads(url)
     _vacuum(url, "bookings")
+    _vacuum(url, "unit_loads")
     return done
+
+
+def rebuild_loads(url: str) -> int:
+    """COPY bypasses the Session that keeps unit_loads in step: recount them all."""
+    import sqlalchemy as sa
+
+    from booking.services import loads
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.begin() as connection:
+            return loads.rebuild(connection)
+    finally:
+        engine.dispose()
 
 
 def _vacuum(url: str, table: str | None = None) -> None:

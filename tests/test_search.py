@@ -14,7 +14,6 @@ import seeds.demo
 from booking.extensions import db
 from booking.models import BookingStatus, OpeningHours, PricePer, Space, Unit, UnitKind
 from booking.services import availability, geocoding
-from booking.services import search as search_module
 from booking.services.availability import at
 from booking.services.errors import DomainError
 from booking.services.search import SearchQuery, search
@@ -289,7 +288,7 @@ def test_page_without_query_shows_the_form(client, app):
     assert 'name="near"' in response.get_data(as_text=True)
 
 
-# --- the fast path agrees with availability ------------------------------------------------
+# --- the unit loads agree with availability ------------------------------------------------
 
 _DAY = date(2027, 7, 26)
 _grid = st.integers(0, 96).map(lambda n: at(_DAY, n * 15))
@@ -299,22 +298,26 @@ _grid = st.integers(0, 96).map(lambda n: at(_DAY, n * 15))
 @given(capacity=st.integers(0, 6),
        bookings=st.lists(st.tuples(_grid, st.integers(1, 48), st.integers(1, 3)), max_size=8),
        window=st.tuples(st.integers(0, 95), st.integers(1, 96)))
-def test_peak_of_bookings_matches_availability(capacity, bookings, window):
-    """For a unit only bookings touch, search's fast count equals availability's."""
+def test_unit_loads_give_availabilitys_free_seats(capacity, bookings, window):
+    """For a unit only bookings touch, capacity minus the most the loads hold at once in a
+    window (search's count) equals availability's free seats, on both days touched."""
     from booking.models import Booking
+    from booking.services import loads
 
     rows = [(s, s + timedelta(minutes=15 * n), seats) for s, n, seats in bookings]
-    a = at(_DAY, 15 * min(window[0], window[1] - 1))
-    b = at(_DAY, 15 * max(window[1], window[0] + 1))
-    space = Space(id=1, closed_on_holidays=False,
-                  opening_hours=[OpeningHours(weekday=_DAY.weekday(), opens_min=0, closes_min=1440)])
+    a_min = 15 * min(window[0], window[1] - 1)
+    b_min = 15 * max(window[1], window[0] + 1)
+    space = Space(id=1, closed_on_holidays=False, opening_hours=[
+        OpeningHours(weekday=d.weekday(), opens_min=0, closes_min=1440)
+        for d in (_DAY, _DAY + timedelta(days=1))])
     unit = Unit(id=1, space=space, capacity=capacity, members_only=False, kind=UnitKind.DESK,
                 price_per=PricePer.DAY, price_amount=0)
     data = availability._UnitData(bookings=[
         Booking(unit_id=1, starts_at=s, ends_at=e, seats=n, campaign_slot_id=None) for s, e, n in rows])
     line = availability._timeline(unit, data, at(_DAY, 0), at(_DAY, 1440 * 2))
-    fast = max(capacity - search_module._peak(rows, a, b), 0)
-    assert fast == line.min_free(a, b)
+    for day in (_DAY, _DAY + timedelta(days=1)):
+        held = max((n for s, e, n in loads.pieces(rows, day) if s < b_min and e > a_min), default=0)
+        assert max(capacity - held, 0) == line.min_free(at(day, a_min), at(day, b_min))
 
 
 def test_prefecture_search_lists_spaces_without_coordinates_last(app, make):

@@ -7,6 +7,7 @@ from booking.models.bookings import (
     BookingAttendee,
     BookingStatus,
     IdempotencyRecord,
+    UnitLoad,
 )
 from booking.models.campaign_extras import BookingExtra, CampaignExtra, ReportFactors
 from booking.models.campaigns import Campaign, CampaignSlot, Eligibility
@@ -39,5 +40,5 @@ __all__ = [
     "Closure", "Eligibility", "IdempotencyRecord", "Membership", "OpeningHours", "OrgKind",
     "Organisation", "OutboxMessage", "Photo", "PricePer", "ReportFactors", "Role", "Space",
     "SpaceKind",
-    "TeleworkCategory", "Unit", "UnitKind", "User", "utcnow",
+    "TeleworkCategory", "Unit", "UnitKind", "UnitLoad", "User", "utcnow",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -107,3 +107,31 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int]
     response: Mapped[dict] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnitLoad(Base):
+    """Seats that holding bookings take on a unit during [start_min, end_min) of a Tokyo
+    day: their step function, cut at midnight, one row per piece with seats > 0.
+
+    Derived data, so that search can decide thousands of units in one query without
+    reading their bookings; booking.services.loads keeps it in step with `bookings` in
+    the same transaction, and tests compare it with availability's count."""
+
+    __tablename__ = "unit_loads"
+    __table_args__ = (
+        sa.CheckConstraint("start_min >= 0 AND start_min < end_min AND end_min <= 1440",
+                           name="minutes_ordered"),
+        sa.CheckConstraint("seats >= 1", name="seats_positive"),
+        # Search reads one day's loads and keeps those of the units near the place: the
+        # day is the key, the rest rides along (PostgreSQL: an index-only scan).
+        sa.Index("ix_unit_loads_day", "day",
+                 postgresql_include=["unit_id", "start_min", "end_min", "seats"]),
+    )
+
+    unit_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("units.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    start_min: Mapped[int] = mapped_column(primary_key=True)
+    end_min: Mapped[int]
+    seats: Mapped[int]

@@ -1,21 +1,21 @@
 """Search: spaces near a place with units that can take `seats` for the whole requested time.
 
-The work is shaped so that its cost depends on the spaces near the place, not on how many
-bookings the database holds, and so that it runs a constant number of queries:
+The work is shaped so that its cost does not grow with the bookings the database holds
+and so that it runs a constant number of queries:
 
-1. candidates (2 queries): units of public spaces inside a bounding box on the indexed
-   lat/lon (and a rough circle), or in a prefecture, then the opening hours of the
-   requested weekdays, read as plain rows (no ORM objects). A fast ellipsoidal
-   approximation sorts and filters by distance; geodesic (geopy) is used on the radius'
-   edge and for the distances shown;
-2. bookings (1 query): the holding bookings of those units overlapping the request, as
-   plain rows, and which units a closure, capacity override or offered campaign slot
-   touches. A unit that only bookings touch is settled at once: its free seats are its
-   capacity minus the peak of seats booked inside each window (the same count as
-   availability's, checked by tests/test_search.py against it);
-3. touched units go through availability.timelines (4 queries for any number of units):
-   first those that decide whether (or, sorting by price, where) their space is listed,
-   then those of the page shown; finally the page's spaces and units are loaded (2–3).
+1. candidates (2 queries): the units in the circle (a bounding box on the indexed lat/lon,
+   then the exact edge) or prefecture, then the opening hours of the requested weekdays,
+   as plain rows (no ORM objects);
+2. units that a closure, capacity override or offered campaign slot touches in the range
+   (1 query over those small tables) go to step 3; every other unit is decided by its
+   regular offer from the unit loads of the request's days (1 query): in each window the
+   seats free are its capacity minus the most its loads hold at once inside it (`_settle`).
+   unit_loads is the step function of the bookings per unit and Tokyo day, kept in the
+   booking transaction (services/loads.py), so this reads one short row per booked piece
+   of those days and never the bookings themselves;
+3. availability.timelines (a constant number of queries for any number of units) decides
+   the touched units whose space is not listed yet (all of them when sorting by price),
+   and then every unit of the page shown, for the exact seats, offers and campaign badges.
 
 Interpretation (decided with the lead):
 - a date on a day or hour unit means the space's opening hours that day, intersected with
@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import sqlalchemy as sa
@@ -47,8 +46,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from booking import prefectures
 from booking.models import (
-    HOLDING_STATUSES,
-    Booking,
     Campaign,
     CampaignSlot,
     CapacityOverride,
@@ -59,6 +56,7 @@ from booking.models import (
     Space,
     Unit,
     UnitKind,
+    UnitLoad,
 )
 from booking.services import availability, geocoding
 from booking.services.availability import TOKYO, at, is_holiday
@@ -179,8 +177,6 @@ class _UnitRow:
     members_only: bool
     checkin_min: int
     checkout_min: int
-    bookings: list[tuple[datetime, datetime, int]] = field(default_factory=list)
-    touched: bool = False  # closures, overrides or slots in the range: timelines only
 
 
 @dataclass
@@ -194,6 +190,7 @@ class _SpaceRow:
     distance: float | None = None  # approximate km
     hours: dict[int, tuple[int, int]] = field(default_factory=dict)
     units: list[_UnitRow] = field(default_factory=list)
+    price: int | None = None  # the lowest price that qualifies, once known
 
 
 def fast_distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -236,52 +233,57 @@ def _days_between(first: date, last: date) -> tuple[date, ...]:
     return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
 
 
-def _open_window(hours: tuple[int, int] | None, closed_on_holidays: bool, day: date,
-                 q: SearchQuery) -> tuple[datetime, datetime] | None:
-    """The space's opening hours on `day` (availability.regular_window's rule: weekday
-    hours, closed on public holidays if the space says so) within the requested times."""
-    if hours is None:
-        return None
-    return _window(hours[0], hours[1], q.start_min, q.end_min, closed_on_holidays, day)
+MinuteWindow = tuple[date, int, int]  # a Tokyo day, minutes after its midnight [from, to)
 
 
 @lru_cache(maxsize=16384)
-def _window(opens: int, closes: int, start_min: int | None, end_min: int | None,
-            closed_on_holidays: bool, day: date) -> tuple[datetime, datetime] | None:
-    # Memoised: thousands of units near a big city share a few opening hours.
-    if closed_on_holidays and _is_holiday(day):
+def _day_window(hours: tuple[int, int] | None, closed_on_holidays: bool, day: date,
+                start_min: int | None, end_min: int | None) -> tuple[int, int] | None:
+    """The space's opening hours on `day` (availability.regular_window's rule: weekday
+    hours, closed on public holidays if the space says so) within the requested times.
+    Memoised: thousands of spaces near a big city share a few opening hours."""
+    if hours is None or (closed_on_holidays and _is_holiday(day)):
         return None
-    if start_min is not None:
-        opens = max(opens, start_min)
-    if end_min is not None:
-        closes = min(closes, end_min)
-    return (_at(day, opens), _at(day, closes)) if opens < closes else None
+    opens = hours[0] if start_min is None else max(hours[0], start_min)
+    closes = hours[1] if end_min is None else min(hours[1], end_min)
+    return (opens, closes) if opens < closes else None
 
 
-_at = lru_cache(maxsize=16384)(at)
 _is_holiday = lru_cache(maxsize=4096)(is_holiday)
 
 
-def _regular_windows(unit: _UnitRow, space: _SpaceRow, q: SearchQuery) -> list[tuple[datetime, datetime]]:
+def _minute_windows(unit: _UnitRow, space: _SpaceRow, q: SearchQuery) -> list[MinuteWindow]:
+    """Where the unit's regular offer must have the seats, day by day: the open days'
+    windows of a day or hour unit (closed days skipped), or the whole stay of a night
+    unit (every day of it open from check-in to check-out, else none)."""
     days = _days(q)
     if unit.price_per == PricePer.NIGHT:
-        first, last = days[0], days[-1]
-        # A stay needs the house open over all of it (most are open 0–24 every day).
-        for day in days + [last + timedelta(days=1)]:
+        first, checkout = days[0], days[-1] + timedelta(days=1)
+        stay = []
+        for day in days + [checkout]:
             hours = space.hours.get(day.weekday())
-            if hours is None or (space.closed_on_holidays and _is_holiday(day)):
-                return []
             need_from = unit.checkin_min if day == first else 0
-            need_to = unit.checkout_min if day > last else 1440
-            if hours[0] > need_from or hours[1] < need_to:
+            need_to = unit.checkout_min if day == checkout else 1440
+            if (hours is None or (space.closed_on_holidays and _is_holiday(day))
+                    or hours[0] > need_from or hours[1] < need_to):
                 return []
-        return [(_at(first, unit.checkin_min), _at(last + timedelta(days=1), unit.checkout_min))]
-    windows = []
+            if need_from < need_to:
+                stay.append((day, need_from, need_to))
+        return stay
+    out = []
     for day in days:
-        w = _open_window(space.hours.get(day.weekday()), space.closed_on_holidays, day, q)
+        w = _day_window(space.hours.get(day.weekday()), space.closed_on_holidays, day,
+                        q.start_min, q.end_min)
         if w is not None:
-            windows.append(w)
-    return windows
+            out.append((day, *w))
+    return out
+
+
+def _regular_windows(unit: _UnitRow, space: _SpaceRow, q: SearchQuery) -> list[tuple[datetime, datetime]]:
+    windows = _minute_windows(unit, space, q)
+    if unit.price_per == PricePer.NIGHT:
+        return [(at(windows[0][0], windows[0][1]), at(windows[-1][0], windows[-1][2]))] if windows else []
+    return [(at(day, a), at(day, b)) for day, a, b in windows]
 
 
 def _slot_windows(unit: _UnitRow, space: _SpaceRow, slot: CampaignSlot,
@@ -291,7 +293,8 @@ def _slot_windows(unit: _UnitRow, space: _SpaceRow, slot: CampaignSlot,
         return _regular_windows(unit, space, q)
     windows = []
     for day in _days(q):
-        if _open_window(space.hours.get(day.weekday()), space.closed_on_holidays, day, q) is None:
+        if _day_window(space.hours.get(day.weekday()), space.closed_on_holidays, day,
+                       q.start_min, q.end_min) is None:
             continue
         w = availability.slot_window(slot, day)
         if w is None:
@@ -389,87 +392,62 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # The whole request in one range: every unit's windows fall inside it.
     range_start = at(days[0], 0)
     range_end = at(days[-1] + timedelta(days=2), 0)  # night units check out the next day
-    by_radius = place is not None and pref is None
-
-    spaces = _candidate_spaces(session, q, place, pref, by_radius, days, dialect)
+    # Every unit in the circle or prefecture, as plain rows (2 queries).
+    spaces = _candidate_spaces(session, q, place, pref, _area(q, place, pref), days, dialect)
     units = [u for s in spaces.values() for u in s.units]
-    _read_bookings(session, units, range_start, range_end, dialect)
+    # Units that closures, capacity overrides or campaign slots touch in the range go
+    # through the exact rule (availability.timelines); there are few.
+    touched_ids = _touched_ids(session, days).intersection(u.id for u in units)
+    # Every other unit: its regular offer, decided from the unit loads (1 query).
+    settled = [u for u in units if u.id not in touched_ids and _regular_qualifies(u, q)
+               and _need(u, q) is not None]
+    load_days = days + ([days[-1] + timedelta(days=1)]  # night units check out then
+                        if any(u.price_per == PricePer.NIGHT for u in settled) else [])
+    loads = _read_loads(session, [u.id for u in settled], load_days, dialect)
+    matched = _settle(spaces, touched_ids, loads, q)
 
-    # Units nothing but bookings touch are settled here, from their bookings' rows.
-    exact: dict[int, UnitResult | None] = {}
-    touched: dict[int, list[_UnitRow]] = defaultdict(list)
-    for space in spaces.values():
-        for unit in space.units:
-            need = _need(unit, q)
-            if need is None:
-                continue
-            if unit.touched:
-                touched[space.id].append(unit)
-                continue
-            if not _regular_qualifies(unit, q):
-                continue  # no slot touches it, and its own offer does not qualify
-            windows = _regular_windows(unit, space, q)
-            if not windows:
-                continue
-            if unit.bookings:
-                free = min(unit.capacity - _peak(unit.bookings, a, b) for a, b in windows)
-            else:
-                free = unit.capacity
-            if free >= need:
-                exact[unit.id] = UnitResult(None, free, [Offer(unit.price_amount, unit.price_per, free)])
+    # Round 1: touched units that decide whether (or, sorting by price, where) their space
+    # is listed.
+    round1 = [u for u in units if u.id in touched_ids
+              and (u.space_id not in matched or q.sort == "price")]
+    exact = _exact(session, round1, spaces, q, range_start, range_end)
+    for unit in round1:
+        if (r := exact.get(unit.id)) is not None:
+            space = matched.setdefault(unit.space_id, spaces[unit.space_id])
+            space.price = r.lowest_price if space.price is None else min(space.price, r.lowest_price)
 
-    def settled_price(space: _SpaceRow) -> int | None:
-        prices = [r.lowest_price for u in space.units if (r := exact.get(u.id)) is not None]
-        return min(prices) if prices else None
-
-    # Round 1 (availability.timelines): touched units that decide whether (or, sorting by
-    # price, where) their space is listed.
-    round1 = []
-    for space_id, unit_rows in touched.items():
-        best = settled_price(spaces[space_id])
-        for u in unit_rows:
-            if best is None or q.sort == "price":
-                round1.append(u)
-    if round1:
-        loaded = session.scalars(
-            sa.select(Unit).where(Unit.id.in_([u.id for u in round1]))
-            .options(selectinload(Unit.space).selectinload(Space.opening_hours))
-        ).all()
-        exact.update(_exact(session, round1, {u.id: u for u in loaded}, spaces, q,
-                            range_start, range_end))
-
-    matched: list[tuple[_SpaceRow, int]] = []
-    for space in spaces.values():
-        price = settled_price(space)
-        if price is not None:
-            matched.append((space, price))
+    rows = list(matched.values())
     if q.sort == "price":
-        matched.sort(key=lambda m: (m[1], _far(m[0]), m[0].id))
+        rows.sort(key=lambda s: (s.price, _far(s), s.id))
     elif place is not None:
-        matched.sort(key=lambda m: (_far(m[0]), m[0].id))
+        rows.sort(key=lambda s: (_far(s), s.id))
     else:
-        matched.sort(key=lambda m: (m[0].prefecture_code, m[0].id))
-    total = len(matched)
-    page_rows = [s for s, _p in matched[(q.page - 1) * q.per_page: q.page * q.per_page]]
+        rows.sort(key=lambda s: (s.prefecture_code, s.id))
+    total = len(rows)
+    page_ids = [s.id for s in rows[(q.page - 1) * q.per_page: q.page * q.per_page]]
 
-    # Round 2: touched units of the page not computed yet (campaign badges, closures...).
-    round2 = [u for s in page_rows for u in touched.get(s.id, []) if u.id not in exact]
-    orm_spaces = _load_spaces(session, [s.id for s in page_rows], with_hours=bool(round2))
-    units_by_id = {u.id: u for s in orm_spaces.values() for u in s.units}
-    exact.update(_exact(session, round2, units_by_id, spaces, q, range_start, range_end))
+    # The page: every unit of its spaces through availability, for exact seats and offers.
+    orm_spaces = _load_spaces(session, page_ids)
+    orm_units = {u.id: u for sid in page_ids for u in orm_spaces[sid].units
+                 if not q.kind or u.kind == q.kind}
+    page_units = {uid: _unit_row(u) for uid, u in orm_units.items()}
+    page_spaces = {sid: _space_row(orm_spaces[sid]) for sid in page_ids}
+    todo = [u for uid, u in page_units.items() if uid not in exact]
+    exact.update(_exact(session, todo, page_spaces, q, range_start, range_end, orm_units))
 
     results = []
-    for row in page_rows:
+    for sid in page_ids:
+        space = orm_spaces[sid]
         unit_results = []
-        for u in row.units:
-            r = exact.get(u.id)
+        for unit in space.units:
+            r = exact.get(unit.id) if unit.id in page_units else None
             if r is not None:
-                r.unit = units_by_id[u.id]
+                r.unit = unit
                 unit_results.append(r)
         distance = None
-        if place is not None and row.lat is not None and row.lon is not None:
-            distance = round(geodesic_km(place.lat, place.lon, row.lat, row.lon), 2)
-        results.append(SpaceResult(orm_spaces[row.id], distance, unit_results))
+        if place is not None and space.lat is not None and space.lon is not None:
+            distance = round(geodesic_km(place.lat, place.lon, space.lat, space.lon), 2)
+        results.append(SpaceResult(space, distance, unit_results))
     return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results)
 
 
@@ -478,42 +456,115 @@ def _far(space: _SpaceRow) -> float:
     return space.distance if space.distance is not None else math.inf
 
 
-def _peak(bookings: list[tuple[datetime, datetime, int]], start: datetime, end: datetime) -> int:
-    """The most seats held at any instant of [start, end) by these bookings."""
-    inside = [(s, e, n) for s, e, n in bookings if s < end and e > start]
-    if not inside:
-        return 0
-    instants = {start} | {s for s, _e, _n in inside if s > start}
-    return max(sum(n for s, e, n in inside if s <= t < e) for t in instants)
-
-
-def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
-                      pref: prefectures.Prefecture | None, by_radius: bool, days: list[date],
-                      dialect: str) -> dict[int, _SpaceRow]:
-    """Units of public spaces in the circle (or prefecture) that pass the static filters,
-    then the opening hours of the weekdays asked for: two queries of plain rows."""
+def _area(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture | None) -> list:
+    """Public units in the circle (a bounding box on the indexed lat/lon, and the circle
+    roughly) or the prefecture, of the kind asked for."""
     where = [Space.published.is_(True), Organisation.approved_at.is_not(None)]
     if pref is not None:
         where.append(Space.prefecture_code == pref.code)
-    if by_radius:
-        assert place is not None
+    elif place is not None:
         r = q.radius_km * 1.01 + 0.05
         dlat = r / 110.5
         dlon = r / (111.0 * max(math.cos(math.radians(min(abs(place.lat) + dlat, 89.0))), 0.01))
         where += [Space.lat.between(place.lat - dlat, place.lat + dlat),
                   Space.lon.between(place.lon - dlon, place.lon + dlon)]
+        if q.radius_km <= 100:
+            # The circle, roughly (2 % generous; flat over 100 km at most), so that the
+            # box's corners stay in the database; the exact edge is decided in Python.
+            ky, kx = 111.0, 111.0 * math.cos(math.radians(place.lat))
+            where.append(((Space.lat - place.lat) * ky) * ((Space.lat - place.lat) * ky)
+                         + ((Space.lon - place.lon) * kx) * ((Space.lon - place.lon) * kx)
+                         <= (q.radius_km * 1.02 + 0.1) ** 2)
     if q.kind:
         where.append(Unit.kind == q.kind)
-    if by_radius and q.radius_km <= 100:
-        assert place is not None
-        # The circle, roughly (2 % generous; flat over 100 km at most), so that the box's
-        # corners stay in the database.
-        ky, kx = 111.0, 111.0 * math.cos(math.radians(place.lat))
-        where.append(((Space.lat - place.lat) * ky) * ((Space.lat - place.lat) * ky)
-                     + ((Space.lon - place.lon) * kx) * ((Space.lon - place.lon) * kx)
-                     <= (q.radius_km * 1.02 + 0.1) ** 2)
+    return where
+
+
+def _touched_ids(session: Session, days: list[date]) -> set[int]:
+    """Units that a closure, capacity override or offered campaign slot touches in the
+    range (few: the tables are small and read by dates)."""
+    first, last = days[0], days[-1] + timedelta(days=1)
+    return set(session.scalars(sa.union(
+        sa.select(Closure.unit_id).where(Closure.start_date <= last, Closure.end_date >= first),
+        sa.select(CapacityOverride.unit_id).where(CapacityOverride.day.between(first, last)),
+        sa.select(CampaignSlot.unit_id)
+        .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
+        .join(Organisation, Campaign.organisation_id == Organisation.id)
+        .where(CampaignSlot.start_date <= last, CampaignSlot.end_date >= first,
+               CampaignSlot.operator_consent.is_(True), Campaign.published.is_(True),
+               Organisation.approved_at.is_not(None)),
+    )))
+
+
+def _read_loads(session: Session, unit_ids: list[int], days: list[date], dialect: str
+                ) -> dict[int, dict[date, list[tuple[int, int, int]]]]:
+    """The unit loads of these units on these days."""
+    out: dict[int, dict[date, list[tuple[int, int, int]]]] = {}
+    if not unit_ids:
+        return out
+    for unit_id, day, start_min, end_min, seats in session.connection().execute(
+        sa.select(UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min, UnitLoad.end_min,
+                  UnitLoad.seats)
+        .where(UnitLoad.day.in_(days), _id_filter(UnitLoad.unit_id, unit_ids, dialect))
+    ):
+        out.setdefault(unit_id, {}).setdefault(day, []).append((start_min, end_min, seats))
+    return out
+
+
+def _settle(spaces: dict[int, _SpaceRow], touched_ids: set[int],
+            loads: dict[int, dict[date, list[tuple[int, int, int]]]], q: SearchQuery
+            ) -> dict[int, _SpaceRow]:
+    """Spaces with an untouched unit whose regular offer has the seats in every window,
+    with the lowest such price: the seats free in a window are the capacity minus the
+    most the unit's loads hold at once inside it."""
+    matched: dict[int, _SpaceRow] = {}
+    for space in spaces.values():
+        for unit in space.units:
+            if unit.id in touched_ids or not _regular_qualifies(unit, q):
+                continue
+            need = _need(unit, q)
+            windows = _minute_windows(unit, space, q) if need is not None else None
+            if not windows:
+                continue
+            by_day = loads.get(unit.id)
+            if by_day:
+                free = unit.capacity - max(
+                    max((n for s, e, n in by_day.get(day, ()) if s < b and e > a), default=0)
+                    for day, a, b in windows)
+            else:
+                free = unit.capacity
+            if free >= need and (space.price is None or unit.price_amount < space.price):
+                space.price = unit.price_amount
+                matched[space.id] = space
+    return matched
+
+
+def _space_in_reach(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture | None,
+                    space_id: int, lat: float | None, lon: float | None, prefecture_code: int,
+                    amenities, closed_on_holidays: bool = False) -> _SpaceRow | None:
+    """The space's row with its approximate distance, or None when it is outside the
+    radius (geodesic on the edge) or lacks an amenity asked for."""
+    if q.amenities and not set(q.amenities).issubset(
+            amenities if isinstance(amenities, list) else json.loads(amenities or "[]")):
+        return None
+    distance = None
+    if place is not None and lat is not None and lon is not None:
+        distance = fast_distance_km(place.lat, place.lon, lat, lon)
+        radius = q.radius_km
+        if pref is None and distance > radius * 0.995 and (
+                distance > radius * 1.005 or geodesic_km(place.lat, place.lon, lat, lon) > radius):
+            return None
+    elif place is not None and pref is None:
+        return None
+    return _SpaceRow(space_id, lat, lon, [], closed_on_holidays, prefecture_code, distance)
+
+
+def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
+                      pref: prefectures.Prefecture | None, where: list, days: list[date],
+                      dialect: str) -> dict[int, _SpaceRow]:
+    """Units matching `where` with their spaces, as plain rows, then the opening hours of
+    the weekdays asked for: two queries."""
     wanted = set(q.amenities)
-    # Plain values (no enum or JSON conversion per row): thousands of rows near a big city.
     text = sa.String()
     amenities_col = sa.cast(Space.amenities, sa.Text) if wanted else sa.null()
     stmt = (
@@ -525,33 +576,20 @@ def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
         .join(Organisation, Space.organisation_id == Organisation.id)
         .where(*where)
     )
-    rows = session.connection().execute(stmt).all()
     spaces: dict[int, _SpaceRow] = {}
     skipped: set[int] = set()
-    radius = q.radius_km
     for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
-         lat, lon, amenities, closed_on_holidays, prefecture_code) in rows:
+         lat, lon, amenities, closed_on_holidays, prefecture_code) in session.connection().execute(stmt):
         if space_id in skipped:
             continue
         space = spaces.get(space_id)
         if space is None:
-            if wanted and not wanted.issubset(
-                    amenities if isinstance(amenities, list) else json.loads(amenities or "[]")):
+            space = _space_in_reach(q, place, pref, space_id, lat, lon, prefecture_code,
+                                    amenities, closed_on_holidays)
+            if space is None:
                 skipped.add(space_id)
                 continue
-            distance = None
-            if place is not None and lat is not None and lon is not None:
-                distance = fast_distance_km(place.lat, place.lon, lat, lon)
-                if by_radius and distance > radius * 0.995 and (
-                        distance > radius * 1.005
-                        or geodesic_km(place.lat, place.lon, lat, lon) > radius):
-                    skipped.add(space_id)
-                    continue
-            elif by_radius:
-                skipped.add(space_id)
-                continue
-            space = spaces[space_id] = _SpaceRow(space_id, lat, lon, [], closed_on_holidays,
-                                                 prefecture_code, distance)
+            spaces[space_id] = space
         space.units.append(_UnitRow(unit_id, space_id, kind, capacity, fits, price, per,
                                     members_only, checkin, checkout))
     if spaces:
@@ -567,62 +605,32 @@ def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
     return spaces
 
 
-def _read_bookings(session: Session, units: list[_UnitRow], start: datetime, end: datetime,
-                   dialect: str) -> None:
-    """One query: the holding bookings of these units overlapping [start, end) (start, end,
-    seats), and which units a closure, capacity override or offered campaign slot touches
-    (those go through availability.timelines)."""
-    if not units:
-        return
-    ids = [u.id for u in units]
-    first, last = start.astimezone(TOKYO).date(), end.astimezone(TOKYO).date()
-    no_time = sa.cast(sa.null(), Booking.starts_at.type)
-    booked = (
-        sa.select(Booking.unit_id.label("unit_id"), Booking.starts_at.label("starts_at"),
-                  Booking.ends_at.label("ends_at"), Booking.seats.label("seats"))
-        .where(_id_filter(Booking.unit_id, ids, dialect), Booking.status.in_(HOLDING_STATUSES),
-               availability.overlaps(Booking.starts_at, Booking.ends_at, start, end))
-    )
-    closures = (
-        sa.select(Closure.unit_id, no_time, no_time, sa.literal(0))
-        .where(_id_filter(Closure.unit_id, ids, dialect), Closure.start_date <= last,
-               Closure.end_date >= first)
-    )
-    overrides = (
-        sa.select(CapacityOverride.unit_id, no_time, no_time, sa.literal(0))
-        .where(_id_filter(CapacityOverride.unit_id, ids, dialect),
-               CapacityOverride.day.between(first, last))
-    )
-    slots = (
-        sa.select(CampaignSlot.unit_id, no_time, no_time, sa.literal(0))
-        .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
-        .join(Organisation, Campaign.organisation_id == Organisation.id)
-        .where(_id_filter(CampaignSlot.unit_id, ids, dialect), CampaignSlot.start_date <= last,
-               CampaignSlot.end_date >= first, CampaignSlot.operator_consent.is_(True),
-               Campaign.published.is_(True), Organisation.approved_at.is_not(None))
-    )
-    by_id = {u.id: u for u in units}
-    for unit_id, starts_at, ends_at, seats in session.connection().execute(
-            sa.union_all(booked, closures, overrides, slots)):
-        if starts_at is None:
-            by_id[unit_id].touched = True
-        else:
-            by_id[unit_id].bookings.append((_aware(starts_at), _aware(ends_at), seats))
+def _unit_row(unit: Unit) -> _UnitRow:
+    return _UnitRow(unit.id, unit.space_id, unit.kind.value, unit.capacity, unit.fits_people,
+                    unit.price_amount, unit.price_per.value, unit.members_only,
+                    unit.checkin_min, unit.checkout_min)
 
 
-def _aware(value: datetime) -> datetime:
-    # Through a UNION the column type may not apply on SQLite: naive means UTC there.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+def _space_row(space: Space) -> _SpaceRow:
+    row = _SpaceRow(space.id, space.lat, space.lon, space.amenities, space.closed_on_holidays,
+                    space.prefecture_code)
+    row.hours = {h.weekday: (h.opens_min, h.closes_min) for h in space.opening_hours}
+    return row
 
 
-def _exact(session: Session, rows: list[_UnitRow], units: dict[int, Unit], spaces: dict[int, _SpaceRow],
-           q: SearchQuery, start: datetime, end: datetime) -> dict[int, UnitResult | None]:
-    """Exact offers of these units through availability.timelines (4 queries for any
-    number of units); `units` holds their ORM rows with space and hours loaded."""
+def _exact(session: Session, rows: list[_UnitRow], spaces: dict[int, _SpaceRow], q: SearchQuery,
+           start: datetime, end: datetime, units: dict[int, Unit] | None = None
+           ) -> dict[int, UnitResult | None]:
+    """Exact offers of these units through availability.timelines (a constant number of
+    queries for any number of units); `units` holds their ORM rows with space and hours
+    loaded, when the caller has them."""
     if not rows:
         return {}
+    if units is None:
+        units = {u.id: u for u in session.scalars(
+            sa.select(Unit).where(Unit.id.in_([r.id for r in rows]))
+            .options(selectinload(Unit.space).selectinload(Space.opening_hours))
+        )}
     lines = availability.timelines(session, [units[r.id] for r in rows], start, end)
     out: dict[int, UnitResult | None] = {}
     for row in rows:
@@ -650,11 +658,9 @@ def _exact(session: Session, rows: list[_UnitRow], units: dict[int, Unit], space
     return out
 
 
-def _load_spaces(session: Session, ids: list[int], *, with_hours: bool) -> dict[int, Space]:
+def _load_spaces(session: Session, ids: list[int]) -> dict[int, Space]:
     if not ids:
         return {}
-    options = [selectinload(Space.units)]
-    if with_hours:
-        options.append(selectinload(Space.opening_hours))
-    found = session.scalars(sa.select(Space).where(Space.id.in_(ids)).options(*options)).all()
+    found = session.scalars(sa.select(Space).where(Space.id.in_(ids)).options(
+        selectinload(Space.units), selectinload(Space.opening_hours))).all()
     return {s.id: s for s in found}

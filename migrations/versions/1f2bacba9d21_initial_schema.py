@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e209ebd9e4e7
+Revision ID: 1f2bacba9d21
 Revises: 
-Create Date: 2026-11-26 01:43:27.808608
+Create Date: 2026-11-26 05:50:35.322131
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import booking.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = 'e209ebd9e4e7'
+revision = '1f2bacba9d21'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -314,6 +314,20 @@ def upgrade():
     with op.batch_alter_table('closures', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_closures_unit_id'), ['unit_id'], unique=False)
 
+    op.create_table('unit_loads',
+    sa.Column('unit_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('start_min', sa.Integer(), nullable=False),
+    sa.Column('end_min', sa.Integer(), nullable=False),
+    sa.Column('seats', sa.Integer(), nullable=False),
+    sa.CheckConstraint('seats >= 1', name=op.f('ck_unit_loads_seats_positive')),
+    sa.CheckConstraint('start_min >= 0 AND start_min < end_min AND end_min <= 1440', name=op.f('ck_unit_loads_minutes_ordered')),
+    sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_unit_loads_unit_id_units'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('unit_id', 'day', 'start_min', name=op.f('pk_unit_loads'))
+    )
+    with op.batch_alter_table('unit_loads', schema=None) as batch_op:
+        batch_op.create_index('ix_unit_loads_day', ['day'], unique=False, postgresql_include=['unit_id', 'start_min', 'end_min', 'seats'])
+
     op.create_table('bookings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('reference', sa.String(length=16), nullable=False),
@@ -426,6 +440,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_bookings_campaign_slot_id'))
 
     op.drop_table('bookings')
+    with op.batch_alter_table('unit_loads', schema=None) as batch_op:
+        batch_op.drop_index('ix_unit_loads_day', postgresql_include=['unit_id', 'start_min', 'end_min', 'seats'])
+
+    op.drop_table('unit_loads')
     with op.batch_alter_table('closures', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_closures_unit_id'))
 

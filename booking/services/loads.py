@@ -1,0 +1,193 @@
+"""Unit loads: the seats holding bookings take on each unit, per Tokyo day, kept in step
+with the bookings in the same transaction (the `unit_loads` table).
+
+Search reads them to decide thousands of units in one query; availability stays the rule
+for everything else and tests hold the two to the same answer.
+
+They follow every change of bookings made through a Session: objects flushed (new, changed,
+deleted bookings) and ORM UPDATE/DELETE statements on Booking. Before a bulk statement the
+units it touches are locked (in id order, as bookings lock them), so that a cancellation
+and a booking of the same unit recount one after the other. Raw SQL that bypasses the
+Session must call `refresh` itself (bench/generate.py calls `rebuild`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from booking.models import HOLDING_STATUSES, Booking, Unit, UnitLoad
+from booking.services.availability import at, tokyo_days
+
+Piece = tuple[int, int, int]  # start minute, end minute, seats
+Dirty = dict[int, set[date]]  # unit id -> Tokyo days to recount
+
+_WATCHED = ("unit_id", "starts_at", "ends_at", "seats", "status")
+
+
+def pieces(bookings: Iterable[tuple[datetime, datetime, int]], day: date) -> list[Piece]:
+    """The step function of seats these bookings take on `day`, in minutes after Tokyo
+    midnight; a booking that ends inside a minute holds all of it."""
+    midnight = at(day, 0)
+    delta: dict[int, int] = defaultdict(int)
+    for start, end, seats in bookings:
+        a = max((start - midnight).total_seconds() / 60, 0)
+        b = min((end - midnight).total_seconds() / 60, 1440)
+        if a < b:
+            delta[math.floor(a)] += seats
+            delta[math.ceil(b)] -= seats
+    out: list[Piece] = []
+    held = 0
+    marks = sorted(delta)
+    for left, right in zip(marks, marks[1:], strict=False):
+        held += delta[left]
+        if held <= 0:
+            continue
+        if out and out[-1][1] == left and out[-1][2] == held:
+            out[-1] = (out[-1][0], right, held)
+        else:
+            out.append((left, right, held))
+    return out
+
+
+def refresh(connection: sa.Connection, dirty: Mapping[int, Iterable[date]]) -> None:
+    """Recount the loads of these units on these days from their holding bookings."""
+    wanted = {unit_id: set(days) for unit_id, days in dirty.items() if days}
+    if not wanted:
+        return
+    first = min(min(days) for days in wanted.values())
+    last = max(max(days) for days in wanted.values())
+    found: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
+    for unit_id, start, end, seats in connection.execute(
+        sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at, Booking.seats).where(
+            Booking.unit_id.in_(sorted(wanted)),
+            Booking.status.in_(HOLDING_STATUSES),
+            Booking.starts_at < at(last + timedelta(days=1), 0),
+            Booking.ends_at > at(first, 0),
+        )
+    ):
+        found[unit_id].append((start, end, seats))
+    rows = []
+    for unit_id, days in sorted(wanted.items()):
+        connection.execute(sa.delete(UnitLoad).where(UnitLoad.unit_id == unit_id,
+                                                     UnitLoad.day.in_(sorted(days))))
+        for day in days:
+            rows += [{"unit_id": unit_id, "day": day, "start_min": a, "end_min": b, "seats": n}
+                     for a, b, n in pieces(found[unit_id], day)]
+    if rows:
+        connection.execute(sa.insert(UnitLoad), rows)
+
+
+def rebuild(connection: sa.Connection) -> int:
+    """Recount every load from the bookings (after a bulk load that bypassed the Session);
+    returns the number of rows written."""
+    connection.execute(sa.delete(UnitLoad))
+    written = 0
+    batch: list[dict] = []
+    current: int | None = None
+    held: dict[date, list[tuple[datetime, datetime, int]]] = defaultdict(list)
+
+    def flush_unit() -> None:
+        for day, bookings in held.items():
+            batch.extend({"unit_id": current, "day": day, "start_min": a, "end_min": b,
+                          "seats": n} for a, b, n in pieces(bookings, day))
+        held.clear()
+
+    result = connection.execute(
+        sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at, Booking.seats)
+        .where(Booking.status.in_(HOLDING_STATUSES)).order_by(Booking.unit_id)
+        .execution_options(yield_per=20_000)
+    )
+    for unit_id, start, end, seats in result:
+        if unit_id != current:
+            flush_unit()
+            current = unit_id
+            if len(batch) >= 20_000:
+                connection.execute(sa.insert(UnitLoad), batch)
+                written += len(batch)
+                batch.clear()
+        for day in tokyo_days(start, end):
+            held[day].append((start, end, seats))
+    flush_unit()
+    if batch:
+        connection.execute(sa.insert(UnitLoad), batch)
+        written += len(batch)
+    return written
+
+
+# --- keeping them in step -------------------------------------------------------------------
+
+
+def _mark(dirty: Dirty, unit_id: int | None, start: datetime | None, end: datetime | None) -> None:
+    if unit_id is not None and start is not None and end is not None and start < end:
+        dirty[unit_id].update(tokyo_days(start, end))
+
+
+def _dirty(session: Session) -> Dirty:
+    return session.info.setdefault("unit_loads_dirty", defaultdict(set))
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context, _instances) -> None:
+    dirty = _dirty(session)
+    changed = set(session.dirty)
+    moved: list[int] = []  # persistent bookings: their rows as stored before this flush
+    for obj in (*session.new, *changed, *session.deleted):
+        if not isinstance(obj, Booking):
+            continue
+        if obj in changed and not any(
+                sa.inspect(obj).attrs[name].history.has_changes() for name in _WATCHED):
+            continue
+        unit_id = obj.unit_id if obj.unit_id is not None else (obj.unit.id if obj.unit else None)
+        _mark(dirty, unit_id, obj.starts_at, obj.ends_at)
+        if obj.id is not None:
+            moved.append(obj.id)
+    if moved:
+        for unit_id, start, end in session.connection().execute(
+            sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at)
+            .where(Booking.id.in_(moved))
+        ):
+            _mark(dirty, unit_id, start, end)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _after_flush(session: Session, _context) -> None:
+    dirty = session.info.pop("unit_loads_dirty", None)
+    if dirty:
+        refresh(session.connection(), dirty)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_statement(state: ORMExecuteState):
+    if not (state.is_update or state.is_delete) or state.bind_mapper is None \
+            or state.bind_mapper.class_ is not Booking:
+        return None
+    session, where = state.session, state.statement.whereclause
+    connection = session.connection()
+    touched = connection.execute(
+        sa.select(Booking.id, Booking.unit_id, Booking.starts_at, Booking.ends_at).where(
+            where if where is not None else sa.true())
+    ).all()
+    if not touched:
+        return None
+    unit_ids = sorted({unit_id for _id, unit_id, _s, _e in touched})
+    connection.execute(sa.select(Unit.id).where(Unit.id.in_(unit_ids))
+                       .order_by(Unit.id).with_for_update())
+    result = state.invoke_statement()
+    dirty: Dirty = defaultdict(set)
+    for _id, unit_id, start, end in touched:
+        _mark(dirty, unit_id, start, end)
+    if state.is_update:  # where they are now (an update may move them)
+        for unit_id, start, end in connection.execute(
+            sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at)
+            .where(Booking.id.in_([row[0] for row in touched]))
+        ):
+            _mark(dirty, unit_id, start, end)
+    refresh(connection, dirty)
+    return result

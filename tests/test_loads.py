@@ -1,0 +1,191 @@
+"""unit_loads stays the step function of the holding bookings, whatever changes them, on
+SQLite and PostgreSQL (search decides units from it)."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from booking.extensions import db
+from booking.models import (
+    HOLDING_STATUSES,
+    Booking,
+    BookingStatus,
+    PricePer,
+    UnitKind,
+    UnitLoad,
+    User,
+    utcnow,
+)
+from booking.services import loads
+from booking.services import reservations as r
+from booking.services.availability import TOKYO, at, tokyo_days
+
+
+def future_day(days: int = 10) -> date:
+    return (utcnow().astimezone(TOKYO) + timedelta(days=days)).date()
+
+
+def stored() -> dict:
+    out: dict = defaultdict(list)
+    for row in db.session.scalars(sa.select(UnitLoad).order_by(
+            UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min)):
+        out[(row.unit_id, row.day)].append((row.start_min, row.end_min, row.seats))
+    return dict(out)
+
+
+def recounted() -> dict:
+    """What the loads must be: counted afresh from every holding booking."""
+    held: dict = defaultdict(list)
+    for b in db.session.scalars(sa.select(Booking).where(Booking.status.in_(HOLDING_STATUSES))):
+        for day in tokyo_days(b.starts_at, b.ends_at):
+            held[(b.unit_id, day)].append((b.starts_at, b.ends_at, b.seats))
+    out = {key: loads.pieces(bookings, key[1]) for key, bookings in held.items()}
+    return {key: pieces for key, pieces in out.items() if pieces}
+
+
+@pytest.fixture
+def world(make):
+    company = make.company()
+    booker = make.user("booker@example.jp", organisation=company)
+    space = make.space()
+    desks = make.unit(space, capacity=10, price_amount=1000, price_per=PricePer.DAY)
+    room = make.unit(space, kind=UnitKind.MEETING_ROOM, capacity=1, fits_people=6,
+                     price_amount=2000, price_per=PricePer.HOUR)
+    return {"booker": booker, "desks": desks, "room": room}
+
+
+def test_pieces_cut_at_midnight_and_merge_equal_neighbours():
+    day = date(2027, 8, 1)
+    bookings = [(at(day, 540), at(day, 720), 2), (at(day, 720), at(day, 1080), 2),
+                (at(day, 600), at(day, 660), 1), (at(day, 1320), at(day, 1440 + 600), 1)]
+    assert loads.pieces(bookings, day) == [(540, 600, 2), (600, 660, 3), (660, 1080, 2),
+                                           (1320, 1440, 1)]
+    assert loads.pieces(bookings, day + timedelta(days=1)) == [(0, 600, 1)]
+    assert loads.pieces([], day) == []
+
+
+def test_book_change_cancel_through_the_service(world):
+    desks, room, user = world["desks"], world["room"], world["booker"]
+    day = future_day()
+    [first] = r.book(db.session, desks, user, [r.day_period(desks, day)], 3)
+    r.book(db.session, desks, user, [r.day_period(desks, day)], 2)
+    [meeting] = r.book(db.session, room, user, [r.hours_period(day, 600, 720)], 1)
+    assert stored() == recounted()
+    assert stored()[(desks.id, day)] == [(540, 1080, 5)]
+    assert stored()[(room.id, day)] == [(600, 720, 1)]
+
+    r.change(db.session, meeting, user, period=r.hours_period(day + timedelta(days=1), 780, 840))
+    assert (room.id, day) not in stored()
+    assert stored()[(room.id, day + timedelta(days=1))] == [(780, 840, 1)]
+
+    r.cancel(db.session, first, user)
+    assert stored()[(desks.id, day)] == [(540, 1080, 2)]
+    assert stored() == recounted()
+
+
+def test_flushed_objects_and_bulk_statements(world, make):
+    desks = world["desks"]
+    day = future_day(12)
+    booking = make.booking(desks, at(day, 540), at(day, 1080), 4)
+    make.booking(desks, at(day, 600), at(day, 700), 1)
+    assert stored()[(desks.id, day)] == [(540, 600, 4), (600, 700, 5), (700, 1080, 4)]
+
+    booking.seats = 6  # an ORM change
+    db.session.commit()
+    assert stored()[(desks.id, day)] == [(540, 600, 6), (600, 700, 7), (700, 1080, 6)]
+
+    booking.starts_at, booking.ends_at = at(day + timedelta(days=1), 540), at(day + timedelta(days=1), 600)
+    db.session.commit()  # moved: both days recounted
+    assert stored()[(desks.id, day)] == [(600, 700, 1)]
+    assert stored()[(desks.id, day + timedelta(days=1))] == [(540, 600, 6)]
+
+    db.session.execute(sa.update(Booking).where(Booking.id == booking.id)
+                       .values(status=BookingStatus.CANCELLED))  # a bulk statement
+    db.session.commit()
+    assert (desks.id, day + timedelta(days=1)) not in stored()
+
+    db.session.execute(sa.delete(Booking).where(Booking.unit_id == desks.id))
+    db.session.commit()
+    assert stored() == {}
+
+
+def test_deleted_object_and_rolled_back_change(world, make):
+    desks = world["desks"]
+    day = future_day(14)
+    booking = make.booking(desks, at(day, 540), at(day, 1080), 2)
+    booking.seats = 9
+    db.session.flush()
+    db.session.rollback()  # the recount rolls back with the change
+    assert stored()[(desks.id, day)] == [(540, 1080, 2)]
+    db.session.delete(db.session.get(Booking, booking.id))
+    db.session.commit()
+    assert stored() == {}
+
+
+def test_night_stays_load_both_days_and_rebuild_agrees(make, world):
+    house = make.unit(kind=UnitKind.WHOLE_HOUSE, capacity=1, fits_people=4, price_per=PricePer.NIGHT)
+    day = future_day(20)
+    make.booking(house, at(day, 900), at(day + timedelta(days=2), 600), 1)
+    make.booking(world["desks"], at(day, 540), at(day, 1080), 3)
+    assert stored()[(house.id, day)] == [(900, 1440, 1)]
+    assert stored()[(house.id, day + timedelta(days=1))] == [(0, 1440, 1)]
+    assert stored()[(house.id, day + timedelta(days=2))] == [(0, 600, 1)]
+    incremental = stored()
+    written = loads.rebuild(db.session.connection())
+    db.session.commit()
+    assert stored() == incremental == recounted()
+    assert written == sum(len(p) for p in incremental.values())
+
+
+@pytest.fixture
+def app_config(backend):
+    return {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 12, "max_overflow": 4, "pool_timeout": 60}}
+
+
+def test_racing_bookings_and_cancellations_leave_exact_loads(app, world, make):
+    """Bookings and cancellations of one unit at once: the loads end as a recount."""
+    desks, user_id = world["desks"], world["booker"].id
+    day = future_day(8)
+    existing = [make.booking(desks, *r.day_period(desks, day), seats=1, user_id=user_id).id
+                for _ in range(4)]
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def book() -> None:
+        with app.app_context():
+            try:
+                unit = db.session.get(type(desks), desks.id)
+                user = db.session.get(User, user_id)
+                period = r.day_period(unit, day)
+                db.session.commit()
+                barrier.wait(timeout=60)
+                r.book(db.session, unit, user, [period], 1)
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+    def cancel(booking_id: int) -> None:
+        with app.app_context():
+            try:
+                booking = db.session.get(Booking, booking_id)
+                user = db.session.get(User, user_id)
+                db.session.commit()
+                barrier.wait(timeout=60)
+                r.cancel(db.session, booking, user)
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+    threads = [threading.Thread(target=book) for _ in range(4)]
+    threads += [threading.Thread(target=cancel, args=(bid,)) for bid in existing]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    db.session.expire_all()
+    assert stored() == recounted()
+    assert stored()[(desks.id, day)] == [(540, 1080, 4)]
