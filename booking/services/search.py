@@ -15,7 +15,8 @@ and so that it runs a constant number of queries:
    of those days and never the bookings themselves;
 3. availability.timelines (a constant number of queries for any number of units) decides
    the touched units whose space is not listed yet (all of them when sorting by price),
-   and then every unit of the page shown, for the exact seats, offers and campaign badges.
+   then those of the page shown not decided yet (campaign badges, closures); finally the
+   page's spaces and units are loaded (2–3 queries).
 
 Interpretation (decided with the lead):
 - a date on a day or hour unit means the space's opening hours that day, intersected with
@@ -403,15 +404,17 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                and _need(u, q) is not None]
     load_days = days + ([days[-1] + timedelta(days=1)]  # night units check out then
                         if any(u.price_per == PricePer.NIGHT for u in settled) else [])
-    loads = _read_loads(session, [u.id for u in settled], load_days, dialect)
-    matched = _settle(spaces, touched_ids, loads, q)
+    exact = _settle(spaces, settled, _read_loads(session, [u.id for u in settled], load_days,
+                                                 dialect), q)
 
     # Round 1: touched units that decide whether (or, sorting by price, where) their space
     # is listed.
+    listed = {u.space_id for u in settled if exact.get(u.id) is not None}
     round1 = [u for u in units if u.id in touched_ids
-              and (u.space_id not in matched or q.sort == "price")]
-    exact = _exact(session, round1, spaces, q, range_start, range_end)
-    for unit in round1:
+              and (u.space_id not in listed or q.sort == "price")]
+    exact.update(_exact(session, round1, spaces, q, range_start, range_end))
+    matched: dict[int, _SpaceRow] = {}
+    for unit in units:
         if (r := exact.get(unit.id)) is not None:
             space = matched.setdefault(unit.space_id, spaces[unit.space_id])
             space.price = r.lowest_price if space.price is None else min(space.price, r.lowest_price)
@@ -426,22 +429,19 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     total = len(rows)
     page_ids = [s.id for s in rows[(q.page - 1) * q.per_page: q.page * q.per_page]]
 
-    # The page: every unit of its spaces through availability, for exact seats and offers.
-    orm_spaces = _load_spaces(session, page_ids)
-    orm_units = {u.id: u for sid in page_ids for u in orm_spaces[sid].units
-                 if not q.kind or u.kind == q.kind}
-    page_units = {uid: _unit_row(u) for uid, u in orm_units.items()}
-    page_spaces = {sid: _space_row(orm_spaces[sid]) for sid in page_ids}
-    todo = [u for uid, u in page_units.items() if uid not in exact]
-    exact.update(_exact(session, todo, page_spaces, q, range_start, range_end, orm_units))
+    # Round 2: touched units of the page not decided yet (campaign badges, closures...).
+    round2 = [u for sid in page_ids for u in spaces[sid].units
+              if u.id in touched_ids and u.id not in exact]
+    orm_spaces = _load_spaces(session, page_ids, with_hours=bool(round2))
+    orm_units = {u.id: u for sid in page_ids for u in orm_spaces[sid].units}
+    exact.update(_exact(session, round2, spaces, q, range_start, range_end, orm_units))
 
     results = []
     for sid in page_ids:
         space = orm_spaces[sid]
         unit_results = []
         for unit in space.units:
-            r = exact.get(unit.id) if unit.id in page_units else None
-            if r is not None:
+            if (r := exact.get(unit.id)) is not None:
                 r.unit = unit
                 unit_results.append(r)
         distance = None
@@ -506,37 +506,30 @@ def _read_loads(session: Session, unit_ids: list[int], days: list[date], dialect
         sa.select(UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min, UnitLoad.end_min,
                   UnitLoad.seats)
         .where(UnitLoad.day.in_(days), _id_filter(UnitLoad.unit_id, unit_ids, dialect))
-    ):
+    ).all():
         out.setdefault(unit_id, {}).setdefault(day, []).append((start_min, end_min, seats))
     return out
 
 
-def _settle(spaces: dict[int, _SpaceRow], touched_ids: set[int],
+def _settle(spaces: dict[int, _SpaceRow], units: list[_UnitRow],
             loads: dict[int, dict[date, list[tuple[int, int, int]]]], q: SearchQuery
-            ) -> dict[int, _SpaceRow]:
-    """Spaces with an untouched unit whose regular offer has the seats in every window,
-    with the lowest such price: the seats free in a window are the capacity minus the
-    most the unit's loads hold at once inside it."""
-    matched: dict[int, _SpaceRow] = {}
-    for space in spaces.values():
-        for unit in space.units:
-            if unit.id in touched_ids or not _regular_qualifies(unit, q):
-                continue
-            need = _need(unit, q)
-            windows = _minute_windows(unit, space, q) if need is not None else None
-            if not windows:
-                continue
-            by_day = loads.get(unit.id)
-            if by_day:
-                free = unit.capacity - max(
-                    max((n for s, e, n in by_day.get(day, ()) if s < b and e > a), default=0)
-                    for day, a, b in windows)
-            else:
-                free = unit.capacity
-            if free >= need and (space.price is None or unit.price_amount < space.price):
-                space.price = unit.price_amount
-                matched[space.id] = space
-    return matched
+            ) -> dict[int, UnitResult | None]:
+    """The regular offers of units nothing but bookings touch: in each window the seats
+    free are the capacity minus the most the unit's loads hold at once inside it."""
+    out: dict[int, UnitResult | None] = {}
+    for unit in units:
+        need = _need(unit, q)
+        windows = _minute_windows(unit, spaces[unit.space_id], q)
+        if need is None or not windows:
+            continue
+        by_day = loads.get(unit.id)
+        free = unit.capacity
+        if by_day:
+            free -= max(max((n for s, e, n in by_day.get(day, ()) if s < b and e > a), default=0)
+                        for day, a, b in windows)
+        if free >= need:
+            out[unit.id] = UnitResult(None, free, [Offer(unit.price_amount, unit.price_per, free)])
+    return out
 
 
 def _space_in_reach(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture | None,
@@ -578,8 +571,9 @@ def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
     )
     spaces: dict[int, _SpaceRow] = {}
     skipped: set[int] = set()
+    rows = session.connection().execute(stmt).all()  # fetchall: row by row costs µs each
     for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
-         lat, lon, amenities, closed_on_holidays, prefecture_code) in session.connection().execute(stmt):
+         lat, lon, amenities, closed_on_holidays, prefecture_code) in rows:
         if space_id in skipped:
             continue
         space = spaces.get(space_id)
@@ -600,22 +594,9 @@ def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
                       OpeningHours.closes_min)
             .where(_id_filter(OpeningHours.space_id, list(spaces), dialect),
                    OpeningHours.weekday.in_(weekdays))
-        ):
+        ).all():
             spaces[space_id].hours[weekday] = (opens, closes)
     return spaces
-
-
-def _unit_row(unit: Unit) -> _UnitRow:
-    return _UnitRow(unit.id, unit.space_id, unit.kind.value, unit.capacity, unit.fits_people,
-                    unit.price_amount, unit.price_per.value, unit.members_only,
-                    unit.checkin_min, unit.checkout_min)
-
-
-def _space_row(space: Space) -> _SpaceRow:
-    row = _SpaceRow(space.id, space.lat, space.lon, space.amenities, space.closed_on_holidays,
-                    space.prefecture_code)
-    row.hours = {h.weekday: (h.opens_min, h.closes_min) for h in space.opening_hours}
-    return row
 
 
 def _exact(session: Session, rows: list[_UnitRow], spaces: dict[int, _SpaceRow], q: SearchQuery,
@@ -658,9 +639,11 @@ def _exact(session: Session, rows: list[_UnitRow], spaces: dict[int, _SpaceRow],
     return out
 
 
-def _load_spaces(session: Session, ids: list[int]) -> dict[int, Space]:
+def _load_spaces(session: Session, ids: list[int], *, with_hours: bool) -> dict[int, Space]:
     if not ids:
         return {}
-    found = session.scalars(sa.select(Space).where(Space.id.in_(ids)).options(
-        selectinload(Space.units), selectinload(Space.opening_hours))).all()
+    options = [selectinload(Space.units)]
+    if with_hours:
+        options.append(selectinload(Space.opening_hours))
+    found = session.scalars(sa.select(Space).where(Space.id.in_(ids)).options(*options)).all()
     return {s.id: s for s in found}
