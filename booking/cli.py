@@ -41,9 +41,21 @@ def create_admin_command(email: str, name: str, password: str) -> None:
     click.echo(f"admin {email} created")
 
 
+@click.command("rebuild-loads")
+def rebuild_loads_command() -> None:
+    """Recount unit_loads (what search reads) from the bookings, after bookings were
+    written by SQL that bypassed the application (an import, a restore)."""
+    from booking.services import loads
+
+    written = loads.rebuild(db.session.connection())
+    db.session.commit()
+    click.echo(f"unit loads: {written} rows")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(rebuild_loads_command)
     from booking.services.mail import outbox_cli
 
     app.cli.add_command(outbox_cli)

@@ -189,3 +189,17 @@ def test_racing_bookings_and_cancellations_leave_exact_loads(app, world, make):
     db.session.expire_all()
     assert stored() == recounted()
     assert stored()[(desks.id, day)] == [(540, 1080, 4)]
+
+
+def test_rebuild_command_recounts_after_sql_that_bypassed_the_session(world, runner):
+    desks = world["desks"]
+    day = future_day(16)
+    db.session.execute(sa.insert(Booking.__table__).values(  # Core: no Session hook sees it
+        reference="RAWSQL000001", unit_id=desks.id, starts_at=at(day, 540), ends_at=at(day, 1080),
+        seats=3, status="confirmed", price_amount=0, subsidy_amount=0, sequence=0, locale="ja",
+        note="", cancel_reason="", created_at=utcnow(), updated_at=utcnow()))
+    db.session.commit()
+    assert (desks.id, day) not in stored()
+    result = runner.invoke(args=["rebuild-loads"])
+    assert result.exit_code == 0 and "unit loads: 1 rows" in result.output
+    assert stored() == recounted() == {(desks.id, day): [(540, 1080, 3)]}
