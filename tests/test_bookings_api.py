@@ -109,6 +109,7 @@ def test_not_enough_seats_is_409_with_available(client, api):
     ({"seats": 0}, "seats"),
     ({"seats": 1000}, "seats"),
     ({"attendees": ["not-an-address"]}, "attendees.0"),
+    ({"unit_id": 2**31}, "unit_id"),  # beyond the id column: a 422, not a database error
 ])
 def test_invalid_fields_are_422_with_errors(client, api, body, field):
     full = {"unit_id": api["unit"].id, "date": future_day().isoformat(), **body}

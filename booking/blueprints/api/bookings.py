@@ -31,7 +31,7 @@ ExtraKey = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,8}$")]
 
 
 class BookingIn(BaseModel):
-    unit_id: int
+    unit_id: int = Field(ge=1, le=2**31 - 1)  # the id column's range: a 422, not a 500
     date: Date | None = Field(default=None, description="One day (Asia/Tokyo); the opening hours")
     dates: list[Date] | None = Field(default=None, max_length=reservations.MAX_PERIODS,
                                      description="Several days, one booking each (all or none)")
