@@ -6,7 +6,7 @@
   if (!el || typeof L === "undefined") { return; }
   var markers = JSON.parse(el.getAttribute("data-markers") || "[]");
   if (!markers.length) { return; }
-  var map = L.map(el, { scrollWheelZoom: false });
+  var map = L.map(el, { scrollWheelZoom: false, fadeAnimation: false });
   // Leaflet's own controls speak the page's language (titles from base.html's <body>).
   map.zoomControl.remove();
   L.control.zoom({ zoomInTitle: document.body.dataset.zoomIn || "+", zoomOutTitle: document.body.dataset.zoomOut || "-" }).addTo(map);

@@ -11,7 +11,7 @@
   var lon = parseFloat(box.dataset.lon);
   var known = !isNaN(lat) && !isNaN(lon);
   var centre = known ? [lat, lon] : [36.2, 138.25];  // Japan when nothing is known yet
-  var map = L.map(box, { keyboard: true }).setView(centre, known ? 16 : 5);
+  var map = L.map(box, { keyboard: true, fadeAnimation: false }).setView(centre, known ? 16 : 5);
   // Leaflet's own controls speak the page's language (titles from base.html's <body>).
   map.zoomControl.remove();
   L.control.zoom({ zoomInTitle: document.body.dataset.zoomIn || "+", zoomOutTitle: document.body.dataset.zoomOut || "-" }).addTo(map);

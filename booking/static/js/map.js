@@ -12,7 +12,8 @@
     var L = window.L;
     if (!L) { return; }
     box.hidden = false;
-    var map = L.map(box, { scrollWheelZoom: false });
+    // No fade: a popup fading in has too little contrast to read (and moves for nothing).
+    var map = L.map(box, { scrollWheelZoom: false, fadeAnimation: false });
     // Leaflet's own controls speak the page's language (titles from base.html's <body>).
     map.zoomControl.remove();
     L.control.zoom({ zoomInTitle: document.body.dataset.zoomIn || "+", zoomOutTitle: document.body.dataset.zoomOut || "-" }).addTo(map);
