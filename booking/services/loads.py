@@ -56,6 +56,11 @@ def pieces(bookings: Iterable[tuple[datetime, datetime, int]], day: date) -> lis
     return out
 
 
+def _rows(unit_id: int, day: date, bookings: Iterable[tuple[datetime, datetime, int]]) -> list[dict]:
+    return [{"unit_id": unit_id, "day": day, "start_min": a, "end_min": b, "seats": n}
+            for a, b, n in pieces(bookings, day)]
+
+
 def refresh(connection: sa.Connection, dirty: Mapping[int, Iterable[date]]) -> None:
     """Recount the loads of these units on these days from their holding bookings."""
     wanted = {unit_id: set(days) for unit_id, days in dirty.items() if days}
@@ -78,8 +83,7 @@ def refresh(connection: sa.Connection, dirty: Mapping[int, Iterable[date]]) -> N
         connection.execute(sa.delete(UnitLoad).where(UnitLoad.unit_id == unit_id,
                                                      UnitLoad.day.in_(sorted(days))))
         for day in days:
-            rows += [{"unit_id": unit_id, "day": day, "start_min": a, "end_min": b, "seats": n}
-                     for a, b, n in pieces(found[unit_id], day)]
+            rows += _rows(unit_id, day, found[unit_id])
     if rows:
         connection.execute(sa.insert(UnitLoad), rows)
 
@@ -95,8 +99,7 @@ def rebuild(connection: sa.Connection) -> int:
 
     def flush_unit() -> None:
         for day, bookings in held.items():
-            batch.extend({"unit_id": current, "day": day, "start_min": a, "end_min": b,
-                          "seats": n} for a, b, n in pieces(bookings, day))
+            batch.extend(_rows(current, day, bookings))
         held.clear()
 
     result = connection.execute(

@@ -185,7 +185,6 @@ class _SpaceRow:
     id: int
     lat: float | None
     lon: float | None
-    amenities: list
     closed_on_holidays: bool
     prefecture_code: int
     distance: float | None = None  # approximate km
@@ -549,7 +548,7 @@ def _space_in_reach(q: SearchQuery, place: Place | None, pref: prefectures.Prefe
             return None
     elif place is not None and pref is None:
         return None
-    return _SpaceRow(space_id, lat, lon, [], closed_on_holidays, prefecture_code, distance)
+    return _SpaceRow(space_id, lat, lon, closed_on_holidays, prefecture_code, distance)
 
 
 def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
