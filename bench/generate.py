@@ -229,6 +229,7 @@ def generate_spaces(url: str, spaces: int = 10_000, *, seed: int = 1, campaigns:
             conn.execute(sql.SQL("SELECT setval(pg_get_serial_sequence({}, 'id'), (SELECT max(id) FROM {}))")
                          .format(sql.Literal(table), sql.Identifier(table)))
         conn.commit()
+    after_copy(url)
     _vacuum(url)
     return stats
 
@@ -291,21 +292,23 @@ def add_bookings(url: str, n: int, *, seed: int | None = None) -> int:
             "subsidy_amount", "sequence", "locale", "note", "cancel_reason", "created_at", "updated_at"],
             _booking_rows(units, hours, n, rng))
         conn.commit()
-    rebuild_loads(url)
+    after_copy(url)
     _vacuum(url, "bookings")
     _vacuum(url, "unit_loads")
     return done
 
 
-def rebuild_loads(url: str) -> int:
-    """COPY bypasses the Session that keeps unit_loads in step: recount them all."""
+def after_copy(url: str) -> int:
+    """COPY bypasses the Session hooks that keep unit_loads and the search catalogue's
+    version in step: recount the loads, bump the version."""
     import sqlalchemy as sa
 
-    from booking.services import loads
+    from booking.services import catalogue, loads
 
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.begin() as connection:
+            catalogue.bump(connection)
             return loads.rebuild(connection)
     finally:
         engine.dispose()

@@ -19,7 +19,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     from booking import cli, web
     from booking import logging as app_logging
     from booking.extensions import babel, csrf, db, limiter, login_manager, migrate
-    from booking.services import loads  # noqa: F401  (keeps unit_loads in step with bookings)
+    from booking.services import catalogue, loads  # noqa: F401  (their Session hooks)
 
     app_logging.init_app(app)  # first: every later hook and log line sees the request id
     if app.config.get("PROXY_COUNT"):

@@ -43,11 +43,12 @@ def create_admin_command(email: str, name: str, password: str) -> None:
 
 @click.command("rebuild-loads")
 def rebuild_loads_command() -> None:
-    """Recount unit_loads (what search reads) from the bookings, after bookings were
-    written by SQL that bypassed the application (an import, a restore)."""
-    from booking.services import loads
+    """After SQL that bypassed the application (an import, a restore): recount unit_loads
+    from the bookings and make every process reload its search catalogue."""
+    from booking.services import catalogue, loads
 
     written = loads.rebuild(db.session.connection())
+    catalogue.bump(db.session.connection())
     db.session.commit()
     click.echo(f"unit loads: {written} rows")
 

@@ -22,6 +22,7 @@ from booking.models.organisations import (
 from booking.models.spaces import (
     AMENITIES,
     CapacityOverride,
+    CatalogueVersion,
     Closure,
     OpeningHours,
     Photo,
@@ -36,7 +37,7 @@ from booking.models.system import ApiToken, AuditEntry, OutboxMessage
 __all__ = [
     "AMENITIES", "HOLDING_STATUSES", "ApiToken", "AuditEntry", "Base", "Booking",
     "BookingAttendee", "BookingExtra", "BookingStatus", "Campaign", "CampaignExtra",
-    "CampaignSlot", "CapacityOverride",
+    "CampaignSlot", "CapacityOverride", "CatalogueVersion",
     "Closure", "Eligibility", "IdempotencyRecord", "Membership", "OpeningHours", "OrgKind",
     "Organisation", "OutboxMessage", "Photo", "PricePer", "ReportFactors", "Role", "Space",
     "SpaceKind",

@@ -220,3 +220,15 @@ class Photo(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     space: Mapped[Space] = relationship(back_populates="photos")
+
+
+class CatalogueVersion(Base):
+    """One row whose number changes in the same transaction as any change to what search
+    holds in memory per process: spaces, units, opening hours and organisations
+    (booking.services.catalogue bumps it and reloads when it differs)."""
+
+    __tablename__ = "catalogue_version"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(sa.BigInteger)

@@ -151,7 +151,7 @@ def lock_units(session: Session, units: Sequence[Unit]) -> None:
     session.execute(sa.select(Unit.id).where(Unit.id.in_(ids)).order_by(Unit.id).with_for_update())
     session.execute(
         sa.update(Unit).where(Unit.id.in_(ids)).values(lock_version=Unit.lock_version + 1)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, catalogue_unchanged=True)
     )
 
 

@@ -240,7 +240,8 @@ def _bump_unit(session: Session, unit_id: int) -> None:
     """Record the decision on the locked row (only when something was booked or changed:
     a refusal writes nothing and releases the lock sooner)."""
     session.execute(sa.update(Unit).where(Unit.id == unit_id)
-                    .values(lock_version=Unit.lock_version + 1))
+                    .values(lock_version=Unit.lock_version + 1)
+                    .execution_options(catalogue_unchanged=True))
 
 
 def _bookable(unit: Unit) -> None:

@@ -3,9 +3,10 @@
 The work is shaped so that its cost does not grow with the bookings the database holds
 and so that it runs a constant number of queries:
 
-1. candidates (2 queries): the units in the circle (a bounding box on the indexed lat/lon,
-   then the exact edge) or prefecture, then the opening hours of the requested weekdays,
-   as plain rows (no ORM objects);
+1. candidates (1 query): the units in the circle (a bounding box on a grid, then the
+   exact edge) or prefecture, from the catalogue of public spaces, units and opening hours
+   that each process holds in memory (services/catalogue.py); the query checks that its
+   version is still the database's;
 2. units that a closure, capacity override or offered campaign slot touches in the range
    (1 query over those small tables) go to step 3; every other unit is decided by its
    regular offer from the unit loads of the request's days (1 query): in each window the
@@ -34,7 +35,6 @@ Interpretation (decided with the lead):
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +43,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 from geopy.distance import geodesic
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, selectinload
 
 from booking import prefectures
@@ -51,7 +52,6 @@ from booking.models import (
     CampaignSlot,
     CapacityOverride,
     Closure,
-    OpeningHours,
     Organisation,
     PricePer,
     Space,
@@ -59,8 +59,9 @@ from booking.models import (
     UnitKind,
     UnitLoad,
 )
-from booking.services import availability, geocoding
+from booking.services import availability, catalogue, geocoding
 from booking.services.availability import TOKYO, at, is_holiday
+from booking.services.catalogue import CatalogueSpace, CatalogueUnit
 from booking.services.errors import DomainError
 from booking.services.geocoding import Place
 
@@ -163,33 +164,20 @@ class SearchResult:
         return max(1, math.ceil(self.total / self.per_page))
 
 
-# --- plain rows of phase 1 -------------------------------------------------------------------
+# --- per search --------------------------------------------------------------------------
+
+MinuteWindow = tuple[date, int, int]  # a Tokyo day, minutes after its midnight [from, to)
+Loads = dict[int, dict[date, list[tuple[int, int, int]]]]  # unit -> day -> pieces
 
 
-@dataclass
-class _UnitRow:
-    id: int
-    space_id: int
-    kind: str
-    capacity: int
-    fits_people: int
-    price_amount: int
-    price_per: str
-    members_only: bool
-    checkin_min: int
-    checkout_min: int
+@dataclass(slots=True)
+class _Candidate:
+    """A space of the catalogue in reach of this search, with its units of the kind asked."""
 
-
-@dataclass
-class _SpaceRow:
-    id: int
-    lat: float | None
-    lon: float | None
-    closed_on_holidays: bool
-    prefecture_code: int
-    distance: float | None = None  # approximate km
-    hours: dict[int, tuple[int, int]] = field(default_factory=dict)
-    units: list[_UnitRow] = field(default_factory=list)
+    space: CatalogueSpace
+    distance: float | None  # approximate km
+    units: list[CatalogueUnit]
+    open_windows: list[MinuteWindow]  # where its day and hour units must have the seats
     price: int | None = None  # the lowest price that qualifies, once known
 
 
@@ -206,18 +194,9 @@ def fast_distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> floa
     return math.hypot(dx, dy)
 
 
+@lru_cache(maxsize=65536)  # searches from one place measure the same spaces again
 def geodesic_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return _GEODESIC.measure((lat1, lon1), (lat2, lon2))
-
-
-def _id_filter(column, ids: Sequence[int], dialect: str):
-    # One array parameter on PostgreSQL rather than thousands of bind parameters.
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        return column == sa.func.any(sa.bindparam("ids_" + column.key, list(ids),
-                                                  type_=ARRAY(sa.Integer)))
-    return column.in_(list(ids))
 
 
 # --- request → time windows ------------------------------------------------------------------
@@ -231,9 +210,6 @@ def _days(q: SearchQuery) -> list[date]:
 @lru_cache(maxsize=1024)
 def _days_between(first: date, last: date) -> tuple[date, ...]:
     return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
-
-
-MinuteWindow = tuple[date, int, int]  # a Tokyo day, minutes after its midnight [from, to)
 
 
 @lru_cache(maxsize=16384)
@@ -252,26 +228,18 @@ def _day_window(hours: tuple[int, int] | None, closed_on_holidays: bool, day: da
 _is_holiday = lru_cache(maxsize=4096)(is_holiday)
 
 
-def _minute_windows(unit: _UnitRow, space: _SpaceRow, q: SearchQuery) -> list[MinuteWindow]:
+def _minute_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery) -> list[MinuteWindow]:
     """Where the unit's regular offer must have the seats, day by day: the open days'
     windows of a day or hour unit (closed days skipped), or the whole stay of a night
     unit (every day of it open from check-in to check-out, else none)."""
-    days = _days(q)
     if unit.price_per == PricePer.NIGHT:
-        first, checkout = days[0], days[-1] + timedelta(days=1)
-        stay = []
-        for day in days + [checkout]:
-            hours = space.hours.get(day.weekday())
-            need_from = unit.checkin_min if day == first else 0
-            need_to = unit.checkout_min if day == checkout else 1440
-            if (hours is None or (space.closed_on_holidays and _is_holiday(day))
-                    or hours[0] > need_from or hours[1] < need_to):
-                return []
-            if need_from < need_to:
-                stay.append((day, need_from, need_to))
-        return stay
+        return _stay_windows(unit, space, q)
+    return _open_windows(space, q)
+
+
+def _open_windows(space: CatalogueSpace, q: SearchQuery) -> list[MinuteWindow]:
     out = []
-    for day in days:
+    for day in _days(q):
         w = _day_window(space.hours.get(day.weekday()), space.closed_on_holidays, day,
                         q.start_min, q.end_min)
         if w is not None:
@@ -279,14 +247,31 @@ def _minute_windows(unit: _UnitRow, space: _SpaceRow, q: SearchQuery) -> list[Mi
     return out
 
 
-def _regular_windows(unit: _UnitRow, space: _SpaceRow, q: SearchQuery) -> list[tuple[datetime, datetime]]:
+def _stay_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery) -> list[MinuteWindow]:
+    days = _days(q)
+    first, checkout = days[0], days[-1] + timedelta(days=1)
+    stay = []
+    for day in days + [checkout]:
+        hours = space.hours.get(day.weekday())
+        need_from = unit.checkin_min if day == first else 0
+        need_to = unit.checkout_min if day == checkout else 1440
+        if (hours is None or (space.closed_on_holidays and _is_holiday(day))
+                or hours[0] > need_from or hours[1] < need_to):
+            return []
+        if need_from < need_to:
+            stay.append((day, need_from, need_to))
+    return stay
+
+
+def _regular_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery
+                     ) -> list[tuple[datetime, datetime]]:
     windows = _minute_windows(unit, space, q)
     if unit.price_per == PricePer.NIGHT:
         return [(at(windows[0][0], windows[0][1]), at(windows[-1][0], windows[-1][2]))] if windows else []
     return [(at(day, a), at(day, b)) for day, a, b in windows]
 
 
-def _slot_windows(unit: _UnitRow, space: _SpaceRow, slot: CampaignSlot,
+def _slot_windows(unit: CatalogueUnit, space: CatalogueSpace, slot: CampaignSlot,
                   q: SearchQuery) -> list[tuple[datetime, datetime]] | None:
     """The slot's windows for the request, or None when it does not cover every open day."""
     if unit.price_per == PricePer.NIGHT:
@@ -310,14 +295,14 @@ def _slot_windows(unit: _UnitRow, space: _SpaceRow, slot: CampaignSlot,
     return windows or None
 
 
-def _need(unit: _UnitRow, q: SearchQuery) -> int | None:
+def _need(unit: CatalogueUnit, q: SearchQuery) -> int | None:
     """Free capacity units needed for `seats` people; None when the unit cannot fit them."""
     if unit.kind == UnitKind.DESK:
         return q.seats
     return 1 if unit.fits_people >= q.seats else None
 
 
-def _regular_qualifies(unit: _UnitRow, q: SearchQuery) -> bool:
+def _regular_qualifies(unit: CatalogueUnit, q: SearchQuery) -> bool:
     if unit.members_only or q.campaign:
         return False
     if q.free and unit.price_amount != 0:
@@ -325,11 +310,11 @@ def _regular_qualifies(unit: _UnitRow, q: SearchQuery) -> bool:
     return q.max_price is None or unit.price_amount <= q.max_price
 
 
-def _slot_price(slot: CampaignSlot, unit: _UnitRow) -> int:
+def _slot_price(slot: CampaignSlot, unit: CatalogueUnit) -> int:
     return unit.price_amount if slot.price_amount is None else slot.price_amount
 
 
-def _slot_qualifies(slot: CampaignSlot, unit: _UnitRow, q: SearchQuery) -> bool:
+def _slot_qualifies(slot: CampaignSlot, unit: CatalogueUnit, q: SearchQuery) -> bool:
     price = _slot_price(slot, unit)
     if q.campaign and slot.campaign.slug != q.campaign:
         return False
@@ -392,48 +377,60 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # The whole request in one range: every unit's windows fall inside it.
     range_start = at(days[0], 0)
     range_end = at(days[-1] + timedelta(days=2), 0)  # night units check out the next day
-    # Every unit in the circle or prefecture, as plain rows (2 queries).
-    spaces = _candidate_spaces(session, q, place, pref, _area(q, place, pref), days, dialect)
-    units = [u for s in spaces.values() for u in s.units]
+    # Every unit in the circle or prefecture, from the catalogue held in memory (1 query).
+    candidates = _candidates(catalogue.current(session), q, place, pref)
     # Units that closures, capacity overrides or campaign slots touch in the range go
-    # through the exact rule (availability.timelines); there are few.
-    touched_ids = _touched_ids(session, days).intersection(u.id for u in units)
-    # Every other unit: its regular offer, decided from the unit loads (1 query).
-    settled = [u for u in units if u.id not in touched_ids and _regular_qualifies(u, q)
-               and _need(u, q) is not None]
-    load_days = days + ([days[-1] + timedelta(days=1)]  # night units check out then
-                        if any(u.price_per == PricePer.NIGHT for u in settled) else [])
-    exact = _settle(spaces, settled, _read_loads(session, [u.id for u in settled], load_days,
-                                                 dialect), q)
+    # through the exact rule (availability.timelines); there are few (1 query).
+    touched = _touched(session, days)
+    # Every other unit offers its regular price with the seats its loads leave (1 query).
+    regular = [u for c in candidates.values() for u in c.units if u.id not in touched
+               and _regular_qualifies(u, q) and _need(u, q) is not None]
+    night = any(u.price_per == PricePer.NIGHT for u in regular)
+    loads = _read_loads(session, [u.id for u in regular],
+                        days + [days[-1] + timedelta(days=1)] if night else days, dialect)
+    settled: dict[int, int | None] = {}  # unit id -> seats free for its regular offer
+    for c in candidates.values():
+        for unit in c.units:
+            if unit.id in touched:
+                continue
+            free = settled[unit.id] = _settled_free(unit, c, loads, q)
+            if free is not None:
+                c.price = unit.price_amount if c.price is None else min(c.price, unit.price_amount)
+                if q.sort != "price":
+                    break  # listed: its other units matter only if the page shows it
 
-    # Round 1: touched units that decide whether (or, sorting by price, where) their space
-    # is listed.
-    listed = {u.space_id for u in settled if exact.get(u.id) is not None}
-    round1 = [u for u in units if u.id in touched_ids
-              and (u.space_id not in listed or q.sort == "price")]
-    exact.update(_exact(session, round1, spaces, q, range_start, range_end))
-    matched: dict[int, _SpaceRow] = {}
-    for unit in units:
-        if (r := exact.get(unit.id)) is not None:
-            space = matched.setdefault(unit.space_id, spaces[unit.space_id])
-            space.price = r.lowest_price if space.price is None else min(space.price, r.lowest_price)
+    # Round 1: touched units that decide whether their space is listed or, sorting by
+    # price, may lower its price (a slot's price or its own is the least it can offer).
+    round1 = [u for c in candidates.values() for u in c.units if u.id in touched
+              and (c.price is None or q.sort == "price" and touched[u.id] < c.price)]
+    exact = _exact(session, round1, candidates, q, range_start, range_end)
+    for unit in round1:
+        if (r := exact[unit.id]) is not None:
+            c = candidates[unit.space_id]
+            c.price = r.lowest_price if c.price is None else min(c.price, r.lowest_price)
 
-    rows = list(matched.values())
+    rows = [c for c in candidates.values() if c.price is not None]
     if q.sort == "price":
-        rows.sort(key=lambda s: (s.price, _far(s), s.id))
+        rows.sort(key=lambda c: (c.price, _far(c), c.space.id))
     elif place is not None:
-        rows.sort(key=lambda s: (_far(s), s.id))
+        rows.sort(key=lambda c: (_far(c), c.space.id))
     else:
-        rows.sort(key=lambda s: (s.prefecture_code, s.id))
+        rows.sort(key=lambda c: (c.space.prefecture_code, c.space.id))
     total = len(rows)
-    page_ids = [s.id for s in rows[(q.page - 1) * q.per_page: q.page * q.per_page]]
+    page = rows[(q.page - 1) * q.per_page: q.page * q.per_page]
+    page_ids = [c.space.id for c in page]
 
-    # Round 2: touched units of the page not decided yet (campaign badges, closures...).
-    round2 = [u for sid in page_ids for u in spaces[sid].units
-              if u.id in touched_ids and u.id not in exact]
+    # Round 2: the page's units not decided yet (touched: campaign badges, closures...).
+    round2 = [u for c in page for u in c.units if u.id in touched and u.id not in exact]
     orm_spaces = _load_spaces(session, page_ids, with_hours=bool(round2))
     orm_units = {u.id: u for sid in page_ids for u in orm_spaces[sid].units}
-    exact.update(_exact(session, round2, spaces, q, range_start, range_end, orm_units))
+    exact.update(_exact(session, round2, candidates, q, range_start, range_end, orm_units))
+    for c in page:
+        for unit in c.units:
+            if unit.id not in touched:
+                free = settled[unit.id] if unit.id in settled else _settled_free(unit, c, loads, q)
+                exact[unit.id] = (None if free is None else UnitResult(
+                    None, free, [Offer(unit.price_amount, unit.price_per, free)]))
 
     results = []
     for sid in page_ids:
@@ -450,155 +447,116 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results)
 
 
-def _far(space: _SpaceRow) -> float:
+def _far(candidate: _Candidate) -> float:
     # Spaces without coordinates (a prefecture search) come after those with a distance.
-    return space.distance if space.distance is not None else math.inf
+    return candidate.distance if candidate.distance is not None else math.inf
 
 
-def _area(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture | None) -> list:
-    """Public units in the circle (a bounding box on the indexed lat/lon, and the circle
-    roughly) or the prefecture, of the kind asked for."""
-    where = [Space.published.is_(True), Organisation.approved_at.is_not(None)]
+def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
+                pref: prefectures.Prefecture | None) -> dict[int, _Candidate]:
+    """The catalogue's spaces in the prefecture, or in the circle (a bounding box on the
+    catalogue's grid, then the edge: geodesic where the fast distance is too close to
+    call), that have the amenities and units of the kind asked for."""
     if pref is not None:
-        where.append(Space.prefecture_code == pref.code)
+        pool = cat.by_prefecture.get(pref.code, [])
     elif place is not None:
         r = q.radius_km * 1.01 + 0.05
         dlat = r / 110.5
         dlon = r / (111.0 * max(math.cos(math.radians(min(abs(place.lat) + dlat, 89.0))), 0.01))
-        where += [Space.lat.between(place.lat - dlat, place.lat + dlat),
-                  Space.lon.between(place.lon - dlon, place.lon + dlon)]
-        if q.radius_km <= 100:
-            # The circle, roughly (2 % generous; flat over 100 km at most), so that the
-            # box's corners stay in the database; the exact edge is decided in Python.
-            ky, kx = 111.0, 111.0 * math.cos(math.radians(place.lat))
-            where.append(((Space.lat - place.lat) * ky) * ((Space.lat - place.lat) * ky)
-                         + ((Space.lon - place.lon) * kx) * ((Space.lon - place.lon) * kx)
-                         <= (q.radius_km * 1.02 + 0.1) ** 2)
-    if q.kind:
-        where.append(Unit.kind == q.kind)
-    return where
+        pool = cat.in_box(place.lat - dlat, place.lat + dlat, place.lon - dlon, place.lon + dlon)
+    else:
+        pool = cat.spaces
+    wanted = frozenset(q.amenities)
+    radius = q.radius_km
+    out: dict[int, _Candidate] = {}
+    windows: dict[tuple, list[MinuteWindow]] = {}  # by opening hours pattern
+    for space in pool:
+        if wanted and not wanted <= space.amenities:
+            continue
+        units = space.units if not q.kind else [u for u in space.units if u.kind == q.kind]
+        if not units:
+            continue
+        distance = None
+        if place is not None and space.lat is not None and space.lon is not None:
+            distance = fast_distance_km(place.lat, place.lon, space.lat, space.lon)
+            if pref is None and distance > radius * 0.995 and (
+                    distance > radius * 1.005
+                    or geodesic_km(place.lat, place.lon, space.lat, space.lon) > radius):
+                continue
+        elif place is not None and pref is None:
+            continue
+        if (open_windows := windows.get(space.week)) is None:
+            open_windows = windows[space.week] = _open_windows(space, q)
+        out[space.id] = _Candidate(space, distance, units, open_windows)
+    return out
 
 
-def _touched_ids(session: Session, days: list[date]) -> set[int]:
+def _touched(session: Session, days: list[date]) -> dict[int, int]:
     """Units that a closure, capacity override or offered campaign slot touches in the
-    range (few: the tables are small and read by dates)."""
+    range (few: the tables are small and read by dates), each with the least price it
+    could offer: its own or its slots' lowest."""
     first, last = days[0], days[-1] + timedelta(days=1)
-    return set(session.scalars(sa.union(
-        sa.select(Closure.unit_id).where(Closure.start_date <= last, Closure.end_date >= first),
-        sa.select(CapacityOverride.unit_id).where(CapacityOverride.day.between(first, last)),
-        sa.select(CampaignSlot.unit_id)
+    out: dict[int, int] = {}
+    for unit_id, price in session.execute(sa.union_all(
+        sa.select(Closure.unit_id, Unit.price_amount).join(Unit, Closure.unit_id == Unit.id)
+        .where(Closure.start_date <= last, Closure.end_date >= first),
+        sa.select(CapacityOverride.unit_id, Unit.price_amount)
+        .join(Unit, CapacityOverride.unit_id == Unit.id)
+        .where(CapacityOverride.day.between(first, last)),
+        sa.select(CampaignSlot.unit_id, sa.func.coalesce(CampaignSlot.price_amount,
+                                                         Unit.price_amount))
+        .join(Unit, CampaignSlot.unit_id == Unit.id)
         .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
         .join(Organisation, Campaign.organisation_id == Organisation.id)
         .where(CampaignSlot.start_date <= last, CampaignSlot.end_date >= first,
                CampaignSlot.operator_consent.is_(True), Campaign.published.is_(True),
                Organisation.approved_at.is_not(None)),
-    )))
+    )):
+        out[unit_id] = min(price, out.get(unit_id, price))
+    return out
 
 
-def _read_loads(session: Session, unit_ids: list[int], days: list[date], dialect: str
-                ) -> dict[int, dict[date, list[tuple[int, int, int]]]]:
+def _read_loads(session: Session, unit_ids: list[int], days: list[date], dialect: str) -> Loads:
     """The unit loads of these units on these days."""
-    out: dict[int, dict[date, list[tuple[int, int, int]]]] = {}
+    out: Loads = {}
     if not unit_ids:
         return out
-    for unit_id, day, start_min, end_min, seats in session.connection().execute(
-        sa.select(UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min, UnitLoad.end_min,
-                  UnitLoad.seats)
-        .where(UnitLoad.day.in_(days), _id_filter(UnitLoad.unit_id, unit_ids, dialect))
-    ).all():
+    stmt = sa.select(UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min, UnitLoad.end_min,
+                     UnitLoad.seats).where(UnitLoad.day.in_(days))
+    if dialect == "postgresql":
+        # The ids as one array, hashed and probed by the days' loads (read by the day
+        # index): an IN list or `= ANY` made PostgreSQL probe the primary key per unit.
+        stmt = stmt.where(UnitLoad.unit_id.in_(sa.select(sa.func.unnest(
+            sa.bindparam("unit_ids", unit_ids, type_=ARRAY(sa.Integer))))))
+    else:
+        stmt = stmt.where(UnitLoad.unit_id.in_(unit_ids))
+    for unit_id, day, start_min, end_min, seats in session.connection().execute(stmt).all():
         out.setdefault(unit_id, {}).setdefault(day, []).append((start_min, end_min, seats))
     return out
 
 
-def _settle(spaces: dict[int, _SpaceRow], units: list[_UnitRow],
-            loads: dict[int, dict[date, list[tuple[int, int, int]]]], q: SearchQuery
-            ) -> dict[int, UnitResult | None]:
-    """The regular offers of units nothing but bookings touch: in each window the seats
-    free are the capacity minus the most the unit's loads hold at once inside it."""
-    out: dict[int, UnitResult | None] = {}
-    for unit in units:
-        need = _need(unit, q)
-        windows = _minute_windows(unit, spaces[unit.space_id], q)
-        if need is None or not windows:
-            continue
-        by_day = loads.get(unit.id)
-        free = unit.capacity
-        if by_day:
-            free -= max(max((n for s, e, n in by_day.get(day, ()) if s < b and e > a), default=0)
-                        for day, a, b in windows)
-        if free >= need:
-            out[unit.id] = UnitResult(None, free, [Offer(unit.price_amount, unit.price_per, free)])
-    return out
+def _windows(unit: CatalogueUnit, c: _Candidate, q: SearchQuery) -> list[MinuteWindow]:
+    return _stay_windows(unit, c.space, q) if unit.price_per == PricePer.NIGHT else c.open_windows
 
 
-def _space_in_reach(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture | None,
-                    space_id: int, lat: float | None, lon: float | None, prefecture_code: int,
-                    amenities, closed_on_holidays: bool = False) -> _SpaceRow | None:
-    """The space's row with its approximate distance, or None when it is outside the
-    radius (geodesic on the edge) or lacks an amenity asked for."""
-    if q.amenities and not set(q.amenities).issubset(
-            amenities if isinstance(amenities, list) else json.loads(amenities or "[]")):
+def _settled_free(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery) -> int | None:
+    """Seats free for the regular offer of a unit nothing but bookings touch (None when it
+    does not qualify): its capacity minus the most its loads hold at once in a window."""
+    need = _need(unit, q)
+    if need is None or not _regular_qualifies(unit, q):
         return None
-    distance = None
-    if place is not None and lat is not None and lon is not None:
-        distance = fast_distance_km(place.lat, place.lon, lat, lon)
-        radius = q.radius_km
-        if pref is None and distance > radius * 0.995 and (
-                distance > radius * 1.005 or geodesic_km(place.lat, place.lon, lat, lon) > radius):
-            return None
-    elif place is not None and pref is None:
+    windows = _windows(unit, c, q)
+    if not windows:
         return None
-    return _SpaceRow(space_id, lat, lon, closed_on_holidays, prefecture_code, distance)
+    free = unit.capacity
+    if (by_day := loads.get(unit.id)) is not None:
+        free -= max(max((n for s, e, n in by_day.get(day, ()) if s < b and e > a), default=0)
+                    for day, a, b in windows)
+    return free if free >= need else None
 
 
-def _candidate_spaces(session: Session, q: SearchQuery, place: Place | None,
-                      pref: prefectures.Prefecture | None, where: list, days: list[date],
-                      dialect: str) -> dict[int, _SpaceRow]:
-    """Units matching `where` with their spaces, as plain rows, then the opening hours of
-    the weekdays asked for: two queries."""
-    wanted = set(q.amenities)
-    text = sa.String()
-    amenities_col = sa.cast(Space.amenities, sa.Text) if wanted else sa.null()
-    stmt = (
-        sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
-                  Unit.fits_people, Unit.price_amount, sa.type_coerce(Unit.price_per, text),
-                  Unit.members_only, Unit.checkin_min, Unit.checkout_min, Space.lat, Space.lon,
-                  amenities_col, Space.closed_on_holidays, Space.prefecture_code)
-        .join(Space, Unit.space_id == Space.id)
-        .join(Organisation, Space.organisation_id == Organisation.id)
-        .where(*where)
-    )
-    spaces: dict[int, _SpaceRow] = {}
-    skipped: set[int] = set()
-    rows = session.connection().execute(stmt).all()  # fetchall: row by row costs µs each
-    for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
-         lat, lon, amenities, closed_on_holidays, prefecture_code) in rows:
-        if space_id in skipped:
-            continue
-        space = spaces.get(space_id)
-        if space is None:
-            space = _space_in_reach(q, place, pref, space_id, lat, lon, prefecture_code,
-                                    amenities, closed_on_holidays)
-            if space is None:
-                skipped.add(space_id)
-                continue
-            spaces[space_id] = space
-        space.units.append(_UnitRow(unit_id, space_id, kind, capacity, fits, price, per,
-                                    members_only, checkin, checkout))
-    if spaces:
-        # The day after the last one too: night units check out then.
-        weekdays = sorted({d.weekday() for d in days + [days[-1] + timedelta(days=1)]})
-        for space_id, weekday, opens, closes in session.connection().execute(
-            sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
-                      OpeningHours.closes_min)
-            .where(_id_filter(OpeningHours.space_id, list(spaces), dialect),
-                   OpeningHours.weekday.in_(weekdays))
-        ).all():
-            spaces[space_id].hours[weekday] = (opens, closes)
-    return spaces
-
-
-def _exact(session: Session, rows: list[_UnitRow], spaces: dict[int, _SpaceRow], q: SearchQuery,
+def _exact(session: Session, rows: list[CatalogueUnit], candidates: dict[int, _Candidate],
+           q: SearchQuery,
            start: datetime, end: datetime, units: dict[int, Unit] | None = None
            ) -> dict[int, UnitResult | None]:
     """Exact offers of these units through availability.timelines (a constant number of
@@ -614,7 +572,7 @@ def _exact(session: Session, rows: list[_UnitRow], spaces: dict[int, _SpaceRow],
     lines = availability.timelines(session, [units[r.id] for r in rows], start, end)
     out: dict[int, UnitResult | None] = {}
     for row in rows:
-        unit, line, space = units[row.id], lines[row.id], spaces[row.space_id]
+        unit, line, space = units[row.id], lines[row.id], candidates[row.space_id].space
         need = _need(row, q)
         offers: list[Offer] = []
         if need is not None and _regular_qualifies(row, q):

@@ -1,0 +1,208 @@
+"""The search catalogue: every public space (published, of an approved organisation) with
+its units and opening hours, held in memory per process.
+
+Reading those rows for every search was most of its cost: a search near a big city
+covers thousands of units. They change rarely, so each process keeps them and checks one
+number per search, `catalogue_version`, which changes in the same transaction as any
+change to spaces, units, opening hours or organisations:
+
+- hooks on every Session mark such changes (flushed objects, ORM statements) and bump
+  the number just before commit, so the version row is the last lock a transaction takes
+  and a reader that sees the new number also sees the new rows;
+- every booking advances its unit's `lock_version` with an ORM UPDATE: such statements
+  say `execution_options(catalogue_unchanged=True)`, or each booking would reload;
+- SQL that bypasses the Session must call `bump` itself (`flask rebuild-loads` and
+  bench/generate.py do).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+
+from booking.models import CatalogueVersion, OpeningHours, Organisation, Space, Unit
+
+CELL_DEGREES = 0.1  # the grid that finds the spaces near a point
+_CHANGED = "catalogue_changed"
+_WATCHED = (Space, Unit, OpeningHours, Organisation)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueUnit:
+    id: int
+    space_id: int
+    kind: str
+    capacity: int
+    fits_people: int
+    price_amount: int
+    price_per: str
+    members_only: bool
+    checkin_min: int
+    checkout_min: int
+
+
+@dataclass(slots=True)
+class CatalogueSpace:
+    id: int
+    lat: float | None
+    lon: float | None
+    prefecture_code: int
+    closed_on_holidays: bool
+    amenities: frozenset[str]
+    hours: dict[int, tuple[int, int]] = field(default_factory=dict)  # weekday -> minutes
+    units: list[CatalogueUnit] = field(default_factory=list)
+    # The hours Monday to Sunday and the holiday rule: spaces that share it share their
+    # windows, which a search works out once per pattern.
+    week: tuple = ()
+
+
+def _cell(lat: float, lon: float) -> tuple[int, int]:
+    return math.floor(lat / CELL_DEGREES), math.floor(lon / CELL_DEGREES)
+
+
+class Catalogue:
+    def __init__(self, version: int, spaces: list[CatalogueSpace]) -> None:
+        self.version = version
+        self.spaces = spaces
+        self.by_prefecture: dict[int, list[CatalogueSpace]] = {}
+        self._grid: dict[tuple[int, int], list[CatalogueSpace]] = {}
+        for space in spaces:
+            self.by_prefecture.setdefault(space.prefecture_code, []).append(space)
+            if space.lat is not None and space.lon is not None:
+                self._grid.setdefault(_cell(space.lat, space.lon), []).append(space)
+
+    def in_box(self, south: float, north: float, west: float, east: float
+               ) -> Iterator[CatalogueSpace]:
+        """Spaces with coordinates inside the box."""
+        (y0, x0), (y1, x1) = _cell(south, west), _cell(north, east)
+        for y in range(y0, y1 + 1):
+            for x in range(x0, x1 + 1):
+                for space in self._grid.get((y, x), ()):
+                    if south <= space.lat <= north and west <= space.lon <= east:
+                        yield space
+
+
+def load(connection: sa.Connection, version: int) -> Catalogue:
+    """Read the catalogue (2 queries)."""
+    text = sa.String()
+    spaces: dict[int, CatalogueSpace] = {}
+    for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
+         lat, lon, amenities, closed_on_holidays, prefecture_code) in connection.execute(
+        sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
+                  Unit.fits_people, Unit.price_amount, sa.type_coerce(Unit.price_per, text),
+                  Unit.members_only, Unit.checkin_min, Unit.checkout_min, Space.lat, Space.lon,
+                  Space.amenities, Space.closed_on_holidays, Space.prefecture_code)
+        .join(Space, Unit.space_id == Space.id)
+        .join(Organisation, Space.organisation_id == Organisation.id)
+        .where(Space.published.is_(True), Organisation.approved_at.is_not(None))
+        .order_by(Unit.space_id, Unit.id)
+    ).all():
+        space = spaces.get(space_id)
+        if space is None:
+            space = spaces[space_id] = CatalogueSpace(
+                space_id, lat, lon, prefecture_code, closed_on_holidays,
+                frozenset(amenities or ()))
+        space.units.append(CatalogueUnit(unit_id, space_id, kind, capacity, fits, price, per,
+                                         members_only, checkin, checkout))
+    for space_id, weekday, opens, closes in connection.execute(
+        sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
+                  OpeningHours.closes_min)
+    ).all():
+        if (space := spaces.get(space_id)) is not None:
+            space.hours[weekday] = (opens, closes)
+    patterns: dict[tuple, tuple] = {}
+    for space in spaces.values():
+        week = (*(space.hours.get(d) for d in range(7)), space.closed_on_holidays)
+        space.week = patterns.setdefault(week, week)
+    return Catalogue(version, list(spaces.values()))
+
+
+def version(connection: sa.Connection) -> int:
+    return connection.execute(
+        sa.select(CatalogueVersion.version).where(CatalogueVersion.id == 1)).scalar() or 0
+
+
+_held: WeakKeyDictionary[sa.Engine, Catalogue] = WeakKeyDictionary()
+_loading = threading.Lock()
+
+
+def current(session: Session) -> Catalogue:
+    """This process's catalogue of the session's database, reloaded when its version has
+    changed (1 query when it has not)."""
+    session.flush()
+    connection = session.connection()
+    wanted = version(connection)
+    if session.info.get(_CHANGED):
+        # This transaction changed the catalogue and has not committed: read it as this
+        # transaction sees it, and keep it from the other sessions.
+        return load(connection, wanted)
+    engine = connection.engine
+    held = _held.get(engine)
+    if held is None or held.version != wanted:
+        with _loading:  # one thread of the process reloads, the others wait for it
+            held = _held.get(engine)
+            if held is None or held.version != wanted:
+                held = _held[engine] = load(connection, wanted)
+                # Tens of thousands of long-lived objects: every full pass of the cyclic
+                # collector walked them, pausing searches by 100 ms and more. Frozen, it
+                # skips them; they hold no cycles, so reference counting still frees them
+                # when a reload replaces them.
+                gc.collect()
+                gc.freeze()
+    return held
+
+
+def bump(connection: sa.Connection) -> None:
+    """Tell every process that the catalogue changed (it reloads on its next search)."""
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    table = CatalogueVersion.__table__
+    connection.execute(insert(table).values(id=1, version=1).on_conflict_do_update(
+        index_elements=[table.c.id], set_={"version": table.c.version + 1}))
+
+
+# --- noticing changes ------------------------------------------------------------------------
+
+
+def _columns_changed(obj: object) -> bool:
+    state = sa.inspect(obj)
+    return any(state.attrs[column.key].history.has_changes()
+               for column in state.mapper.column_attrs if column.key != "lock_version")
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context, _instances) -> None:
+    if session.info.get(_CHANGED):
+        return
+    if any(isinstance(obj, _WATCHED) for obj in (*session.new, *session.deleted)) or any(
+            isinstance(obj, _WATCHED) and _columns_changed(obj) for obj in session.dirty):
+        session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _statement(state: ORMExecuteState) -> None:
+    if ((state.is_update or state.is_delete or state.is_insert)
+            and state.bind_mapper is not None and issubclass(state.bind_mapper.class_, _WATCHED)
+            and not state.execution_options.get("catalogue_unchanged")):
+        state.session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    session.flush()  # the commit's own flush comes after this hook
+    if session.info.pop(_CHANGED, False):
+        bump(session.connection())
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back, or committed: nothing left to bump
+        session.info.pop(_CHANGED, None)
