@@ -209,6 +209,32 @@ def test_constant_number_of_queries(app, make, count_queries):
     assert small <= 20
 
 
+def test_campaign_slots_order_and_filter_by_their_price(app, make):
+    """Sorting by price, a slot cheaper than every regular offer moves its space up; a
+    dearer one leaves it where its regular price puts it; free=1 and max_price keep only
+    the offers they allow."""
+    day = date(2027, 7, 26)
+    org, campaign = make.organisation(), make.campaign()
+    near, middle, far = (make.space(org, lat=35.0 + i / 100, lon=138.0) for i in range(3))
+    make.unit(near, price_amount=2000)
+    make.slot(campaign, make.unit(near, price_amount=2500), price_amount=3000)
+    make.unit(middle, price_amount=1000)
+    make.unit(far, price_amount=2000)
+    make.slot(campaign, make.unit(far, price_amount=5000), price_amount=0)
+
+    def found(**kw) -> list[int]:
+        result = search(db.session, SearchQuery(lat=35.0, lon=138.0, date=day, **kw))
+        return [r.space.id for r in result.results]
+
+    assert found(sort="price") == [far.id, middle.id, near.id]
+    assert found(free=True) == [far.id]
+    assert found(max_price=1500, sort="price") == [far.id, middle.id]
+    assert found() == [near.id, middle.id, far.id]
+    # The page shows the near space's slot too (a badge), though it decided nothing.
+    [first] = search(db.session, SearchQuery(lat=35.0, lon=138.0, date=day, per_page=1)).results
+    assert first.space.id == near.id and any(u.campaign for u in first.units)
+
+
 def test_pagination(app, make):
     org = make.organisation()
     for i in range(25):

@@ -60,8 +60,8 @@ class CatalogueSpace:
     amenities: frozenset[str]
     hours: dict[int, tuple[int, int]] = field(default_factory=dict)  # weekday -> minutes
     units: list[CatalogueUnit] = field(default_factory=list)
-    # The hours Monday to Sunday and the holiday rule: spaces that share it share their
-    # windows, which a search works out once per pattern.
+    # The hours Monday to Sunday, then whether it closes on public holidays: spaces that
+    # share it share their windows, which searches work out once per pattern.
     week: tuple = ()
 
 
@@ -123,6 +123,8 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
     for space in spaces.values():
         week = (*(space.hours.get(d) for d in range(7)), space.closed_on_holidays)
         space.week = patterns.setdefault(week, week)
+        # Cheapest first: the first unit that qualifies gives the space's price.
+        space.units.sort(key=lambda u: (u.price_amount, u.id))
     return Catalogue(version, list(spaces.values()))
 
 

@@ -10,14 +10,16 @@ and so that it runs a constant number of queries:
 2. units that a closure, capacity override or offered campaign slot touches in the range
    (1 query over those small tables) go to step 3; every other unit is decided by its
    regular offer from the unit loads of the request's days (1 query): in each window the
-   seats free are its capacity minus the most its loads hold at once inside it (`_settle`).
-   unit_loads is the step function of the bookings per unit and Tokyo day, kept in the
-   booking transaction (services/loads.py), so this reads one short row per booked piece
-   of those days and never the bookings themselves;
+   seats free are its capacity minus the most its loads hold at once inside it
+   (`_settled_free`). unit_loads is the step function of the bookings per unit and Tokyo
+   day, kept in the booking transaction (services/loads.py), so this reads one short row
+   per booked piece of those days and never the bookings themselves. A space's units are
+   tried cheapest first and the first that qualifies lists it at its price;
 3. availability.timelines (a constant number of queries for any number of units) decides
-   the touched units whose space is not listed yet (all of them when sorting by price),
-   then those of the page shown not decided yet (campaign badges, closures); finally the
-   page's spaces and units are loaded (2–3 queries).
+   the touched units that can change the list: those of spaces not listed yet, or,
+   sorting by price, those that could offer less than their space's price; then those
+   of the page shown (campaign badges, closures); finally the page's spaces and units are
+   loaded (1 query).
 
 Interpretation (decided with the lead):
 - a date on a day or hour unit means the space's opening hours that day, intersected with
@@ -44,7 +46,7 @@ from functools import lru_cache
 import sqlalchemy as sa
 from geopy.distance import geodesic
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from booking import prefectures
 from booking.models import (
@@ -177,7 +179,6 @@ class _Candidate:
     space: CatalogueSpace
     distance: float | None  # approximate km
     units: list[CatalogueUnit]
-    open_windows: list[MinuteWindow]  # where its day and hour units must have the seats
     price: int | None = None  # the lowest price that qualifies, once known
 
 
@@ -228,39 +229,46 @@ def _day_window(hours: tuple[int, int] | None, closed_on_holidays: bool, day: da
 _is_holiday = lru_cache(maxsize=4096)(is_holiday)
 
 
-def _minute_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery) -> list[MinuteWindow]:
+def _minute_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery
+                    ) -> tuple[MinuteWindow, ...]:
     """Where the unit's regular offer must have the seats, day by day: the open days'
     windows of a day or hour unit (closed days skipped), or the whole stay of a night
     unit (every day of it open from check-in to check-out, else none)."""
+    assert q.date is not None
+    last = q.end_date or q.date
     if unit.price_per == PricePer.NIGHT:
-        return _stay_windows(unit, space, q)
-    return _open_windows(space, q)
+        return _stay_windows(space.week, unit.checkin_min, unit.checkout_min, q.date, last)
+    return _open_windows(space.week, q.date, last, q.start_min, q.end_min)
 
 
-def _open_windows(space: CatalogueSpace, q: SearchQuery) -> list[MinuteWindow]:
+# Memoised by opening-hours pattern (CatalogueSpace.week): the thousands of spaces near a
+# big city share a few.
+@lru_cache(maxsize=16384)
+def _open_windows(week: tuple, first: date, last: date, start_min: int | None,
+                  end_min: int | None) -> tuple[MinuteWindow, ...]:
     out = []
-    for day in _days(q):
-        w = _day_window(space.hours.get(day.weekday()), space.closed_on_holidays, day,
-                        q.start_min, q.end_min)
+    for day in _days_between(first, last):
+        w = _day_window(week[day.weekday()], week[7], day, start_min, end_min)
         if w is not None:
             out.append((day, *w))
-    return out
+    return tuple(out)
 
 
-def _stay_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery) -> list[MinuteWindow]:
-    days = _days(q)
-    first, checkout = days[0], days[-1] + timedelta(days=1)
+@lru_cache(maxsize=16384)
+def _stay_windows(week: tuple, checkin_min: int, checkout_min: int, first: date, last: date
+                  ) -> tuple[MinuteWindow, ...]:
+    checkout = last + timedelta(days=1)
     stay = []
-    for day in days + [checkout]:
-        hours = space.hours.get(day.weekday())
-        need_from = unit.checkin_min if day == first else 0
-        need_to = unit.checkout_min if day == checkout else 1440
-        if (hours is None or (space.closed_on_holidays and _is_holiday(day))
+    for day in (*_days_between(first, last), checkout):
+        hours = week[day.weekday()]
+        need_from = checkin_min if day == first else 0
+        need_to = checkout_min if day == checkout else 1440
+        if (hours is None or (week[7] and _is_holiday(day))
                 or hours[0] > need_from or hours[1] < need_to):
-            return []
+            return ()
         if need_from < need_to:
             stay.append((day, need_from, need_to))
-    return stay
+    return tuple(stay)
 
 
 def _regular_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery
@@ -302,12 +310,12 @@ def _need(unit: CatalogueUnit, q: SearchQuery) -> int | None:
     return 1 if unit.fits_people >= q.seats else None
 
 
+def _price_allowed(price: int, q: SearchQuery) -> bool:
+    return (not q.free or price == 0) and (q.max_price is None or price <= q.max_price)
+
+
 def _regular_qualifies(unit: CatalogueUnit, q: SearchQuery) -> bool:
-    if unit.members_only or q.campaign:
-        return False
-    if q.free and unit.price_amount != 0:
-        return False
-    return q.max_price is None or unit.price_amount <= q.max_price
+    return not (unit.members_only or q.campaign) and _price_allowed(unit.price_amount, q)
 
 
 def _slot_price(slot: CampaignSlot, unit: CatalogueUnit) -> int:
@@ -316,11 +324,7 @@ def _slot_price(slot: CampaignSlot, unit: CatalogueUnit) -> int:
 
 def _slot_qualifies(slot: CampaignSlot, unit: CatalogueUnit, q: SearchQuery) -> bool:
     price = _slot_price(slot, unit)
-    if q.campaign and slot.campaign.slug != q.campaign:
-        return False
-    if q.free and price != 0:
-        return False
-    return q.max_price is None or price <= q.max_price
+    return (not q.campaign or slot.campaign.slug == q.campaign) and _price_allowed(price, q)
 
 
 # --- the search ------------------------------------------------------------------------------
@@ -383,26 +387,29 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # through the exact rule (availability.timelines); there are few (1 query).
     touched = _touched(session, days)
     # Every other unit offers its regular price with the seats its loads leave (1 query).
-    regular = [u for c in candidates.values() for u in c.units if u.id not in touched
-               and _regular_qualifies(u, q) and _need(u, q) is not None]
-    night = any(u.price_per == PricePer.NIGHT for u in regular)
-    loads = _read_loads(session, [u.id for u in regular],
+    regular = {u.id: u for c in candidates.values() for u in c.units if u.id not in touched
+               and _regular_qualifies(u, q) and _need(u, q) is not None}
+    night = any(u.price_per == PricePer.NIGHT for u in regular.values())
+    loads = _read_loads(session, list(regular),
                         days + [days[-1] + timedelta(days=1)] if night else days, dialect)
     settled: dict[int, int | None] = {}  # unit id -> seats free for its regular offer
     for c in candidates.values():
-        for unit in c.units:
-            if unit.id in touched:
-                continue
-            free = settled[unit.id] = _settled_free(unit, c, loads, q)
-            if free is not None:
-                c.price = unit.price_amount if c.price is None else min(c.price, unit.price_amount)
-                if q.sort != "price":
-                    break  # listed: its other units matter only if the page shows it
+        for unit in c.units:  # cheapest first
+            if unit.id in regular:
+                free = settled[unit.id] = _settled_free(unit, c, loads, q)
+                if free is not None:
+                    c.price = unit.price_amount
+                    break  # listed at its price: its other units matter if the page shows it
 
-    # Round 1: touched units that decide whether their space is listed or, sorting by
-    # price, may lower its price (a slot's price or its own is the least it can offer).
-    round1 = [u for c in candidates.values() for u in c.units if u.id in touched
-              and (c.price is None or q.sort == "price" and touched[u.id] < c.price)]
+    # Round 1 of the exact rule: touched units whose least price (their own or a slot's)
+    # passes the price filters and that decide whether their space is listed or, sorting
+    # by price, may lower its price.
+    round1 = []
+    for c in candidates.values():
+        for u in c.units:
+            if u.id in touched and _price_allowed(least := _least_price(u, touched[u.id]), q) \
+                    and (c.price is None or q.sort == "price" and least < c.price):
+                round1.append(u)
     exact = _exact(session, round1, candidates, q, range_start, range_end)
     for unit in round1:
         if (r := exact[unit.id]) is not None:
@@ -420,11 +427,12 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     page = rows[(q.page - 1) * q.per_page: q.page * q.per_page]
     page_ids = [c.space.id for c in page]
 
-    # Round 2: the page's units not decided yet (touched: campaign badges, closures...).
-    round2 = [u for c in page for u in c.units if u.id in touched and u.id not in exact]
-    orm_spaces = _load_spaces(session, page_ids, with_hours=bool(round2))
-    orm_units = {u.id: u for sid in page_ids for u in orm_spaces[sid].units}
-    exact.update(_exact(session, round2, candidates, q, range_start, range_end, orm_units))
+    # Round 2: the page's touched units not decided yet (campaign badges, closures...),
+    # then the regular offers of its other units.
+    exact.update(_exact(session, [u for c in page for u in c.units
+                                  if u.id in touched and u.id not in exact],
+                        candidates, q, range_start, range_end))
+    orm_spaces = _load_spaces(session, page_ids)
     for c in page:
         for unit in c.units:
             if unit.id not in touched:
@@ -469,7 +477,7 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     wanted = frozenset(q.amenities)
     radius = q.radius_km
     out: dict[int, _Candidate] = {}
-    windows: dict[tuple, list[MinuteWindow]] = {}  # by opening hours pattern
+
     for space in pool:
         if wanted and not wanted <= space.amenities:
             continue
@@ -485,35 +493,37 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
                 continue
         elif place is not None and pref is None:
             continue
-        if (open_windows := windows.get(space.week)) is None:
-            open_windows = windows[space.week] = _open_windows(space, q)
-        out[space.id] = _Candidate(space, distance, units, open_windows)
+        out[space.id] = _Candidate(space, distance, units)
     return out
 
 
-def _touched(session: Session, days: list[date]) -> dict[int, int]:
+def _touched(session: Session, days: list[date]) -> dict[int, int | None]:
     """Units that a closure, capacity override or offered campaign slot touches in the
-    range (few: the tables are small and read by dates), each with the least price it
-    could offer: its own or its slots' lowest."""
+    range (few: the tables are small and read by dates), each with the lowest price its
+    slots set (None: no slot sets one)."""
     first, last = days[0], days[-1] + timedelta(days=1)
-    out: dict[int, int] = {}
+    no_price = sa.null().cast(sa.Integer)
+    out: dict[int, int | None] = {}
     for unit_id, price in session.execute(sa.union_all(
-        sa.select(Closure.unit_id, Unit.price_amount).join(Unit, Closure.unit_id == Unit.id)
+        sa.select(Closure.unit_id, no_price)
         .where(Closure.start_date <= last, Closure.end_date >= first),
-        sa.select(CapacityOverride.unit_id, Unit.price_amount)
-        .join(Unit, CapacityOverride.unit_id == Unit.id)
+        sa.select(CapacityOverride.unit_id, no_price)
         .where(CapacityOverride.day.between(first, last)),
-        sa.select(CampaignSlot.unit_id, sa.func.coalesce(CampaignSlot.price_amount,
-                                                         Unit.price_amount))
-        .join(Unit, CampaignSlot.unit_id == Unit.id)
+        sa.select(CampaignSlot.unit_id, CampaignSlot.price_amount)
         .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
         .join(Organisation, Campaign.organisation_id == Organisation.id)
         .where(CampaignSlot.start_date <= last, CampaignSlot.end_date >= first,
                CampaignSlot.operator_consent.is_(True), Campaign.published.is_(True),
                Organisation.approved_at.is_not(None)),
     )):
-        out[unit_id] = min(price, out.get(unit_id, price))
+        known = out.get(unit_id)
+        out[unit_id] = price if known is None else known if price is None else min(known, price)
     return out
+
+
+def _least_price(unit: CatalogueUnit, slot_price: int | None) -> int:
+    """The least a touched unit could offer: its own price or its slots' lowest."""
+    return unit.price_amount if slot_price is None else min(unit.price_amount, slot_price)
 
 
 def _read_loads(session: Session, unit_ids: list[int], days: list[date], dialect: str) -> Loads:
@@ -526,17 +536,15 @@ def _read_loads(session: Session, unit_ids: list[int], days: list[date], dialect
     if dialect == "postgresql":
         # The ids as one array, hashed and probed by the days' loads (read by the day
         # index): an IN list or `= ANY` made PostgreSQL probe the primary key per unit.
-        stmt = stmt.where(UnitLoad.unit_id.in_(sa.select(sa.func.unnest(
-            sa.bindparam("unit_ids", unit_ids, type_=ARRAY(sa.Integer))))))
+        # One array literal: psycopg's list dumper quotes thousands of ints one by one.
+        ids = sa.cast(sa.bindparam("unit_ids", "{" + ",".join(map(str, unit_ids)) + "}"),
+                      ARRAY(sa.Integer))
+        stmt = stmt.where(UnitLoad.unit_id.in_(sa.select(sa.func.unnest(ids))))
     else:
         stmt = stmt.where(UnitLoad.unit_id.in_(unit_ids))
     for unit_id, day, start_min, end_min, seats in session.connection().execute(stmt).all():
         out.setdefault(unit_id, {}).setdefault(day, []).append((start_min, end_min, seats))
     return out
-
-
-def _windows(unit: CatalogueUnit, c: _Candidate, q: SearchQuery) -> list[MinuteWindow]:
-    return _stay_windows(unit, c.space, q) if unit.price_per == PricePer.NIGHT else c.open_windows
 
 
 def _settled_free(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery) -> int | None:
@@ -545,7 +553,7 @@ def _settled_free(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQue
     need = _need(unit, q)
     if need is None or not _regular_qualifies(unit, q):
         return None
-    windows = _windows(unit, c, q)
+    windows = _minute_windows(unit, c.space, q)
     if not windows:
         return None
     free = unit.capacity
@@ -556,19 +564,15 @@ def _settled_free(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQue
 
 
 def _exact(session: Session, rows: list[CatalogueUnit], candidates: dict[int, _Candidate],
-           q: SearchQuery,
-           start: datetime, end: datetime, units: dict[int, Unit] | None = None
-           ) -> dict[int, UnitResult | None]:
+           q: SearchQuery, start: datetime, end: datetime) -> dict[int, UnitResult | None]:
     """Exact offers of these units through availability.timelines (a constant number of
-    queries for any number of units); `units` holds their ORM rows with space and hours
-    loaded, when the caller has them."""
+    queries for any number of units)."""
     if not rows:
         return {}
-    if units is None:
-        units = {u.id: u for u in session.scalars(
-            sa.select(Unit).where(Unit.id.in_([r.id for r in rows]))
-            .options(selectinload(Unit.space).selectinload(Space.opening_hours))
-        )}
+    units = {u.id: u for u in session.scalars(
+        sa.select(Unit).where(Unit.id.in_([r.id for r in rows]))
+        .options(joinedload(Unit.space).selectinload(Space.opening_hours))
+    ).unique()}
     lines = availability.timelines(session, [units[r.id] for r in rows], start, end)
     out: dict[int, UnitResult | None] = {}
     for row in rows:
@@ -596,11 +600,9 @@ def _exact(session: Session, rows: list[CatalogueUnit], candidates: dict[int, _C
     return out
 
 
-def _load_spaces(session: Session, ids: list[int], *, with_hours: bool) -> dict[int, Space]:
+def _load_spaces(session: Session, ids: list[int]) -> dict[int, Space]:
     if not ids:
         return {}
-    options = [selectinload(Space.units)]
-    if with_hours:
-        options.append(selectinload(Space.opening_hours))
-    found = session.scalars(sa.select(Space).where(Space.id.in_(ids)).options(*options)).all()
+    found = session.scalars(sa.select(Space).where(Space.id.in_(ids))
+                            .options(joinedload(Space.units))).unique().all()
     return {s.id: s for s in found}
