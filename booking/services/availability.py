@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import jpholiday
@@ -41,6 +42,7 @@ from booking.models import (
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
+@lru_cache(maxsize=65536)  # timelines ask for the same few instants again and again
 def at(day: date, minutes: int) -> datetime:
     """The Tokyo instant `minutes` after midnight of `day` (1440 = next midnight)."""
     return datetime.combine(day, time(0), TOKYO) + timedelta(minutes=minutes)
@@ -58,6 +60,7 @@ def overlaps(start_col, end_col, start: datetime, end: datetime):
     return sa.and_(start_col < end, end_col > start)
 
 
+@lru_cache(maxsize=4096)  # jpholiday works the year's holidays out at every call
 def is_holiday(day: date) -> bool:
     return jpholiday.is_holiday(day)
 
