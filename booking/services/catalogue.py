@@ -156,8 +156,9 @@ def current(session: Session) -> Catalogue:
                 held = _held[engine] = load(connection, wanted)
                 # Tens of thousands of long-lived objects: every full pass of the cyclic
                 # collector walked them, pausing searches by 100 ms and more. Frozen, it
-                # skips them; they hold no cycles, so reference counting still frees them
-                # when a reload replaces them.
+                # skips them. Unfrozen first, so that what the last reload froze and is
+                # garbage now (the old catalogue, ended sessions) is collected.
+                gc.unfreeze()
                 gc.collect()
                 gc.freeze()
     return held
