@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import seeds.demo
 from booking.extensions import db
-from booking.models import BookingStatus, OpeningHours, PricePer, Space, Unit, UnitKind
+from booking.models import Booking, BookingStatus, OpeningHours, PricePer, Space, Unit, UnitKind
 from booking.services import availability, geocoding
 from booking.services.availability import at
 from booking.services.errors import DomainError
@@ -156,7 +156,6 @@ def test_whole_houses_by_the_night(demo):
 def _booking(unit: Unit, start: datetime, end: datetime, seats: int = 1):
     import secrets
 
-    from booking.models import Booking
 
     return Booking(reference=secrets.token_hex(5).upper(), unit_id=unit.id, starts_at=start,
                    ends_at=end, seats=seats, price_amount=0)
@@ -327,7 +326,6 @@ _grid = st.integers(0, 96).map(lambda n: at(_DAY, n * 15))
 def test_unit_loads_give_availabilitys_free_seats(capacity, bookings, window):
     """For a unit only bookings touch, capacity minus the most the loads hold at once in a
     window (search's count) equals availability's free seats, on both days touched."""
-    from booking.models import Booking
     from booking.services import loads
 
     rows = [(s, s + timedelta(minutes=15 * n), seats) for s, n, seats in bookings]
@@ -368,3 +366,35 @@ def test_postgresql_plans_every_search_for_its_own_ids(app, make):
     for _ in range(8):
         assert search(db.session, SearchQuery(lat=35.0, lon=138.0, date=date(2027, 7, 26))).total == 1
     assert db.session.execute(sa.text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bookings=st.lists(st.tuples(st.integers(0, 2 * 96 - 1), st.integers(1, 60),
+                                   st.integers(1, 3)), max_size=6),
+       two_days=st.booleans(), hours=st.one_of(st.none(), st.tuples(st.integers(9, 16),
+                                                                      st.integers(1, 3))),
+       seats=st.integers(1, 4))
+def test_search_agrees_with_availability(app, make, bookings, two_days, hours, seats):
+    """Whatever the bookings, over one day or two and any time of day, search lists a desk
+    pool exactly when availability has the seats all the time, with its free seats."""
+    space = db.session.scalar(sa.select(Space)) or make.space(lat=35.0, lon=138.0)
+    unit = space.units[0] if space.units else make.unit(space, capacity=4)
+    db.session.execute(sa.delete(Booking))
+    for start, quarters, n in bookings:
+        starts = at(_DAY, 540 + start * 5)
+        db.session.add(_booking(unit, starts, starts + timedelta(minutes=15 * quarters), n))
+    db.session.commit()
+    query = SearchQuery(lat=35.0, lon=138.0, date=_DAY, seats=seats,
+                        end_date=_DAY + timedelta(days=1) if two_days else None,
+                        start_min=hours and hours[0] * 60,
+                        end_min=hours and (hours[0] + hours[1]) * 60)
+    days = [_DAY, _DAY + timedelta(days=1)] if two_days else [_DAY]
+    line = availability.timeline(db.session, unit, at(_DAY, 0), at(days[-1], 1440))
+    # Open 9:00–18:00 every day; a time asked for is cut to that.
+    a, b = (hours[0] * 60, min((hours[0] + hours[1]) * 60, 1080)) if hours else (540, 1080)
+    free = min(line.min_free(at(d, a), at(d, b)) for d in days)
+    result = search(db.session, query)
+    assert result.total == (1 if free >= seats else 0)
+    if result.total:
+        assert result.results[0].units[0].available_seats == free

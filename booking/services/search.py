@@ -168,8 +168,9 @@ class SearchResult:
 
 # --- per search --------------------------------------------------------------------------
 
-MinuteWindow = tuple[date, int, int]  # a Tokyo day, minutes after its midnight [from, to)
-Loads = dict[int, dict[date, list[tuple[int, int, int]]]]  # unit -> day -> pieces
+# Minutes after midnight (Tokyo) of the request's first day: [from, to).
+MinuteWindow = tuple[int, int]
+Loads = dict[int, list[tuple[int, int, int]]]  # unit -> pieces: from and to minute, seats
 
 
 @dataclass(slots=True)
@@ -228,9 +229,10 @@ def _day_window(hours: tuple[int, int] | None, closed_on_holidays: bool, day: da
 
 def _minute_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery
                     ) -> tuple[MinuteWindow, ...]:
-    """Where the unit's regular offer must have the seats, day by day: the open days'
-    windows of a day or hour unit (closed days skipped), or the whole stay of a night
-    unit (every day of it open from check-in to check-out, else none)."""
+    """Where the unit's regular offer must have the seats, in minutes from the first day:
+    the open days' windows of a day or hour unit (closed days skipped), or the whole stay
+    of a night unit, day by day (every day of it open from check-in to check-out, else
+    none)."""
     assert q.date is not None
     last = q.end_date or q.date
     if unit.price_per == PricePer.NIGHT:
@@ -244,10 +246,10 @@ def _minute_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery
 def _open_windows(week: tuple, first: date, last: date, start_min: int | None,
                   end_min: int | None) -> tuple[MinuteWindow, ...]:
     out = []
-    for day in _days_between(first, last):
+    for i, day in enumerate(_days_between(first, last)):
         w = _day_window(week[day.weekday()], week[7], day, start_min, end_min)
         if w is not None:
-            out.append((day, *w))
+            out.append((i * 1440 + w[0], i * 1440 + w[1]))
     return tuple(out)
 
 
@@ -256,7 +258,7 @@ def _stay_windows(week: tuple, checkin_min: int, checkout_min: int, first: date,
                   ) -> tuple[MinuteWindow, ...]:
     checkout = last + timedelta(days=1)
     stay = []
-    for day in (*_days_between(first, last), checkout):
+    for i, day in enumerate((*_days_between(first, last), checkout)):
         hours = week[day.weekday()]
         need_from = checkin_min if day == first else 0
         need_to = checkout_min if day == checkout else 1440
@@ -264,16 +266,18 @@ def _stay_windows(week: tuple, checkin_min: int, checkout_min: int, first: date,
                 or hours[0] > need_from or hours[1] < need_to):
             return ()
         if need_from < need_to:
-            stay.append((day, need_from, need_to))
+            stay.append((i * 1440 + need_from, i * 1440 + need_to))
     return tuple(stay)
 
 
 def _regular_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery
                      ) -> list[tuple[datetime, datetime]]:
     windows = _minute_windows(unit, space, q)
+    first = q.date
+    assert first is not None
     if unit.price_per == PricePer.NIGHT:
-        return [(at(windows[0][0], windows[0][1]), at(windows[-1][0], windows[-1][2]))] if windows else []
-    return [(at(day, a), at(day, b)) for day, a, b in windows]
+        return [(at(first, windows[0][0]), at(first, windows[-1][1]))] if windows else []
+    return [(at(first, a), at(first, b)) for a, b in windows]
 
 
 def _slot_windows(unit: CatalogueUnit, space: CatalogueSpace, slot: CampaignSlot,
@@ -538,8 +542,10 @@ def _read_loads(session: Session, unit_ids: list[int], days: list[date], dialect
         stmt = stmt.where((UnitLoad.unit_id + 0) == sa.func.any(ids))
     else:
         stmt = stmt.where(UnitLoad.unit_id.in_(unit_ids))
+    offsets = {day: i * 1440 for i, day in enumerate(days)}  # days[0] is the request's first
     for unit_id, day, start_min, end_min, seats in session.connection().execute(stmt).all():
-        out.setdefault(unit_id, {}).setdefault(day, []).append((start_min, end_min, seats))
+        o = offsets[day]
+        out.setdefault(unit_id, []).append((o + start_min, o + end_min, seats))
     return out
 
 
@@ -553,9 +559,9 @@ def _settled_free(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQue
     if not windows:
         return None
     free = unit.capacity
-    if (by_day := loads.get(unit.id)) is not None:
-        free -= max(max((n for s, e, n in by_day.get(day, ()) if s < b and e > a), default=0)
-                    for day, a, b in windows)
+    if (pieces := loads.get(unit.id)) is not None:
+        free -= max(max((n for s, e, n in pieces if s < b and e > a), default=0)
+                    for a, b in windows)
     return free if free >= need else None
 
 
