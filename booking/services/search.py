@@ -387,9 +387,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # Every other unit offers its regular price with the seats its loads leave (1 query).
     regular = {u.id: u for c in candidates.values() for u in c.units if u.id not in touched
                and _regular_qualifies(u, q) and _need(u, q) is not None}
-    night = any(u.price_per == PricePer.NIGHT for u in regular.values())
-    loads = _read_loads(session, list(regular),
-                        days + [days[-1] + timedelta(days=1)] if night else days, dialect)
+    loads = _read_loads(session, list(regular.values()), days, dialect)
     settled: dict[int, int | None] = {}  # unit id -> seats free for its regular offer
     for c in candidates.values():
         for unit in c.units:  # cheapest first
@@ -524,25 +522,32 @@ def _least_price(unit: CatalogueUnit, slot_price: int | None) -> int:
     return unit.price_amount if slot_price is None else min(unit.price_amount, slot_price)
 
 
-def _read_loads(session: Session, unit_ids: list[int], days: list[date], dialect: str) -> Loads:
-    """The unit loads of these units on these days."""
+def _read_loads(session: Session, units: list[CatalogueUnit], days: list[date], dialect: str
+                ) -> Loads:
+    """The unit loads of these units on these days, and of the night units on the next
+    (their check-out), in one query."""
     out: Loads = {}
-    if not unit_ids:
+    if not units:
         return out
-    stmt = sa.select(UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min, UnitLoad.end_min,
-                     UnitLoad.seats).where(UnitLoad.day.in_(days))
-    if dialect == "postgresql":
+
+    def loads_of(ids: list[int], on: list[date]) -> sa.Select:
+        stmt = sa.select(UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min, UnitLoad.end_min,
+                         UnitLoad.seats).where(UnitLoad.day.in_(on))
+        if dialect != "postgresql":
+            return stmt.where(UnitLoad.unit_id.in_(ids))
         # The days' loads come by the day index, filtered by a hashed array of the ids:
         # `unit_id + 0` keeps PostgreSQL from probing the primary key once per unit (3×
-        # slower). The ids go as one string that string_to_array turns into a constant
-        # at planning (psycopg's list dumper quotes thousands of ints one by one).
-        ids = sa.cast(sa.func.string_to_array(
-            sa.bindparam("unit_ids", ",".join(map(str, unit_ids)), type_=sa.Text), ","),
-            ARRAY(sa.Integer))
-        stmt = stmt.where((UnitLoad.unit_id + 0) == sa.func.any(ids))
-    else:
-        stmt = stmt.where(UnitLoad.unit_id.in_(unit_ids))
-    offsets = {day: i * 1440 for i, day in enumerate(days)}  # days[0] is the request's first
+        # slower). The ids go as one string that string_to_array turns into a constant at
+        # planning (psycopg's list dumper quotes thousands of ints one by one).
+        array = sa.cast(sa.func.string_to_array(
+            sa.bindparam(None, ",".join(map(str, ids)), type_=sa.Text), ","), ARRAY(sa.Integer))
+        return stmt.where((UnitLoad.unit_id + 0) == sa.func.any(array))
+
+    checkout = days[-1] + timedelta(days=1)
+    stmt = loads_of([u.id for u in units], days)
+    if night := [u.id for u in units if u.price_per == PricePer.NIGHT]:
+        stmt = sa.union_all(stmt, loads_of(night, [checkout]))
+    offsets = {day: i * 1440 for i, day in enumerate([*days, checkout])}  # from the first
     for unit_id, day, start_min, end_min, seats in session.connection().execute(stmt).all():
         o = offsets[day]
         out.setdefault(unit_id, []).append((o + start_min, o + end_min, seats))
