@@ -11,7 +11,7 @@ and so that it runs a constant number of queries:
    (1 query over those small tables) go to step 3; every other unit is decided by its
    regular offer from the unit loads of the request's days (1 query): in each window the
    seats free are its capacity minus the most its loads hold at once inside it
-   (`_settled_free`). unit_loads is the step function of the bookings per unit and Tokyo
+   (`_free_seats`). unit_loads is the step function of the bookings per unit and Tokyo
    day, kept in the booking transaction (services/loads.py), so this reads one short row
    per booked piece of those days and never the bookings themselves. A space's units are
    tried cheapest first and the first that qualifies lists it at its price;
@@ -315,8 +315,12 @@ def _price_allowed(price: int, q: SearchQuery) -> bool:
     return (not q.free or price == 0) and (q.max_price is None or price <= q.max_price)
 
 
-def _regular_qualifies(unit: CatalogueUnit, q: SearchQuery) -> bool:
-    return not (unit.members_only or q.campaign) and _price_allowed(unit.price_amount, q)
+def _regular_need(unit: CatalogueUnit, q: SearchQuery) -> int | None:
+    """What _need says, for the unit's regular offer: None also when that offer is not
+    for the public (members only), not asked for (a campaign is) or priced out."""
+    if unit.members_only or q.campaign or not _price_allowed(unit.price_amount, q):
+        return None
+    return _need(unit, q)
 
 
 def _slot_price(slot: CampaignSlot, unit: CatalogueUnit) -> int:
@@ -385,14 +389,14 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # through the exact rule (availability.timelines); there are few (1 query).
     touched = _touched(session, days)
     # Every other unit offers its regular price with the seats its loads leave (1 query).
-    regular = {u.id: u for c in candidates.values() for u in c.units if u.id not in touched
-               and _regular_qualifies(u, q) and _need(u, q) is not None}
-    loads = _read_loads(session, list(regular.values()), days, dialect)
+    regular = {u.id: (u, need) for c in candidates.values() for u in c.units
+               if u.id not in touched and (need := _regular_need(u, q)) is not None}
+    loads = _read_loads(session, [u for u, _ in regular.values()], days, dialect)
     settled: dict[int, int | None] = {}  # unit id -> seats free for its regular offer
     for c in candidates.values():
         for unit in c.units:  # cheapest first
-            if unit.id in regular:
-                free = settled[unit.id] = _settled_free(unit, c, loads, q)
+            if (found := regular.get(unit.id)) is not None:
+                free = settled[unit.id] = _free_seats(unit, c, loads, q, found[1])
                 if free is not None:
                     c.price = unit.price_amount
                     break  # listed at its price: its other units matter if the page shows it
@@ -431,10 +435,13 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     orm_spaces = _load_spaces(session, page_ids)
     for c in page:
         for unit in c.units:
-            if unit.id not in touched:
-                free = settled[unit.id] if unit.id in settled else _settled_free(unit, c, loads, q)
-                exact[unit.id] = (None if free is None else UnitResult(
-                    None, free, [Offer(unit.price_amount, unit.price_per, free)]))
+            if unit.id in touched:
+                continue
+            if unit.id not in settled and (found := regular.get(unit.id)) is not None:
+                settled[unit.id] = _free_seats(unit, c, loads, q, found[1])
+            free = settled.get(unit.id)
+            exact[unit.id] = (None if free is None else UnitResult(
+                None, free, [Offer(unit.price_amount, unit.price_per, free)]))
 
     results = []
     for sid in page_ids:
@@ -554,12 +561,10 @@ def _read_loads(session: Session, units: list[CatalogueUnit], days: list[date], 
     return out
 
 
-def _settled_free(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery) -> int | None:
-    """Seats free for the regular offer of a unit nothing but bookings touch (None when it
-    does not qualify): its capacity minus the most its loads hold at once in a window."""
-    need = _need(unit, q)
-    if need is None or not _regular_qualifies(unit, q):
-        return None
+def _free_seats(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery, need: int
+                ) -> int | None:
+    """Seats free for the regular offer of a unit nothing but bookings touch (None when
+    fewer than `need`): its capacity minus the most its loads hold at once in a window."""
     windows = _minute_windows(unit, c.space, q)
     if not windows:
         return None
@@ -591,7 +596,7 @@ def _exact(session: Session, rows: list[CatalogueUnit], candidates: dict[int, _C
         unit, line, space = units[row.id], lines[row.id], candidates[row.space_id].space
         need = _need(row, q)
         offers: list[Offer] = []
-        if need is not None and _regular_qualifies(row, q):
+        if _regular_need(row, q) is not None:
             windows = _regular_windows(row, space, q)
             if windows:
                 free = min(line.min_free(a, b) for a, b in windows)
