@@ -25,11 +25,15 @@ def access_lines():
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     logger = logging.getLogger("booking.access")
+    # Another test in this worker may have quietened it (the search benchmark does).
+    level = logger.level
+    logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     try:
         yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def test_request_id_is_echoed_and_logged(client, access_lines):
