@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from booking.extensions import db
-from booking.models import OpeningHours, Space, Unit, utcnow
+from booking.models import CapacityOverride, Closure, OpeningHours, Space, Unit, utcnow
 from booking.services import catalogue
 from booking.services import reservations as r
 from booking.services.availability import TOKYO
@@ -66,6 +66,24 @@ def test_committed_changes_reach_the_held_catalogue(make, space):
     space.organisation.approved_at = None
     db.session.commit()
     assert found() == set()
+
+
+def test_closures_overrides_and_campaign_slots_reach_it(make, space):
+    unit = space.units[0]
+    assert found(seats=3) == {space.id}
+    db.session.add(CapacityOverride(unit_id=unit.id, day=DAY, capacity=2))
+    db.session.commit()
+    assert found(seats=3) == set()
+    db.session.add(Closure(unit_id=unit.id, start_date=DAY, end_date=DAY))
+    db.session.commit()
+    assert found() == set()
+    assert found(free=True) == set()
+    campaign = make.campaign(starts_on=DAY, ends_on=DAY)
+    make.slot(campaign, make.unit(space, capacity=5, price_amount=800), price_amount=0)
+    assert found(free=True) == {space.id}
+    campaign.published = False
+    db.session.commit()
+    assert found(free=True) == set()
 
 
 def test_bookings_leave_the_catalogue_held(make, space):

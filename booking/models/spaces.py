@@ -224,8 +224,9 @@ class Photo(Base):
 
 class CatalogueVersion(Base):
     """One row whose number changes in the same transaction as any change to what search
-    holds in memory per process: spaces, units, opening hours and organisations
-    (booking.services.catalogue bumps it and reloads when it differs)."""
+    holds in memory per process: spaces, units, opening hours, organisations, closures,
+    capacity overrides, campaigns and their slots (booking.services.catalogue bumps it and
+    reloads when it differs)."""
 
     __tablename__ = "catalogue_version"
     __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)

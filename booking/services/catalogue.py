@@ -1,10 +1,12 @@
 """The search catalogue: every public space (published, of an approved organisation) with
-its units and opening hours, held in memory per process.
+its units and opening hours, and what touches units on some days (closures, capacity
+overrides, offered campaign slots), held in memory per process.
 
 Reading those rows for every search was most of its cost: a search near a big city
 covers thousands of units. They change rarely, so each process keeps them and checks one
 number per search, `catalogue_version`, which changes in the same transaction as any
-change to spaces, units, opening hours or organisations:
+change to spaces, units, opening hours, organisations, closures, capacity overrides,
+campaigns or their slots:
 
 - hooks on every Session mark such changes (flushed objects, ORM statements) and bump
   the number just before commit, so the version row is the last lock a transaction takes
@@ -22,6 +24,7 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
@@ -29,11 +32,22 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
-from booking.models import CatalogueVersion, OpeningHours, Organisation, Space, Unit
+from booking.models import (
+    Campaign,
+    CampaignSlot,
+    CapacityOverride,
+    CatalogueVersion,
+    Closure,
+    OpeningHours,
+    Organisation,
+    Space,
+    Unit,
+)
 
 CELL_DEGREES = 0.1  # the grid that finds the spaces near a point
 _CHANGED = "catalogue_changed"
-_WATCHED = (Space, Unit, OpeningHours, Organisation)
+_WATCHED = (Space, Unit, OpeningHours, Organisation, Closure, CapacityOverride, Campaign,
+            CampaignSlot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +83,17 @@ def _cell(lat: float, lon: float) -> tuple[int, int]:
     return math.floor(lat / CELL_DEGREES), math.floor(lon / CELL_DEGREES)
 
 
+# From, to (inclusive) and the price a campaign slot sets (None: a closure, an override,
+# or a slot at the unit's own price).
+Touch = tuple[date, date, int | None]
+
+
 class Catalogue:
-    def __init__(self, version: int, spaces: list[CatalogueSpace]) -> None:
+    def __init__(self, version: int, spaces: list[CatalogueSpace],
+                 touches: dict[int, list[Touch]]) -> None:
         self.version = version
         self.spaces = spaces
+        self.touches = touches  # unit id -> what touches it
         self.by_prefecture: dict[int, list[CatalogueSpace]] = {}
         self._grid: dict[tuple[int, int], list[CatalogueSpace]] = {}
         for space in spaces:
@@ -92,7 +113,7 @@ class Catalogue:
 
 
 def load(connection: sa.Connection, version: int) -> Catalogue:
-    """Read the catalogue (2 queries)."""
+    """Read the catalogue (3 queries)."""
     text = sa.String()
     spaces: dict[int, CatalogueSpace] = {}
     for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
@@ -119,13 +140,27 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
     ).all():
         if (space := spaces.get(space_id)) is not None:
             space.hours[weekday] = (opens, closes)
+    touches: dict[int, list[Touch]] = {}
+    no_price = sa.null().cast(sa.Integer)
+    for unit_id, first, last, price in connection.execute(sa.union_all(
+        sa.select(Closure.unit_id, Closure.start_date, Closure.end_date, no_price),
+        sa.select(CapacityOverride.unit_id, CapacityOverride.day, CapacityOverride.day,
+                  no_price),
+        sa.select(CampaignSlot.unit_id, CampaignSlot.start_date, CampaignSlot.end_date,
+                  CampaignSlot.price_amount)
+        .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
+        .join(Organisation, Campaign.organisation_id == Organisation.id)
+        .where(CampaignSlot.operator_consent.is_(True), Campaign.published.is_(True),
+               Organisation.approved_at.is_not(None)),
+    )).all():
+        touches.setdefault(unit_id, []).append((first, last, price))
     patterns: dict[tuple, tuple] = {}
     for space in spaces.values():
         week = (*(space.hours.get(d) for d in range(7)), space.closed_on_holidays)
         space.week = patterns.setdefault(week, week)
         # Cheapest first: the first unit that qualifies gives the space's price.
         space.units.sort(key=lambda u: (u.price_amount, u.id))
-    return Catalogue(version, list(spaces.values()))
+    return Catalogue(version, list(spaces.values()), touches)
 
 
 def version(connection: sa.Connection) -> int:

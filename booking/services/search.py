@@ -4,11 +4,11 @@ The work is shaped so that its cost does not grow with the bookings the database
 and so that it runs a constant number of queries:
 
 1. candidates (1 query): the units in the circle (a bounding box on a grid, then the
-   exact edge) or prefecture, from the catalogue of public spaces, units and opening hours
-   that each process holds in memory (services/catalogue.py); the query checks that its
-   version is still the database's;
+   exact edge) or prefecture, from the catalogue of public spaces, units, opening hours,
+   closures, overrides and offered campaign slots that each process holds in memory
+   (services/catalogue.py); the query checks that its version is still the database's;
 2. units that a closure, capacity override or offered campaign slot touches in the range
-   (1 query over those small tables) go to step 3; every other unit is decided by its
+   (the catalogue knows them) go to step 3; every other unit is decided by its
    regular offer from the unit loads of the request's days (1 query): in each window the
    seats free are its capacity minus the most its loads hold at once inside it
    (`_free_seats`). unit_loads is the step function of the bookings per unit and Tokyo
@@ -50,11 +50,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from booking import prefectures
 from booking.models import (
-    Campaign,
     CampaignSlot,
-    CapacityOverride,
-    Closure,
-    Organisation,
     PricePer,
     Space,
     Unit,
@@ -384,10 +380,11 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     dialect = session.get_bind().dialect.name
     days = _days(q)
     # Every unit in the circle or prefecture, from the catalogue held in memory (1 query).
-    candidates = _candidates(catalogue.current(session), q, place, pref)
+    cat = catalogue.current(session)
+    candidates = _candidates(cat, q, place, pref)
     # Units that closures, capacity overrides or campaign slots touch in the range go
     # through the exact rule (availability.timelines); there are few (1 query).
-    touched = _touched(session, days)
+    touched = _touched(cat, candidates, days)
     # Every other unit offers its regular price with the seats its loads leave (1 query).
     regular = {u.id: (u, need) for c in candidates.values() for u in c.units
                if u.id not in touched and (need := _regular_need(u, q)) is not None}
@@ -500,27 +497,20 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     return out
 
 
-def _touched(session: Session, days: list[date]) -> dict[int, int | None]:
-    """Units that a closure, capacity override or offered campaign slot touches in the
-    range (few: the tables are small and read by dates), each with the lowest price its
-    slots set (None: no slot sets one)."""
+def _touched(cat: catalogue.Catalogue, candidates: dict[int, _Candidate], days: list[date]
+             ) -> dict[int, int | None]:
+    """The candidates' units that a closure, capacity override or offered campaign slot
+    touches in the range, each with the lowest price its slots set (None: no slot sets
+    one)."""
     first, last = days[0], days[-1] + timedelta(days=1)
-    no_price = sa.null().cast(sa.Integer)
     out: dict[int, int | None] = {}
-    for unit_id, price in session.execute(sa.union_all(
-        sa.select(Closure.unit_id, no_price)
-        .where(Closure.start_date <= last, Closure.end_date >= first),
-        sa.select(CapacityOverride.unit_id, no_price)
-        .where(CapacityOverride.day.between(first, last)),
-        sa.select(CampaignSlot.unit_id, CampaignSlot.price_amount)
-        .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
-        .join(Organisation, Campaign.organisation_id == Organisation.id)
-        .where(CampaignSlot.start_date <= last, CampaignSlot.end_date >= first,
-               CampaignSlot.operator_consent.is_(True), Campaign.published.is_(True),
-               Organisation.approved_at.is_not(None)),
-    )):
-        known = out.get(unit_id)
-        out[unit_id] = price if known is None else known if price is None else min(known, price)
+    for c in candidates.values():
+        for unit in c.units:
+            for start, end, price in cat.touches.get(unit.id, ()):
+                if start <= last and end >= first:
+                    known = out.get(unit.id)
+                    out[unit.id] = (price if known is None else known if price is None
+                                    else min(known, price))
     return out
 
 
@@ -588,7 +578,7 @@ def _exact(session: Session, rows: list[CatalogueUnit], candidates: dict[int, _C
     start, end = at(days[0], 0), at(days[-1] + timedelta(days=2 if night else 1), 0)
     units = {u.id: u for u in session.scalars(
         sa.select(Unit).where(Unit.id.in_([r.id for r in rows]))
-        .options(joinedload(Unit.space).selectinload(Space.opening_hours))
+        .options(joinedload(Unit.space).joinedload(Space.opening_hours))
     ).unique()}
     lines = availability.timelines(session, [units[r.id] for r in rows], start, end)
     out: dict[int, UnitResult | None] = {}

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 575b5408adae
+Revision ID: 8700fc5180bb
 Revises: 
-Create Date: 2026-11-26 07:54:06.230736
+Create Date: 2026-11-26 09:09:03.039727
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import booking.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '575b5408adae'
+revision = '8700fc5180bb'
 down_revision = None
 branch_labels = None
 depends_on = None
