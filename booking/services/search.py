@@ -383,11 +383,19 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     cat = catalogue.current(session)
     candidates = _candidates(cat, q, place, pref)
     # Units that closures, capacity overrides or campaign slots touch in the range go
-    # through the exact rule (availability.timelines); there are few (1 query).
-    touched = _touched(cat, candidates, days)
-    # Every other unit offers its regular price with the seats its loads leave (1 query).
-    regular = {u.id: (u, need) for c in candidates.values() for u in c.units
-               if u.id not in touched and (need := _regular_need(u, q)) is not None}
+    # through the exact rule (availability.timelines); there are few. Every other unit
+    # offers its regular price with the seats its loads leave (1 query).
+    first, last = days[0], days[-1] + timedelta(days=1)
+    touched: dict[int, int | None] = {}  # unit id -> the lowest price its slots set
+    regular: dict[int, tuple[CatalogueUnit, int]] = {}  # unit id -> it, seats it must have
+    for c in candidates.values():
+        for u in c.units:
+            spans = cat.touches.get(u.id)
+            if spans and any(a <= last and b >= first for a, b, _ in spans):
+                touched[u.id] = min((p for a, b, p in spans
+                                     if p is not None and a <= last and b >= first), default=None)
+            elif (need := _regular_need(u, q)) is not None:
+                regular[u.id] = (u, need)
     loads = _read_loads(session, [u for u, _ in regular.values()], days, dialect)
     settled: dict[int, int | None] = {}  # unit id -> seats free for its regular offer
     for c in candidates.values():
@@ -494,23 +502,6 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
         elif place is not None and pref is None:
             continue
         out[space.id] = _Candidate(space, distance, units)
-    return out
-
-
-def _touched(cat: catalogue.Catalogue, candidates: dict[int, _Candidate], days: list[date]
-             ) -> dict[int, int | None]:
-    """The candidates' units that a closure, capacity override or offered campaign slot
-    touches in the range, each with the lowest price its slots set (None: no slot sets
-    one)."""
-    first, last = days[0], days[-1] + timedelta(days=1)
-    out: dict[int, int | None] = {}
-    for c in candidates.values():
-        for unit in c.units:
-            for start, end, price in cat.touches.get(unit.id, ()):
-                if start <= last and end >= first:
-                    known = out.get(unit.id)
-                    out[unit.id] = (price if known is None else known if price is None
-                                    else min(known, price))
     return out
 
 
