@@ -176,6 +176,7 @@ class _Candidate:
     space: CatalogueSpace
     distance: float | None  # approximate km
     units: list[CatalogueUnit]
+    open_windows: tuple[MinuteWindow, ...]  # where its day and hour units need the seats
     price: int | None = None  # the lowest price that qualifies, once known
 
 
@@ -485,6 +486,8 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     wanted = frozenset(q.amenities)
     radius = q.radius_km
     out: dict[int, _Candidate] = {}
+    # Spaces share a few opening-hours patterns (one object each in the catalogue).
+    windows: dict[int, tuple[MinuteWindow, ...]] = {}
 
     for space in pool:
         if wanted and not wanted <= space.amenities:
@@ -501,7 +504,10 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
                 continue
         elif place is not None and pref is None:
             continue
-        out[space.id] = _Candidate(space, distance, units)
+        if (open_windows := windows.get(id(space.week))) is None:
+            open_windows = windows[id(space.week)] = _open_windows(
+                space.week, q.date, q.end_date or q.date, q.start_min, q.end_min)
+        out[space.id] = _Candidate(space, distance, units, open_windows)
     return out
 
 
@@ -546,7 +552,8 @@ def _free_seats(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery
                 ) -> int | None:
     """Seats free for the regular offer of a unit nothing but bookings touch (None when
     fewer than `need`): its capacity minus the most its loads hold at once in a window."""
-    windows = _minute_windows(unit, c.space, q)
+    windows = (_minute_windows(unit, c.space, q) if unit.price_per == PricePer.NIGHT
+               else c.open_windows)
     if not windows:
         return None
     free = unit.capacity
