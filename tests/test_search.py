@@ -398,3 +398,34 @@ def test_search_agrees_with_availability(app, make, bookings, two_days, hours, s
     assert result.total == (1 if free >= seats else 0)
     if result.total:
         assert result.results[0].units[0].available_seats == free
+
+
+@pytest.mark.parametrize("sort", ["distance", "price"])
+def test_pages_are_slices_of_the_whole_list(app, make, sort):
+    """Touched units are decided only for the spaces that could make the page; every page
+    must still be the same slice, with the same offers, as the whole list."""
+    day = date(2027, 7, 26)
+    org, campaign = make.organisation(), make.campaign()
+    for i in range(9):
+        space = make.space(org, lat=35.0 + i / 200, lon=138.0)
+        if i % 3 != 2:
+            make.unit(space, price_amount=1000 + 300 * ((i * 5) % 7))
+        if i % 2 == 0:
+            slotted = make.unit(space, price_amount=3000, members_only=i % 4 == 0)
+            make.slot(campaign, slotted, price_amount=(i * 200) % 900)
+
+    def listing(**kw) -> list[tuple]:
+        result = search(db.session, SearchQuery(lat=35.0, lon=138.0, date=day, sort=sort, **kw))
+        return [(r.space.id, sorted((u.unit.id, u.available_seats, u.lowest_price,
+                                     u.campaign is not None) for u in r.units))
+                for r in result.results]
+
+    # Nearest, and free at best: a slot after closing time, so it is not listed after all.
+    closed = make.space(org, lat=34.999, lon=138.0)
+    make.slot(campaign, make.unit(closed, members_only=True), price_amount=0,
+              daily_start_min=1100, daily_end_min=1200)
+
+    whole = listing(per_page=100)
+    assert len(whole) == 8  # neither that one nor the space without units
+    pages = [listing(per_page=2, page=n) for n in range(1, 6)]
+    assert [row for page in pages for row in page] == whole

@@ -15,11 +15,11 @@ and so that it runs a constant number of queries:
    day, kept in the booking transaction (services/loads.py), so this reads one short row
    per booked piece of those days and never the bookings themselves. A space's units are
    tried cheapest first and the first that qualifies lists it at its price;
-3. availability.timelines (a constant number of queries for any number of units) decides
-   the touched units that can change the list: those of spaces not listed yet, or,
-   sorting by price, those that could offer less than their space's price; then those
-   of the page shown (campaign badges, closures); finally the page's spaces and units are
-   loaded (1 query).
+3. availability.timelines (a constant number of queries for any number of units), once,
+   decides the touched units that can change the list (those of spaces not listed yet,
+   or, sorting by price, those that could offer less than their space's price) and those
+   of every space that could make the page shown (campaign badges, closures); finally the
+   page's spaces and units are loaded (1 query).
 
 Interpretation (decided with the lead):
 - a date on a day or hour unit means the space's opening hours that day, intersected with
@@ -37,6 +37,7 @@ Interpretation (decided with the lead):
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -407,37 +408,38 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                     c.price = unit.price_amount
                     break  # listed at its price: its other units matter if the page shows it
 
-    # Round 1 of the exact rule: touched units whose least price (their own or a slot's)
-    # passes the price filters and that decide whether their space is listed or, sorting
-    # by price, may lower its price.
-    round1 = []
+    # The exact rule, once (a constant number of queries), for the touched units that
+    # decide whether their space is listed or, sorting by price, may lower its price (to
+    # their own price or a slot's at least), and for every touched unit of the spaces that
+    # could make the page (campaign badges, closures): those are among the first
+    # page × per_page, plus one per space still undecided, in the order they could have
+    # at best.
+    deciding: dict[int, int] = {}  # space id -> the least price its deciding units offer
     for c in candidates.values():
         for u in c.units:
             if u.id in touched and _price_allowed(least := _least_price(u, touched[u.id]), q) \
                     and (c.price is None or q.sort == "price" and least < c.price):
-                round1.append(u)
-    exact = _exact(session, round1, candidates, q)
-    for unit in round1:
+                deciding[c.space.id] = min(least, deciding.get(c.space.id, least))
+    hopeful = [c for c in candidates.values() if c.price is not None or c.space.id in deciding]
+    reach = heapq.nsmallest(
+        q.page * q.per_page + len(deciding), hopeful,
+        key=lambda c: _order(c, min(c.price if c.price is not None else math.inf,
+                                    deciding.get(c.space.id, math.inf)), q, place))
+    exact_units = [u for sid in {c.space.id for c in reach} | set(deciding)
+                   for u in candidates[sid].units if u.id in touched]
+    exact = _exact(session, exact_units, candidates, q)
+    for unit in exact_units:
         if (r := exact[unit.id]) is not None:
             c = candidates[unit.space_id]
             c.price = r.lowest_price if c.price is None else min(c.price, r.lowest_price)
 
-    rows = [c for c in candidates.values() if c.price is not None]
-    if q.sort == "price":
-        rows.sort(key=lambda c: (c.price, _far(c), c.space.id))
-    elif place is not None:
-        rows.sort(key=lambda c: (_far(c), c.space.id))
-    else:
-        rows.sort(key=lambda c: (c.space.prefecture_code, c.space.id))
+    rows = sorted((c for c in candidates.values() if c.price is not None),
+                  key=lambda c: _order(c, c.price, q, place))
     total = len(rows)
     page = rows[(q.page - 1) * q.per_page: q.page * q.per_page]
     page_ids = [c.space.id for c in page]
 
-    # Round 2: the page's touched units not decided yet (campaign badges, closures...),
-    # then the regular offers of its other units.
-    exact.update(_exact(session, [u for c in page for u in c.units
-                                  if u.id in touched and u.id not in exact],
-                        candidates, q))
+    # The regular offers of the page's other units.
     orm_spaces = _load_spaces(session, page_ids)
     for c in page:
         for unit in c.units:
@@ -462,6 +464,15 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             distance = round(geodesic_km(place.lat, place.lon, space.lat, space.lon), 2)
         results.append(SpaceResult(space, distance, unit_results))
     return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results)
+
+
+def _order(c: _Candidate, price: float, q: SearchQuery, place: Place | None) -> tuple:
+    """The sort key of a listed space (its price given: the one it has, or could have)."""
+    if q.sort == "price":
+        return price, _far(c), c.space.id
+    if place is not None:
+        return _far(c), c.space.id
+    return c.space.prefecture_code, c.space.id
 
 
 def _far(candidate: _Candidate) -> float:
