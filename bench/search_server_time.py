@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import platform
 import statistics
@@ -40,6 +41,17 @@ def _percentile(values: list[float], q: float) -> float:
     k = (len(ordered) - 1) * q
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def cpu_check_ms() -> float:
+    """The time of a fixed pure-Python loop (best of 3): this virtual machine's speed
+    drifts by up to 1.7× within minutes, and every figure moves with it."""
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
 
 
 def measure(app, mix: list[dict[str, str]], warmup: int = 20) -> dict:
@@ -119,9 +131,12 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000,
             t0 = time.perf_counter()
             have += generate.add_bookings(url, size - have, seed=seed + size)
             say(f"{have} bookings ({time.perf_counter() - t0:.1f}s to add)")
+            before = cpu_check_ms()
             row = {"bookings": have, **measure(app, mix, warmup),
-                   # Other work on the machine inflates every figure: keep it with them.
-                   "load_average_1m": round(os.getloadavg()[0], 2)}
+                   # Other work on the machine, or the machine itself, inflates every
+                   # figure: keep how busy and how fast it was with them.
+                   "load_average_1m": round(os.getloadavg()[0], 2),
+                   "cpu_check_ms": [before, cpu_check_ms()]}
             report["rows"].append(row)
             say(f"  median {row['median_ms']} ms, p95 {row['p95_ms']} ms, "
                 f"queries {row['queries_min']}–{row['queries_max']}")
@@ -148,11 +163,11 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000,
 
 def table(report: dict) -> str:
     lines = [f"{'bookings':>10} {'searches':>8} {'median ms':>10} {'p95 ms':>8} {'max ms':>8} "
-             f"{'queries':>8} {'results':>8}"]
+             f"{'queries':>8} {'results':>8}  cpu check ms (before, after)"]
     for r in report["rows"]:
         lines.append(f"{r['bookings']:>10,} {r['searches']:>8} {r['median_ms']:>10} {r['p95_ms']:>8} "
                      f"{r['max_ms']:>8} {r['queries_min']}–{r['queries_max']:<5} "
-                     f"{r['results_total_median']:>8}")
+                     f"{r['results_total_median']:>8}  {r.get('cpu_check_ms', '')}")
     if "growth_p95" in report:
         lines.append(f"growth {report['rows'][0]['bookings']:,} → {report['rows'][-1]['bookings']:,}: "
                      f"p95 ×{report['growth_p95']}, median ×{report['growth_median']}")
