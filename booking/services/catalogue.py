@@ -62,6 +62,9 @@ class CatalogueUnit:
     members_only: bool
     checkin_min: int
     checkout_min: int
+    # What decides whether its regular offer can take a request (members only, price,
+    # kind, people it fits): one object per distinct value, so a search decides each once.
+    terms: tuple
 
 
 @dataclass(slots=True)
@@ -116,6 +119,7 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
     """Read the catalogue (3 queries)."""
     text = sa.String()
     spaces: dict[int, CatalogueSpace] = {}
+    patterns: dict[tuple, tuple] = {}  # one object per distinct value (terms, weeks)
     for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
          lat, lon, amenities, closed_on_holidays, prefecture_code) in connection.execute(
         sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
@@ -132,8 +136,10 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
             space = spaces[space_id] = CatalogueSpace(
                 space_id, lat, lon, prefecture_code, closed_on_holidays,
                 frozenset(amenities or ()))
+        terms = (members_only, price, kind, fits)
         space.units.append(CatalogueUnit(unit_id, space_id, kind, capacity, fits, price, per,
-                                         members_only, checkin, checkout))
+                                         members_only, checkin, checkout,
+                                         patterns.setdefault(terms, terms)))
     for space_id, weekday, opens, closes in connection.execute(
         sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
                   OpeningHours.closes_min)
@@ -154,7 +160,6 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
                Organisation.approved_at.is_not(None)),
     )).all():
         touches.setdefault(unit_id, []).append((first, last, price))
-    patterns: dict[tuple, tuple] = {}
     for space in spaces.values():
         week = (*(space.hours.get(d) for d in range(7)), space.closed_on_holidays)
         space.week = patterns.setdefault(week, week)

@@ -390,13 +390,19 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     first, last = days[0], days[-1] + timedelta(days=1)
     touched: dict[int, int | None] = {}  # unit id -> the lowest price its slots set
     regular: dict[int, tuple[CatalogueUnit, int]] = {}  # unit id -> it, seats it must have
+    needs: dict[int, int | None] = {}  # by id(unit.terms): the same terms, the same need
     for c in candidates.values():
         for u in c.units:
             spans = cat.touches.get(u.id)
             if spans and any(a <= last and b >= first for a, b, _ in spans):
                 touched[u.id] = min((p for a, b, p in spans
                                      if p is not None and a <= last and b >= first), default=None)
-            elif (need := _regular_need(u, q)) is not None:
+                continue
+            if (key := id(u.terms)) in needs:
+                need = needs[key]
+            else:
+                need = needs[key] = _regular_need(u, q)
+            if need is not None:
                 regular[u.id] = (u, need)
     loads = _read_loads(session, [u for u, _ in regular.values()], days, dialect)
     settled: dict[int, int | None] = {}  # unit id -> seats free for its regular offer
