@@ -299,17 +299,15 @@ def add_bookings(url: str, n: int, *, seed: int | None = None) -> int:
 
 
 def after_copy(url: str) -> int:
-    """COPY bypasses the Session hooks that keep unit_loads and the search catalogue's
-    version in step: recount the loads, bump the version."""
+    """COPY bypasses the Session hooks that keep the derived data in step: rebuild it."""
     import sqlalchemy as sa
 
-    from booking.services import catalogue, loads
+    from booking.services import derived
 
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.begin() as connection:
-            catalogue.bump(connection)
-            return loads.rebuild(connection)
+            return derived.rebuild(connection)
     finally:
         engine.dispose()
 

@@ -45,10 +45,9 @@ def create_admin_command(email: str, name: str, password: str) -> None:
 def rebuild_loads_command() -> None:
     """After SQL that bypassed the application (an import, a restore): recount unit_loads
     from the bookings and make every process reload its search catalogue."""
-    from booking.services import catalogue, loads
+    from booking.services import derived
 
-    written = loads.rebuild(db.session.connection())
-    catalogue.bump(db.session.connection())
+    written = derived.rebuild(db.session.connection())
     db.session.commit()
     click.echo(f"unit loads: {written} rows")
 

@@ -13,7 +13,7 @@ campaigns or their slots:
   and a reader that sees the new number also sees the new rows;
 - every booking advances its unit's `lock_version` with an ORM UPDATE: such statements
   say `execution_options(catalogue_unchanged=True)`, or each booking would reload;
-- SQL that bypasses the Session must call `bump` itself (`flask rebuild-loads` and
+- SQL that bypasses the Session must call `derived.rebuild` (`flask rebuild-loads` and
   bench/generate.py do).
 """
 
@@ -75,10 +75,10 @@ class CatalogueSpace:
     prefecture_code: int
     closed_on_holidays: bool
     amenities: frozenset[str]
-    hours: dict[int, tuple[int, int]] = field(default_factory=dict)  # weekday -> minutes
     units: list[CatalogueUnit] = field(default_factory=list)
-    # The hours Monday to Sunday, then whether it closes on public holidays: spaces that
-    # share it share their windows, which searches work out once per pattern.
+    # The opening hours (minutes) Monday to Sunday, None when closed, then whether it
+    # closes on public holidays: spaces that share it share their windows, which searches
+    # work out once per pattern.
     week: tuple = ()
 
 
@@ -140,12 +140,12 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
         space.units.append(CatalogueUnit(unit_id, space_id, kind, capacity, fits, price, per,
                                          members_only, checkin, checkout,
                                          patterns.setdefault(terms, terms)))
+    hours: dict[int, dict[int, tuple[int, int]]] = {}  # space id -> weekday -> minutes
     for space_id, weekday, opens, closes in connection.execute(
         sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
                   OpeningHours.closes_min)
     ).all():
-        if (space := spaces.get(space_id)) is not None:
-            space.hours[weekday] = (opens, closes)
+        hours.setdefault(space_id, {})[weekday] = (opens, closes)
     touches: dict[int, list[Touch]] = {}
     no_price = sa.null().cast(sa.Integer)
     for unit_id, first, last, price in connection.execute(sa.union_all(
@@ -161,7 +161,8 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
     )).all():
         touches.setdefault(unit_id, []).append((first, last, price))
     for space in spaces.values():
-        week = (*(space.hours.get(d) for d in range(7)), space.closed_on_holidays)
+        week_hours = hours.get(space.id, {})
+        week = (*(week_hours.get(d) for d in range(7)), space.closed_on_holidays)
         space.week = patterns.setdefault(week, week)
         # Cheapest first: the first unit that qualifies gives the space's price.
         space.units.sort(key=lambda u: (u.price_amount, u.id))

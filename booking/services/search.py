@@ -285,7 +285,7 @@ def _slot_windows(unit: CatalogueUnit, space: CatalogueSpace, slot: CampaignSlot
         return _regular_windows(unit, space, q)
     windows = []
     for day in _days(q):
-        if _day_window(space.hours.get(day.weekday()), space.closed_on_holidays, day,
+        if _day_window(space.week[day.weekday()], space.closed_on_holidays, day,
                        q.start_min, q.end_min) is None:
             continue
         w = availability.slot_window(slot, day)
@@ -393,10 +393,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     needs: dict[int, int | None] = {}  # by id(unit.terms): the same terms, the same need
     for c in candidates.values():
         for u in c.units:
-            spans = cat.touches.get(u.id)
-            if spans and any(a <= last and b >= first for a, b, _ in spans):
-                touched[u.id] = min((p for a, b, p in spans
-                                     if p is not None and a <= last and b >= first), default=None)
+            if spans := [p for a, b, p in cat.touches.get(u.id, ()) if a <= last and b >= first]:
+                touched[u.id] = min((p for p in spans if p is not None), default=None)
                 continue
             if (key := id(u.terms)) in needs:
                 need = needs[key]
