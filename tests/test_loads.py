@@ -16,6 +16,7 @@ from booking.models import (
     Booking,
     BookingStatus,
     PricePer,
+    Unit,
     UnitKind,
     UnitLoad,
     User,
@@ -31,9 +32,12 @@ def future_day(days: int = 10) -> date:
 
 
 def stored() -> dict:
+    """The stored pieces, after checking that each says its unit's capacity minus seats."""
     out: dict = defaultdict(list)
+    capacities = dict(db.session.execute(sa.select(Unit.id, Unit.capacity)).all())
     for row in db.session.scalars(sa.select(UnitLoad).order_by(
             UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min)):
+        assert row.seats_free == capacities[row.unit_id] - row.seats, row
         out[(row.unit_id, row.day)].append((row.start_min, row.end_min, row.seats))
     return dict(out)
 
@@ -140,6 +144,29 @@ def test_night_stays_load_both_days_and_rebuild_agrees(make, world):
     db.session.commit()
     assert stored() == incremental == recounted()
     assert written == sum(len(p) for p in incremental.values())
+
+
+def test_seats_free_follows_the_units_capacity(world, make):
+    desks = world["desks"]
+    day = future_day(18)
+    make.booking(desks, at(day, 540), at(day, 1080), 4)
+    free = lambda: db.session.scalars(sa.select(UnitLoad.seats_free)  # noqa: E731
+                                      .where(UnitLoad.unit_id == desks.id)).all()
+    assert free() == [6]
+    desks.capacity = 3  # an operator's change, through the object: overbooked by one
+    db.session.commit()
+    assert free() == [-1]
+    db.session.execute(sa.update(Unit).where(Unit.id == desks.id).values(capacity=12))
+    db.session.commit()
+    assert free() == [8]
+    # A booking's lock_version bump says it leaves the catalogue (capacity) alone.
+    db.session.connection().execute(  # SQL past the Session: no hook sees it
+        sa.update(Unit.__table__).where(Unit.id == desks.id).values(capacity=20))
+    db.session.execute(sa.update(Unit).where(Unit.id == desks.id)
+                       .values(lock_version=Unit.lock_version + 1)
+                       .execution_options(catalogue_unchanged=True))
+    db.session.commit()
+    assert free() == [8]
 
 
 @pytest.fixture

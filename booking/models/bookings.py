@@ -114,17 +114,19 @@ class UnitLoad(Base):
     day: their step function, cut at midnight, one row per piece with seats > 0.
 
     Derived data, so that search can decide thousands of units in one query without
-    reading their bookings; booking.services.loads keeps it in step with `bookings` in
-    the same transaction, and tests compare it with availability's count."""
+    reading their bookings; booking.services.loads keeps it in step with `bookings` (and
+    `seats_free` with the unit's capacity) in the same transaction, and tests compare it
+    with availability's count."""
 
     __tablename__ = "unit_loads"
     __table_args__ = (
         sa.CheckConstraint("start_min >= 0 AND start_min < end_min AND end_min <= 1440",
                            name="minutes_ordered"),
         sa.CheckConstraint("seats >= 1", name="seats_positive"),
-        # Search reads one day's loads and keeps those of the units near the place: the
-        # day is the key, the rest rides along (PostgreSQL: an index-only scan).
-        sa.Index("ix_unit_loads_day", "day",
+        # Search reads the pieces of a day that leave fewer seats free than it needs and
+        # keeps those of the units near the place: most pieces of a desk pool leave
+        # plenty and are never read (PostgreSQL: an index-only scan of the rest).
+        sa.Index("ix_unit_loads_day", "day", "seats_free",
                  postgresql_include=["unit_id", "start_min", "end_min", "seats"]),
     )
 
@@ -135,3 +137,5 @@ class UnitLoad(Base):
     start_min: Mapped[int] = mapped_column(primary_key=True)
     end_min: Mapped[int]
     seats: Mapped[int]
+    # The unit's capacity minus seats (below 0 when overbooked after a cut in capacity).
+    seats_free: Mapped[int]

@@ -40,6 +40,7 @@ from booking.models import (
     Closure,
     OpeningHours,
     Organisation,
+    PricePer,
     Space,
     Unit,
 )
@@ -62,6 +63,7 @@ class CatalogueUnit:
     members_only: bool
     checkin_min: int
     checkout_min: int
+    night: bool  # priced per night: its offer is a stay from check-in to check-out
     # What decides whether its regular offer can take a request (members only, price,
     # kind, people it fits): one object per distinct value, so a search decides each once.
     terms: tuple
@@ -139,6 +141,7 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
         terms = (members_only, price, kind, fits)
         space.units.append(CatalogueUnit(unit_id, space_id, kind, capacity, fits, price, per,
                                          members_only, checkin, checkout,
+                                         per == PricePer.NIGHT,
                                          patterns.setdefault(terms, terms)))
     hours: dict[int, dict[int, tuple[int, int]]] = {}  # space id -> weekday -> minutes
     for space_id, weekday, opens, closes in connection.execute(

@@ -5,7 +5,9 @@ Search reads them to decide thousands of units in one query; availability stays 
 for everything else and tests hold the two to the same answer.
 
 They follow every change of bookings made through a Session: objects flushed (new, changed,
-deleted bookings) and ORM UPDATE/DELETE statements on Booking. Before a bulk statement the
+deleted bookings) and ORM UPDATE/DELETE statements on Booking; their `seats_free` follows
+the unit's capacity (a changed Unit object, or an ORM UPDATE of units that does not say
+`catalogue_unchanged`, as the bookings' lock_version bumps do). Before a bulk statement the
 units it touches are locked (in id order, as bookings lock them), so that a cancellation
 and a booking of the same unit recount one after the other. Raw SQL that bypasses the
 Session must call `refresh` itself (bench/generate.py calls `rebuild`).
@@ -56,9 +58,17 @@ def pieces(bookings: Iterable[tuple[datetime, datetime, int]], day: date) -> lis
     return out
 
 
-def _rows(unit_id: int, day: date, bookings: Iterable[tuple[datetime, datetime, int]]) -> list[dict]:
-    return [{"unit_id": unit_id, "day": day, "start_min": a, "end_min": b, "seats": n}
-            for a, b, n in pieces(bookings, day)]
+def _rows(unit_id: int, capacity: int, day: date,
+          bookings: Iterable[tuple[datetime, datetime, int]]) -> list[dict]:
+    return [{"unit_id": unit_id, "day": day, "start_min": a, "end_min": b, "seats": n,
+             "seats_free": capacity - n} for a, b, n in pieces(bookings, day)]
+
+
+def _holding(*where) -> sa.Select:
+    """Holding bookings with their unit's capacity."""
+    return (sa.select(Booking.unit_id, Unit.capacity, Booking.starts_at, Booking.ends_at,
+                      Booking.seats).join(Unit, Unit.id == Booking.unit_id)
+            .where(Booking.status.in_(HOLDING_STATUSES), *where))
 
 
 def refresh(connection: sa.Connection, dirty: Mapping[int, Iterable[date]]) -> None:
@@ -69,21 +79,20 @@ def refresh(connection: sa.Connection, dirty: Mapping[int, Iterable[date]]) -> N
     first = min(min(days) for days in wanted.values())
     last = max(max(days) for days in wanted.values())
     found: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
-    for unit_id, start, end, seats in connection.execute(
-        sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at, Booking.seats).where(
+    capacities: dict[int, int] = {}
+    for unit_id, capacity, start, end, seats in connection.execute(_holding(
             Booking.unit_id.in_(sorted(wanted)),
-            Booking.status.in_(HOLDING_STATUSES),
             Booking.starts_at < at(last + timedelta(days=1), 0),
-            Booking.ends_at > at(first, 0),
-        )
-    ):
+            Booking.ends_at > at(first, 0))):
         found[unit_id].append((start, end, seats))
+        capacities[unit_id] = capacity
     rows = []
     for unit_id, days in sorted(wanted.items()):
         connection.execute(sa.delete(UnitLoad).where(UnitLoad.unit_id == unit_id,
                                                      UnitLoad.day.in_(sorted(days))))
-        for day in days:
-            rows += _rows(unit_id, day, found[unit_id])
+        if unit_id in capacities:
+            for day in days:
+                rows += _rows(unit_id, capacities[unit_id], day, found[unit_id])
     if rows:
         connection.execute(sa.insert(UnitLoad), rows)
 
@@ -95,22 +104,20 @@ def rebuild(connection: sa.Connection) -> int:
     written = 0
     batch: list[dict] = []
     current: int | None = None
+    current_capacity = 0
     held: dict[date, list[tuple[datetime, datetime, int]]] = defaultdict(list)
 
     def flush_unit() -> None:
         for day, bookings in held.items():
-            batch.extend(_rows(current, day, bookings))
+            batch.extend(_rows(current, current_capacity, day, bookings))
         held.clear()
 
     result = connection.execute(
-        sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at, Booking.seats)
-        .where(Booking.status.in_(HOLDING_STATUSES)).order_by(Booking.unit_id)
-        .execution_options(yield_per=20_000)
-    )
-    for unit_id, start, end, seats in result:
+        _holding().order_by(Booking.unit_id).execution_options(yield_per=20_000))
+    for unit_id, capacity, start, end, seats in result:
         if unit_id != current:
             flush_unit()
-            current = unit_id
+            current, current_capacity = unit_id, capacity
             if len(batch) >= 20_000:
                 connection.execute(sa.insert(UnitLoad), batch)
                 written += len(batch)
@@ -122,6 +129,14 @@ def rebuild(connection: sa.Connection) -> int:
         connection.execute(sa.insert(UnitLoad), batch)
         written += len(batch)
     return written
+
+
+def resync_free(connection: sa.Connection, unit_ids: Iterable[int]) -> None:
+    """Recount `seats_free` of these units' loads from their capacity now."""
+    if ids := sorted(set(unit_ids)):
+        capacity = sa.select(Unit.capacity).where(Unit.id == UnitLoad.unit_id).scalar_subquery()
+        connection.execute(sa.update(UnitLoad).where(UnitLoad.unit_id.in_(ids))
+                           .values(seats_free=capacity - UnitLoad.seats))
 
 
 # --- keeping them in step -------------------------------------------------------------------
@@ -136,12 +151,19 @@ def _dirty(session: Session) -> Dirty:
     return session.info.setdefault("unit_loads_dirty", defaultdict(set))
 
 
+def _capacity_changed(session: Session) -> set[int]:
+    return session.info.setdefault("unit_loads_capacity", set())
+
+
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context, _instances) -> None:
     dirty = _dirty(session)
     changed = set(session.dirty)
     moved: list[int] = []  # persistent bookings: their rows as stored before this flush
     for obj in (*session.new, *changed, *session.deleted):
+        if isinstance(obj, Unit) and obj in changed and obj.id is not None \
+                and sa.inspect(obj).attrs["capacity"].history.has_changes():
+            _capacity_changed(session).add(obj.id)
         if not isinstance(obj, Booking):
             continue
         if obj in changed and not any(
@@ -164,12 +186,18 @@ def _after_flush(session: Session, _context) -> None:
     dirty = session.info.pop("unit_loads_dirty", None)
     if dirty:
         refresh(session.connection(), dirty)
+    if resized := session.info.pop("unit_loads_capacity", None):
+        resync_free(session.connection(), resized)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _bulk_statement(state: ORMExecuteState):
-    if not (state.is_update or state.is_delete) or state.bind_mapper is None \
-            or state.bind_mapper.class_ is not Booking:
+    if not (state.is_update or state.is_delete) or state.bind_mapper is None:
+        return None
+    if state.is_update and state.bind_mapper.class_ is Unit \
+            and not state.execution_options.get("catalogue_unchanged"):
+        return _bulk_unit_update(state)
+    if state.bind_mapper.class_ is not Booking:
         return None
     session, where = state.session, state.statement.whereclause
     connection = session.connection()
@@ -193,4 +221,14 @@ def _bulk_statement(state: ORMExecuteState):
         ):
             _mark(dirty, unit_id, start, end)
     refresh(connection, dirty)
+    return result
+
+
+def _bulk_unit_update(state: ORMExecuteState):
+    where = state.statement.whereclause
+    connection = state.session.connection()
+    ids = connection.execute(sa.select(Unit.id).where(
+        where if where is not None else sa.true())).scalars().all()
+    result = state.invoke_statement()
+    resync_free(connection, ids)
     return result

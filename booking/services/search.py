@@ -12,14 +12,16 @@ and so that it runs a constant number of queries:
    regular offer from the unit loads of the request's days (1 query): in each window the
    seats free are its capacity minus the most its loads hold at once inside it
    (`_free_seats`). unit_loads is the step function of the bookings per unit and Tokyo
-   day, kept in the booking transaction (services/loads.py), so this reads one short row
-   per booked piece of those days and never the bookings themselves. A space's units are
-   tried cheapest first and the first that qualifies lists it at its price;
+   day, kept in the booking transaction (services/loads.py). To decide, only the pieces
+   that leave fewer seats free than the request's seats matter (a desk pool's rarely do),
+   so this reads those rows of the days and never the bookings themselves. A space's
+   units are tried cheapest first and the first that qualifies lists it at its price;
 3. availability.timelines (a constant number of queries for any number of units), once,
    decides the touched units that can change the list (those of spaces not listed yet,
    or, sorting by price, those that could offer less than their space's price) and those
    of every space that could make the page shown (campaign badges, closures); finally the
-   page's spaces and units are loaded (1 query).
+   page's spaces and units are loaded (1 query) with the whole loads of their units, for
+   the free seats they show (1 query).
 
 Interpretation (decided with the lead):
 - a date on a day or hour unit means the space's opening hours that day, intersected with
@@ -46,13 +48,11 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 from geopy.distance import geodesic
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, joinedload
 
 from booking import prefectures
 from booking.models import (
     CampaignSlot,
-    PricePer,
     Space,
     Unit,
     UnitKind,
@@ -233,7 +233,7 @@ def _minute_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery
     none)."""
     assert q.date is not None
     last = q.end_date or q.date
-    if unit.price_per == PricePer.NIGHT:
+    if unit.night:
         return _stay_windows(space.week, unit.checkin_min, unit.checkout_min, q.date, last)
     return _open_windows(space.week, q.date, last, q.start_min, q.end_min)
 
@@ -273,7 +273,7 @@ def _regular_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery
     windows = _minute_windows(unit, space, q)
     first = q.date
     assert first is not None
-    if unit.price_per == PricePer.NIGHT:
+    if unit.night:
         return [(at(first, windows[0][0]), at(first, windows[-1][1]))] if windows else []
     return [(at(first, a), at(first, b)) for a, b in windows]
 
@@ -281,7 +281,7 @@ def _regular_windows(unit: CatalogueUnit, space: CatalogueSpace, q: SearchQuery
 def _slot_windows(unit: CatalogueUnit, space: CatalogueSpace, slot: CampaignSlot,
                   q: SearchQuery) -> list[tuple[datetime, datetime]] | None:
     """The slot's windows for the request, or None when it does not cover every open day."""
-    if unit.price_per == PricePer.NIGHT:
+    if unit.night:
         return _regular_windows(unit, space, q)
     windows = []
     for day in _days(q):
@@ -402,15 +402,14 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 need = needs[key] = _regular_need(u, q)
             if need is not None:
                 regular[u.id] = (u, need)
-    loads = _read_loads(session, [u for u, _ in regular.values()], days, dialect)
-    settled: dict[int, int | None] = {}  # unit id -> seats free for its regular offer
+    # Only the pieces that could keep a unit from its need: every need is q.seats or less.
+    blocking = _read_loads(session, [u for u, _ in regular.values()], days, dialect, q.seats)
     for c in candidates.values():
         for unit in c.units:  # cheapest first
-            if (found := regular.get(unit.id)) is not None:
-                free = settled[unit.id] = _free_seats(unit, c, loads, q, found[1])
-                if free is not None:
-                    c.price = unit.price_amount
-                    break  # listed at its price: its other units matter if the page shows it
+            if (found := regular.get(unit.id)) is not None \
+                    and _free_seats(unit, c, blocking, q, found[1]) is not None:
+                c.price = unit.price_amount
+                break  # listed at its price: its other units matter if the page shows it
 
     # The exact rule, once (a constant number of queries), for the touched units that
     # decide whether their space is listed or, sorting by price, may lower its price (to
@@ -443,17 +442,14 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     page = rows[(q.page - 1) * q.per_page: q.page * q.per_page]
     page_ids = [c.space.id for c in page]
 
-    # The regular offers of the page's other units.
+    # The regular offers of the page's units, with the free seats every piece leaves.
     orm_spaces = _load_spaces(session, page_ids)
-    for c in page:
-        for unit in c.units:
-            if unit.id in touched:
-                continue
-            if unit.id not in settled and (found := regular.get(unit.id)) is not None:
-                settled[unit.id] = _free_seats(unit, c, loads, q, found[1])
-            free = settled.get(unit.id)
-            exact[unit.id] = (None if free is None else UnitResult(
-                None, free, [Offer(unit.price_amount, unit.price_per, free)]))
+    shown = [(u, c) for c in page for u in c.units if u.id in regular]
+    loads = _read_loads(session, [u for u, _ in shown], days, dialect)
+    for unit, c in shown:
+        free = _free_seats(unit, c, loads, q, regular[unit.id][1])
+        exact[unit.id] = (None if free is None else UnitResult(
+            None, free, [Offer(unit.price_amount, unit.price_per, free)]))
 
     results = []
     for sid in page_ids:
@@ -531,10 +527,11 @@ def _least_price(unit: CatalogueUnit, slot_price: int | None) -> int:
     return unit.price_amount if slot_price is None else min(unit.price_amount, slot_price)
 
 
-def _read_loads(session: Session, units: list[CatalogueUnit], days: list[date], dialect: str
-                ) -> Loads:
+def _read_loads(session: Session, units: list[CatalogueUnit], days: list[date], dialect: str,
+                fewer_free_than: int | None = None) -> Loads:
     """The unit loads of these units on these days, and of the night units on the next
-    (their check-out), in one query."""
+    (their check-out), in one query; only the pieces that leave fewer seats free than
+    `fewer_free_than` when given (what decides whether a unit has that many)."""
     out: Loads = {}
     if not units:
         return out
@@ -542,19 +539,20 @@ def _read_loads(session: Session, units: list[CatalogueUnit], days: list[date], 
     def loads_of(ids: list[int], on: list[date]) -> sa.Select:
         stmt = sa.select(UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min, UnitLoad.end_min,
                          UnitLoad.seats).where(UnitLoad.day.in_(on))
-        if dialect != "postgresql":
-            return stmt.where(UnitLoad.unit_id.in_(ids))
-        # The days' loads come by the day index, filtered by a hashed array of the ids:
-        # `unit_id + 0` keeps PostgreSQL from probing the primary key once per unit (3×
-        # slower). The ids go as one string that string_to_array turns into a constant at
-        # planning (psycopg's list dumper quotes thousands of ints one by one).
-        array = sa.cast(sa.func.string_to_array(
-            sa.bindparam(None, ",".join(map(str, ids)), type_=sa.Text), ","), ARRAY(sa.Integer))
-        return stmt.where((UnitLoad.unit_id + 0) == sa.func.any(array))
+        if fewer_free_than is None or dialect != "postgresql":
+            # (The page's few units: by the primary key.)
+            stmt = stmt.where(UnitLoad.unit_id.in_(ids))
+            return stmt if fewer_free_than is None else stmt.where(
+                UnitLoad.seats_free < fewer_free_than)
+        # Thousands of units: the rows of the days that leave too few seats free come by
+        # the day index and keep those whose bit is set in a bitmap of the ids. (A list of
+        # the ids took twice as long to send and plan; one probe of the primary key per
+        # unit, three times as long.)
+        return stmt.where(UnitLoad.seats_free < fewer_free_than, _in_bitmap(UnitLoad.unit_id, ids))
 
     checkout = days[-1] + timedelta(days=1)
     stmt = loads_of([u.id for u in units], days)
-    if night := [u.id for u in units if u.price_per == PricePer.NIGHT]:
+    if night := [u.id for u in units if u.night]:
         stmt = sa.union_all(stmt, loads_of(night, [checkout]))
     offsets = {day: i * 1440 for i, day in enumerate([*days, checkout])}  # from the first
     for unit_id, day, start_min, end_min, seats in session.connection().execute(stmt).all():
@@ -563,11 +561,23 @@ def _read_loads(session: Session, units: list[CatalogueUnit], days: list[date], 
     return out
 
 
+def _in_bitmap(column: sa.ColumnElement[int], ids: list[int]) -> sa.ColumnElement[bool]:
+    """PostgreSQL: `column` is one of `ids`, tested in a bitmap (bit i of byte i // 8)."""
+    size = max(ids) + 1
+    bits = bytearray((size + 7) // 8)
+    for i in ids:
+        bits[i >> 3] |= 1 << (i & 7)
+    bitmap = sa.bindparam(None, bytes(bits), type_=sa.LargeBinary)
+    return sa.case((column < size, sa.func.get_bit(bitmap, column)), else_=0) == 1
+
+
 def _free_seats(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery, need: int
                 ) -> int | None:
     """Seats free for the regular offer of a unit nothing but bookings touch (None when
-    fewer than `need`): its capacity minus the most its loads hold at once in a window."""
-    windows = (_minute_windows(unit, c.space, q) if unit.price_per == PricePer.NIGHT
+    fewer than `need`): its capacity minus the most its loads hold at once in a window.
+    Given some of the pieces, among them every one that leaves fewer than `need` free, it
+    still says None exactly when the unit has fewer than `need`."""
+    windows = (_minute_windows(unit, c.space, q) if unit.night
                else c.open_windows)
     if not windows:
         return None
@@ -587,7 +597,7 @@ def _exact(session: Session, rows: list[CatalogueUnit], candidates: dict[int, _C
     # One range holds every window: the requested days, and the next for night units'
     # check-out.
     days = _days(q)
-    night = any(r.price_per == PricePer.NIGHT for r in rows)
+    night = any(r.night for r in rows)
     start, end = at(days[0], 0), at(days[-1] + timedelta(days=2 if night else 1), 0)
     units = {u.id: u for u in session.scalars(
         sa.select(Unit).where(Unit.id.in_([r.id for r in rows]))

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 8700fc5180bb
+Revision ID: 50903480bb37
 Revises: 
-Create Date: 2026-11-26 09:09:03.039727
+Create Date: 2026-11-26 10:29:36.959731
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import booking.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '8700fc5180bb'
+revision = '50903480bb37'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -326,13 +326,14 @@ def upgrade():
     sa.Column('start_min', sa.Integer(), nullable=False),
     sa.Column('end_min', sa.Integer(), nullable=False),
     sa.Column('seats', sa.Integer(), nullable=False),
+    sa.Column('seats_free', sa.Integer(), nullable=False),
     sa.CheckConstraint('seats >= 1', name=op.f('ck_unit_loads_seats_positive')),
     sa.CheckConstraint('start_min >= 0 AND start_min < end_min AND end_min <= 1440', name=op.f('ck_unit_loads_minutes_ordered')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_unit_loads_unit_id_units'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('unit_id', 'day', 'start_min', name=op.f('pk_unit_loads'))
     )
     with op.batch_alter_table('unit_loads', schema=None) as batch_op:
-        batch_op.create_index('ix_unit_loads_day', ['day'], unique=False, postgresql_include=['unit_id', 'start_min', 'end_min', 'seats'])
+        batch_op.create_index('ix_unit_loads_day', ['day', 'seats_free'], unique=False, postgresql_include=['unit_id', 'start_min', 'end_min', 'seats'])
 
     op.create_table('bookings',
     sa.Column('id', sa.Integer(), nullable=False),
