@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -175,7 +175,7 @@ class _Candidate:
     """A space of the catalogue in reach of this search, with its units of the kind asked."""
 
     space: CatalogueSpace
-    distance: float | None  # approximate km
+    far: float  # approximate km; infinite without coordinates (they sort last)
     units: list[CatalogueUnit]
     open_windows: tuple[MinuteWindow, ...]  # where its day and hour units need the seats
     price: int | None = None  # the lowest price that qualifies, once known
@@ -389,12 +389,17 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # offers its regular price with the seats its loads leave (1 query).
     first, last = days[0], days[-1] + timedelta(days=1)
     touched: dict[int, int | None] = {}  # unit id -> the lowest price its slots set
+    touched_spaces: list[_Candidate] = []
     regular: dict[int, tuple[CatalogueUnit, int]] = {}  # unit id -> it, seats it must have
     needs: dict[int, int | None] = {}  # by id(unit.terms): the same terms, the same need
+    touches = cat.touches
     for c in candidates.values():
         for u in c.units:
-            if spans := [p for a, b, p in cat.touches.get(u.id, ()) if a <= last and b >= first]:
-                touched[u.id] = min((p for p in spans if p is not None), default=None)
+            if (spans := touches.get(u.id)) is not None and (
+                    prices := [p for a, b, p in spans if a <= last and b >= first]):
+                touched[u.id] = min((p for p in prices if p is not None), default=None)
+                if not touched_spaces or touched_spaces[-1] is not c:
+                    touched_spaces.append(c)
                 continue
             if (key := id(u.terms)) in needs:
                 need = needs[key]
@@ -418,16 +423,17 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # page × per_page, plus one per space still undecided, in the order they could have
     # at best.
     deciding: dict[int, int] = {}  # space id -> the least price its deciding units offer
-    for c in candidates.values():
+    for c in touched_spaces:
         for u in c.units:
             if u.id in touched and _price_allowed(least := _least_price(u, touched[u.id]), q) \
                     and (c.price is None or q.sort == "price" and least < c.price):
                 deciding[c.space.id] = min(least, deciding.get(c.space.id, least))
+    order = _order(q, place)
     hopeful = [c for c in candidates.values() if c.price is not None or c.space.id in deciding]
     reach = heapq.nsmallest(
         q.page * q.per_page + len(deciding), hopeful,
-        key=lambda c: _order(c, min(c.price if c.price is not None else math.inf,
-                                    deciding.get(c.space.id, math.inf)), q, place))
+        key=lambda c: order(c, min(c.price if c.price is not None else math.inf,
+                                   deciding.get(c.space.id, math.inf))))
     exact_units = [u for sid in {c.space.id for c in reach} | set(deciding)
                    for u in candidates[sid].units if u.id in touched]
     exact = _exact(session, exact_units, candidates, q)
@@ -436,10 +442,10 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             c = candidates[unit.space_id]
             c.price = r.lowest_price if c.price is None else min(c.price, r.lowest_price)
 
-    rows = sorted((c for c in candidates.values() if c.price is not None),
-                  key=lambda c: _order(c, c.price, q, place))
-    total = len(rows)
-    page = rows[(q.page - 1) * q.per_page: q.page * q.per_page]
+    listed = [c for c in candidates.values() if c.price is not None]
+    total = len(listed)
+    page = heapq.nsmallest(q.page * q.per_page, listed, key=lambda c: order(c, c.price))
+    page = page[(q.page - 1) * q.per_page:]
     page_ids = [c.space.id for c in page]
 
     # The regular offers of the page's units, with the free seats every piece leaves.
@@ -466,18 +472,13 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results)
 
 
-def _order(c: _Candidate, price: float, q: SearchQuery, place: Place | None) -> tuple:
-    """The sort key of a listed space (its price given: the one it has, or could have)."""
+def _order(q: SearchQuery, place: Place | None) -> Callable[[_Candidate, float], tuple]:
+    """The sort key of a listed space, given its price (the one it has, or could have)."""
     if q.sort == "price":
-        return price, _far(c), c.space.id
+        return lambda c, price: (price, c.far, c.space.id)
     if place is not None:
-        return _far(c), c.space.id
-    return c.space.prefecture_code, c.space.id
-
-
-def _far(candidate: _Candidate) -> float:
-    # Spaces without coordinates (a prefecture search) come after those with a distance.
-    return candidate.distance if candidate.distance is not None else math.inf
+        return lambda c, price: (c.far, c.space.id)
+    return lambda c, _price: (c.space.prefecture_code, c.space.id)
 
 
 def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
@@ -506,7 +507,7 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
         units = space.units if not q.kind else [u for u in space.units if u.kind == q.kind]
         if not units:
             continue
-        distance = None
+        distance = math.inf  # spaces without coordinates (a prefecture search) sort last
         if place is not None and space.lat is not None and space.lon is not None:
             distance = fast_distance_km(place.lat, place.lon, space.lat, space.lon)
             if pref is None and distance > radius * 0.995 and (
