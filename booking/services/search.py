@@ -391,6 +391,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     touched: dict[int, int | None] = {}  # unit id -> the lowest price its slots set
     touched_spaces: list[_Candidate] = []
     regular: dict[int, tuple[CatalogueUnit, int]] = {}  # unit id -> it, seats it must have
+    regular_nights: list[int] = []  # those priced per night (their check-out day counts)
     needs: dict[int, int | None] = {}  # by id(unit.terms): the same terms, the same need
     touches = cat.touches
     for c in candidates.values():
@@ -407,8 +408,10 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 need = needs[key] = _regular_need(u, q)
             if need is not None:
                 regular[u.id] = (u, need)
+                if u.night:
+                    regular_nights.append(u.id)
     # Only the pieces that could keep a unit from its need: every need is q.seats or less.
-    blocking = _read_loads(session, [u for u, _ in regular.values()], days, dialect, q.seats)
+    blocking = _read_loads(session, list(regular), regular_nights, days, dialect, q.seats)
     for c in candidates.values():
         for unit in c.units:  # cheapest first
             if (found := regular.get(unit.id)) is not None \
@@ -451,7 +454,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # The regular offers of the page's units, with the free seats every piece leaves.
     orm_spaces = _load_spaces(session, page_ids)
     shown = [(u, c) for c in page for u in c.units if u.id in regular]
-    loads = _read_loads(session, [u for u, _ in shown], days, dialect)
+    loads = _read_loads(session, [u.id for u, _ in shown], [u.id for u, _ in shown if u.night],
+                        days, dialect)
     for unit, c in shown:
         free = _free_seats(unit, c, loads, q, regular[unit.id][1])
         exact[unit.id] = (None if free is None else UnitResult(
@@ -528,13 +532,13 @@ def _least_price(unit: CatalogueUnit, slot_price: int | None) -> int:
     return unit.price_amount if slot_price is None else min(unit.price_amount, slot_price)
 
 
-def _read_loads(session: Session, units: list[CatalogueUnit], days: list[date], dialect: str,
-                fewer_free_than: int | None = None) -> Loads:
-    """The unit loads of these units on these days, and of the night units on the next
-    (their check-out), in one query; only the pieces that leave fewer seats free than
+def _read_loads(session: Session, ids: list[int], night_ids: list[int], days: list[date],
+                dialect: str, fewer_free_than: int | None = None) -> Loads:
+    """The unit loads of these units on these days, and of those priced per night on the
+    next (their check-out), in one query; only the pieces that leave fewer seats free than
     `fewer_free_than` when given (what decides whether a unit has that many)."""
     out: Loads = {}
-    if not units:
+    if not ids:
         return out
 
     def loads_of(ids: list[int], on: list[date]) -> sa.Select:
@@ -546,15 +550,15 @@ def _read_loads(session: Session, units: list[CatalogueUnit], days: list[date], 
             return stmt if fewer_free_than is None else stmt.where(
                 UnitLoad.seats_free < fewer_free_than)
         # Thousands of units: the rows of the days that leave too few seats free come by
-        # the day index and keep those whose bit is set in a bitmap of the ids. (A list of
+        # the day index and keep those of the units marked in a map of the ids. (A list of
         # the ids took twice as long to send and plan; one probe of the primary key per
         # unit, three times as long.)
-        return stmt.where(UnitLoad.seats_free < fewer_free_than, _in_bitmap(UnitLoad.unit_id, ids))
+        return stmt.where(UnitLoad.seats_free < fewer_free_than, _in_map(UnitLoad.unit_id, ids))
 
     checkout = days[-1] + timedelta(days=1)
-    stmt = loads_of([u.id for u in units], days)
-    if night := [u.id for u in units if u.night]:
-        stmt = sa.union_all(stmt, loads_of(night, [checkout]))
+    stmt = loads_of(ids, days)
+    if night_ids:
+        stmt = sa.union_all(stmt, loads_of(night_ids, [checkout]))
     offsets = {day: i * 1440 for i, day in enumerate([*days, checkout])}  # from the first
     for unit_id, day, start_min, end_min, seats in session.connection().execute(stmt).all():
         o = offsets[day]
@@ -562,14 +566,14 @@ def _read_loads(session: Session, units: list[CatalogueUnit], days: list[date], 
     return out
 
 
-def _in_bitmap(column: sa.ColumnElement[int], ids: list[int]) -> sa.ColumnElement[bool]:
-    """PostgreSQL: `column` is one of `ids`, tested in a bitmap (bit i of byte i // 8)."""
-    size = max(ids) + 1
-    bits = bytearray((size + 7) // 8)
+def _in_map(column: sa.ColumnElement[int], ids: list[int]) -> sa.ColumnElement[bool]:
+    """PostgreSQL: `column` is one of `ids`, looked up in a map of one byte per id (28 KB
+    for the 28,000 units of 10,000 spaces; a bitmap took four times as long to build)."""
+    marks = bytearray(max(ids) + 1)
     for i in ids:
-        bits[i >> 3] |= 1 << (i & 7)
-    bitmap = sa.bindparam(None, bytes(bits), type_=sa.LargeBinary)
-    return sa.case((column < size, sa.func.get_bit(bitmap, column)), else_=0) == 1
+        marks[i] = 1
+    found = sa.bindparam(None, bytes(marks), type_=sa.LargeBinary)
+    return sa.case((column < len(marks), sa.func.get_byte(found, column)), else_=0) == 1
 
 
 def _free_seats(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery, need: int
