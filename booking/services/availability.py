@@ -13,6 +13,9 @@ booking starts and ends) and keep, for each piece, three numbers:
   space's opening hours, else 0). A slot opens a members-only unit to everyone.
 
 Everything for a list of units is loaded in a constant number of queries.
+
+A unit here is a model Unit with its space loaded, or anything that reads the same
+(search passes the units of its catalogue, services/catalogue.py, held in memory).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import jpholiday
@@ -65,6 +69,26 @@ def is_holiday(day: date) -> bool:
     return jpholiday.is_holiday(day)
 
 
+class OpenHours(Protocol):
+    opens_min: int
+    closes_min: int
+
+
+class SpaceHours(Protocol):
+    closed_on_holidays: bool
+
+    def hours_on(self, weekday: int) -> OpenHours | None: ...
+
+
+class UnitTerms(Protocol):
+    """What availability reads of a unit: a model Unit, or a unit of the search catalogue."""
+
+    id: int
+    capacity: int
+    members_only: bool
+    space: SpaceHours
+
+
 @dataclass(frozen=True)
 class Piece:
     start: datetime
@@ -79,7 +103,7 @@ class Piece:
 
 @dataclass
 class Timeline:
-    unit: Unit
+    unit: UnitTerms
     pieces: list[Piece]
     slots: list[CampaignSlot]
 
@@ -115,7 +139,7 @@ class _UnitData:
     bookings: list[Booking] = field(default_factory=list)
 
 
-def regular_window(unit: Unit, day: date) -> tuple[datetime, datetime] | None:
+def regular_window(unit: UnitTerms, day: date) -> tuple[datetime, datetime] | None:
     """Opening hours of the unit's space on `day`, or None when it is closed that day."""
     space = unit.space
     if space.closed_on_holidays and is_holiday(day):
@@ -126,11 +150,13 @@ def regular_window(unit: Unit, day: date) -> tuple[datetime, datetime] | None:
     return at(day, hours.opens_min), at(day, hours.closes_min)
 
 
-def slot_window(slot: CampaignSlot, day: date) -> tuple[datetime, datetime] | None:
-    """The slot's daily window on `day`, within the space's opening hours of that day."""
+def slot_window(slot: CampaignSlot, day: date, unit: UnitTerms | None = None
+                ) -> tuple[datetime, datetime] | None:
+    """The slot's daily window on `day`, within the space's opening hours of that day
+    (those of `unit`, the slot's unit, when given: no query for slot.unit)."""
     if not slot.start_date <= day <= slot.end_date:
         return None
-    opening = regular_window(slot.unit, day)
+    opening = regular_window(slot.unit if unit is None else unit, day)
     if opening is None:
         return None
     start = max(at(day, slot.daily_start_min), opening[0])
@@ -144,7 +170,7 @@ def _closed(data: _UnitData, day: date) -> bool:
 
 def load(
     session: Session,
-    units: Sequence[Unit],
+    units: Sequence[UnitTerms],
     start: datetime,
     end: datetime,
     *,
@@ -197,7 +223,7 @@ def load(
     return data
 
 
-def _timeline(unit: Unit, data: _UnitData, start: datetime, end: datetime) -> Timeline:
+def _timeline(unit: UnitTerms, data: _UnitData, start: datetime, end: datetime) -> Timeline:
     days = tokyo_days(start, end)
     windows_regular: list[tuple[datetime, datetime]] = []
     windows_slot: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
@@ -210,7 +236,7 @@ def _timeline(unit: Unit, data: _UnitData, start: datetime, end: datetime) -> Ti
             windows_regular.append(w)
             cuts.update(w)
         for slot in data.slots:
-            if w := slot_window(slot, day):
+            if w := slot_window(slot, day, unit):
                 windows_slot[slot.id].append(w)
                 cuts.update(w)
     # Seats booked overall and per slot change at booking starts and ends.
@@ -255,13 +281,13 @@ def _inside(left: datetime, right: datetime, windows: Iterable[tuple[datetime, d
 
 def timelines(
     session: Session,
-    units: Sequence[Unit],
+    units: Sequence[UnitTerms],
     start: datetime,
     end: datetime,
     *,
     exclude_booking_id: int | None = None,
 ) -> dict[int, Timeline]:
-    """Timelines of every unit over [start, end); units must have .space loaded."""
+    """Timelines of every unit over [start, end); model Units must have .space loaded."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("aware datetimes only")
     data = load(session, units, start, end, exclude_booking_id=exclude_booking_id)

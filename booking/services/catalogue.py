@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
@@ -51,10 +52,16 @@ _WATCHED = (Space, Unit, OpeningHours, Organisation, Closure, CapacityOverride, 
             CampaignSlot)
 
 
+class Hours(NamedTuple):
+    opens_min: int
+    closes_min: int
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogueUnit:
     id: int
     space_id: int
+    space: CatalogueSpace = field(compare=False, repr=False)
     kind: str
     capacity: int
     fits_people: int
@@ -82,6 +89,10 @@ class CatalogueSpace:
     # closes on public holidays: spaces that share it share their windows, which searches
     # work out once per pattern.
     week: tuple = ()
+
+    def hours_on(self, weekday: int) -> Hours | None:
+        """What availability reads, as of the model's Space."""
+        return self.week[weekday]
 
 
 def _cell(lat: float, lon: float) -> tuple[int, int]:
@@ -139,16 +150,16 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
                 space_id, lat, lon, prefecture_code, closed_on_holidays,
                 frozenset(amenities or ()))
         terms = (members_only, price, kind, fits)
-        space.units.append(CatalogueUnit(unit_id, space_id, kind, capacity, fits, price, per,
+        space.units.append(CatalogueUnit(unit_id, space_id, space, kind, capacity, fits, price, per,
                                          members_only, checkin, checkout,
                                          per == PricePer.NIGHT,
                                          patterns.setdefault(terms, terms)))
-    hours: dict[int, dict[int, tuple[int, int]]] = {}  # space id -> weekday -> minutes
+    hours: dict[int, dict[int, Hours]] = {}  # space id -> weekday -> hours
     for space_id, weekday, opens, closes in connection.execute(
         sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
                   OpeningHours.closes_min)
     ).all():
-        hours.setdefault(space_id, {})[weekday] = (opens, closes)
+        hours.setdefault(space_id, {})[weekday] = Hours(opens, closes)
     touches: dict[int, list[Touch]] = {}
     no_price = sa.null().cast(sa.Integer)
     for unit_id, first, last, price in connection.execute(sa.union_all(

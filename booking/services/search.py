@@ -288,7 +288,7 @@ def _slot_windows(unit: CatalogueUnit, space: CatalogueSpace, slot: CampaignSlot
         if _day_window(space.week[day.weekday()], space.closed_on_holidays, day,
                        q.start_min, q.end_min) is None:
             continue
-        w = availability.slot_window(slot, day)
+        w = availability.slot_window(slot, day, unit)
         if w is None:
             return None
         start, end = w
@@ -439,7 +439,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                                    deciding.get(c.space.id, math.inf))))
     exact_units = [u for sid in {c.space.id for c in reach} | set(deciding)
                    for u in candidates[sid].units if u.id in touched]
-    exact = _exact(session, exact_units, candidates, q)
+    exact = _exact(session, exact_units, q)
     for unit in exact_units:
         if (r := exact[unit.id]) is not None:
             c = candidates[unit.space_id]
@@ -593,8 +593,8 @@ def _free_seats(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery
     return free if free >= need else None
 
 
-def _exact(session: Session, rows: list[CatalogueUnit], candidates: dict[int, _Candidate],
-           q: SearchQuery) -> dict[int, UnitResult | None]:
+def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery
+           ) -> dict[int, UnitResult | None]:
     """Exact offers of these units through availability.timelines (a constant number of
     queries for any number of units)."""
     if not rows:
@@ -604,14 +604,10 @@ def _exact(session: Session, rows: list[CatalogueUnit], candidates: dict[int, _C
     days = _days(q)
     night = any(r.night for r in rows)
     start, end = at(days[0], 0), at(days[-1] + timedelta(days=2 if night else 1), 0)
-    units = {u.id: u for u in session.scalars(
-        sa.select(Unit).where(Unit.id.in_([r.id for r in rows]))
-        .options(joinedload(Unit.space).joinedload(Space.opening_hours))
-    ).unique()}
-    lines = availability.timelines(session, [units[r.id] for r in rows], start, end)
+    lines = availability.timelines(session, rows, start, end)  # the catalogue's units
     out: dict[int, UnitResult | None] = {}
     for row in rows:
-        unit, line, space = units[row.id], lines[row.id], candidates[row.space_id].space
+        line, space = lines[row.id], row.space
         need = _need(row, q)
         offers: list[Offer] = []
         if _regular_need(row, q) is not None:
@@ -630,7 +626,7 @@ def _exact(session: Session, rows: list[CatalogueUnit], candidates: dict[int, _C
                 free = min(line.min_free(a, b, slot.id) for a, b in windows)
                 if free >= need:
                     offers.append(Offer(_slot_price(slot, row), row.price_per, free, slot))
-        out[row.id] = (UnitResult(unit, max(o.seats_left for o in offers), offers)
+        out[row.id] = (UnitResult(None, max(o.seats_left for o in offers), offers)
                        if offers else None)
     return out
 
