@@ -27,14 +27,6 @@ def create_app(config_overrides: dict | None = None) -> Flask:
 
         hops = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # A plan for each execution's own values: psycopg prepares a query after five runs
-        # and PostgreSQL may then keep one generic plan, in which search's hashed id list
-        # (a constant only at planning) became a linear scan per row, 100× slower.
-        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-        options["connect_args"] = {**options.get("connect_args", {}),
-                                   "options": "-c plan_cache_mode=force_custom_plan"}
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(web.MIGRATIONS_DIR), render_as_batch=True)
     login_manager.init_app(app)

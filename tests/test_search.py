@@ -357,17 +357,6 @@ def test_prefecture_search_lists_spaces_without_coordinates_last(app, make):
     assert search(db.session, SearchQuery(near="静岡駅", date=date(2027, 7, 26))).total == 1
 
 
-def test_postgresql_plans_every_search_for_its_own_ids(app, make):
-    """A generic plan turned the loads query's hashed id list into a scan per row; every
-    execution is planned for its values (plan_cache_mode), past psycopg's prepare point."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("plan caching is PostgreSQL's")
-    make.unit(make.space(lat=35.0, lon=138.0))
-    for _ in range(8):
-        assert search(db.session, SearchQuery(lat=35.0, lon=138.0, date=date(2027, 7, 26))).total == 1
-    assert db.session.execute(sa.text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
-
-
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(bookings=st.lists(st.tuples(st.integers(0, 2 * 96 - 1), st.integers(1, 60),
