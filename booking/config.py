@@ -72,4 +72,7 @@ def from_environment() -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "API_TOKEN_HOURS": int(os.environ.get("API_TOKEN_HOURS", "720")),
+        # How far back calendar feeds list bookings (unset: calendars.FEED_PAST, 90 days).
+        "CALENDAR_FEED_PAST_DAYS": (int(os.environ["CALENDAR_FEED_PAST_DAYS"])
+                                    if os.environ.get("CALENDAR_FEED_PAST_DAYS") else None),
     }

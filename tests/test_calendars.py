@@ -439,3 +439,12 @@ def test_feed_memory_is_bounded(booked, client, monkeypatch):
         assert client.get(f"/calendar/{secret}.ics").status_code == 200
     assert len(calendars._feed_cache) == 1  # only the last one fits
     assert sum(map(len, calendars._feed_cache.values())) == sizes[-1]
+
+
+def test_feed_window_comes_from_the_environment(monkeypatch):
+    from booking.config import from_environment
+
+    monkeypatch.setenv("CALENDAR_FEED_PAST_DAYS", "7")
+    assert from_environment()["CALENDAR_FEED_PAST_DAYS"] == 7
+    monkeypatch.delenv("CALENDAR_FEED_PAST_DAYS")
+    assert from_environment()["CALENDAR_FEED_PAST_DAYS"] is None  # calendars.FEED_PAST
