@@ -199,12 +199,8 @@ def _bulk_statement(state: ORMExecuteState):
         return _bulk_unit_update(state)
     if state.bind_mapper.class_ is not Booking:
         return None
-    session, where = state.session, state.statement.whereclause
-    connection = session.connection()
-    touched = connection.execute(
-        sa.select(Booking.id, Booking.unit_id, Booking.starts_at, Booking.ends_at).where(
-            where if where is not None else sa.true())
-    ).all()
+    connection = state.session.connection()
+    touched = _matched(state, Booking.id, Booking.unit_id, Booking.starts_at, Booking.ends_at)
     if not touched:
         return None
     unit_ids = sorted({unit_id for _id, unit_id, _s, _e in touched})
@@ -225,10 +221,14 @@ def _bulk_statement(state: ORMExecuteState):
 
 
 def _bulk_unit_update(state: ORMExecuteState):
-    where = state.statement.whereclause
-    connection = state.session.connection()
-    ids = connection.execute(sa.select(Unit.id).where(
-        where if where is not None else sa.true())).scalars().all()
+    ids = [unit_id for unit_id, in _matched(state, Unit.id)]
     result = state.invoke_statement()
-    resync_free(connection, ids)
+    resync_free(state.session.connection(), ids)
     return result
+
+
+def _matched(state: ORMExecuteState, *columns) -> list[sa.Row]:
+    """These columns of the rows the bulk statement is about to change."""
+    where = state.statement.whereclause
+    return state.session.connection().execute(
+        sa.select(*columns).where(where if where is not None else sa.true())).all()

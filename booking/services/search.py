@@ -544,16 +544,15 @@ def _read_loads(session: Session, ids: list[int], night_ids: list[int], days: li
     def loads_of(ids: list[int], on: list[date]) -> sa.Select:
         stmt = sa.select(UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min, UnitLoad.end_min,
                          UnitLoad.seats).where(UnitLoad.day.in_(on))
+        if fewer_free_than is not None:
+            stmt = stmt.where(UnitLoad.seats_free < fewer_free_than)
         if fewer_free_than is None or dialect != "postgresql":
-            # (The page's few units: by the primary key.)
-            stmt = stmt.where(UnitLoad.unit_id.in_(ids))
-            return stmt if fewer_free_than is None else stmt.where(
-                UnitLoad.seats_free < fewer_free_than)
+            return stmt.where(UnitLoad.unit_id.in_(ids))  # the page's few units: by the key
         # Thousands of units: the rows of the days that leave too few seats free come by
         # the day index and keep those of the units marked in a map of the ids. (A list of
         # the ids took twice as long to send and plan; one probe of the primary key per
         # unit, three times as long.)
-        return stmt.where(UnitLoad.seats_free < fewer_free_than, _in_map(UnitLoad.unit_id, ids))
+        return stmt.where(_in_map(UnitLoad.unit_id, ids))
 
     checkout = days[-1] + timedelta(days=1)
     stmt = loads_of(ids, days)
