@@ -19,6 +19,8 @@ from booking.services.availability import TOKYO
 from booking.services.errors import DomainError
 
 THREADS = 50
+# Fifty connections: never beside another racing test (pyproject: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("many_connections")
 
 
 @pytest.fixture

@@ -499,6 +499,7 @@ def app_config(backend):
                                           "pool_timeout": 60}}
 
 
+@pytest.mark.xdist_group("many_connections")  # see pyproject: never two at once
 def test_racing_bookings_on_two_units_never_lend_more_extras_than_exist(app, make):
     """The units' row locks do not serialise bookings of different units; the extras' own
     lock must. Twelve racers on two units want 1 of 3 routers each."""

@@ -543,6 +543,7 @@ def test_a_space_with_bookings_is_not_deleted_and_a_new_unit_can_be_added(client
 # ------------------------------------------------------------------- a cut races bookings
 
 
+@pytest.mark.xdist_group("many_connections")  # see pyproject: never two at once
 @pytest.mark.parametrize("app_config", [{"SQLALCHEMY_ENGINE_OPTIONS": {
     "pool_size": 14, "max_overflow": 4, "pool_timeout": 60}}])
 def test_a_capacity_cut_racing_bookings_never_overbooks(app, make):

@@ -174,6 +174,7 @@ def app_config(backend):
     return {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 12, "max_overflow": 4, "pool_timeout": 60}}
 
 
+@pytest.mark.xdist_group("many_connections")  # see pyproject: never two at once
 def test_racing_bookings_and_cancellations_leave_exact_loads(app, world, make):
     """Bookings and cancellations of one unit at once: the loads end as a recount."""
     desks, user_id = world["desks"], world["booker"].id
