@@ -122,6 +122,32 @@ def test_seats_and_filling_bookings(app, make):
     assert search(db.session, SearchQuery(**q, seats=1)).total == 0
 
 
+def test_a_space_listed_by_its_rooms_when_its_desks_are_full(app, make):
+    """Sorting by distance, search first reads only each space's pool of desks; a space
+    whose desks are full is listed still when a room is free, with what the page shows
+    unchanged, and drops out when every unit is taken."""
+    space = make.space(lat=35.0, lon=138.0)
+    desks = make.unit(space, capacity=2, price_amount=500, price_per=PricePer.DAY)
+    room = make.unit(space, kind=UnitKind.MEETING_ROOM, capacity=1, fits_people=4,
+                     price_amount=300, price_per=PricePer.HOUR)
+    day = date(2027, 7, 26)
+    q = dict(lat=35.0, lon=138.0, date=day)
+
+    def shown(sort: str) -> dict | None:
+        result = search(db.session, SearchQuery(**q, sort=sort))
+        assert result.total == len(result.results) <= 1
+        return ({r.unit.id: r.available_seats for r in result.results[0].units}
+                if result.results else None)
+
+    make.booking(room, at(day, 600), at(day, 660), 1)  # the desks decide, the room is taken
+    assert shown("distance") == shown("price") == {desks.id: 2}
+    make.booking(desks, at(day, 540), at(day, 1080), 2)  # both taken
+    assert shown("distance") is shown("price") is None
+    db.session.execute(sa.delete(Booking).where(Booking.unit_id == room.id))
+    db.session.commit()  # the desks full, the room free: listed by the second read
+    assert shown("distance") == shown("price") == {room.id: 1}
+
+
 def test_date_range_needs_every_open_day(app, make):
     space = make.space(lat=35.0, lon=138.0, hours=(range(5), 540, 1080))  # weekdays
     unit = make.unit(space, capacity=2)
