@@ -123,9 +123,8 @@ def test_seats_and_filling_bookings(app, make):
 
 
 def test_a_space_listed_by_its_rooms_when_its_desks_are_full(app, make):
-    """Sorting by distance, search first reads only each space's pool of desks; a space
-    whose desks are full is listed still when a room is free, with what the page shows
-    unchanged, and drops out when every unit is taken."""
+    """Either sort: a space whose desks are full is listed still when a room is free, with
+    the free seats of what can take the request, and drops out when every unit is taken."""
     space = make.space(lat=35.0, lon=138.0)
     desks = make.unit(space, capacity=2, price_amount=500, price_per=PricePer.DAY)
     room = make.unit(space, kind=UnitKind.MEETING_ROOM, capacity=1, fits_people=4,

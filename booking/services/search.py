@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -180,9 +180,7 @@ class _Candidate:
     far: float  # approximate km; infinite without coordinates (they sort last)
     units: list[CatalogueUnit]
     open_windows: tuple[MinuteWindow, ...]  # where its day and hour units need the seats
-    # A price that qualifies, once known: the lowest when sorting by price (by distance,
-    # only whether there is one matters).
-    price: int | None = None
+    price: int | None = None  # the lowest price that qualifies, once known
 
 
 def fast_distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -394,16 +392,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     touched_spaces: list[_Candidate] = []
     regular: dict[int, tuple[CatalogueUnit, int]] = {}  # unit id -> it, seats it must have
     needs: dict[int, int | None] = {}  # by id(unit.terms): the same terms, the same need
-    # Sorting by distance, a space is listed once any unit qualifies, whatever its price:
-    # its unit with the most seats to spare (a pool of desks) nearly always does, so the
-    # loads of its other units (rooms, taken whole: most of the rows) are read only for
-    # the spaces it leaves undecided. Sorting by price, every unit is read at once.
-    by_distance = q.sort == "distance"
-    read_first: list[int] = []
-    read_later: list[int] = []
     touches = cat.touches
     for c in candidates.values():
-        spare, pool, mine = 0, 0, len(read_first)  # the most seats to spare, whose; c's from
         for u in c.units:
             if (spans := touches.get(u.id)) is not None and (
                     prices := [p for a, b, p in spans if a <= last and b >= first]):
@@ -415,25 +405,21 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 need = needs[key]
             else:
                 need = needs[key] = _regular_need(u, q)
-            if need is not None:
+            # (A unit closed all the requested time cannot qualify: nothing to read.)
+            if need is not None and (_minute_windows(u, c.space, q) if u.night
+                                     else c.open_windows):
                 regular[u.id] = (u, need)
-                read_first.append(u.id)
-                if by_distance and u.capacity - need > spare:
-                    spare = u.capacity - need
-                    pool = u.id
-        if spare:
-            read_later += [i for i in read_first[mine:] if i != pool]
-            del read_first[mine:]
-            read_first.append(pool)
     # Only the pieces that could keep a unit from its need: every need is q.seats or less.
-    blocking = _read_loads(session, read_first, [i for i in read_first if regular[i][0].night],
+    # (Reading each space's desks first and its rooms only when they fall short took a
+    # second query nearly every time, and longer.)
+    blocking = _read_loads(session, list(regular), [i for i, (u, _) in regular.items() if u.night],
                            days, dialect, q.seats)
-    _settle(candidates.values(), regular, set(read_first), blocking, q)
-    if later := [i for i in read_later if candidates[regular[i][0].space_id].price is None]:
-        blocking = _read_loads(session, later, [i for i in later if regular[i][0].night],
-                               days, dialect, q.seats)
-        _settle({regular[i][0].space_id: candidates[regular[i][0].space_id]
-                 for i in later}.values(), regular, set(later), blocking, q)
+    for c in candidates.values():
+        for unit in c.units:  # cheapest first
+            if (found := regular.get(unit.id)) is not None \
+                    and _free_seats(unit, c, blocking, q, found[1]) is not None:
+                c.price = unit.price_amount
+                break  # listed at its price: its other units matter if the page shows it
 
     # The exact rule, once (a constant number of queries), for the touched units that
     # decide whether their space is listed or, sorting by price, may lower its price (to
@@ -490,17 +476,6 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             distance = round(geodesic_km(place.lat, place.lon, space.lat, space.lon), 2)
         results.append(SpaceResult(space, distance, unit_results))
     return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results)
-
-
-def _settle(spaces: Iterable[_Candidate], regular: dict[int, tuple[CatalogueUnit, int]],
-            read: set[int], loads: Loads, q: SearchQuery) -> None:
-    """Lists each space at the price of its cheapest unit that qualifies by its regular
-    offer, among the units whose loads were read (the others matter if the page shows it)."""
-    for c in spaces:
-        for unit in c.units:  # cheapest first
-            if unit.id in read and _free_seats(unit, c, loads, q, regular[unit.id][1]) is not None:
-                c.price = unit.price_amount
-                break
 
 
 def _order(q: SearchQuery, place: Place | None) -> Callable[[_Candidate, float], tuple]:
