@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import jpholiday
@@ -131,9 +131,16 @@ class Timeline:
         return max(values, default=0)
 
 
+class ClosedDays(NamedTuple):
+    """A closure's days (inclusive), which is all availability reads of it."""
+
+    start_date: date
+    end_date: date
+
+
 @dataclass
 class _UnitData:
-    closures: list[Closure] = field(default_factory=list)
+    closures: list[ClosedDays] = field(default_factory=list)
     overrides: dict[date, int] = field(default_factory=dict)
     slots: list[CampaignSlot] = field(default_factory=list)
     bookings: list = field(default_factory=list)  # Booking, or rows of _HELD
@@ -177,7 +184,7 @@ def load(
     exclude_booking_id: int | None = None,
     whole_bookings: bool = True,
 ) -> dict[int, _UnitData]:
-    """Closures, overrides, offered slots and holding bookings of `units` in 4 queries;
+    """Closures, overrides, offered slots and holding bookings of `units` in 3 queries;
     the bookings as model objects, or as rows of what a timeline reads of them (quicker
     by far when there are many)."""
     ids = [u.id for u in units]
@@ -185,19 +192,19 @@ def load(
     if not ids:
         return data
     first, last = start.astimezone(TOKYO).date(), end.astimezone(TOKYO).date()
-    for closure in session.scalars(
-        sa.select(Closure).where(
-            Closure.unit_id.in_(ids), Closure.start_date <= last, Closure.end_date >= first
-        )
-    ):
-        data[closure.unit_id].closures.append(closure)
-    for override in session.scalars(
-        sa.select(CapacityOverride).where(
-            CapacityOverride.unit_id.in_(ids),
-            CapacityOverride.day.between(first, last),
-        )
-    ):
-        data[override.unit_id].overrides[override.day] = override.capacity
+    # Closures (no capacity) and capacity overrides (one day each), in one query.
+    for unit_id, first_day, last_day, capacity in session.execute(sa.union_all(
+        sa.select(Closure.unit_id, Closure.start_date, Closure.end_date,
+                  sa.null().cast(sa.Integer))
+        .where(Closure.unit_id.in_(ids), Closure.start_date <= last, Closure.end_date >= first),
+        sa.select(CapacityOverride.unit_id, CapacityOverride.day, CapacityOverride.day,
+                  CapacityOverride.capacity)
+        .where(CapacityOverride.unit_id.in_(ids), CapacityOverride.day.between(first, last)),
+    )):
+        if capacity is None:
+            data[unit_id].closures.append(ClosedDays(first_day, last_day))
+        else:
+            data[unit_id].overrides[first_day] = capacity
     for slot in session.scalars(
         sa.select(CampaignSlot)
         .join(Campaign)

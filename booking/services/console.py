@@ -155,7 +155,7 @@ def lock_units(session: Session, units: Sequence[Unit]) -> None:
     )
 
 
-def _covered(unit: Unit, booking: Booking, closures: list[Closure]) -> bool:
+def _covered(unit: Unit, booking: Booking, closures: list[availability.ClosedDays]) -> bool:
     """Whether the booking lies entirely inside the open windows of the days it touches."""
     windows = []
     for day in tokyo_days(booking.starts_at, booking.ends_at):
