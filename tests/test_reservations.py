@@ -304,12 +304,12 @@ def test_check_in_only_on_the_day(world):
 # or SET LOCAL lock_timeout (PostgreSQL); the unit locked and read with its space,
 # organisation and opening hours in one SELECT; closures with capacity overrides (one
 # query), campaign slots, and bookings of the period (availability); the lock_version
-# bump; INSERT booking;
-# the booker reread (mail recipients: the commit before the lock expired it); INSERT
-# audit row; INSERT outbox rows (confirmation and reminder: one statement on PostgreSQL,
-# one each on SQLite, which cannot batch inserts that return ids in order); the unit loads
-# of the day recounted (services/loads.py: SELECT the day's bookings, DELETE and INSERT its
-# unit_loads rows). Raise it only for a statement that must be there, and say which here.
+# bump; INSERT booking; the booker reread (mail recipients: the commit before the lock
+# expired it); INSERT audit row; INSERT outbox rows (confirmation and reminder: one
+# statement on PostgreSQL, one each on SQLite, which cannot batch inserts that return ids
+# in order); the unit loads of the day recounted (services/loads.py: SELECT the day's
+# bookings with the unit's capacity, DELETE and INSERT its unit_loads rows). Raise it only
+# for a statement that must be there, and say which here.
 STATEMENTS_PER_BOOKING = {"postgresql": 13, "sqlite": 14}
 
 
