@@ -405,9 +405,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 need = needs[key]
             else:
                 need = needs[key] = _regular_need(u, q)
-            # (A unit closed all the requested time cannot qualify: nothing to read.)
-            if need is not None and (_minute_windows(u, c.space, q) if u.night
-                                     else c.open_windows):
+            # (A day or hour unit closed all the requested time cannot qualify.)
+            if need is not None and (u.night or c.open_windows):
                 regular[u.id] = (u, need)
     # Only the pieces that could keep a unit from its need: every need is q.seats or less.
     # (Reading each space's desks first and its rooms only when they fall short took a
