@@ -208,7 +208,7 @@ def set_language(page, lang: str) -> None:
     current = page.evaluate("() => document.documentElement.lang")
     if current != lang:
         page.get_by_role("button", name="English" if lang == "en" else "日本語").click()
-        page.wait_for_function(f"() => document.documentElement.lang === '{lang}'")
+        page.wait_for_function(f"() => document.documentElement?.lang === '{lang}'")
 
 
 def log_in(page, lang: str, email: str, password: str = DEMO_PASSWORD) -> None:

@@ -192,7 +192,7 @@ def test_every_console_page(console_page, console_server):
     # In English: the same pages, the same words-and-colours month view.
     page.goto(pages["month"])
     page.get_by_role("button", name="English").click()
-    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    page.wait_for_function("() => document.documentElement?.lang === 'en'")
     for name in ("month", "space", "day-busy", "availability", "hours"):
         page.goto(pages[name])
         shoot(page, f"{name}.en")
@@ -200,7 +200,7 @@ def test_every_console_page(console_page, console_server):
     cell = page.locator("td.day").filter(has=page.locator(f"a[href$='{busy.isoformat()}']"))
     assert "Full" in cell.inner_text() or "full" in cell.inner_text()
     page.get_by_role("button", name="日本語").click()
-    page.wait_for_function("() => document.documentElement.lang === 'ja'")
+    page.wait_for_function("() => document.documentElement?.lang === 'ja'")
 
 
 def test_the_console_works_with_the_keyboard_alone(console_page, console_server, tmp_path):

@@ -73,7 +73,7 @@ def test_language_switch_keeps_the_page(page, audit):
     page.goto("/spaces/enishia-shizuoka?tab=units")
     assert page.get_by_role("heading", level=1).inner_text() == "エニシア静岡"
     page.get_by_role("button", name="English").click()
-    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    page.wait_for_function("() => document.documentElement?.lang === 'en'")
     assert page.url.endswith("/spaces/enishia-shizuoka?tab=units")
     assert page.get_by_role("heading", level=1).inner_text() == "Enishia Shizuoka"
     # The choice stays for the next pages of the session.
@@ -81,6 +81,6 @@ def test_language_switch_keeps_the_page(page, audit):
     assert page.evaluate("() => document.documentElement.lang") == "en"
     page.goto("/spaces/koto-komagane")
     page.get_by_role("button", name="日本語").click()
-    page.wait_for_function("() => document.documentElement.lang === 'ja'")
+    page.wait_for_function("() => document.documentElement?.lang === 'ja'")
     assert page.url.endswith("/spaces/koto-komagane")
     assert page.get_by_role("heading", level=1).inner_text() == "テレワークオフィス「Koto」"
