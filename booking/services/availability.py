@@ -175,6 +175,15 @@ def _closed(data: _UnitData, day: date) -> bool:
     return any(c.start_date <= day <= c.end_date for c in data.closures)
 
 
+def offered_slots(*columns) -> sa.Select:
+    """`columns` of the campaign slots units offer: the operator consented, the campaign is
+    published and its municipality approved."""
+    return (sa.select(*columns).join(Campaign, CampaignSlot.campaign_id == Campaign.id)
+            .join(Organisation, Campaign.organisation_id == Organisation.id)
+            .where(CampaignSlot.operator_consent.is_(True), Campaign.published.is_(True),
+                   Organisation.approved_at.is_not(None)))
+
+
 def load(
     session: Session,
     units: Sequence[UnitTerms],
@@ -206,16 +215,10 @@ def load(
         else:
             data[unit_id].overrides[first_day] = capacity
     for slot in session.scalars(
-        sa.select(CampaignSlot)
-        .join(Campaign)
-        .join(Organisation, Campaign.organisation_id == Organisation.id)
-        .where(
+        offered_slots(CampaignSlot).where(
             CampaignSlot.unit_id.in_(ids),
             CampaignSlot.start_date <= last,
             CampaignSlot.end_date >= first,
-            CampaignSlot.operator_consent.is_(True),
-            Campaign.published.is_(True),
-            Organisation.approved_at.is_not(None),
         )
         # The campaign comes with the join: no query per campaign when callers read it.
         .options(contains_eager(CampaignSlot.campaign))

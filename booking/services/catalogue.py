@@ -45,6 +45,7 @@ from booking.models import (
     Space,
     Unit,
 )
+from booking.services import availability
 
 CELL_DEGREES = 0.1  # the grid that finds the spaces near a point
 _CHANGED = "catalogue_changed"
@@ -166,12 +167,8 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
         sa.select(Closure.unit_id, Closure.start_date, Closure.end_date, no_price),
         sa.select(CapacityOverride.unit_id, CapacityOverride.day, CapacityOverride.day,
                   no_price),
-        sa.select(CampaignSlot.unit_id, CampaignSlot.start_date, CampaignSlot.end_date,
-                  CampaignSlot.price_amount)
-        .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
-        .join(Organisation, Campaign.organisation_id == Organisation.id)
-        .where(CampaignSlot.operator_consent.is_(True), Campaign.published.is_(True),
-               Organisation.approved_at.is_not(None)),
+        availability.offered_slots(CampaignSlot.unit_id, CampaignSlot.start_date,
+                                   CampaignSlot.end_date, CampaignSlot.price_amount),
     )).all():
         touches.setdefault(unit_id, []).append((first, last, price))
     for space in spaces.values():
