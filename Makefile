@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test setup translations lint extract
+.PHONY: run test test-fast setup translations lint extract
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,11 @@ test: setup
 	./scripts/browser-deps.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n auto
+
+# The edit–test loop: SQLite only, no browser, no slow tests (not a substitute for `make test`).
+test-fast: setup
+	$(BIN)/ruff check .
+	TEST_BACKENDS=sqlite $(BIN)/pytest -n auto -m "not browser and not slow"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

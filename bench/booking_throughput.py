@@ -40,6 +40,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from booking import clock
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -60,7 +62,7 @@ def _app(url: str):
 
 
 def _first_day() -> date:
-    return datetime.now(UTC).date() + timedelta(days=7)
+    return clock.today() + timedelta(days=7)
 
 
 def setup(url: str, units: int) -> dict:
@@ -78,7 +80,6 @@ def setup(url: str, units: int) -> dict:
         SpaceKind,
         Unit,
         UnitKind,
-        utcnow,
     )
     from booking.services import accounts
 
@@ -87,9 +88,9 @@ def setup(url: str, units: int) -> dict:
         db.create_all()
         s = db.session
         operator = Organisation(kind=OrgKind.OPERATOR, name="ベンチ運営", prefecture_code=13,
-                                approved_at=utcnow())
+                                approved_at=clock.now())
         company = Organisation(kind=OrgKind.COMPANY, name="ベンチ商事", prefecture_code=13,
-                               approved_at=utcnow())
+                               approved_at=clock.now())
         s.add_all([operator, company])
         s.flush()
         space = Space(organisation_id=operator.id, slug="bench", kind=SpaceKind.COWORKING,
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
                          .format(sql.Identifier(name)))
     result = {
         "benchmark": "booking_throughput",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": clock.now().isoformat(timespec="seconds"),
         "command": "python -m bench.booking_throughput " + " ".join(argv or []),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{lat['p95']!s:>8} {lat['max']!s:>8}  {run['refused']}")
     print(f"check: {check}")
     output = args.output or RESULTS_DIR / (
-        "booking_throughput-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ".json")
+        "booking_throughput-" + clock.now().strftime("%Y%m%dT%H%M%SZ") + ".json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"written: {output}")

@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from bench.stack import sqlalchemy_url
-from booking import create_app
+from booking import clock, create_app
 
 BOOKER_PASSWORD = "bench-password-2019"
 OPEN_MIN, CLOSE_MIN = 9 * 60, 18 * 60
@@ -76,7 +76,6 @@ def prepare(app, *, units: int = 200, capacity: int = 20, days: int = 10, hot_ca
         SpaceKind,
         Unit,
         UnitKind,
-        utcnow,
     )
     from booking.services import accounts, calendars, tokens
     from booking.services.availability import TOKYO
@@ -89,7 +88,7 @@ def prepare(app, *, units: int = 200, capacity: int = 20, days: int = 10, hot_ca
                                      password=BOOKER_PASSWORD, name="ベンチ運営者")
         operator = accounts.create_organisation(session, owner=owner, kind=OrgKind.OPERATOR,
                                                 name=f"ベンチ施設運営{tag}", prefecture_code=13)
-        operator.approved_at = utcnow()
+        operator.approved_at = clock.now()
         space = Space(organisation_id=operator.id, slug=f"bench-{tag}", kind=SpaceKind.COWORKING,
                       name=f"ベンチ・コワーキング東京{tag}", prefecture_code=13, city="千代田区",
                       address="東京都千代田区丸の内1-1", lat=35.681, lon=139.767,
@@ -117,7 +116,7 @@ def prepare(app, *, units: int = 200, capacity: int = 20, days: int = 10, hot_ca
         feed_company = accounts.create_organisation(session, owner=feed_owner, kind=OrgKind.COMPANY,
                                                     name=f"フィード商事{tag}", prefecture_code=13)
         session.flush()
-        first = date.today() + timedelta(days=14)
+        first = clock.today() + timedelta(days=14)
         day_list = [first + timedelta(days=i) for i in range(days)]
         feed_days = [first + timedelta(days=days + i) for i in range(max(1, feed_bookings // 50 + 1))]
         feed_units = made or [hot]

@@ -25,13 +25,13 @@ import platform
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
 from bench import generate
+from booking import clock
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -125,7 +125,7 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000,
     logging.getLogger("booking.access").setLevel(logging.WARNING)
     report: dict = {
         "benchmark": "search_server_time",
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": clock.now().isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "spaces": spaces, "searches_per_size": searches, "turns": turns, "rows": [],
@@ -175,7 +175,7 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000,
     say(table(report))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"search_server_time-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        path = out_dir / f"search_server_time-{clock.now():%Y%m%dT%H%M%SZ}.json"
         path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         report["written_to"] = str(path)
         say(f"wrote {path}")

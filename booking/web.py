@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import psycopg
 from flask import Flask, g, jsonify, render_template, request, session
@@ -16,9 +15,9 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from booking.clock import TOKYO
 from booking.extensions import db, login_manager
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 

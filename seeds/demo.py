@@ -15,6 +15,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from booking import clock
 from booking.models import (
     Campaign,
     CampaignExtra,
@@ -32,7 +33,6 @@ from booking.models import (
     Unit,
     UnitKind,
     User,
-    utcnow,
 )
 from booking.services import accounts
 
@@ -291,7 +291,7 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
     for name, name_en, kind, pref, address in ORGANISATIONS:
         org, new = _get_or_add(
             session, Organisation, {"name": name}, name_en=name_en, kind=kind,
-            prefecture_code=pref, address=address, approved_at=utcnow(),
+            prefecture_code=pref, address=address, approved_at=clock.now(),
             telework_category=TeleworkCategory.IMPLEMENTING if kind == OrgKind.COMPANY else None,
         )
         orgs[name] = org
@@ -336,7 +336,7 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
             units[(spec["slug"], u["name"])] = unit
             count("units", new)
 
-    years = sorted({2019, coming_summer(today or date.today())})
+    years = sorted({2019, coming_summer(today or clock.today())})
     for year in years:
         for spec in campaigns_for(year):
             campaign, new = _get_or_add(

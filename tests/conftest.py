@@ -5,6 +5,10 @@ creates its own PostgreSQL database (dropped at the end) and its own SQLite file
 are emptied after each test, so tests may commit, and race tests can use many
 connections. PostgreSQL comes from TEST_POSTGRES_URL (default: the local server); when
 it is not reachable the PostgreSQL half fails rather than quietly running on SQLite.
+
+Every test starts at one instant (tests/clock.py): by default today's date at 15:30 UTC,
+when Tokyo is already on the next day; `TEST_CLOCK=2027-03-01T14:59:00Z` picks another,
+`TEST_CLOCK=real` runs on the host's clock. The clock ticks from there.
 """
 
 from __future__ import annotations
@@ -20,7 +24,23 @@ from psycopg import sql
 
 from booking import create_app
 from booking.extensions import db
+from tests import clock as test_clock
 from tests.factories import Factory
+
+
+def pytest_configure(config) -> None:
+    test_clock.start_session()
+
+
+def pytest_report_header(config) -> str:
+    return test_clock.describe()
+
+
+@pytest.fixture(autouse=True)
+def _clock() -> Iterator[None]:
+    """Each test starts at the suite's instant; a test that needs another travels."""
+    with test_clock.at_instant():
+        yield
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if b]

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from booking import clock
 from booking.models import (
     Booking,
     BookingStatus,
@@ -22,7 +23,6 @@ from booking.models import (
     Unit,
     UnitKind,
     User,
-    utcnow,
 )
 from booking.services import accounts
 
@@ -59,7 +59,7 @@ class Factory:
         n = next(_seq)
         kw.setdefault("name", f"団体{n}")
         kw.setdefault("prefecture_code", 22)
-        return self._save(Organisation(kind=kind, approved_at=utcnow() if approved else None,
+        return self._save(Organisation(kind=kind, approved_at=clock.now() if approved else None,
                                        **kw))
 
     def company(self, **kw) -> Organisation:

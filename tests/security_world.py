@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 
 import booking.models as models
+from booking import clock
 from booking.extensions import db
 from booking.models import ApiToken, BookingAttendee, Closure, OrgKind, Photo, User
 from booking.services import tokens
@@ -127,4 +128,4 @@ def as_role(client, user: User | None) -> None:
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return clock.today()

@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 import booking.db
+from booking import clock
 from booking.extensions import db
-from booking.models import HOLDING_STATUSES, Booking, Unit, User, utcnow
+from booking.models import HOLDING_STATUSES, Booking, Unit, User
 from booking.services import reservations as r
 from booking.services.availability import TOKYO
 from booking.services.errors import DomainError
@@ -32,7 +33,7 @@ def app_config(backend):
 
 
 def _day():
-    return (utcnow().astimezone(TOKYO) + timedelta(days=7)).date()
+    return (clock.now().astimezone(TOKYO) + timedelta(days=7)).date()
 
 
 @pytest.fixture

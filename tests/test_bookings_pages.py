@@ -8,14 +8,15 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from booking import clock
 from booking.extensions import db
-from booking.models import Booking, BookingStatus, OrgKind, PricePer, UnitKind, utcnow
+from booking.models import Booking, BookingStatus, OrgKind, PricePer, UnitKind
 from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
 
 
 def future_day(days: int = 10):
-    return (utcnow().astimezone(TOKYO) + timedelta(days=days)).date()
+    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
 
 
 def count() -> int:

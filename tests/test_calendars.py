@@ -29,8 +29,9 @@ import pytest
 import sqlalchemy as sa
 import vobject
 
+from booking import clock
 from booking.extensions import db
-from booking.models import OrgKind, OutboxMessage, PricePer, utcnow
+from booking.models import OrgKind, OutboxMessage, PricePer
 from booking.services import calendars
 from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
@@ -39,7 +40,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def future_day(days: int = 10):
-    return (utcnow().astimezone(TOKYO) + timedelta(days=days)).date()
+    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
 
 
 # --------------------------------------------------------------------------- Radicale

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
+from booking import clock
 from booking.extensions import db
 from booking.models import (
     Booking,
@@ -507,13 +508,13 @@ def test_racing_bookings_on_two_units_never_lend_more_extras_than_exist(app, mak
     from collections import Counter
     from datetime import timedelta
 
-    from booking.models import BookingExtra, Unit, utcnow
+    from booking.models import BookingExtra, Unit
     from booking.services.availability import TOKYO
 
     city = make.organisation(OrgKind.MUNICIPALITY)
     space = make.space(city)
     units = [make.unit(space, capacity=20), make.unit(space, capacity=20)]
-    day = (utcnow().astimezone(TOKYO) + timedelta(days=7)).date()
+    day = (clock.now().astimezone(TOKYO) + timedelta(days=7)).date()
     campaign = make.campaign(city, starts_on=day, ends_on=day)
     slots = [make.slot(campaign, u, seats=20, daily_start_min=0, daily_end_min=1440) for u in units]
     extra = CampaignExtra(campaign_id=campaign.id, name="ポケットWi-Fi", quantity=3)

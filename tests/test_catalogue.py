@@ -10,14 +10,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from booking import clock
 from booking.extensions import db
-from booking.models import CapacityOverride, Closure, OpeningHours, Space, Unit, utcnow
+from booking.models import CapacityOverride, Closure, OpeningHours, Space, Unit
 from booking.services import catalogue
 from booking.services import reservations as r
 from booking.services.availability import TOKYO
 from booking.services.search import SearchQuery, search
 
-DAY = (utcnow().astimezone(TOKYO) + timedelta(days=10)).date()
+DAY = (clock.now().astimezone(TOKYO) + timedelta(days=10)).date()
 
 
 def found(**kw) -> set[int]:

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
+from booking import clock
 from booking.extensions import db
 from booking.models import (
     AuditEntry,
@@ -32,7 +33,7 @@ from booking.services.availability import at
 
 def _future_weekday(days_ahead: int = 14) -> date:
     """A weekday far enough ahead for any lead time, and not a public holiday."""
-    day = date.today() + timedelta(days=days_ahead)
+    day = clock.today() + timedelta(days=days_ahead)
     while day.weekday() >= 5 or availability.is_holiday(day):
         day += timedelta(days=1)
     return day
@@ -177,7 +178,7 @@ def test_hours_that_would_leave_a_booking_outside_them_are_refused(client, site)
 
 
 def test_a_booking_that_is_over_does_not_block_a_change(site):
-    past = date.today() - timedelta(days=3)
+    past = clock.today() - timedelta(days=3)
     _book(site["make"], site["unit"], past, 9)
     console.update_unit(db.session, site["owner"], site["unit"], {"capacity": 1})
     db.session.commit()
@@ -190,7 +191,7 @@ def test_a_booking_that_is_over_does_not_block_a_change(site):
 def test_month_view_day_list_and_csv_match_the_bookings(client, site, make):
     unit, space = site["unit"], site["space"]
     first = _future_weekday(40).replace(day=1)
-    if first <= date.today():
+    if first <= clock.today():
         first = (first + timedelta(days=32)).replace(day=1)
     acme = make.company(name="=HYPERLINK(\"http://evil\")")
     demo = make.company(name="デモ商事株式会社")
@@ -264,7 +265,7 @@ def test_month_view_day_list_and_csv_match_the_bookings(client, site, make):
 
 def test_cancel_on_behalf_check_in_and_no_show(client, site, make):
     unit = site["unit"]
-    today = date.today()
+    today = clock.today()
     now_booking = make.booking(unit, at(today, 0), at(today + timedelta(days=1), 0), 1)
     past = make.booking(unit, at(today - timedelta(days=1), 540),
                         at(today - timedelta(days=1), 600), 1)

@@ -16,9 +16,10 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from booking import clock
 from booking.db import IMMEDIATE_OPTION
 from booking.extensions import db
-from booking.models import Booking, utcnow
+from booking.models import Booking
 from booking.services import tokens
 from booking.services.availability import TOKYO
 from tests.conftest import make_app
@@ -33,7 +34,7 @@ def world(app, make, backend, tmp_path):
     token, _ = tokens.issue(db.session, user, 1)
     db.session.commit()
     unit = make.unit(capacity=6, price_amount=2000)
-    day = (utcnow().astimezone(TOKYO) + timedelta(days=10)).date()
+    day = (clock.now().astimezone(TOKYO) + timedelta(days=10)).date()
     # A second app whose requests push their own app context, as under gunicorn: its
     # session is removed (rolled back, connection returned) at the end of each request.
     served = make_app(app.config["SQLALCHEMY_DATABASE_URI"], MAIL_DIR=str(tmp_path / "mail"))

@@ -114,7 +114,7 @@ def test_datetimes_come_back_aware_in_utc(make):
 def test_naive_datetimes_are_refused(make):
     unit = make.unit()
     with pytest.raises(sa.exc.StatementError):
-        make.booking(unit, datetime(2027, 7, 24, 9), datetime(2027, 7, 24, 18))
+        make.booking(unit, datetime(2027, 7, 24, 9), datetime(2027, 7, 24, 18))  # noqa: DTZ001 (naive on purpose)
     db.session.rollback()
 
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
+from booking import clock
 from booking.extensions import db
 from tests.browser.helpers import CJK, html_texts, leftovers
 from tests.conftest import make_app
@@ -133,7 +134,7 @@ def demo_app(tmp_path_factory):
         desk = space.units[0]
         company = s.scalar(sa.select(Organisation).where(Organisation.name == "デモ商事株式会社"))
         user = s.scalar(sa.select(User).where(User.email == "company@example.jp"))
-        year = demo.coming_summer(date.today())
+        year = demo.coming_summer(clock.today())
         start = datetime(year, 7, 24, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo
         booking = Factory(s).booking(desk, start, start + timedelta(hours=12), seats=2,
                                      company=company, user_id=user.id)
@@ -244,7 +245,7 @@ def test_console_day_list_says_cancel_not_cancelled(demo_app):
     from seeds import demo
 
     app, values, _slug = demo_app
-    day = date(demo.coming_summer(date.today()), 7, 24)
+    day = date(demo.coming_summer(clock.today()), 7, 24)
     client = app.test_client()
     with app.app_context():
         client.post("/account/login", data={"email": ACCOUNTS["operator"], "password": DEMO_PASSWORD})

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from booking import clock
 from booking.extensions import db
 from booking.models import (
     HOLDING_STATUSES,
@@ -20,7 +21,6 @@ from booking.models import (
     UnitKind,
     UnitLoad,
     User,
-    utcnow,
 )
 from booking.services import loads
 from booking.services import reservations as r
@@ -28,7 +28,7 @@ from booking.services.availability import TOKYO, at, tokyo_days
 
 
 def future_day(days: int = 10) -> date:
-    return (utcnow().astimezone(TOKYO) + timedelta(days=days)).date()
+    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
 
 
 def stored() -> dict:
@@ -225,7 +225,7 @@ def test_rebuild_command_recounts_after_sql_that_bypassed_the_session(world, run
     db.session.execute(sa.insert(Booking.__table__).values(  # Core: no Session hook sees it
         reference="RAWSQL000001", unit_id=desks.id, starts_at=at(day, 540), ends_at=at(day, 1080),
         seats=3, status="confirmed", price_amount=0, subsidy_amount=0, sequence=0, locale="ja",
-        note="", cancel_reason="", created_at=utcnow(), updated_at=utcnow()))
+        note="", cancel_reason="", created_at=clock.now(), updated_at=clock.now()))
     db.session.commit()
     assert (desks.id, day) not in stored()
     result = runner.invoke(args=["rebuild-loads"])

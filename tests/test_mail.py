@@ -14,8 +14,9 @@ import sqlalchemy as sa
 import time_machine
 from aiosmtpd.controller import Controller
 
+from booking import clock
 from booking.extensions import db
-from booking.models import OutboxMessage, Unit, User, utcnow
+from booking.models import OutboxMessage, Unit, User
 from booking.services import mail
 from booking.services import reservations as r
 from booking.services.availability import TOKYO
@@ -64,7 +65,7 @@ def smtp_server(smtp_port):
 
 
 def future_day(days: int = 10):
-    return (utcnow().astimezone(TOKYO) + timedelta(days=days)).date()
+    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
 
 
 @pytest.fixture
@@ -122,13 +123,13 @@ def test_server_down_at_first_then_up(smtp_port, booking_setup):
     assert counts["failed"] == 1 and counts["sent"] == 0
     row = db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.kind == "confirmation"))
     assert row.sent_at is None and row.attempts == 1 and row.last_error
-    assert row.next_attempt_at > utcnow() + timedelta(seconds=30)  # backoff
+    assert row.next_attempt_at > clock.now() + timedelta(seconds=30)  # backoff
     assert mail.run_once(db.session)["sent"] == 0  # not due yet
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     try:
-        with time_machine.travel(utcnow() + timedelta(minutes=2)):
+        with time_machine.travel(clock.now() + timedelta(minutes=2)):
             assert mail.run_once(db.session)["sent"] == 1
     finally:
         controller.stop()

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
+from booking import clock
 from booking.extensions import db
 from booking.models import (
     AuditEntry,
@@ -20,7 +21,6 @@ from booking.models import (
     OutboxMessage,
     PricePer,
     UnitKind,
-    utcnow,
 )
 from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
@@ -28,7 +28,7 @@ from booking.services.errors import DomainError
 
 
 def future_day(days: int = 10) -> date:
-    return (utcnow().astimezone(TOKYO) + timedelta(days=days)).date()
+    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_bad_input_writes_nothing(world, make):
     unit, user, day = world["desks"], world["booker"], future_day()
     cases = {
         "bad_range": [(at(day, 700), at(day, 600))],
-        "in_past": [r.day_period(unit, (utcnow() - timedelta(days=2)).astimezone(TOKYO).date())],
+        "in_past": [r.day_period(unit, (clock.now() - timedelta(days=2)).astimezone(TOKYO).date())],
         "outside_hours": [(at(day, 420), at(day, 600))],
     }
     db.session.add(Closure(unit_id=unit.id, start_date=future_day(30), end_date=future_day(31)))

@@ -13,9 +13,10 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
+from booking import clock
 from booking.extensions import db, limiter
 from booking.forms import form_status, options
-from booking.models import ApiToken, AuditEntry, Organisation, OrgKind, User, utcnow
+from booking.models import ApiToken, AuditEntry, Organisation, OrgKind, User
 from booking.prefectures import choices as prefecture_choices
 from booking.services import accounts, authz, privacy, tokens
 from booking.web import local_path
@@ -246,7 +247,7 @@ def api_tokens():
         sa.select(ApiToken).where(ApiToken.user_id == current_user.id)
         .order_by(ApiToken.created_at.desc())
     ).all()
-    return render_template("account/tokens.html", tokens=rows, now=utcnow(), form=ActionForm())
+    return render_template("account/tokens.html", tokens=rows, now=clock.now(), form=ActionForm())
 
 
 @bp.post("/tokens/<int:token_id>/revoke")

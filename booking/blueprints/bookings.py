@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import json
 import secrets
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, IntegerField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from booking import clock
 from booking.extensions import db
 from booking.forms import form_status
 from booking.models import Booking, CampaignSlot, PricePer, Space, Unit, User
@@ -222,7 +223,7 @@ def _describe_extras(form: BookingForm, names: list[str], unit: Unit,
     if periods:
         start, end = min(p[0] for p in periods), max(p[1] for p in periods)
     else:
-        today = datetime.now(TOKYO).date()
+        today = clock.today()
         start = at(max(slot.start_date, today), 0)
         end = at(max(slot.end_date, today) + timedelta(days=1), 0)
     loc = current_locale()
@@ -332,7 +333,7 @@ def _calendar_user() -> User | None:
 @bp.get("/bookings")
 @login_required
 def mine():
-    now = datetime.now(TOKYO)
+    now = clock.tokyo_now()
     rows = db.session.scalars(reservations.visible_to(current_user).limit(500)).all()
     upcoming = sorted((b for b in rows if b.ends_at > now), key=lambda b: b.starts_at)
     past = [b for b in rows if b.ends_at <= now]

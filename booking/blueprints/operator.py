@@ -47,6 +47,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from booking import clock
 from booking.extensions import db
 from booking.forms import form_status, options
 from booking.labels import AMENITY_LABELS, PER, SPACE_KINDS, UNIT_KINDS, weekday_name
@@ -59,7 +60,6 @@ from booking.models import (
     PricePer,
     SpaceKind,
     UnitKind,
-    utcnow,
 )
 from booking.prefectures import choices as prefecture_choices
 from booking.services import console
@@ -366,7 +366,7 @@ class ExportForm(_GetForm):
 
 
 def today() -> date:
-    return utcnow().astimezone(TOKYO).date()
+    return clock.now().astimezone(TOKYO).date()
 
 
 # --------------------------------------------------------------------------------------
@@ -731,7 +731,7 @@ def day(space_id: int):
     if not form.errors:
         form.day.data = chosen  # the date input shows the day listed
     bookings = console.day_list(db.session, found, chosen)
-    now = utcnow()
+    now = clock.now()
     # Buttons only when the reservations service would accept them: check-in from the
     # start of the booking's day until its end, no-show once it has begun.
     allowed = {

@@ -1,6 +1,6 @@
 """All models, importable from one place (Alembic and the services read them here)."""
 
-from booking.models.base import Base, utcnow
+from booking.models.base import Base
 from booking.models.bookings import (
     HOLDING_STATUSES,
     Booking,
@@ -41,5 +41,5 @@ __all__ = [
     "Closure", "Eligibility", "IdempotencyRecord", "Membership", "OpeningHours", "OrgKind",
     "Organisation", "OutboxMessage", "Photo", "PricePer", "ReportFactors", "Role", "Space",
     "SpaceKind",
-    "TeleworkCategory", "Unit", "UnitKind", "UnitLoad", "User", "utcnow",
+    "TeleworkCategory", "Unit", "UnitKind", "UnitLoad", "User",
 ]

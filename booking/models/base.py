@@ -53,10 +53,6 @@ def enum_type(enum_cls: type[enum.Enum], length: int = 20) -> sa.Enum:
     )
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Base(DeclarativeBase):
     # One registry, so Flask-SQLAlchemy's subclass of Base shares its type map.
     registry = registry(

@@ -8,7 +8,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking.models.base import Base, enum_type, utcnow
+from booking import clock
+from booking.models.base import Base, enum_type
 from booking.models.campaigns import CampaignSlot
 from booking.models.organisations import Organisation, User
 from booking.models.spaces import Unit
@@ -62,8 +63,8 @@ class Booking(Base):
     locale: Mapped[str] = mapped_column(sa.String(5), default="ja")
     note: Mapped[str] = mapped_column(sa.String(500), default="")
     cancel_reason: Mapped[str] = mapped_column(sa.String(500), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
     cancelled_at: Mapped[datetime | None]
     checked_in_at: Mapped[datetime | None]
 
@@ -106,7 +107,7 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     status_code: Mapped[int]
     response: Mapped[dict] = mapped_column(sa.JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class UnitLoad(Base):

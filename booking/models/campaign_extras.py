@@ -8,7 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking.models.base import Base, utcnow
+from booking import clock
+from booking.models.base import Base
 from booking.models.bookings import Booking
 from booking.models.campaigns import Campaign
 
@@ -40,7 +41,7 @@ class CampaignExtra(Base):
     max_per_booking: Mapped[int] = mapped_column(default=1)
     # Bumped by every booking that takes some: the row a booking transaction locks.
     lock_version: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     campaign: Mapped[Campaign] = relationship()
 
@@ -99,4 +100,4 @@ class ReportFactors(Base):
     rail_g_per_pkm: Mapped[float]
     car_g_per_pkm: Mapped[float]
     max_one_way_km: Mapped[float]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)

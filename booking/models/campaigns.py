@@ -8,7 +8,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking.models.base import Base, enum_type, utcnow
+from booking import clock
+from booking.models.base import Base, enum_type
 from booking.models.organisations import Organisation
 from booking.models.spaces import Unit
 
@@ -38,7 +39,7 @@ class Campaign(Base):
     ends_on: Mapped[date]
     core_days: Mapped[list[str]] = mapped_column(sa.JSON, default=list)  # ISO dates
     published: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     organisation: Mapped[Organisation] = relationship()
     slots: Mapped[list[CampaignSlot]] = relationship(

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking.models.base import Base, enum_type, utcnow
+from booking import clock
+from booking.models.base import Base, enum_type
 
 
 class OrgKind(enum.StrEnum):
@@ -55,7 +56,7 @@ class Organisation(Base):
     core_day_staff: Mapped[int | None]
     # Secret of the company's subscription feed (/calendar/<secret>.ics); None: no feed.
     calendar_secret: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="organisation", cascade="all, delete-orphan"
@@ -87,7 +88,7 @@ class User(UserMixin, Base):
     # Changing it logs the user out everywhere (it is part of the session identity).
     session_token: Mapped[str] = mapped_column(sa.String(64))
     calendar_secret: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"

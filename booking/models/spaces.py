@@ -8,7 +8,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking.models.base import Base, enum_type, utcnow
+from booking import clock
+from booking.models.base import Base, enum_type
 from booking.models.organisations import Organisation
 
 AMENITIES = (
@@ -71,7 +72,7 @@ class Space(Base):
     closed_on_holidays: Mapped[bool] = mapped_column(default=True)
     published: Mapped[bool] = mapped_column(default=True)
     calendar_secret: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     organisation: Mapped[Organisation] = relationship()
     opening_hours: Mapped[list[OpeningHours]] = relationship(
@@ -217,7 +218,7 @@ class Photo(Base):
     # A random file name chosen by us, never the uploader's.
     filename: Mapped[str] = mapped_column(sa.String(80), unique=True)
     alt: Mapped[str] = mapped_column(sa.String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     space: Mapped[Space] = relationship(back_populates="photos")
 

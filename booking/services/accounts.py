@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
-from booking.models import Membership, Organisation, OrgKind, Role, User, utcnow
+from booking import clock
+from booking.models import Membership, Organisation, OrgKind, Role, User
 from booking.services.audit import record
 
 # A hash to compare against when the account does not exist, so that the answer takes
@@ -95,7 +96,7 @@ def create_organisation(session: Session, *, owner: User, kind: OrgKind, name: s
         prefecture_code=prefecture_code,
         address=address.strip(),
         # Companies need no approval; supporter organisations wait for a site admin.
-        approved_at=utcnow() if kind == OrgKind.COMPANY else None,
+        approved_at=clock.now() if kind == OrgKind.COMPANY else None,
     )
     session.add(org)
     session.flush()
@@ -140,7 +141,7 @@ def logout_everywhere(session: Session, user: User) -> None:
 
 def approve(session: Session, organisation: Organisation, admin: User) -> None:
     if organisation.approved_at is None:
-        organisation.approved_at = utcnow()
+        organisation.approved_at = clock.now()
         record(session, admin, "organisation.approve", organisation, organisation.id)
 
 

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import NamedTuple, Protocol
-from zoneinfo import ZoneInfo
 
 import jpholiday
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
 
+from booking.clock import TOKYO
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
@@ -42,8 +42,6 @@ from booking.models import (
     Organisation,
     Unit,
 )
-
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 @lru_cache(maxsize=65536)  # timelines ask for the same few instants again and again

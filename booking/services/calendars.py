@@ -34,6 +34,7 @@ from icalendar import Calendar, Event, Timezone, vCalAddress, vText
 from icalendar.parser import Contentline, Parameters
 from sqlalchemy.orm import Session, selectinload
 
+from booking import clock
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
@@ -42,7 +43,6 @@ from booking.models import (
     Space,
     Unit,
     User,
-    utcnow,
 )
 from booking.prefectures import by_code
 from booking.services.availability import TOKYO
@@ -195,7 +195,7 @@ def _event_properties(booking: Booking, method: str, stamp: datetime | None,
     cancelled = booking.status == BookingStatus.CANCELLED or method == METHOD_CANCEL
     props: list[tuple[str, object]] = [
         ("uid", uid_of(booking)),
-        ("dtstamp", (stamp or utcnow()).astimezone(UTC)),
+        ("dtstamp", (stamp or clock.now()).astimezone(UTC)),
         ("sequence", booking.sequence),
         ("dtstart", booking.starts_at.astimezone(TOKYO)),
         ("dtend", booking.ends_at.astimezone(TOKYO)),
@@ -370,7 +370,7 @@ def feed_past() -> timedelta:
 def _feed_query(owner: User | Organisation | Space) -> sa.Select:
     """The bookings of a feed: those holding seats that ended at most feed_past() ago."""
     query = sa.select(Booking).where(Booking.status.in_(HOLDING_STATUSES),
-                                     Booking.ends_at >= utcnow() - feed_past())
+                                     Booking.ends_at >= clock.now() - feed_past())
     if isinstance(owner, User):
         return query.where(Booking.user_id == owner.id)
     if isinstance(owner, Organisation):

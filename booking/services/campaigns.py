@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from booking import clock
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
@@ -29,7 +30,6 @@ from booking.models import (
     TeleworkCategory,
     Unit,
     User,
-    utcnow,
 )
 from booking.services.audit import record
 from booking.services.availability import TOKYO, overlaps, tokyo_days
@@ -498,7 +498,7 @@ def save_extra(session: Session, user: User, campaign: Campaign, data: ExtraData
         raise DomainError("extra_name_taken", field="name")
     if extra is not None:
         # Fewer than are lent out at some instant ahead would strand a booking.
-        held = extras_held(session, [extra.id], utcnow(), datetime(9000, 1, 1, tzinfo=UTC))
+        held = extras_held(session, [extra.id], clock.now(), datetime(9000, 1, 1, tzinfo=UTC))
         if data.quantity < held.get(extra.id, 0):
             raise DomainError("slot_has_bookings", field="quantity")
     new = extra is None

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from booking import clock
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
@@ -35,7 +36,6 @@ from booking.models import (
     Unit,
     UnitKind,
     User,
-    utcnow,
 )
 from booking.prefectures import by_code
 from booking.services import authz, availability
@@ -215,7 +215,7 @@ class Guard:
                  end: datetime | None = None) -> None:
         self.session = session
         self.units = list(units)
-        now = utcnow()
+        now = clock.now()
         self.start = max(start, now) if start is not None else now
         self.end = end
         self.before: dict[int, Affected] = {}

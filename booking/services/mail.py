@@ -51,8 +51,9 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from booking import clock
 from booking.db import begin_write
-from booking.models import Booking, OutboxMessage, utcnow
+from booking.models import Booking, OutboxMessage
 from booking.services import calendars
 from booking.services.availability import TOKYO
 
@@ -174,7 +175,7 @@ def _enqueue(session: Session, kind: str, booking: Booking, *,
     for done in render(kind, booking, calendars.recipients(booking)):
         row = OutboxMessage(kind=kind, recipient=done.recipient, subject=done.subject[:300],
                             message=done.message, booking_id=booking.id,
-                            next_attempt_at=due or utcnow())
+                            next_attempt_at=due or clock.now())
         session.add(row)
         rows.append(row)
     return rows
@@ -194,7 +195,7 @@ def schedule_reminder(session: Session, booking: Booking) -> list[OutboxMessage]
     booking transaction nothing, and says what is true the day before."""
     hours = int(current_app.config.get("REMINDER_HOURS_BEFORE", 24))
     due = booking.starts_at - timedelta(hours=hours)
-    if due <= utcnow():
+    if due <= clock.now():
         return []
     rows = []
     for email, _name in calendars.recipients(booking):
@@ -323,7 +324,7 @@ def backoff(attempts: int) -> timedelta:
 
 def claim(session: Session, limit: int = 50) -> list[int]:
     """Lease due rows to this worker; returns their ids (committed: others skip them)."""
-    now = utcnow()
+    now = clock.now()
     begin_write(session)
     try:
         query = (
@@ -350,7 +351,7 @@ def _still_wanted(session: Session, row: OutboxMessage) -> bool:
     if row.kind != KIND_REMINDER:
         return True
     booking = session.get(Booking, row.booking_id) if row.booking_id else None
-    return booking is not None and booking.holds_seats and booking.starts_at > utcnow()
+    return booking is not None and booking.holds_seats and booking.starts_at > clock.now()
 
 
 def run_once(session: Session, transport=None, limit: int = 50) -> dict[str, int]:
@@ -374,14 +375,14 @@ def run_once(session: Session, transport=None, limit: int = 50) -> dict[str, int
                 transport.send(row)
             except (smtplib.SMTPException, OSError) as error:
                 transport.close()  # a broken connection: reconnect for the next one
-                row.next_attempt_at = utcnow() + backoff(row.attempts)
+                row.next_attempt_at = clock.now() + backoff(row.attempts)
                 row.last_error = f"{type(error).__name__}: {error}"[:500]
                 session.commit()
                 counts["failed"] += 1
                 log.warning("mail %s to %s failed (attempt %d): %s", row.id, row.recipient,
                             row.attempts, error)
                 continue
-            row.sent_at = utcnow()
+            row.sent_at = clock.now()
             row.last_error = ""
             session.commit()
             counts["sent"] += 1

@@ -45,6 +45,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from booking import clock
 from booking.db import begin_write, is_lock_timeout
 from booking.models import (
     Booking,
@@ -60,7 +61,6 @@ from booking.models import (
     Unit,
     UnitKind,
     User,
-    utcnow,
 )
 from booking.services import audit
 from booking.services.availability import (
@@ -285,7 +285,7 @@ def _validate_shape(unit: Unit, periods: Sequence[Period], seats: int,
 
 
 def _check_times(unit: Unit, periods: Sequence[Period]) -> None:
-    now = utcnow()
+    now = clock.now()
     for start, _end in periods:
         if start <= now:
             raise DomainError("in_past")
@@ -499,7 +499,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
 
 def _before_deadline(booking: Booking) -> None:
     deadline = booking.starts_at - timedelta(hours=booking.unit.cancel_deadline_hours)
-    if utcnow() > deadline:
+    if clock.now() > deadline:
         raise DomainError("cancel_deadline", deadline=deadline.astimezone(TOKYO).isoformat())
 
 
@@ -521,14 +521,14 @@ def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str 
             if current.status != BookingStatus.CONFIRMED:
                 raise DomainError("bad_status")
             _before_deadline(current)
-        elif utcnow() >= current.ends_at:
+        elif clock.now() >= current.ends_at:
             raise DomainError("bad_status")
         done = session.execute(
             sa.update(Booking)
             .where(Booking.id == booking_id, Booking.status != BookingStatus.CANCELLED)
-            .values(status=BookingStatus.CANCELLED, cancelled_at=utcnow(),
+            .values(status=BookingStatus.CANCELLED, cancelled_at=clock.now(),
                     cancel_reason=(reason or "")[:500], sequence=Booking.sequence + 1,
-                    updated_at=utcnow())
+                    updated_at=clock.now())
         ).rowcount
         if done != 1:
             raise DomainError("already_cancelled")
@@ -556,7 +556,7 @@ def check_in(session: Session, booking: Booking, actor_user: User) -> Booking:
         if current.status != BookingStatus.CONFIRMED:
             raise DomainError("already_cancelled" if current.status == BookingStatus.CANCELLED
                               else "bad_status")
-        now = utcnow()
+        now = clock.now()
         opens = at(current.starts_at.astimezone(TOKYO).date(), 0)
         if not opens <= now < current.ends_at:
             raise DomainError("not_checkin_time")
@@ -578,7 +578,7 @@ def mark_no_show(session: Session, booking: Booking, actor_user: User) -> Bookin
 
     def work() -> Booking:
         current = session.get(Booking, booking_id, populate_existing=True)
-        if current.status != BookingStatus.CONFIRMED or utcnow() < current.starts_at:
+        if current.status != BookingStatus.CONFIRMED or clock.now() < current.starts_at:
             raise DomainError("bad_status")
         current.status = BookingStatus.NO_SHOW
         session.flush()

@@ -50,7 +50,7 @@ import sqlalchemy as sa
 from geopy.distance import geodesic
 from sqlalchemy.orm import Session, joinedload
 
-from booking import prefectures
+from booking import clock, prefectures
 from booking.models import (
     CampaignSlot,
     Space,
@@ -59,7 +59,7 @@ from booking.models import (
     UnitLoad,
 )
 from booking.services import availability, catalogue, geocoding
-from booking.services.availability import TOKYO, at, is_holiday
+from booking.services.availability import at, is_holiday
 from booking.services.catalogue import CatalogueSpace, CatalogueUnit
 from booking.services.errors import DomainError
 from booking.services.geocoding import Place
@@ -337,7 +337,7 @@ def validate(q: SearchQuery, today: date | None = None) -> SearchQuery:
     """Defaults and range checks; DomainError for what cannot be searched."""
     q = replace(q)
     if q.date is None:
-        q.date = today or datetime.now(TOKYO).date()
+        q.date = today or clock.today()
     if q.end_date is not None and q.end_date < q.date:
         raise DomainError("bad_range")
     if q.end_date is not None and (q.end_date - q.date).days >= MAX_DAYS:

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from booking.models import ApiToken, User, utcnow
+from booking import clock
+from booking.models import ApiToken, User
 
 
 def _digest(token: str) -> str:
@@ -19,14 +20,14 @@ def _digest(token: str) -> str:
 def issue(session: Session, user: User, hours: int) -> tuple[str, datetime]:
     """A new token (shown once) and its expiry."""
     token = secrets.token_urlsafe(32)
-    expires_at = utcnow() + timedelta(hours=hours)
+    expires_at = clock.now() + timedelta(hours=hours)
     session.add(ApiToken(user_id=user.id, token_hash=_digest(token), expires_at=expires_at))
     return token, expires_at
 
 
 def user_for(session: Session, token: str) -> User | None:
     row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+    if row is None or row.revoked_at is not None or row.expires_at <= clock.now():
         return None
     return session.get(User, row.user_id)
 
@@ -35,7 +36,7 @@ def revoke(session: Session, token: str) -> bool:
     row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if row is None or row.revoked_at is not None:
         return False
-    row.revoked_at = utcnow()
+    row.revoked_at = clock.now()
     return True
 
 
@@ -43,11 +44,11 @@ def revoke_all(session: Session, user: User) -> None:
     session.execute(
         sa.update(ApiToken)
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=clock.now())
     )
 
 
 def revoke_id(session: Session, row: ApiToken) -> None:
     """Revokes one token the user chose on their account page."""
     if row.revoked_at is None:
-        row.revoked_at = utcnow()
+        row.revoked_at = clock.now()

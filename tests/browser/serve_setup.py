@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from booking import create_app
 from booking.extensions import db
+from tests import clock
+
+
+def _freeze_clock() -> None:
+    """The server runs from the suite's instant (tests/clock.py), as the tests do."""
+    moment = clock.instant()
+    if moment is not None:
+        import time_machine
+
+        time_machine.travel(moment, tick=True).start()
 
 
 def build():
@@ -26,4 +36,5 @@ def build():
     return application
 
 
+_freeze_clock()
 app = build()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
+from booking import clock
+from seeds.demo import coming_summer
 from tests.browser.helpers import LANGS, T, log_in, set_language
 
-YEAR = __import__("seeds.demo", fromlist=["coming_summer"]).coming_summer(date.today())
+YEAR = coming_summer(clock.today())
 
 # Whether the element that has the focus shows it: an outline or a box shadow.
 FOCUS_SHOWN = """() => {

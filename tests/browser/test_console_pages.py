@@ -15,6 +15,7 @@ from datetime import date, timedelta
 import pytest
 from PIL import Image
 
+from booking import clock
 from tests.browser.helpers import DEMO_PASSWORD, SCREENSHOTS, axe_violations
 
 SHOTS = SCREENSHOTS / "console"
@@ -54,7 +55,7 @@ def console_server(tmp_path_factory):
         desks = space.units[0]
         company = db.session.query(User).filter_by(email="company@example.jp").one()
         org = company.company
-        today = date.today()
+        today = clock.today()
         busy = _next_weekday(today + timedelta(days=3))
         if busy.day > 20:  # keep the closure and the override below in the same month
             busy = _next_weekday((busy.replace(day=1) + timedelta(days=32)).replace(day=3))
@@ -223,7 +224,7 @@ def test_the_console_works_with_the_keyboard_alone(console_page, console_server,
     # moves from field to field in order; a date input's segments follow the browser's
     # own locale, so the dates are filled into the focused input rather than typed.
     page.goto(f"/operator/spaces/{space}/availability")
-    free_day = (date.today() + timedelta(days=200)).isoformat()
+    free_day = (clock.today() + timedelta(days=200)).isoformat()
 
     def focused() -> str:
         return page.evaluate("() => document.activeElement.id")

@@ -16,9 +16,11 @@ from datetime import date
 
 import pytest
 
+from booking import clock
+from seeds.demo import coming_summer
 from tests.browser.helpers import LANGS, T, log_in, set_language
 
-YEAR = __import__("seeds.demo", fromlist=["coming_summer"]).coming_summer(date.today())
+YEAR = coming_summer(clock.today())
 ENISHIA = {"ja": "エニシア静岡", "en": "Enishia Shizuoka"}
 DESKS = {"ja": "コワーキング席", "en": "Coworking desks"}
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
 from flask import current_app, request, url_for
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from booking import clock
 from booking.blueprints.api.common import InvalidInput, bp, problem, validation_errors
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
 from booking.extensions import db
@@ -197,7 +198,7 @@ def space_detail(space_id: int):
     space = _public_space(space_id)
     if space is None:
         return problem(404, "Not Found", "No such space.")
-    today = datetime.now(TOKYO).date()
+    today = clock.today()
     closures = db.session.scalars(
         sa.select(Closure).join(Unit).where(Unit.space_id == space.id, Closure.end_date >= today)
         .order_by(Closure.start_date, Closure.id)
@@ -252,7 +253,7 @@ class AvailabilityParams(BaseModel):
 
     @model_validator(mode="after")
     def _range(self):
-        first = self.from_ or datetime.now(TOKYO).date()
+        first = self.from_ or clock.today()
         last = self.to or first + timedelta(days=6)
         if last < first:
             raise ValueError("to must not be before from")
