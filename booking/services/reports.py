@@ -51,6 +51,7 @@ from booking.models import (
 from booking.prefectures import by_code
 from booking.services.audit import record
 from booking.services.availability import slot_window, tokyo_days
+from booking.services.csvexport import safe_cell, safe_row
 from booking.services.errors import DomainError
 
 # name -> (default, unit, source). Shown on the factors page; the municipality may change them.
@@ -362,12 +363,10 @@ def status_label(status: object) -> str:
     return str(STATUS_LABELS.get(code, code))
 
 
-def _guard(value: object) -> object:
-    """Spreadsheets run a cell starting with = + - @ (or a tab/CR) as a formula; a quote
-    in front makes it text. Numbers are written as numbers."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+# The report CSV has no guard of its own: every cell goes through the one guard of all CSV
+# exports (services/csvexport.py: = + - @, tab, CR, LF and the full-width ＝＋－＠ get a quote
+# in front; numbers stay numbers). The old name stays for tests/test_reports.py.
+_guard = safe_cell
 
 
 def to_csv(report: Report, locale: str = "ja") -> bytes:
@@ -376,7 +375,7 @@ def to_csv(report: Report, locale: str = "ja") -> bytes:
     w = csv.writer(out, lineterminator="\r\n")
 
     def row(*cells: object) -> None:
-        w.writerow([_guard(c) for c in cells])
+        w.writerow(safe_row(cells))
 
     campaign = report.campaign
     row(_("キャンペーン"), campaign.display_name(locale))
