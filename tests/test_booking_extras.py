@@ -11,15 +11,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from booking import clock
 from booking.extensions import db
 from booking.models import Booking, BookingExtra, CampaignExtra, OutboxMessage
-from booking.services import tokens
-from booking.services.availability import TOKYO
-
-
-def future_day(days: int = 10):
-    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
+from tests import worlds
+from tests.worlds import future_day
 
 
 def count(model=Booking) -> int:
@@ -30,30 +25,25 @@ def count(model=Booking) -> int:
 @pytest.fixture
 def world(make):
     """A desk offered by a campaign that lends 2 pocket Wi-Fi (at most 2 per booking)."""
-    company = make.company(name="デモ商事")
-    user = make.user("booker@example.jp", organisation=company)
-    space = make.space(name="テレワーク静岡")
-    desk = make.unit(space, name="フリーデスク", capacity=10, price_amount=1000)
+    w = worlds.world(make, token=True)
     today = future_day(0)
-    campaign = make.campaign(starts_on=today, ends_on=today + timedelta(days=60))
-    slot = make.slot(campaign, desk, seats=10)
-    wifi = CampaignExtra(campaign_id=campaign.id, name="ポケットWi-Fi", name_en="Pocket Wi-Fi",
-                         description="期間中お貸しします", quantity=2, max_per_booking=2)
+    w["campaign"] = make.campaign(starts_on=today, ends_on=today + timedelta(days=60))
+    w["slot"] = make.slot(w["campaign"], w["desks"], seats=10)
+    w["wifi"] = CampaignExtra(campaign_id=w["campaign"].id, name="ポケットWi-Fi",
+                              name_en="Pocket Wi-Fi", description="期間中お貸しします",
+                              quantity=2, max_per_booking=2)
     other = make.campaign(starts_on=today, ends_on=today + timedelta(days=60))
-    foreign = CampaignExtra(campaign_id=other.id, name="プロジェクター", quantity=5)
-    db.session.add_all([wifi, foreign])
+    w["foreign"] = CampaignExtra(campaign_id=other.id, name="プロジェクター", quantity=5)
+    db.session.add_all([w["wifi"], w["foreign"]])
     db.session.commit()
-    token, _ = tokens.issue(db.session, user, 1)
-    db.session.commit()
-    return {"user": user, "desk": desk, "campaign": campaign, "slot": slot, "wifi": wifi,
-            "foreign": foreign, "headers": {"Authorization": f"Bearer {token}"}}
+    return w
 
 
 def _lend_all_wifi(make, w, day) -> None:
     """Another company's booking holds both routers on `day`."""
     from booking.services.availability import at
 
-    held = make.booking(w["desk"], at(day, 540), at(day, 1080), campaign_slot_id=w["slot"].id,
+    held = make.booking(w["desks"], at(day, 540), at(day, 1080), campaign_slot_id=w["slot"].id,
                         company=make.company())
     db.session.add(BookingExtra(booking_id=held.id, extra_id=w["wifi"].id, quantity=2))
     db.session.commit()
@@ -63,7 +53,7 @@ def _lend_all_wifi(make, w, day) -> None:
 
 
 def post(client, w, **body):
-    full = {"unit_id": w["desk"].id, "date": future_day().isoformat(),
+    full = {"unit_id": w["desks"].id, "date": future_day().isoformat(),
             "campaign": w["campaign"].slug, **body}
     return client.post("/api/v1/bookings", json=full, headers=w["headers"])
 
@@ -133,7 +123,7 @@ def test_openapi_documents_extras(client):
 
 
 def _form_url(w, day=None) -> str:
-    url = f"/bookings/new?unit_id={w['desk'].id}&slot={w['slot'].id}"
+    url = f"/bookings/new?unit_id={w['desks'].id}&slot={w['slot'].id}"
     return f"{url}&date={day.isoformat()}" if day else url
 
 
@@ -142,7 +132,7 @@ def _token(page: str) -> str:
 
 
 def test_form_shows_each_extra_with_how_many_are_left(client, world, make, login):
-    login(world["user"])
+    login(world["booker"])
     wifi, day = world["wifi"], future_day()
     page = client.get(_form_url(world, day)).get_data(as_text=True)
     field = re.search(rf'<input[^>]*name="extra_{wifi.id}"[^>]*>', page).group(0)
@@ -153,12 +143,12 @@ def test_form_shows_each_extra_with_how_many_are_left(client, world, make, login
     _lend_all_wifi(make, world, day)
     assert "残り0個" in client.get(_form_url(world, day)).get_data(as_text=True)
     # Without a campaign slot there is nothing to lend.
-    plain = client.get(f"/bookings/new?unit_id={world['desk'].id}").get_data(as_text=True)
+    plain = client.get(f"/bookings/new?unit_id={world['desks'].id}").get_data(as_text=True)
     assert "extra_" not in plain and "貸出品" not in plain
 
 
 def test_form_books_extras_and_the_receipt_and_mail_show_them(client, world, login, app):
-    login(world["user"])
+    login(world["booker"])
     wifi, day = world["wifi"], future_day()
     url = _form_url(world)
     res = client.post(url, data={"first_date": day.isoformat(), "seats": "1",
@@ -180,7 +170,7 @@ def test_form_books_extras_and_the_receipt_and_mail_show_them(client, world, log
 
 def test_form_too_many_or_sold_out_is_shown_beside_the_extra_and_books_nothing(
         client, world, make, login):
-    login(world["user"])
+    login(world["booker"])
     wifi, day = world["wifi"], future_day()
     url = _form_url(world)
     data = {"first_date": day.isoformat(), "seats": "1", f"extra_{wifi.id}": "3",

@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from booking import clock
 from booking.extensions import db
 from booking.models import Booking, IdempotencyRecord, OrgKind, OutboxMessage
-from booking.services import tokens
-from booking.services.availability import TOKYO, at
-
-
-def future_day(days: int = 10):
-    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
+from booking.services.availability import at
+from tests import worlds
+from tests.worlds import future_day
 
 
 @pytest.fixture
 def api(make):
-    company = make.company()
-    user = make.user("api@example.jp", organisation=company)
-    token, _ = tokens.issue(db.session, user, 1)
-    db.session.commit()
-    unit = make.unit(capacity=6, price_amount=2000)
-    return {"user": user, "unit": unit, "company": company,
-            "headers": {"Authorization": f"Bearer {token}"}}
+    return worlds.world(make, capacity=6, price=2000, token=True)
 
 
 def post(client, api, body, key=None, **headers):
@@ -43,7 +32,7 @@ def count(model=Booking):
 
 def test_book_by_date_and_read_it_back(client, api):
     day = future_day()
-    res = post(client, api, {"unit_id": api["unit"].id, "date": day.isoformat(), "seats": 2,
+    res = post(client, api, {"unit_id": api["desks"].id, "date": day.isoformat(), "seats": 2,
                              "attendees": ["team@example.jp"]}, key="k1")
     assert res.status_code == 201, res.json
     body = res.json
@@ -62,7 +51,7 @@ def test_book_by_date_and_read_it_back(client, api):
 
 
 def test_same_key_same_body_books_once(client, api):
-    body = {"unit_id": api["unit"].id, "date": future_day().isoformat(), "seats": 1}
+    body = {"unit_id": api["desks"].id, "date": future_day().isoformat(), "seats": 1}
     first = post(client, api, body, key="retry-1")
     again = post(client, api, body, key="retry-1")
     assert first.status_code == again.status_code == 201
@@ -77,7 +66,7 @@ def test_same_key_same_body_books_once(client, api):
 
 
 def test_same_key_raced_books_once(app, api):
-    body = {"unit_id": api["unit"].id, "date": future_day().isoformat(), "seats": 1}
+    body = {"unit_id": api["desks"].id, "date": future_day().isoformat(), "seats": 1}
     barrier = threading.Barrier(8)
     answers = []
 
@@ -99,9 +88,9 @@ def test_same_key_raced_books_once(app, api):
 
 def test_not_enough_seats_is_409_with_available(client, api):
     day = future_day()
-    assert post(client, api, {"unit_id": api["unit"].id, "date": day.isoformat(),
+    assert post(client, api, {"unit_id": api["desks"].id, "date": day.isoformat(),
                               "seats": 5}).status_code == 201
-    res = post(client, api, {"unit_id": api["unit"].id, "date": day.isoformat(), "seats": 2})
+    res = post(client, api, {"unit_id": api["desks"].id, "date": day.isoformat(), "seats": 2})
     assert res.status_code == 409 and res.mimetype == "application/problem+json"
     assert res.json["available"] == 1 and res.json["code"] == "not_enough_seats"
 
@@ -113,7 +102,7 @@ def test_not_enough_seats_is_409_with_available(client, api):
     ({"unit_id": 2**31}, "unit_id"),  # beyond the id column: a 422, not a database error
 ])
 def test_invalid_fields_are_422_with_errors(client, api, body, field):
-    full = {"unit_id": api["unit"].id, "date": future_day().isoformat(), **body}
+    full = {"unit_id": api["desks"].id, "date": future_day().isoformat(), **body}
     res = post(client, api, full)
     assert res.status_code == 422 and field in res.json["errors"], res.json
     assert count() == 0
@@ -121,13 +110,13 @@ def test_invalid_fields_are_422_with_errors(client, api, body, field):
 
 def test_end_before_start_and_outside_hours(client, api):
     day = future_day()
-    res = post(client, api, {"unit_id": api["unit"].id, "start": at(day, 700).isoformat(),
+    res = post(client, api, {"unit_id": api["desks"].id, "start": at(day, 700).isoformat(),
                              "end": at(day, 600).isoformat()})
     assert res.status_code == 422
-    res = post(client, api, {"unit_id": api["unit"].id, "start": at(day, 420).isoformat(),
+    res = post(client, api, {"unit_id": api["desks"].id, "start": at(day, 420).isoformat(),
                              "end": at(day, 600).isoformat()})
     assert res.status_code == 422 and res.json["code"] == "outside_hours"
-    res = post(client, api, {"unit_id": api["unit"].id, "start": "2030-01-01T10:00:00",
+    res = post(client, api, {"unit_id": api["desks"].id, "start": "2030-01-01T10:00:00",
                              "end": "2030-01-01T12:00:00"})
     assert res.status_code == 422  # naive times are refused
     assert count() == 0
@@ -137,7 +126,7 @@ def test_unapproved_organisation_and_someone_elses_booking(client, api, make):
     hidden = make.unit(make.space(make.organisation(OrgKind.OPERATOR, approved=False)))
     res = post(client, api, {"unit_id": hidden.id, "date": future_day().isoformat()})
     assert res.status_code == 404 and res.json["code"] == "unavailable"
-    other = make.booking(api["unit"], at(future_day(), 540), at(future_day(), 1080),
+    other = make.booking(api["desks"], at(future_day(), 540), at(future_day(), 1080),
                          company=make.company())
     for method in (client.get, client.delete):
         res = method(f"/api/v1/bookings/{other.reference}", headers=api["headers"])
@@ -147,16 +136,16 @@ def test_unapproved_organisation_and_someone_elses_booking(client, api, make):
 
 def test_delete_cancels_and_frees_seats_then_deadline(client, api):
     day = future_day()
-    ref = post(client, api, {"unit_id": api["unit"].id, "date": day.isoformat(),
+    ref = post(client, api, {"unit_id": api["desks"].id, "date": day.isoformat(),
                              "seats": 6}).json["reference"]
     res = client.delete(f"/api/v1/bookings/{ref}", headers=api["headers"])
     assert res.status_code == 200 and res.json["status"] == "cancelled"
     assert res.json["sequence"] == 1
-    assert post(client, api, {"unit_id": api["unit"].id, "date": day.isoformat(),
+    assert post(client, api, {"unit_id": api["desks"].id, "date": day.isoformat(),
                               "seats": 6}).status_code == 201
     again = client.delete(f"/api/v1/bookings/{ref}", headers=api["headers"])
     assert again.status_code == 409
-    soon = api["unit"]
+    soon = api["desks"]
     soon.cancel_deadline_hours = 24 * 30
     db.session.commit()
     late = post(client, api, {"unit_id": soon.id, "date": future_day(12).isoformat()}).json
@@ -168,7 +157,7 @@ def test_delete_cancels_and_frees_seats_then_deadline(client, api):
 
 def test_set_of_dates_and_patch(client, api):
     days = [future_day(10).isoformat(), future_day(11).isoformat()]
-    res = post(client, api, {"unit_id": api["unit"].id, "dates": days, "seats": 1})
+    res = post(client, api, {"unit_id": api["desks"].id, "dates": days, "seats": 1})
     assert res.status_code == 201 and len(res.json["bookings"]) == 2
     ref = res.json["reference"]
     changed = client.patch(f"/api/v1/bookings/{ref}", json={"seats": 3}, headers=api["headers"])

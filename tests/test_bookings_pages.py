@@ -8,15 +8,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from booking import clock
 from booking.extensions import db
 from booking.models import Booking, BookingStatus, OrgKind, PricePer, UnitKind
 from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
-
-
-def future_day(days: int = 10):
-    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
+from tests import worlds
+from tests.worlds import future_day
 
 
 def count() -> int:
@@ -26,12 +23,9 @@ def count() -> int:
 
 @pytest.fixture
 def world(make, login):
-    company = make.company(name="デモ商事")
-    user = make.user("booker@example.jp", organisation=company)
-    space = make.space(name="テレワーク静岡", hours=(range(5), 540, 1080))  # Mon–Fri
-    desks = make.unit(space, name="フリーデスク", capacity=5, price_amount=1000)
-    login(user)
-    return {"user": user, "space": space, "desks": desks, "company": company}
+    w = worlds.world(make, capacity=5, hours=(range(5), 540, 1080))  # Mon–Fri
+    login(w["booker"])
+    return w
 
 
 def token(client, url: str) -> str:
@@ -163,7 +157,7 @@ def test_unapproved_space_and_someone_elses_booking_are_404(client, world, make)
 
 
 def test_cancel_has_a_confirmation_step(client, world):
-    unit, user = world["desks"], world["user"]
+    unit, user = world["desks"], world["booker"]
     [b] = r.book(db.session, unit, user, [r.day_period(unit, weekday())], 1)
     page = client.get(f"/bookings/{b.reference}/cancel")
     assert page.status_code == 200 and "キャンセルを確定する" in page.get_data(as_text=True)
@@ -179,7 +173,7 @@ def test_cancel_has_a_confirmation_step(client, world):
 
 
 def test_change_has_a_confirmation_step(client, world):
-    unit, user = world["desks"], world["user"]
+    unit, user = world["desks"], world["booker"]
     day = weekday()
     [b] = r.book(db.session, unit, user, [r.day_period(unit, day)], 1)
     url = f"/bookings/{b.reference}/change"
@@ -213,7 +207,7 @@ def test_feed_links_renew_and_revoke(client, world):
     client.post("/bookings/feeds/user/renew")
     client.post("/bookings/feeds/user/revoke")
     db.session.expire_all()
-    assert world["user"].calendar_secret is None
+    assert world["booker"].calendar_secret is None
 
 
 def test_book_through_a_campaign_slot_from_the_space_page(client, world, make):

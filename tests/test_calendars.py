@@ -29,18 +29,15 @@ import pytest
 import sqlalchemy as sa
 import vobject
 
-from booking import clock
 from booking.extensions import db
-from booking.models import OrgKind, OutboxMessage, PricePer
+from booking.models import OutboxMessage
 from booking.services import calendars
 from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
+from tests import worlds
+from tests.worlds import future_day
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def future_day(days: int = 10):
-    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
 
 
 # --------------------------------------------------------------------------- Radicale
@@ -153,18 +150,12 @@ def libical_check(tmp_path: Path, files: dict[str, bytes]) -> dict:
 
 @pytest.fixture
 def booked(make):
-    operator = make.organisation(OrgKind.OPERATOR, name="エニシア静岡")
-    space = make.space(operator, name="テレワーク静岡", name_en="Telework Shizuoka",
-                       address="静岡市葵区御幸町3-21", access="静岡駅から徒歩3分",
-                       lat=34.9738, lon=138.3866)
-    unit = make.unit(space, name="フリーデスク", capacity=20, price_amount=1500,
-                     price_per=PricePer.DAY)
-    company = make.company(name="デモ商事")
-    user = make.user("booker@example.jp", organisation=company, name="予約 太郎")
-    [booking] = r.book(db.session, unit, user, [r.day_period(unit, future_day())], 2,
-                       attendees=["hanako@example.jp", "ken@example.jp"])
-    return {"booking": booking, "user": user, "unit": unit, "space": space,
-            "company": company}
+    w = worlds.world(make, capacity=20, price=1500, name_en="Telework Shizuoka",
+                     address="静岡市葵区御幸町3-21", access="静岡駅から徒歩3分")
+    [w["booking"]] = r.book(db.session, w["desks"], w["booker"],
+                            [r.day_period(w["desks"], future_day())], 2,
+                            attendees=["hanako@example.jp", "ken@example.jp"])
+    return w
 
 
 def _check_text_rules(data: bytes) -> None:
@@ -229,7 +220,7 @@ def test_invitation_has_what_clients_need(booked):
 
 
 def test_change_and_cancel_keep_the_uid_and_raise_the_sequence(booked):
-    booking, user = booked["booking"], booked["user"]
+    booking, user = booked["booking"], booked["booker"]
     r.change(db.session, booking, user, seats=3)
     r.cancel(db.session, booking, user, reason="出張")
     [(m0, d0), *_] = _mail_calendars("confirmation")
@@ -248,7 +239,7 @@ def test_change_and_cancel_keep_the_uid_and_raise_the_sequence(booked):
 
 
 def test_radicale_accepts_every_file(booked, radicale, client, login):
-    booking, user = booked["booking"], booked["user"]
+    booking, user = booked["booking"], booked["booker"]
     cal = radicale.new_calendar()
     item = f"{cal}{booking.reference}.ics"
     [(_m, request_ics), *_] = _mail_calendars("confirmation")
@@ -264,8 +255,8 @@ def test_radicale_accepts_every_file(booked, radicale, client, login):
     radicale.put(item, cancel_ics)
     assert b"STATUS:CANCELLED" in radicale.get(item)
     # The download of another booking, as its own resource.
-    [other] = r.book(db.session, booked["unit"], user, [r.day_period(booked["unit"],
-                                                                      future_day(11))], 1)
+    [other] = r.book(db.session, booked["desks"], user,
+                     [r.day_period(booked["desks"], future_day(11))], 1)
     login(user)
     download = client.get(f"/bookings/{other.reference}.ics")
     assert download.status_code == 200 and download.mimetype == "text/calendar"
@@ -274,12 +265,12 @@ def test_radicale_accepts_every_file(booked, radicale, client, login):
 
 
 def test_feeds_are_publish_without_attendees(booked, radicale, client, tmp_path, make):
-    user, company, space = booked["user"], booked["company"], booked["space"]
+    user, company, space = booked["booker"], booked["company"], booked["space"]
     secrets_ = {"user": calendars.renew_secret(user),
                 "company": calendars.renew_secret(company),
                 "space": calendars.renew_secret(space)}
     db.session.commit()
-    r.book(db.session, booked["unit"], user, [r.day_period(booked["unit"], future_day(12))], 1)
+    r.book(db.session, booked["desks"], user, [r.day_period(booked["desks"], future_day(12))], 1)
     feeds = {}
     for owner, secret in secrets_.items():
         res = client.get(f"/calendar/{secret}.ics")
@@ -309,7 +300,7 @@ def test_feeds_are_publish_without_attendees(booked, radicale, client, tmp_path,
 
 
 def test_libical_itip_check_of_request_change_cancel_and_download(booked, tmp_path):
-    booking, user = booked["booking"], booked["user"]
+    booking, user = booked["booking"], booked["booker"]
     r.change(db.session, booking, user, seats=3)
     r.cancel(db.session, booking, user)
     files = {
@@ -366,9 +357,9 @@ def _unfolded_events(data: bytes) -> list[list[bytes]]:
 
 def test_feed_events_are_what_icalendar_writes(booked, make):
     """The feed writes its events line by line; each must be the library's own VEVENT."""
-    unit = booked["unit"]
+    unit = booked["desks"]
     unit.space.access = "駅から徒歩3分、\\ 裏口; 「北口」" * 3  # escaping and folding
-    [english] = r.book(db.session, unit, booked["user"], [r.day_period(unit, future_day(13))],
+    [english] = r.book(db.session, unit, booked["booker"], [r.day_period(unit, future_day(13))],
                        1, locale="en")
     db.session.commit()
     bookings = calendars.feed_bookings(db.session, booked["company"])
@@ -387,7 +378,7 @@ def test_feed_events_are_what_icalendar_writes(booked, make):
 
 
 def test_feed_answers_304_until_something_in_it_changes(booked, client, app):
-    booking, user, unit = booked["booking"], booked["user"], booked["unit"]
+    booking, user, unit = booked["booking"], booked["booker"], booked["desks"]
     secret = calendars.renew_secret(booked["company"])
     db.session.commit()
     url = f"/calendar/{secret}.ics"
@@ -431,7 +422,7 @@ def test_feed_answers_304_until_something_in_it_changes(booked, client, app):
 
 
 def test_feed_memory_is_bounded(booked, client, monkeypatch):
-    feeds = [calendars.renew_secret(booked[owner]) for owner in ("user", "company", "space")]
+    feeds = [calendars.renew_secret(booked[owner]) for owner in ("booker", "company", "space")]
     db.session.commit()
     sizes = [len(client.get(f"/calendar/{secret}.ics").data) for secret in feeds]
     monkeypatch.setattr(calendars, "FEED_CACHE_BYTES", max(sizes) + 10)

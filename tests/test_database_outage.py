@@ -10,37 +10,29 @@ then gets the stored answer. SQLite has no server connection to lose: PostgreSQL
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import psycopg
 import pytest
 import sqlalchemy as sa
 
-from booking import clock
 from booking.db import IMMEDIATE_OPTION
 from booking.extensions import db
 from booking.models import Booking
-from booking.services import tokens
-from booking.services.availability import TOKYO
+from tests import worlds
 from tests.conftest import make_app
+from tests.worlds import future_day
 
 
 @pytest.fixture
 def world(app, make, backend, tmp_path):
     if backend != "postgresql":
         pytest.skip("ending a server backend needs PostgreSQL")
-    company = make.company()
-    user = make.user("outage@example.jp", organisation=company)
-    token, _ = tokens.issue(db.session, user, 1)
-    db.session.commit()
-    unit = make.unit(capacity=6, price_amount=2000)
-    day = (clock.now().astimezone(TOKYO) + timedelta(days=10)).date()
+    w = worlds.world(make, capacity=6, price=2000, token=True)
     # A second app whose requests push their own app context, as under gunicorn: its
     # session is removed (rolled back, connection returned) at the end of each request.
     served = make_app(app.config["SQLALCHEMY_DATABASE_URI"], MAIL_DIR=str(tmp_path / "mail"))
     return {"app": served, "url": app.config["SQLALCHEMY_DATABASE_URI"],
-            "headers": {"Authorization": f"Bearer {token}", "Idempotency-Key": "outage-1"},
-            "body": {"unit_id": unit.id, "date": day.isoformat(), "seats": 1}}
+            "headers": {**w["headers"], "Idempotency-Key": "outage-1"},
+            "body": {"unit_id": w["desks"].id, "date": future_day().isoformat(), "seats": 1}}
 
 
 def _end_backend(url: str, pid: int) -> None:

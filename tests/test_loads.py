@@ -24,11 +24,9 @@ from booking.models import (
 )
 from booking.services import loads
 from booking.services import reservations as r
-from booking.services.availability import TOKYO, at, tokyo_days
-
-
-def future_day(days: int = 10) -> date:
-    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
+from booking.services.availability import at, tokyo_days
+from tests import worlds
+from tests.worlds import future_day
 
 
 def stored() -> dict:
@@ -54,13 +52,10 @@ def recounted() -> dict:
 
 @pytest.fixture
 def world(make):
-    company = make.company()
-    booker = make.user("booker@example.jp", organisation=company)
-    space = make.space()
-    desks = make.unit(space, capacity=10, price_amount=1000, price_per=PricePer.DAY)
-    room = make.unit(space, kind=UnitKind.MEETING_ROOM, capacity=1, fits_people=6,
-                     price_amount=2000, price_per=PricePer.HOUR)
-    return {"booker": booker, "desks": desks, "room": room}
+    w = worlds.world(make)
+    w["room"] = make.unit(w["space"], kind=UnitKind.MEETING_ROOM, capacity=1, fits_people=6,
+                          price_amount=2000, price_per=PricePer.HOUR)
+    return w
 
 
 def test_pieces_cut_at_midnight_and_merge_equal_neighbours():

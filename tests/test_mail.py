@@ -19,7 +19,8 @@ from booking.extensions import db
 from booking.models import OutboxMessage, Unit, User
 from booking.services import mail
 from booking.services import reservations as r
-from booking.services.availability import TOKYO
+from tests import worlds
+from tests.worlds import future_day
 
 
 def _free_port() -> int:
@@ -64,17 +65,10 @@ def smtp_server(smtp_port):
     controller.stop()
 
 
-def future_day(days: int = 10):
-    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
-
-
 @pytest.fixture
 def booking_setup(make):
-    company = make.company(name="デモ商事")
-    user = make.user("booker@example.jp", organisation=company, name="予約 太郎")
-    space = make.space(name="テレワーク静岡")
-    unit = make.unit(space, capacity=50)
-    return unit, user
+    w = worlds.world(make, capacity=50)
+    return w["desks"], w["booker"]
 
 
 def _book(unit, user, days=10, **kw):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -25,22 +25,13 @@ from booking.models import (
 from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
 from booking.services.errors import DomainError
-
-
-def future_day(days: int = 10) -> date:
-    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
+from tests import worlds
+from tests.worlds import future_day
 
 
 @pytest.fixture
 def world(make):
-    company = make.company(name="テスト商事")
-    booker = make.user("booker@example.jp", organisation=company)
-    operator_org = make.organisation(OrgKind.OPERATOR)
-    operator = make.user("op@example.jp", organisation=operator_org)
-    space = make.space(operator_org)
-    desks = make.unit(space, capacity=10, price_amount=1500, price_per=PricePer.DAY)
-    return {"company": company, "booker": booker, "operator": operator, "space": space,
-            "desks": desks}
+    return worlds.world(make, price=1500, owner=True)
 
 
 def codes(excinfo) -> str:
@@ -246,7 +237,7 @@ def test_cancel_after_deadline_refused_but_operator_may(world):
         with pytest.raises(DomainError) as err:
             r.cancel(db.session, b, user)
         assert codes(err) == "cancel_deadline"
-        done = r.cancel(db.session, b, world["operator"], reason="設備故障")
+        done = r.cancel(db.session, b, world["owner"], reason="設備故障")
         assert done.status == BookingStatus.CANCELLED and done.cancel_reason == "設備故障"
 
 
@@ -289,13 +280,13 @@ def test_check_in_only_on_the_day(world):
     day = future_day(5)
     [b] = r.book(db.session, unit, user, [r.day_period(unit, day)], 1)
     with pytest.raises(DomainError) as err:
-        r.check_in(db.session, b, world["operator"])
+        r.check_in(db.session, b, world["owner"])
     assert codes(err) == "not_checkin_time"
     with time_machine.travel(at(day, 600), tick=False):
-        done = r.check_in(db.session, b, world["operator"])
+        done = r.check_in(db.session, b, world["owner"])
         assert done.status == BookingStatus.CHECKED_IN and done.checked_in_at is not None
         with pytest.raises(DomainError) as err:
-            r.check_in(db.session, b, world["operator"])
+            r.check_in(db.session, b, world["owner"])
         assert codes(err) == "bad_status"
 
 
