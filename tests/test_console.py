@@ -29,11 +29,13 @@ from booking.models import (
 )
 from booking.services import availability, console
 from booking.services.availability import at
+from tests import worlds
+from tests.worlds import future_day
 
 
 def _future_weekday(days_ahead: int = 14) -> date:
     """A weekday far enough ahead for any lead time, and not a public holiday."""
-    day = clock.today() + timedelta(days=days_ahead)
+    day = future_day(days_ahead)
     while day.weekday() >= 5 or availability.is_holiday(day):
         day += timedelta(days=1)
     return day
@@ -41,12 +43,9 @@ def _future_weekday(days_ahead: int = 14) -> date:
 
 @pytest.fixture
 def site(make, login):
-    org = make.organisation(OrgKind.OPERATOR, name="エニシア静岡テスト")
-    owner = make.user(organisation=org, role="owner", name="運営 太郎")
-    space = make.space(org, name="テスト施設", lat=34.9738, lon=138.3866)
-    unit = make.unit(space, name="コワーキング席", capacity=10)
-    login(owner)
-    return {"org": org, "owner": owner, "space": space, "unit": unit, "make": make}
+    w = worlds.world(make, owner=True)
+    login(w["owner"])
+    return dict(w, make=make)
 
 
 def _book(make, unit, day, seats, company=None, **kw):
@@ -74,9 +73,9 @@ def _found_by_search(space_id: int, day: date, seats: int = 1) -> bool:
 def test_a_closure_over_booked_dates_is_refused_with_the_bookings(client, site):
     day = _future_weekday()
     company = site["make"].company(name="デモ商事")
-    booking = _book(site["make"], site["unit"], day, 3, company=company)
+    booking = _book(site["make"], site["desks"], day, 3, company=company)
     response = client.post(f"/operator/spaces/{site['space'].id}/closures", data={
-        "closure-units": [str(site["unit"].id)], "closure-start": (day - timedelta(days=1)).isoformat(),
+        "closure-units": [str(site["desks"].id)], "closure-start": (day - timedelta(days=1)).isoformat(),
         "closure-end": (day + timedelta(days=2)).isoformat(), "closure-reason": "お盆",
     })
     assert response.status_code == 409
@@ -84,20 +83,20 @@ def test_a_closure_over_booked_dates_is_refused_with_the_bookings(client, site):
     assert booking.reference in page and "デモ商事" in page
     assert f"/operator/bookings/{booking.id}/cancel" in page  # resolve it from the list
     assert db.session.scalar(sa.select(sa.func.count(Closure.id))) == 0
-    assert _free(site["unit"].id, day) == 7
+    assert _free(site["desks"].id, day) == 7
 
 
 def test_the_same_closure_on_free_dates_takes_effect_in_search_at_once(client, site):
     day = _future_weekday()
-    _book(site["make"], site["unit"], day, 3)
+    _book(site["make"], site["desks"], day, 3)
     free_day = day + timedelta(days=7)
     assert _found_by_search(site["space"].id, free_day)
     response = client.post(f"/operator/spaces/{site['space'].id}/closures", data={
-        "closure-units": [str(site["unit"].id)], "closure-start": free_day.isoformat(),
+        "closure-units": [str(site["desks"].id)], "closure-start": free_day.isoformat(),
         "closure-end": free_day.isoformat(), "closure-reason": "設備点検",
     })
     assert response.status_code == 302
-    assert _free(site["unit"].id, free_day) == 0
+    assert _free(site["desks"].id, free_day) == 0
     assert not _found_by_search(site["space"].id, free_day)
     assert _found_by_search(site["space"].id, day)  # the booked day is untouched
     entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "closure.add")).one()
@@ -106,7 +105,7 @@ def test_the_same_closure_on_free_dates_takes_effect_in_search_at_once(client, s
 
 def test_a_capacity_cut_below_the_booked_seats_is_refused(client, site):
     day = _future_weekday()
-    unit = site["unit"]
+    unit = site["desks"]
     first = _book(site["make"], unit, day, 3)
     second = _book(site["make"], unit, day, 4)
     # An override for that day below 7 seats…
@@ -152,7 +151,7 @@ def test_a_capacity_cut_below_the_booked_seats_is_refused(client, site):
 
 def test_hours_that_would_leave_a_booking_outside_them_are_refused(client, site):
     day = _future_weekday()
-    booking = _book(site["make"], site["unit"], day, 1)
+    booking = _book(site["make"], site["desks"], day, 1)
     data = {"closed_on_holidays": ""}
     for weekday in range(7):
         data[f"day{weekday}-open"] = "y"
@@ -179,17 +178,17 @@ def test_hours_that_would_leave_a_booking_outside_them_are_refused(client, site)
 
 def test_a_booking_that_is_over_does_not_block_a_change(site):
     past = clock.today() - timedelta(days=3)
-    _book(site["make"], site["unit"], past, 9)
-    console.update_unit(db.session, site["owner"], site["unit"], {"capacity": 1})
+    _book(site["make"], site["desks"], past, 9)
+    console.update_unit(db.session, site["owner"], site["desks"], {"capacity": 1})
     db.session.commit()
-    assert db.session.get(Unit, site["unit"].id).capacity == 1
+    assert db.session.get(Unit, site["desks"].id).capacity == 1
 
 
 # ----------------------------------------------------------------------- month, day, CSV
 
 
 def test_month_view_day_list_and_csv_match_the_bookings(client, site, make):
-    unit, space = site["unit"], site["space"]
+    unit, space = site["desks"], site["space"]
     first = _future_weekday(40).replace(day=1)
     if first <= clock.today():
         first = (first + timedelta(days=32)).replace(day=1)
@@ -264,7 +263,7 @@ def test_month_view_day_list_and_csv_match_the_bookings(client, site, make):
 
 
 def test_cancel_on_behalf_check_in_and_no_show(client, site, make):
-    unit = site["unit"]
+    unit = site["desks"]
     today = clock.today()
     now_booking = make.booking(unit, at(today, 0), at(today + timedelta(days=1), 0), 1)
     past = make.booking(unit, at(today - timedelta(days=1), 540),
@@ -296,7 +295,7 @@ def test_cancel_on_behalf_check_in_and_no_show(client, site, make):
 
 def test_calendar_feed_link_is_made_and_revoked(client, site):
     space_id = site["space"].id
-    booking = _book(site["make"], site["unit"], _future_weekday(), 2)
+    booking = _book(site["make"], site["desks"], _future_weekday(), 2)
     assert client.post(f"/operator/spaces/{space_id}/calendar").status_code == 302
     db.session.expire_all()
     secret = db.session.get(Space, space_id).calendar_secret
@@ -405,7 +404,7 @@ def test_an_accepted_photo_is_reencoded_and_shown_on_the_public_page(app, client
 
 
 def test_forms_show_errors_beside_fields_and_write_nothing(client, site):
-    space, unit = site["space"], site["unit"]
+    space, unit = site["space"], site["desks"]
     spaces_before = db.session.scalar(sa.select(sa.func.count(Space.id)))
     response = client.post(f"/operator/organisations/{site['org'].id}/spaces/new", data={
         "name": "", "kind": "coworking", "prefecture_code": "0", "city": "", "address": "",
@@ -427,7 +426,7 @@ def test_forms_show_errors_beside_fields_and_write_nothing(client, site):
     for field in ("capacity", "fits_people", "price_amount", "max_length"):
         assert f'id="{field}-error"' in page, field
     db.session.expire_all()
-    assert db.session.get(Unit, unit.id).name == "コワーキング席"
+    assert db.session.get(Unit, unit.id).name == "フリーデスク"
 
     data = {"day0-open": "y", "day0-opens": "18:00", "day0-closes": "09:00",
             "day1-open": "y", "day1-opens": "9時", "day1-closes": "25:00"}
@@ -505,7 +504,7 @@ def test_a_whole_house_booked_for_nights_is_guarded_on_every_day_it_touches(clie
 
 
 def test_price_and_capacity_changes_are_audited(client, site):
-    unit = site["unit"]
+    unit = site["desks"]
     response = client.post(f"/operator/units/{unit.id}/edit", data={
         "name": unit.name, "kind": "desk", "capacity": "12", "fits_people": "1",
         "price_amount": "1200", "price_per": "day", "min_length": "1", "max_length": "30",
@@ -521,7 +520,7 @@ def test_price_and_capacity_changes_are_audited(client, site):
 
 
 def test_a_space_with_bookings_is_not_deleted_and_a_new_unit_can_be_added(client, site, make):
-    space, unit = site["space"], site["unit"]
+    space, unit = site["space"], site["desks"]
     _book(make, unit, _future_weekday(), 1)
     response = client.post(f"/operator/spaces/{space.id}/delete", follow_redirects=True)
     assert "予約があるため削除できません" in response.get_data(as_text=True)

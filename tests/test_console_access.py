@@ -13,7 +13,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from booking import clock
 from booking.extensions import db
 from booking.models import (
     AuditEntry,
@@ -27,6 +26,7 @@ from booking.models import (
     Unit,
 )
 from booking.services.availability import at
+from tests.worlds import future_day
 
 # Routes with no organisation's data behind them.
 NOT_ORGANISATION_DATA = {
@@ -47,7 +47,7 @@ FORM = {
 
 @pytest.fixture
 def world(make):
-    day = clock.today() + timedelta(days=10)
+    day = future_day()
     org_a = make.organisation(OrgKind.OPERATOR, name="A運営")
     org_b = make.organisation(OrgKind.OPERATOR, name="B運営")
     a_owner = make.user(organisation=org_a, role="owner")
@@ -199,7 +199,7 @@ def test_a_booking_of_another_space_is_not_listed_or_cancellable(client, login, 
     org_a = make.organisation(OrgKind.MUNICIPALITY)
     login(make.user(organisation=org_a, role="staff"))
     other = make.unit(make.space())
-    day = clock.today() + timedelta(days=3)
+    day = future_day(3)
     booking = make.booking(other, at(day, 540), at(day, 600))
     assert client.post(f"/operator/bookings/{booking.id}/cancel",
                        data={"reason": "x"}).status_code == 404

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from booking.extensions import db
 from booking.models import Campaign, CampaignExtra, CampaignSlot, OrgKind, ReportFactors
 from booking.services.availability import at
+from tests import worlds
 
 # (method, url template, what the owner gets). Every route of the blueprint is here; the
 # test below fails when a route is added without a line.
@@ -59,23 +60,22 @@ class World:
 
 @pytest.fixture
 def world(app, make) -> World:
+    site = worlds.world(make, owner=True)  # an operator's unit, a company's booker
     city = make.organisation(OrgKind.MUNICIPALITY, name="秘密市")
     other_city = make.organisation(OrgKind.MUNICIPALITY, name="隣町")
-    operator = make.organisation(OrgKind.OPERATOR, name="運営会社")
-    unit = make.unit(make.space(operator, name="運営会社の施設"))
     campaign = make.campaign(city, name="秘密市キャンペーン", published=False)
-    slot = make.slot(campaign, unit, operator_consent=False)
+    slot = make.slot(campaign, site["desks"], operator_consent=False)
     extra = CampaignExtra(campaign_id=campaign.id, name="秘密のWi-Fi", quantity=3)
     db.session.add(extra)
     db.session.commit()
-    make.booking(unit, at(campaign.starts_on, 540), at(campaign.starts_on, 1080),
+    make.booking(site["desks"], at(campaign.starts_on, 540), at(campaign.starts_on, 1080),
                  company=make.company(), campaign_slot_id=slot.id)
     return World(campaign=campaign, slot=slot, extra=extra,
                  owner=make.user(organisation=city),
                  other_city=make.user(organisation=other_city),
-                 operator=make.user(organisation=operator),
+                 operator=site["owner"],
                  other_operator=make.user(organisation=make.organisation(OrgKind.OPERATOR)),
-                 company=make.user(organisation=make.company()))
+                 company=site["booker"])
 
 
 def _state(world: World) -> tuple:
