@@ -88,7 +88,24 @@ def make_app(database_url: str, **overrides):
         "PUBLIC_URL": "http://localhost",
     }
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    _made_apps.append(app)
+    return app
+
+
+# Apps a test makes besides its own: their connections are closed when the test ends, not
+# when the garbage collector finds them (its ResourceWarning would fail whichever test runs).
+_made_apps: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_made_apps() -> Iterator[None]:
+    yield
+    while _made_apps:
+        made = _made_apps.pop()
+        with made.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 @pytest.fixture(scope="session")
