@@ -16,7 +16,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     # The default SQLite file, uploads and .eml mail live here; a fresh clone has none.
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
 
-    from booking import cli, web
+    from booking import cli, throttles, web
     from booking import logging as app_logging
     from booking.extensions import babel, csrf, db, limiter, login_manager, migrate
     from booking.services import catalogue, loads  # noqa: F401  (their Session hooks)
@@ -32,6 +32,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=web.select_locale, timezone_selector=lambda: "Asia/Tokyo")
+    throttles.init_app(app)  # a Redis storage gets short timeouts and its fallback
     limiter.init_app(app)
 
     web.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 INSTANCE_DIR = Path(os.environ.get("BOOKING_INSTANCE_DIR", Path.cwd() / "instance"))
@@ -54,6 +55,10 @@ def from_environment() -> dict:
             "MAP_TILE_ATTRIBUTION", "地理院タイル (GSI Japan)"
         ),
         "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", False),
+        # A browser session ends at log-out (on the server: see accounts.log_out), when
+        # the browser is closed, or this long after its cookie was last written.
+        "PERMANENT_SESSION_LIFETIME": timedelta(
+            days=int(os.environ.get("SESSION_LIFETIME_DAYS", "31"))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
@@ -62,8 +67,16 @@ def from_environment() -> dict:
         "LANGUAGES": ["ja", "en"],
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
-        # Redis down: count in this process's memory meanwhile, rather than fail log-ins.
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Redis is a helper: asked with these timeouts (no retries); when it fails the
+        # counting goes on in this process's memory, and Redis is asked again after
+        # RATELIMIT_REDIS_RETRY_SECONDS (booking.throttles.RedisWithFallback). So
+        # Flask-Limiter's own fallback is off, and any other limiter error is logged, not
+        # turned into a 500.
+        "RATELIMIT_REDIS_TIMEOUT_MS": int(os.environ.get("RATELIMIT_REDIS_TIMEOUT_MS", "50")),
+        "RATELIMIT_REDIS_RETRY_SECONDS": float(
+            os.environ.get("RATELIMIT_REDIS_RETRY_SECONDS", "5")),
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": False,
+        "RATELIMIT_SWALLOW_ERRORS": True,
         # Several deployments (or a benchmark) may share one Redis: their keys stay apart.
         "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", ""),
         # Reverse proxies in front of the app servers whose X-Forwarded-For/-Proto/-Host

@@ -1,7 +1,8 @@
 """Engine events that make booking transactions serialise on SQLite.
 
 PostgreSQL serialises competing bookings of a unit with a row lock (`SELECT … FOR UPDATE`
-in booking.services.reservations). SQLite has no row locks: the whole database is the
+in booking.services.reservations), and the campaign rules of one company with an advisory
+lock taken before it (`campaign_company_lock`). SQLite has no row locks: the whole database is the
 lock, and a transaction that reads first and writes later can be refused ("database is
 locked") or read stale data. So a booking transaction on SQLite is begun with
 `BEGIN IMMEDIATE`: it takes the write lock before its first read, and competing bookings
@@ -47,13 +48,29 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def begin_write(session: Session) -> sa.Connection:
+def campaign_company_lock(campaign_id: int, company_id: int) -> tuple[int, int]:
+    """The key of the lock under which a campaign's rules are decided for one company
+    (reservations.book and change take it before the unit lock, so that two requests of
+    one company on different units of a campaign count one after the other).
+
+    PostgreSQL: `pg_advisory_xact_lock(campaign_id, company_id)`, the two-integer form;
+    nothing else in the application takes advisory locks of that form (another use would
+    pick the one-bigint form, whose keys never meet these). Released with the transaction.
+    """
+    return int(campaign_id), int(company_id)
+
+
+def begin_write(session: Session, lock: tuple[int, int] | None = None) -> sa.Connection:
     """Start a transaction in which a booking is decided (the caller commits or rolls back).
 
     Whatever the session holds is committed first: the decision must run in a transaction
     of its own that takes its lock before its first read. On SQLite that transaction is
-    begun with BEGIN IMMEDIATE; on PostgreSQL a lock timeout is set for it, and the unit
-    rows are locked by the caller.
+    begun with BEGIN IMMEDIATE (one writer at a time: it is every lock at once); on
+    PostgreSQL a lock timeout is set for it, and the unit rows are locked by the caller.
+
+    `lock` (PostgreSQL): an advisory lock taken first, before any row lock, by the same
+    statement that sets the lock timeout (so it costs no round trip): see
+    campaign_company_lock. Waiting for it longer than the timeout is "busy" like a row lock.
     """
     if isinstance(session, scoped_session):  # Flask-SQLAlchemy's db.session
         session = session()
@@ -62,7 +79,15 @@ def begin_write(session: Session) -> sa.Connection:
     conn = session.connection(execution_options={IMMEDIATE_OPTION: True})
     if conn.dialect.name == "postgresql":
         # Waiting longer than this for a competing booking answers "busy, try again".
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{POSTGRES_LOCK_TIMEOUT}'")
+        if lock is None:
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{POSTGRES_LOCK_TIMEOUT}'")
+        else:
+            # set_config(..., true) is SET LOCAL; the subquery (kept apart by OFFSET 0) is
+            # evaluated before the lock is asked for, so the timeout already applies to it.
+            a, b = (int(key) for key in lock)
+            conn.exec_driver_sql(
+                f"SELECT pg_advisory_xact_lock({a}, {b}) FROM (SELECT set_config("
+                f"'lock_timeout', '{POSTGRES_LOCK_TIMEOUT}', true) OFFSET 0) AS timeout")
     return conn
 
 

@@ -16,4 +16,5 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+# What is throttled, and the Redis storage that falls back to memory: booking.throttles.
 limiter = Limiter(key_func=get_remote_address)

@@ -13,8 +13,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from booking import clock
-from booking.extensions import db, limiter
+from booking import clock, throttles
+from booking.extensions import db
 from booking.forms import form_status, options
 from booking.models import ApiToken, AuditEntry, Organisation, OrgKind, User
 from booking.prefectures import choices as prefecture_choices
@@ -107,22 +107,6 @@ def _with_prefectures(form):
     return form
 
 
-def _login_key() -> str:
-    """Rate-limit key for log-in: the account asked for, whatever address asks."""
-    return "login:" + accounts.normalise_email(request.form.get("email", ""))[:254]
-
-
-def _address_key() -> str:
-    from flask_limiter.util import get_remote_address
-
-    return "login-addr:" + (get_remote_address() or "unknown")
-
-
-def _failed_login(response: Response) -> bool:
-    """Only failed attempts count: a successful log-in redirects (302)."""
-    return response.status_code != 302
-
-
 def _start_session(user: User) -> None:
     """A new session at log-in (no state carried over from before, except the language)."""
     lang = session.get("lang")
@@ -132,13 +116,10 @@ def _start_session(user: User) -> None:
     login_user(user)
 
 
-def _created(response: Response) -> bool:
-    return response.status_code == 302
-
-
-# Sign-ups from one address: 10 accounts an hour (failed forms do not count).
+# Sign-ups from one address (HTML and API together): every attempt counts, 20 an hour,
+# and 10 accounts made an hour (booking.throttles).
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"], key_func=_address_key, deduct_when=_created)
+@throttles.signup
 def signup():
     form = _with_prefectures(CompanySignupForm())
     if form.validate_on_submit():
@@ -157,7 +138,7 @@ def signup():
 
 
 @bp.route("/signup/supporter", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"], key_func=_address_key, deduct_when=_created)
+@throttles.signup
 def signup_supporter():
     form = _with_prefectures(SupporterSignupForm())
     if form.validate_on_submit():
@@ -176,12 +157,11 @@ def signup_supporter():
     return render_template("account/signup.html", form=form, supporter=True), form_status(form)
 
 
-# Per account: the 6th wrong password within a minute is refused (429), from anywhere.
-# Per address: 20 failures a minute, whatever accounts they try (password spraying).
+# One budget for guessing a password, shared with the API's tokens and the account pages
+# (booking.throttles): per account, the 6th wrong password within a minute is refused
+# (429) from anywhere; per address, 20 failures a minute whatever accounts they try.
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("5 per minute", methods=["POST"], key_func=_login_key, deduct_when=_failed_login)
-@limiter.limit("20 per minute", methods=["POST"], key_func=_address_key,
-               deduct_when=_failed_login)
+@throttles.password_guess
 def login():
     form = LoginForm()
     if form.validate_on_submit():
@@ -198,6 +178,9 @@ def login():
 @login_required
 def logout():
     if LogoutForm().validate_on_submit():
+        # Ended on the server: a copy of this session's cookie stops working too.
+        accounts.log_out(current_user._get_current_object())
+        db.session.commit()
         logout_user()
     return redirect(url_for("public.home"))
 
@@ -224,8 +207,7 @@ def index():
 
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
-@limiter.limit("5 per minute", methods=["POST"], deduct_when=_failed_login,
-               key_func=lambda: f"password:{getattr(current_user, 'id', '-')}")
+@throttles.own_password_guess
 def password():
     form = PasswordForm()
     if form.validate_on_submit():
@@ -282,8 +264,7 @@ def data_json():
 
 @bp.post("/delete")
 @login_required
-@limiter.limit("5 per minute", key_func=lambda: f"delete:{getattr(current_user, 'id', '-')}",
-               deduct_when=lambda r: r.status_code != 302)
+@throttles.own_password_guess
 def delete():
     form = DeleteForm()
     blocking = privacy.blocking_organisations(db.session, current_user)

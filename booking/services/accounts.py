@@ -114,8 +114,17 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 
 def rotate_session_token(user: User) -> None:
-    """Logs the user out of every other session."""
+    """Ends every browser session of the user: the token is part of each session's
+    identity (User.get_id), compared on every request by the user loader."""
     user.session_token = secrets.token_hex(16)
+
+
+def log_out(user: User) -> None:
+    """Log-out ends the session on the server, so a copy of its cookie stops working too.
+
+    The token is one per account, so every browser session of the user ends (the other
+    devices log in again); API tokens stay (logout_everywhere revokes those as well)."""
+    rotate_session_token(user)
 
 
 def change_password(session: Session, user: User, current: str, new: str) -> bool:

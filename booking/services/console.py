@@ -38,7 +38,7 @@ from booking.models import (
     User,
 )
 from booking.prefectures import by_code
-from booking.services import authz, availability
+from booking.services import authz, availability, loads
 from booking.services.audit import record
 from booking.services.availability import TOKYO, at, regular_window, tokyo_days
 from booking.services.csvexport import csv_text
@@ -153,6 +153,7 @@ def lock_units(session: Session, units: Sequence[Unit]) -> None:
         sa.update(Unit).where(Unit.id.in_(ids)).values(lock_version=Unit.lock_version + 1)
         .execution_options(synchronize_session=False, catalogue_unchanged=True)
     )
+    loads.note_locked(session, ids)
 
 
 def _covered(unit: Unit, booking: Booking, closures: list[availability.ClosedDays]) -> bool:

@@ -7,10 +7,16 @@ for everything else and tests hold the two to the same answer.
 They follow every change of bookings made through a Session: objects flushed (new, changed,
 deleted bookings) and ORM UPDATE/DELETE statements on Booking; their `seats_free` follows
 the unit's capacity (a changed Unit object, or an ORM UPDATE of units that does not say
-`catalogue_unchanged`, as the bookings' lock_version bumps do). Before a bulk statement the
-units it touches are locked (in id order, as bookings lock them), so that a cancellation
-and a booking of the same unit recount one after the other. Raw SQL that bypasses the
-Session must call `refresh` itself (bench/generate.py calls `rebuild`).
+`catalogue_unchanged`, as the bookings' lock_version bumps do).
+
+Loads are written only under the lock of their unit, so that two transactions never
+recount one unit's day at once (the second would insert rows the first has just
+inserted: a unique violation on pk_unit_loads). Before a bulk statement on bookings the
+units it touches are locked (in id order, as bookings lock them); before a flush that
+changes bookings, the units not yet locked in the transaction (`note_locked`: the
+booking service and the console say which they hold) are locked in id order, before the
+booking rows are written. SQLite needs none of it: one writer at a time. Raw SQL that
+bypasses the Session must call `refresh` itself (bench/generate.py calls `rebuild`).
 """
 
 from __future__ import annotations
@@ -155,6 +161,31 @@ def _capacity_changed(session: Session) -> set[int]:
     return session.info.setdefault("unit_loads_capacity", set())
 
 
+_LOCKED = "unit_loads_units_locked"
+
+
+def note_locked(session: Session, unit_ids: Iterable[int]) -> None:
+    """The caller holds the row locks of these units until the transaction ends."""
+    session.info.setdefault(_LOCKED, set()).update(unit_ids)
+
+
+def _lock(session: Session, connection: sa.Connection, unit_ids: Iterable[int]) -> None:
+    """Lock these units (in id order) unless this transaction holds them already."""
+    if connection.dialect.name != "postgresql":
+        return  # SQLite: writers run one at a time
+    held = session.info.setdefault(_LOCKED, set())
+    if wanted := sorted(set(unit_ids) - held):
+        connection.execute(sa.select(Unit.id).where(Unit.id.in_(wanted))
+                           .order_by(Unit.id).with_for_update())
+        held.update(wanted)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the database transaction ended: its locks are gone
+        session.info.pop(_LOCKED, None)
+
+
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context, _instances) -> None:
     dirty = _dirty(session)
@@ -179,6 +210,8 @@ def _before_flush(session: Session, _context, _instances) -> None:
             .where(Booking.id.in_(moved))
         ):
             _mark(dirty, unit_id, start, end)
+    if dirty:  # before the bookings are written: their units' locks, as bookings take them
+        _lock(session, session.connection(), dirty)
 
 
 @event.listens_for(Session, "after_flush_postexec")
@@ -203,9 +236,7 @@ def _bulk_statement(state: ORMExecuteState):
     touched = _matched(state, Booking.id, Booking.unit_id, Booking.starts_at, Booking.ends_at)
     if not touched:
         return None
-    unit_ids = sorted({unit_id for _id, unit_id, _s, _e in touched})
-    connection.execute(sa.select(Unit.id).where(Unit.id.in_(unit_ids))
-                       .order_by(Unit.id).with_for_update())
+    _lock(state.session, connection, {unit_id for _id, unit_id, _s, _e in touched})
     result = state.invoke_statement()
     dirty: Dirty = defaultdict(set)
     for _id, unit_id, start, end in touched:

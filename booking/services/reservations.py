@@ -46,7 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from booking import clock
-from booking.db import begin_write, is_lock_timeout
+from booking.db import begin_write, campaign_company_lock, is_lock_timeout
 from booking.models import (
     Booking,
     BookingAttendee,
@@ -62,7 +62,7 @@ from booking.models import (
     UnitKind,
     User,
 )
-from booking.services import audit
+from booking.services import audit, loads
 from booking.services.availability import (
     TOKYO,
     at,
@@ -233,6 +233,7 @@ def _lock_unit(session: Session, unit_id: int) -> Unit:
     ).unique().one_or_none()
     if unit is None:
         raise DomainError("unavailable")
+    loads.note_locked(session, [unit_id])  # its loads are recounted under this lock
     return unit
 
 
@@ -250,14 +251,17 @@ def _bookable(unit: Unit) -> None:
         raise DomainError("unavailable")
 
 
-def _usable_slot(session: Session, slot: CampaignSlot, unit: Unit) -> CampaignSlot:
+def _usable_slot(session: Session, slot_id: int, campaign_id: int, unit: Unit) -> CampaignSlot:
+    """The slot as the locks see it: still on this unit, in the campaign whose lock was
+    taken, consented to, and published by an approved municipality."""
     slot = session.scalar(
-        sa.select(CampaignSlot).where(CampaignSlot.id == slot.id)
+        sa.select(CampaignSlot).where(CampaignSlot.id == slot_id)
         .options(selectinload(CampaignSlot.campaign).selectinload(Campaign.organisation))
         .execution_options(populate_existing=True)
     )
-    if (slot is None or slot.unit_id != unit.id or not slot.operator_consent
-            or not slot.campaign.published or slot.campaign.organisation.approved_at is None):
+    if (slot is None or slot.unit_id != unit.id or slot.campaign_id != campaign_id
+            or not slot.operator_consent or not slot.campaign.published
+            or slot.campaign.organisation.approved_at is None):
         raise DomainError("campaign_closed")
     return slot
 
@@ -351,10 +355,11 @@ def _set_attendees(booking: Booking, emails: Sequence[str]) -> None:
     booking.attendees = [BookingAttendee(email=e) for e in emails]
 
 
-def _decide(session: Session, work: Callable[[], object]):
-    """Run `work` in the booking transaction; commit, or roll back and re-raise."""
+def _decide(session: Session, work: Callable[[], object], lock: tuple[int, int] | None = None):
+    """Run `work` in the booking transaction (begun with `lock`, see booking.db.begin_write);
+    commit, or roll back and re-raise."""
     try:
-        begin_write(session)
+        begin_write(session, lock)
         result = work()
         session.commit()
         return result
@@ -390,14 +395,19 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
     if company is None:
         raise DomainError("no_company")
     unit_id, user_id, company_id = unit.id, actor_user.id, company.id
-    slot_ref = slot
+    slot_id = slot.id if slot is not None else None
+    campaign_id = slot.campaign_id if slot is not None else None
+    # A campaign's rules count the company's bookings on every unit of the campaign: they
+    # are decided under a lock per (campaign, company), taken before the unit lock.
+    lock = campaign_company_lock(campaign_id, company_id) if campaign_id is not None else None
 
     def work() -> list[Booking]:
         locked_unit = _lock_unit(session, unit_id)
         # After the lock: a competing request with the same key has committed by now.
         _replay_if_seen(session, actor_user, idempotency)
         _bookable(locked_unit)
-        the_slot = _usable_slot(session, slot_ref, locked_unit) if slot_ref is not None else None
+        the_slot = (_usable_slot(session, slot_id, campaign_id, locked_unit)
+                    if slot_id is not None else None)
         _check_times(locked_unit, periods)
         _check_availability(session, locked_unit, the_slot, periods, seats)
         _bump_unit(session, unit_id)
@@ -434,11 +444,62 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
         return made
 
     try:
-        return _decide(session, work)
+        return _decide(session, work, lock)
     except sa.exc.IntegrityError:
         # Only the idempotency key can collide here (the same key, raced on another unit).
         _replay_if_seen(session, actor_user, idempotency)
         raise
+
+
+# --------------------------------------------------------------------------- status
+
+_CONFIRMED = frozenset({BookingStatus.CONFIRMED})
+_HELD = frozenset({BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, BookingStatus.NO_SHOW})
+
+# The one table of a booking's status changes: action -> (statuses it may start from, the
+# status it leaves). `_transition` applies a row with the status it read in the UPDATE's
+# WHERE clause, so that of two racing changes only the first takes effect and the other is
+# refused, with nothing changed (PostgreSQL re-reads the row it waited for; SQLite runs one
+# writer at a time). The loads hook (services/loads.py) locks the booking's unit before the
+# UPDATE, so the unit's loads are recounted one change after the other.
+TRANSITIONS: dict[str, tuple[frozenset[BookingStatus], BookingStatus]] = {
+    "change": (_CONFIRMED, BookingStatus.CONFIRMED),  # new seats or times
+    "check_in": (_CONFIRMED, BookingStatus.CHECKED_IN),
+    "no_show": (_CONFIRMED, BookingStatus.NO_SHOW),
+    "cancel": (_CONFIRMED, BookingStatus.CANCELLED),  # by the customer, before the deadline
+    # By the space's operator or a site admin, at any time before the end.
+    "cancel_on_behalf": (_HELD, BookingStatus.CANCELLED),
+}
+
+
+def _refusal(status: BookingStatus | None) -> DomainError:
+    """Why a booking in `status` cannot take the change asked (409)."""
+    return DomainError("already_cancelled" if status == BookingStatus.CANCELLED
+                       else "bad_status")
+
+
+def _may(current: Booking, action: str) -> None:
+    if current.status not in TRANSITIONS[action][0]:
+        raise _refusal(current.status)
+
+
+def _transition(session: Session, current: Booking, action: str, **values) -> Booking:
+    """Move `current` (as read in this transaction) by `action` of TRANSITIONS, writing
+    `values` with it, in one UPDATE guarded by the status read. A booking that another
+    request changed meanwhile is refused (already_cancelled or bad_status, 409) and left
+    as that request left it. Returns `current`, reread."""
+    _may(current, action)
+    now = clock.now()
+    done = session.execute(
+        sa.update(Booking)
+        .where(Booking.id == current.id, Booking.status == current.status)
+        .values(status=TRANSITIONS[action][1], updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if done != 1:  # lost a race: say why, as the winner left it
+        raise _refusal(session.scalar(sa.select(Booking.status).where(Booking.id == current.id)))
+    session.refresh(current)
+    return current
 
 
 # --------------------------------------------------------------------------- change
@@ -459,18 +520,22 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
     emails = [a.email for a in booking.attendees]
     _validate_shape(booking.unit, [(start, end)], new_seats, emails)
     operator = is_operator_of(actor_user, booking)
+    slot_id = booking.campaign_slot_id
+    campaign_id = booking.campaign_slot.campaign_id if slot_id is not None else None
+    # The campaign's rules are decided as for a new booking: under the (campaign, company)
+    # lock, taken before the unit lock.
+    lock = (campaign_company_lock(campaign_id, booking.company_id)
+            if campaign_id is not None and booking.company_id is not None else None)
 
     def work() -> Booking:
         unit = _lock_unit(session, unit_id)
         current = session.get(Booking, booking_id, populate_existing=True)  # as locked
-        if current.status != BookingStatus.CONFIRMED:
-            raise DomainError("already_cancelled" if current.status == BookingStatus.CANCELLED
-                              else "bad_status")
+        _may(current, "change")
         if not operator:
             _before_deadline(current)
         _bookable(unit)
-        slot = (_usable_slot(session, current.campaign_slot, unit)
-                if current.campaign_slot_id is not None else None)
+        slot = (_usable_slot(session, slot_id, campaign_id, unit)
+                if slot_id is not None else None)
         _check_times(unit, [(start, end)])
         _check_availability(session, unit, slot, [(start, end)], new_seats,
                             exclude_booking_id=current.id)
@@ -480,10 +545,9 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         _bump_unit(session, unit_id)
         price, subsidy = _price(unit, slot, start, end, new_seats)
         before = (current.seats, current.starts_at.isoformat(), current.ends_at.isoformat())
-        current.seats, current.starts_at, current.ends_at = new_seats, start, end
-        current.price_amount, current.subsidy_amount = price, subsidy
-        current.sequence += 1
-        session.flush()
+        _transition(session, current, "change", seats=new_seats, starts_at=start, ends_at=end,
+                    price_amount=price, subsidy_amount=subsidy,
+                    sequence=Booking.sequence + 1)
         recheck_extras(session, current)  # lent extras must be there for the new times too
         audit.record(session, actor_user, "booking.change", current,
                      unit.space.organisation_id, reference=current.reference,
@@ -491,7 +555,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         mail.enqueue_update(session, current)
         return current
 
-    return _decide(session, work)
+    return _decide(session, work, lock)
 
 
 # --------------------------------------------------------------------------- cancel
@@ -513,26 +577,15 @@ def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str 
     operator = is_operator_of(actor_user, booking)
 
     def work() -> Booking:
-        # Freeing seats needs no unit lock; the guarded update makes a double cancel a no-op.
         current = session.get(Booking, booking_id, populate_existing=True)
-        if current.status == BookingStatus.CANCELLED:
-            raise DomainError("already_cancelled")
+        action = "cancel_on_behalf" if operator else "cancel"
+        _may(current, action)
         if not operator:
-            if current.status != BookingStatus.CONFIRMED:
-                raise DomainError("bad_status")
             _before_deadline(current)
         elif clock.now() >= current.ends_at:
             raise DomainError("bad_status")
-        done = session.execute(
-            sa.update(Booking)
-            .where(Booking.id == booking_id, Booking.status != BookingStatus.CANCELLED)
-            .values(status=BookingStatus.CANCELLED, cancelled_at=clock.now(),
-                    cancel_reason=(reason or "")[:500], sequence=Booking.sequence + 1,
-                    updated_at=clock.now())
-        ).rowcount
-        if done != 1:
-            raise DomainError("already_cancelled")
-        session.refresh(current)
+        _transition(session, current, action, cancelled_at=clock.now(),
+                    cancel_reason=(reason or "")[:500], sequence=Booking.sequence + 1)
         audit.record(session, actor_user, "booking.cancel", current,
                      current.unit.space.organisation_id, reference=current.reference,
                      reason=reason or "", on_behalf=operator and current.user_id != actor_user.id)
@@ -553,16 +606,12 @@ def check_in(session: Session, booking: Booking, actor_user: User) -> Booking:
 
     def work() -> Booking:
         current = session.get(Booking, booking_id, populate_existing=True)
-        if current.status != BookingStatus.CONFIRMED:
-            raise DomainError("already_cancelled" if current.status == BookingStatus.CANCELLED
-                              else "bad_status")
+        _may(current, "check_in")
         now = clock.now()
         opens = at(current.starts_at.astimezone(TOKYO).date(), 0)
         if not opens <= now < current.ends_at:
             raise DomainError("not_checkin_time")
-        current.status = BookingStatus.CHECKED_IN
-        current.checked_in_at = now
-        session.flush()
+        _transition(session, current, "check_in", checked_in_at=now)
         audit.record(session, actor_user, "booking.check_in", current,
                      current.unit.space.organisation_id, reference=current.reference)
         return current
@@ -578,10 +627,10 @@ def mark_no_show(session: Session, booking: Booking, actor_user: User) -> Bookin
 
     def work() -> Booking:
         current = session.get(Booking, booking_id, populate_existing=True)
-        if current.status != BookingStatus.CONFIRMED or clock.now() < current.starts_at:
+        _may(current, "no_show")
+        if clock.now() < current.starts_at:
             raise DomainError("bad_status")
-        current.status = BookingStatus.NO_SHOW
-        session.flush()
+        _transition(session, current, "no_show")
         audit.record(session, actor_user, "booking.no_show", current,
                      current.unit.space.organisation_id, reference=current.reference)
         return current

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import current_app, request
 from pydantic import BaseModel, EmailStr, Field
 
+from booking import throttles
 from booking.blueprints.api.common import InvalidInput, bp, parse_body, problem, token_required
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
-from booking.extensions import db, limiter
+from booking.extensions import db
 from booking.models import OrgKind
 from booking.prefectures import find as find_prefecture
 from booking.services import accounts, tokens
@@ -33,14 +34,8 @@ class TokenIn(BaseModel):
     password: str = Field(min_length=1, max_length=200)
 
 
-def _login_key() -> str:
-    data = request.get_json(silent=True)
-    email = data.get("email", "") if isinstance(data, dict) else ""
-    return "token:" + accounts.normalise_email(str(email))[:254]
-
-
 @bp.post("/accounts")
-@limiter.limit("10 per hour")
+@throttles.signup  # shared with the sign-up forms: every attempt counts (409 tells "taken")
 def create_account():
     body = parse_body(AccountIn)
     weak = accounts.password_problem(body.password, (body.email, body.name))
@@ -63,14 +58,8 @@ def create_account():
                         "prefecture": prefecture.name}}, 201
 
 
-def _failed(response) -> bool:
-    """Only failed attempts count towards the limits (a 201 does not)."""
-    return response.status_code != 201
-
-
 @bp.post("/tokens")
-@limiter.limit("5 per minute", key_func=_login_key, deduct_when=_failed)
-@limiter.limit("20 per minute", deduct_when=_failed)
+@throttles.password_guess  # one budget with the log-in form, per account and per address
 def create_token():
     body = parse_body(TokenIn)
     user = accounts.authenticate(db.session, body.email, body.password)
