@@ -28,7 +28,7 @@ def seed_command() -> None:
 @click.password_option()
 def create_admin_command(email: str, name: str, password: str) -> None:
     """Create a site admin who approves supporter organisations."""
-    from booking.services import accounts
+    from booking.services import accounts, addresses
 
     if len(password) < 10:
         raise click.BadParameter("at least 10 characters", param_hint="password")
@@ -37,6 +37,8 @@ def create_admin_command(email: str, name: str, password: str) -> None:
                              is_admin=True)
     except accounts.EmailTaken:
         raise click.ClickException(f"{email} is already registered") from None
+    except addresses.AddressError as error:
+        raise click.BadParameter(error.explanation, param_hint="email") from None
     db.session.commit()
     click.echo(f"admin {email} created")
 

@@ -40,6 +40,8 @@ def from_environment() -> dict:
         "MAIL_FROM": os.environ.get("MAIL_FROM", "テレワーク予約 <noreply@telework.example.jp>"),
         "MAIL_DIR": os.environ.get("MAIL_DIR", str(INSTANCE_DIR / "mail")),
         "REMINDER_HOURS_BEFORE": int(os.environ.get("REMINDER_HOURS_BEFORE", "24")),
+        # Attempts before the outbox worker parks a message (about a day with the backoff).
+        "MAIL_MAX_ATTEMPTS": int(os.environ.get("MAIL_MAX_ATTEMPTS", "30")),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
         # Cache-Control max-age of static files (seconds); ETag revalidation after that.

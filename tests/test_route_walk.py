@@ -80,6 +80,8 @@ EXPECTED: dict[str, tuple] = {
     "GET admin.audit": (LOGIN, 403, 403, 403),
     "POST admin.approve": (LOGIN, 403, 403, 403),
     "POST admin.revoke": (LOGIN, 403, 403, 403),
+    "GET admin.outbox": (LOGIN, 403, 403, 403),
+    "POST admin.outbox_retry": (LOGIN, 403, 403, 403),
     # ------------------------------------------------------------------ API (no token sent)
     "GET api.openapi": PUBLIC,
     "POST api.create_account": (422, 422, 422, 422),

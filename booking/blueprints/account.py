@@ -11,14 +11,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from booking import clock, throttles
 from booking.extensions import db
 from booking.forms import form_status, options
 from booking.models import ApiToken, AuditEntry, Organisation, OrgKind, User
 from booking.prefectures import choices as prefecture_choices
-from booking.services import accounts, authz, privacy, tokens
+from booking.services import accounts, addresses, authz, privacy, tokens
 from booking.web import local_path
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -43,7 +43,7 @@ def _prefecture_field(label, required: bool = True) -> SelectField:
 
 
 class _AccountFields(FlaskForm):
-    email = EmailField(_l("メールアドレス"), validators=[DataRequired(), Email(), Length(max=254)])
+    email = EmailField(_l("メールアドレス"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(
         _l("パスワード"),
         validators=[DataRequired(), Length(min=PASSWORD_MIN, max=200), _password_rules],
@@ -52,7 +52,11 @@ class _AccountFields(FlaskForm):
     name = StringField(_l("お名前"), validators=[DataRequired(), Length(max=100)])
 
     def validate_email(self, field) -> None:
-        if accounts.email_taken(db.session, field.data or ""):
+        try:  # the one address rule (booking.services.addresses); keeps its ASCII form
+            field.data = addresses.normalise(field.data or "")
+        except addresses.AddressError as error:
+            raise ValidationError(error.message) from None
+        if accounts.email_taken(db.session, field.data):
             raise ValidationError(_l("このメールアドレスは既に登録されています。"))
 
 

@@ -33,6 +33,10 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)
     attempts: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[datetime | None]
+    # Parked: given up after MAIL_MAX_ATTEMPTS failures (or at once for an address that
+    # SMTP cannot take); last_error says why. Never claimed again until a site admin
+    # retries it (booking.services.mail.retry_parked).
+    failed_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(sa.String(500), default="")
 
 

@@ -13,6 +13,7 @@ from zxcvbn import zxcvbn
 
 from booking import clock
 from booking.models import Membership, Organisation, OrgKind, Role, User
+from booking.services import addresses
 from booking.services.audit import record
 
 # A hash to compare against when the account does not exist, so that the answer takes
@@ -62,19 +63,22 @@ def check_password_rules(password: str, user_inputs: Iterable[str] = ()) -> None
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """The form an address is looked up by (booking.services.addresses.lookup_key)."""
+    return addresses.lookup_key(email)
 
 
 def email_taken(session: Session, email: str) -> bool:
-    return session.scalar(sa.select(User.id).where(User.email == normalise_email(email))) is not None
+    forms = addresses.lookup_forms(email)
+    return session.scalar(sa.select(User.id).where(User.email.in_(forms)).limit(1)) is not None
 
 
 def create_user(session: Session, *, email: str, password: str, name: str, locale: str = "ja",
                 is_admin: bool = False) -> User:
+    email = addresses.normalise(email)  # AddressError (a DomainError) when refused
     if email_taken(session, email):
         raise EmailTaken(email)
     user = User(
-        email=normalise_email(email),
+        email=email,
         name=name.strip(),
         password_hash=generate_password_hash(password),
         locale=locale,
@@ -106,7 +110,8 @@ def create_organisation(session: Session, *, owner: User, kind: OrgKind, name: s
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    user = session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+    user = session.scalar(sa.select(User).where(User.email.in_(addresses.lookup_forms(email)))
+                          .order_by(User.id).limit(1))
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None

@@ -44,7 +44,10 @@ MESSAGES = {
     # Bookings (reservations.py)
     "whole_unit": (422, _l("この区画は1室(1棟)単位の予約です。席数は1にしてください。")),
     "too_many_attendees": (422, _l("参加者が多すぎます。")),
-    "bad_email": (422, _l("メールアドレスが正しくありません。")),
+    "bad_email": (422, _l("無効なメールアドレスです。")),
+    # Not a code of its own: the message of "bad_email" for a local part that is not
+    # ASCII (booking/services/addresses.py).
+    "email_not_ascii": (422, _l("メールアドレスの@より前には半角の英数字と記号だけが使えます。")),
     "bad_dates": (422, _l("日付を選んでください。")),
     "idempotency_mismatch": (422, _l("同じIdempotency-Keyで別の内容が送信されました。")),
     "not_checkin_time": (409, _l("今はチェックインできません。")),

@@ -14,20 +14,32 @@
   outbox's next_attempt_at; its message is written by the worker when due); a change
   moves it, a cancellation deletes it, and the worker drops any reminder whose booking no
   longer holds seats.
-- `flask outbox run` (the worker): claims due rows (PostgreSQL: FOR UPDATE SKIP LOCKED, so
-  several workers share the work; SQLite: an IMMEDIATE transaction) by leasing them for a
-  few minutes, sends them through SMTP (MAIL_URL) or writes .eml files into MAIL_DIR
-  (no MAIL_URL: development), marks them sent, and on failure retries with exponential
-  backoff (1 min, 2, 4 … up to 1 h). Delivery is at least once.
+- `flask outbox run` (the worker): claims one due row at a time (PostgreSQL: FOR UPDATE
+  SKIP LOCKED, so several workers share the work; SQLite: an IMMEDIATE transaction) by
+  leasing it for a few minutes and counting the attempt, sends it through SMTP (MAIL_URL)
+  or writes an .eml file into MAIL_DIR (no MAIL_URL: development), and marks it sent.
+  Delivery is at least once. No transaction is open while SMTP works.
+- Poison cannot stop it: ANY exception while building or sending one message fails that
+  message only, which is retried with exponential backoff (1 min, 2, 4 … up to 1 h) and
+  parked (failed_at, with the reason in last_error) after MAIL_MAX_ATTEMPTS attempts; a
+  recipient that breaks the address rule (booking.services.addresses; rows from before
+  it) is parked at once; a message whose workers died while sending it is parked when
+  its claims reach the limit. Parked messages are listed by `flask outbox status` and on
+  the site admin's /admin/outbox page, which can retry one.
+- A cancellation reason is user text mailed to every attendee: it goes out as plain text,
+  cut to CANCEL_REASON_MAIL_MAX characters, with anything a mail client would make a link
+  of (URLs, host names, addresses) replaced by a marker (reason_for_mail).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import smtplib
 import ssl
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,15 +65,17 @@ from sqlalchemy.orm import Session
 
 from booking import clock
 from booking.db import begin_write
-from booking.models import Booking, OutboxMessage
-from booking.services import calendars
+from booking.models import Booking, OutboxMessage, User
+from booking.services import addresses, audit, calendars
 from booking.services.availability import TOKYO
+from booking.services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)  # a claimed row is retried after this if its worker died
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
+DEFAULT_MAX_ATTEMPTS = 30  # MAIL_MAX_ATTEMPTS: then the message is parked
 KIND_CONFIRMATION = "confirmation"
 KIND_UPDATE = "update"
 KIND_CANCELLATION = "cancellation"
@@ -114,6 +128,44 @@ def _one_line(value: str) -> str:
     return " ".join(value.splitlines())
 
 
+# --------------------------------------------------------------------------- the cancellation reason
+
+CANCEL_REASON_MAIL_MAX = 200  # characters of the reason in a mail (the booking keeps 500)
+_HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})"
+_STOP = "\\s<>\"'()\\[\\]{}、。「」『』（）【】〈〉《》\u3000"
+# What mail clients make links of: a scheme or www. up to a space, bracket or Japanese
+# punctuation (IRIs included); and without one, a host name with a top-level domain, an
+# e-mail address, an IPv4 address. On NFKC text, so that full-width ｈｔｔｐ：／／ counts too.
+# Deliberately wide ("Mr.Tanaka" goes too): a lost word costs less than a live link.
+_LINKISH = re.compile(
+    rf"(?:[a-z][a-z0-9+.\-]{{1,30}}://|(?:mailto|tel|sms|callto|sip|xmpp|data|javascript):"
+    rf"|www\.)[^{_STOP}]+"
+    rf"|(?<![a-z0-9@._%+\-])(?:[a-z0-9._%+\-]+@)?{_HOST}(?![a-z0-9\-])"
+    rf"(?::\d{{1,5}})?(?:[/?#][^{_STOP}]*)?"
+    rf"|(?<![0-9.])\d{{1,3}}(?:\.\d{{1,3}}){{3}}(?![0-9])(?::\d{{1,5}})?(?:[/?#][^{_STOP}]*)?",
+    re.IGNORECASE)
+
+
+def reason_for_mail(reason: str, marker: str = "[…]") -> str:
+    """The cancellation reason as mailed to everyone invited: plain text (the HTML part
+    escapes it), normalised (NFKC), without control or format characters (bidi overrides,
+    zero-width joiners), with every link-like piece replaced by `marker`, and at most
+    CANCEL_REASON_MAIL_MAX characters. The booking's page shows it as it was written.
+
+    Why replace rather than break links (hxxps://, a zero-width joiner, [.]): whatever
+    still shows the address can be copied into a browser and still looks like a link
+    to the reader, and clients link bare host names (evil.example) on their own; a
+    reason does not need a link to say why a booking was cancelled."""
+    text = unicodedata.normalize("NFKC", reason or "").replace("\r\n", "\n")
+    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))
+
+    text = _LINKISH.sub(marker, text)
+    text = re.sub(r"\n{3,}", "\n\n", text.strip())
+    if len(text) > CANCEL_REASON_MAIL_MAX:
+        text = text[:CANCEL_REASON_MAIL_MAX - 1] + "…"
+    return text
+
+
 def render(kind: str, booking: Booking, people: Sequence[tuple[str, str]]) -> list[Rendered]:
     """The message of each person in `people` ((email, name), To them), describing the
     booking as it is now, at the event: it is rendered inside the booking's transaction.
@@ -136,6 +188,9 @@ def render(kind: str, booking: Booking, people: Sequence[tuple[str, str]]) -> li
             "url": calendars.booking_url(booking), "ics_url": calendars.ics_url(booking),
             "location": calendars.location_of(booking.unit.space, booking.locale),
             "loc": booking.locale,
+            # User text mailed to everyone invited: plain, cut, without links.
+            "reason": reason_for_mail(booking.cancel_reason, _("[リンク省略]"))
+            if kind == KIND_CANCELLATION and booking.cancel_reason else "",
         }
         for email, name in people:
             text = render_template("bookings/mail/message.txt", recipient_name=name, **context)
@@ -277,7 +332,7 @@ class SmtpTransport:
             conn.login(s.username, s.password or "")
         return conn
 
-    def send(self, row: OutboxMessage) -> None:
+    def send(self, row: Outgoing) -> None:
         if self.conn is None:
             self.conn = self._connect()
         refused = self.conn.sendmail(self.sender, [row.recipient], row.message)
@@ -285,9 +340,13 @@ class SmtpTransport:
             raise smtplib.SMTPRecipientsRefused(refused)
 
     def close(self) -> None:
+        """Also after a failure in the middle of a mail transaction: whatever state the
+        connection is in, the next message gets a new one."""
         if self.conn is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
+            with contextlib.suppress(Exception):
                 self.conn.quit()
+            with contextlib.suppress(Exception):
+                self.conn.close()
             self.conn = None
 
 
@@ -297,7 +356,7 @@ class FileTransport:
     def __init__(self, directory: str) -> None:
         self.directory = Path(directory)
 
-    def send(self, row: OutboxMessage) -> None:
+    def send(self, row: Outgoing) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{row.id:06d}-{row.kind}.eml"
         path.write_bytes(row.message)
@@ -322,26 +381,51 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
 
 
-def claim(session: Session, limit: int = 50) -> list[int]:
-    """Lease due rows to this worker; returns their ids (committed: others skip them)."""
+def max_attempts() -> int:
+    """How many attempts a message gets before it is parked (MAIL_MAX_ATTEMPTS). The
+    default, 30, is about a day with the backoff above: an SMTP outage of a day parks
+    nothing; a message that cannot be sent stops being tried by then."""
+    return max(int(current_app.config.get("MAIL_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)), 1)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What a transport needs of one message, read before it is sent: no database
+    transaction (and on SQLite no lock) is held while SMTP takes its time."""
+
+    id: int
+    kind: str
+    recipient: str  # the envelope address, in the rule's ASCII form
+    message: bytes
+
+
+def _due() -> sa.ColumnElement[bool]:
+    return sa.and_(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None),
+                   OutboxMessage.next_attempt_at <= clock.now())
+
+
+def claim_next(session: Session) -> int | None:
+    """Lease ONE due message to this worker (committed: other workers skip it) and count
+    the attempt; its id, or None when nothing is due.
+
+    One at a time, so that a worker that is slow on a message, or dies in the middle of
+    it, holds only that message back (until its LEASE runs out), never a batch. The
+    attempt is counted here, before the send: a message that kills its worker every time
+    still reaches MAIL_MAX_ATTEMPTS and is parked (see _deliver)."""
     now = clock.now()
     begin_write(session)
     try:
-        query = (
-            sa.select(OutboxMessage.id)
-            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(limit)
-        )
+        query = (sa.select(OutboxMessage.id).where(_due())
+                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1))
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if ids:
-            session.execute(sa.update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+        row_id = session.scalar(query)
+        if row_id is not None:
+            session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == row_id)
                             .values(next_attempt_at=now + LEASE,
                                     attempts=OutboxMessage.attempts + 1))
         session.commit()
-        return ids
+        return row_id
     except BaseException:
         session.rollback()
         raise
@@ -354,46 +438,176 @@ def _still_wanted(session: Session, row: OutboxMessage) -> bool:
     return booking is not None and booking.holds_seats and booking.starts_at > clock.now()
 
 
-def run_once(session: Session, transport=None, limit: int = 50) -> dict[str, int]:
-    """Send what is due now; returns counts of sent, failed and dropped messages."""
-    transport = transport or transport_from_config(current_app.config)
-    counts = {"sent": 0, "failed": 0, "dropped": 0}
-    ids = claim(session, limit)
+def _park(session: Session, row_id: int, reason: str) -> None:
+    session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == row_id)
+                    .values(failed_at=clock.now(), last_error=reason[:500]))
+    session.commit()
+
+
+def _failed(session: Session, row_id: int, error: BaseException) -> str:
+    """Record a failed attempt on its row alone: retried after the backoff, or parked
+    once it has had its attempts. Returns "failed" or "parked"."""
+    row = session.get(OutboxMessage, row_id, populate_existing=True)
+    if row is None:  # deleted meanwhile (a cancelled booking's reminder, personal data)
+        session.commit()
+        return "failed"
+    reason = f"{type(error).__name__}: {error}"[:500]
+    parked = row.attempts >= max_attempts()
+    if parked:
+        row.failed_at = clock.now()
+    else:
+        row.next_attempt_at = clock.now() + backoff(row.attempts)
+    row.last_error = reason
+    row_info = (row.id, row.kind, row.recipient, row.attempts)
+    session.commit()
+    if parked:
+        log.error("mail %s (%s to %s) parked after %d attempts: %s", *row_info, reason)
+    else:
+        log.warning("mail %s (%s to %s) failed (attempt %d): %s", *row_info, reason)
+    return "parked" if parked else "failed"
+
+
+def _prepare(session: Session, row_id: int) -> Outgoing | str:
+    """The message of a claimed row, ready to send; or what became of it instead
+    ("dropped", "parked", "skipped")."""
+    row = session.get(OutboxMessage, row_id, populate_existing=True)
+    if row is None or row.sent_at is not None or row.failed_at is not None:
+        session.commit()
+        return "skipped"
+    if not _still_wanted(session, row):
+        session.delete(row)  # a reminder of a cancelled or past booking
+        session.commit()
+        return "dropped"
+    if row.attempts > max_attempts():
+        # Claimed that many times without an answer: its workers stopped while sending it.
+        _park(session, row_id, f"the worker stopped while sending it ({row.attempts - 1} "
+                               "attempts); it may or may not have been delivered")
+        log.error("mail %s (%s to %s) parked: its worker stopped while sending it, "
+                  "%d times", row.id, row.kind, row.recipient, row.attempts - 1)
+        return "parked"
+    problem = addresses.why_not_sendable(row.recipient)
+    if problem is not None:
+        # Never sendable (a row written before the address rule, or by hand): no retry.
+        _park(session, row_id, problem)
+        log.error("mail %s (%s) parked: %s", row_id, row.kind, problem)
+        return "parked"
+    if not row.message:
+        _write_reminder(session, row)
+    outgoing = Outgoing(row.id, row.kind, addresses.normalise(row.recipient), row.message)
+    session.commit()  # ends the read transaction before SMTP
+    return outgoing
+
+
+def _deliver(session: Session, transport, row_id: int) -> str:
+    """Build and send one claimed message. ANY exception while doing so fails this
+    message only ("failed", retried with backoff; "parked" after its attempts); the
+    worker goes on with the next. An error while recording the outcome (the database
+    gone) is not the message's fault and is raised; the lease brings the row back."""
     try:
-        for row_id in ids:
-            row = session.get(OutboxMessage, row_id)
-            if row is None or row.sent_at is not None:
-                continue
-            if not _still_wanted(session, row):
-                session.delete(row)  # a reminder of a cancelled or past booking
-                session.commit()
-                counts["dropped"] += 1
-                continue
-            if not row.message:
-                _write_reminder(session, row)
-            try:
-                transport.send(row)
-            except (smtplib.SMTPException, OSError) as error:
-                transport.close()  # a broken connection: reconnect for the next one
-                row.next_attempt_at = clock.now() + backoff(row.attempts)
-                row.last_error = f"{type(error).__name__}: {error}"[:500]
-                session.commit()
-                counts["failed"] += 1
-                log.warning("mail %s to %s failed (attempt %d): %s", row.id, row.recipient,
-                            row.attempts, error)
-                continue
-            row.sent_at = clock.now()
-            row.last_error = ""
+        outgoing = _prepare(session, row_id)
+        if isinstance(outgoing, str):
+            return outgoing
+        transport.send(outgoing)
+    except Exception as error:  # any exception: one message must not stop the worker
+        session.rollback()
+        transport.close()  # the connection may be mid-transaction: start afresh
+        return _failed(session, row_id, error)
+    except BaseException:
+        # Stopped (Ctrl-C, SIGTERM turned into SystemExit): hand the message back at
+        # once instead of after the lease. It may have been sent: at least once.
+        session.rollback()
+        with contextlib.suppress(Exception):
+            session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == row_id)
+                            .values(next_attempt_at=clock.now()))
             session.commit()
-            counts["sent"] += 1
+        raise
+    session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == row_id)
+                    .values(sent_at=clock.now(), last_error=""))
+    session.commit()
+    return "sent"
+
+
+class Counts(dict):
+    """sent / failed / dropped of one round (failed includes the messages parked in it,
+    which `parked` counts again)."""
+
+    parked: int = 0
+
+
+def run_once(session: Session, transport=None, limit: int = 50) -> Counts:
+    """Send up to `limit` due messages, one claimed at a time; returns counts of sent,
+    failed (retried later or parked) and dropped messages."""
+    transport = transport or transport_from_config(current_app.config)
+    counts = Counts(sent=0, failed=0, dropped=0)
+    try:
+        for _ in range(limit):
+            row_id = claim_next(session)
+            if row_id is None:
+                break
+            outcome = _deliver(session, transport, row_id)
+            if outcome == "parked":
+                counts.parked += 1
+                outcome = "failed"
+            if outcome in counts:
+                counts[outcome] += 1
     finally:
         transport.close()
     return counts
 
 
+# --------------------------------------------------------------------------- what the admin sees
+
+
+STATES = ("queued", "retrying", "parked", "sent")
+
+
+def _state() -> sa.Case:
+    return sa.case(
+        (OutboxMessage.sent_at.is_not(None), "sent"),
+        (OutboxMessage.failed_at.is_not(None), "parked"),
+        (OutboxMessage.last_error != "", "retrying"),
+        else_="queued")
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    """How many messages are queued (not yet tried, or due later), retrying (failed at
+    least once, tried again after the backoff), parked (given up, a site admin decides)
+    and sent."""
+    state = _state().label("state")
+    found = dict(session.execute(sa.select(state, sa.func.count()).group_by(state)).all())
+    return {name: int(found.get(name, 0)) for name in STATES}
+
+
+def parked(session: Session, limit: int = 200) -> list[tuple[OutboxMessage, str | None]]:
+    """The parked messages, the latest first, each with its booking's reference."""
+    return [(row, reference) for row, reference in session.execute(
+        sa.select(OutboxMessage, Booking.reference)
+        .outerjoin(Booking, Booking.id == OutboxMessage.booking_id)
+        .where(OutboxMessage.failed_at.is_not(None))
+        .order_by(OutboxMessage.failed_at.desc(), OutboxMessage.id.desc()).limit(limit))]
+
+
+def retry_parked(session: Session, message_id: int, actor: User) -> OutboxMessage:
+    """A site admin sends a parked message again: due now, with a fresh count of attempts
+    (the last reason stays until it is sent). "not_found" when it is not parked."""
+    row = session.scalar(sa.select(OutboxMessage).where(
+        OutboxMessage.id == message_id, OutboxMessage.failed_at.is_not(None),
+        OutboxMessage.sent_at.is_(None)).with_for_update())
+    if row is None:
+        raise DomainError("not_found")
+    row.failed_at = None
+    row.attempts = 0
+    row.next_attempt_at = clock.now()
+    audit.record(session, actor, "outbox.retry", row, None, kind=row.kind,
+                 recipient=row.recipient, reason=row.last_error)
+    session.flush()
+    return row
+
+
 def pending(session: Session) -> Sequence[OutboxMessage]:
-    return session.scalars(sa.select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
-                           .order_by(OutboxMessage.id)).all()
+    return session.scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
+        .order_by(OutboxMessage.id)).all()
 
 
 @click.group("outbox")
@@ -404,17 +618,25 @@ def outbox_cli() -> None:
 @outbox_cli.command("run")
 @click.option("--once", is_flag=True, help="Send what is due and stop.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
-@click.option("--batch", default=50, show_default=True, help="Messages claimed per round.")
+@click.option("--batch", default=50, show_default=True, help="Messages sent per round at most.")
 @with_appcontext
 def run_command(once: bool, interval: float, batch: int) -> None:
-    """The mail worker: sends due messages, retries failures with backoff."""
+    """The mail worker: sends due messages, retries failures with backoff, parks a
+    message that keeps failing (see `flask outbox status`)."""
     from booking.extensions import db
 
     while True:
-        counts = run_once(db.session, limit=batch)
-        if counts["sent"] or counts["failed"] or counts["dropped"] or once:
-            click.echo(f"outbox: sent={counts['sent']} failed={counts['failed']} "
-                       f"dropped={counts['dropped']}")
+        try:
+            counts = run_once(db.session, limit=batch)
+        except Exception:  # the database or the transport as a whole
+            if once:
+                raise
+            log.exception("outbox round failed; trying again in %s s", interval)
+            counts = None
+        if counts is not None and (any(counts.values()) or once):
+            line = (f"outbox: sent={counts['sent']} failed={counts['failed']} "
+                    f"dropped={counts['dropped']}")
+            click.echo(line + (f" (parked={counts.parked})" if counts.parked else ""))
         db.session.remove()
         if once:
             return
@@ -424,12 +646,22 @@ def run_command(once: bool, interval: float, batch: int) -> None:
 @outbox_cli.command("status")
 @with_appcontext
 def status_command() -> None:
-    """How many messages wait, and the last error of each failing one."""
+    """Messages by state, and every parked message with its reason."""
     from booking.extensions import db
 
-    rows = pending(db.session)
-    click.echo(f"outbox: {len(rows)} pending")
-    for row in rows:
-        if row.last_error:
-            click.echo(f"  #{row.id} {row.kind} to {row.recipient}: attempts={row.attempts} "
-                       f"{row.last_error}")
+    counts = counts_by_state(db.session)
+    click.echo(f"outbox: pending: {counts['queued'] + counts['retrying']} (queued: "
+               f"{counts['queued']}, retrying: {counts['retrying']}), parked: {counts['parked']}, "
+               f"sent: {counts['sent']}")
+    rows = parked(db.session, limit=1000)
+    if rows:
+        click.echo("parked (retry one on /admin/outbox):")
+    for row, booking_reference in rows:
+        when = row.failed_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M")
+        reference = f" booking {booking_reference}" if booking_reference else ""
+        click.echo(f"  #{row.id} {row.kind} to {row.recipient}{reference}, parked {when} "
+                   f"after {row.attempts} attempts: {row.last_error}")
+    retrying = [row for row in pending(db.session) if row.last_error]
+    for row in retrying:
+        click.echo(f"  retrying #{row.id} {row.kind} to {row.recipient}: "
+                   f"attempts={row.attempts} {row.last_error}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, request
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
 from booking import throttles
 from booking.blueprints.api.common import InvalidInput, bp, parse_body, problem, token_required
@@ -11,7 +11,7 @@ from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, proble
 from booking.extensions import db
 from booking.models import OrgKind
 from booking.prefectures import find as find_prefecture
-from booking.services import accounts, tokens
+from booking.services import accounts, addresses, tokens
 
 PASSWORD_MIN = 10
 
@@ -23,7 +23,7 @@ class CompanyIn(BaseModel):
 
 
 class AccountIn(BaseModel):
-    email: EmailStr = Field(max_length=254)
+    email: addresses.Address
     password: str = Field(min_length=PASSWORD_MIN, max_length=200)
     name: str = Field(min_length=1, max_length=100)
     company: CompanyIn

@@ -15,14 +15,14 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from flask import g, request
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 from sqlalchemy.orm import selectinload
 
 from booking.blueprints.api.common import InvalidInput, bp, parse_body, problem, token_required
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
 from booking.extensions import db
 from booking.models import Booking, BookingStatus, Campaign, CampaignSlot, PricePer, Space, Unit
-from booking.services import calendars, campaigns, reservations
+from booking.services import addresses, calendars, campaigns, reservations
 from booking.services.availability import TOKYO
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -40,7 +40,7 @@ class BookingIn(BaseModel):
     nights: int | None = Field(default=None, ge=1, le=60,
                                description="Whole houses: nights from `date`")
     seats: int = Field(default=1, ge=1, le=reservations.MAX_SEATS)
-    attendees: list[Annotated[EmailStr, Field(max_length=254)]] = Field(
+    attendees: list[addresses.Address] = Field(
         default_factory=list, max_length=reservations.MAX_ATTENDEES)
     campaign: str | None = Field(default=None, max_length=80)
     note: str = Field(default="", max_length=500)
