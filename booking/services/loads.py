@@ -182,7 +182,9 @@ def _lock(session: Session, connection: sa.Connection, unit_ids: Iterable[int]) 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_locks(session: Session, transaction) -> None:
-    if transaction.parent is None:  # the database transaction ended: its locks are gone
+    # The database transaction ended: its locks are gone. A savepoint rolled back takes
+    # the locks taken inside it along: forgetting them all then costs a lock again at most.
+    if transaction.parent is None or transaction.nested:
         session.info.pop(_LOCKED, None)
 
 
