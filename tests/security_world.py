@@ -14,11 +14,19 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-import booking.models as models
 from booking import clock
 from booking.extensions import db
-from booking.models import ApiToken, BookingAttendee, Closure, OrgKind, Photo, User
-from booking.services import tokens
+from booking.models import (
+    ApiToken,
+    BookingAttendee,
+    CampaignExtra,
+    CapacityOverride,
+    Closure,
+    OrgKind,
+    Photo,
+    User,
+)
+from booking.services import calendars, tokens
 
 ROLES = ("anon", "company", "operator_other", "municipality_other")
 
@@ -61,13 +69,12 @@ def build_world(make) -> World:
                                    name="同僚"))
     closure = Closure(unit_id=unit.id, start_date=date(2027, 8, 13), end_date=date(2027, 8, 15),
                       reason="お盆")
-    override = models.CapacityOverride(unit_id=unit.id, day=date(2027, 8, 1), capacity=3)
-    photo = Photo(space_id=space.id, filename="0123456789abcdef.jpg", alt="写真")
+    override = CapacityOverride(unit_id=unit.id, day=date(2027, 8, 1), capacity=3)
+    # A name the console could have given (services/photos.py NAME); no file on disk.
+    photo = Photo(space_id=space.id, filename="0123456789abcdef" * 2 + ".jpg", alt="写真")
     db.session.add_all([closure, override, photo])
-    extra = None
-    if hasattr(models, "CampaignExtra"):
-        extra = models.CampaignExtra(campaign_id=campaign.id, name="ポケットWi-Fi", quantity=3)
-        db.session.add(extra)
+    extra = CampaignExtra(campaign_id=campaign.id, name="ポケットWi-Fi", quantity=3)
+    db.session.add(extra)
     db.session.commit()
 
     owner_token, _ = tokens.issue(db.session, w.users["company"], 24)
@@ -92,7 +99,7 @@ def build_world(make) -> World:
         "photo_id": photo.id,
         "campaign_id": campaign.id,
         "slot_id": slot.id,
-        "extra_id": extra.id if extra is not None else 999_999,
+        "extra_id": extra.id,
         "token_id": company_token_id,  # the company user's own API token
         # The company's feed (the walk renews the company USER's feed, not this one).
         "secret": _feed_secret(company),
@@ -107,10 +114,6 @@ def build_world(make) -> World:
 
 def _feed_secret(owner) -> str:
     """A live calendar feed secret (the feed URL is the credential)."""
-    try:
-        from booking.services import calendars
-    except ImportError:
-        return "no-feeds-yet"
     secret = calendars.renew_secret(owner)
     db.session.commit()
     return secret

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 import sqlalchemy as sa
 
@@ -17,6 +19,35 @@ GOOD_SUPPORTER = {
     "kind": "municipality", "organisation_name": "府中市", "organisation_name_en": "Fuchu City",
     "prefecture": "13", "address": "東京都府中市宮西町2-24",
 }
+
+
+class _Form(HTMLParser):
+    """The form controls (their attributes) and the text of every element with an id."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.controls: list[dict[str, str | None]] = []
+        self.text_of: dict[str, str] = {}
+        self._open: list[tuple[str, str | None]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag in ("input", "select", "textarea"):
+            self.controls.append(values)
+        if tag not in ("input", "img", "br", "hr", "meta", "link"):  # void elements
+            self._open.append((tag, values.get("id")))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._open:
+            if self._open.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        for _tag, element_id in self._open:
+            if element_id:
+                self.text_of[element_id] = self.text_of.get(element_id, "") + data
 
 
 def _rows() -> dict:
@@ -51,12 +82,17 @@ def test_company_sign_up_bad_input_shows_error_beside_field_and_writes_nothing(
     make.user("taken@example.jp")
     before = _rows()
     response = client.post("/account/signup", data={**GOOD_COMPANY, **change})
-    html = response.get_data(as_text=True)
+    page = _Form(response.get_data(as_text=True))
     assert response.status_code == 422
-    assert f'id="{field}-error"' in html
-    assert f'aria-describedby="{field}-error"' in html or f'{field}-error"' in html
-    error_start = html.index(f'id="{field}-error"')
-    assert message in html[error_start:error_start + 400]
+    # The message is in the field's error element, and the field points at it.
+    assert message in page.text_of.get(f"{field}-error", ""), page.text_of
+    [control] = [attrs for attrs in page.controls if attrs.get("name") == field]
+    assert f"{field}-error" in (control.get("aria-describedby") or "").split(), control
+    assert control.get("aria-invalid") == "true", control
+    # No other field is said to be wrong.
+    others = [a["name"] for a in page.controls
+              if a.get("aria-invalid") and a.get("name") != field]
+    assert others == []
     assert _rows() == before
 
 
