@@ -49,7 +49,9 @@ def last_five(make):
 def _room_for_racers() -> None:
     """PostgreSQL: wait (30 s at most) until the racers' connections fit in its 100. The
     last test's fifty closed theirs just before, but their server processes can take a
-    moment to end, and until then they count ("too many clients" in a busy CI run)."""
+    moment to end, and until then they count ("too many clients" in a busy CI run). When
+    they never free up, the test fails here, saying who holds them, rather than racing
+    into "too many clients"."""
     if db.engine.dialect.name != "postgresql":
         return
     limit = 97 - (THREADS + 7)  # superuser_reserved_connections; the racers' pool
@@ -60,6 +62,15 @@ def _room_for_racers() -> None:
         if busy <= limit:
             return
         time.sleep(0.1)
+    holders = db.session.execute(sa.text(
+        "SELECT coalesce(datname, '?'), coalesce(application_name, ''), state, count(*) "
+        "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+        "GROUP BY 1, 2, 3 ORDER BY 4 DESC")).all()
+    db.session.rollback()
+    pytest.fail(f"PostgreSQL still had {busy} client connections after 30 s; the {THREADS} "
+                f"racers need at most {limit} open before they start, or they would meet "
+                f"'too many clients' instead of each other. Who holds them "
+                f"(database, application, state, count): {holders}")
 
 
 def _race(app, unit_id: int, user_id: int, day, seats: int = 1) -> Counter:

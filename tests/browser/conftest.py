@@ -10,6 +10,7 @@ tests/browser/package-lock.json (`scripts/browser-deps.sh`, or installed here on
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import socket
@@ -119,6 +120,7 @@ def _server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, str, Path]]:
             env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
         )
     sock.close()
+    _LOG_WATCH[log] = 0
     try:
         yield proc, base, log
     finally:
@@ -128,10 +130,63 @@ def _server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, str, Path]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        errors = [line for line in log.read_text(errors="replace").splitlines()
-                  if "Traceback" in line or "[ERROR]" in line]
-        if errors:
-            print(f"server log {log} had errors:\n" + "\n".join(errors[:20]))
+        # What no test's check has reported yet (written after the last test's teardown,
+        # or by the server's start and end): fails the session's last test.
+        late = _new_server_errors(log)
+        if late:
+            pytest.fail(f"the application server logged errors (log: {log}):\n{late}")
+
+
+# Server log offset up to which errors have been reported, per log file.
+_LOG_WATCH: dict[Path, int] = {}
+# The server logs JSON lines (booking/logging.py, gunicorn.conf.py); gunicorn's own text
+# format and a bare traceback are caught too.
+SERVER_ERRORS = ('"level": "error"', '"level": "critical"', "[ERROR]", "[CRITICAL]", "Traceback")
+
+
+def _readable(line: str) -> str:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(entry, dict):
+        return line
+    head = f"{entry.get('level', '?')} {entry.get('logger', '?')}: {entry.get('msg', '')}"
+    details = {k: v for k, v in entry.items() if k in ("request_id", "path", "method", "status")}
+    return head + (f" {details}" if details else "") + (f"\n{entry['exc']}" if entry.get("exc") else "")
+
+
+def _new_server_errors(log: Path) -> str:
+    """The server's error lines (and tracebacks) since the last call, readable; "" when
+    there are none."""
+    with open(log, "rb") as f:
+        f.seek(_LOG_WATCH.get(log, 0))
+        grown = f.read()
+    _LOG_WATCH[log] = _LOG_WATCH.get(log, 0) + len(grown)
+    lines = grown.decode(errors="replace").splitlines()
+    hits = [line for line in lines if any(mark in line for mark in SERVER_ERRORS)]
+    shown = "\n".join(_readable(line) for line in hits[:5])
+    return shown + (f"\n... and {len(hits) - 5} more" if len(hits) > 5 else "")
+
+
+@pytest.fixture(autouse=True)
+def _server_log_is_clean(request):
+    """A test that uses the live server fails (at teardown, named) when the server wrote a
+    traceback or an [ERROR] line while it ran; one written before it started (after the
+    previous test's check) is reported too, as such."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    _proc, _base, log = request.getfixturevalue("_server")
+    before = _new_server_errors(log)
+    yield
+    during = _new_server_errors(log)
+    if during:
+        pytest.fail(f"the application server logged errors during this test (log: {log}):\n"
+                    f"{during}")
+    if before:
+        pytest.fail(f"the application server logged errors before this test started, after "
+                    f"the previous test's check (log: {log}):\n{before}")
 
 
 @pytest.fixture(scope="session")
