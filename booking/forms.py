@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import wtforms
 from flask import request
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
+
+from booking import dates
+from booking.web import local_date
 
 
 def options(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
@@ -17,3 +22,17 @@ def options(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
 def form_status(form: FlaskForm) -> int:
     """422 when a submitted form has errors, so tests and clients can tell."""
     return 422 if request.method == "POST" and form.errors else 200
+
+
+class DateField(wtforms.DateField):
+    """A date input whose date lies in the range the service works with (booking.dates):
+    anything else is an error beside the field and leaves the field's data None, so that
+    even a view that reads the data without validating never sees 9999-12-31."""
+
+    def process_formdata(self, valuelist) -> None:
+        super().process_formdata(valuelist)
+        if self.data is not None and not dates.supported(self.data):
+            self.data = None
+            raise ValueError(_("%(earliest)sから%(latest)sまでの日付を入力してください。",
+                               earliest=local_date(dates.EARLIEST),
+                               latest=local_date(dates.latest())))

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import psycopg
 from flask import Flask, g, jsonify, render_template, request, session
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import format_date, get_locale, refresh
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import IntegerConverter
 
 from booking.clock import TOKYO
@@ -131,6 +132,87 @@ def _end_session(_error: BaseException | None) -> None:
         db.session.remove()
 
 
+# ------------------------------------------------------------------ hostile input at the edge
+
+MAX_JSON_DEPTH = 32  # no body of ours nests more than a few levels
+
+
+class JSONTooDeep(ValueError):
+    """A JSON document nested deeper than MAX_JSON_DEPTH."""
+
+
+def _json_strings(value, max_depth: int = MAX_JSON_DEPTH):
+    """Every string (keys too) of a parsed JSON value, without recursion; JSONTooDeep
+    when it nests deeper than `max_depth`."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels")
+            if isinstance(item, dict):
+                yield from (k for k in item if isinstance(k, str))
+                item = item.values()
+            stack.extend((child, depth + 1) for child in item)
+
+
+class GuardedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, read with a depth limit: Python's parser recurses, so a body of
+    100 000 nested brackets raised RecursionError (a 500) in every view that read JSON.
+    Too deep is a ValueError like any malformed body: request.get_json() answers 400,
+    get_json(silent=True) gives None."""
+
+    def loads(self, s, **kwargs):
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise JSONTooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        for _string in _json_strings(value):
+            pass
+        return value
+
+
+class HostileInput(BadRequest):
+    """400 for input no view should ever see (NUL bytes, JSON nested too deep)."""
+
+
+NUL_REFUSED = "NUL bytes (\\0) are not accepted in a request."
+
+
+def _refuse_hostile_input() -> None:
+    """Runs before every other hook: input that no field of ours may hold is refused at
+    once, whatever the route, with a 400 (problem+json under /api/, the error page
+    elsewhere). PostgreSQL refuses NUL in text, so a NUL that reached a query was a 500.
+    A malformed JSON body is left to the view (its 422 says which field); only a body
+    nested too deep is refused here."""
+    if "\0" in request.path or any("\0" in k or "\0" in v
+                                   for k, v in request.args.items(multi=True)):
+        raise HostileInput(NUL_REFUSED)
+    # (Not Authorization: a credential is only ever hashed, and a malformed one is the
+    # API's documented 401.)
+    if any("\0" in value for name, value in request.headers.items()
+           if name.lower() != "authorization"):
+        raise HostileInput(NUL_REFUSED)
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields = request.form.items(multi=True)
+        names = [f.filename or "" for _k, f in request.files.items(multi=True)]
+        if any("\0" in k or "\0" in v for k, v in fields) or any("\0" in n for n in names):
+            raise HostileInput(NUL_REFUSED)
+    elif request.is_json and request.content_length != 0:
+        from flask import current_app
+
+        try:
+            value = current_app.json.loads(request.get_data(cache=True))
+        except JSONTooDeep as error:
+            raise HostileInput(str(error)) from None
+        except ValueError:
+            return  # malformed: the view says what is wrong with it
+        if any("\0" in string for string in _json_strings(value)):
+            raise HostileInput(NUL_REFUSED)
+
+
 def _security_headers(response):
     tile_origin = g.get("tile_origin", "")
     response.headers.setdefault(
@@ -226,6 +308,10 @@ def init_app(app: Flask) -> None:
 
     tile = urlsplit(app.config["MAP_TILE_URL"])
     tile_origin = f"{tile.scheme}://{tile.netloc}" if tile.netloc else ""
+
+    app.json = GuardedJSONProvider(app)
+    # First of all hooks (before CSRF, the rate limiter's keys, the user's loading).
+    app.before_request_funcs.setdefault(None, []).insert(0, _refuse_hostile_input)
 
     @app.before_request
     def _per_request_state():

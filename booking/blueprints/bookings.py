@@ -6,7 +6,6 @@ calendars), and renders or redirects. Every rule lives in the service.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import secrets
@@ -18,12 +17,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
-from wtforms import DateField, HiddenField, IntegerField, StringField, TextAreaField, TimeField
+from wtforms import HiddenField, IntegerField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from booking import clock
+from booking import clock, dates
 from booking.extensions import db
-from booking.forms import form_status
+from booking.forms import DateField, form_status
 from booking.models import Booking, CampaignSlot, PricePer, Space, Unit, User
 from booking.services import calendars, campaigns, reservations
 from booking.services.availability import TOKYO, at, regular_window, slot_window
@@ -37,7 +36,7 @@ MAX_RANGE_DAYS = reservations.MAX_PERIODS
 # Which field a domain error belongs beside (the rest are shown above the form).
 FIELD_OF = {
     "bad_seats": "seats", "whole_unit": "seats", "not_enough_seats": "seats",
-    "too_many_attendees": "attendees", "bad_email": "attendees",
+    "too_many_attendees": "attendees", "bad_email": "attendees", "email_unverified": "attendees",
     "bad_range": "end_time", "outside_hours": "start_time",
     "closed": "first_date", "in_past": "first_date", "lead_time": "first_date",
     "too_short": "last_date", "too_long": "last_date", "bad_dates": "first_date",
@@ -253,9 +252,8 @@ def new():
     form, extra_names = _booking_form(slot)
     if request.method == "GET":
         form.submission.data = secrets.token_urlsafe(16)
-        if request.args.get("date"):
-            with contextlib.suppress(ValueError):  # a search result's date, if valid
-                form.first_date.data = date.fromisoformat(request.args["date"])
+        # A search result's date, if it is one (and in the range dates.parse accepts).
+        form.first_date.data = dates.parse(request.args.get("date")) or form.first_date.data
     status = 200
     if form.validate_on_submit():
         token = form.submission.data or secrets.token_urlsafe(16)

@@ -25,7 +25,6 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
     FloatField,
     IntegerField,
     SelectField,
@@ -35,8 +34,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from booking import dates
 from booking.extensions import db
-from booking.forms import form_status, options
+from booking.forms import DateField, form_status, options
 from booking.models import Campaign, CampaignExtra, CampaignSlot, Eligibility, Space
 from booking.services import campaigns as service
 from booking.services import reports
@@ -113,7 +113,8 @@ class CampaignForm(FlaskForm):
 
 
 def _parse_days(text: str) -> list[date]:
-    return [date.fromisoformat(p.strip()) for p in re.split(r"[,、\s]+", text) if p.strip()]
+    return [dates.check(date.fromisoformat(p.strip()))
+            for p in re.split(r"[,、\s]+", text) if p.strip()]
 
 
 PRICE_MODES = (("free", _l("無料")), ("price", _l("割引料金")), ("unit", _l("区画の通常料金")))

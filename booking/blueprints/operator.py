@@ -26,7 +26,6 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
-    DateField,
     FloatField,
     Form,
     FormField,
@@ -49,7 +48,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from booking import clock
 from booking.extensions import db
-from booking.forms import form_status, options
+from booking.forms import DateField, form_status, options
 from booking.labels import AMENITY_LABELS, PER, SPACE_KINDS, UNIT_KINDS, weekday_name
 from booking.models import (
     AMENITIES,

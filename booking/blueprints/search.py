@@ -8,11 +8,11 @@ from datetime import date
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 
 from booking.extensions import db
-from booking.forms import options
+from booking.forms import DateField, options
 from booking.labels import AMENITY_LABELS, UNIT_KINDS
 from booking.models import AMENITIES
 from booking.services import geocoding

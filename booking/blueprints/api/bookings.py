@@ -15,10 +15,18 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from flask import g, request
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 from sqlalchemy.orm import selectinload
 
-from booking.blueprints.api.common import InvalidInput, bp, parse_body, problem, token_required
+from booking.blueprints.api.common import (
+    ApiDate,
+    ApiDatetime,
+    InvalidInput,
+    bp,
+    parse_body,
+    problem,
+    token_required,
+)
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
 from booking.extensions import db
 from booking.models import Booking, BookingStatus, Campaign, CampaignSlot, PricePer, Space, Unit
@@ -32,11 +40,12 @@ ExtraKey = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,8}$")]
 
 class BookingIn(BaseModel):
     unit_id: int = Field(ge=1, le=2**31 - 1)  # the id column's range: a 422, not a 500
-    date: Date | None = Field(default=None, description="One day (Asia/Tokyo); the opening hours")
-    dates: list[Date] | None = Field(default=None, max_length=reservations.MAX_PERIODS,
-                                     description="Several days, one booking each (all or none)")
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    date: ApiDate | None = Field(default=None,
+                                 description="One day (Asia/Tokyo); the opening hours")
+    dates: list[ApiDate] | None = Field(default=None, max_length=reservations.MAX_PERIODS,
+                                        description="Several days, one booking each (all or none)")
+    start: ApiDatetime | None = None
+    end: ApiDatetime | None = None
     nights: int | None = Field(default=None, ge=1, le=60,
                                description="Whole houses: nights from `date`")
     seats: int = Field(default=1, ge=1, le=reservations.MAX_SEATS)
@@ -65,9 +74,9 @@ class BookingIn(BaseModel):
 
 class BookingChange(BaseModel):
     seats: int | None = Field(default=None, ge=1, le=reservations.MAX_SEATS)
-    date: Date | None = None
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    date: ApiDate | None = None
+    start: ApiDatetime | None = None
+    end: ApiDatetime | None = None
 
     @model_validator(mode="after")
     def _times(self):

@@ -41,13 +41,28 @@ def json_response(description: str, schema: dict) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+# Every request may be refused before any view reads it (booking.web): NUL bytes anywhere,
+# or a JSON body nested too deep.
+BAD_REQUEST = {"400": {
+    "description": "Bad request: NUL bytes in the path, query, headers or body, or a JSON "
+                   "body nested more than 32 levels deep",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}}
+
+
+def _with_bad_request(item: dict) -> dict:
+    return {method: (dict(op, responses={**BAD_REQUEST, **op.get("responses", {})})
+                     if isinstance(op, dict) and "responses" in op else op)
+            for method, op in item.items()}
+
+
 @bp.get("/openapi.json")
 def openapi():
     return jsonify({
         "openapi": "3.1.0",
         "info": {"title": "Telework workspace booking API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
-        "paths": dict(sorted(PATHS.items())),
+        "paths": {path: _with_bad_request(item) for path, item in sorted(PATHS.items())},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from datetime import date, timedelta
 from typing import Literal
@@ -12,7 +11,13 @@ from flask import current_app, request, url_for
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from booking import clock
-from booking.blueprints.api.common import InvalidInput, bp, problem, validation_errors
+from booking.blueprints.api.common import (
+    ApiDate,
+    InvalidInput,
+    bp,
+    problem,
+    validation_errors,
+)
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
 from booking.extensions import db
 from booking.models import AMENITIES, Closure, PricePer, Space, Unit, UnitKind
@@ -49,8 +54,8 @@ class SearchParams(BaseModel):
     radius_km: float = Field(default=search_service.DEFAULT_RADIUS_KM, gt=0,
                              le=search_service.MAX_RADIUS_KM)
     prefecture: str | None = Field(default=None, max_length=20)
-    date: dt.date | None = None
-    end_date: dt.date | None = None
+    date: ApiDate | None = None
+    end_date: ApiDate | None = None
     start: str | None = None
     end: str | None = None
     seats: int = Field(default=1, ge=1, le=search_service.MAX_SEATS)
@@ -248,8 +253,8 @@ def space_detail(space_id: int):
 
 
 class AvailabilityParams(BaseModel):
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: ApiDate | None = Field(default=None, alias="from")
+    to: ApiDate | None = None
 
     @model_validator(mode="after")
     def _range(self):
