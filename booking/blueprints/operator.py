@@ -256,6 +256,9 @@ class UnitForm(FlaskForm):
                                    validators=[Optional(), NumberRange(0, 24 * 90)])
     cancel_deadline_hours = IntegerField(_l("キャンセル期限(開始の何時間前まで)"), default=24,
                                          validators=[Optional(), NumberRange(0, 24 * 90)])
+    max_days_ahead = IntegerField(_l("予約の受付期間(何日先まで)"), default=365,
+                                  validators=[DataRequired(), NumberRange(1, 1830)],
+                                  description=_l("今日から何日先までの予約を受け付けるか(1〜1830日)。"))
     members_only = BooleanField(_l("会員専用(一般はキャンペーン枠からのみ予約できる)"))
     checkin = _time_field(_l("チェックイン(一棟貸し)"), "15:00", _l("例: 15:00"))
     checkout = _time_field(_l("チェックアウト(一棟貸し)"), "10:00", _l("例: 10:00"))
@@ -281,6 +284,7 @@ class UnitForm(FlaskForm):
             "fits_people": self.fits_people.data, "min_length": self.min_length.data,
             "max_length": self.max_length.data, "lead_time_hours": self.lead_time_hours.data or 0,
             "cancel_deadline_hours": self.cancel_deadline_hours.data or 0,
+            "max_days_ahead": self.max_days_ahead.data,
             "members_only": bool(self.members_only.data),
             "checkin_min": parse_minutes(self.checkin.data or "15:00"),
             "checkout_min": parse_minutes(self.checkout.data or "10:00"),

@@ -138,6 +138,7 @@ class Unit(Base):
         sa.CheckConstraint("lead_time_hours >= 0", name="lead_time_non_negative"),
         sa.CheckConstraint("cancel_deadline_hours >= 0", name="cancel_deadline_non_negative"),
         sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+        sa.CheckConstraint("max_days_ahead BETWEEN 1 AND 1830", name="max_days_ahead_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,6 +158,9 @@ class Unit(Base):
     max_length: Mapped[int] = mapped_column(default=30)
     lead_time_hours: Mapped[int] = mapped_column(default=0)
     cancel_deadline_hours: Mapped[int] = mapped_column(default=24)
+    # The booking horizon: a booking may start at most this many days after today (Tokyo).
+    # At most booking.dates.DAYS_AHEAD (1830), the furthest date any request may name.
+    max_days_ahead: Mapped[int] = mapped_column(default=365, server_default="365")
     # Members only: the public books it only through a campaign slot.
     members_only: Mapped[bool] = mapped_column(default=False)
     # Whole houses: check-in on the first day, check-out on the day after the last night.

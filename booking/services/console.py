@@ -372,7 +372,7 @@ def set_hours(session: Session, user: User, space: Space,
 UNIT_FIELDS = (
     "kind", "name", "name_en", "capacity", "fits_people", "price_amount", "price_per",
     "min_length", "max_length", "lead_time_hours", "cancel_deadline_hours", "members_only",
-    "checkin_min", "checkout_min",
+    "checkin_min", "checkout_min", "max_days_ahead",
 )
 PRICE_FIELDS = ("price_amount", "price_per")
 

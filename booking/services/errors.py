@@ -49,6 +49,7 @@ MESSAGES = {
     # ASCII (booking/services/addresses.py).
     "email_not_ascii": (422, _l("メールアドレスの@より前には半角の英数字と記号だけが使えます。")),
     "bad_dates": (422, _l("日付を選んでください。")),
+    "too_far_ahead": (422, _l("この区画の予約受付期間より先の日付です。")),
     "idempotency_mismatch": (422, _l("同じIdempotency-Keyで別の内容が送信されました。")),
     "not_checkin_time": (409, _l("今はチェックインできません。")),
     "bad_status": (409, _l("この予約の状態では操作できません。")),

@@ -286,7 +286,16 @@ def _validate_shape(unit: Unit, periods: Sequence[Period], seats: int,
         raise DomainError("too_many_attendees", limit=limit)
 
 
+def _within_horizon(unit: Unit, periods: Sequence[Period]) -> None:
+    """A booking starts at most unit.max_days_ahead days after today (Tokyo)."""
+    latest = clock.today() + timedelta(days=unit.max_days_ahead)
+    if any(start.astimezone(TOKYO).date() > latest for start, _end in periods):
+        raise DomainError("too_far_ahead", max_days_ahead=unit.max_days_ahead,
+                          latest=latest.isoformat())
+
+
 def _check_times(unit: Unit, periods: Sequence[Period]) -> None:
+    _within_horizon(unit, periods)
     now = clock.now()
     for start, _end in periods:
         if start <= now:
