@@ -19,6 +19,8 @@ from booking import clock
 from tests.browser.helpers import DEMO_PASSWORD, SCREENSHOTS, axe_violations
 
 SHOTS = SCREENSHOTS / "console"
+# The server below runs in this process for the whole module, its login session too.
+pytestmark = pytest.mark.continuous_clock
 
 
 def _next_weekday(start: date) -> date:
