@@ -49,6 +49,7 @@ MESSAGES = {
     # ASCII (booking/services/addresses.py).
     "email_not_ascii": (422, _l("メールアドレスの@より前には半角の英数字と記号だけが使えます。")),
     "bad_dates": (422, _l("日付を選んでください。")),
+    "whole_stays": (422, _l("この区画は宿泊単位の予約です。チェックイン日と泊数で予約してください。")),
     "too_far_ahead": (422, _l("この区画の予約受付期間より先の日付です。")),
     "idempotency_mismatch": (422, _l("同じIdempotency-Keyで別の内容が送信されました。")),
     "not_checkin_time": (409, _l("今はチェックインできません。")),

@@ -284,6 +284,24 @@ def _validate_shape(unit: Unit, periods: Sequence[Period], seats: int,
     limit = seats if unit.kind == UnitKind.DESK else unit.fits_people
     if len(attendees) > limit:
         raise DomainError("too_many_attendees", limit=limit)
+    _whole_stays(unit, periods)
+
+
+def _whole_stays(unit: Unit, periods: Sequence[Period]) -> None:
+    """A unit let by the night takes stays only: in at its check-in time, out at its
+    check-out time one or more days later (nights_period). Any other shape (a day's
+    opening hours, midnight to midnight) would hold nights that nobody pays for."""
+    if unit.price_per != PricePer.NIGHT:
+        return
+    for start, end in periods:
+        first, last = start.astimezone(TOKYO).date(), end.astimezone(TOKYO).date()
+        if last <= first or (start, end) != nights_period(unit, first, (last - first).days):
+            raise DomainError("whole_stays", checkin=_hhmm(unit.checkin_min),
+                              checkout=_hhmm(unit.checkout_min))
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _within_horizon(unit: Unit, periods: Sequence[Period]) -> None:

@@ -40,10 +40,13 @@ ExtraKey = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,8}$")]
 
 class BookingIn(BaseModel):
     unit_id: int = Field(ge=1, le=2**31 - 1)  # the id column's range: a 422, not a 500
-    date: ApiDate | None = Field(default=None,
-                                 description="One day (Asia/Tokyo); the opening hours")
-    dates: list[ApiDate] | None = Field(default=None, max_length=reservations.MAX_PERIODS,
-                                        description="Several days, one booking each (all or none)")
+    date: ApiDate | None = Field(
+        default=None, description="One day (Asia/Tokyo): its opening hours; for a unit let "
+        "by the night, the check-in day of a stay of `nights`")
+    dates: list[ApiDate] | None = Field(
+        default=None, max_length=reservations.MAX_PERIODS,
+        description="Several days, one booking each (all or none); not for units let by "
+                    "the night (a 422 whole_stays)")
     start: ApiDatetime | None = None
     end: ApiDatetime | None = None
     nights: int | None = Field(default=None, ge=1, le=60,
@@ -232,6 +235,10 @@ def change_booking(reference: str):
     period = None
     if body.start is not None:
         period = (body.start, body.end)
+    elif body.date is not None and booking.unit.price_per == PricePer.NIGHT:
+        # A stay moves whole: as many nights as booked, from the new check-in day.
+        nights = reservations.length_of(booking.unit, booking.starts_at, booking.ends_at)
+        period = reservations.nights_period(booking.unit, body.date, nights)
     elif body.date is not None:
         period = reservations.day_period(booking.unit, body.date, booking.campaign_slot)
     if period is None and body.seats is None:
