@@ -65,7 +65,9 @@ def _campaign(campaign_id: int) -> Campaign:
 
 
 def _organisation_choices() -> list:
-    return options((o.id, o.display_name(current_locale()))
+    """The user's municipalities; one not approved yet says so (it cannot run campaigns)."""
+    return options((o.id, o.display_name(current_locale())
+                    + ("" if o.approved_at is not None else f" ({_l('承認待ち')})"))
                    for o in service.municipalities_of(current_user))
 
 

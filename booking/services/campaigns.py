@@ -303,9 +303,18 @@ class CampaignData:
     published: bool
 
 
+def require_approved(organisation: Organisation) -> None:
+    """Campaigns and their slots are run by municipalities the site admin has approved:
+    before that (or once approval is revoked) nothing is created or changed, so that an
+    organisation nobody checked files no slot request to an operator."""
+    if organisation.approved_at is None:
+        raise DomainError("not_approved", field="organisation_id")
+
+
 def save_campaign(session: Session, user: User, organisation: Organisation,
                   data: CampaignData, campaign: Campaign | None = None) -> Campaign:
-    """Creates (campaign None) or updates a campaign of `organisation`."""
+    """Creates (campaign None) or updates a campaign of `organisation` (approved)."""
+    require_approved(organisation)
     if data.starts_on > data.ends_on:
         raise DomainError("bad_range", field="ends_on")
     for day in data.core_days:
@@ -346,16 +355,18 @@ def set_published(session: Session, user: User, campaign: Campaign, published: b
 
 
 def eligible_units(session: Session, organisation: Organisation) -> list[Unit]:
-    """Units a municipality may offer: of its own spaces, or of approved operators' spaces
-    (those need the operator's consent)."""
+    """Units a municipality may offer: of its own spaces, or, once it is approved, of the
+    published spaces of approved operators (those need the operator's consent). An
+    operator's space it has not published is nobody else's business."""
+    others = sa.and_(Organisation.kind == OrgKind.OPERATOR,
+                     Organisation.approved_at.is_not(None), Space.published.is_(True))
+    if organisation.approved_at is None:
+        others = sa.false()
     return list(session.scalars(
         sa.select(Unit)
         .join(Space, Unit.space_id == Space.id)
         .join(Organisation, Space.organisation_id == Organisation.id)
-        .where(sa.or_(
-            Space.organisation_id == organisation.id,
-            sa.and_(Organisation.kind == OrgKind.OPERATOR, Organisation.approved_at.is_not(None)),
-        ))
+        .where(sa.or_(Space.organisation_id == organisation.id, others))
         .options(selectinload(Unit.space).selectinload(Space.organisation))
         .order_by(Space.organisation_id != organisation.id, Space.prefecture_code, Space.id,
                   Unit.id)
@@ -386,7 +397,9 @@ def _slot_bookings(session: Session, slot: CampaignSlot) -> list[Booking]:
 def save_slot(session: Session, user: User, campaign: Campaign, data: SlotData,
               slot: CampaignSlot | None = None) -> CampaignSlot:
     """Creates or updates a slot. A slot on an operator's space waits for that operator's
-    consent again whenever its terms change (the operator agreed to other terms)."""
+    consent again whenever its terms change (the operator agreed to other terms).
+    Only an approved municipality's (require_approved)."""
+    require_approved(campaign.organisation)
     if data.start_date > data.end_date or data.daily_start_min >= data.daily_end_min:
         raise DomainError("bad_range", field="end_date")
     if data.start_date < campaign.starts_on or data.end_date > campaign.ends_on:
