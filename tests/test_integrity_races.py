@@ -1,4 +1,4 @@
-"""Rules that hold under races (issue 17, findings 2 and 3).
+"""Rules that hold under races (issue 17, findings 2, 3 and 8).
 
 2. A campaign's "N bookings per company" holds whatever units the racing requests touch:
    the rules are decided under a lock per (campaign, company), taken before the unit lock.
@@ -7,6 +7,7 @@
    unit lock, which loads.py also takes before it writes unit_loads): a lost race answers
    409 and changes nothing; concurrent check-ins on one unit and day do not collide in
    unit_loads.
+8. Rooms and houses are taken whole: their capacity is 1, and an override 0 or 1.
 
 The races run on PostgreSQL and SQLite (threads, each with its own connection), twenty
 rounds each, and check the database afterwards.
@@ -14,30 +15,36 @@ rounds each, and check the database afterwards.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 import time_machine
 
+import booking.db
 from booking import clock
 from booking.extensions import db
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
     BookingStatus,
+    CapacityOverride,
+    Membership,
     OrgKind,
     OutboxMessage,
     PricePer,
     Unit,
+    UnitKind,
     UnitLoad,
     User,
 )
-from booking.services import loads
+from booking.services import console, loads
 from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
 from booking.services.errors import DomainError
@@ -171,11 +178,16 @@ def _campaign_booker(unit_id: int, slot_id: int, user_id: int, day: date) -> Pre
 def test_one_booking_per_company_holds_across_units(app, make, campaign_on_four_units):
     campaign, units, slots = campaign_on_four_units
     _room_for_racers()
+    first = make.company()
+    users = [make.user(organisation=first).id for _ in range(2)]
     companies = []
     for n in range(ROUNDS):
         day = clock.today() + timedelta(days=10 + n)  # a day of its own: seats to spare
-        company = make.company()
-        users = [make.user(organisation=company).id for _ in range(2)]
+        # A new company each round: its two members move to it (their bookings stay the
+        # last company's).
+        company = first if n == 0 else make.company()
+        db.session.execute(sa.update(Membership).where(Membership.user_id.in_(users))
+                           .values(organisation_id=company.id))
         jobs = [(f"unit {i}", _campaign_booker(units[i].id, slots[i].id, users[j], day))
                 for i in range(4) for j in range(2)]
         results = Counter(outcome for _label, outcome in _race(app, jobs))
@@ -214,6 +226,27 @@ def test_the_campaign_lock_is_taken_before_the_unit_lock(app, make, campaign_on_
     with count_queries() as statements:
         r.change(db.session, made, user, seats=2)
     _campaign_lock_comes_first(statements, backend)
+
+
+def test_a_campaign_lock_held_too_long_answers_busy(app, make, campaign_on_four_units,
+                                                   backend, monkeypatch, database_url):
+    """The lock timeout applies to the campaign lock too: "busy", never a request hanging."""
+    if backend != "postgresql":
+        pytest.skip("SQLite: the IMMEDIATE transaction is the lock (test_booking_race)")
+    campaign, units, slots = campaign_on_four_units
+    company = make.company()
+    user = make.user(organisation=company)
+    day = clock.today() + timedelta(days=10)
+    period = r.day_period(units[0], day, slots[0])
+    monkeypatch.setattr(booking.db, "POSTGRES_LOCK_TIMEOUT", "300ms")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s::integer, %s::integer)",
+                       (campaign.id, company.id))
+        with pytest.raises(DomainError) as err:
+            r.book(db.session, units[0], user, [period], 1, slot=slots[0])
+        assert err.value.code == "busy" and err.value.status == 503
+        holder.rollback()
+    r.book(db.session, db.session.get(Unit, units[0].id), user, [period], 1, slot=slots[0])
 
 
 # ------------------------------------------------------- 3. status changes that race
@@ -354,6 +387,24 @@ def test_check_ins_and_no_shows_racing_on_one_unit_and_day(app, make, front_desk
     assert_loads_rebuild_alike()
 
 
+def test_a_flush_that_changes_bookings_locks_their_unit_first(app, make, front_desk,
+                                                              count_queries, backend):
+    """Loads are written under the unit's lock even when the caller took none."""
+    unit, [booking_id, *_] = _round_unit(make, front_desk)
+    b = _booking(booking_id)
+    b.seats = 2
+    with count_queries() as statements:
+        db.session.commit()
+    text = [" ".join(s.split()).upper() for s in statements]
+    written = next(i for i, s in enumerate(text) if s.startswith("UPDATE BOOKINGS"))
+    locks = [i for i, s in enumerate(text) if "FROM UNITS" in s and "FOR UPDATE" in s]
+    if backend == "postgresql":
+        assert locks and locks[0] < written, text
+    else:
+        assert not locks  # SQLite: one writer at a time
+    assert_loads_rebuild_alike()
+
+
 def test_a_refused_transition_answers_409_and_changes_nothing(app, make, client, login):
     """What the loser of a race is told: the API answers 409 with the reason, the
     operator's page shows it, and the booking stays as the winner left it."""
@@ -379,3 +430,121 @@ def test_a_refused_transition_answers_409_and_changes_nothing(app, make, client,
     assert _cancel_mails(checked.id) == 0
     assert (cancelled.status, cancelled.checked_in_at) == (BookingStatus.CANCELLED, None)
     assert_loads_rebuild_alike()
+
+
+# ------------------------------------------------------- 8. rooms and houses are taken whole
+
+
+@pytest.fixture
+def rooms(make):
+    org = make.organisation(OrgKind.OPERATOR)
+    owner = make.user(organisation=org)
+    space = make.space(org)
+    room = make.unit(space, kind=UnitKind.MEETING_ROOM, capacity=1, fits_people=6,
+                     price_amount=2000, price_per=PricePer.HOUR)
+    house = make.unit(space, kind=UnitKind.WHOLE_HOUSE, capacity=1, fits_people=4,
+                      price_amount=20000, price_per=PricePer.NIGHT)
+    desks = make.unit(space, capacity=10)
+    return {"owner": owner, "space": space, "room": room, "house": house, "desks": desks}
+
+
+@pytest.mark.parametrize("which", ["room", "house"])
+def test_an_override_on_a_room_or_house_is_zero_or_one(app, make, rooms, which):
+    unit, owner = rooms[which], rooms["owner"]
+    day = clock.today() + timedelta(days=10)
+    with pytest.raises(DomainError) as err:
+        console.set_override(db.session, owner, [unit], day, day, 3, "")
+    assert err.value.code == "whole_unit_capacity" and err.value.status == 422
+    db.session.rollback()
+    # With a desk pool in the same request, nothing is written either.
+    with pytest.raises(DomainError):
+        console.set_override(db.session, owner, [rooms["desks"], unit], day, day, 3, "")
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CapacityOverride)) == 0
+    for seats in (0, 1):
+        console.set_override(db.session, owner, [unit], day, day, seats, "")
+        db.session.commit()
+    assert db.session.scalar(sa.select(CapacityOverride.capacity)) == 1
+
+
+def test_a_room_cannot_be_booked_twice_at_once(app, make, rooms):
+    room, owner = rooms["room"], rooms["owner"]
+    company = make.company()
+    user = make.user(organisation=company)
+    day = clock.today() + timedelta(days=10)
+    with pytest.raises(DomainError):
+        console.set_override(db.session, owner, [room], day, day, 3, "")
+    db.session.rollback()
+    period = r.hours_period(day, 600, 720)
+    r.book(db.session, db.session.get(Unit, room.id), user, [period], 1)
+    for _ in range(2):
+        with pytest.raises(DomainError) as err:
+            r.book(db.session, db.session.get(Unit, room.id), user, [period], 1)
+        assert err.value.code == "not_enough_seats"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Booking)) == 1
+
+
+def test_the_database_keeps_rooms_and_houses_at_capacity_one(app, rooms):
+    for kind in (UnitKind.MEETING_ROOM, UnitKind.PRIVATE_ROOM, UnitKind.WHOLE_HOUSE):
+        db.session.add(Unit(space_id=rooms["space"].id, name="大部屋", kind=kind, capacity=3,
+                            price_amount=0, price_per=PricePer.DAY))
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+    room = db.session.get(Unit, rooms["room"].id)
+    room.capacity = 2
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    desks = db.session.get(Unit, rooms["desks"].id)
+    desks.capacity = 30  # a desk pool has as many as it has
+    db.session.commit()
+
+
+def test_a_desk_pool_made_a_room_keeps_its_overrides_at_one(app, make, rooms):
+    desks, owner = rooms["desks"], rooms["owner"]
+    day = clock.today() + timedelta(days=10)
+    console.set_override(db.session, owner, [desks], day, day, 3, "")
+    db.session.commit()
+    console.update_unit(db.session, owner, db.session.get(Unit, desks.id),
+                        {"kind": UnitKind.MEETING_ROOM, "fits_people": 8})
+    db.session.commit()
+    db.session.expire_all()
+    room = db.session.get(Unit, desks.id)
+    assert (room.kind, room.capacity) == (UnitKind.MEETING_ROOM, 1)
+    assert [o.capacity for o in room.capacity_overrides] == [1]
+    company = make.company()
+    user = make.user(organisation=company)
+    period = r.hours_period(day, 600, 720)
+    r.book(db.session, room, user, [period], 1)
+    with pytest.raises(DomainError) as err:
+        r.book(db.session, db.session.get(Unit, room.id), user, [period], 1)
+    assert err.value.code == "not_enough_seats"
+
+
+def test_a_room_made_a_desk_pool_takes_its_seats(app, make, rooms):
+    room, owner = rooms["room"], rooms["owner"]
+    day = clock.today() + timedelta(days=10)
+    make.booking(room, at(day, 600), at(day, 720), 1)  # the change is checked against it
+    console.update_unit(db.session, owner, db.session.get(Unit, room.id),
+                        {"kind": UnitKind.DESK, "capacity": 12})
+    db.session.commit()
+    db.session.expire_all()
+    desks = db.session.get(Unit, room.id)
+    assert (desks.kind, desks.capacity) == (UnitKind.DESK, 12)
+
+
+def test_the_override_form_says_why_for_a_room(client, login, rooms):
+    login(rooms["owner"])
+    day = clock.today() + timedelta(days=10)
+    response = client.post(f"/operator/spaces/{rooms['space'].id}/overrides", data={
+        "override-units": [str(rooms["room"].id)], "override-start": day.isoformat(),
+        "override-end": day.isoformat(), "override-capacity": "3",
+        "override-reason": "団体利用",
+    })
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    error = re.search(r'id="override-capacity-error"[^>]*>(.*?)</', page, re.S)
+    assert error and "0か1" in error.group(1), page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CapacityOverride)) == 0
+

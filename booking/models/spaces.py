@@ -131,6 +131,8 @@ class Unit(Base):
     __tablename__ = "units"
     __table_args__ = (
         sa.CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+        # A room or a house is taken whole (fits_people says how many it holds).
+        sa.CheckConstraint("kind = 'desk' OR capacity = 1", name="whole_unit_capacity"),
         sa.CheckConstraint("fits_people >= 1", name="fits_people_positive"),
         sa.CheckConstraint("price_amount >= 0", name="price_non_negative"),
         sa.CheckConstraint("min_length >= 1", name="min_length_positive"),

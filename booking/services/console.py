@@ -402,10 +402,18 @@ def update_unit(session: Session, user: User, unit: Unit, values: dict) -> Unit:
                per=values.get("price_per", unit.price_per))
     kind = values.get("kind", unit.kind)
     new_capacity = 1 if kind != UnitKind.DESK else values.get("capacity", unit.capacity)
-    if new_capacity != unit.capacity:
-        record(session, user, "unit.capacity", unit, org_id, old=unit.capacity, new=new_capacity)
+    # A room or a house is taken whole: capacity 1, and no override above 1 either.
+    whole_overrides = ([o for o in unit.capacity_overrides if o.capacity > 1]
+                       if kind != UnitKind.DESK else [])
+    if new_capacity != unit.capacity or whole_overrides:
+        if new_capacity != unit.capacity:
+            record(session, user, "unit.capacity", unit, org_id, old=unit.capacity,
+                   new=new_capacity)
         with Guard(session, [unit]):
+            unit.kind = kind  # with its capacity: the database checks the two together
             unit.capacity = new_capacity
+            for override in whole_overrides:
+                override.capacity = 1
     for key in UNIT_FIELDS:
         if key in values and key != "capacity":
             setattr(unit, key, values[key])
@@ -460,9 +468,12 @@ def delete_closure(session: Session, user: User, closure: Closure) -> None:
 
 def set_override(session: Session, user: User, units: Sequence[Unit], start: date, end: date,
                  capacity: int, reason: str = "") -> list[CapacityOverride]:
-    """Seats on each date of [start, end] (inclusive), replacing an earlier override."""
+    """Seats on each date of [start, end] (inclusive), replacing an earlier override.
+    A room or a house is taken whole: its seats that day are 0 (closed) or 1."""
     org_id = units[0].space.organisation_id
     require_member(user, org_id)
+    if capacity > 1 and any(u.kind != UnitKind.DESK for u in units):
+        raise DomainError("whole_unit_capacity", field="capacity")
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     existing = {
         (o.unit_id, o.day): o for o in session.scalars(sa.select(CapacityOverride).where(

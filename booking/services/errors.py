@@ -41,6 +41,9 @@ MESSAGES = {
     "extra_name_taken": (409, _l("同じ名前の貸出品があります。")),
     "extra_in_use": (409, _l("予約に使われている貸出品は削除できません。")),
     "capacity_conflict": (409, _l("既存の予約に影響するため変更できません。")),
+    "whole_unit_capacity": (
+        422, _l("部屋・一棟貸しは丸ごとの貸し出しです。その日の席数は0か1にしてください。")
+    ),
     # Bookings (reservations.py)
     "whole_unit": (422, _l("この区画は1室(1棟)単位の予約です。席数は1にしてください。")),
     "too_many_attendees": (422, _l("参加者が多すぎます。")),
@@ -58,7 +61,6 @@ MESSAGES = {
     "unknown_place": (422, _l("場所が見つかりません。")),
     # The operator console (services/console.py, services/photos.py).
     "not_found": (404, _l("見つかりません。")),
-    "not_approved": (403, _l("サイト管理者が団体を承認するまで、この操作はできません。")),
     "not_supporter": (403, _l("施設の管理には、施設を持つ団体への所属が必要です。")),
     "owner_only": (403, _l("この操作は団体のオーナーだけが行えます。")),
     "has_bookings": (409, _l("予約があるため削除できません。非公開にしてください。")),
