@@ -24,7 +24,11 @@ from booking.services.console import require_member
 from booking.services.errors import DomainError
 
 MAX_BYTES = 4 * 1024 * 1024  # per photo; the whole request is capped by MAX_CONTENT_LENGTH
-MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+# Read from the header, before any pixel is decoded: a few kilobytes of PNG can announce
+# any size (1 × 39,000,000 pixels is 75 KB and was seconds of CPU, decoded row by row).
+# A 24-megapixel camera (6000 × 4000) fits; so does a panorama up to 10,000 pixels wide.
+MAX_PIXELS = 25_000_000
+MAX_INPUT_SIDE = 10_000
 MAX_SIDE = 2000  # stored photos are scaled down to this
 ACCEPTED = {"JPEG", "PNG", "WEBP"}
 NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png)$")
@@ -50,17 +54,18 @@ def encode(data: bytes) -> tuple[bytes, str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            probe = Image.open(io.BytesIO(data))
+            probe = Image.open(io.BytesIO(data))  # reads the header only
             if probe.format not in ACCEPTED:
                 raise DomainError("photo_not_image", field="file")
-            width, height = probe.size
-            if width * height > MAX_PIXELS:
-                raise DomainError("photo_too_large", field="file")
+            _check_size(*probe.size)
             probe.verify()  # structure check; the image must be opened again after it
             image = Image.open(io.BytesIO(data))
+            _check_size(*image.size)
+            image.draft(None, (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DomainError("photo_too_large", field="file") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DomainError("photo_not_image", field="file") from error
     image = ImageOps.exif_transpose(image)  # keep the orientation the camera meant
     image.thumbnail((MAX_SIDE, MAX_SIDE))
@@ -73,9 +78,18 @@ def encode(data: bytes) -> tuple[bytes, str]:
     return out.getvalue(), "jpg"
 
 
+def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS or max(width, height) > MAX_INPUT_SIDE:
+        raise DomainError("photo_too_large", field="file")
+
+
 def add_photo(session: Session, user: User, space: Space, upload_dir: str | Path,
               filename: str | None, data: bytes, alt: str = "") -> Photo:
+    """Adds a photo to a space of the user's organisation, once a site admin has approved
+    that organisation (before, it could store files on our disk unchecked by anyone)."""
     require_member(user, space.organisation_id)
+    if space.organisation.approved_at is None:
+        raise DomainError("not_approved", field="file")
     check_name(filename)
     content, ext = encode(data)
     folder = photo_dir(upload_dir)
