@@ -26,6 +26,7 @@ from booking import create_app
 from booking.extensions import db
 from tests import clock as test_clock
 from tests.factories import Factory
+from tests.mailbox import smtp_port, smtp_server  # noqa: F401 — fixtures for the mail tests
 
 
 def pytest_configure(config) -> None:

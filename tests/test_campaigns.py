@@ -10,7 +10,6 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from booking import clock
 from booking.extensions import db
 from booking.models import (
     Booking,
@@ -27,6 +26,7 @@ from booking.services import campaigns, reservations
 from booking.services.availability import at, timeline
 from booking.services.errors import DomainError
 from seeds import demo
+from tests.worlds import future_day
 
 BEFORE_2019 = datetime(2019, 7, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo, three weeks before
 
@@ -506,15 +506,13 @@ def test_racing_bookings_on_two_units_never_lend_more_extras_than_exist(app, mak
     lock must. Twelve racers on two units want 1 of 3 routers each."""
     import threading
     from collections import Counter
-    from datetime import timedelta
 
     from booking.models import BookingExtra, Unit
-    from booking.services.availability import TOKYO
 
     city = make.organisation(OrgKind.MUNICIPALITY)
     space = make.space(city)
     units = [make.unit(space, capacity=20), make.unit(space, capacity=20)]
-    day = (clock.now().astimezone(TOKYO) + timedelta(days=7)).date()
+    day = future_day(7)
     campaign = make.campaign(city, starts_on=day, ends_on=day)
     slots = [make.slot(campaign, u, seats=20, daily_start_min=0, daily_end_min=1440) for u in units]
     extra = CampaignExtra(campaign_id=campaign.id, name="ポケットWi-Fi", quantity=3)

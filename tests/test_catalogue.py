@@ -4,21 +4,18 @@ bookings (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from booking import clock
 from booking.extensions import db
 from booking.models import CapacityOverride, Closure, OpeningHours, Space, Unit
 from booking.services import catalogue
 from booking.services import reservations as r
-from booking.services.availability import TOKYO
 from booking.services.search import SearchQuery, search
+from tests.worlds import future_day
 
-DAY = (clock.now().astimezone(TOKYO) + timedelta(days=10)).date()
+DAY = future_day(10)
 
 
 def found(**kw) -> set[int]:

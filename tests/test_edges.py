@@ -20,20 +20,16 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from booking import clock
 from booking.extensions import db
 from booking.models import Booking, BookingStatus, OrgKind
 from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
 from booking.services.errors import DomainError
+from tests.worlds import future_day
 
 FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠"]
 # Text that looks close but starts no formula: written as typed.
 PLAIN = ["田中=1", "a+b", "'quoted", "#1", "（株）－"]
-
-
-def _day(days: int) -> date:
-    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
 
 
 def _code(excinfo) -> str:
@@ -61,7 +57,7 @@ def _status(booking_id: int) -> BookingStatus:
 
 def test_a_company_may_cancel_until_a_minute_before_the_deadline(site):
     unit, user = site["unit"], site["booker"]
-    day = _day(10)
+    day = future_day(10)
     [booking] = r.book(db.session, unit, user, [r.day_period(unit, day)], 1)
     deadline = booking.starts_at - timedelta(hours=24)  # 09:00 Tokyo the day before
     assert deadline == at(day - timedelta(days=1), 540)
@@ -73,7 +69,7 @@ def test_a_company_may_cancel_until_a_minute_before_the_deadline(site):
 
 def test_a_company_may_not_cancel_a_minute_after_the_deadline(site):
     unit, user = site["unit"], site["booker"]
-    day = _day(10)
+    day = future_day(10)
     [booking] = r.book(db.session, unit, user, [r.day_period(unit, day)], 1)
     deadline = booking.starts_at - timedelta(hours=24)
     with time_machine.travel(deadline + timedelta(minutes=1), tick=False), \
@@ -86,7 +82,7 @@ def test_a_company_may_not_cancel_a_minute_after_the_deadline(site):
 
 def test_a_company_may_change_a_minute_before_the_deadline_but_not_a_minute_after(site):
     unit, user = site["unit"], site["booker"]
-    day = _day(10)
+    day = future_day(10)
     [booking] = r.book(db.session, unit, user, [r.day_period(unit, day)], 1)
     deadline = booking.starts_at - timedelta(hours=24)
     with time_machine.travel(deadline - timedelta(minutes=1), tick=False):
@@ -104,7 +100,7 @@ def test_a_company_may_change_a_minute_before_the_deadline_but_not_a_minute_afte
 @pytest.fixture
 def capped(site, make):
     """A campaign slot over the next weeks on the site's unit; caps set per test."""
-    first, last = _day(5), _day(40)
+    first, last = future_day(5), future_day(40)
     campaign = make.campaign(starts_on=first, ends_on=last)
     slot = make.slot(campaign, site["unit"], seats=10)
     return {**site, "slot": slot}
@@ -130,19 +126,19 @@ def _holding(slot_id: int) -> int:
 
 def test_one_booking_per_company_refuses_a_second_but_a_cancelled_one_frees_the_place(capped):
     _set_caps(capped["slot"], bookings=1)
-    first = _book_slot(capped, _day(10))
+    first = _book_slot(capped, future_day(10))
     with pytest.raises(DomainError) as refused:
-        _book_slot(capped, _day(11))
+        _book_slot(capped, future_day(11))
     assert _code(refused) == "campaign_bookings_per_company"
     r.cancel(db.session, first, capped["booker"])
-    again = _book_slot(capped, _day(11))  # the cancelled booking no longer counts
+    again = _book_slot(capped, future_day(11))  # the cancelled booking no longer counts
     assert again.status == BookingStatus.CONFIRMED
     assert _holding(capped["slot"].id) == 1
 
 
 def test_seats_per_day_cap_counts_no_cancelled_seats(capped):
     _set_caps(capped["slot"], seats_per_day=2)
-    day = _day(10)
+    day = future_day(10)
     first = _book_slot(capped, day, seats=2)
     with pytest.raises(DomainError) as refused:
         _book_slot(capped, day, seats=1)
@@ -151,23 +147,23 @@ def test_seats_per_day_cap_counts_no_cancelled_seats(capped):
     assert _book_slot(capped, day, seats=2).seats == 2
 
 
-def test_a_booking_under_a_one_booking_cap_can_change_its_seats_and_its_day(capped):
+def test_a_booking_under_a_one_booking_cap_can_change_its_seats_and_itsfuture_day(capped):
     _set_caps(capped["slot"], bookings=1)
-    booking = _book_slot(capped, _day(10))
+    booking = _book_slot(capped, future_day(10))
     changed = r.change(db.session, booking, capped["booker"], seats=3)
     assert changed.seats == 3
     moved = r.change(db.session, booking, capped["booker"],
-                     period=r.day_period(capped["unit"], _day(12), capped["slot"]))
-    assert moved.starts_at == at(_day(12), 540)
+                     period=r.day_period(capped["unit"], future_day(12), capped["slot"]))
+    assert moved.starts_at == at(future_day(12), 540)
     # The cap itself still holds: a second booking is refused.
     with pytest.raises(DomainError) as refused:
-        _book_slot(capped, _day(11))
+        _book_slot(capped, future_day(11))
     assert _code(refused) == "campaign_bookings_per_company"
 
 
 def test_a_booking_can_grow_to_the_seats_per_day_cap_but_not_past_it(capped):
     _set_caps(capped["slot"], seats_per_day=3)
-    booking = _book_slot(capped, _day(10), seats=2)
+    booking = _book_slot(capped, future_day(10), seats=2)
     assert r.change(db.session, booking, capped["booker"], seats=3).seats == 3  # not 2 + 3
     with pytest.raises(DomainError) as refused:
         r.change(db.session, booking, capped["booker"], seats=4)
@@ -216,7 +212,7 @@ def _cells_by_reference(rows: list[list[str]], references: dict[str, str],
 
 def test_the_operator_export_defuses_every_formula_start(site, make, client, login):
     unit = site["unit"]
-    day = _day(10)
+    day = future_day(10)
     made = _book_for_each_name(make, unit, day)
     login(site["operator"])
     response = client.get(f"/operator/spaces/{site['space'].id}/export.csv",
@@ -232,7 +228,7 @@ def test_the_operator_export_defuses_every_formula_start(site, make, client, log
 def test_the_campaign_report_defuses_every_formula_start(site, make, client, login):
     municipality = make.organisation(OrgKind.MUNICIPALITY, name="境界市")
     official = make.user("edge-city@example.jp", organisation=municipality)
-    day = _day(10)
+    day = future_day(10)
     campaign = make.campaign(municipality, starts_on=day, ends_on=day)
     slot = make.slot(campaign, site["unit"], seats=20)
     made = _book_for_each_name(make, site["unit"], day, slot=slot)

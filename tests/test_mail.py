@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from datetime import timedelta
 from email import message_from_bytes
@@ -20,49 +19,13 @@ from booking.models import OutboxMessage, Unit, User
 from booking.services import mail
 from booking.services import reservations as r
 from tests import worlds
+from tests.mailbox import Inbox
 from tests.worlds import future_day
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 — aiosmtpd's name
-        with self.lock:
-            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
-                                  envelope.original_content or envelope.content))
-        return "250 Message accepted for delivery"
-
-    def parsed(self):
-        return [message_from_bytes(raw, policy=default_policy) for _f, _t, raw in self.messages]
-
-
-@pytest.fixture(scope="module")
-def smtp_port() -> int:
-    return _free_port()
 
 
 @pytest.fixture
 def app_config(smtp_port):
     return {"MAIL_URL": f"smtp://127.0.0.1:{smtp_port}", "REMINDER_HOURS_BEFORE": 24}
-
-
-@pytest.fixture
-def smtp_server(smtp_port):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture

@@ -6,97 +6,31 @@ Against a real SMTP server (aiosmtpd) on loopback, like tests/test_mail.py."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
 import threading
 from datetime import timedelta
-from email import message_from_bytes
-from email.policy import default as default_policy
 
 import pytest
 import sqlalchemy as sa
 import time_machine
-from aiosmtpd.controller import Controller
 
 from booking import clock
 from booking.extensions import db
 from booking.models import AuditEntry, Booking, BookingAttendee, OutboxMessage, User
 from booking.services import addresses, mail, tokens
 from booking.services import reservations as r
-from booking.services.availability import TOKYO
 from booking.services.errors import DomainError
+from tests.worlds import future_day
 
 NON_ASCII_LOCAL = "テスト@例え.jp"  # the probe's address
 IDN = "Hanako@例え.jp"
 IDN_ASCII = "hanako@xn--r8jz45g.jp"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives; refuses the addresses in `refuse`
-    (550 at RCPT TO) and, when `hold` is set, keeps the first DATA waiting until `release`
-    is set (a worker caught in the middle of a send)."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.lock = threading.Lock()
-        self.refuse: set[str] = set()
-        self.hold = False
-        self.holding = threading.Event()
-        self.release = threading.Event()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if address in self.refuse:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 — aiosmtpd's name
-        if self.hold and not self.holding.is_set():
-            self.holding.set()
-            # Wait without blocking the server's loop: other workers' sessions go on.
-            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
-        with self.lock:
-            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
-                                  envelope.original_content or envelope.content))
-        return "250 Message accepted for delivery"
-
-    def parsed(self):
-        return [message_from_bytes(raw, policy=default_policy) for _f, _t, raw in self.messages]
-
-    def recipients(self) -> list[str]:
-        return sorted(t for _f, tos, _raw in self.messages for t in tos)
-
-
-@pytest.fixture(scope="module")
-def smtp_port() -> int:
-    return _free_port()
-
-
 @pytest.fixture
 def app_config(smtp_port):
     return {"MAIL_URL": f"smtp://127.0.0.1:{smtp_port}", "REMINDER_HOURS_BEFORE": 24,
             "MAIL_MAX_ATTEMPTS": 3}
-
-
-@pytest.fixture
-def smtp_server(smtp_port):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    yield inbox
-    inbox.release.set()
-    controller.stop()
-
-
-def future_day(days: int = 10):
-    return (clock.now().astimezone(TOKYO) + timedelta(days=days)).date()
 
 
 @pytest.fixture
