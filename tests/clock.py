@@ -1,8 +1,10 @@
 """The instant the suite runs at, shared by the test process and the servers it starts.
 
-The default is today's UTC date at 15:30 UTC: Tokyo's date is then a day ahead of UTC's,
-the hours in which code that asks the host for "today" goes wrong. TEST_CLOCK chooses
-another instant (ISO 8601, e.g. ``2027-03-01T14:59:00Z``) or ``real`` for the host's clock.
+The default is a fixed instant, 2026-12-07T15:30Z: Tokyo is then already on Tuesday the 8th
+while UTC is on Monday the 7th, the hours in which code that asks the host for "today"
+goes wrong; being fixed, the suite gives the same answers next year (its tests name dates
+of the 2027 campaign). TEST_CLOCK chooses another instant (ISO 8601, e.g.
+``2027-03-01T14:59:00Z``) or ``real`` for the host's clock.
 The controller resolves it once and exports it, so pytest-xdist workers and the
 application servers of the browser tests run from the same instant.
 """
@@ -12,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 
 import time_machine
 
 ENV = "TEST_CLOCK"
+DEFAULT = datetime(2026, 12, 7, 15, 30, tzinfo=UTC)
 _session: time_machine.travel | None = None
 
 
@@ -30,7 +33,7 @@ def instant() -> datetime | None:
         if value.tzinfo is None:
             raise ValueError(f"{ENV}={raw!r} needs a time zone (e.g. a trailing Z)")
         return value.astimezone(UTC)
-    return datetime.combine(datetime.now(UTC).date(), time(15, 30), UTC)
+    return DEFAULT
 
 
 def start_session() -> None:

@@ -6,8 +6,8 @@ are emptied after each test, so tests may commit, and race tests can use many
 connections. PostgreSQL comes from TEST_POSTGRES_URL (default: the local server); when
 it is not reachable the PostgreSQL half fails rather than quietly running on SQLite.
 
-Every test starts at one instant (tests/clock.py): by default today's date at 15:30 UTC,
-when Tokyo is already on the next day; `TEST_CLOCK=2027-03-01T14:59:00Z` picks another,
+Every test starts at one instant (tests/clock.py): by default 2026-12-07T15:30Z, when
+Tokyo is already on the next day; `TEST_CLOCK=2027-03-01T14:59:00Z` picks another,
 `TEST_CLOCK=real` runs on the host's clock. The clock ticks from there.
 """
 
