@@ -52,12 +52,14 @@ def _db_url(name: str) -> str:
 
 
 def _app(url: str):
+    from bench.stack import NO_COMPANY_LIMITS
     from booking import create_app
 
     return create_app({
         "SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "RATELIMIT_ENABLED": False,
         "PUBLIC_URL": "https://booking.example.jp",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 2, "max_overflow": 0},
+        **NO_COMPANY_LIMITS,
     })
 
 
@@ -106,7 +108,7 @@ def setup(url: str, units: int) -> dict:
                 for i in range(units + 1)]
         s.add_all(pool)
         user = accounts.create_user(s, email="bench@example.jp", password="bench-password-1",
-                                    name="ベンチ")
+                                    name="ベンチ", verified=True)
         s.flush()
         s.add(Membership(user_id=user.id, organisation_id=company.id, role=Role.OWNER))
         s.commit()

@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
 
+    from bench.stack import NO_COMPANY_LIMITS
     from booking import clock, create_app
     from booking.extensions import db
     from booking.models import OrgKind
@@ -81,6 +82,7 @@ def main() -> None:
             "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": True,
             "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{port}/0",
             "MAIL_DIR": f"{work}/mail", "UPLOAD_DIR": f"{work}/uploads", "LOG_REQUESTS": False,
+            **NO_COMPANY_LIMITS,
         })
         with app.app_context():
             db.create_all()

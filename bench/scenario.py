@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from bench.stack import sqlalchemy_url
+from bench.stack import NO_COMPANY_LIMITS, sqlalchemy_url
 from booking import clock, create_app
 
 BOOKER_PASSWORD = "bench-password-2019"
@@ -51,7 +51,7 @@ def app_for(database_url: str, **config):
     """An in-process app on the benchmark's database, for setting up and checking."""
     settings = {"SQLALCHEMY_DATABASE_URI": sqlalchemy_url(database_url), "TESTING": False,
                 "RATELIMIT_ENABLED": False, "RATELIMIT_STORAGE_URI": "memory://",
-                "LOG_REQUESTS": False, "SECRET_KEY": "bench"}
+                "LOG_REQUESTS": False, "SECRET_KEY": "bench", **NO_COMPANY_LIMITS}
     settings.update(config)
     return create_app(settings)
 
@@ -85,7 +85,8 @@ def prepare(app, *, units: int = 200, capacity: int = 20, days: int = 10, hot_ca
     with app.app_context():
         session = db.session
         owner = accounts.create_user(session, email=f"operator-{tag}@bench.example.jp",
-                                     password=BOOKER_PASSWORD, name="ベンチ運営者")
+                                     password=BOOKER_PASSWORD, name="ベンチ運営者",
+                                     verified=True)
         operator = accounts.create_organisation(session, owner=owner, kind=OrgKind.OPERATOR,
                                                 name=f"ベンチ施設運営{tag}", prefecture_code=13)
         operator.approved_at = clock.now()
@@ -105,14 +106,16 @@ def prepare(app, *, units: int = 200, capacity: int = 20, days: int = 10, hot_ca
         session.add_all([*made, hot])
 
         booker = accounts.create_user(session, email=f"booker-{tag}@bench.example.jp",
-                                      password=BOOKER_PASSWORD, name="ベンチ予約者")
+                                      password=BOOKER_PASSWORD, name="ベンチ予約者",
+                                      verified=True)
         accounts.create_organisation(session, owner=booker, kind=OrgKind.COMPANY,
                                      name=f"ベンチ商事{tag}", prefecture_code=13)
         token, _expires = tokens.issue(session, booker, 24 * 30)
 
         # The feed company: bookings spread over the units and the days, 1-3 seats each.
         feed_owner = accounts.create_user(session, email=f"feed-{tag}@bench.example.jp",
-                                          password=BOOKER_PASSWORD, name="フィード利用者")
+                                          password=BOOKER_PASSWORD, name="フィード利用者",
+                                          verified=True)
         feed_company = accounts.create_organisation(session, owner=feed_owner, kind=OrgKind.COMPANY,
                                                     name=f"フィード商事{tag}", prefecture_code=13)
         session.flush()

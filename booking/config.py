@@ -87,6 +87,16 @@ def from_environment() -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "API_TOKEN_HOURS": int(os.environ.get("API_TOKEN_HOURS", "720")),
+        # E-mail verification (services/accounts.py): how long the mailed link works, and
+        # how many links one address is sent in 24 hours (sign-up's and "send again").
+        "EMAIL_VERIFY_HOURS": int(os.environ.get("EMAIL_VERIFY_HOURS", "72")),
+        "EMAIL_VERIFY_MAILS_PER_DAY": int(os.environ.get("EMAIL_VERIFY_MAILS_PER_DAY", "5")),
+        # What one company may do (services/limits.py), counted over the last hour / 24
+        # hours whoever of its members acts; 0 turns a limit off. Invitations: each booking
+        # made counts one per person it is mailed to (the booker and each attendee).
+        "COMPANY_BOOKINGS_PER_HOUR": int(os.environ.get("COMPANY_BOOKINGS_PER_HOUR", "100")),
+        "COMPANY_BOOKINGS_PER_DAY": int(os.environ.get("COMPANY_BOOKINGS_PER_DAY", "300")),
+        "COMPANY_INVITATIONS_PER_DAY": int(os.environ.get("COMPANY_INVITATIONS_PER_DAY", "500")),
         # How far back calendar feeds list bookings (unset: calendars.FEED_PAST, 90 days).
         "CALENDAR_FEED_PAST_DAYS": (int(os.environ["CALENDAR_FEED_PAST_DAYS"])
                                     if os.environ.get("CALENDAR_FEED_PAST_DAYS") else None),

@@ -60,7 +60,20 @@ def campaign_company_lock(campaign_id: int, company_id: int) -> tuple[int, int]:
     return int(campaign_id), int(company_id)
 
 
-def begin_write(session: Session, lock: tuple[int, int] | None = None) -> sa.Connection:
+def company_lock(company_id: int) -> int:
+    """The key of the lock under which a company's limits are counted (bookings and
+    invitations per hour and day, services/limits.py): reservations.book takes it first,
+    before the campaign lock and the unit lock, so that the company's requests on any
+    units count one after the other.
+
+    PostgreSQL: `pg_advisory_xact_lock(company_id)`, the one-bigint form, whose keys never
+    meet the two-integer keys of campaign_company_lock. Released with the transaction.
+    """
+    return int(company_id)
+
+
+def begin_write(session: Session, lock: tuple[int, int] | None = None,
+                company: int | None = None) -> sa.Connection:
     """Start a transaction in which a booking is decided (the caller commits or rolls back).
 
     Whatever the session holds is committed first: the decision must run in a transaction
@@ -71,6 +84,7 @@ def begin_write(session: Session, lock: tuple[int, int] | None = None) -> sa.Con
     `lock` (PostgreSQL): an advisory lock taken first, before any row lock, by the same
     statement that sets the lock timeout (so it costs no round trip): see
     campaign_company_lock. Waiting for it longer than the timeout is "busy" like a row lock.
+    `company` (see company_lock): taken by that statement too, before `lock`.
     """
     if isinstance(session, scoped_session):  # Flask-SQLAlchemy's db.session
         session = session()
@@ -79,14 +93,19 @@ def begin_write(session: Session, lock: tuple[int, int] | None = None) -> sa.Con
     conn = session.connection(execution_options={IMMEDIATE_OPTION: True})
     if conn.dialect.name == "postgresql":
         # Waiting longer than this for a competing booking answers "busy, try again".
-        if lock is None:
+        locks = []  # in this order (a select list is evaluated left to right)
+        if company is not None:
+            locks.append(f"pg_advisory_xact_lock({int(company)}::bigint)")
+        if lock is not None:
+            a, b = (int(key) for key in lock)
+            locks.append(f"pg_advisory_xact_lock({a}, {b})")
+        if not locks:
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{POSTGRES_LOCK_TIMEOUT}'")
         else:
             # set_config(..., true) is SET LOCAL; the subquery (kept apart by OFFSET 0) is
             # evaluated before the lock is asked for, so the timeout already applies to it.
-            a, b = (int(key) for key in lock)
             conn.exec_driver_sql(
-                f"SELECT pg_advisory_xact_lock({a}, {b}) FROM (SELECT set_config("
+                f"SELECT {', '.join(locks)} FROM (SELECT set_config("
                 f"'lock_timeout', '{POSTGRES_LOCK_TIMEOUT}', true) OFFSET 0) AS timeout")
     return conn
 

@@ -43,9 +43,11 @@ class Factory:
     def user(self, email: str | None = None, *, organisation: Organisation | None = None,
              role: str = "owner", **kw) -> User:
         n = next(_seq)
+        # Test users have verified their address (tests of verification pass False).
         user = accounts.create_user(self.session, email=email or f"user{n}@example.jp",
                                     password=kw.pop("password", self.PASSWORD),
-                                    name=kw.pop("name", f"利用者{n}"), **kw)
+                                    name=kw.pop("name", f"利用者{n}"),
+                                    verified=kw.pop("verified", True), **kw)
         if organisation is not None:
             from booking.models import Membership, Role
 

@@ -26,7 +26,7 @@ from booking.models import (
     Photo,
     User,
 )
-from booking.services import calendars, tokens
+from booking.services import accounts, calendars, tokens
 
 ROLES = ("anon", "company", "operator_other", "municipality_other")
 
@@ -106,6 +106,8 @@ def build_world(make) -> World:
         "owner": "user",
         "action": "renew",
         "reference": booking.reference,
+        # The company user's e-mail verification link (its address is verified already).
+        "token": accounts.verification_token(w.users["company"]),
         "slug": space.slug,
         "filename": photo.filename,
     }

@@ -132,6 +132,7 @@ PAGES: dict[str, frozenset[str]] = {
     "account.data": SIGNED_IN,
     "account.password": SIGNED_IN,
     "account.api_tokens": SIGNED_IN,
+    "account.verify_email": SIGNED_IN,  # each role's own link (token below)
     "bookings.mine": SIGNED_IN,
     # Each role's own organisation (org_id below); the site admin sees every one.
     "account.audit": SIGNED_IN,
@@ -211,6 +212,13 @@ def demo_app(tmp_path_factory):
         orgs = {"company": company.id, "operator": operator.id, "municipality": city.id,
                 "admin": operator.id, "anonymous": operator.id}
         values = {role: {**shared, "org_id": org_id} for role, org_id in orgs.items()}
+        # The e-mail verification link of each role's own account (the company's for
+        # the anonymous visitor).
+        from booking.services import accounts
+
+        for role, address in ACCOUNTS.items():
+            who = s.scalar(sa.select(User).where(User.email == (address or "company@example.jp")))
+            values[role]["token"] = accounts.verification_token(who)
         db.session.remove()
     yield app, values
     with app.app_context():

@@ -73,6 +73,9 @@ EXPECTED: dict[str, tuple] = {
     "POST account.revoke_api_token": (LOGIN, 302, 404, 404),  # the company user's token
     "GET account.data": MEMBERS_ONLY,
     "GET account.data_json": MEMBERS_ONLY,
+    # The company user's link: for another account it verifies nothing (403).
+    "GET account.verify_email": (LOGIN, 200, 403, 403),
+    "POST account.resend_verification": (LOGIN, 302, 302, 302),
     "POST account.delete": (LOGIN, 422, 422, 422),  # needs the password
     "GET account.audit": (LOGIN, 403, 403, 403),  # owners of that organisation only
     # ------------------------------------------------------------------ site admin
@@ -344,6 +347,7 @@ OWNERS: dict[str, frozenset[str]] = {
     "account.signup_supporter": ALL_OWNERS, "account.index": ALL_OWNERS,
     "account.password": ALL_OWNERS, "account.api_tokens": ALL_OWNERS, "account.data": ALL_OWNERS,
     "account.data_json": ALL_OWNERS, "bookings.mine": ALL_OWNERS,
+    "account.verify_email": frozenset({"company"}),  # the link made for the company user
     "bookings.feed": ALL_OWNERS,  # the secret in the URL is the credential
     "campaigns.index": ALL_OWNERS, "campaigns.show": ALL_OWNERS,
     "account.audit": frozenset({"operator_owner", "admin"}),  # org_id: the operator's

@@ -19,6 +19,7 @@ from booking.forms import form_status, options
 from booking.models import ApiToken, AuditEntry, Organisation, OrgKind, User
 from booking.prefectures import choices as prefecture_choices
 from booking.services import accounts, addresses, authz, privacy, tokens
+from booking.services.errors import DomainError
 from booking.web import local_path
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -136,7 +137,7 @@ def signup():
         )
         db.session.commit()
         _start_session(user)
-        flash(_l("登録しました。"), "success")
+        flash(_l("登録しました。メールアドレスの確認用リンクをお送りしました。"), "success")
         return redirect(url_for("public.home"))
     return render_template("account/signup.html", form=form, supporter=False), form_status(form)
 
@@ -156,7 +157,8 @@ def signup_supporter():
         )
         db.session.commit()
         _start_session(user)
-        flash(_l("登録しました。サイト管理者の承認後に公開されます。"), "success")
+        flash(_l("登録しました。サイト管理者の承認後に公開されます。メールアドレスの確認用リンクをお送りしました。"),
+              "success")
         return redirect(url_for("public.home"))
     return render_template("account/signup.html", form=form, supporter=True), form_status(form)
 
@@ -224,6 +226,36 @@ def password():
             return redirect(url_for("account.index"))
         form.current.errors.append(_l("現在のパスワードが正しくありません。"))
     return render_template("account/password.html", form=form), form_status(form)
+
+
+# The link mailed at sign-up (services/accounts.py): it verifies the address only for the
+# account it was made for, opened while logged in to it.
+@bp.get(accounts.VERIFY_PATH.removeprefix("/account") + "<token>")
+@login_required
+def verify_email(token: str):
+    try:
+        accounts.verify_email(current_user, token)
+    except DomainError as error:
+        return render_template("account/verify.html", error=error.message,
+                               form=ActionForm()), error.status
+    db.session.commit()
+    return render_template("account/verify.html", error=None, form=ActionForm())
+
+
+@bp.post("/verify/resend")
+@login_required
+def resend_verification():
+    if ActionForm().validate_on_submit():
+        try:
+            sent = accounts.send_verification(db.session, current_user)
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            if sent is not None:
+                flash(_l("確認用リンクを%(email)sにお送りしました。", email=current_user.email),
+                      "success")
+    return redirect(url_for("account.index"))
 
 
 @bp.get("/tokens")

@@ -36,6 +36,9 @@ class Booking(Base):
         sa.CheckConstraint("sequence >= 0", name="sequence_non_negative"),
         # Availability reads bookings of a unit overlapping a time range.
         sa.Index("ix_bookings_unit_time", "unit_id", "starts_at", "ends_at"),
+        # Every booking counts its company's bookings of the last hour and day
+        # (services/limits.py).
+        sa.Index("ix_bookings_company_created", "company_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

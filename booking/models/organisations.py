@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from booking import clock
 from booking.models.base import Base, enum_type
@@ -88,11 +88,24 @@ class User(UserMixin, Base):
     # Changing it logs the user out everywhere (it is part of the session identity).
     session_token: Mapped[str] = mapped_column(sa.String(64))
     calendar_secret: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    # When the owner of the address proved it (the link mailed at sign-up,
+    # services/accounts.py); None: unverified. A new address is unverified again.
+    email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+
+    @validates("email")
+    def _new_address_is_unverified(self, _key: str, value: str) -> str:
+        if self.email is not None and value != self.email:
+            self.email_verified_at = None
+        return value
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"

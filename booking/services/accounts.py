@@ -1,20 +1,29 @@
-"""Sign-up, log-in and approval of organisations."""
+"""Sign-up, log-in, e-mail verification and approval of organisations."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterable
+from datetime import timedelta
+from email.header import Header
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 import sqlalchemy as sa
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
 from booking import clock
-from booking.models import Membership, Organisation, OrgKind, Role, User
+from booking.models import Membership, Organisation, OrgKind, OutboxMessage, Role, User
 from booking.services import addresses
 from booking.services.audit import record
+from booking.services.errors import DomainError
 
 # A hash to compare against when the account does not exist, so that the answer takes
 # as long either way and does not tell whether an address is registered.
@@ -73,7 +82,10 @@ def email_taken(session: Session, email: str) -> bool:
 
 
 def create_user(session: Session, *, email: str, password: str, name: str, locale: str = "ja",
-                is_admin: bool = False) -> User:
+                is_admin: bool = False, verified: bool = False) -> User:
+    """A new account. Its address is unverified, and a link that verifies it is queued in
+    the outbox (send_verification), unless `verified` (demo data and tests only: nobody
+    has proved anything by signing up)."""
     email = addresses.normalise(email)  # AddressError (a DomainError) when refused
     if email_taken(session, email):
         raise EmailTaken(email)
@@ -84,10 +96,130 @@ def create_user(session: Session, *, email: str, password: str, name: str, local
         locale=locale,
         is_admin=is_admin,
         session_token=secrets.token_hex(16),
+        email_verified_at=clock.now() if verified else None,
     )
     session.add(user)
     session.flush()
+    if not verified:
+        # Over the address's links of the day (an address signed up, deleted and signed up
+        # again): the account is made all the same; its page sends a link later.
+        with contextlib.suppress(DomainError):
+            send_verification(session, user)
     return user
+
+
+# --------------------------------------------------------------------------- verification
+#
+# The link carries (user id, address), signed with SECRET_KEY and timed by booking.clock;
+# it works for EMAIL_VERIFY_HOURS. It verifies only the account it was made for, opened
+# while logged in to that account: whoever reads the mailbox AND knows the password. So
+# a mail scanner that follows links, or the real owner of an address somebody else signed
+# up with, verifies nothing. A link for an address the account no longer has does not
+# verify the new one.
+
+VERIFY_MAIL_KIND = "verify_email"
+VERIFY_PATH = "/account/verify/"  # + token: the page of booking.blueprints.account
+_VERIFY_SALT = "email-verification"
+
+
+class _ClockSigner(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(clock.now().timestamp())
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_VERIFY_SALT,
+                                  signer=_ClockSigner)
+
+
+def verify_hours() -> int:
+    return max(int(current_app.config.get("EMAIL_VERIFY_HOURS", 72)), 1)
+
+
+def verification_token(user: User) -> str:
+    return _serializer().dumps({"u": user.id, "e": user.email})
+
+
+def verification_url(user: User) -> str:
+    from booking.services.calendars import public_url
+
+    return public_url() + VERIFY_PATH + verification_token(user)
+
+
+def mark_verified(user: User) -> None:
+    if user.email_verified_at is None:
+        user.email_verified_at = clock.now()
+
+
+def verify_email(user: User, token: str) -> None:
+    """Verify `user`'s address with the token of a mailed link. DomainError otherwise:
+    verify_link_expired, verify_link_invalid (altered, or for an address the account no
+    longer has), verify_link_other_account."""
+    try:
+        data, signed_at = _serializer().loads(token, return_timestamp=True)
+    except BadSignature:
+        raise DomainError("verify_link_invalid") from None
+    # Measured here rather than by itsdangerous, which refuses a link signed a moment
+    # "in the future" (another app server's clock a little ahead).
+    if clock.now() - signed_at > timedelta(hours=verify_hours()):
+        raise DomainError("verify_link_expired", hours=verify_hours())
+    if not isinstance(data, dict):
+        raise DomainError("verify_link_invalid")
+    if data.get("u") != user.id:
+        raise DomainError("verify_link_other_account")
+    if data.get("e") != user.email:
+        raise DomainError("verify_link_invalid")
+    mark_verified(user)
+
+
+def _verification_message(user: User, url: str) -> tuple[str, bytes]:
+    """(subject, RFC 5322 bytes) of the verification mail. It says nothing that the
+    sign-up typed (name, company): the address is nobody's until it is verified."""
+    from booking.services import mail
+
+    config = current_app.config
+    sender = formataddr(parseaddr(config["MAIL_FROM"]), charset="utf-8")
+    sender_domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
+    loc = user.locale if user.locale in ("ja", "en") else "ja"
+    with force_locale(loc):
+        subject = _("【テレワーク予約】メールアドレスの確認")
+        context = {"url": url, "hours": verify_hours(), "loc": loc}
+        text = render_template("account/mail/verify.txt", **context)
+        html = render_template("account/mail/verify.html", **context)
+    msg = mail._mime(text, html, None, "")  # text and HTML, as the booking mails
+    msg["Subject"] = Header(subject, "utf-8")
+    msg["From"] = sender
+    msg["To"] = mail._one_line(user.email)
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=sender_domain)
+    msg["Auto-Submitted"] = "auto-generated"
+    return subject, msg.as_bytes(policy=mail.SMTP_POLICY)
+
+
+def verification_mails_today(session: Session, user: User) -> int:
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.kind == VERIFY_MAIL_KIND, OutboxMessage.recipient == user.email,
+            OutboxMessage.created_at >= clock.now() - timedelta(hours=24))) or 0
+
+
+def send_verification(session: Session, user: User) -> OutboxMessage | None:
+    """Queue a mail with a new verification link to the user's address (None when it is
+    verified already). At most EMAIL_VERIFY_MAILS_PER_DAY in 24 hours per address, so
+    that an account made with somebody else's address cannot be used to flood it
+    (DomainError "verify_mail_limit"). Two requests at the same instant could both pass
+    the count: one mail more, at most one per concurrent request of that one account."""
+    if user.email_verified_at is not None:
+        return None
+    limit = int(current_app.config.get("EMAIL_VERIFY_MAILS_PER_DAY", 5))
+    if limit > 0 and verification_mails_today(session, user) >= limit:
+        raise DomainError("verify_mail_limit", limit=limit)
+    subject, message = _verification_message(user, verification_url(user))
+    row = OutboxMessage(kind=VERIFY_MAIL_KIND, recipient=user.email, subject=subject[:300],
+                        message=message, booking_id=None, next_attempt_at=clock.now())
+    session.add(row)
+    session.flush()
+    return row
 
 
 def create_organisation(session: Session, *, owner: User, kind: OrgKind, name: str,

@@ -71,6 +71,30 @@ MESSAGES = {
     "photo_bad_name": (422, _l("ファイル名が正しくありません。")),
     "ambiguous_place": (422, _l("場所が複数見つかりました。選んでください。")),
     "search_too_long": (422, _l("検索できる期間は最長31日です。")),
+    # E-mail verification (services/accounts.py) and company limits (services/limits.py).
+    "email_unverified": (
+        422, _l("参加者を招待するには、先にメールアドレスの確認を済ませてください"
+                "(アカウントページから確認メールを再送できます)。")
+    ),
+    "verify_link_invalid": (400, _l("確認用リンクが正しくありません。")),
+    "verify_link_expired": (
+        400, _l("確認用リンクの有効期限(%(hours)d時間)が切れています。新しいリンクを送ってください。")
+    ),
+    "verify_link_other_account": (
+        403, _l("この確認用リンクは別のアカウントのものです。そのアカウントでログインして開いてください。")
+    ),
+    "verify_mail_limit": (
+        429, _l("確認メールは1日%(limit)d通までです。しばらくしてからもう一度お試しください。")
+    ),
+    "company_bookings_per_hour": (
+        429, _l("1社あたりの予約は1時間に%(limit)d件までです。しばらくしてからお試しください。")
+    ),
+    "company_bookings_per_day": (
+        429, _l("1社あたりの予約は24時間に%(limit)d件までです。しばらくしてからお試しください。")
+    ),
+    "company_invitations_per_day": (
+        429, _l("1社あたりの招待メールは24時間に%(limit)d通まで(予約1件につき予約者と参加者1人ずつ)です。")
+    ),
 }
 
 
@@ -88,4 +112,12 @@ class DomainError(Exception):
 
     @property
     def message(self) -> str:
-        return str(MESSAGES[self.code][1])
+        """The message, with the error's own figures in it where it names them
+        (%(limit)d and the like, from the keywords the error was raised with)."""
+        text = str(MESSAGES[self.code][1])
+        if "%(" in text:
+            try:
+                return text % self.extra
+            except (KeyError, TypeError, ValueError):
+                return text
+        return text

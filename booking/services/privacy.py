@@ -4,6 +4,12 @@ Deleting keeps the bookings (the operator needs them for seats, invoices and rep
 takes the person out of them: the booking no longer points at the user, the user's
 attendee rows lose e-mail and name, notes written by them are emptied, and mail still
 waiting in the outbox for that address is dropped.
+
+What belongs to an ADDRESS rather than to the account (the bookings that invited it, the
+mail sent to it for them) is the user's only once they verified that the address is
+theirs (User.email_verified_at): until then the export leaves it out and deleting the
+account leaves it alone, so that an account made with somebody else's address can neither
+read nor erase that person's invitations.
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ def export(session: Session, user: User) -> dict:
         .where(BookingAttendee.email == user.email, sa.or_(Booking.user_id.is_(None),
                                                            Booking.user_id != user.id))
         .order_by(Booking.starts_at)
-    ).unique().all()
+    ).unique().all() if user.email_verified_at is not None else []
     tokens = session.scalars(
         sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at)
     ).all()
@@ -85,13 +91,15 @@ def export(session: Session, user: User) -> dict:
         sa.select(AuditEntry).where(AuditEntry.user_id == user.id).order_by(AuditEntry.at)
     ).all()
     mail = session.scalars(
-        sa.select(OutboxMessage).where(OutboxMessage.recipient == user.email)
+        sa.select(OutboxMessage).where(OutboxMessage.recipient == user.email,
+                                       _own_mail(user))
         .order_by(OutboxMessage.created_at)
     ).all()
     return {
         "user": {
             "id": user.id,
             "email": user.email,
+            "email_verified_at": _iso(user.email_verified_at),
             "name": user.name,
             "locale": user.locale,
             "is_admin": user.is_admin,
@@ -124,6 +132,16 @@ def export(session: Session, user: User) -> dict:
     }
 
 
+def _own_mail(user: User) -> sa.ColumnElement[bool]:
+    """Which of the mail to the user's address is theirs: all of it once the address is
+    verified; before that, only mail about their own bookings and about the account (the
+    verification link), not the invitations somebody else sent to the address."""
+    if user.email_verified_at is not None:
+        return sa.true()
+    own_bookings = sa.select(Booking.id).where(Booking.user_id == user.id)
+    return sa.or_(OutboxMessage.booking_id.is_(None), OutboxMessage.booking_id.in_(own_bookings))
+
+
 def blocking_organisations(session: Session, user: User) -> list[str]:
     """Organisations that would be left with members but no owner."""
     names = []
@@ -149,21 +167,31 @@ def delete_account(session: Session, user: User) -> None:
     if blocking:
         raise SoleOwner(blocking)
     email = user.email
+    verified = user.email_verified_at is not None
+    own_bookings = sa.select(Booking.id).where(Booking.user_id == user.id)
+    # The person as an attendee, on their own bookings and on colleagues' ones (only on
+    # their own while the address is unverified: the others invited its real owner). The
+    # placeholder address stays unique per booking (unique (booking_id, email)).
+    attendees = sa.select(BookingAttendee).where(BookingAttendee.email == email)
+    if not verified:
+        attendees = attendees.where(BookingAttendee.booking_id.in_(own_bookings))
+    for attendee in session.scalars(attendees).all():
+        attendee.email = f"attendee-{attendee.id}@{ANONYMOUS_DOMAIN}"
+        attendee.name = ""
+    mail = _own_mail(user)
+    if not verified:
+        # Verification links already sent stay (without the account): they count against
+        # the address's links of the day, which signing up again must not reset.
+        mail = sa.and_(mail, sa.or_(OutboxMessage.booking_id.is_not(None),
+                                    OutboxMessage.sent_at.is_(None)))
+    session.execute(
+        sa.delete(OutboxMessage).where(OutboxMessage.recipient == email, mail)
+        .execution_options(synchronize_session=False)
+    )
     # Notes are free text the booker wrote: they may name people.
     session.execute(
         sa.update(Booking).where(Booking.user_id == user.id)
         .values(user_id=None, note="").execution_options(synchronize_session=False)
-    )
-    # The person as an attendee, on their own bookings and on colleagues' ones. The
-    # placeholder address stays unique per booking (unique (booking_id, email)).
-    for attendee in session.scalars(
-        sa.select(BookingAttendee).where(BookingAttendee.email == email)
-    ).all():
-        attendee.email = f"attendee-{attendee.id}@{ANONYMOUS_DOMAIN}"
-        attendee.name = ""
-    session.execute(
-        sa.delete(OutboxMessage).where(OutboxMessage.recipient == email)
-        .execution_options(synchronize_session=False)
     )
     for membership in list(user.memberships):
         record(session, None, "account.delete", membership.organisation,

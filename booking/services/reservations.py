@@ -11,6 +11,8 @@ Public functions (other services, the pages, the API and the operator console ca
         ({campaign extra id: quantity}) are lent with it (campaigns.reserve_extras).
         `idempotency` (key, request hash, answer builder): a repeat raises Replay with the
         first answer; the same key with another request is DomainError("idempotency_mismatch").
+        Attendees only from a booker whose address is verified ("email_unverified"); never
+        over the company's limits (services/limits.py, 429), counted under a company lock.
     change(session, booking, actor_user, *, seats=None, period=None) -> Booking
         New seats and/or times, checked exactly as a new booking would be; SEQUENCE + 1.
     cancel(session, booking, actor_user, *, reason="") -> Booking
@@ -45,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from booking import clock
-from booking.db import begin_write, campaign_company_lock, is_lock_timeout
+from booking.db import begin_write, campaign_company_lock, company_lock, is_lock_timeout
 from booking.models import (
     Booking,
     BookingAttendee,
@@ -61,7 +63,7 @@ from booking.models import (
     UnitKind,
     User,
 )
-from booking.services import addresses, audit, loads
+from booking.services import addresses, audit, limits, loads
 from booking.services.availability import (
     TOKYO,
     at,
@@ -164,7 +166,12 @@ def can_manage(user: User, booking: Booking) -> bool:
 
 
 def can_view(user: User, booking: Booking) -> bool:
-    return can_manage(user, booking) or any(a.email == user.email for a in booking.attendees)
+    """Those who may manage it, and its attendees: a user whose address it invited, once
+    they have verified that the address is theirs (an account made with somebody else's
+    address sees nothing of that address's invitations)."""
+    return can_manage(user, booking) or (
+        user.email_verified_at is not None
+        and any(a.email == user.email for a in booking.attendees))
 
 
 def visible_to(user: User) -> sa.Select:
@@ -380,11 +387,12 @@ def _set_attendees(booking: Booking, emails: Sequence[str]) -> None:
     booking.attendees = [BookingAttendee(email=e) for e in emails]
 
 
-def _decide(session: Session, work: Callable[[], object], lock: tuple[int, int] | None = None):
-    """Run `work` in the booking transaction (begun with `lock`, see booking.db.begin_write);
-    commit, or roll back and re-raise."""
+def _decide(session: Session, work: Callable[[], object], lock: tuple[int, int] | None = None,
+            company: int | None = None):
+    """Run `work` in the booking transaction (begun with `lock` and `company`, see
+    booking.db.begin_write); commit, or roll back and re-raise."""
     try:
-        begin_write(session, lock)
+        begin_write(session, lock, company)
         result = work()
         session.commit()
         return result
@@ -414,6 +422,8 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
 
     _replay_if_seen(session, actor_user, idempotency)
     emails = clean_attendees(attendees)
+    if actor_user.email_verified_at is None and any(e != actor_user.email for e in emails):
+        raise DomainError("email_unverified")  # books for itself only until verified
     periods = sorted(periods)
     _validate_shape(unit, periods, seats, emails)
     company = actor_user.company
@@ -425,11 +435,16 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
     # A campaign's rules count the company's bookings on every unit of the campaign: they
     # are decided under a lock per (campaign, company), taken before the unit lock.
     lock = campaign_company_lock(campaign_id, company_id) if campaign_id is not None else None
+    # The company's limits count its bookings on every unit: under a lock per company,
+    # taken first of all (services/limits.py).
+    per_company = company_lock(company_id) if limits.enabled() else None
 
     def work() -> list[Booking]:
         locked_unit = _lock_unit(session, unit_id)
         # After the lock: a competing request with the same key has committed by now.
         _replay_if_seen(session, actor_user, idempotency)
+        limits.check(session, company_id, bookings=len(periods),
+                     invitations=limits.invitations_of(len(periods), len(emails)))
         _bookable(locked_unit)
         the_slot = (_usable_slot(session, slot_id, campaign_id, locked_unit)
                     if slot_id is not None else None)
@@ -469,7 +484,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
         return made
 
     try:
-        return _decide(session, work, lock)
+        return _decide(session, work, lock, per_company)
     except sa.exc.IntegrityError:
         # Only the idempotency key can collide here (the same key, raced on another unit).
         _replay_if_seen(session, actor_user, idempotency)
