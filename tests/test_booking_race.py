@@ -6,19 +6,17 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 
 import booking.db
-from booking import clock
 from booking.extensions import db
 from booking.models import HOLDING_STATUSES, Booking, Unit, User
 from booking.services import reservations as r
-from booking.services.availability import TOKYO
 from booking.services.errors import DomainError
+from tests.worlds import future_day
 
 THREADS = 50
 # Fifty connections: never beside another racing test (pyproject: --dist loadgroup).
@@ -33,7 +31,7 @@ def app_config(backend):
 
 
 def _day():
-    return (clock.now().astimezone(TOKYO) + timedelta(days=7)).date()
+    return future_day(7)
 
 
 @pytest.fixture
