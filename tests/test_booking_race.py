@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections import Counter
 
 import psycopg
@@ -16,7 +15,7 @@ from booking.extensions import db
 from booking.models import HOLDING_STATUSES, Booking, Unit, User
 from booking.services import reservations as r
 from booking.services.errors import DomainError
-from tests.worlds import future_day
+from tests.worlds import future_day, wait_for_connections
 
 THREADS = 50
 # Fifty connections: never beside another racing test (pyproject: --dist loadgroup).
@@ -44,35 +43,8 @@ def last_five(make):
     return unit.id, user.id, day
 
 
-def _room_for_racers() -> None:
-    """PostgreSQL: wait (30 s at most) until the racers' connections fit in its 100. The
-    last test's fifty closed theirs just before, but their server processes can take a
-    moment to end, and until then they count ("too many clients" in a busy CI run). When
-    they never free up, the test fails here, saying who holds them, rather than racing
-    into "too many clients"."""
-    if db.engine.dialect.name != "postgresql":
-        return
-    limit = 97 - (THREADS + 7)  # superuser_reserved_connections; the racers' pool
-    for _ in range(300):
-        busy = db.session.scalar(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"))
-        db.session.rollback()
-        if busy <= limit:
-            return
-        time.sleep(0.1)
-    holders = db.session.execute(sa.text(
-        "SELECT coalesce(datname, '?'), coalesce(application_name, ''), state, count(*) "
-        "FROM pg_stat_activity WHERE backend_type = 'client backend' "
-        "GROUP BY 1, 2, 3 ORDER BY 4 DESC")).all()
-    db.session.rollback()
-    pytest.fail(f"PostgreSQL still had {busy} client connections after 30 s; the {THREADS} "
-                f"racers need at most {limit} open before they start, or they would meet "
-                f"'too many clients' instead of each other. Who holds them "
-                f"(database, application, state, count): {holders}")
-
-
 def _race(app, unit_id: int, user_id: int, day, seats: int = 1) -> Counter:
-    _room_for_racers()
+    wait_for_connections(THREADS + 7)
     barrier = threading.Barrier(THREADS)
     results: list[str] = []
     lock = threading.Lock()

@@ -16,7 +16,6 @@ statement per booking request.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -30,7 +29,7 @@ from booking.models import Booking, OutboxMessage, Unit, User
 from booking.services import reservations as r
 from booking.services.errors import DomainError
 from tests import worlds
-from tests.worlds import future_day
+from tests.worlds import future_day, wait_for_connections
 
 POOL = 12
 pytestmark = pytest.mark.xdist_group("many_connections")  # the race opens a dozen
@@ -193,18 +192,6 @@ def app_config(backend):
                                           "pool_timeout": 60}}
 
 
-def _room_for_racers() -> None:
-    if db.engine.dialect.name != "postgresql":
-        return
-    for _ in range(300):
-        busy = db.session.scalar(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"))
-        db.session.rollback()
-        if busy <= 97 - (POOL + 3):
-            return
-        time.sleep(0.1)
-
-
 def _race(app, unit_ids: list[int], user_id: int, day) -> Counter:
     """One booking per unit, all at once, by members of one company, each in its own
     thread and connection."""
@@ -250,7 +237,7 @@ def test_racing_requests_of_one_company_on_different_units_keep_the_limit(app, m
     """Eight bookings at once by one company on eight units against a limit of three:
     exactly three are made, in every round (without the company lock, each request
     counted alone under its own unit's lock, and all eight were made)."""
-    _room_for_racers()
+    wait_for_connections(POOL + 3)
     limits(per_hour=3)
     space = make.space(hours=(range(7), 540, 1080))
     units = [make.unit(space, capacity=5).id for _ in range(RACERS)]

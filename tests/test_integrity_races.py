@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -49,7 +48,7 @@ from booking.services import reservations as r
 from booking.services.availability import at
 from booking.services.errors import DomainError
 from tests import worlds
-from tests.worlds import future_day
+from tests.worlds import future_day, wait_for_connections
 
 ROUNDS = 20
 POOL = 20
@@ -64,20 +63,6 @@ def app_config(backend):
     # One connection per racer, so that every one of them really reaches the database.
     return {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": POOL, "max_overflow": 5,
                                           "pool_timeout": 60}}
-
-
-def _room_for_racers() -> None:
-    """PostgreSQL: wait (30 s at most) until our racers fit in its 100 connections (the
-    last racing test's may still be closing)."""
-    if db.engine.dialect.name != "postgresql":
-        return
-    for _ in range(300):
-        busy = db.session.scalar(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"))
-        db.session.rollback()
-        if busy <= 97 - (POOL + 7):
-            return
-        time.sleep(0.1)
 
 
 def _race(app, jobs: list[tuple[str, Prepare]]) -> list[tuple[str, str]]:
@@ -178,7 +163,7 @@ def _campaign_booker(unit_id: int, slot_id: int, user_id: int, day: date) -> Pre
 
 def test_one_booking_per_company_holds_across_units(app, make, campaign_on_four_units):
     campaign, units, slots = campaign_on_four_units
-    _room_for_racers()
+    wait_for_connections(POOL + 7)
     first = make.company()
     users = [make.user(organisation=first).id for _ in range(2)]
     companies = []
@@ -313,7 +298,7 @@ def _cancel_mails(booking_id: int) -> int:
 def test_check_in_racing_a_cancellation_never_resurrects_it(app, make, front_desk):
     desk = front_desk
     day = desk["day"]
-    _room_for_racers()
+    wait_for_connections(POOL + 7)
     # One company makes 6 bookings a round, 120 within the hour: over the company limit
     # of bookings per hour (test_company_limits.py), which is not what this race is about.
     app.config["COMPANY_BOOKINGS_PER_HOUR"] = 0
@@ -358,7 +343,7 @@ def test_check_in_racing_a_cancellation_never_resurrects_it(app, make, front_des
 def test_check_ins_and_no_shows_racing_on_one_unit_and_day(app, make, front_desk):
     desk = front_desk
     day = desk["day"]
-    _room_for_racers()
+    wait_for_connections(POOL + 7)
     # 10:00 in Tokyo: the bookings have begun; a no-show may be recorded.
     with time_machine.travel(at(day, 600), tick=True):
         for _ in range(ROUNDS):
