@@ -27,6 +27,7 @@ test: setup
 	./scripts/system-packages.sh
 	./scripts/browser-deps.sh
 	$(BIN)/ruff check .
+	./scripts/audit.sh
 	$(BIN)/pytest -n auto
 
 # The edit–test loop: SQLite only, no browser, no slow tests (not a substitute for `make test`).
