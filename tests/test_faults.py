@@ -23,14 +23,29 @@ def _explain(report: dict) -> str:
 def test_postgresql_restart_during_bookings():
     report = pg_restart.run(requests=150, threads=6, outage=3.0, workers=2, app_threads=2)
     assert report["passed"], _explain(report)
-    assert report["answered_201"] == report["rows_in_db"] == 150
+    # Concentrated: 4 unit-days of 33 seats asked for 150; the rest refused as full.
+    assert report["answered_201"] == report["rows_in_db"] == report["capacity_total"] == 132
+    assert report["answered_201"] + report["refused_full"] == 150
+    assert report["oversold"] == [] and set(report["seats_held"].values()) == {33}
+    assert report["unit_loads"]["equal"] and report["unit_loads"]["stored_rows"] > 0
 
 
 def test_smtp_outage_during_bookings():
     report = smtp_outage.run(requests=60, threads=4, outage=3.0, workers=2, app_threads=2)
     assert report["passed"], _explain(report)
+    outage = report["outage"]
+    assert outage["delivered_before"] >= 1 and outage["bookings_answered_before"] < 60
+    assert outage["outbox_during"]["failed_sends"] > 0
+    assert report["outbox_final"]["sent"] == report["mail"]["delivered_distinct"] == 60
+    assert report["outbox_final"]["parked"] == report["outbox_final"]["waiting"] == 0
+    assert report["mail"]["duplicates"] == report["mail"]["lost"] == 0
 
 
 def test_outbox_worker_killed_mid_send():
     report = worker_kill.run(bookings=20, kills=2, delay=0.2, lease=2.0)
     assert report["passed"], _explain(report)
+    assert report["settings"]["lease_s"] == 2.0 and report["settings"]["production_lease_s"] == 300
+    assert report["kills_mid_send"] == len(report["killed_while_sending"]) == 2
+    assert all(n == 1 for n in report["duplicated"].values())
+    assert set(report["duplicated"]) <= set(report["killed_while_sending"])
+    assert report["mail"]["lost"] == 0 and report["mail"]["delivered_distinct"] == 20

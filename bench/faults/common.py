@@ -59,6 +59,10 @@ class MailSink:
                                   "to": list(envelope.rcpt_tos), "subject": message.get("Subject", ""),
                                   "at": time.monotonic()})
 
+    def last_message_id(self) -> str:
+        with self._lock:
+            return self.messages[-1]["message_id"] if self.messages else ""
+
     def counts(self) -> Counter:
         with self._lock:
             return Counter(m["message_id"] for m in self.messages)
@@ -151,6 +155,64 @@ def outbox_state(url: str) -> dict:
                       "OR attempts > 1) FROM outbox WHERE kind = 'confirmation'")
     queued, sent, retried = rows[0]
     return {"queued": queued, "sent": sent, "waiting": queued - sent, "failed_at_least_once": retried}
+
+
+def outbox_final_states(url: str) -> dict[str, int]:
+    """Confirmation rows by their state as booking/services/mail.py leaves them: sent
+    (sent_at), parked (failed_at: given up after MAIL_MAX_ATTEMPTS, or a poison message),
+    waiting (neither: due again later); plus how many needed more than one attempt."""
+    [(sent, parked, waiting, retried)] = query(
+        url, "SELECT count(*) FILTER (WHERE sent_at IS NOT NULL), "
+             "count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NOT NULL), "
+             "count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL), "
+             "count(*) FILTER (WHERE attempts > 1) FROM outbox WHERE kind = 'confirmation'")
+    return {"sent": sent, "parked": parked, "waiting": waiting, "needed_retry": retried}
+
+
+def seats_over_capacity(url: str) -> list[dict]:
+    """Units' Tokyo days on which holding bookings take more seats than the unit has (must
+    be none). The drills book whole days, so the bookings of a unit and day share a start."""
+    rows = query(url, "SELECT b.unit_id, b.starts_at, sum(b.seats), u.capacity FROM bookings b "
+                      "JOIN units u ON u.id = b.unit_id "
+                      "WHERE b.status IN ('confirmed', 'checked_in', 'no_show') "
+                      "GROUP BY b.unit_id, b.starts_at, u.capacity HAVING sum(b.seats) > u.capacity")
+    return [{"unit_id": u, "starts_at": str(s), "seats": n, "capacity": c} for u, s, n, c in rows]
+
+
+def seats_held(url: str, unit_ids: list[int]) -> dict[str, int]:
+    """Seats held per unit and Tokyo day ("unit/YYYY-MM-DD") on these units."""
+    rows = query(url, "SELECT b.unit_id, (b.starts_at AT TIME ZONE 'Asia/Tokyo')::date, "
+                      "sum(b.seats) FROM bookings b WHERE b.unit_id = ANY(%s) "
+                      "AND b.status IN ('confirmed', 'checked_in', 'no_show') GROUP BY 1, 2",
+                 list(unit_ids))
+    return {f"{u}/{d.isoformat()}": int(n) for u, d, n in rows}
+
+
+def loads_against_recount(url: str) -> dict:
+    """The stored `unit_loads` rows against a recount from the bookings
+    (booking.services.loads.rebuild, run in a transaction that is rolled back: the stored
+    rows are compared, never repaired). Equal when `missing` and `extra` are empty."""
+    import sqlalchemy as sa
+
+    from bench.stack import sqlalchemy_url
+    from booking.models import UnitLoad
+    from booking.services import loads
+
+    columns = (UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min, UnitLoad.end_min,
+               UnitLoad.seats, UnitLoad.seats_free)
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            stored = {tuple(r) for r in conn.execute(sa.select(*columns))}
+            loads.rebuild(conn)
+            recount = {tuple(r) for r in conn.execute(sa.select(*columns))}
+            conn.rollback()
+    finally:
+        engine.dispose()
+    show = lambda rows: [[str(v) for v in r] for r in sorted(rows)[:10]]  # noqa: E731
+    return {"stored_rows": len(stored), "recount_rows": len(recount),
+            "missing": show(recount - stored), "extra": show(stored - recount),
+            "equal": stored == recount}
 
 
 def message_ids(url: str) -> set[str]:

@@ -10,24 +10,40 @@ of them have been answered, the database is stopped (`pg_ctl stop -m fast`, or
 as API clients should: a 503 (or a refused connection) is retried with the same
 Idempotency-Key.
 
+The load is concentrated so that a lost lock would oversell: --unit-days unit-days (2
+units × days), each asked for more seats than it has (capacity: nine tenths of the
+requests, shared out), so every unit-day must sell out exactly and the rest be refused
+as full (409 not_enough_seats), across the restart.
+
 Passes when: requests during the outage were answered 503 application/problem+json (and
 /readyz 503 too), never 500, never a dropped connection; the app recovered by itself
 (bookings answered 201 after the restart, same gunicorn process, /readyz 200); every
 booking answered 201 is in the database, and the database holds no booking that was not
-answered 201; gunicorn's log holds no error line (nothing escaped the app's handlers).
+answered 201; every request ends answered 201 or refused as full (201 + full =
+requests, rows = 201); every unit-day holds exactly its capacity, none more; the stored
+`unit_loads` equal a recount from the bookings after the fault; gunicorn's log holds no
+error line (nothing escaped the app's handlers).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from bench import scenario as scenario_mod
-from bench.faults.common import background, query, wait_until
+from bench.faults.common import (
+    background,
+    loads_against_recount,
+    query,
+    seats_held,
+    seats_over_capacity,
+    wait_until,
+)
 from bench.load import book_all, summary
 from bench.stack import (
     AppServer,
@@ -41,17 +57,25 @@ from bench.stack import (
 
 
 def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str = "fast",
-        workers: int = 2, app_threads: int = 4, log: Path | None = None) -> dict:
+        workers: int = 2, app_threads: int = 4, unit_days: int = 4,
+        log: Path | None = None) -> dict:
     """`log`: where gunicorn's log (the app's JSON lines, tracebacks) is kept; a temporary
-    file otherwise."""
+    file otherwise. `unit_days`: even, at least 2 (2 units × unit_days / 2 days)."""
+    units, days = 2, max(unit_days // 2, 1)
+    unit_days = units * days
+    # Each unit-day is asked for requests / unit_days seats (1 each) and has a tenth fewer.
+    capacity = max(1, (requests * 9 // 10) // unit_days)
+    if math.ceil(requests / unit_days) <= capacity or requests // unit_days <= capacity:
+        raise ValueError("too few requests to oversell: raise --requests or lower --unit-days")
     report: dict = {"check": "pg_restart", "machine": machine(), "settings": {
-        "requests": requests, "threads": threads, "outage_s": outage, "mode": mode}}
+        "requests": requests, "threads": threads, "outage_s": outage, "mode": mode,
+        "unit_days": unit_days, "capacity_per_unit_day": capacity}}
     with tempfile.TemporaryDirectory(prefix="fault-pg-") as tmp, OwnPostgres() as pg:
         database_url = pg.create_database("booking")
         app = scenario_mod.app_for(database_url)
         scenario_mod.create_schema(app)
-        sc = scenario_mod.prepare(app, units=50, capacity=50, days=5, hot_capacity=1,
-                                  feed_bookings=0)
+        sc = scenario_mod.prepare(app, units=units, capacity=capacity, days=days,
+                                  hot_capacity=1, feed_bookings=0)
         _dispose(app)
         env = app_environment(database_url, RATELIMIT_ENABLED="false",
                               MAIL_DIR=str(Path(tmp) / "mail"), BOOKING_INSTANCE_DIR=tmp,
@@ -63,8 +87,13 @@ def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str
         lock = threading.Lock()
         window: dict[str, float] = {}
 
-        def counted(_attempt) -> None:
+        def counted(attempt) -> None:
             nonlocal answered
+            if attempt.status == 409:  # why: the body is dropped after the request
+                try:
+                    attempt.code = json.loads(attempt.raw).get("code")
+                except (AttributeError, ValueError):
+                    attempt.code = None
             with lock:
                 answered += 1
 
@@ -90,8 +119,13 @@ def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str
         rows = {r[0] for r in query(database_url, "SELECT reference FROM bookings WHERE user_id = "
                                                   "(SELECT id FROM users WHERE email = %s)",
                                     sc.booker_email)}
+        held = seats_held(database_url, sc.unit_ids)
+        oversold = seats_over_capacity(database_url)
+        loads = loads_against_recount(database_url)
 
     created = {o.reference for o in outcomes if o.status == 201 and o.reference}
+    refused_full = sum(1 for o in outcomes if o.status == 409
+                       and getattr(o.attempts[-1], "code", None) == "not_enough_seats")
     attempts = [a for o in outcomes for a in o.attempts]
     during = [a for a in attempts if window["down"] <= a.at <= window["up"]]
     after = [a for a in attempts if a.at > window["up"] and a.status == 201]
@@ -101,7 +135,9 @@ def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str
         "outage": {"seconds": round(window["up"] - window["down"], 2),
                    "answers_during": _count(during),
                    "readyz_during": ready_during[0], "readyz_after": ready_after[0]},
-        "answered_201": len(created), "rows_in_db": len(rows),
+        "answered_201": len(created), "refused_full": refused_full, "rows_in_db": len(rows),
+        "capacity_total": capacity * unit_days, "seats_held": held, "oversold": oversold[:20],
+        "unit_loads": loads,
         "missing_from_db": sorted(created - rows)[:20],
         "in_db_not_answered_201": sorted(rows - created)[:20],
         "log_warnings": warnings, "log_errors": errors[:5],
@@ -116,7 +152,14 @@ def run(*, requests: int = 600, threads: int = 8, outage: float = 4.0, mode: str
         "recovered_without_restart": bool(after) and same_process,
         "every_201_in_db": not (created - rows),
         "nothing_in_db_unanswered": not (rows - created),
-        "every_request_finished": all(o.status in (201, 409) for o in outcomes),
+        "every_request_201_or_full": len(created) + refused_full == requests
+        and sum(1 for o in outcomes if o.status == 201) == len(created),
+        "rows_equal_201": len(rows) == len(created),
+        "some_refused_full": refused_full > 0,
+        "none_oversold": not oversold,
+        "every_unit_day_sold_out": len(held) == unit_days
+        and all(n == capacity for n in held.values()),
+        "unit_loads_equal_recount": loads["equal"],
         "no_error_logged": not errors,
     }
     report["checks"] = checks
@@ -167,7 +210,16 @@ def show(report: dict) -> None:
         {"what": "database down (s)", "value": outage["seconds"],
          "detail": f"answers meanwhile {outage['answers_during']}"},
         {"what": "/readyz down / after", "value": f"{outage['readyz_during']} / {outage['readyz_after']}"},
-        {"what": "answered 201", "value": report["answered_201"]},
+        {"what": "answered 201", "value": report["answered_201"],
+         "detail": f"capacity {report['capacity_total']} on {report['settings']['unit_days']} "
+                   f"unit-days"},
+        {"what": "refused as full (409)", "value": report["refused_full"]},
+        {"what": "seats held per unit-day", "value": max(report["seats_held"].values(), default=0),
+         "detail": f"capacity {report['settings']['capacity_per_unit_day']}, "
+                   f"oversold {len(report['oversold'])}"},
+        {"what": "unit_loads rows / recount", "value": report["unit_loads"]["stored_rows"],
+         "detail": f"recount {report['unit_loads']['recount_rows']}, "
+                   f"equal {report['unit_loads']['equal']}"},
         {"what": "rows in the database", "value": report["rows_in_db"]},
     ]
     print_table("Fault: PostgreSQL restarted during a booking load", rows,
@@ -187,10 +239,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--outage", type=float, default=4.0, help="seconds the database is down")
     parser.add_argument("--mode", choices=("fast", "immediate"), default="fast",
                         help="pg_ctl stop mode (immediate: like a crash)")
+    parser.add_argument("--unit-days", type=int, default=4,
+                        help="unit-days the requests share (2 units; more seats asked than held)")
     parser.add_argument("--log", type=Path, help="keep gunicorn's log (app JSON lines) in this file")
     args = parser.parse_args(argv)
     report = run(requests=args.requests, threads=args.threads, outage=args.outage, mode=args.mode,
-                 log=args.log)
+                 unit_days=args.unit_days, log=args.log)
     show(report)
     print(f"\nJSON: {write_results('fault-pg-restart', report)}")
     if not report["passed"]:
