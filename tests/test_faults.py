@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bench.faults import pg_restart, smtp_outage, worker_kill
+from bench.faults import pg_restart, redis_away, smtp_outage, worker_kill
 
 pytestmark = pytest.mark.slow
 
@@ -49,3 +49,15 @@ def test_outbox_worker_killed_mid_send():
     assert all(n == 1 for n in report["duplicated"].values())
     assert set(report["duplicated"]) <= set(report["killed_while_sending"])
     assert report["mail"]["lost"] == 0 and report["mail"]["delivered_distinct"] == 20
+
+
+# Issue 17, finding 14: with Redis stopped or frozen, token requests answered 500 and
+# bookings waited on redis-py's 5 s timeout. The drill's Redis is its own (own port).
+def test_redis_stopped_then_frozen_during_logins_and_bookings():
+    report = redis_away.run(guesses=15, bookings=12, workers=2, app_threads=2)
+    assert report["passed"], _explain(report)
+    assert report["answers_5xx_or_dropped"] == {}
+    assert report["answered_201"] == report["rows_in_db"] == report["bookings_total"] == 48
+    for name in redis_away.PHASES:
+        assert report["phases"][name]["guesses"].get("429", 0) > 0, name
+    assert report["phases"]["stopped"]["guesses"].get("401", 0) <= 5 * 2
