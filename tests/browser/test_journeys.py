@@ -47,7 +47,8 @@ def sign_up_company(page, lang: str, audit=None) -> str:
     if audit:
         audit(page, "signup-filled")
     page.locator("main").get_by_role("button", name=T(lang, "登録する")).click()
-    page.get_by_text(T(lang, "登録しました。"), exact=True).wait_for()
+    signed_up = T(lang, "登録しました。メールアドレスの確認用リンクをお送りしました。")
+    page.get_by_text(signed_up, exact=True).wait_for()
     return email
 
 

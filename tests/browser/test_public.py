@@ -54,7 +54,7 @@ def test_company_signs_up_and_logs_in(page, audit, lang):
     page.get_by_label(T(lang, "会社名")).fill(company)
     page.get_by_label(T(lang, "本社の都道府県")).select_option("13")
     page.locator("main").get_by_role("button", name=T(lang, "登録する")).click()
-    page.get_by_text(T(lang, "登録しました。")).wait_for()
+    page.get_by_text(T(lang, "登録しました。メールアドレスの確認用リンクをお送りしました。")).wait_for()
     audit(page, "signed-up")
 
     # Log out, then back in through the form; a wrong password is reported at the field.
