@@ -147,7 +147,7 @@ def test_seats_per_day_cap_counts_no_cancelled_seats(capped):
     assert _book_slot(capped, day, seats=2).seats == 2
 
 
-def test_a_booking_under_a_one_booking_cap_can_change_its_seats_and_itsfuture_day(capped):
+def test_a_booking_under_a_one_booking_cap_can_change_its_seats_and_its_day(capped):
     _set_caps(capped["slot"], bookings=1)
     booking = _book_slot(capped, future_day(10))
     changed = r.change(db.session, booking, capped["booker"], seats=3)
