@@ -34,7 +34,7 @@ def test_smtp_outage_during_bookings():
     report = smtp_outage.run(requests=60, threads=4, outage=3.0, workers=2, app_threads=2)
     assert report["passed"], _explain(report)
     outage = report["outage"]
-    assert outage["delivered_before"] >= 1 and outage["bookings_answered_before"] < 60
+    assert 1 <= outage["delivered_before"] < 60  # stopped while mail was still flowing
     assert outage["outbox_during"]["failed_sends"] > 0
     assert report["outbox_final"]["sent"] == report["mail"]["delivered_distinct"] == 60
     assert report["outbox_final"]["parked"] == report["outbox_final"]["waiting"] == 0
