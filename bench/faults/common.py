@@ -256,3 +256,16 @@ def background(target: Callable[[], object]):
         thread.join()
         if "error" in holder:
             raise holder["error"]
+
+
+def print_fault_report(title: str, rows: list[dict], report: dict) -> None:
+    """A drill's figures as a table, then its log warnings and errors and its checks."""
+    from bench.stack import print_table
+
+    print_table(title, rows, [("what", "what"), ("value", "value"), ("detail", "detail")])
+    for message, n in report["log_warnings"].items():
+        print(f"  log warning ×{n}: {message}")
+    for line in report["log_errors"]:
+        print(f"  log error: {line}")
+    for name, ok in report["checks"].items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}")

@@ -39,6 +39,7 @@ from bench import scenario as scenario_mod
 from bench.faults.common import (
     background,
     loads_against_recount,
+    print_fault_report,
     query,
     seats_held,
     seats_over_capacity,
@@ -51,7 +52,6 @@ from bench.stack import (
     app_environment,
     http,
     machine,
-    print_table,
     write_results,
 )
 
@@ -222,14 +222,7 @@ def show(report: dict) -> None:
                    f"equal {report['unit_loads']['equal']}"},
         {"what": "rows in the database", "value": report["rows_in_db"]},
     ]
-    print_table("Fault: PostgreSQL restarted during a booking load", rows,
-                [("what", "what"), ("value", "value"), ("detail", "detail")])
-    for message, n in report["log_warnings"].items():
-        print(f"  log warning ×{n}: {message}")
-    for line in report["log_errors"]:
-        print(f"  log error: {line}")
-    for name, ok in report["checks"].items():
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+    print_fault_report("Fault: PostgreSQL restarted during a booking load", rows, report)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -38,7 +38,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench import scenario as scenario_mod
-from bench.faults.common import background, query
+from bench.faults.common import background, print_fault_report, query
 from bench.faults.pg_restart import _log_findings
 from bench.load import book_all, summary
 from bench.redis_away import _start_redis
@@ -49,7 +49,6 @@ from bench.stack import (
     free_port,
     http,
     machine,
-    print_table,
     write_results,
 )
 
@@ -196,14 +195,7 @@ def show(report: dict) -> None:
         {"what": "5xx or dropped", "value": report["answers_5xx_or_dropped"] or 0},
         {"what": "401s allowed (up / away)", "value": report["guesses_checked_bound"]},
     ]
-    print_table("Fault: Redis stopped, then frozen, during logins and bookings", rows,
-                [("what", "what"), ("value", "value"), ("detail", "detail")])
-    for message, n in report["log_warnings"].items():
-        print(f"  log warning ×{n}: {message}")
-    for line in report["log_errors"]:
-        print(f"  log error: {line}")
-    for name, ok in report["checks"].items():
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+    print_fault_report("Fault: Redis stopped, then frozen, during logins and bookings", rows, report)
 
 
 def main(argv: list[str] | None = None) -> dict:
