@@ -9,7 +9,9 @@ from booking.config import INSTANCE_DIR, from_environment
 
 def create_app(config_overrides: dict | None = None) -> Flask:
     """Defaults, then the environment, then the overrides (tests pass their own)."""
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    from booking.unit_of_work import App
+
+    app = App(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
     app.config.from_mapping(from_environment())
     if config_overrides:
         app.config.update(config_overrides)

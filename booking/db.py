@@ -48,6 +48,24 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+WROTE = "wrote"  # session.info: this transaction has flushed changes
+
+
+class PendingWork(RuntimeError):
+    """A booking decision was asked for while the session held uncommitted changes."""
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _remember_writes(session: Session, _context) -> None:
+    session.info[WROTE] = True
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_writes(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended
+        session.info.pop(WROTE, None)
+
+
 def campaign_company_lock(campaign_id: int, company_id: int) -> tuple[int, int]:
     """The key of the lock under which a campaign's rules are decided for one company
     (reservations.book and change take it before the unit lock, so that two requests of
@@ -74,10 +92,13 @@ def company_lock(company_id: int) -> int:
 
 def begin_write(session: Session, lock: tuple[int, int] | None = None,
                 company: int | None = None) -> sa.Connection:
-    """Start a transaction in which a booking is decided (the caller commits or rolls back).
+    """Start a transaction in which a booking is decided (the request's edge commits it or
+    rolls it back: booking.unit_of_work).
 
-    Whatever the session holds is committed first: the decision must run in a transaction
-    of its own that takes its lock before its first read. On SQLite that transaction is
+    The decision must run in a transaction of its own that takes its lock before its first
+    read: a transaction that has only read is ended (rolled back: nothing is lost), and
+    one that holds changes not yet committed is a programming error (PendingWork), never
+    committed behind its caller's back. On SQLite that transaction is
     begun with BEGIN IMMEDIATE (one writer at a time: it is every lock at once); on
     PostgreSQL a lock timeout is set for it, and the unit rows are locked by the caller.
 
@@ -88,8 +109,11 @@ def begin_write(session: Session, lock: tuple[int, int] | None = None,
     """
     if isinstance(session, scoped_session):  # Flask-SQLAlchemy's db.session
         session = session()
+    if session.new or session.dirty or session.deleted or session.info.get(WROTE):
+        raise PendingWork("begin_write() after changes in the same transaction: "
+                          "a booking is decided in a transaction of its own")
     if session.in_transaction():
-        session.commit()
+        session.rollback()
     conn = session.connection(execution_options={IMMEDIATE_OPTION: True})
     if conn.dialect.name == "postgresql":
         # Waiting longer than this for a competing booking answers "busy, try again".

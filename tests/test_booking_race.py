@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import booking.db
 from booking.extensions import db
 from booking.models import HOLDING_STATUSES, Booking, Unit, User
-from booking.services import reservations as r
 from booking.services.errors import DomainError
+from tests.edge import reservations as r
 from tests.worlds import future_day, wait_for_connections
 
 THREADS = 50

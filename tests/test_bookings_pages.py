@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from booking.extensions import db
 from booking.models import Booking, BookingStatus, OrgKind, PricePer, UnitKind
-from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
 from tests import worlds
+from tests.edge import reservations as r
 from tests.worlds import future_day
 
 

@@ -32,9 +32,9 @@ import vobject
 from booking.extensions import db
 from booking.models import OutboxMessage
 from booking.services import calendars
-from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
 from tests import worlds
+from tests.edge import reservations as r
 from tests.worlds import future_day
 
 SYSTEM_PYTHON = "/usr/bin/python3"

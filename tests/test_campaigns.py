@@ -22,10 +22,11 @@ from booking.models import (
     TeleworkCategory,
     User,
 )
-from booking.services import campaigns, reservations
+from booking.services import campaigns
 from booking.services.availability import at, timeline
 from booking.services.errors import DomainError
 from seeds import demo
+from tests.edge import reservations
 from tests.worlds import future_day
 
 BEFORE_2019 = datetime(2019, 7, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo, three weeks before

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from booking.extensions import db
 from booking.models import CapacityOverride, Closure, OpeningHours, Space, Unit
 from booking.services import catalogue
-from booking.services import reservations as r
 from booking.services.search import SearchQuery, search
+from tests.edge import reservations as r
 from tests.worlds import future_day
 
 DAY = future_day(10)

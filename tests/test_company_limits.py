@@ -26,9 +26,9 @@ import time_machine
 from booking import clock
 from booking.extensions import db
 from booking.models import Booking, OutboxMessage, Unit, User
-from booking.services import reservations as r
 from booking.services.errors import DomainError
 from tests import worlds
+from tests.edge import reservations as r
 from tests.worlds import future_day, wait_for_connections
 
 POOL = 12

@@ -553,8 +553,8 @@ def test_a_capacity_cut_racing_bookings_never_overbooks(app, make):
     import threading
 
     from booking.models import User
-    from booking.services import reservations
     from booking.services.errors import DomainError
+    from tests.edge import reservations
 
     org = make.organisation(OrgKind.OPERATOR)
     operator = make.user(organisation=org)

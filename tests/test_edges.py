@@ -22,9 +22,9 @@ import time_machine
 
 from booking.extensions import db
 from booking.models import Booking, BookingStatus, OrgKind
-from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
 from booking.services.errors import DomainError
+from tests.edge import reservations as r
 from tests.worlds import future_day
 
 FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠"]

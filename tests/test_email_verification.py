@@ -27,8 +27,8 @@ from booking import clock
 from booking.extensions import db
 from booking.models import Booking, BookingAttendee, OutboxMessage, User
 from booking.services import accounts, tokens
-from booking.services import reservations as r
 from tests import worlds
+from tests.edge import reservations as r
 from tests.worlds import future_day
 
 VICTIM = "victim@example.jp"

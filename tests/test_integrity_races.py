@@ -44,10 +44,10 @@ from booking.models import (
     User,
 )
 from booking.services import console, loads
-from booking.services import reservations as r
 from booking.services.availability import at
 from booking.services.errors import DomainError
 from tests import worlds
+from tests.edge import reservations as r
 from tests.worlds import future_day, wait_for_connections
 
 ROUNDS = 20

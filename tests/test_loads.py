@@ -23,9 +23,9 @@ from booking.models import (
     User,
 )
 from booking.services import loads
-from booking.services import reservations as r
 from booking.services.availability import at, tokyo_days
 from tests import worlds
+from tests.edge import reservations as r
 from tests.worlds import future_day
 
 

@@ -17,8 +17,8 @@ from booking import clock
 from booking.extensions import db
 from booking.models import OutboxMessage, Unit, User
 from booking.services import mail
-from booking.services import reservations as r
 from tests import worlds
+from tests.edge import reservations as r
 from tests.mailbox import Inbox
 from tests.worlds import future_day
 

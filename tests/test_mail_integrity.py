@@ -18,8 +18,8 @@ from booking import clock
 from booking.extensions import db
 from booking.models import AuditEntry, Booking, BookingAttendee, OutboxMessage, User
 from booking.services import addresses, mail, tokens
-from booking.services import reservations as r
 from booking.services.errors import DomainError
+from tests.edge import reservations as r
 from tests.worlds import future_day
 
 NON_ASCII_LOCAL = "テスト@例え.jp"  # the probe's address

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 
 from booking.extensions import db
 from booking.models import Booking, PricePer, UnitKind
-from booking.services import reservations
 from booking.services.availability import at
 from booking.services.errors import DomainError
 from tests import worlds
+from tests.edge import reservations
 from tests.worlds import future_day
 
 

@@ -22,10 +22,10 @@ from booking.models import (
     PricePer,
     UnitKind,
 )
-from booking.services import reservations as r
 from booking.services.availability import TOKYO, at
 from booking.services.errors import DomainError
 from tests import worlds
+from tests.edge import reservations as r
 from tests.worlds import future_day
 
 

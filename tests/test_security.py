@@ -23,11 +23,11 @@ from booking.models import (
     BookingAttendee,
     Membership,
     OrgKind,
-    Role,
     User,
 )
 from booking.services import accounts, privacy, tokens
 from booking.services.csvexport import csv_text, safe_cell
+from booking.services.errors import DomainError
 from tests.conftest import make_app
 from tests.factories import Factory
 from tests.security_world import build_world
@@ -666,33 +666,27 @@ def test_exports_of_the_console_and_reports_defuse_formulas(app, make, client):
 
 # --------------------------------------------------------------------------- authorisation
 
-def test_authz_require_member(app, make):
-    from werkzeug.exceptions import Forbidden, NotFound
-
-    from booking.services import authz
+def test_access_policies_for_organisations(app, make):
+    """One module decides: members manage, owners own, strangers see nothing exist."""
+    from booking.services import access
 
     org = make.organisation(OrgKind.OPERATOR)
     owner = make.user("o@example.jp", organisation=org)
     staff = make.user("s@example.jp", organisation=org, role="staff")
     stranger = make.user("x@example.jp")
-    assert authz.is_member(owner, org.id) and authz.is_member(staff, org.id)
-    assert not authz.is_member(staff, org.id, roles=(Role.OWNER,))
-    assert not authz.is_member(stranger, org.id) and not authz.is_member(None, org.id)
-    assert authz.may_see_audit(owner, org.id) and not authz.may_see_audit(staff, org.id)
-    from flask_login import login_user
-
-    with app.test_request_context():
-        login_user(staff)
-        assert authz.require_member(org.id) is org
-        with pytest.raises(Forbidden):
-            authz.require_member(org.id, roles=(Role.OWNER,))
-        with pytest.raises(Forbidden):
-            authz.require_member(org.id, kind=OrgKind.MUNICIPALITY)
-        with pytest.raises(NotFound):
-            authz.require_member(987654)
-        assert authz.require_kind(OrgKind.OPERATOR) == [org]
-        with pytest.raises(Forbidden):
-            authz.require_admin()
+    assert access.allowed(owner, "manage", org) and access.allowed(staff, "manage", org.id)
+    assert access.allowed(owner, "own", org) and not access.allowed(staff, "own", org)
+    assert not access.allowed(stranger, "manage", org) and not access.allowed(None, "view", org)
+    assert access.allowed(owner, "audit", org.id) and not access.allowed(staff, "audit", org.id)
+    access.require(staff, "manage", org)
+    with pytest.raises(DomainError) as refused:
+        access.require(staff, "own", org)
+    assert refused.value.code == "owner_only"
+    with pytest.raises(DomainError) as refused:
+        access.require(stranger, "own", org)
+    assert refused.value.code == "not_found"  # a stranger is not told that it exists
+    with pytest.raises(KeyError):  # an action nobody wrote a policy for is never a yes
+        access.allowed(owner, "fly", org)
 
 
 def test_audit_log_is_for_owners_and_the_site_admin(app, make, client, login):

@@ -18,7 +18,7 @@ from booking.extensions import db
 from booking.forms import form_status, options
 from booking.models import ApiToken, AuditEntry, Organisation, OrgKind, User
 from booking.prefectures import choices as prefecture_choices
-from booking.services import accounts, addresses, authz, privacy, tokens
+from booking.services import access, accounts, addresses, privacy, tokens
 from booking.services.errors import DomainError
 from booking.web import local_path
 
@@ -206,7 +206,7 @@ def logout_everywhere():
 @login_required
 def index():
     owned = [m.organisation for m in current_user.memberships
-             if authz.may_see_audit(current_user, m.organisation_id)]
+             if access.allowed(current_user, "audit", m.organisation_id)]
     return render_template("account/index.html", owned=owned, form=ActionForm(),
                            logout=LogoutForm())
 
@@ -324,7 +324,7 @@ def delete():
 @login_required
 def audit(org_id: int):
     org = db.get_or_404(Organisation, org_id)
-    if not authz.may_see_audit(current_user, org.id):
+    if not access.allowed(current_user, "audit", org.id):
         abort(403)
     return _audit_page(org)
 

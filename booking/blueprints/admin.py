@@ -13,9 +13,9 @@ from wtforms.validators import DataRequired
 from wtforms.widgets import HiddenInput
 
 from booking.extensions import db
+from booking.guards import admin_only
 from booking.models import Organisation, OrgKind
 from booking.services import accounts, mail
-from booking.services.authz import admin_required
 from booking.services.errors import DomainError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -31,7 +31,7 @@ class RetryForm(FlaskForm):
     message_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
 
 
-bp.before_request(admin_required())
+bp.before_request(admin_only())
 
 
 @bp.get("/organisations")

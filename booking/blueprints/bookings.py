@@ -24,7 +24,7 @@ from booking import clock, dates
 from booking.extensions import db
 from booking.forms import DateField, form_status
 from booking.models import Booking, CampaignSlot, PricePer, Space, Unit, User
-from booking.services import calendars, campaigns, reservations
+from booking.services import access, calendars, campaigns, reservations
 from booking.services.availability import TOKYO, at, regular_window, slot_window
 from booking.services.errors import DomainError
 from booking.web import current_locale
@@ -294,9 +294,9 @@ def show(reference: str):
     booking = _own_booking(reference)
     more = [b for ref in (request.args.get("more") or "").split(",") if ref
             for b in [db.session.scalar(sa.select(Booking).where(Booking.reference == ref))]
-            if b is not None and reservations.can_view(current_user, b)]
+            if b is not None and access.allowed(current_user, "view", b)]
     return render_template("bookings/show.html", booking=booking, more=more,
-                           can_manage=reservations.can_manage(current_user, booking),
+                           can_manage=access.allowed(current_user, "manage", booking),
                            action_form=ActionForm())
 
 
@@ -365,7 +365,6 @@ def feed_secret(owner: str, action: str):
         else:
             calendars.revoke_secret(target)
             flash(_l("購読URLを無効にしました。"), "success")
-        db.session.commit()
     return redirect(url_for("bookings.mine"))
 
 
@@ -395,7 +394,7 @@ def feed(secret: str):
 @login_required
 def cancel(reference: str):
     booking = _own_booking(reference)
-    if not reservations.can_manage(current_user, booking):
+    if not access.allowed(current_user, "manage", booking):
         abort(404)
     form = CancelForm()
     error = None
@@ -416,7 +415,7 @@ def cancel(reference: str):
 @login_required
 def change(reference: str):
     booking = _own_booking(reference)
-    if not reservations.can_manage(current_user, booking):
+    if not access.allowed(current_user, "manage", booking):
         abort(404)
     unit = booking.unit
     form = ChangeForm()

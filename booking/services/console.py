@@ -38,7 +38,7 @@ from booking.models import (
     User,
 )
 from booking.prefectures import by_code
-from booking.services import authz, availability, loads
+from booking.services import access, availability, loads
 from booking.services.audit import record
 from booking.services.availability import TOKYO, at, regular_window, tokyo_days
 from booking.services.csvexport import csv_text
@@ -65,19 +65,16 @@ def require_console(user: User) -> list[Organisation]:
 
 def require_member(user: User, organisation_id: int) -> Role:
     """The user's role in the organisation; "not found" for anyone else."""
-    role = authz.role_in(user, organisation_id)
-    if role is None:
-        raise DomainError("not_found")
-    return role
+    access.require(user, "manage", organisation_id)
+    return access.role_in(user, organisation_id)  # type: ignore[return-value]
 
 
 def require_owner(user: User, organisation_id: int) -> None:
-    if require_member(user, organisation_id) != Role.OWNER:
-        raise DomainError("owner_only")
+    access.require(user, "own", organisation_id)
 
 
 def is_owner(user: User, organisation_id: int) -> bool:
-    return authz.is_member(user, organisation_id, roles=(Role.OWNER,))
+    return access.is_owner(user, organisation_id)
 
 
 # --------------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ Public functions (other services, the pages, the API and the operator console ca
     find(session, reference, user) -> Booking       (DomainError "not_yours" otherwise)
     visible_to(user) -> Select[Booking]              (mine and my company's)
 
-Every function here owns its transaction: it commits what the session holds, decides in a
-fresh transaction (see booking.db.begin_write), commits on success and rolls back on any
-error. Errors are DomainError (booking.services.errors). Concurrency: competing bookings of
+Every function here decides in a transaction of its own (see booking.db.begin_write),
+flushes on success and rolls back on any error; the caller's edge commits (in a request:
+booking.unit_of_work). Errors are DomainError (booking.services.errors). Concurrency: competing bookings of
 a unit are serialised by a row lock on the unit (PostgreSQL: SELECT … FOR UPDATE with a
 lock_timeout; SQLite: the transaction begins IMMEDIATE); a lock wait that gives up becomes
 DomainError("busy"). Availability comes only from booking.services.availability.
@@ -63,7 +63,7 @@ from booking.models import (
     UnitKind,
     User,
 )
-from booking.services import addresses, audit, limits, loads
+from booking.services import access, addresses, audit, limits, loads
 from booking.services.availability import (
     TOKYO,
     at,
@@ -150,30 +150,6 @@ def _replay_if_seen(session: Session, user: User, idem: Idempotency | None) -> N
 # --------------------------------------------------------------------------- permissions
 
 
-def _member_of(user: User, organisation_id: int | None) -> bool:
-    return organisation_id is not None and any(
-        m.organisation_id == organisation_id for m in user.memberships)
-
-
-def is_operator_of(user: User, booking: Booking) -> bool:
-    return user.is_admin or _member_of(user, booking.unit.space.organisation_id)
-
-
-def can_manage(user: User, booking: Booking) -> bool:
-    """Change or cancel: the booker, their company, the space's operator, a site admin."""
-    return (booking.user_id == user.id or _member_of(user, booking.company_id)
-            or is_operator_of(user, booking))
-
-
-def can_view(user: User, booking: Booking) -> bool:
-    """Those who may manage it, and its attendees: a user whose address it invited, once
-    they have verified that the address is theirs (an account made with somebody else's
-    address sees nothing of that address's invitations)."""
-    return can_manage(user, booking) or (
-        user.email_verified_at is not None
-        and any(a.email == user.email for a in booking.attendees))
-
-
 def visible_to(user: User) -> sa.Select:
     """Bookings the user made or their companies made (newest first)."""
     company_ids = sa.select(Membership.organisation_id).where(Membership.user_id == user.id)
@@ -190,8 +166,9 @@ def find(session: Session, reference: str, user: User) -> Booking:
     """The booking with this reference if `user` may see it; "not_yours" (404) otherwise,
     so that a stranger cannot tell whether a reference exists."""
     booking = session.scalar(sa.select(Booking).where(Booking.reference == reference.upper()))
-    if booking is None or not can_view(user, booking):
+    if booking is None:
         raise DomainError("not_yours")
+    access.require(user, "view", booking)
     return booking
 
 
@@ -390,11 +367,12 @@ def _set_attendees(booking: Booking, emails: Sequence[str]) -> None:
 def _decide(session: Session, work: Callable[[], object], lock: tuple[int, int] | None = None,
             company: int | None = None):
     """Run `work` in the booking transaction (begun with `lock` and `company`, see
-    booking.db.begin_write); commit, or roll back and re-raise."""
+    booking.db.begin_write) and flush it: the request's edge commits it (the locks are
+    held until then). On any error, roll back (releasing the locks) and re-raise."""
     try:
         begin_write(session, lock, company)
         result = work()
-        session.commit()
+        session.flush()
         return result
     except (DomainError, Replay):
         session.rollback()
@@ -551,15 +529,14 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
     from booking.services import mail
 
     booking_id, unit_id = booking.id, booking.unit_id  # a booking never moves to another unit
-    if not can_manage(actor_user, booking):
-        raise DomainError("not_yours")
+    access.require(actor_user, "manage", booking)
     new_seats = booking.seats if seats is None else seats
     start, end = period if period is not None else (booking.starts_at, booking.ends_at)
     if new_seats == booking.seats and (start, end) == (booking.starts_at, booking.ends_at):
         raise DomainError("no_change")
     emails = [a.email for a in booking.attendees]
     _validate_shape(booking.unit, [(start, end)], new_seats, emails)
-    operator = is_operator_of(actor_user, booking)
+    operator = access.allowed(actor_user, "operate", booking)
     slot_id = booking.campaign_slot_id
     campaign_id = booking.campaign_slot.campaign_id if slot_id is not None else None
     # The campaign's rules are decided as for a new booking: under the (campaign, company)
@@ -612,9 +589,8 @@ def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str 
     from booking.services import mail
 
     booking_id = booking.id
-    if not can_manage(actor_user, booking):
-        raise DomainError("not_yours")
-    operator = is_operator_of(actor_user, booking)
+    access.require(actor_user, "manage", booking)
+    operator = access.allowed(actor_user, "operate", booking)
 
     def work() -> Booking:
         current = session.get(Booking, booking_id, populate_existing=True)
@@ -641,8 +617,7 @@ def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str 
 def check_in(session: Session, booking: Booking, actor_user: User) -> Booking:
     """Record arrival: from the start of the booking's Tokyo day until its end."""
     booking_id = booking.id
-    if not can_manage(actor_user, booking):
-        raise DomainError("not_yours")
+    access.require(actor_user, "manage", booking)
 
     def work() -> Booking:
         current = session.get(Booking, booking_id, populate_existing=True)
@@ -662,8 +637,7 @@ def check_in(session: Session, booking: Booking, actor_user: User) -> Booking:
 def mark_no_show(session: Session, booking: Booking, actor_user: User) -> Booking:
     """The operator records that nobody came (only after the start)."""
     booking_id = booking.id
-    if not is_operator_of(actor_user, booking):
-        raise DomainError("not_yours")
+    access.require(actor_user, "operate", booking)
 
     def work() -> Booking:
         current = session.get(Booking, booking_id, populate_existing=True)
