@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 
 from booking import dates
+from booking.services.errors import DomainError
 from booking.web import local_date
 
 
@@ -36,3 +37,14 @@ class DateField(wtforms.DateField):
             raise ValueError(_("%(earliest)sから%(latest)sまでの日付を入力してください。",
                                earliest=local_date(dates.EARLIEST),
                                latest=local_date(dates.latest())))
+
+
+def show_error(form: FlaskForm, error: DomainError) -> int:
+    """Show a refusal on its form: beside the field it concerns, or at the top when the
+    form has no such field, never nowhere. Returns the status to answer with."""
+    field = form._fields.get(error.field) if error.field else None
+    if field is not None:
+        field.errors = [*(field.errors or []), error.message]
+    else:
+        form.form_errors.append(error.message)
+    return error.status

@@ -72,7 +72,7 @@ def _organisation_choices() -> list:
 
 
 def _apply_error(form: FlaskForm, error: DomainError, default_field: str) -> None:
-    name = error.extra.get("field", default_field)
+    name = error.field or default_field
     target = getattr(form, name, None) or getattr(form, default_field)
     target.errors = [*target.errors, error.message]
 

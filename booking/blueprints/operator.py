@@ -694,7 +694,7 @@ def override_add(space_id: int):
             found = _space(space_id)
             form.with_units(found)
             other.with_units(found, fresh=True)
-            if error.extra.get("field") == "capacity":  # e.g. above 1 on a room: said beside it
+            if error.field == "capacity":  # e.g. above 1 on a room: said beside it
                 form.capacity.errors = [*form.capacity.errors, error.message]
                 return _availability_page(found, other, form, status=error.status)
             return _availability_page(found, other, form, status=409,

@@ -98,12 +98,27 @@ MESSAGES = {
 }
 
 
-class DomainError(Exception):
-    """Raised by services; views turn it into a flash message or an HTTP status."""
+# The field of a request a refusal concerns, when the code alone says it (a service
+# may name another: DomainError(code, field=...)). booking.forms.show_error puts the
+# message beside that field, or at the top of a form that has no such field.
+FIELD_OF = {
+    "bad_seats": "seats", "whole_unit": "seats", "not_enough_seats": "seats",
+    "too_many_attendees": "attendees", "bad_email": "attendees", "email_unverified": "attendees",
+    "bad_range": "end_time", "outside_hours": "start_time",
+    "closed": "first_date", "in_past": "first_date", "lead_time": "first_date",
+    "too_short": "last_date", "too_long": "last_date", "bad_dates": "first_date",
+    "campaign_closed": "first_date", "too_far_ahead": "first_date", "whole_stays": "nights",
+}
 
-    def __init__(self, code: str, **extra) -> None:
+
+class DomainError(Exception):
+    """Raised by services; the edge shows it beside its field, at the top of the form,
+    or as a problem document (booking.forms.show_error, the API's handler)."""
+
+    def __init__(self, code: str, field: str | None = None, **extra) -> None:
         super().__init__(code)
         self.code = code
+        self.field = field or FIELD_OF.get(code)
         self.extra = extra
 
     @property
