@@ -14,6 +14,7 @@ Actions:
 - "operate": a booking, as the space's operator (check-in, no-show, cancel on behalf).
 - "consent": a campaign slot, as the operator of the unit it offers.
 - "audit": an organisation's audit log (its owners and the site admin).
+- "campaign": run an organisation's campaigns (a municipality's members).
 
 Refusals hide what exists: anyone outside the organisation gets "not_found" (a booking:
 "not_yours"), so that ids are not confirmed; a member who is not an owner gets
@@ -82,9 +83,14 @@ def _views_booking(user: User, booking: Booking) -> bool:
         and any(a.email == user.email for a in booking.attendees))
 
 
+def _runs_campaigns(user: User, target: Organisation | int) -> bool:
+    """A member of the municipality: its campaigns, their slots and extras, its report
+    factors."""
+    return any(o.id == _org_id(target) for o in user.organisations(OrgKind.MUNICIPALITY))
+
+
 def _manages_campaign(user: User, campaign: Campaign) -> bool:
-    return (campaign.organisation.kind == OrgKind.MUNICIPALITY
-            and is_member(user, campaign.organisation_id))
+    return _runs_campaigns(user, campaign.organisation_id)
 
 
 Policy = Callable[[User, Any], bool]
@@ -95,6 +101,7 @@ POLICIES: dict[tuple[type, str], Policy] = {
     (Organisation, "manage"): lambda u, o: is_member(u, _org_id(o)),
     (Organisation, "own"): lambda u, o: is_owner(u, _org_id(o)),
     (Organisation, "audit"): lambda u, o: is_admin(u) or is_owner(u, _org_id(o)),
+    (Organisation, "campaign"): _runs_campaigns,
     (Space, "view"): lambda u, s: is_member(u, s.organisation_id),
     (Space, "manage"): lambda u, s: is_member(u, s.organisation_id),
     (Space, "own"): lambda u, s: is_owner(u, s.organisation_id),
