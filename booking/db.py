@@ -10,6 +10,8 @@ wait for it (up to the busy timeout) instead of failing.
 
 How it works with Flask-SQLAlchemy, which creates the engines itself: the listeners are
 registered on the Engine *class*, so they apply to every engine, and only act on SQLite.
+They are registered by `install()`, which create_app calls: importing this module changes
+nothing.
 
 - `connect`: sets a busy timeout, so a waiting writer waits rather than fails at once.
 - `begin`: when the connection was procured with the execution option
@@ -21,6 +23,8 @@ registered on the Engine *class*, so they apply to every engine, and only act on
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -34,7 +38,6 @@ SQLITE_BUSY_TIMEOUT_MS = 20_000
 POSTGRES_LOCK_TIMEOUT = "20s"
 
 
-@sa.event.listens_for(Engine, "connect")
 def _sqlite_on_connect(dbapi_connection, _record) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
@@ -42,7 +45,6 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
         cursor.close()
 
 
-@sa.event.listens_for(Engine, "begin")
 def _sqlite_on_begin(conn: sa.Connection) -> None:
     if conn.dialect.name == "sqlite" and conn.get_execution_options().get(IMMEDIATE_OPTION):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -55,15 +57,35 @@ class PendingWork(RuntimeError):
     """A booking decision was asked for while the session held uncommitted changes."""
 
 
-@sa.event.listens_for(Session, "after_flush")
 def _remember_writes(session: Session, _context) -> None:
     session.info[WROTE] = True
 
 
-@sa.event.listens_for(Session, "after_transaction_end")
 def _forget_writes(session: Session, transaction) -> None:
     if transaction.parent is None:  # the outermost transaction ended
         session.info.pop(WROTE, None)
+
+
+LISTENERS = (
+    (Engine, "connect", _sqlite_on_connect),
+    (Engine, "begin", _sqlite_on_begin),
+    (Session, "after_flush", _remember_writes),
+    (Session, "after_transaction_end", _forget_writes),
+)
+
+
+def install() -> None:
+    """Register the engine and session listeners above (create_app calls it; a second
+    call registers nothing twice)."""
+    install_listeners(LISTENERS)
+
+
+def install_listeners(listeners: tuple[tuple[type, str, Callable[..., Any]], ...]) -> None:
+    """Register (target, event, function) listeners that are not registered yet: the one
+    way the ORM hooks of booking.db and of the services are installed."""
+    for target, name, function in listeners:
+        if not sa.event.contains(target, name, function):
+            sa.event.listen(target, name, function)
 
 
 def campaign_company_lock(campaign_id: int, company_id: int) -> tuple[int, int]:

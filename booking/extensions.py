@@ -8,7 +8,6 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
-import booking.db  # noqa: F401  (engine events: BEGIN IMMEDIATE for booking transactions on SQLite)
 from booking.models.base import Base
 
 db = SQLAlchemy(model_class=Base)

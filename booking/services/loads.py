@@ -4,7 +4,8 @@ with the bookings in the same transaction (the `unit_loads` table).
 Search reads them to decide thousands of units in one query; availability stays the rule
 for everything else and tests hold the two to the same answer.
 
-They follow every change of bookings made through a Session: objects flushed (new, changed,
+They follow every change of bookings made through a Session (by the hooks `install()`
+registers; create_app calls it): objects flushed (new, changed,
 deleted bookings) and ORM UPDATE/DELETE statements on Booking; their `seats_free` follows
 the unit's capacity (a changed Unit object, or an ORM UPDATE of units that does not say
 `catalogue_unchanged`, as the bookings' lock_version bumps do).
@@ -27,9 +28,9 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from booking.db import install_listeners
 from booking.models import HOLDING_STATUSES, Booking, Unit, UnitLoad
 from booking.services.availability import at, tokyo_days
 
@@ -180,7 +181,6 @@ def _lock(session: Session, connection: sa.Connection, unit_ids: Iterable[int]) 
         held.update(wanted)
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _forget_locks(session: Session, transaction) -> None:
     # The database transaction ended: its locks are gone. A savepoint rolled back takes
     # the locks taken inside it along: forgetting them all then costs a lock again at most.
@@ -188,7 +188,6 @@ def _forget_locks(session: Session, transaction) -> None:
         session.info.pop(_LOCKED, None)
 
 
-@event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context, _instances) -> None:
     dirty = _dirty(session)
     changed = set(session.dirty)
@@ -216,7 +215,6 @@ def _before_flush(session: Session, _context, _instances) -> None:
         _lock(session, session.connection(), dirty)
 
 
-@event.listens_for(Session, "after_flush_postexec")
 def _after_flush(session: Session, _context) -> None:
     dirty = session.info.pop("unit_loads_dirty", None)
     if dirty:
@@ -225,7 +223,6 @@ def _after_flush(session: Session, _context) -> None:
         resync_free(session.connection(), resized)
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _bulk_statement(state: ORMExecuteState):
     if not (state.is_update or state.is_delete) or state.bind_mapper is None:
         return None
@@ -265,3 +262,14 @@ def _matched(state: ORMExecuteState, *columns) -> list[sa.Row]:
     where = state.statement.whereclause
     return state.session.connection().execute(
         sa.select(*columns).where(where if where is not None else sa.true())).all()
+
+
+def install() -> None:
+    """Keep unit_loads in step with every flush and bulk statement of any Session
+    (create_app calls it; a second call registers nothing twice)."""
+    install_listeners((
+        (Session, "after_transaction_end", _forget_locks),
+        (Session, "before_flush", _before_flush),
+        (Session, "after_flush_postexec", _after_flush),
+        (Session, "do_orm_execute", _bulk_statement),
+    ))
