@@ -27,7 +27,7 @@ from booking.models import (
     Space,
     Unit,
 )
-from booking.services import availability, console
+from booking.services import availability, closures, front_desk, space_admin
 from booking.services.availability import at
 from tests import worlds
 from tests.worlds import future_day
@@ -179,7 +179,7 @@ def test_hours_that_would_leave_a_booking_outside_them_are_refused(client, site)
 def test_a_booking_that_is_over_does_not_block_a_change(site):
     past = clock.today() - timedelta(days=3)
     _book(site["make"], site["desks"], past, 9)
-    console.update_unit(db.session, site["owner"], site["desks"], {"capacity": 1})
+    space_admin.update_unit(db.session, site["owner"], site["desks"], {"capacity": 1})
     db.session.commit()
     assert db.session.get(Unit, site["desks"].id).capacity == 1
 
@@ -211,7 +211,8 @@ def test_month_view_day_list_and_csv_match_the_bookings(client, site, make):
     db.session.add(CapacityOverride(unit_id=unit.id, day=quiet, capacity=8))
     db.session.commit()
 
-    cells = {c.day: c for c in console.month_view(db.session, unit, first.year, first.month)}
+    cells = {c.day: c for c in front_desk.month_view(db.session, site["owner"], unit, first.year,
+                                                    first.month)}
     assert (cells[busy].capacity, cells[busy].booked, cells[busy].free, cells[busy].state,
             cells[busy].bookings) == (10, 10, 0, "full", 2)
     assert (cells[quiet].capacity, cells[quiet].booked, cells[quiet].free, cells[quiet].state,
@@ -293,6 +294,39 @@ def test_cancel_on_behalf_check_in_and_no_show(client, site, make):
     assert ("cancellation", "customer@example.com") in {(m.kind, m.recipient) for m in sent}
 
 
+def test_a_refused_front_desk_action_says_why_and_answers_409(client, site, make):
+    """Check-in, no-show and cancelling on behalf, refused by the reservations service,
+    answer 409 with the refusal on the page (not a redirect that says nothing), and
+    change nothing."""
+    unit = site["desks"]
+    ahead = _book(make, unit, _future_weekday(), 1)  # not today: no check-in, no no-show
+    past = make.booking(unit, at(clock.today() - timedelta(days=1), 540),
+                        at(clock.today() - timedelta(days=1), 600), 1)  # over: no cancel
+    gone = _book(make, unit, _future_weekday(), 1, status=BookingStatus.CANCELLED)
+
+    response = client.post(f"/operator/bookings/{ahead.id}/check-in")
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "今はチェックインできません。" in page and 'role="alert"' in page
+    assert ahead.reference in page  # the day's list, of the booking's day
+
+    response = client.post(f"/operator/bookings/{ahead.id}/no-show")
+    assert response.status_code == 409
+    assert "この予約の状態では操作できません。" in response.get_data(as_text=True)
+
+    response = client.post(f"/operator/bookings/{past.id}/cancel", data={"reason": "停電"})
+    assert response.status_code == 409
+    assert "この予約の状態では操作できません。" in response.get_data(as_text=True)
+    response = client.post(f"/operator/bookings/{gone.id}/check-in")
+    assert response.status_code == 409
+    assert "この予約はキャンセル済みです。" in response.get_data(as_text=True)
+
+    db.session.expire_all()
+    assert [db.session.get(Booking, b.id).status for b in (ahead, past, gone)] == [
+        BookingStatus.CONFIRMED, BookingStatus.CONFIRMED, BookingStatus.CANCELLED]
+    assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id))) == 0
+
+
 def test_calendar_feed_link_is_made_and_revoked(client, site):
     space_id = site["space"].id
     booking = _book(site["make"], site["desks"], _future_weekday(), 2)
@@ -350,7 +384,7 @@ def test_photo_upload_refuses_what_is_not_a_safe_image(app, client, site):
     # Too large: over the photo limit, and over the whole request limit.
     big = _png() + b"\0" * (4 * 1024 * 1024)
     response = _upload(client, space_id, big, "big.png")
-    assert response.status_code == 422 and "大きすぎ" in response.get_data(as_text=True)
+    assert response.status_code == 413 and "大きすぎ" in response.get_data(as_text=True)
     # (Announced by Content-Length, as a browser does: refused before any byte is read.)
     response = client.post(f"/operator/spaces/{space_id}/photos", data=b"--x--",
                            content_type="multipart/form-data; boundary=x",
@@ -599,11 +633,11 @@ def test_a_capacity_cut_racing_bookings_never_overbooks(app, make):
         return prepare
 
     def cutter():
-        s = console.get_space(db.session, db.session.get(User, operator.id), unit.space_id)
+        s = space_admin.get_space(db.session, db.session.get(User, operator.id), unit.space_id)
         who = db.session.get(User, operator.id)
 
         def go():
-            console.set_override(db.session, who, [s.units[0]], day, day, 7, "会員用")
+            closures.set_override(db.session, who, [s.units[0]], day, day, 7, "会員用")
             db.session.commit()
             return "cut"
         return go

@@ -186,11 +186,11 @@ def test_staff_run_bookings_but_neither_delete_spaces_nor_change_prices(client, 
     assert db.session.get(Space, space.id) is not None
 
     # The service refuses a staff price change outright, whatever the view does.
-    from booking.services import console
+    from booking.services import space_admin
     from booking.services.errors import DomainError
 
     with pytest.raises(DomainError) as refused:
-        console.update_unit(db.session, staff, unit, {"price_amount": 1})
+        space_admin.update_unit(db.session, staff, unit, {"price_amount": 1})
     assert refused.value.code == "owner_only"
     db.session.rollback()
 

@@ -15,12 +15,13 @@ import secrets
 import warnings
 from pathlib import Path
 
+import sqlalchemy as sa
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from booking.models import Photo, Space, User
+from booking.services import access
 from booking.services.audit import record
-from booking.services.console import require_member
 from booking.services.errors import DomainError
 
 MAX_BYTES = 4 * 1024 * 1024  # per photo; the whole request is capped by MAX_CONTENT_LENGTH
@@ -87,7 +88,7 @@ def add_photo(session: Session, user: User, space: Space, upload_dir: str | Path
               filename: str | None, data: bytes, alt: str = "") -> Photo:
     """Adds a photo to a space of the user's organisation, once a site admin has approved
     that organisation (before, it could store files on our disk unchecked by anyone)."""
-    require_member(user, space.organisation_id)
+    access.require(user, "manage", space)
     if space.organisation.approved_at is None:
         raise DomainError("not_approved", field="file")
     check_name(filename)
@@ -97,7 +98,7 @@ def add_photo(session: Session, user: User, space: Space, upload_dir: str | Path
     name = f"{secrets.token_hex(16)}.{ext}"
     path = folder / name
     # Written before the row: a failed commit leaves an orphan file, never a broken row.
-    with open(path, "xb") as f:
+    with path.open("xb") as f:
         f.write(content)
     photo = Photo(space_id=space.id, filename=name, alt=alt.strip()[:200])
     session.add(photo)
@@ -106,8 +107,17 @@ def add_photo(session: Session, user: User, space: Space, upload_dir: str | Path
     return photo
 
 
+def get_photo(session: Session, user: User, space: Space, photo_id: int) -> Photo:
+    """A photo of `space` (a space's URL with another space's photo is "not found")."""
+    photo = session.get(Photo, photo_id)
+    if photo is None or photo.space_id != space.id:
+        raise DomainError("not_found")
+    access.require(user, "manage", photo)
+    return photo
+
+
 def delete_photo(session: Session, user: User, photo: Photo, upload_dir: str | Path) -> None:
-    require_member(user, photo.space.organisation_id)
+    access.require(user, "manage", photo)
     record(session, user, "photo.delete", photo, photo.space.organisation_id,
            space_id=photo.space_id)
     path = photo_dir(upload_dir) / photo.filename
@@ -121,8 +131,6 @@ def open_photo(session: Session, upload_dir: str | Path, filename: str) -> tuple
     """The stored file and its MIME type, for a name we created and still know; else None."""
     if not NAME.match(filename):
         return None
-    import sqlalchemy as sa
-
     if session.scalar(sa.select(Photo.id).where(Photo.filename == filename)) is None:
         return None
     path = photo_dir(upload_dir) / filename

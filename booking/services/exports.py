@@ -1,0 +1,59 @@
+"""A space's bookings taken elsewhere: as a CSV file for a spreadsheet, and as a calendar
+feed whose secret address the space's staff issue and revoke."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from booking.models import BookingStatus, Space, User
+from booking.services import access, calendars
+from booking.services.audit import record
+from booking.services.availability import TOKYO, at
+from booking.services.csvexport import csv_text
+from booking.services.front_desk import bookings_between
+
+CSV_HEADER = ("予約番号", "区画", "開始", "終了", "席数", "状態", "会社", "予約者", "メール",
+              "参加者", "料金(円)", "自治体負担(円)", "キャンペーン", "予約日時", "キャンセル理由")
+_WHEN = "%Y-%m-%d %H:%M"
+
+
+def bookings_csv(session: Session, user: User, space: Space, first: date, last: date,
+                 status_label: Callable[[BookingStatus], str]) -> str:
+    """Bookings touching [first, last] as CSV text, with a BOM so that Excel reads UTF-8,
+    every text cell guarded against formula injection (services/csvexport.py)."""
+    access.require(user, "manage", space)
+    rows = []
+    for b in session.scalars(bookings_between(space, at(first, 0), at(last, 1440))):
+        slot = b.campaign_slot
+        rows.append((
+            b.reference, b.unit.name, b.starts_at.astimezone(TOKYO).strftime(_WHEN),
+            b.ends_at.astimezone(TOKYO).strftime(_WHEN), b.seats, status_label(b.status),
+            b.company.name if b.company else "", b.user.name if b.user else "",
+            b.user.email if b.user else "", " ".join(a.email for a in b.attendees),
+            b.price_amount, b.subsidy_amount, slot.campaign.name if slot else "",
+            b.created_at.astimezone(TOKYO).strftime(_WHEN), b.cancel_reason,
+        ))
+    return csv_text(CSV_HEADER, rows)
+
+
+def csv_filename(space: Space, first: date, last: date) -> str:
+    return f"bookings-{space.id}-{first:%Y%m%d}-{last:%Y%m%d}.csv"
+
+
+def new_calendar_secret(session: Session, user: User, space: Space) -> str:
+    """A new secret feed address; the old one stops working at once."""
+    access.require(user, "manage", space)
+    secret = calendars.renew_secret(space)
+    record(session, user, "space.calendar_secret", space, space.organisation_id)
+    session.flush()
+    return secret
+
+
+def revoke_calendar_secret(session: Session, user: User, space: Space) -> None:
+    access.require(user, "manage", space)
+    calendars.revoke_secret(space)
+    record(session, user, "space.calendar_revoke", space, space.organisation_id)
+    session.flush()
