@@ -29,16 +29,17 @@ def seed_command() -> None:
 def create_admin_command(email: str, name: str, password: str) -> None:
     """Create a site admin who approves supporter organisations."""
     from booking.services import accounts, addresses
+    from booking.services.errors import DomainError
 
     if len(password) < 10:
         raise click.BadParameter("at least 10 characters", param_hint="password")
     try:
         accounts.create_user(db.session, email=email, password=password, name=name,
                              is_admin=True)
-    except accounts.EmailTaken:
-        raise click.ClickException(f"{email} is already registered") from None
     except addresses.AddressError as error:
         raise click.BadParameter(error.explanation, param_hint="email") from None
+    except DomainError:  # email_taken (an AddressError is answered above)
+        raise click.ClickException(f"{email} is already registered") from None
     db.session.commit()
     click.echo(f"admin {email} created")
 

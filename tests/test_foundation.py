@@ -89,10 +89,11 @@ def test_booking_times_must_be_ordered_and_seats_positive(make):
 
 def test_email_is_unique_whatever_the_letter_case(make):
     make.user("Someone@Example.jp")
-    from booking.services.accounts import EmailTaken
+    from booking.services.errors import DomainError
 
-    with pytest.raises(EmailTaken):
+    with pytest.raises(DomainError) as taken:
         make.user("someone@EXAMPLE.JP")
+    assert (taken.value.code, taken.value.field, taken.value.status) == ("email_taken", "email", 409)
     # And the database itself refuses a second lower-cased copy.
     db.session.add(User(email="someone@example.jp", name="x", password_hash="x",
                         session_token="t"))

@@ -167,7 +167,7 @@ def test_html_sign_up_stores_the_ascii_form_and_logs_in_with_either(client, app)
     assert db.session.scalar(sa.select(User.email)) == IDN_ASCII
     client.post("/account/logout", data={})
     again = client.post("/account/signup", data={**SIGNUP, "email": IDN_ASCII.upper()})
-    assert again.status_code == 422 and "既に登録されています" in again.get_data(as_text=True)
+    assert again.status_code == 409 and "既に登録されています" in again.get_data(as_text=True)
     other = app.test_client()
     assert other.post("/account/login", data={"email": IDN, "password": SIGNUP["password"]}
                       ).status_code == 302

@@ -77,7 +77,7 @@ EXPECTED: dict[str, tuple] = {
     "GET account.verify_email": (LOGIN, 200, 403, 403),
     "POST account.resend_verification": (LOGIN, 302, 302, 302),
     "POST account.delete": (LOGIN, 422, 422, 422),  # needs the password
-    "GET account.audit": (LOGIN, 403, 403, 403),  # owners of that organisation only
+    "GET account.audit": (LOGIN, 404, 404, 404),  # its owners only: for others it does not exist
     # ------------------------------------------------------------------ site admin
     "GET admin.organisations": (LOGIN, 403, 403, 403),
     "GET admin.audit": (LOGIN, 403, 403, 403),

@@ -14,6 +14,7 @@ Actions:
 - "operate": a booking, as the space's operator (check-in, no-show, cancel on behalf).
 - "consent": a campaign slot, as the operator of the unit it offers.
 - "audit": an organisation's audit log (its owners and the site admin).
+- "approve": a supporter organisation, by the site admin.
 - "campaign": run an organisation's campaigns (a municipality's members).
 
 Refusals hide what exists: anyone outside the organisation gets "not_found" (a booking:
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from booking.models import (
+    ApiToken,
     Booking,
     Campaign,
     CampaignExtra,
@@ -101,6 +103,8 @@ POLICIES: dict[tuple[type, str], Policy] = {
     (Organisation, "manage"): lambda u, o: is_member(u, _org_id(o)),
     (Organisation, "own"): lambda u, o: is_owner(u, _org_id(o)),
     (Organisation, "audit"): lambda u, o: is_admin(u) or is_owner(u, _org_id(o)),
+    (Organisation, "approve"): lambda u, _o: is_admin(u),
+    (ApiToken, "manage"): lambda u, token: token.user_id == u.id,
     (Organisation, "campaign"): _runs_campaigns,
     (Space, "view"): lambda u, s: is_member(u, s.organisation_id),
     (Space, "manage"): lambda u, s: is_member(u, s.organisation_id),
@@ -138,7 +142,7 @@ def require(user: User | None, action: str, target: object) -> None:
     kind = _kind(target)
     if kind is Booking:
         raise DomainError("not_yours")
-    if action == "own" and (allowed(user, "manage", target)
-                            if (kind, "manage") in POLICIES else False):
+    if action in ("own", "audit") and (allowed(user, "manage", target)
+                                       if (kind, "manage") in POLICIES else False):
         raise DomainError("owner_only")
     raise DomainError("not_found")

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -21,7 +20,7 @@ from zxcvbn import zxcvbn
 
 from booking import clock
 from booking.models import Membership, Organisation, OrgKind, OutboxMessage, Role, User
-from booking.services import addresses
+from booking.services import access, addresses
 from booking.services.audit import record
 from booking.services.errors import DomainError
 
@@ -37,38 +36,30 @@ PASSWORD_MAX = 200
 PASSWORD_MIN_SCORE = 2
 
 
-class EmailTaken(Exception):
-    pass
-
-
-class WeakPassword(ValueError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def password_problem(password: str, user_inputs: Iterable[str] = ()) -> str | None:
-    """Why a new password is refused (a translatable message), or None when it is fine.
+def password_problem(password: str, user_inputs: Iterable[str] = ()) -> DomainError | None:
+    """Why a new password is refused ("weak_password", beside the password field), or None
+    when it is fine.
 
     Length first (NIST SP 800-63B: at least 8, we ask 10), then zxcvbn, offline, which
     knows common and breached passwords and penalises the user's own e-mail and name.
     """
     if len(password) < PASSWORD_MIN:
-        return _l("パスワードは%(n)d文字以上にしてください。", n=PASSWORD_MIN)
+        return DomainError("weak_password", variant="too_short", n=PASSWORD_MIN)
     if len(password) > PASSWORD_MAX:
-        return _l("パスワードは%(n)d文字以内にしてください。", n=PASSWORD_MAX)
+        return DomainError("weak_password", variant="too_long", n=PASSWORD_MAX)
     inputs = [part for value in user_inputs if value
               for part in [value, *value.replace("@", " ").replace(".", " ").split()]]
     # zxcvbn's cost grows with length; the first 100 characters decide well enough.
     if zxcvbn(password[:100], user_inputs=inputs)["score"] < PASSWORD_MIN_SCORE:
-        return _l("このパスワードはよく使われているか推測されやすいため使えません。")
+        return DomainError("weak_password")
     return None
 
 
-def check_password_rules(password: str, user_inputs: Iterable[str] = ()) -> None:
+def check_password(password: str, user_inputs: Iterable[str] = ()) -> None:
+    """DomainError "weak_password" when a new password is refused (password_problem)."""
     problem = password_problem(password, user_inputs)
     if problem is not None:
-        raise WeakPassword(str(problem))
+        raise problem
 
 
 def normalise_email(email: str) -> str:
@@ -85,10 +76,11 @@ def create_user(session: Session, *, email: str, password: str, name: str, local
                 is_admin: bool = False, verified: bool = False) -> User:
     """A new account. Its address is unverified, and a link that verifies it is queued in
     the outbox (send_verification), unless `verified` (demo data and tests only: nobody
-    has proved anything by signing up)."""
+    has proved anything by signing up). DomainError "bad_email" or "email_taken" (in any
+    letter case). The password is taken as it is: sign_up checks a new user's."""
     email = addresses.normalise(email)  # AddressError (a DomainError) when refused
     if email_taken(session, email):
-        raise EmailTaken(email)
+        raise DomainError("email_taken")
     user = User(
         email=email,
         name=name.strip(),
@@ -241,6 +233,20 @@ def create_organisation(session: Session, *, owner: User, kind: OrgKind, name: s
     return org
 
 
+def sign_up(session: Session, *, email: str, password: str, name: str, kind: OrgKind,
+            organisation_name: str, organisation_name_en: str = "",
+            prefecture_code: int | None = None, address: str = "") -> tuple[User, Organisation]:
+    """Somebody signs up (the web forms and the API): a new account and the organisation
+    it owns, a company (ready at once) or a supporter organisation (waiting for a site
+    admin). DomainError "weak_password", "bad_email" or "email_taken"."""
+    check_password(password, (email, name))
+    user = create_user(session, email=email, password=password, name=name)
+    organisation = create_organisation(
+        session, owner=user, kind=kind, name=organisation_name, name_en=organisation_name_en,
+        prefecture_code=prefecture_code, address=address)
+    return user, organisation
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
     user = session.scalar(sa.select(User).where(User.email.in_(addresses.lookup_forms(email)))
                           .order_by(User.id).limit(1))
@@ -264,17 +270,24 @@ def log_out(user: User) -> None:
     rotate_session_token(user)
 
 
-def change_password(session: Session, user: User, current: str, new: str) -> bool:
-    """False when `current` is wrong. Other sessions and API tokens stop working."""
-    if not check_password_hash(user.password_hash, current):
-        return False
-    check_password_rules(new, (user.email, user.name))
+def confirm_password(user: User, password: str, field: str = "password") -> None:
+    """The user proves it is them before a change that cannot be undone: DomainError
+    "wrong_password" (beside `field`) otherwise."""
+    if not check_password_hash(user.password_hash, password):
+        raise DomainError("wrong_password", field=field,
+                          variant="current" if field == "current" else None)
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    """Other sessions and API tokens stop working. DomainError "wrong_password" (beside
+    the current password) or "weak_password"."""
+    confirm_password(user, current, field="current")
+    check_password(new, (user.email, user.name))
     user.password_hash = generate_password_hash(new)
     rotate_session_token(user)
     from booking.services import tokens
 
     tokens.revoke_all(session, user)
-    return True
 
 
 def logout_everywhere(session: Session, user: User) -> None:
@@ -285,13 +298,35 @@ def logout_everywhere(session: Session, user: User) -> None:
     tokens.revoke_all(session, user)
 
 
-def approve(session: Session, organisation: Organisation, admin: User) -> None:
+def supporter_organisations(session: Session) -> list[Organisation]:
+    """Municipalities and operators, those waiting for approval first (the admin's list)."""
+    return list(session.scalars(
+        sa.select(Organisation)
+        .where(Organisation.kind != OrgKind.COMPANY)
+        .order_by(Organisation.approved_at.is_not(None), Organisation.created_at)
+    ))
+
+
+def _organisation_to_approve(session: Session, organisation_id: int, admin: User) -> Organisation:
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise DomainError("not_found")
+    access.require(admin, "approve", organisation)
+    return organisation
+
+
+def approve(session: Session, organisation_id: int, admin: User) -> Organisation:
+    """A site admin approves a supporter organisation: its published spaces go public."""
+    organisation = _organisation_to_approve(session, organisation_id, admin)
     if organisation.approved_at is None:
         organisation.approved_at = clock.now()
         record(session, admin, "organisation.approve", organisation, organisation.id)
+    return organisation
 
 
-def revoke_approval(session: Session, organisation: Organisation, admin: User) -> None:
+def revoke_approval(session: Session, organisation_id: int, admin: User) -> Organisation:
+    organisation = _organisation_to_approve(session, organisation_id, admin)
     if organisation.approved_at is not None:
         organisation.approved_at = None
         record(session, admin, "organisation.revoke", organisation, organisation.id)
+    return organisation

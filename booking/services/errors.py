@@ -95,6 +95,14 @@ MESSAGES = {
     "company_invitations_per_day": (
         429, _l("1社あたりの招待メールは24時間に%(limit)d通まで(予約1件につき予約者と参加者1人ずつ)です。")
     ),
+    # Accounts (services/accounts.py, services/privacy.py).
+    "email_taken": (409, _l("このメールアドレスは既に登録されています。")),
+    "weak_password": (422, _l("このパスワードはよく使われているか推測されやすいため使えません。")),
+    "weak_password.too_short": (422, _l("パスワードは%(n)d文字以上にしてください。")),
+    "weak_password.too_long": (422, _l("パスワードは%(n)d文字以内にしてください。")),
+    "wrong_password": (422, _l("パスワードが正しくありません。")),
+    "wrong_password.current": (422, _l("現在のパスワードが正しくありません。")),
+    "sole_owner": (409, _l("他のメンバーがいる団体のオーナーは、先にオーナーを引き継いでください。")),
 }
 
 
@@ -108,6 +116,8 @@ FIELD_OF = {
     "closed": "first_date", "in_past": "first_date", "lead_time": "first_date",
     "too_short": "last_date", "too_long": "last_date", "bad_dates": "first_date",
     "campaign_closed": "first_date", "too_far_ahead": "first_date", "whole_stays": "nights",
+    "email_taken": "email", "weak_password": "password", "wrong_password": "password",
+    "unknown_place": "near", "ambiguous_place": "near", "search_too_long": "end_date",
 }
 
 

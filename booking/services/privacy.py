@@ -30,18 +30,11 @@ from booking.models import (
     User,
 )
 from booking.services.audit import record
+from booking.services.errors import DomainError
 
 # What the attendee row of a deleted person says instead of the address. `.invalid` is
 # reserved (RFC 2606): nothing is ever delivered there.
 ANONYMOUS_DOMAIN = "deleted.invalid"
-
-
-class SoleOwner(Exception):
-    """The user is the only owner of an organisation that has other members."""
-
-    def __init__(self, organisation_names: list[str]) -> None:
-        super().__init__(", ".join(organisation_names))
-        self.organisation_names = organisation_names
 
 
 def _iso(value: object) -> object:
@@ -160,12 +153,12 @@ def blocking_organisations(session: Session, user: User) -> list[str]:
 def delete_account(session: Session, user: User) -> None:
     """Deletes the user; their bookings stay for the operator, without the person.
 
-    Raises SoleOwner when an organisation would be left without an owner. Flushes; the
-    caller commits.
+    DomainError "sole_owner" when an organisation would be left with members but no owner
+    (`names`: those organisations). Flushes; the request's edge commits.
     """
     blocking = blocking_organisations(session, user)
     if blocking:
-        raise SoleOwner(blocking)
+        raise DomainError("sole_owner", names=", ".join(blocking))
     email = user.email
     verified = user.email_verified_at is not None
     own_bookings = sa.select(Booking.id).where(Booking.user_id == user.id)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from booking.models import Campaign, CampaignSlot, Organisation, Space, Unit
+from booking.models import Campaign, CampaignSlot, Closure, Organisation, Space, Unit
+
+FEATURED = 12  # spaces on the home page
 
 
 def public_spaces() -> sa.Select:
@@ -20,6 +24,35 @@ def public_spaces() -> sa.Select:
             selectinload(Space.photos),
         )
     )
+
+
+def featured(session: Session) -> list[Space]:
+    """The spaces the home page shows: public ones, by prefecture."""
+    return list(session.scalars(
+        public_spaces().order_by(Space.prefecture_code, Space.id).limit(FEATURED)))
+
+
+def public_space(session: Session, *, slug: str | None = None,
+                 space_id: int | None = None) -> Space | None:
+    """A public space by its slug or its id; None when there is none (or it is not public)."""
+    query = public_spaces()
+    query = query.where(Space.slug == slug) if slug is not None else query.where(Space.id == space_id)
+    return session.scalar(query)
+
+
+def public_unit(session: Session, unit_id: int) -> Unit | None:
+    """A unit of a public space; None otherwise."""
+    unit = session.get(Unit, unit_id)
+    if unit is None or public_space(session, space_id=unit.space_id) is None:
+        return None
+    return unit
+
+
+def closures_ahead(session: Session, space: Space, today: date) -> list[Closure]:
+    """The closures of the space's units that have not ended by `today`."""
+    return list(session.scalars(
+        sa.select(Closure).join(Unit).where(Unit.space_id == space.id, Closure.end_date >= today)
+        .order_by(Closure.start_date, Closure.id)))
 
 
 def campaign_offers(session: Session, space: Space) -> list[CampaignSlot]:

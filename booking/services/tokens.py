@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from booking import clock
 from booking.models import ApiToken, User
+from booking.services import access
+from booking.services.errors import DomainError
 
 
 def _digest(token: str) -> str:
@@ -48,7 +50,19 @@ def revoke_all(session: Session, user: User) -> None:
     )
 
 
-def revoke_id(session: Session, row: ApiToken) -> None:
-    """Revokes one token the user chose on their account page."""
+def of_user(session: Session, user: User) -> list[ApiToken]:
+    """The user's tokens, newest first (their account page)."""
+    return list(session.scalars(
+        sa.select(ApiToken).where(ApiToken.user_id == user.id)
+        .order_by(ApiToken.created_at.desc())))
+
+
+def revoke_id(session: Session, user: User, token_id: int) -> None:
+    """Revokes one token the user chose on their account page (DomainError "not_found"
+    for a token that is not theirs)."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise DomainError("not_found")
+    access.require(user, "manage", row)
     if row.revoked_at is None:
         row.revoked_at = clock.now()

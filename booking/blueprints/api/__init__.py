@@ -10,10 +10,8 @@ from importlib import import_module
 
 from flask import Blueprint
 
-from booking.extensions import csrf
-
+# Token auth, no cookies: CSRF does not apply (create_app exempts this blueprint).
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)  # token auth, no cookies: CSRF does not apply
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
     import_module(f"{__name__}.{_info.name}")

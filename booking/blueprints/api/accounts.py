@@ -5,15 +5,14 @@ from __future__ import annotations
 from flask import current_app, request
 from pydantic import BaseModel, Field
 
-from booking import throttles
+from booking import throttles, unit_of_work
 from booking.blueprints.api.common import InvalidInput, bp, parse_body, problem, token_required
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
-from booking.extensions import db
 from booking.models import OrgKind
 from booking.prefectures import find as find_prefecture
 from booking.services import accounts, addresses, tokens
-
-PASSWORD_MIN = 10
+from booking.services.accounts import PASSWORD_MAX, PASSWORD_MIN
+from booking.services.errors import DomainError
 
 
 class CompanyIn(BaseModel):
@@ -24,7 +23,7 @@ class CompanyIn(BaseModel):
 
 class AccountIn(BaseModel):
     email: addresses.Address
-    password: str = Field(min_length=PASSWORD_MIN, max_length=200)
+    password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
     name: str = Field(min_length=1, max_length=100)
     company: CompanyIn
 
@@ -38,21 +37,18 @@ class TokenIn(BaseModel):
 @throttles.signup  # shared with the sign-up forms: every attempt counts (409 tells "taken")
 def create_account():
     body = parse_body(AccountIn)
-    weak = accounts.password_problem(body.password, (body.email, body.name))
-    if weak is not None:
-        raise InvalidInput({"password": [str(weak)]})
     prefecture = find_prefecture(body.company.prefecture)
     if prefecture is None:
         raise InvalidInput({"company.prefecture": ["unknown prefecture"]})
-    if accounts.email_taken(db.session, body.email):
-        return problem(409, "Conflict", "This e-mail address is already registered.")
-    user = accounts.create_user(db.session, email=body.email, password=body.password,
-                                name=body.name)
-    company = accounts.create_organisation(
-        db.session, owner=user, kind=OrgKind.COMPANY, name=body.company.name,
-        prefecture_code=prefecture.code, address=body.company.address,
-    )
-    db.session.commit()
+    try:
+        user, company = accounts.sign_up(
+            unit_of_work.session(), email=body.email, password=body.password, name=body.name,
+            kind=OrgKind.COMPANY, organisation_name=body.company.name,
+            prefecture_code=prefecture.code, address=body.company.address)
+    except DomainError as error:
+        if error.code == "weak_password":  # a field of the body, listed as pydantic's are
+            raise InvalidInput({"password": [error.message]}) from None
+        raise  # email_taken: 409
     return {"id": user.id, "email": user.email, "name": user.name,
             "company": {"id": company.id, "name": company.name,
                         "prefecture": prefecture.name}}, 201
@@ -62,11 +58,11 @@ def create_account():
 @throttles.password_guess  # one budget with the log-in form, per account and per address
 def create_token():
     body = parse_body(TokenIn)
-    user = accounts.authenticate(db.session, body.email, body.password)
+    session = unit_of_work.session()
+    user = accounts.authenticate(session, body.email, body.password)
     if user is None:
         return problem(401, "Unauthorized", "Wrong e-mail address or password.")
-    token, expires_at = tokens.issue(db.session, user, current_app.config["API_TOKEN_HOURS"])
-    db.session.commit()
+    token, expires_at = tokens.issue(session, user, current_app.config["API_TOKEN_HOURS"])
     return {"token": token, "expires_at": expires_at.isoformat()}, 201
 
 
@@ -74,8 +70,7 @@ def create_token():
 @token_required
 def revoke_token():
     _scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
-    tokens.revoke(db.session, token.strip())
-    db.session.commit()
+    tokens.revoke(unit_of_work.session(), token.strip())
     return "", 204
 
 

@@ -11,9 +11,8 @@ from flask import g, request
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from booking import dates
+from booking import dates, unit_of_work
 from booking.blueprints.api import bp
-from booking.extensions import db
 from booking.services import tokens
 from booking.services.errors import DomainError
 from booking.web import problem
@@ -34,7 +33,8 @@ def token_required(view: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         header = request.headers.get("Authorization", "")
         scheme, _sep, token = header.partition(" ")
-        user = tokens.user_for(db.session, token.strip()) if scheme.lower() == "bearer" else None
+        user = (tokens.user_for(unit_of_work.session(), token.strip())
+                if scheme.lower() == "bearer" else None)
         if user is None:
             return problem(401, "Unauthorized", "A valid bearer token is required.")
         g.api_user = user
@@ -81,7 +81,7 @@ def _invalid(error: InvalidInput):
 
 @bp.errorhandler(DomainError)
 def _domain(error: DomainError):
-    db.session.rollback()
+    # Nothing to undo here: the request's edge has rolled the work back already.
     return domain_problem(error)
 
 

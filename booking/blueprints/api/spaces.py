@@ -6,11 +6,10 @@ import re
 from datetime import date, timedelta
 from typing import Literal
 
-import sqlalchemy as sa
 from flask import current_app, request, url_for
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from booking import clock
+from booking import clock, unit_of_work
 from booking.blueprints.api.common import (
     ApiDate,
     InvalidInput,
@@ -19,8 +18,7 @@ from booking.blueprints.api.common import (
     validation_errors,
 )
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
-from booking.extensions import db
-from booking.models import AMENITIES, Closure, PricePer, Space, Unit, UnitKind
+from booking.models import AMENITIES, PricePer, Unit, UnitKind
 from booking.prefectures import by_code
 from booking.services import availability, geocoding
 from booking.services import search as search_service
@@ -190,25 +188,19 @@ def unit_result_json(u: search_service.UnitResult) -> dict:
 def search_spaces():
     params = _params(SearchParams)
     online = geocoding.geocoder_from_config(current_app.config)
-    result = search_service.search(db.session, params.to_query(), online=online)
+    result = search_service.search(unit_of_work.session(), params.to_query(), online=online)
     return result_json(result)
-
-
-def _public_space(space_id: int) -> Space | None:
-    return db.session.scalar(space_service.public_spaces().where(Space.id == space_id))
 
 
 @bp.get("/spaces/<int:space_id>")
 def space_detail(space_id: int):
-    space = _public_space(space_id)
+    session = unit_of_work.session()
+    space = space_service.public_space(session, space_id=space_id)
     if space is None:
         return problem(404, "Not Found", "No such space.")
     today = clock.today()
-    closures = db.session.scalars(
-        sa.select(Closure).join(Unit).where(Unit.space_id == space.id, Closure.end_date >= today)
-        .order_by(Closure.start_date, Closure.id)
-    ).all()
-    offers = [o for o in space_service.campaign_offers(db.session, space) if o.end_date >= today]
+    closures = space_service.closures_ahead(session, space, today)
+    offers = [o for o in space_service.campaign_offers(session, space) if o.end_date >= today]
     pref = by_code(space.prefecture_code)
     return {
         "id": space.id, "slug": space.slug, "name": space.name, "name_en": space.name_en,
@@ -271,12 +263,13 @@ class AvailabilityParams(BaseModel):
 @bp.get("/units/<int:unit_id>/availability")
 def unit_availability(unit_id: int):
     params = _params(AvailabilityParams)
-    unit = db.session.get(Unit, unit_id)
-    if unit is None or _public_space(unit.space_id) is None:
+    session = unit_of_work.session()
+    unit = space_service.public_unit(session, unit_id)
+    if unit is None:
         return problem(404, "Not Found", "No such unit.")
     first, last = params.from_, params.to
     assert first is not None and last is not None
-    line = availability.timeline(db.session, unit, at(first, 0), at(last + timedelta(days=2), 0))
+    line = availability.timeline(session, unit, at(first, 0), at(last + timedelta(days=2), 0))
     days = []
     for i in range((last - first).days + 1):
         day = first + timedelta(days=i)

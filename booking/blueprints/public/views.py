@@ -1,24 +1,14 @@
-"""Public pages: home, space pages, language switch."""
+"""The public pages' views: nobody needs to log in."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, redirect, render_template, session
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField
+from flask import abort, current_app, redirect, render_template, send_file, session
 
-from booking.extensions import db
-from booking.forms import options
-from booking.models import Space
-from booking.services import spaces as space_service
-from booking.web import local_path
-
-bp = Blueprint("public", __name__)
-
-
-class LanguageForm(FlaskForm):
-    lang = SelectField(choices=options([("ja", "日本語"), ("en", "English")]))
-    next = HiddenField()
+from booking import unit_of_work
+from booking.blueprints.public import bp
+from booking.blueprints.public.forms import LanguageForm
+from booking.services import health, photos, spaces
+from booking.web import local_path, problem
 
 
 @bp.app_context_processor
@@ -30,19 +20,16 @@ def _language_form():
 
 @bp.get("/")
 def home():
-    featured = db.session.scalars(
-        space_service.public_spaces().order_by(Space.prefecture_code, Space.id).limit(12)
-    ).all()
-    return render_template("public/home.html", spaces=featured)
+    return render_template("public/home.html", spaces=spaces.featured(unit_of_work.session()))
 
 
 @bp.get("/spaces/<slug>")
 def space(slug: str):
-    found = db.session.scalar(space_service.public_spaces().where(Space.slug == slug))
+    found = spaces.public_space(unit_of_work.session(), slug=slug)
     if found is None:
         abort(404)
     return render_template("public/space.html", space=found,
-                           offers=space_service.campaign_offers(db.session, found))
+                           offers=spaces.campaign_offers(unit_of_work.session(), found))
 
 
 @bp.post("/language")
@@ -61,12 +48,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError:
-        db.session.rollback()
-        from booking.web import problem
-
+    if not health.database_ready(unit_of_work.session()):
         response = problem(503, "Service Unavailable", "The database is unavailable.",
                            checks={"database": "unavailable"})
         response.headers["Retry-After"] = "5"
@@ -82,11 +64,7 @@ def robots():
 @bp.get("/photos/<filename>")
 def photo(filename: str):
     """A space's photo, by the random name the console gave it (services/photos.py)."""
-    from flask import current_app, send_file
-
-    from booking.services import photos
-
-    found = photos.open_photo(db.session, current_app.config["UPLOAD_DIR"], filename)
+    found = photos.open_photo(unit_of_work.session(), current_app.config["UPLOAD_DIR"], filename)
     if found is None:
         abort(404)
     path, mimetype = found
