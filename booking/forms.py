@@ -43,7 +43,7 @@ def show_error(form: FlaskForm, error: DomainError) -> int:
     """Show a refusal on its form: beside the field it concerns, or at the top when the
     form has no such field, never nowhere. Returns the status to answer with."""
     field = form._fields.get(error.field) if error.field else None
-    if field is not None:
+    if field is not None and error.field not in getattr(form, "unshown", ()):
         field.errors = [*(field.errors or []), error.message]
     else:
         form.form_errors.append(error.message)

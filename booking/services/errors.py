@@ -6,7 +6,9 @@ from flask_babel import lazy_gettext as _l
 
 # code -> (HTTP status, message). Messages are translated when shown.
 MESSAGES = {
-    "not_enough_seats": (409, _l("空席が足りません。")),
+    "not_enough_seats": (409, _l("空席が足りません(残り%(available)d席)。")),
+    # The same refusal for a room or house, let whole: nothing to count, it is taken.
+    "not_enough_seats.whole": (409, _l("その日時は既に予約が入っています。別の日時を選んでください。")),
     "busy": (503, _l("混み合っています。もう一度お試しください。")),
     "closed": (422, _l("その日時は営業していません。")),
     "outside_hours": (422, _l("営業時間外です。")),
@@ -37,7 +39,7 @@ MESSAGES = {
     "slot_has_bookings": (409, _l("この枠の予約に影響するため変更できません。")),
     "extra_not_offered": (422, _l("この貸出品はこの予約では選べません。")),
     "extra_too_many": (422, _l("貸出品の数が1予約あたりの上限を超えています。")),
-    "extra_sold_out": (409, _l("貸出品の在庫が足りません。")),
+    "extra_sold_out": (409, _l("貸出品の在庫が足りません(残り%(available)d個)。")),
     "extra_name_taken": (409, _l("同じ名前の貸出品があります。")),
     "extra_in_use": (409, _l("予約に使われている貸出品は削除できません。")),
     "capacity_conflict": (409, _l("既存の予約に影響するため変更できません。")),
@@ -46,7 +48,7 @@ MESSAGES = {
     ),
     # Bookings (reservations.py)
     "whole_unit": (422, _l("この区画は1室(1棟)単位の予約です。席数は1にしてください。")),
-    "too_many_attendees": (422, _l("参加者が多すぎます。")),
+    "too_many_attendees": (422, _l("参加者が多すぎます。この予約に招待できるのは%(limit)d人までです。")),
     "bad_email": (422, _l("無効なメールアドレスです。")),
     # Not a code of its own: the message of "bad_email" for a local part that is not
     # ASCII (booking/services/addresses.py).
@@ -125,10 +127,14 @@ class DomainError(Exception):
     """Raised by services; the edge shows it beside its field, at the top of the form,
     or as a problem document (booking.forms.show_error, the API's handler)."""
 
-    def __init__(self, code: str, field: str | None = None, **extra) -> None:
+    def __init__(self, code: str, field: str | None = None, variant: str | None = None,
+                 **extra) -> None:
         super().__init__(code)
         self.code = code
         self.field = field or FIELD_OF.get(code)
+        # Another wording of the same refusal (MESSAGES["<code>.<variant>"]): the code,
+        # which API clients rely on, stays the same.
+        self.variant = variant
         self.extra = extra
 
     @property
@@ -139,7 +145,7 @@ class DomainError(Exception):
     def message(self) -> str:
         """The message, with the error's own figures in it where it names them
         (%(limit)d and the like, from the keywords the error was raised with)."""
-        text = str(MESSAGES[self.code][1])
+        text = str(MESSAGES.get(f"{self.code}.{self.variant}", MESSAGES[self.code])[1])
         if "%(" in text:
             try:
                 return text % self.extra

@@ -65,6 +65,7 @@ from sqlalchemy.orm import Session
 
 from booking import clock
 from booking.db import begin_write
+from booking.formatting import local_period
 from booking.models import Booking, OutboxMessage, User
 from booking.services import addresses, audit, calendars
 from booking.services.availability import TOKYO
@@ -87,18 +88,7 @@ SMTP_POLICY = compat32.clone(linesep="\r\n")  # the wire format: CRLF line ends
 
 
 def _date_label(booking: Booking) -> str:
-    start = booking.starts_at.astimezone(TOKYO)
-    end = booking.ends_at.astimezone(TOKYO)
-    if booking.locale == "ja":
-        weekdays = "月火水木金土日"
-        first = f"{start.year}年{start.month}月{start.day}日({weekdays[start.weekday()]})"
-        if end.date() == start.date():
-            return f"{first} {start:%H:%M}–{end:%H:%M}"
-        last = f"{end.month}月{end.day}日({weekdays[end.weekday()]})"
-        return f"{first} {start:%H:%M} – {last} {end:%H:%M}"
-    if end.date() == start.date():
-        return f"{start:%a %d %b %Y} {start:%H:%M}–{end:%H:%M}"
-    return f"{start:%a %d %b %Y %H:%M} – {end:%a %d %b %Y %H:%M}"
+    return local_period(booking.starts_at, booking.ends_at, booking.locale)
 
 
 def _subject(kind: str, booking: Booking) -> str:
@@ -224,10 +214,11 @@ def _mime(text: str, html: str, ics: bytes | None, method: str) -> Message:
         MIMEMultipart("alternative", _subparts=[*parts, calendar]), attachment])
 
 
-def _enqueue(session: Session, kind: str, booking: Booking, *,
-             due: datetime | None = None) -> list[OutboxMessage]:
+def _enqueue(session: Session, kind: str, booking: Booking, *, due: datetime | None = None,
+             recipients: list[tuple[str, str]] | None = None) -> list[OutboxMessage]:
     rows = []
-    for done in render(kind, booking, calendars.recipients(booking)):
+    people = calendars.recipients(booking) if recipients is None else recipients
+    for done in render(kind, booking, people):
         row = OutboxMessage(kind=kind, recipient=done.recipient, subject=done.subject[:300],
                             message=done.message, booking_id=booking.id,
                             next_attempt_at=due or clock.now())
@@ -283,6 +274,11 @@ def enqueue_update(session: Session, booking: Booking) -> None:
 def enqueue_cancellation(session: Session, booking: Booking) -> None:
     _enqueue(session, KIND_CANCELLATION, booking)
     _drop_reminders(session, booking)
+
+
+def enqueue_uninvited(session: Session, booking: Booking, emails: list[str]) -> None:
+    """The cancellation, for attendees taken off a booking that goes on without them."""
+    _enqueue(session, KIND_CANCELLATION, booking, recipients=[(e, "") for e in emails])
 
 
 # --------------------------------------------------------------------------- transports

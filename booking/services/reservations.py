@@ -162,6 +162,35 @@ def visible_to(user: User) -> sa.Select:
     )
 
 
+def page_for(session: Session, user: User, *, status: str | None, page: int,
+             per_page: int) -> tuple[int, list[Booking]]:
+    """(how many in all, one page of them) of the user's bookings and their companies'."""
+    query = visible_to(user)
+    if status is not None:
+        query = query.where(Booking.status == status)
+    total = session.scalar(sa.select(sa.func.count()).select_from(
+        query.order_by(None).options().subquery()))
+    rows = list(session.scalars(query.offset((page - 1) * per_page).limit(per_page)))
+    return total or 0, rows
+
+
+def listed_for(session: Session, user: User, limit: int = 500) -> list[Booking]:
+    """The user's bookings and their companies' (newest first), for their list."""
+    return list(session.scalars(visible_to(user).limit(limit)))
+
+
+def find_all(session: Session, references: Iterable[str], user: User) -> list[Booking]:
+    """The bookings of these references that `user` may see (the rest left out)."""
+    found = []
+    for reference in references:
+        if reference:
+            try:
+                found.append(find(session, reference, user))
+            except DomainError:
+                continue
+    return found
+
+
 def find(session: Session, reference: str, user: User) -> Booking:
     """The booking with this reference if `user` may see it; "not_yours" (404) otherwise,
     so that a stranger cannot tell whether a reference exists."""
@@ -248,7 +277,7 @@ def _usable_slot(session: Session, slot_id: int, campaign_id: int, unit: Unit) -
     return slot
 
 
-def _validate_shape(unit: Unit, periods: Sequence[Period], seats: int,
+def validate_shape(unit: Unit, periods: Sequence[Period], seats: int,
                     attendees: Sequence[str]) -> None:
     if not isinstance(seats, int) or seats < 1 or seats > MAX_SEATS:
         raise DomainError("bad_seats", minimum=1, maximum=MAX_SEATS)
@@ -334,6 +363,9 @@ def _why_refused(unit: Unit, slot: CampaignSlot | None, start: datetime, end: da
         return DomainError("campaign_closed" if slot is not None else "outside_hours")
     if slot is None and unit.members_only:
         return DomainError("members_only")
+    if unit.kind != UnitKind.DESK:  # let whole: the hour or day is taken
+        field = "start_time" if unit.price_per == PricePer.HOUR else "first_date"
+        return DomainError("not_enough_seats", field=field, variant="whole", available=free)
     return DomainError("not_enough_seats", available=free)
 
 
@@ -361,7 +393,10 @@ def _price(unit: Unit, slot: CampaignSlot | None, start: datetime, end: datetime
 
 
 def _set_attendees(booking: Booking, emails: Sequence[str]) -> None:
-    booking.attendees = [BookingAttendee(email=e) for e in emails]
+    """The booking's attendees become `emails`; those kept keep their rows (a new row for
+    the same address would be inserted before the old one is deleted: a unique clash)."""
+    kept = {a.email: a for a in booking.attendees}
+    booking.attendees = [kept.get(e) or BookingAttendee(email=e) for e in emails]
 
 
 def _decide(session: Session, work: Callable[[], object], lock: tuple[int, int] | None = None,
@@ -403,7 +438,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
     if actor_user.email_verified_at is None and any(e != actor_user.email for e in emails):
         raise DomainError("email_unverified")  # books for itself only until verified
     periods = sorted(periods)
-    _validate_shape(unit, periods, seats, emails)
+    validate_shape(unit, periods, seats, emails)
     company = actor_user.company
     if company is None:
         raise DomainError("no_company")
@@ -524,18 +559,24 @@ def _transition(session: Session, current: Booking, action: str, **values) -> Bo
 
 
 def change(session: Session, booking: Booking, actor_user: User, *, seats: int | None = None,
-           period: Period | None = None) -> Booking:
-    """New seats and/or a new period, re-checked as a new booking; SEQUENCE + 1."""
+           period: Period | None = None, attendees: Iterable[str] | None = None) -> Booking:
+    """New seats, period and/or attendees, re-checked as a new booking; SEQUENCE + 1.
+    Attendees no longer invited are sent the cancellation."""
     from booking.services import mail
 
     booking_id, unit_id = booking.id, booking.unit_id  # a booking never moves to another unit
     access.require(actor_user, "manage", booking)
     new_seats = booking.seats if seats is None else seats
     start, end = period if period is not None else (booking.starts_at, booking.ends_at)
-    if new_seats == booking.seats and (start, end) == (booking.starts_at, booking.ends_at):
+    before_emails = [a.email for a in booking.attendees]
+    emails = clean_attendees(attendees) if attendees is not None else before_emails
+    if (new_seats == booking.seats and (start, end) == (booking.starts_at, booking.ends_at)
+            and emails == before_emails):
         raise DomainError("no_change")
-    emails = [a.email for a in booking.attendees]
-    _validate_shape(booking.unit, [(start, end)], new_seats, emails)
+    if emails != before_emails and actor_user.email_verified_at is None and any(
+            e != actor_user.email for e in emails):
+        raise DomainError("email_unverified")
+    validate_shape(booking.unit, [(start, end)], new_seats, emails)
     operator = access.allowed(actor_user, "operate", booking)
     slot_id = booking.campaign_slot_id
     campaign_id = booking.campaign_slot.campaign_id if slot_id is not None else None
@@ -565,11 +606,16 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         _transition(session, current, "change", seats=new_seats, starts_at=start, ends_at=end,
                     price_amount=price, subsidy_amount=subsidy,
                     sequence=Booking.sequence + 1)
+        uninvited = [e for e in before_emails if e not in emails]
+        if emails != before_emails:
+            _set_attendees(current, emails)
         recheck_extras(session, current)  # lent extras must be there for the new times too
         audit.record(session, actor_user, "booking.change", current,
                      unit.space.organisation_id, reference=current.reference,
                      before=before, seats=new_seats, start=start.isoformat())
         mail.enqueue_update(session, current)
+        if uninvited:
+            mail.enqueue_uninvited(session, current, uninvited)
         return current
 
     return _decide(session, work, lock)

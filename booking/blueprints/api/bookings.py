@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date as Date  # noqa: N812 — the field is called "date"
 from typing import Annotated
 
-import sqlalchemy as sa
 from flask import g, request
 from pydantic import BaseModel, Field, StringConstraints, model_validator
-from sqlalchemy.orm import selectinload
 
 from booking.blueprints.api.common import (
     ApiDate,
@@ -28,10 +25,11 @@ from booking.blueprints.api.common import (
     token_required,
 )
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
-from booking.extensions import db
-from booking.models import Booking, BookingStatus, Campaign, CampaignSlot, PricePer, Space, Unit
-from booking.services import addresses, calendars, campaigns, reservations
+from booking.models import Booking, BookingStatus
+from booking.services import addresses, booking_requests, calendars, campaigns, reservations
 from booking.services.availability import TOKYO
+from booking.services.booking_requests import BookingRequest, ChangeRequest
+from booking.unit_of_work import session
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # An extra's id as a JSON object key: digits only, below 2^31 (the id column's range).
@@ -77,7 +75,10 @@ class BookingIn(BaseModel):
 
 class BookingChange(BaseModel):
     seats: int | None = Field(default=None, ge=1, le=reservations.MAX_SEATS)
-    date: ApiDate | None = None
+    date: ApiDate | None = Field(default=None, description="A new day (a stay keeps its nights)")
+    attendees: list[addresses.Address] | None = Field(
+        default=None, max_length=reservations.MAX_ATTENDEES,
+        description="The attendees from now on (those left out are sent the cancellation)")
     start: ApiDatetime | None = None
     end: ApiDatetime | None = None
 
@@ -117,44 +118,16 @@ def _extras_json(booking: Booking) -> list[dict]:
     if booking.campaign_slot_id is None:  # only campaign bookings hold extras
         return []
     return [{"id": line.extra_id, "name": line.extra.name, "quantity": line.quantity}
-            for line in campaigns.booking_extras(db.session, booking)]
+            for line in campaigns.booking_extras(session(), booking)]
 
 
-def _unit(unit_id: int) -> Unit:
-    unit = db.session.scalar(
-        sa.select(Unit).where(Unit.id == unit_id)
-        .options(selectinload(Unit.space).selectinload(Space.opening_hours)))
-    if unit is None:
-        raise InvalidInput({"unit_id": ["no such unit"]})
-    return unit
-
-
-def _slot(unit: Unit, slug: str | None, day: Date) -> CampaignSlot | None:
-    if not slug:
-        return None
-    slots = db.session.scalars(
-        sa.select(CampaignSlot).join(Campaign)
-        .where(Campaign.slug == slug, CampaignSlot.unit_id == unit.id)
-        .order_by(CampaignSlot.start_date)).all()
-    if not slots:
-        raise InvalidInput({"campaign": ["this campaign offers no slot on this unit"]})
-    return next((s for s in slots if s.start_date <= day <= s.end_date), slots[0])
-
-
-def _periods(unit: Unit, slot: CampaignSlot | None, body: BookingIn) -> list:
-    if body.start is not None:
-        return [(body.start, body.end)]
-    if body.dates:
-        return [reservations.day_period(unit, d, slot) for d in sorted(set(body.dates))]
-    if unit.price_per == PricePer.NIGHT:
-        return [reservations.nights_period(unit, body.date, body.nights or 1)]
-    return [reservations.day_period(unit, body.date, slot)]
-
-
-def _first_day(body: BookingIn) -> Date:
-    if body.start is not None:
-        return body.start.astimezone(TOKYO).date()
-    return min(body.dates) if body.dates else body.date
+def _command(body: BookingIn) -> BookingRequest:
+    """The JSON body as the command the booking form builds too."""
+    return BookingRequest(
+        unit_id=body.unit_id, first_date=body.date, dates=tuple(body.dates or ()),
+        start=body.start, end=body.end, nights=body.nights, seats=body.seats,
+        attendees=tuple(str(a) for a in body.attendees), note=body.note,
+        campaign=body.campaign, extras={int(k): v for k, v in body.extras.items()})
 
 
 def _respond(made: list[Booking]) -> tuple[int, dict]:
@@ -172,18 +145,14 @@ def create_booking():
         raise InvalidInput({IDEMPOTENCY_HEADER: ["at most 200 characters"]})
     raw = request.get_json(silent=True)
     body = parse_body(BookingIn)
-    unit = _unit(body.unit_id)
-    slot = _slot(unit, body.campaign, _first_day(body))
     idem = None
     if key:
         digest = hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False)
                                 .encode()).hexdigest()
         idem = reservations.Idempotency(key=key, request_hash=digest, respond=_respond)
     try:
-        made = reservations.book(db.session, unit, g.api_user, _periods(unit, slot, body),
-                                 body.seats, slot=slot, attendees=[str(a) for a in body.attendees],
-                                 note=body.note, locale=g.api_user.locale, idempotency=idem,
-                                 extras={int(k): v for k, v in body.extras.items()})
+        made = booking_requests.place(session(), g.api_user, _command(body),
+                                      locale=g.api_user.locale, idempotency=idem)
     except reservations.Replay as replay:
         return replay.response, replay.status_code, {"Idempotent-Replayed": "true"}
     status, answer = _respond(made)
@@ -196,20 +165,16 @@ def list_bookings():
     # Capped: a page number past any real list would overflow OFFSET on PostgreSQL.
     page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
     per_page = min(max(request.args.get("per_page", 50, type=int), 1), 100)
-    query = reservations.visible_to(g.api_user)
     status = request.args.get("status")
-    if status:
-        if status not in {s.value for s in BookingStatus}:
-            raise InvalidInput({"status": [f"one of {', '.join(s.value for s in BookingStatus)}"]})
-        query = query.where(Booking.status == status)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(
-        query.order_by(None).options().subquery()))
-    rows = db.session.scalars(query.offset((page - 1) * per_page).limit(per_page)).all()
+    if status and status not in {s.value for s in BookingStatus}:
+        raise InvalidInput({"status": [f"one of {', '.join(s.value for s in BookingStatus)}"]})
+    total, rows = reservations.page_for(session(), g.api_user, status=status or None,
+                                        page=page, per_page=per_page)
     return {"total": total, "page": page, "results": [booking_json(b) for b in rows]}
 
 
 def _find(reference: str) -> Booking:
-    return reservations.find(db.session, reference, g.api_user)
+    return reservations.find(session(), reference, g.api_user)
 
 
 @bp.get("/bookings/<reference>")
@@ -224,7 +189,7 @@ def cancel_booking(reference: str):
     booking = _find(reference)
     data = request.get_json(silent=True)
     reason = str(data.get("reason", ""))[:500] if isinstance(data, dict) else ""
-    return booking_json(reservations.cancel(db.session, booking, g.api_user, reason=reason))
+    return booking_json(reservations.cancel(session(), booking, g.api_user, reason=reason))
 
 
 @bp.patch("/bookings/<reference>")
@@ -232,20 +197,13 @@ def cancel_booking(reference: str):
 def change_booking(reference: str):
     booking = _find(reference)
     body = parse_body(BookingChange)
-    period = None
-    if body.start is not None:
-        period = (body.start, body.end)
-    elif body.date is not None and booking.unit.price_per == PricePer.NIGHT:
-        # A stay moves whole: as many nights as booked, from the new check-in day.
-        nights = reservations.length_of(booking.unit, booking.starts_at, booking.ends_at)
-        period = reservations.nights_period(booking.unit, body.date, nights)
-    elif body.date is not None:
-        period = reservations.day_period(booking.unit, body.date, booking.campaign_slot)
-    if period is None and body.seats is None:
+    if body.seats is None and body.date is None and body.start is None and body.attendees is None:
         return problem(422, "Unprocessable Content", "Nothing to change.",
-                       errors={"body": ["give seats, date, or start and end"]})
-    return booking_json(reservations.change(db.session, booking, g.api_user, seats=body.seats,
-                                            period=period))
+                       errors={"body": ["give seats, date, start and end, or attendees"]})
+    command = ChangeRequest(
+        first_date=body.date, start=body.start, end=body.end, seats=body.seats,
+        attendees=tuple(str(a) for a in body.attendees) if body.attendees is not None else None)
+    return booking_json(booking_requests.change(session(), g.api_user, booking, command))
 
 
 # --------------------------------------------------------------------------- OpenAPI

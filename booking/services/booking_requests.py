@@ -1,0 +1,296 @@
+"""What a company asks for, in one shape for the booking form and the JSON API.
+
+Both edges parse their input into a `BookingRequest` (or `ChangeRequest`) and call `place`
+(or `change`). Everything between the request and booking.services.reservations happens
+here, once: which unit, which campaign slot (`resolve_slot`), which periods (`periods_for`:
+ranges, closed days, nights, single days, hours). So the same request gets the same
+price and the same refusal whichever way it came.
+
+A cheaper campaign slot is never left unused by accident: a request that names no slot
+gets the cheapest slot offered on that unit for all its days to a company the slot
+admits (its prefecture rule), and the slot's per-company counts are decided under the
+booking's locks; when those refuse, the booking is made at the unit's own price instead
+(the company asked for a seat, not for the campaign).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from booking import clock
+from booking.formatting import hhmm
+from booking.models import (
+    Booking,
+    Campaign,
+    CampaignExtra,
+    CampaignSlot,
+    Eligibility,
+    PricePer,
+    Space,
+    Unit,
+    User,
+)
+from booking.services import access, campaigns, reservations
+from booking.services.availability import at, regular_window, slot_window, tokyo_days
+from booking.services.errors import DomainError
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """A booking as asked for. When: exactly one of `first_date` (with `last_date` for a
+    range of days, or `nights` for a stay), `dates` (a set of days), or `start`/`end`."""
+
+    unit_id: int
+    first_date: date | None = None
+    last_date: date | None = None
+    dates: tuple[date, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    nights: int | None = None
+    seats: int = 1
+    attendees: tuple[str, ...] = ()
+    note: str = ""
+    slot_id: int | None = None  # the booking page names a slot by id
+    campaign: str | None = None  # the API names it by its campaign's slug
+    extras: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def names_slot(self) -> bool:
+        return self.slot_id is not None or bool(self.campaign)
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """New times, seats or attendees for a booking (None: keep what it has)."""
+
+    first_date: date | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    nights: int | None = None
+    seats: int | None = None
+    attendees: tuple[str, ...] | None = None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def bookable_unit(session: Session, unit_id: int | None) -> Unit:
+    """The unit, when the public may book it (its space public); "unavailable" otherwise.
+
+    Read with whether any campaign slot is offered on it from today on (unit.has_offers),
+    so that a unit without campaigns costs no query for them."""
+    offered = (sa.select(CampaignSlot.id)
+               .where(CampaignSlot.unit_id == Unit.id, CampaignSlot.is_offered,
+                      CampaignSlot.end_date >= clock.today())
+               .exists())
+    row = session.execute(
+        sa.select(Unit, offered).join(Space, Unit.space_id == Space.id)
+        .where(Unit.id == (unit_id or 0), Space.is_public)
+        .options(selectinload(Unit.space).selectinload(Space.opening_hours),
+                 selectinload(Unit.space).selectinload(Space.organisation))).first()
+    if row is None:
+        raise DomainError("unavailable")
+    unit, unit.has_offers = row
+    return unit
+
+
+def named_slot(session: Session, unit: Unit, slot_id: int | None) -> CampaignSlot | None:
+    """The slot the booking page was opened for (its own link), if it is on this unit."""
+    if not slot_id:
+        return None
+    slot = session.get(CampaignSlot, slot_id)
+    if slot is None or slot.unit_id != unit.id:
+        raise DomainError("campaign_closed", field="first_date")
+    return slot
+
+
+# --------------------------------------------------------------------------- when
+
+
+def days_of(unit: Unit, request: BookingRequest | ChangeRequest) -> list[date]:
+    """The Tokyo days a request asks for (the days a slot must offer)."""
+    if request.start is not None and request.end is not None:
+        return tokyo_days(request.start, request.end)
+    dates = getattr(request, "dates", ())
+    if dates:
+        return sorted(set(dates))
+    first = request.first_date
+    if first is None:
+        raise DomainError("bad_dates")
+    if unit.price_per == PricePer.NIGHT:
+        return [first + timedelta(days=i) for i in range(max(1, request.nights or 1))]
+    last = getattr(request, "last_date", None) or first
+    if last < first or (last - first).days >= reservations.MAX_PERIODS:
+        raise DomainError("bad_dates")
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def periods_for(unit: Unit, slot: CampaignSlot | None,
+                request: BookingRequest | ChangeRequest) -> list[reservations.Period]:
+    """The periods a request books, one booking each (all or none).
+
+    Explicit times as given; a unit let by the night: one stay from the first day (a set
+    or range of days is refused: "whole_stays"); one day: its opening hours (or the slot's
+    window); several days: each day that is open, closed days left out ("closed" when
+    none is open)."""
+    if request.start is not None and request.end is not None:
+        return [(request.start, request.end)]
+    several = bool(getattr(request, "dates", ())) or bool(getattr(request, "last_date", None))
+    if unit.price_per == PricePer.NIGHT:
+        if several:
+            raise DomainError("whole_stays", field="first_date",
+                              checkin=hhmm(unit.checkin_min), checkout=hhmm(unit.checkout_min))
+        if request.first_date is None:
+            raise DomainError("bad_dates")
+        return [reservations.nights_period(unit, request.first_date, request.nights or 1)]
+    days = days_of(unit, request)
+    if len(days) > reservations.MAX_PERIODS:
+        raise DomainError("bad_dates")
+    if len(days) == 1:
+        return [reservations.day_period(unit, days[0], slot)]
+    open_days = [d for d in days
+                 if (slot_window(slot, d) if slot is not None else regular_window(unit, d))]
+    if not open_days:
+        raise DomainError("closed")
+    return [reservations.day_period(unit, d, slot) for d in open_days]
+
+
+# --------------------------------------------------------------------------- which slot
+
+
+def _offered_on(unit: Unit, days: Sequence[date]) -> sa.Select:
+    """Slots offered on this unit for every one of `days`."""
+    return (sa.select(CampaignSlot)
+            .where(CampaignSlot.unit_id == unit.id, CampaignSlot.is_offered,
+                   CampaignSlot.start_date <= min(days), CampaignSlot.end_date >= max(days))
+            .options(selectinload(CampaignSlot.campaign))
+            .order_by(CampaignSlot.id))
+
+
+def _admits(slot: CampaignSlot, user: User, unit: Unit) -> bool:
+    """The slot's fixed rule about who may book it (the counting rules are decided under
+    the booking's locks)."""
+    company = user.company
+    return company is not None and not (
+        slot.eligibility == Eligibility.OUTSIDE_PREFECTURE
+        and company.prefecture_code == unit.space.prefecture_code)
+
+
+def resolve_slot(session: Session, unit: Unit, user: User,
+                 request: BookingRequest) -> tuple[CampaignSlot | None, bool]:
+    """(the campaign slot the request books through, whether it was chosen for the user).
+
+    Named (by id or campaign slug): that slot, when it is offered on this unit for the
+    request's days, else "campaign_closed". Not named: the cheapest slot offered for all
+    the days that admits the user's company and costs less than the unit, or None."""
+    days = days_of(unit, request)
+    if request.names_slot:
+        query = _offered_on(unit, days)
+        if request.slot_id is not None:
+            query = query.where(CampaignSlot.id == request.slot_id)
+        else:
+            query = query.join(Campaign, CampaignSlot.campaign_id == Campaign.id).where(
+                Campaign.slug == request.campaign)
+        slot = session.scalars(query.limit(1)).first()
+        if slot is None:
+            raise DomainError("campaign_closed", field="first_date")
+        return slot, False
+    if not getattr(unit, "has_offers", True):
+        return None, False
+    cheaper = [s for s in session.scalars(_offered_on(unit, days))
+               if s.price_for(unit) < unit.price_amount and _admits(s, user, unit)]
+    if not cheaper:
+        return None, False
+    return min(cheaper, key=lambda s: (s.price_for(unit), s.id)), True
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+def place(session: Session, user: User, request: BookingRequest, *,
+          locale: str = "ja", idempotency: reservations.Idempotency | None = None,
+          unit: Unit | None = None) -> list[Booking]:
+    """Book what `request` asks for (see the module docstring); DomainError otherwise.
+    `unit`: the request's unit as bookable_unit() loaded it already (the booking page)."""
+    if request.extras and any(request.extras.values()) and not request.names_slot:
+        # Extras are lent by the campaign the booking names (API.md), never by one chosen.
+        raise DomainError("extra_not_offered")
+    if unit is None or unit.id != request.unit_id:
+        unit = bookable_unit(session, request.unit_id)
+    slot, chosen = resolve_slot(session, unit, user, request)
+
+    def book(slot: CampaignSlot | None) -> list[Booking]:
+        return reservations.book(
+            session, unit, user, periods_for(unit, slot, request), request.seats, slot=slot,
+            attendees=request.attendees, note=request.note, locale=locale,
+            idempotency=idempotency, extras=dict(request.extras) or None)
+
+    if not chosen:
+        return book(slot)
+    try:
+        return book(slot)
+    except DomainError as refused:
+        if not refused.code.startswith("campaign_"):
+            raise
+        return book(None)  # the campaign's own limits: the unit's price, as asked
+
+
+def change(session: Session, user: User, booking: Booking, request: ChangeRequest,
+           *, confirmed: bool = True) -> Booking | reservations.Period:
+    """Change the booking as asked. Unconfirmed (the page's first step): check what can be
+    checked without deciding and return the new period, so that a change that cannot be
+    made is refused before the user confirms it."""
+    access.require(user, "manage", booking)
+    unit = booking.unit
+    if unit.price_per == PricePer.NIGHT and request.nights is None:
+        # A stay moves whole: as many nights as booked, from the new check-in day.
+        request = replace(request, nights=reservations.length_of(
+            unit, booking.starts_at, booking.ends_at))
+    period = None
+    if request.first_date is not None or request.start is not None:
+        period = periods_for(unit, booking.campaign_slot, request)[0]
+    if not confirmed:
+        seats = booking.seats if request.seats is None else request.seats
+        attendees = (reservations.clean_attendees(request.attendees)
+                     if request.attendees is not None else [a.email for a in booking.attendees])
+        reservations.validate_shape(unit, [period or (booking.starts_at, booking.ends_at)],
+                                    seats, attendees)
+        return period or (booking.starts_at, booking.ends_at)
+    return reservations.change(session, booking, user, seats=request.seats, period=period,
+                               attendees=request.attendees)
+
+
+# --------------------------------------------------------------------------- what to show
+
+
+def offers(session: Session, unit: Unit, user: User) -> list[CampaignSlot]:
+    """Campaign slots on this unit, from today on, that a plain booking on their days
+    gets at their lower price (resolve_slot chooses them): said on the booking page."""
+    if not getattr(unit, "has_offers", True):
+        return []
+    today = clock.today()
+    return [s for s in session.scalars(
+                sa.select(CampaignSlot)
+                .where(CampaignSlot.unit_id == unit.id, CampaignSlot.is_offered,
+                       CampaignSlot.end_date >= today)
+                .options(selectinload(CampaignSlot.campaign))
+                .order_by(CampaignSlot.start_date, CampaignSlot.id))
+            if s.price_for(unit) < unit.price_amount and _admits(s, user, unit)]
+
+
+def extras_left(session: Session, slot: CampaignSlot, periods: Sequence[reservations.Period]
+                ) -> list[tuple[CampaignExtra, int]]:
+    """(extra, how many are free) for the periods asked for; before a date is chosen, for
+    the rest of the slot's dates."""
+    if periods:
+        start, end = min(p[0] for p in periods), max(p[1] for p in periods)
+    else:
+        today = clock.today()
+        start = at(max(slot.start_date, today), 0)
+        end = at(max(slot.end_date, today) + timedelta(days=1), 0)
+    return list(campaigns.extras_available(session, slot.campaign, start, end))
