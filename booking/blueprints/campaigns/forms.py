@@ -1,0 +1,39 @@
+"""Forms of the campaigns pages: a company's participation, an operator's consent."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, SelectField
+from wtforms.validators import NumberRange, Optional
+
+from booking.forms import options
+from booking.models import Organisation, TeleworkCategory
+
+CATEGORY_CHOICES = (
+    ("", _l("登録しない")),
+    (TeleworkCategory.IMPLEMENTING.value, _l("実施団体(人数・日数を問わず実施)")),
+    (TeleworkCategory.SPECIAL.value, _l("特別協力団体(5日以上・コア日に100名以上・効果測定に協力)")),
+)
+
+
+class ParticipationForm(FlaskForm):
+    company_id = HiddenField()
+    telework_category = SelectField(_l("テレワーク・デイズへの参加区分"), choices=options(CATEGORY_CHOICES))
+    core_day_staff = IntegerField(_l("コア日にテレワークする人数"),
+                                  validators=[Optional(), NumberRange(min=0, max=1_000_000)])
+
+    def fill(self, company: Organisation) -> None:
+        """A GET: the company's category as the select's value ('' for none)."""
+        self.telework_category.data = (company.telework_category.value
+                                       if company.telework_category else "")
+
+    def category(self) -> TeleworkCategory | None:
+        return TeleworkCategory(self.telework_category.data) if self.telework_category.data else None
+
+
+class ConsentForm(FlaskForm):
+    consent = HiddenField()
+
+    def given(self) -> bool:
+        return self.consent.data == "1"

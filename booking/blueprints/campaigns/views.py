@@ -1,0 +1,106 @@
+"""Public campaign pages, companies' participation and operators' consent to slots."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from booking import guards
+from booking.blueprints.campaigns import bp
+from booking.blueprints.campaigns.forms import ConsentForm, ParticipationForm
+from booking.forms import form_status, show_error
+from booking.models import OrgKind
+from booking.services import campaign_extras
+from booking.services import campaign_management as management
+from booking.services.errors import DomainError
+from booking.unit_of_work import session
+from booking.web import current_locale
+
+_companies_only = guards.members_of(OrgKind.COMPANY)
+_operators_only = guards.members_of(OrgKind.OPERATOR)
+
+
+@bp.get("/")
+def index():
+    return render_template("campaigns/index.html",
+                           campaigns=management.public_campaign_list(session()))
+
+
+def _leaflet_urls() -> dict | None:
+    """Leaflet comes from the search blueprint's static route (xstatic-leaflet), when it
+    exists; without it the page shows the list of spaces only."""
+    if "search.leaflet" not in current_app.view_functions:
+        return None
+    return {"css": url_for("search.leaflet", filename="leaflet.css"),
+            "js": url_for("search.leaflet", filename="leaflet.js")}
+
+
+@bp.get("/<slug>")
+def show(slug: str):
+    campaign = management.public_campaign(session(), slug)
+    if campaign is None:
+        abort(404)
+    slots = management.offered_slots(session(), campaign)
+    # The spaces in the order of their first slot, each once (the map and its list).
+    spaces = list(dict.fromkeys(slot.unit.space for slot in slots))
+    loc = current_locale()
+    markers = [
+        {"lat": s.lat, "lon": s.lon, "name": s.display_name(loc),
+         "url": url_for("public.space", slug=s.slug)}
+        for s in spaces if s.lat is not None and s.lon is not None
+    ]
+    return render_template("campaigns/show.html", campaign=campaign, slots=slots, spaces=spaces,
+                           markers=markers, extras=campaign_extras.extras_during(session(), campaign),
+                           leaflet=_leaflet_urls(), core_days=management.core_days(campaign),
+                           tile_url=current_app.config.get("MAP_TILE_URL", ""))
+
+
+# ------------------------------------------------------------------------------- participation
+
+
+@bp.route("/participation", methods=["GET", "POST"])
+def participation():
+    _companies_only()
+    company = current_user.company
+    form = ParticipationForm(obj=company)
+    if not form.is_submitted():
+        form.fill(company)
+    status = None
+    if form.validate_on_submit():
+        try:
+            management.register_participation(session(), current_user, company, form.category(),
+                                           form.core_day_staff.data)
+        except DomainError as error:
+            status = show_error(form, error)
+        else:
+            flash(_l("参加登録を保存しました。"), "success")
+            return redirect(url_for(".participation"))
+    return render_template("campaigns/participation.html", form=form, company=company), \
+        status or form_status(form)
+
+
+# ------------------------------------------------------------------------------- consent
+
+
+@bp.get("/consents")
+def consents():
+    _operators_only()
+    return render_template("campaigns/consents.html",
+                           slots=management.pending_consents(session(), current_user),
+                           form=ConsentForm())
+
+
+@bp.post("/consents/<int:slot_id>")
+def consent(slot_id: int):
+    _operators_only()
+    try:
+        slot = management.get_slot_to_consent(session(), current_user, slot_id)
+    except DomainError as error:
+        abort(error.status)
+    form = ConsentForm()
+    if form.validate_on_submit():
+        management.set_consent(session(), current_user, slot, form.given())
+        flash(_l("同意しました。") if slot.operator_consent else _l("同意を取り消しました。"),
+              "success")
+    return redirect(url_for(".consents"))
