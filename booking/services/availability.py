@@ -81,10 +81,15 @@ class SpaceHours(Protocol):
 class UnitTerms(Protocol):
     """What availability reads of a unit: a model Unit, or a unit of the search catalogue."""
 
-    id: int
-    capacity: int
-    members_only: bool
-    space: SpaceHours
+    # Read-only (properties), so that a model's Mapped columns and relationship fit.
+    @property
+    def id(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def members_only(self) -> bool: ...
+    @property
+    def space(self) -> SpaceHours: ...
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,8 @@ def bookable_unit(session: Session, unit_id: int | None) -> Unit:
                  selectinload(Unit.space).selectinload(Space.organisation))).first()
     if row is None:
         raise DomainError("unavailable")
-    unit, unit.has_offers = row
+    unit, has_offers = row
+    unit.has_offers = has_offers  # type: ignore[attr-defined]  # a fact of this load only
     return unit
 
 

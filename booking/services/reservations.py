@@ -460,7 +460,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
                      invitations=limits.invitations_of(len(periods), len(emails)))
         _bookable(locked_unit)
         the_slot = (_usable_slot(session, slot_id, campaign_id, locked_unit)
-                    if slot_id is not None else None)
+                    if slot_id is not None and campaign_id is not None else None)
         _check_times(locked_unit, periods)
         _check_availability(session, locked_unit, the_slot, periods, seats)
         _bump_unit(session, unit_id)
@@ -468,7 +468,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
         company_row = session.get(Organisation, company_id) if the_slot is not None else None
         made: list[Booking] = []
         for start, end in periods:
-            if the_slot is not None:
+            if the_slot is not None and company_row is not None:
                 check_rules(session, the_slot, company_row, start, end, seats)
             price, subsidy = _price(locked_unit, the_slot, start, end, seats)
             booking = Booking(
@@ -525,6 +525,14 @@ TRANSITIONS: dict[str, tuple[frozenset[BookingStatus], BookingStatus]] = {
 }
 
 
+def _reread(session: Session, booking_id: int) -> Booking:
+    """The booking as the transaction sees it now (not the session's copy)."""
+    current = session.get(Booking, booking_id, populate_existing=True)
+    if current is None:
+        raise DomainError("not_yours")
+    return current
+
+
 def _refusal(status: BookingStatus | None) -> DomainError:
     """Why a booking in `status` cannot take the change asked (409)."""
     return DomainError("already_cancelled" if status == BookingStatus.CANCELLED
@@ -548,7 +556,7 @@ def _transition(session: Session, current: Booking, action: str, **values) -> Bo
         .where(Booking.id == current.id, Booking.status == current.status)
         .values(status=TRANSITIONS[action][1], updated_at=now, **values)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
     if done != 1:  # lost a race: say why, as the winner left it
         raise _refusal(session.scalar(sa.select(Booking.status).where(Booking.id == current.id)))
     session.refresh(current)
@@ -579,7 +587,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
     validate_shape(booking.unit, [(start, end)], new_seats, emails)
     operator = access.allowed(actor_user, "operate", booking)
     slot_id = booking.campaign_slot_id
-    campaign_id = booking.campaign_slot.campaign_id if slot_id is not None else None
+    campaign_id = booking.campaign_slot.campaign_id if booking.campaign_slot is not None else None
     # The campaign's rules are decided as for a new booking: under the (campaign, company)
     # lock, taken before the unit lock.
     lock = (campaign_company_lock(campaign_id, booking.company_id)
@@ -587,17 +595,17 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
 
     def work() -> Booking:
         unit = _lock_unit(session, unit_id)
-        current = session.get(Booking, booking_id, populate_existing=True)  # as locked
+        current = _reread(session, booking_id)  # as locked
         _may(current, "change")
         if not operator:
             _before_deadline(current)
         _bookable(unit)
         slot = (_usable_slot(session, slot_id, campaign_id, unit)
-                if slot_id is not None else None)
+                if slot_id is not None and campaign_id is not None else None)
         _check_times(unit, [(start, end)])
         _check_availability(session, unit, slot, [(start, end)], new_seats,
                             exclude_booking_id=current.id)
-        if slot is not None:
+        if slot is not None and current.company is not None:
             check_rules(session, slot, current.company, start, end, new_seats,
                         exclude_booking_id=current.id)
         _bump_unit(session, unit_id)
@@ -639,7 +647,7 @@ def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str 
     operator = access.allowed(actor_user, "operate", booking)
 
     def work() -> Booking:
-        current = session.get(Booking, booking_id, populate_existing=True)
+        current = _reread(session, booking_id)
         action = "cancel_on_behalf" if operator else "cancel"
         _may(current, action)
         if not operator:
@@ -666,7 +674,7 @@ def check_in(session: Session, booking: Booking, actor_user: User) -> Booking:
     access.require(actor_user, "manage", booking)
 
     def work() -> Booking:
-        current = session.get(Booking, booking_id, populate_existing=True)
+        current = _reread(session, booking_id)
         _may(current, "check_in")
         now = clock.now()
         opens = at(current.starts_at.astimezone(TOKYO).date(), 0)
@@ -686,7 +694,7 @@ def mark_no_show(session: Session, booking: Booking, actor_user: User) -> Bookin
     access.require(actor_user, "operate", booking)
 
     def work() -> Booking:
-        current = session.get(Booking, booking_id, populate_existing=True)
+        current = _reread(session, booking_id)
         _may(current, "no_show")
         if clock.now() < current.starts_at:
             raise DomainError("bad_status")
