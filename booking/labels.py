@@ -38,6 +38,13 @@ ORG_KINDS = {
     "operator": _l("施設運営者"),
     "company": _l("企業"),
 }
+# One wording of a booking's status wherever it is shown (company, operator, municipality).
+BOOKING_STATUSES = {
+    "confirmed": _l("確定"),
+    "checked_in": _l("チェックイン済み"),
+    "no_show": _l("来場なし"),
+    "cancelled": _l("キャンセル済み"),
+}
 PER = {"day": _l("1日"), "hour": _l("1時間"), "night": _l("1泊")}
 WEEKDAYS = (_l("月曜日"), _l("火曜日"), _l("水曜日"), _l("木曜日"), _l("金曜日"),
             _l("土曜日"), _l("日曜日"))
@@ -63,6 +70,10 @@ def org_kind_label(kind) -> str:
     return str(ORG_KINDS.get(_value(kind), kind))
 
 
+def booking_status_label(status) -> str:
+    return str(BOOKING_STATUSES.get(_value(status), status))
+
+
 def price_label(amount: int, per) -> str:
     if amount == 0:
         return _("無料")
@@ -73,12 +84,8 @@ def weekday_name(weekday: int) -> str:
     return str(WEEKDAYS[weekday])
 
 
-def minutes_label(minutes: int) -> str:
-    return f"{minutes // 60}:{minutes % 60:02d}"
-
-
 def prefecture_name(code: int | None) -> str:
-    from booking.web import current_locale
+    from booking.formatting import current_locale
 
     pref = by_code(code)
     if pref is None:
@@ -89,5 +96,5 @@ def prefecture_name(code: int | None) -> str:
 TEMPLATE_GLOBALS = {
     f.__name__: f
     for f in (space_kind_label, unit_kind_label, amenity_label, org_kind_label, price_label,
-              weekday_name, minutes_label, prefecture_name)
+              weekday_name, prefecture_name, booking_status_label)
 }

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime
 from pathlib import Path
 
 import psycopg
 from flask import Flask, g, jsonify, render_template, request, session
 from flask.json.provider import DefaultJSONProvider
-from flask_babel import format_date, get_locale, refresh
-from flask_babel import gettext as _
+from flask_babel import get_locale, refresh
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import IntegerConverter
 
-from booking.clock import TOKYO
 from booking.extensions import db, login_manager
+from booking.formatting import FILTERS, local_date  # noqa: F401 - booking.forms imports local_date here
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -280,27 +278,6 @@ def _production_cookies(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 
 
-def yen(amount: int | None) -> str:
-    if amount is None:
-        return ""
-    if amount == 0:
-        return _("無料")
-    return f"¥{amount:,}"
-
-
-def local_date(value: date | datetime, fmt: str = "medium") -> str:
-    if isinstance(value, datetime):
-        value = value.astimezone(TOKYO).date()
-    if current_locale() == "ja":
-        weekdays = "月火水木金土日"
-        return f"{value.year}年{value.month}月{value.day}日({weekdays[value.weekday()]})"
-    return format_date(value, "EEE d MMM y")
-
-
-def local_time(value: datetime) -> str:
-    return value.astimezone(TOKYO).strftime("%H:%M")
-
-
 def init_app(app: Flask) -> None:
     from urllib.parse import urlsplit
 
@@ -339,9 +316,8 @@ def init_app(app: Flask) -> None:
         app.register_error_handler(Exception, _handle_unexpected)
     app.after_request(_security_headers)
     app.teardown_appcontext(_end_session)
-    app.jinja_env.filters["yen"] = yen
-    app.jinja_env.filters["local_date"] = local_date
-    app.jinja_env.filters["local_time"] = local_time
+    # yen, local_date, local_time, local_period, hhmm, distance…: booking.formatting's.
+    app.jinja_env.filters.update(FILTERS)
     app.jinja_env.globals["current_locale"] = current_locale
     app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
     app.jinja_env.globals["role_links"] = _role_links

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from booking import clock
 from booking.models.base import Base, enum_type
 from booking.models.organisations import Organisation
 from booking.models.spaces import Unit
+
+
+class Priced(Protocol):
+    """A unit's own price: a model Unit, or a unit of the search catalogue."""
+
+    price_amount: int
 
 
 class Eligibility(enum.StrEnum):
@@ -45,6 +53,20 @@ class Campaign(Base):
     slots: Mapped[list[CampaignSlot]] = relationship(
         back_populates="campaign", cascade="all, delete-orphan", order_by="CampaignSlot.start_date"
     )
+
+    @hybrid_property
+    def is_public(self) -> bool:
+        """Published, by a municipality a site admin approved. In SQL too,
+        `.where(Campaign.is_public)` (a correlated EXISTS on an alias of the organisation)."""
+        return self.published and self.organisation.is_approved
+
+    @is_public.inplace.expression
+    @classmethod
+    def _is_public_sql(cls) -> sa.ColumnElement[bool]:
+        municipality = aliased(Organisation)
+        return sa.and_(cls.published.is_(True),
+                       sa.select(municipality.id).where(municipality.id == cls.organisation_id,
+                                                        municipality.is_approved).exists())
 
     def display_name(self, locale: str = "ja") -> str:
         return self.name_en if locale == "en" and self.name_en else self.name
@@ -93,3 +115,39 @@ class CampaignSlot(Base):
     @property
     def is_free(self) -> bool:
         return self.price_amount == 0
+
+    def price_for(self, unit: Priced | None = None) -> int:
+        """Yen per price unit (day, hour or night) of a booking through this slot: the
+        slot's price, or the unit's own when the slot keeps it (price_amount None).
+        `unit` is the slot's unit (a model Unit or a catalogue unit; slot.unit if not
+        given)."""
+        if self.price_amount is not None:
+            return self.price_amount
+        return (self.unit if unit is None else unit).price_amount
+
+    @hybrid_property
+    def is_offered(self) -> bool:
+        """Offered to companies: the operator of its space consented (a municipality's own
+        space needs no consent: it is given when the slot is saved) and its campaign is
+        public (published, municipality approved). Whether the space itself is public is
+        Space.is_public, and which dates it offers `covers`. In SQL too,
+        `.where(CampaignSlot.is_offered)` (a correlated EXISTS on the campaign)."""
+        return self.operator_consent and self.campaign.is_public
+
+    @is_offered.inplace.expression
+    @classmethod
+    def _is_offered_sql(cls) -> sa.ColumnElement[bool]:
+        campaign = aliased(Campaign)
+        return sa.and_(cls.operator_consent.is_(True),
+                       sa.select(campaign.id).where(campaign.id == cls.campaign_id,
+                                                    campaign.is_public).exists())
+
+    @hybrid_method
+    def covers(self, first: date, last: date) -> bool:
+        """Its dates include every day from `first` to `last` (inclusive)."""
+        return self.start_date <= first and last <= self.end_date
+
+    @covers.inplace.expression
+    @classmethod
+    def _covers_sql(cls, first: date, last: date) -> sa.ColumnElement[bool]:
+        return sa.and_(cls.start_date <= first, cls.end_date >= last)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from booking import clock
@@ -62,9 +63,16 @@ class Organisation(Base):
         back_populates="organisation", cascade="all, delete-orphan"
     )
 
-    @property
+    @hybrid_property
     def is_approved(self) -> bool:
+        """A site admin approved it (companies: at creation). In SQL too:
+        `.where(Organisation.is_approved)`."""
         return self.approved_at is not None
+
+    @is_approved.inplace.expression
+    @classmethod
+    def _is_approved_sql(cls) -> sa.ColumnElement[bool]:
+        return cls.approved_at.is_not(None)
 
     @property
     def is_supporter(self) -> bool:

@@ -6,9 +6,11 @@ import enum
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from booking import clock
+from booking.formatting import hhmm
 from booking.models.base import Base, enum_type
 from booking.models.organisations import Organisation
 
@@ -85,6 +87,21 @@ class Space(Base):
         back_populates="space", cascade="all, delete-orphan", order_by="Photo.id"
     )
 
+    @hybrid_property
+    def is_public(self) -> bool:
+        """What the public may see, search and book: published, by an organisation a site
+        admin approved. In SQL too, `.where(Space.is_public)`: a correlated EXISTS on the
+        organisation (an alias of its own, so it works beside any join of organisations)."""
+        return self.published and self.organisation.is_approved
+
+    @is_public.inplace.expression
+    @classmethod
+    def _is_public_sql(cls) -> sa.ColumnElement[bool]:
+        owner = aliased(Organisation)
+        return sa.and_(cls.published.is_(True),
+                       sa.select(owner.id).where(owner.id == cls.organisation_id,
+                                                 owner.is_approved).exists())
+
     def display_name(self, locale: str = "ja") -> str:
         return self.name_en if locale == "en" and self.name_en else self.name
 
@@ -118,13 +135,12 @@ class OpeningHours(Base):
 
     space: Mapped[Space] = relationship(back_populates="opening_hours")
 
-    @staticmethod
-    def fmt(minutes: int) -> str:
-        return f"{minutes // 60:02d}:{minutes % 60:02d}"
+    # (Kept for callers of OpeningHours.fmt; booking.formatting.hhmm is the rule.)
+    fmt = staticmethod(hhmm)
 
     @property
     def label(self) -> str:
-        return f"{self.fmt(self.opens_min)}–{self.fmt(self.closes_min)}"
+        return f"{hhmm(self.opens_min)}–{hhmm(self.closes_min)}"
 
 
 class Unit(Base):

@@ -39,7 +39,6 @@ from booking.models import (
     CampaignSlot,
     CapacityOverride,
     Closure,
-    Organisation,
     Unit,
 )
 
@@ -164,7 +163,7 @@ def slot_window(slot: CampaignSlot, day: date, unit: UnitTerms | None = None
                 ) -> tuple[datetime, datetime] | None:
     """The slot's daily window on `day`, within the space's opening hours of that day
     (those of `unit`, the slot's unit, when given: no query for slot.unit)."""
-    if not slot.start_date <= day <= slot.end_date:
+    if not slot.covers(day, day):
         return None
     opening = regular_window(slot.unit if unit is None else unit, day)
     if opening is None:
@@ -179,12 +178,10 @@ def _closed(data: _UnitData, day: date) -> bool:
 
 
 def offered_slots(*columns) -> sa.Select:
-    """`columns` of the campaign slots units offer: the operator consented, the campaign is
-    published and its municipality approved."""
+    """`columns` of the campaign slots units offer (CampaignSlot.is_offered), joined to
+    their campaign."""
     return (sa.select(*columns).join(Campaign, CampaignSlot.campaign_id == Campaign.id)
-            .join(Organisation, Campaign.organisation_id == Organisation.id)
-            .where(CampaignSlot.operator_consent.is_(True), Campaign.published.is_(True),
-                   Organisation.approved_at.is_not(None)))
+            .where(CampaignSlot.is_offered))
 
 
 def load(
@@ -203,7 +200,8 @@ def load(
     data: dict[int, _UnitData] = defaultdict(_UnitData)
     if not ids:
         return data
-    first, last = start.astimezone(TOKYO).date(), end.astimezone(TOKYO).date()
+    days = tokyo_days(start, end) or [start.astimezone(TOKYO).date()]
+    first, last = days[0], days[-1]
     # Closures (no capacity) and capacity overrides (one day each), in one query.
     for unit_id, first_day, last_day, capacity in session.execute(sa.union_all(
         sa.select(Closure.unit_id, Closure.start_date, Closure.end_date,

@@ -35,6 +35,7 @@ from icalendar.parser import Contentline, Parameters
 from sqlalchemy.orm import Session, selectinload
 
 from booking import clock
+from booking.formatting import yen
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
@@ -133,10 +134,6 @@ def recipients(booking: Booking) -> list[tuple[str, str]]:
     return people
 
 
-def _yen(amount: int) -> str:
-    return _("無料") if amount == 0 else f"¥{amount:,}"
-
-
 def summary_of(booking: Booking) -> str:
     unit, space = booking.unit, booking.unit.space
     loc = booking.locale
@@ -156,10 +153,10 @@ def description_of(booking: Booking) -> str:
             _("予約番号: %(ref)s", ref=booking.reference),
             _("区画: %(unit)s", unit=unit.display_name(loc)),
             _("席数: %(n)d", n=booking.seats),
-            _("料金: %(price)s", price=_yen(booking.price_amount)),
+            _("料金: %(price)s", price=yen(booking.price_amount)),
         ]
         if booking.subsidy_amount:
-            lines.append(_("自治体の負担: %(amount)s", amount=_yen(booking.subsidy_amount)))
+            lines.append(_("自治体の負担: %(amount)s", amount=yen(booking.subsidy_amount)))
         if space.display_access(loc):
             lines.append(_("アクセス: %(access)s", access=space.display_access(loc)))
         if booking.status == BookingStatus.CANCELLED:

@@ -1,6 +1,6 @@
-"""The search catalogue: every public space (published, of an approved organisation) with
-its units and opening hours, and what touches units on some days (closures, capacity
-overrides, offered campaign slots), held in memory per process.
+"""The search catalogue: every public space (Space.is_public: published, of an approved
+organisation) with its units and opening hours, and what touches units on some days
+(closures, capacity overrides, offered campaign slots), held in memory per process.
 
 Reading those rows for every search was most of its cost: a search near a big city
 covers thousands of units. They change rarely, so each process keeps them and checks one
@@ -141,8 +141,7 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
                   Unit.members_only, Unit.checkin_min, Unit.checkout_min, Space.lat, Space.lon,
                   Space.amenities, Space.closed_on_holidays, Space.prefecture_code)
         .join(Space, Unit.space_id == Space.id)
-        .join(Organisation, Space.organisation_id == Organisation.id)
-        .where(Space.published.is_(True), Organisation.approved_at.is_not(None))
+        .where(Space.is_public)
         .order_by(Unit.space_id, Unit.id)
     ).all():
         space = spaces.get(space_id)

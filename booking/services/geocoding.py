@@ -299,7 +299,8 @@ def _split_prefecture(text: str) -> tuple[prefectures.Prefecture | None, str]:
 
 
 def _space_places(session: Session) -> tuple[dict[str, list[Place]], dict[str, list[Place]]]:
-    """Cities and nearest stations of published spaces, at the mean of their coordinates."""
+    """Cities and nearest stations of public spaces (Space.is_public), at the mean of their
+    coordinates."""
     from booking.models import Space
 
     cities: dict[str, list[Place]] = {}
@@ -308,7 +309,7 @@ def _space_places(session: Session) -> tuple[dict[str, list[Place]], dict[str, l
                                  (Space.nearest_station, stations, "station")):
         rows = session.execute(
             sa.select(column, Space.prefecture_code, sa.func.avg(Space.lat), sa.func.avg(Space.lon))
-            .where(Space.published.is_(True), Space.lat.is_not(None), Space.lon.is_not(None),
+            .where(Space.is_public, Space.lat.is_not(None), Space.lon.is_not(None),
                    column != "")
             .group_by(column, Space.prefecture_code)
         )

@@ -350,19 +350,6 @@ CATEGORY_LABELS = {
 }
 
 
-STATUS_LABELS = {
-    "confirmed": _l("確定"),
-    "checked_in": _l("チェックイン済み"),
-    "no_show": _l("来場なし"),
-    "cancelled": _l("キャンセル"),
-}
-
-
-def status_label(status: object) -> str:
-    code = getattr(status, "value", status)
-    return str(STATUS_LABELS.get(code, code))
-
-
 # The report CSV has no guard of its own: every cell goes through the one guard of all CSV
 # exports (services/csvexport.py: = + - @, tab, CR, LF and the full-width ＝＋－＠ get a quote
 # in front; numbers stay numbers). The old name stays for tests/test_reports.py.

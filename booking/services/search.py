@@ -321,12 +321,8 @@ def _regular_need(unit: CatalogueUnit, q: SearchQuery) -> int | None:
     return _need(unit, q)
 
 
-def _slot_price(slot: CampaignSlot, unit: CatalogueUnit) -> int:
-    return unit.price_amount if slot.price_amount is None else slot.price_amount
-
-
 def _slot_qualifies(slot: CampaignSlot, unit: CatalogueUnit, q: SearchQuery) -> bool:
-    price = _slot_price(slot, unit)
+    price = slot.price_for(unit)
     return (not q.campaign or slot.campaign.slug == q.campaign) and _price_allowed(price, q)
 
 
@@ -633,7 +629,7 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery
                     continue
                 free = min(line.min_free(a, b, slot.id) for a, b in windows)
                 if free >= need:
-                    offers.append(Offer(_slot_price(slot, row), row.price_per, free, slot))
+                    offers.append(Offer(slot.price_for(row), row.price_per, free, slot))
         out[row.id] = (UnitResult(None, max(o.seats_left for o in offers), offers)
                        if offers else None)
     return out
