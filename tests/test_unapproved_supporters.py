@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from booking.extensions import db
 from booking.models import Campaign, CampaignSlot, Eligibility, OrgKind
-from booking.services import campaigns
+from booking.services import campaign_management
 from booking.services.errors import DomainError
 
 
@@ -49,8 +49,8 @@ def land(make):
     }
 
 
-def _slot_data(unit_id: int) -> campaigns.SlotData:
-    return campaigns.SlotData(
+def _slot_data(unit_id: int) -> campaign_management.SlotData:
+    return campaign_management.SlotData(
         unit_id=unit_id, start_date=date(2027, 7, 23), end_date=date(2027, 7, 26),
         daily_start_min=540, daily_end_min=1080, seats=3, price_amount=0, subsidy_cap=None,
         max_seats_per_company_per_day=None, max_bookings_per_company=None,
@@ -63,10 +63,10 @@ def _count(model) -> int:
 
 
 def test_the_slot_form_lists_own_spaces_and_published_spaces_of_approved_operators(land):
-    names = {u.name for u in campaigns.eligible_units(db.session, land["city"])}
+    names = {u.name for u in campaign_management.eligible_units(db.session, land["city"])}
     assert names == {"市の施設の席", "市の準備中施設の席", "公開中の施設の席"}
     # An unapproved municipality is offered its own spaces only (and may not use them yet).
-    names = {u.name for u in campaigns.eligible_units(db.session, land["pending_city"])}
+    names = {u.name for u in campaign_management.eligible_units(db.session, land["pending_city"])}
     assert names == {"町の施設の席"}
 
 
@@ -84,7 +84,7 @@ def test_the_slot_form_page_shows_no_unpublished_space(land, client, login):
 def test_no_slot_request_on_what_the_form_does_not_offer(land, which):
     unit = land["units"][which]
     with pytest.raises(DomainError) as err:
-        campaigns.save_slot(db.session, land["clerk"], land["campaign"], _slot_data(unit.id))
+        campaign_management.save_slot(db.session, land["clerk"], land["campaign"], _slot_data(unit.id))
     assert err.value.code == "slot_unit_not_allowed"
     db.session.rollback()
     assert _count(CampaignSlot) == 0
@@ -110,13 +110,13 @@ def test_an_unapproved_municipality_creates_no_campaign_and_no_slot(land, client
     assert _count(CampaignSlot) == 0
     # The service says why, whoever calls it.
     with pytest.raises(DomainError) as err:
-        campaigns.save_slot(db.session, land["pending_clerk"], campaign,
+        campaign_management.save_slot(db.session, land["pending_clerk"], campaign,
                             _slot_data(land["units"]["pending_own"].id))
     assert err.value.code == "not_approved"
     db.session.rollback()
     with pytest.raises(DomainError) as err:
-        campaigns.save_campaign(db.session, land["pending_clerk"], land["pending_city"],
-                                campaigns.CampaignData(
+        campaign_management.save_campaign(db.session, land["pending_clerk"], land["pending_city"],
+                                campaign_management.CampaignData(
                                     slug="not-yet-2", name="x", name_en="", description="",
                                     description_en="", starts_on=date(2027, 7, 22),
                                     ends_on=date(2027, 9, 6), core_days=[], published=True))
