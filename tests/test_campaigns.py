@@ -580,3 +580,39 @@ def test_municipality_deletes_an_unused_slot_but_not_one_with_bookings(seeded, m
     assert done.status_code == 200 and "提供枠を削除しました。" in done.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(CampaignSlot, spare_id) is None
+
+
+# ------------------------------------------------------------------------------- days touched
+
+
+def test_seats_per_day_rule_counts_a_booking_ending_at_midnight_on_its_own_day_only(app, make):
+    """A booking [start, end) touches the Tokyo days availability.tokyo_days says: one that
+    ends exactly at midnight holds nothing of the next day, so it does not count against
+    the company's seats of that day (it did: the rule counted its end date)."""
+    city = make.organisation(OrgKind.MUNICIPALITY)
+    unit = make.unit(make.space(city, hours=(range(7), 0, 1440)), capacity=20)
+    day, next_day = date(2027, 7, 23), date(2027, 7, 24)
+    slot = make.slot(make.campaign(city), unit, daily_start_min=0, daily_end_min=1440,
+                     seats=20, max_seats_per_company_per_day=4)
+
+    def company_with(evening_end: int):
+        company = make.company()
+        make.booking(unit, at(day, 18 * 60), at(day, evening_end), 2, company=company,
+                     campaign_slot_id=slot.id)
+        make.booking(unit, at(next_day, 540), at(next_day, 600), 2, company=company,
+                     campaign_slot_id=slot.id)
+        return company
+
+    # The evening ends at 00:00: 2 seats on each day, so 2 more fit across midnight.
+    at_midnight = company_with(1440)
+    campaigns.check_rules(db.session, slot, at_midnight, at(day, 23 * 60), at(next_day, 600), 2)
+    with pytest.raises(DomainError) as refused:  # its own day: 2 + 3 > 4
+        campaigns.check_rules(db.session, slot, at_midnight, at(day, 23 * 60),
+                              at(next_day, 600), 3)
+    assert refused.value.code == "campaign_seats_per_day"
+    # One minute later and it holds seats of the next day too: 2 + 2 + 2 > 4.
+    past_midnight = company_with(1441)
+    with pytest.raises(DomainError) as refused:
+        campaigns.check_rules(db.session, slot, past_midnight, at(day, 23 * 60),
+                              at(next_day, 600), 2)
+    assert refused.value.code == "campaign_seats_per_day"

@@ -66,9 +66,9 @@ def check_rules(session: Session, slot: CampaignSlot, company: Organisation, sta
             overlaps(Booking.starts_at, Booking.ends_at, start, end),
         )))
         for day in tokyo_days(start, end):
-            taken = sum(b.seats for b in same_slot
-                        if b.starts_at.astimezone(TOKYO).date() <= day
-                        <= b.ends_at.astimezone(TOKYO).date())
+            # The days a booking touches: half-open, one rule (a booking that ends at
+            # midnight does not touch the next day).
+            taken = sum(b.seats for b in same_slot if day in tokyo_days(b.starts_at, b.ends_at))
             if taken + seats > slot.max_seats_per_company_per_day:
                 raise DomainError("campaign_seats_per_day",
                                   limit=slot.max_seats_per_company_per_day)
