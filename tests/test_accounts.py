@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from booking.extensions import db
 from booking.models import Membership, Organisation, OrgKind, User
+from tests.factories import Factory
 
 GOOD_COMPANY = {
     "name": "高橋 真理", "email": "mari@example.jp", "password": "long-enough-pass",
@@ -159,3 +160,62 @@ def test_create_admin_command(runner):
     again = runner.invoke(args=["create-admin", "--email", "boss@example.jp",
                                 "--password", "very-secret-pw"])
     assert again.exit_code != 0 and "already registered" in again.output
+
+
+# --------------------------------------------------------------------------- refusals as domain errors
+
+
+def test_api_sign_up_with_a_taken_address_is_a_409_problem_naming_the_code(client, make):
+    make.user("taken@example.jp")
+    before = _rows()
+    answer = client.post("/api/v1/accounts", json={
+        "email": "TAKEN@example.jp", "password": "long-enough-pass", "name": "高橋 真理",
+        "company": {"name": "高橋製作所", "prefecture": "東京都"}})
+    assert answer.status_code == 409 and answer.mimetype == "application/problem+json"
+    assert answer.json["code"] == "email_taken" and "既に登録されています" in answer.json["detail"]
+    assert _rows() == before
+
+
+def test_a_guessable_password_is_refused_beside_it_on_the_supporter_form(client):
+    before = _rows()
+    response = client.post("/account/signup/supporter",
+                           data={**GOOD_SUPPORTER, "password": "qwertyuiop"})
+    page = _Form(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert "推測されやすい" in page.text_of.get("password-error", ""), page.text_of
+    assert _rows() == before
+
+
+def test_the_sole_owner_is_told_at_the_top_of_the_form_and_keeps_the_account(client, make, login):
+    org = make.company()
+    owner = make.user("boss@example.jp", organisation=org)
+    make.user("worker@example.jp", organisation=org, role="staff")
+    login(owner)
+    wrong = client.post("/account/delete", data={"password": "not-the-password"})
+    assert wrong.status_code == 422
+    assert "パスワードが正しくありません" in _Form(wrong.get_data(as_text=True)).text_of.get(
+        "password-error", "")
+    response = client.post("/account/delete", data={"password": Factory.PASSWORD})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    top = html.split('class="form-errors"', 1)[1].split("</div>", 1)[0]
+    assert "オーナーを引き継いで" in top
+    assert db.session.get(User, owner.id) is not None
+
+
+def test_a_token_of_somebody_else_cannot_be_revoked(client, make, login):
+    from booking.models import ApiToken
+    from booking.services import tokens
+
+    mine, theirs = make.user("me@example.jp"), make.user("them@example.jp")
+    tokens.issue(db.session, theirs, 1)
+    db.session.commit()
+    token = db.session.scalar(sa.select(ApiToken))
+    login(mine)
+    assert client.post(f"/account/tokens/{token.id}/revoke").status_code == 404
+    db.session.refresh(token)
+    assert token.revoked_at is None
+    login(theirs)
+    assert client.post(f"/account/tokens/{token.id}/revoke").status_code == 302
+    db.session.refresh(token)
+    assert token.revoked_at is not None

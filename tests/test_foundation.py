@@ -128,3 +128,39 @@ def test_organisation_kind_is_checked_by_the_database(app):
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 0
     assert OrgKind.COMPANY.value == "company"
+
+
+_HOOKS = '''
+from sqlalchemy.orm import Session
+import booking.db, booking.extensions, booking.services.loads
+
+def hooks():
+    names = ("before_flush", "after_flush", "after_flush_postexec", "after_transaction_end",
+             "do_orm_execute", "before_commit")
+    return sorted(f"{name}:{fn.__module__}.{fn.__name__}" for name in names
+                  for fn in getattr(Session.dispatch, name)._clslevel.get(Session, ()))
+
+before = hooks()
+from booking import create_app
+create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+once = hooks()
+create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+booking.db.install()
+booking.services.loads.install()
+print(before, len(once), once == hooks(), sep="\\n")
+'''
+
+
+def test_orm_hooks_are_installed_by_create_app_not_by_imports(tmp_path):
+    """Importing the modules that keep derived data in step registers nothing; create_app
+    installs their hooks, and installing them again adds none."""
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _HOOKS], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "BOOKING_INSTANCE_DIR": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    before, installed, unchanged = run.stdout.splitlines()[-3:]
+    assert before == "[]"
+    assert int(installed) >= 6 and unchanged == "True"
