@@ -8,9 +8,10 @@ number per search, `catalogue_version`, which changes in the same transaction as
 change to spaces, units, opening hours, organisations, closures, capacity overrides,
 campaigns or their slots:
 
-- hooks on every Session mark such changes (flushed objects, ORM statements) and bump
-  the number just before commit, so the version row is the last lock a transaction takes
-  and a reader that sees the new number also sees the new rows;
+- hooks on every Session (registered by `install()`, which create_app calls) mark such
+  changes (flushed objects, ORM statements) and bump the number just before commit, so
+  the version row is the last lock a transaction takes and a reader that sees the new
+  number also sees the new rows;
 - every booking advances its unit's `lock_version` with an ORM UPDATE: such statements
   say `execution_options(catalogue_unchanged=True)`, or each booking would reload;
 - SQL that bypasses the Session must call `derived.rebuild` (`flask rebuild-loads` and
@@ -29,10 +30,10 @@ from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
+from booking.db import install_listeners
 from booking.models import (
     Campaign,
     CampaignSlot,
@@ -232,7 +233,6 @@ def _columns_changed(obj: object) -> bool:
                for column in state.mapper.column_attrs if column.key != "lock_version")
 
 
-@event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context, _instances) -> None:
     if session.info.get(_CHANGED):
         return
@@ -241,7 +241,6 @@ def _before_flush(session: Session, _context, _instances) -> None:
         session.info[_CHANGED] = True
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _statement(state: ORMExecuteState) -> None:
     if ((state.is_update or state.is_delete or state.is_insert)
             and state.bind_mapper is not None and issubclass(state.bind_mapper.class_, _WATCHED)
@@ -249,14 +248,23 @@ def _statement(state: ORMExecuteState) -> None:
         state.session.info[_CHANGED] = True
 
 
-@event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     session.flush()  # the commit's own flush comes after this hook
     if session.info.pop(_CHANGED, False):
         bump(session.connection())
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # rolled back, or committed: nothing left to bump
         session.info.pop(_CHANGED, None)
+
+
+def install() -> None:
+    """Mark and bump catalogue changes in every Session (create_app calls it; a second
+    call registers nothing twice)."""
+    install_listeners((
+        (Session, "before_flush", _before_flush),
+        (Session, "do_orm_execute", _statement),
+        (Session, "before_commit", _before_commit),
+        (Session, "after_transaction_end", _after_transaction_end),
+    ))
