@@ -102,7 +102,7 @@ def test_seats_and_filling_bookings(app, make):
     space = make.space(lat=35.0, lon=138.0)
     unit = make.unit(space, capacity=3)
     day = date(2027, 7, 26)
-    q = dict(lat=35.0, lon=138.0, date=day)
+    q = {"lat": 35.0, "lon": 138.0, "date": day}
     assert search(db.session, SearchQuery(**q, seats=3)).total == 1
     assert search(db.session, SearchQuery(**q, seats=4)).total == 0
     # Two seats booked 10:00–12:00: a day request (opening hours 9–18) has 1 seat left.
@@ -130,7 +130,7 @@ def test_a_space_listed_by_its_rooms_when_its_desks_are_full(app, make):
     room = make.unit(space, kind=UnitKind.MEETING_ROOM, capacity=1, fits_people=4,
                      price_amount=300, price_per=PricePer.HOUR)
     day = date(2027, 7, 26)
-    q = dict(lat=35.0, lon=138.0, date=day)
+    q = {"lat": 35.0, "lon": 138.0, "date": day}
 
     def shown(sort: str) -> dict | None:
         result = search(db.session, SearchQuery(**q, sort=sort))
@@ -151,7 +151,7 @@ def test_date_range_needs_every_open_day(app, make):
     space = make.space(lat=35.0, lon=138.0, hours=(range(5), 540, 1080))  # weekdays
     unit = make.unit(space, capacity=2)
     friday, monday = date(2027, 7, 23), date(2027, 7, 26)
-    q = dict(lat=35.0, lon=138.0, date=friday, end_date=monday, seats=2)
+    q = {"lat": 35.0, "lon": 138.0, "date": friday, "end_date": monday, "seats": 2}
     assert search(db.session, SearchQuery(**q)).total == 1  # the weekend is skipped
     assert search(db.session, SearchQuery(lat=35.0, lon=138.0, date=date(2027, 7, 24),
                                           end_date=date(2027, 7, 25))).total == 0  # nothing open
@@ -160,7 +160,7 @@ def test_date_range_needs_every_open_day(app, make):
 
 
 def test_whole_houses_by_the_night(demo):
-    houses = [u for u in demo["nihon-iro-mochimune"].units]
+    houses = list(demo["nihon-iro-mochimune"].units)
     q = SearchQuery(near="用宗駅", date=date(2019, 8, 5), end_date=date(2019, 8, 7), kind="whole_house",
                     seats=6)
     result = search(db.session, q)
@@ -187,7 +187,7 @@ def _booking(unit: Unit, start: datetime, end: datetime, seats: int = 1):
 
 
 def test_filters_kind_amenities_price_campaign(demo):
-    base = dict(near="静岡駅", date=date(2019, 7, 24))
+    base = {"near": "静岡駅", "date": date(2019, 7, 24)}
     rooms = search(db.session, SearchQuery(**base, kind="meeting_room", seats=7))
     assert names(rooms) == ["enishia-shizuoka"]  # コテラス's room fits 6
     assert {u.unit.kind for r in rooms.results for u in r.units} == {UnitKind.MEETING_ROOM}

@@ -26,6 +26,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 
 import sqlalchemy as sa
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -54,7 +55,7 @@ def pieces(bookings: Iterable[tuple[datetime, datetime, int]], day: date) -> lis
     out: list[Piece] = []
     held = 0
     marks = sorted(delta)
-    for left, right in zip(marks, marks[1:], strict=False):
+    for left, right in pairwise(marks):
         held += delta[left]
         if held <= 0:
             continue

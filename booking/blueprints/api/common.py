@@ -19,8 +19,8 @@ from booking.web import problem
 
 M = TypeVar("M", bound=BaseModel)
 
-__all__ = ["bp", "problem", "token_required", "parse_body", "domain_problem", "ApiDate",
-           "ApiDatetime"]
+__all__ = ["ApiDate", "ApiDatetime", "bp", "domain_problem", "parse_body", "problem",
+           "token_required"]
 
 # Dates and times a request may bring: in the range of booking.dates (2000-01-01 to about
 # five years ahead); 9999-12-31 is a 422 naming the field, not an OverflowError later.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from typing import Literal
 
@@ -18,6 +17,7 @@ from booking.blueprints.api.common import (
     validation_errors,
 )
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
+from booking.formatting import hhmm, parse_hhmm
 from booking.models import AMENITIES, PricePer, Unit, UnitKind
 from booking.prefectures import by_code
 from booking.services import availability, geocoding
@@ -25,22 +25,7 @@ from booking.services import search as search_service
 from booking.services import spaces as space_service
 from booking.services.availability import TOKYO, at
 
-_HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
 MAX_AVAILABILITY_DAYS = 62
-
-
-def minutes(value: str | None) -> int | None:
-    """'09:30' → 570 ('24:00' is the end of the day); None stays None."""
-    if value is None or value == "":
-        return None
-    m = _HHMM.match(value.strip())
-    if not m or int(m.group(1)) * 60 + int(m.group(2)) > 1440:
-        raise ValueError("must be HH:MM")
-    return int(m.group(1)) * 60 + int(m.group(2))
-
-
-def hhmm(value: int) -> str:
-    return f"{value // 60:02d}:{value % 60:02d}"
 
 
 class SearchParams(BaseModel):
@@ -84,7 +69,7 @@ class SearchParams(BaseModel):
     @field_validator("start", "end")
     @classmethod
     def _time(cls, value: str | None) -> str | None:
-        minutes(value)
+        parse_hhmm(value)
         return value or None
 
     @model_validator(mode="after")
@@ -95,7 +80,7 @@ class SearchParams(BaseModel):
             raise ValueError("end_date needs date")
         if self.end_date is not None and self.date is not None and self.end_date < self.date:
             raise ValueError("end_date must not be before date")
-        if (self.start and self.end and minutes(self.start) >= minutes(self.end)):
+        if (self.start and self.end and parse_hhmm(self.start) >= parse_hhmm(self.end)):
             raise ValueError("start must be before end")
         return self
 
@@ -103,7 +88,7 @@ class SearchParams(BaseModel):
         return search_service.SearchQuery(
             near=self.near, lat=self.lat, lon=self.lon, radius_km=self.radius_km,
             prefecture=self.prefecture, date=self.date, end_date=self.end_date,
-            start_min=minutes(self.start), end_min=minutes(self.end), seats=self.seats,
+            start_min=parse_hhmm(self.start), end_min=parse_hhmm(self.end), seats=self.seats,
             kind=self.kind, amenities=tuple(self.amenities), max_price=self.max_price,
             free=self.free, campaign=self.campaign, sort=self.sort, page=self.page,
             per_page=self.per_page,

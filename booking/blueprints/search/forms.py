@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
-from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import NumberRange, Optional, ValidationError
 
+from booking.formatting import parse_hhmm
 from booking.forms import DateField, options
 from booking.labels import UNIT_KINDS
 from booking.models import AMENITIES
@@ -14,15 +15,13 @@ from booking.services import search as search_service
 
 RADII = (5, 10, 30, 50, 100, 300)
 PER_PAGE = 20
-_TIME = Regexp(r"^([01]?\d|2[0-4]):[0-5]\d$", message=_l("時刻は 09:00 の形で入力してください。"))
 
 
-def minutes(value: str | None) -> int | None:
-    """'09:30' → 570 (the form has checked the shape); empty → None."""
-    if not value:
-        return None
-    hours, _sep, mins = value.partition(":")
-    return int(hours) * 60 + int(mins)
+def _time_of_day(_form: FlaskForm, field: StringField) -> None:
+    try:
+        parse_hhmm(field.data)
+    except ValueError:
+        raise ValidationError(_l("時刻は 09:00 の形で入力してください。")) from None
 
 
 def amenities(values: list[str]) -> list[str]:
@@ -43,13 +42,13 @@ class SearchForm(FlaskForm):
     date = DateField(_l("日付"), validators=[Optional()])
     end_date = DateField(_l("最終日"), validators=[Optional()],
                          description=_l("複数日のときだけ。一棟貸しは最後に泊まる夜の日付。"))
-    start = StringField(_l("開始時刻"), validators=[Optional(), _TIME])
-    end = StringField(_l("終了時刻"), validators=[Optional(), _TIME])
+    start = StringField(_l("開始時刻"), validators=[Optional(), _time_of_day])
+    end = StringField(_l("終了時刻"), validators=[Optional(), _time_of_day])
     seats = IntegerField(_l("人数"), default=1,
                          validators=[Optional(), NumberRange(min=1, max=search_service.MAX_SEATS,
                                                              message=_l("1から200の間で入力してください。"))])
     kind = SelectField(_l("種類"), default="",
-                       choices=options([("", _l("すべて"))] + list(UNIT_KINDS.items())))
+                       choices=options([("", _l("すべて")), *UNIT_KINDS.items()]))
     max_price = IntegerField(_l("上限料金(円)"), validators=[
         Optional(), NumberRange(min=0, message=_l("0以上で入力してください。"))])
     free = BooleanField(_l("無料の枠だけ"))
@@ -67,7 +66,7 @@ class SearchForm(FlaskForm):
 
     def validate_end(self, field) -> None:
         if (field.data and self.start.data and not self.start.errors
-                and minutes(field.data) <= minutes(self.start.data)):
+                and parse_hhmm(field.data) <= parse_hhmm(self.start.data)):
             raise ValidationError(_l("終了時刻は開始時刻より後にしてください。"))
 
     def query(self, checked: list[str], page: int) -> search_service.SearchQuery:
@@ -75,7 +74,7 @@ class SearchForm(FlaskForm):
         return search_service.SearchQuery(
             near=self.near.data or None, radius_km=float(self.radius_km.data or 30),
             date=self.date.data, end_date=self.end_date.data,
-            start_min=minutes(self.start.data), end_min=minutes(self.end.data),
+            start_min=parse_hhmm(self.start.data), end_min=parse_hhmm(self.end.data),
             seats=self.seats.data or 1, kind=self.kind.data or None, amenities=tuple(checked),
             max_price=self.max_price.data, free=bool(self.free.data),
             campaign=self.campaign.data or None, sort=self.sort.data or "distance",
