@@ -21,7 +21,7 @@ from booking.models import (
     ReportFactors,
     TeleworkCategory,
 )
-from booking.services import campaign_extras
+from booking.services import campaign_extras, reports
 from booking.services import campaign_management as management
 from booking.services.errors import DomainError
 
@@ -75,6 +75,9 @@ def _campaign_data(slug: str = "taken-over") -> management.CampaignData:
         starts_on=date(2027, 7, 22), ends_on=date(2027, 9, 6), core_days=[], published=False)
 
 
+FACTORS = {"detour_factor": 2.0, "speed_kmh": 10.0, "rail_share_pct": 0.0,
+           "rail_g_per_pkm": 1.0, "car_g_per_pkm": 1.0, "max_one_way_km": 5.0}
+
 # What a stranger tries (s: the session, c: the fixture), and who the stranger is.
 CALLS = {
     "get_campaign": ("other_clerk", lambda s, c: management.get_campaign(
@@ -109,6 +112,11 @@ CALLS = {
         s, c["other_clerk"], c["other_campaign"], _extra_data(), c["extra"])),
     "delete_extra": ("other_clerk", lambda s, c: campaign_extras.delete_extra(
         s, c["other_clerk"], c["extra"])),
+    "report": ("other_clerk", lambda s, c: reports.build(s, c["other_clerk"], c["campaign"])),
+    "factors_of": ("other_clerk", lambda s, c: reports.factors_of(
+        s, c["other_clerk"], c["a"].id)),
+    "save_factors": ("other_clerk", lambda s, c: reports.save_factors(
+        s, c["other_clerk"], c["a"].id, FACTORS)),
     # Consent is the slot's operator's: not another operator's, not the municipality's.
     "get_slot_to_consent": ("other_operator", lambda s, c: management.get_slot_to_consent(
         s, c["other_operator"], c["operator_slot"].id)),
@@ -167,6 +175,8 @@ def test_the_campaigns_own_people_may(app, city):
     management.save_slot(s, clerk, campaign, _slot_data(city["own_unit"].id, 4), city["own_slot"])
     campaign_extras.save_extra(s, clerk, campaign, _extra_data(), city["extra"])
     management.set_published(s, clerk, campaign, False)
+    assert reports.build(s, clerk, campaign).campaign is campaign
+    reports.save_factors(s, clerk, city["a"].id, FACTORS)
     slot = management.get_slot_to_consent(s, city["operator"], city["operator_slot"].id)
     management.set_consent(s, city["operator"], slot, True)
     management.register_participation(s, city["booker"], city["company"],
@@ -177,3 +187,14 @@ def test_the_campaigns_own_people_may(app, city):
         4, "プロジェクター", False)
     assert city["operator_slot"].operator_consent is True
     assert city["company"].telework_category == TeleworkCategory.SPECIAL
+
+
+def test_a_report_of_a_space_the_campaign_does_not_use_is_not_found(app, city, make):
+    elsewhere = make.space(city["a"], name="枠のない施設")
+    with pytest.raises(DomainError) as refused:
+        reports.build(db.session, city["clerk"], city["campaign"], elsewhere.id)
+    assert refused.value.code == "not_found"
+    report = reports.build(db.session, city["clerk"], city["campaign"], city["own_unit"].space_id)
+    assert report.space.id == city["own_unit"].space_id
+    assert {s.id for s in report.campaign_spaces} == {city["own_unit"].space_id,
+                                                      city["operator_slot"].unit.space_id}

@@ -191,8 +191,8 @@ def test_extras_are_limited_in_number_at_every_instant(trial, make):
     db.session.commit()
     lines = campaigns.booking_extras(db.session, third)
     assert [(line.extra.name, line.quantity) for line in lines] == [("ポケットWi-Fi", 1)]
-    available = dict((e.id, n) for e, n in campaigns.extras_available(
-        db.session, slot.campaign, at(date(2019, 7, 24), 540), at(date(2019, 7, 24), 1080)))
+    available = {e.id: n for e, n in campaigns.extras_available(
+        db.session, slot.campaign, at(date(2019, 7, 24), 540), at(date(2019, 7, 24), 1080))}
     assert available[wifi.id] == 0
 
 
@@ -287,11 +287,11 @@ def test_slot_rules_of_management(app, make):
     campaign = make.campaign(city)
 
     def data(**kw):
-        values = dict(unit_id=own_unit.id, start_date=date(2027, 7, 23), end_date=date(2027, 7, 26),
-                      daily_start_min=540, daily_end_min=1080, seats=3, price_amount=0,
-                      subsidy_cap=None, max_seats_per_company_per_day=None,
-                      max_bookings_per_company=None, eligibility=Eligibility.ANY_COMPANY)
-        values.update(kw)
+        values = {"unit_id": own_unit.id, "start_date": date(2027, 7, 23),
+                  "end_date": date(2027, 7, 26), "daily_start_min": 540, "daily_end_min": 1080,
+                  "seats": 3, "price_amount": 0, "subsidy_cap": None,
+                  "max_seats_per_company_per_day": None, "max_bookings_per_company": None,
+                  "eligibility": Eligibility.ANY_COMPANY, **kw}
         return campaigns.SlotData(**values)
 
     codes = []
@@ -569,11 +569,13 @@ def test_municipality_deletes_an_unused_slot_but_not_one_with_bookings(seeded, m
     campaign_id, used_id, spare_id = used.campaign_id, used.id, spare.id
     login(_user("city@example.jp"), demo.DEMO_PASSWORD)
 
-    refused = client.post(f"/municipality/campaigns/{campaign_id}/slots/{used_id}/delete",
-                          follow_redirects=True)
-    assert refused.status_code == 200
+    # Refused on the campaign's page, with the reason at its top (an error answer: the
+    # request's work is rolled back).
+    refused = client.post(f"/municipality/campaigns/{campaign_id}/slots/{used_id}/delete")
+    assert refused.status_code == 409
     assert db.session.get(CampaignSlot, used_id) is not None
-    assert 'class="flash flash-error"' in refused.get_data(as_text=True)
+    assert ('class="form-errors" role="alert"><p>この枠の予約に影響するため変更できません。'
+            in refused.get_data(as_text=True))
 
     done = client.post(f"/municipality/campaigns/{campaign_id}/slots/{spare_id}/delete",
                        follow_redirects=True)

@@ -28,7 +28,7 @@ MUNICIPALITY_ROUTES = [
     ("POST", "/municipality/campaigns/{campaign}/slots/new", 422),
     ("GET", "/municipality/campaigns/{campaign}/slots/{slot}/edit", 200),
     ("POST", "/municipality/campaigns/{campaign}/slots/{slot}/edit", 422),
-    ("POST", "/municipality/campaigns/{campaign}/slots/{slot}/delete", 302),
+    ("POST", "/municipality/campaigns/{campaign}/slots/{slot}/delete", 409),  # it has a booking
     ("GET", "/municipality/campaigns/{campaign}/extras/new", 200),
     ("POST", "/municipality/campaigns/{campaign}/extras/new", 422),
     ("GET", "/municipality/campaigns/{campaign}/extras/{extra}/edit", 200),

@@ -84,7 +84,7 @@ def test_distance_is_the_great_circle(app):
 
 
 def test_report_figures_number_by_number(yoshikawa):
-    report = reports.build(db.session, yoshikawa)
+    report = reports.build(db.session, _city_clerk(), yoshikawa)
     t = report.totals
     assert (t.bookings, t.cancelled, t.seat_days, t.company_count, t.no_shows) == (3, 1, 8, 2, 1)
     assert (t.company_paid, t.subsidies) == (0, 0)
@@ -131,7 +131,7 @@ def test_report_page_and_csv_show_the_same_figures(yoshikawa, client, login):
     assert "'=1+2 商事" in names and "=1+2 商事" not in names
 
 
-def test_changed_factors_change_the_estimate(yoshikawa, client, login):
+def test_changed_factors_change_the_estimate(yoshikawa, client, login, make):
     login(_city_clerk(), demo.DEMO_PASSWORD)
     page = client.get("/municipality/factors").get_data(as_text=True)
     assert "国土交通省" in page and "17.0" in page and "130.0" in page
@@ -144,13 +144,14 @@ def test_changed_factors_change_the_estimate(yoshikawa, client, login):
         "car_g_per_pkm": "130", "max_one_way_km": "60"})
     assert response.status_code == 302
     expected = KM * (0.5 * 17 + 0.5 * 130) / 1000  # 34.4 kg
-    report = reports.build(db.session, yoshikawa)
+    report = reports.build(db.session, _city_clerk(), yoshikawa)
     assert report.totals.effect.co2_kg == pytest.approx(expected, abs=0.001)
     rows = client.get(f"/municipality/campaigns/{yoshikawa.id}/report.csv").data.decode("utf-8-sig")
     assert f"削減できたCO2(kg、推計),{expected:.1f}" in rows
     # Another municipality keeps the defaults.
     other = db.session.scalar(sa.select(Organisation).where(Organisation.name == "静岡市"))
-    assert reports.factors_for(db.session, other.id).rail_share_pct == 100.0
+    other_clerk = make.user(organisation=other)
+    assert reports.factors_of(db.session, other_clerk, other.id).rail_share_pct == 100.0
 
 
 def test_per_space_report(yoshikawa, client, login):
@@ -181,13 +182,13 @@ def test_subsidised_bookings_show_both_shares_in_the_report(seeded, make, client
                                   slot=slot)
     assert (three.price_amount, three.subsidy_amount) == (2000, 1000)
     assert (one.price_amount, one.subsidy_amount) == (0, 1000)
-    report = reports.build(db.session, slot.campaign)
-    assert (report.totals.company_paid, report.totals.subsidies) == (2000, 2000)
-    # Tokyo -> Shizuoka is beyond the 60 km cap: 2 × 60 km × 4 person-days.
-    assert report.totals.effect.km == pytest.approx(480.0)
     clerk = make.user(organisation=db.session.scalar(
         sa.select(Organisation).where(Organisation.name == "静岡市",
                                       Organisation.kind == OrgKind.MUNICIPALITY)))
+    report = reports.build(db.session, clerk, slot.campaign)
+    assert (report.totals.company_paid, report.totals.subsidies) == (2000, 2000)
+    # Tokyo -> Shizuoka is beyond the 60 km cap: 2 × 60 km × 4 person-days.
+    assert report.totals.effect.km == pytest.approx(480.0)
     client.post("/account/login", data={"email": clerk.email, "password": make.PASSWORD})
     html = client.get(f"/municipality/campaigns/{slot.campaign_id}/report").get_data(as_text=True)
     assert '<th scope="row">企業の支払額(円)</th><td class="num">2,000</td>' in html
@@ -198,11 +199,3 @@ def test_subsidised_bookings_show_both_shares_in_the_report(seeded, make, client
     line = next(r for r in rows if r and r[0] == three.reference)
     assert line[-2:] == ["2000", "1000"]
 
-
-def test_csv_guard_quotes_formula_starts_only_in_text():
-    assert reports._guard("=SUM(A1)") == "'=SUM(A1)"
-    assert reports._guard("+81") == "'+81"
-    assert reports._guard("@x") == "'@x"
-    assert reports._guard("-1") == "'-1"
-    assert reports._guard(-1) == -1
-    assert reports._guard("普通の名前") == "普通の名前"

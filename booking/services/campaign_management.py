@@ -40,23 +40,14 @@ from booking.services.errors import DomainError
 # What the public sees.
 
 
-def public_campaigns() -> sa.Select:
-    """Published campaigns of approved municipalities."""
-    return (
-        sa.select(Campaign)
-        .join(Organisation, Campaign.organisation_id == Organisation.id)
-        .where(Campaign.published.is_(True), Organisation.approved_at.is_not(None))
-    )
-
-
 def public_campaign_list(session: Session) -> list[Campaign]:
-    """The public campaigns, latest first (the campaigns page)."""
-    return list(session.scalars(
-        public_campaigns().order_by(Campaign.starts_on.desc(), Campaign.id)))
+    """The public campaigns (Campaign.is_public), latest first (the campaigns page)."""
+    return list(session.scalars(sa.select(Campaign).where(Campaign.is_public)
+                                .order_by(Campaign.starts_on.desc(), Campaign.id)))
 
 
 def public_campaign(session: Session, slug: str) -> Campaign | None:
-    return session.scalar(public_campaigns().where(Campaign.slug == slug))
+    return session.scalar(sa.select(Campaign).where(Campaign.slug == slug, Campaign.is_public))
 
 
 def core_days(campaign: Campaign) -> list[date]:
@@ -65,19 +56,13 @@ def core_days(campaign: Campaign) -> list[date]:
 
 
 def offered_slots(session: Session, campaign: Campaign) -> list[CampaignSlot]:
-    """The campaign's slots that are offered (operator consent given) on published spaces
-    of approved organisations, with unit and space loaded."""
+    """The campaign's slots that are offered (CampaignSlot.is_offered) on public spaces
+    (Space.is_public), with unit and space loaded."""
     return list(session.scalars(
         sa.select(CampaignSlot)
         .join(Unit, CampaignSlot.unit_id == Unit.id)
         .join(Space, Unit.space_id == Space.id)
-        .join(Organisation, Space.organisation_id == Organisation.id)
-        .where(
-            CampaignSlot.campaign_id == campaign.id,
-            CampaignSlot.operator_consent.is_(True),
-            Space.published.is_(True),
-            Organisation.approved_at.is_not(None),
-        )
+        .where(CampaignSlot.campaign_id == campaign.id, CampaignSlot.is_offered, Space.is_public)
         .options(selectinload(CampaignSlot.unit).selectinload(Unit.space))
         .order_by(CampaignSlot.start_date, CampaignSlot.id)
     ))

@@ -1,5 +1,5 @@
-"""What a campaign achieved (効果測定), per campaign and per space: the figures, the CSV,
-and the charts (server-side SVG; the page shows the same numbers in a table).
+"""What a campaign achieved (効果測定), per campaign and per space: the figures and the
+CSV (the page draws its charts from the same figures: booking/blueprints/municipality/charts.py).
 
 Definitions (also on the report page):
 - bookings: bookings made through the campaign's slots that hold seats (confirmed,
@@ -32,7 +32,6 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup, escape
 from sqlalchemy.orm import Session, selectinload
 
 from booking.models import (
@@ -49,9 +48,10 @@ from booking.models import (
     User,
 )
 from booking.prefectures import by_code
+from booking.services import access
 from booking.services.audit import record
 from booking.services.availability import slot_window, tokyo_days
-from booking.services.csvexport import safe_cell, safe_row
+from booking.services.csvexport import safe_row
 from booking.services.errors import DomainError
 
 # name -> (default, unit, source). Shown on the factors page; the municipality may change them.
@@ -86,7 +86,13 @@ FACTOR_LABELS = {
 }
 
 
-def factors_for(session: Session, organisation_id: int) -> ReportFactors:
+def factors_of(session: Session, user: User, organisation_id: int) -> ReportFactors:
+    """The municipality's factors, for one of its members (not_found for anyone else)."""
+    access.require(user, "campaign", organisation_id)
+    return _factors(session, organisation_id)
+
+
+def _factors(session: Session, organisation_id: int) -> ReportFactors:
     """The municipality's factors; the documented defaults when it has not changed them
     (a transient row, not added to the session)."""
     found = session.scalar(sa.select(ReportFactors)
@@ -99,10 +105,11 @@ def factors_for(session: Session, organisation_id: int) -> ReportFactors:
 
 def save_factors(session: Session, user: User, organisation_id: int,
                  values: dict[str, float]) -> ReportFactors:
+    access.require(user, "campaign", organisation_id)
     factors = session.scalar(sa.select(ReportFactors)
                              .where(ReportFactors.organisation_id == organisation_id))
     if factors is None:
-        factors = factors_for(session, organisation_id)
+        factors = _factors(session, organisation_id)
         session.add(factors)
     if values["detour_factor"] < 1 or values["speed_kmh"] <= 0 or values["max_one_way_km"] <= 0 \
             or not 0 <= values["rail_share_pct"] <= 100:
@@ -216,6 +223,7 @@ class Report:
     days: list[DayRow]
     spaces: list[SpaceRow]
     bookings: list[Booking]
+    campaign_spaces: list[Space]  # every space with a slot of the campaign (to choose one)
 
     @property
     def has_subsidy(self) -> bool:
@@ -233,9 +241,18 @@ def campaign_spaces(session: Session, campaign: Campaign) -> list[Space]:
     ))
 
 
-def build(session: Session, campaign: Campaign, space: Space | None = None) -> Report:
-    """The report of a campaign, or of one of its spaces. A constant number of queries."""
-    factors = factors_for(session, campaign.organisation_id)
+def build(session: Session, user: User, campaign: Campaign, space_id: int | None = None) -> Report:
+    """The report of a campaign, or of one of its spaces (`space_id`; not_found when the
+    campaign has no slot there), for its municipality's members. A constant number of
+    queries."""
+    access.require(user, "view", campaign)
+    spaces = campaign_spaces(session, campaign)
+    space = None
+    if space_id is not None:
+        space = next((s for s in spaces if s.id == space_id), None)
+        if space is None:
+            raise DomainError("not_found")
+    factors = _factors(session, campaign.organisation_id)
     slot_query = (
         sa.select(CampaignSlot).join(Unit, CampaignSlot.unit_id == Unit.id)
         .where(CampaignSlot.campaign_id == campaign.id)
@@ -296,7 +313,7 @@ def build(session: Session, campaign: Campaign, space: Space | None = None) -> R
                   for sid in sorted(spaces_by_id)]
     return Report(campaign=campaign, space=space, factors=factors, totals=totals,
                   by_prefecture=by_prefecture, by_category=by_category, days=days,
-                  spaces=space_rows, bookings=bookings)
+                  spaces=space_rows, bookings=bookings, campaign_spaces=spaces)
 
 
 def _count(t: Totals, b: Booking, factors: ReportFactors) -> None:
@@ -350,14 +367,9 @@ CATEGORY_LABELS = {
 }
 
 
-# The report CSV has no guard of its own: every cell goes through the one guard of all CSV
-# exports (services/csvexport.py: = + - @, tab, CR, LF and the full-width ＝＋－＠ get a quote
-# in front; numbers stay numbers). The old name stays for tests/test_reports.py.
-_guard = safe_cell
-
-
 def to_csv(report: Report, locale: str = "ja") -> bytes:
-    """UTF-8 with BOM (Excel in Japanese opens it right), the same figures as the page."""
+    """UTF-8 with BOM (Excel in Japanese opens it right), the same figures as the page.
+    Every cell goes through the one guard of all CSV exports (services/csvexport.py)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
 
@@ -405,80 +417,3 @@ def to_csv(report: Report, locale: str = "ja") -> bytes:
     for name, (_default, unit, _source) in DEFAULT_FACTORS.items():
         row(str(FACTOR_LABELS[name]), getattr(report.factors, name), unit)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-# ---------------------------------------------------------------------------------------
-# Charts: plain SVG with a title and description; the numbers are in a table beside.
-
-
-def svg_columns(values: list[tuple[str, float]], *, title: str, max_value: float | None = None,
-                label_every: int = 1, suffix: str = "") -> Markup:
-    """A column chart (e.g. occupancy per day). Each column has a <title> for pointer users;
-    screen readers get the table next to the chart (the SVG is role=img with a label)."""
-    width, height, left, bottom, top = 520, 240, 48, 34, 12
-    n = max(len(values), 1)
-    top_value = max_value or max((v for _l2, v in values), default=0) or 1
-    step = (width - left - 10) / n
-    bar = max(step * 0.7, 1)
-    plot_h = height - bottom - top
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 5}" y2="{top + plot_h}" '
-        'stroke="#4a5560" stroke-width="1"/>',
-    ]
-    for frac in (0.5, 1.0):
-        y = top + plot_h * (1 - frac)
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 5}" y2="{y:.1f}" '
-                     'stroke="#c9d2da" stroke-width="1" stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="13" '
-                     f'fill="#1b1f24">{_fmt(top_value * frac)}{escape(suffix)}</text>')
-    for i, (label, value) in enumerate(values):
-        h = plot_h * min(value / top_value, 1) if top_value else 0
-        x = left + i * step + (step - bar) / 2
-        parts.append(
-            f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-            f'fill="#0b5cab"><title>{escape(label)}: {_fmt(value)}{escape(suffix)}</title></rect>'
-        )
-        if i % label_every == 0:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 18}" font-size="13" '
-                         f'text-anchor="middle" fill="#1b1f24">{escape(label)}</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def svg_bars(values: list[tuple[str, float]], *, title: str) -> Markup:
-    """A horizontal bar chart (e.g. companies by prefecture), labels on the left."""
-    row_h, left, width = 30, 110, 480
-    height = max(len(values), 1) * row_h + 10
-    top_value = max((v for _l2, v in values), default=0) or 1
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-    ]
-    for i, (label, value) in enumerate(values):
-        y = 5 + i * row_h
-        w = (width - left - 60) * value / top_value
-        parts.append(f'<text x="{left - 6}" y="{y + 17}" text-anchor="end" font-size="13" '
-                     f'fill="#1b1f24">{escape(label)}</text>')
-        parts.append(f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" '
-                     f'fill="#1d6b35"><title>{escape(label)}: {_fmt(value)}</title></rect>')
-        parts.append(f'<text x="{left + w + 6:.1f}" y="{y + 17}" font-size="13" '
-                     f'fill="#1b1f24">{_fmt(value)}</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def occupancy_chart(report: Report) -> Markup:
-    values = [(f"{d.day.month}/{d.day.day}", d.rate) for d in report.days]
-    return svg_columns(values, title=_("日別の稼働率(%%)") % {}, max_value=100,
-                       label_every=len(values) // 8 + 1, suffix="%")
-
-
-def prefecture_chart(report: Report, locale: str = "ja") -> Markup:
-    return svg_bars([(prefecture_label(code, locale), n) for code, n in report.by_prefecture],
-                    title=_("企業の所在都道府県別の企業数"))
-
-
-def _fmt(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"

@@ -14,7 +14,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from booking.blueprints.municipality import bp
+from booking.blueprints.municipality import bp, charts
 from booking.blueprints.municipality.forms import (
     ButtonForm,
     CampaignForm,
@@ -52,16 +52,24 @@ def _organisation_choices() -> list:
                    for o in management.municipalities_of(current_user))
 
 
+def _campaign_page(found: Campaign, button: ButtonForm | None = None, status: int = 200):
+    """The campaign's page; after a refused button, with the refusal at its top."""
+    return render_template("municipality/campaign.html", campaign=found,
+                           extras=campaigns.campaign_extras(session(), found),
+                           button=button or ButtonForm(),
+                           core_days=management.core_days(found)), status
+
+
 def _button(found: Campaign, action: Callable[[], object], done: str):
-    """Run a button's service action and go back to the campaign, saying what happened
-    (a refusing service changed nothing)."""
-    if ButtonForm().validate_on_submit():
+    """Run a button's service action: say so and go back to the campaign, or show why not
+    on the campaign's page (an error answer: the request's work is rolled back)."""
+    button = ButtonForm()
+    if button.validate_on_submit():
         try:
             action()
         except DomainError as error:
-            flash(error.message, "error")
-        else:
-            flash(done, "success")
+            return _campaign_page(found, button, show_error(button, error))
+        flash(done, "success")
     return redirect(url_for(".campaign", campaign_id=found.id))
 
 
@@ -102,10 +110,7 @@ def new_campaign():
 
 @bp.get("/campaigns/<int:campaign_id>")
 def campaign(campaign_id: int):
-    found = _campaign(campaign_id)
-    return render_template("municipality/campaign.html", campaign=found,
-                           extras=campaigns.campaign_extras(session(), found),
-                           button=ButtonForm(), core_days=management.core_days(found))
+    return _campaign_page(_campaign(campaign_id))
 
 
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
@@ -228,29 +233,24 @@ def delete_extra(campaign_id: int, extra_id: int):
 # ------------------------------------------------------------------------------- reports
 
 
-def _report(campaign_id: int) -> tuple[reports.Report, list]:
-    """The report of the campaign, or of the space in ?space= (one of the campaign's), and
-    the campaign's spaces."""
+def _report(campaign_id: int) -> reports.Report:
+    """The report of the campaign, or of the space in ?space= (one of the campaign's)."""
     found = _campaign(campaign_id)
-    spaces = reports.campaign_spaces(session(), found)
     space_id = request.args.get("space", type=int)
-    space = next((s for s in spaces if s.id == space_id), None)
-    if space_id is not None and space is None:
-        abort(404)
-    return reports.build(session(), found, space), spaces
+    return _found(lambda: reports.build(session(), current_user, found, space_id))
 
 
 @bp.get("/campaigns/<int:campaign_id>/report")
 def report(campaign_id: int):
-    result, spaces = _report(campaign_id)
+    result = _report(campaign_id)
     return render_template("municipality/report.html", campaign=result.campaign, report=result,
-                           spaces=spaces, summary=reports.summary_rows(result),
-                           reports=reports)
+                           spaces=result.campaign_spaces, summary=reports.summary_rows(result),
+                           reports=reports, charts=charts)
 
 
 @bp.get("/campaigns/<int:campaign_id>/report.csv")
 def report_csv(campaign_id: int):
-    result, _spaces = _report(campaign_id)
+    result = _report(campaign_id)
     name = (f"report-{result.campaign.slug}"
             + (f"-{result.space.slug}" if result.space else "") + ".csv")
     return Response(reports.to_csv(result, current_locale()), mimetype="text/csv", headers={
@@ -266,9 +266,7 @@ def report_csv(campaign_id: int):
 def factors():
     organisations = management.municipalities_of(current_user)
     org_id = request.args.get("org", type=int) or organisations[0].id
-    if org_id not in {o.id for o in organisations}:
-        abort(404)
-    current = reports.factors_for(session(), org_id)
+    current = _found(lambda: reports.factors_of(session(), current_user, org_id))
     form = FactorsForm(obj=current)
     status = None
     if form.validate_on_submit():
