@@ -3,12 +3,12 @@ feed whose secret address the space's staff issue and revoke."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 
 from sqlalchemy.orm import Session
 
-from booking.models import BookingStatus, Space, User
+from booking.labels import booking_status_label
+from booking.models import Space, User
 from booking.services import access, calendars
 from booking.services.audit import record
 from booking.services.availability import TOKYO, at
@@ -20,8 +20,7 @@ CSV_HEADER = ("予約番号", "区画", "開始", "終了", "席数", "状態", 
 _WHEN = "%Y-%m-%d %H:%M"
 
 
-def bookings_csv(session: Session, user: User, space: Space, first: date, last: date,
-                 status_label: Callable[[BookingStatus], str]) -> str:
+def bookings_csv(session: Session, user: User, space: Space, first: date, last: date) -> str:
     """Bookings touching [first, last] as CSV text, with a BOM so that Excel reads UTF-8,
     every text cell guarded against formula injection (services/csvexport.py)."""
     access.require(user, "manage", space)
@@ -30,7 +29,7 @@ def bookings_csv(session: Session, user: User, space: Space, first: date, last: 
         slot = b.campaign_slot
         rows.append((
             b.reference, b.unit.name, b.starts_at.astimezone(TOKYO).strftime(_WHEN),
-            b.ends_at.astimezone(TOKYO).strftime(_WHEN), b.seats, status_label(b.status),
+            b.ends_at.astimezone(TOKYO).strftime(_WHEN), b.seats, booking_status_label(b.status),
             b.company.name if b.company else "", b.user.name if b.user else "",
             b.user.email if b.user else "", " ".join(a.email for a in b.attendees),
             b.price_amount, b.subsidy_amount, slot.campaign.name if slot else "",

@@ -7,17 +7,16 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from booking.models import Campaign, CampaignSlot, Closure, Organisation, Space, Unit
+from booking.models import CampaignSlot, Closure, Space, Unit
 
 FEATURED = 12  # spaces on the home page
 
 
 def public_spaces() -> sa.Select:
-    """Published spaces of approved organisations, with hours and units loaded."""
+    """Public spaces (Space.is_public), with hours and units loaded."""
     return (
         sa.select(Space)
-        .join(Organisation, Space.organisation_id == Organisation.id)
-        .where(Space.published.is_(True), Organisation.approved_at.is_not(None))
+        .where(Space.is_public)
         .options(
             selectinload(Space.opening_hours),
             selectinload(Space.units),
@@ -56,18 +55,11 @@ def closures_ahead(session: Session, space: Space, today: date) -> list[Closure]
 
 
 def campaign_offers(session: Session, space: Space) -> list[CampaignSlot]:
-    """Slots of published campaigns of approved municipalities on this space's units."""
+    """The slots offered (CampaignSlot.is_offered) on this space's units."""
     return list(session.scalars(
         sa.select(CampaignSlot)
         .join(Unit, CampaignSlot.unit_id == Unit.id)
-        .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
-        .join(Organisation, Campaign.organisation_id == Organisation.id)
-        .where(
-            Unit.space_id == space.id,
-            Campaign.published.is_(True),
-            CampaignSlot.operator_consent.is_(True),
-            Organisation.approved_at.is_not(None),
-        )
+        .where(Unit.space_id == space.id, CampaignSlot.is_offered)
         .options(selectinload(CampaignSlot.campaign), selectinload(CampaignSlot.unit))
         .order_by(CampaignSlot.start_date.desc(), CampaignSlot.id)
     ))

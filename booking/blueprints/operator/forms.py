@@ -3,7 +3,6 @@ services take (space_admin, closures, front_desk, exports, photos)."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from flask import request
@@ -32,31 +31,11 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from booking.formatting import current_locale, hhmm, parse_hhmm
 from booking.forms import DateField, options
 from booking.labels import AMENITY_LABELS, PER, SPACE_KINDS, UNIT_KINDS, weekday_name
 from booking.models import AMENITIES, PricePer, Space, SpaceKind, Unit, UnitKind
 from booking.prefectures import choices as prefecture_choices
-
-_TIME = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
-
-
-def parse_minutes(text: str | None) -> int | None:
-    """'09:00' → 540 ('24:00' is the end of the day); None for anything else."""
-    match = _TIME.match((text or "").strip())
-    if not match:
-        return None
-    minutes = int(match.group(1)) * 60 + int(match.group(2))
-    return minutes if minutes <= 1440 else None
-
-
-def hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _locale() -> str:
-    from booking.web import current_locale
-
-    return current_locale()
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -103,7 +82,7 @@ class SpaceForm(FlaskForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.prefecture_code.choices = options([(0, "—"), *prefecture_choices(_locale())])
+        self.prefecture_code.choices = options([(0, "—"), *prefecture_choices(current_locale())])
 
     def values(self) -> dict:
         return {
@@ -133,7 +112,10 @@ class DayHoursForm(Form):
     def validate_closes(self, field) -> None:
         if not self.open.data:
             return
-        opens, closes = parse_minutes(self.opens.data), parse_minutes(field.data)
+        try:
+            opens, closes = parse_hhmm(self.opens.data), parse_hhmm(field.data)
+        except ValueError:
+            opens = closes = None
         if opens is None or closes is None:
             raise ValidationError(_l("時刻は 09:00 の形で入力してください(終了は 24:00 まで)。"))
         if opens >= closes:
@@ -165,7 +147,7 @@ class HoursForm(FlaskForm):
 
     def hours(self) -> dict[int, tuple[int, int]]:
         return {
-            weekday: (parse_minutes(entry.opens.data), parse_minutes(entry.closes.data))
+            weekday: (parse_hhmm(entry.opens.data), parse_hhmm(entry.closes.data))
             for weekday, entry in enumerate(self.days)
             if entry.open.data
         }
@@ -225,8 +207,10 @@ class UnitForm(FlaskForm):
             raise ValidationError(_l("最長は最短以上にしてください。"))
 
     def validate_checkin(self, field) -> None:
-        if field.data and parse_minutes(field.data) is None:
-            raise ValidationError(_l("時刻は 15:00 の形で入力してください。"))
+        try:
+            parse_hhmm(field.data)
+        except ValueError:
+            raise ValidationError(_l("時刻は 15:00 の形で入力してください。")) from None
 
     validate_checkout = validate_checkin
 
@@ -239,8 +223,8 @@ class UnitForm(FlaskForm):
             "cancel_deadline_hours": self.cancel_deadline_hours.data or 0,
             "max_days_ahead": self.max_days_ahead.data,
             "members_only": bool(self.members_only.data),
-            "checkin_min": parse_minutes(self.checkin.data or "15:00"),
-            "checkout_min": parse_minutes(self.checkout.data or "10:00"),
+            "checkin_min": parse_hhmm(self.checkin.data or "15:00"),
+            "checkout_min": parse_hhmm(self.checkout.data or "10:00"),
         }
         if with_price:
             values["price_amount"] = self.price_amount.data or 0
@@ -264,7 +248,8 @@ class _UnitsDatesForm(FlaskForm):
     def with_units(self, space: Space, fresh: bool = False) -> _UnitsDatesForm:
         """Choices from the space's units; all ticked on a form that was not sent
         (`fresh`: one built empty beside the form that was)."""
-        self.units.choices = options((u.id, u.display_name(_locale())) for u in space.units)
+        self.units.choices = options((u.id, u.display_name(current_locale()))
+                                     for u in space.units)
         if fresh or not self.is_submitted():
             self.units.data = [u.id for u in space.units]
         return self

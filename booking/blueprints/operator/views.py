@@ -29,7 +29,7 @@ from booking.blueprints.operator.forms import (
     UnitForm,
 )
 from booking.forms import form_status, show_error
-from booking.models import Booking, BookingStatus, Space
+from booking.models import Booking, Space
 from booking.services import (
     access,
     calendars,
@@ -42,23 +42,12 @@ from booking.services import photos as photo_service
 from booking.services.errors import DomainError
 from booking.unit_of_work import session
 
-STATUS_LABELS = {
-    "confirmed": _l("予約済み"),
-    "checked_in": _l("チェックイン済み"),
-    "no_show": _l("来場なし"),
-    "cancelled": _l("キャンセル"),
-}
 DAY_STATES = {
     "closed": _l("休業"),
     "full": _l("満席"),
     "few": _l("残りわずか"),
     "free": _l("空きあり"),
 }
-
-
-@bp.app_template_global()
-def console_status_label(status: BookingStatus | str) -> str:
-    return str(STATUS_LABELS.get(getattr(status, "value", status), status))
 
 
 @bp.errorhandler(DomainError)
@@ -451,8 +440,7 @@ def export(space_id: int):
     if not form.validate():
         return render_template("operator/export.html", space=found, form=form), 422
     first, last = form.start.data, form.end.data
-    text = exports.bookings_csv(session(), current_user, found, first, last,
-                                status_label=console_status_label)
+    text = exports.bookings_csv(session(), current_user, found, first, last)
     name = exports.csv_filename(found, first, last)
     return Response(text.encode("utf-8"), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"',
