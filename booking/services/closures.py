@@ -28,14 +28,19 @@ def units_of(space: Space, unit_ids: Iterable[int]) -> list[Unit]:
     return units
 
 
-def closures_of(space: Space) -> list[Closure]:
-    return sorted((c for u in space.units for c in u.closures),
-                  key=lambda c: (c.start_date, c.unit_id))
+def closures_ahead(session: Session, space: Space, today: date) -> list[Closure]:
+    """The closures of the space's units that have not ended by `today`."""
+    return list(session.scalars(
+        sa.select(Closure).join(Unit).where(Unit.space_id == space.id, Closure.end_date >= today)
+        .order_by(Closure.start_date, Closure.id)))
 
 
-def upcoming_overrides(space: Space, today: date) -> list[CapacityOverride]:
-    return sorted((o for u in space.units for o in u.capacity_overrides if o.day >= today),
-                  key=lambda o: (o.day, o.unit_id))
+def overrides_ahead(session: Session, space: Space, today: date) -> list[CapacityOverride]:
+    """The capacity overrides of the space's units from `today` on."""
+    return list(session.scalars(
+        sa.select(CapacityOverride).join(Unit)
+        .where(Unit.space_id == space.id, CapacityOverride.day >= today)
+        .order_by(CapacityOverride.day, CapacityOverride.unit_id)))
 
 
 def _of_space(session: Session, user: User, model: type, object_id: int, space: Space):

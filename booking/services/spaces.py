@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from booking.models import CampaignSlot, Closure, Space, Unit
+from booking.models import CampaignSlot, Space, Unit
 
 FEATURED = 12  # spaces on the home page
 
@@ -45,13 +43,6 @@ def public_unit(session: Session, unit_id: int) -> Unit | None:
     if unit is None or public_space(session, space_id=unit.space_id) is None:
         return None
     return unit
-
-
-def closures_ahead(session: Session, space: Space, today: date) -> list[Closure]:
-    """The closures of the space's units that have not ended by `today`."""
-    return list(session.scalars(
-        sa.select(Closure).join(Unit).where(Unit.space_id == space.id, Closure.end_date >= today)
-        .order_by(Closure.start_date, Closure.id)))
 
 
 def campaign_offers(session: Session, space: Space) -> list[CampaignSlot]:

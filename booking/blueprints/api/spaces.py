@@ -24,6 +24,7 @@ from booking.services import availability, geocoding
 from booking.services import search as search_service
 from booking.services import spaces as space_service
 from booking.services.availability import TOKYO, at
+from booking.services.closures import closures_ahead
 
 MAX_AVAILABILITY_DAYS = 62
 
@@ -184,7 +185,7 @@ def space_detail(space_id: int):
     if space is None:
         return problem(404, "Not Found", "No such space.")
     today = clock.today()
-    closures = space_service.closures_ahead(session, space, today)
+    closures = closures_ahead(session, space, today)
     offers = [o for o in space_service.campaign_offers(session, space) if o.end_date >= today]
     pref = by_code(space.prefecture_code)
     return {

@@ -278,9 +278,10 @@ def _availability_page(found: Space, closure_form: ClosureForm | None = None,
         override_form = OverrideForm(formdata=None, prefix="override").with_units(found,
                                                                                   fresh=True)
     return render_template(
-        "operator/availability.html", space=found, closures=closures.closures_of(found),
-        overrides=closures.upcoming_overrides(found, clock.today()), closure_form=closure_form,
-        override_form=override_form, action=ActionForm(), **conflict), status
+        "operator/availability.html", space=found,
+        closures=closures.closures_ahead(session(), found, clock.today()),
+        overrides=closures.overrides_ahead(session(), found, clock.today()),
+        closure_form=closure_form, override_form=override_form, action=ActionForm(), **conflict), status
 
 
 @bp.get("/spaces/<int:space_id>/availability")
