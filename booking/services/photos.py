@@ -68,14 +68,15 @@ def encode(data: bytes) -> tuple[bytes, str]:
         raise DomainError("photo_too_large", field="file") from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DomainError("photo_not_image", field="file") from error
-    image = ImageOps.exif_transpose(image)  # keep the orientation the camera meant
-    image.thumbnail((MAX_SIDE, MAX_SIDE))
-    has_alpha = image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
+    upright: Image.Image = ImageOps.exif_transpose(image)  # the orientation the camera meant
+    upright.thumbnail((MAX_SIDE, MAX_SIDE))
+    has_alpha = upright.mode in ("RGBA", "LA") or (
+        upright.mode == "P" and "transparency" in upright.info)
     out = io.BytesIO()
     if has_alpha:
-        image.convert("RGBA").save(out, "PNG", optimize=True)
+        upright.convert("RGBA").save(out, "PNG", optimize=True)
         return out.getvalue(), "png"
-    image.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
+    upright.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
     return out.getvalue(), "jpg"
 
 

@@ -25,7 +25,6 @@ from booking.models import (
     Booking,
     OpeningHours,
     Organisation,
-    OrgKind,
     Space,
     Unit,
     UnitKind,
@@ -37,21 +36,18 @@ from booking.services.audit import record
 from booking.services.availability import regular_window, tokyo_days
 from booking.services.errors import DomainError
 
-SUPPORTER_KINDS = (OrgKind.OPERATOR, OrgKind.MUNICIPALITY)  # they own spaces
-
 # --------------------------------------------------------------------------------------
 # Loading what a member may see
 
 
-def supporter_organisations(user: User) -> list[Organisation]:
-    """The organisations whose spaces the user runs (municipalities and operators)."""
-    return [m.organisation for m in user.memberships
-            if m.organisation.kind in SUPPORTER_KINDS]
+def organisations_of(user: User) -> list[Organisation]:
+    """The organisations whose spaces the user runs: the supporters (municipalities and
+    operators) they belong to."""
+    return [m.organisation for m in user.memberships if m.organisation.is_supporter]
 
 
 def get_organisation(session: Session, user: User, organisation_id: int) -> Organisation:
-    """A supporter organisation of the user's, to add a space to; "not found" otherwise
-    (a company owns no spaces)."""
+    """A supporter organisation of the user's, to add a space to; "not found" otherwise."""
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:
         raise DomainError("not_found")
@@ -60,7 +56,7 @@ def get_organisation(session: Session, user: User, organisation_id: int) -> Orga
 
 
 def _require_supporter(user: User, organisation: Organisation) -> None:
-    if organisation.kind not in SUPPORTER_KINDS:
+    if not organisation.is_supporter:  # a company owns no spaces
         raise DomainError("not_found")
     access.require(user, "manage", organisation)
 
@@ -73,7 +69,7 @@ def _space_query() -> sa.Select:
 
 
 def spaces_of(session: Session, organisations: Iterable[Organisation]) -> list[Space]:
-    """The spaces of these organisations (the caller's own: supporter_organisations)."""
+    """The spaces of these organisations (the caller's own: organisations_of)."""
     ids = [o.id for o in organisations]
     return list(session.scalars(
         _space_query().where(Space.organisation_id.in_(ids))
@@ -240,6 +236,8 @@ def _fill_coordinates(session: Session, space: Space, geocoder: Any = None) -> N
 
     if not geocoding.fill_coordinates(session, space, geocoder, force=True):
         pref = by_code(space.prefecture_code)
+        if pref is None:  # the forms offer the 47 prefectures only
+            raise ValueError(f"unknown prefecture code {space.prefecture_code}")
         space.lat, space.lon = pref.lat, pref.lon
         space.coordinates_approximate = True
 

@@ -71,7 +71,7 @@ def _geocoder():
 
 @bp.get("/")
 def index():
-    orgs = space_admin.supporter_organisations(current_user)
+    orgs = space_admin.organisations_of(current_user)
     return render_template("operator/index.html", organisations=orgs,
                            spaces=space_admin.spaces_of(session(), orgs), today=clock.today())
 
