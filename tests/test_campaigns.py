@@ -22,7 +22,7 @@ from booking.models import (
     TeleworkCategory,
     User,
 )
-from booking.services import campaigns
+from booking.services import campaign_extras, campaign_management, campaign_rules
 from booking.services.availability import at, timeline
 from booking.services.errors import DomainError
 from seeds import demo
@@ -49,7 +49,7 @@ def _slot(slug: str) -> CampaignSlot:
 
 def _book(user: User, slot: CampaignSlot, day: date, seats: int) -> Booking:
     unit = slot.unit
-    found = campaigns.find_slot(db.session, slot.campaign.slug, unit.id, at(day, 540), at(day, 1080))
+    found = campaign_rules.find_slot(db.session, slot.campaign.slug, unit.id, at(day, 540), at(day, 1080))
     [made] = reservations.book(db.session, unit, user,
                                [reservations.day_period(unit, day, found)], seats, slot=found)
     return made
@@ -136,18 +136,18 @@ def test_subsidised_booking_records_what_company_and_municipality_pay(seeded):
     with time_machine.travel(BEFORE_2019, tick=False):
         booking = _book(_user("company@example.jp"), slot, date(2019, 7, 24), 3)
     assert (booking.price_amount, booking.subsidy_amount) == (2000, 1000)
-    assert campaigns.split_price(slot, 3000) == (2000, 1000)
-    assert campaigns.split_price(slot, 600) == (0, 600)
-    assert campaigns.split_price(None, 600) == (600, 0)
+    assert campaign_rules.split_price(slot, 3000) == (2000, 1000)
+    assert campaign_rules.split_price(slot, 600) == (0, 600)
+    assert campaign_rules.split_price(None, 600) == (600, 0)
 
 
 def test_find_slot_needs_the_slug_the_unit_and_dates_inside_the_slot(seeded):
     slot = _slot("telework-days-2019-yoshikawa")
     with pytest.raises(DomainError) as outside:
-        campaigns.find_slot(db.session, slot.campaign.slug, slot.unit_id,
+        campaign_rules.find_slot(db.session, slot.campaign.slug, slot.unit_id,
                             at(date(2019, 7, 27), 540), at(date(2019, 7, 27), 1080))
     with pytest.raises(DomainError):
-        campaigns.find_slot(db.session, "no-such-campaign", slot.unit_id,
+        campaign_rules.find_slot(db.session, "no-such-campaign", slot.unit_id,
                             at(date(2019, 7, 23), 540), at(date(2019, 7, 23), 1080))
     assert outside.value.code == "campaign_closed"
 
@@ -173,25 +173,25 @@ def _booking_on(make, slot, day: date, **kw) -> Booking:
 def test_extras_are_limited_in_number_at_every_instant(trial, make):
     slot, wifi = trial
     first, second, third = (_booking_on(make, slot, date(2019, 7, 24)) for _ in range(3))
-    campaigns.reserve_extras(db.session, first, {wifi.id: 1})
-    campaigns.reserve_extras(db.session, second, {wifi.id: 1})
+    campaign_extras.reserve_extras(db.session, first, {wifi.id: 1})
+    campaign_extras.reserve_extras(db.session, second, {wifi.id: 1})
     db.session.commit()
     with pytest.raises(DomainError) as sold_out:
-        campaigns.reserve_extras(db.session, third, {wifi.id: 1})
+        campaign_extras.reserve_extras(db.session, third, {wifi.id: 1})
     db.session.rollback()
     assert sold_out.value.code == "extra_sold_out" and sold_out.value.status == 409
     assert sold_out.value.extra["available"] == 0
     # Another day: all are back.
     other_day = _booking_on(make, slot, date(2019, 7, 25))
-    campaigns.reserve_extras(db.session, other_day, {wifi.id: 1})
+    campaign_extras.reserve_extras(db.session, other_day, {wifi.id: 1})
     # Cancelling a booking returns what it held.
     first.status = BookingStatus.CANCELLED
     db.session.commit()
-    campaigns.reserve_extras(db.session, third, {wifi.id: 1})
+    campaign_extras.reserve_extras(db.session, third, {wifi.id: 1})
     db.session.commit()
-    lines = campaigns.booking_extras(db.session, third)
+    lines = campaign_extras.booking_extras(db.session, third)
     assert [(line.extra.name, line.quantity) for line in lines] == [("ポケットWi-Fi", 1)]
-    available = {e.id: n for e, n in campaigns.extras_available(
+    available = {e.id: n for e, n in campaign_extras.extras_available(
         db.session, slot.campaign, at(date(2019, 7, 24), 540), at(date(2019, 7, 24), 1080))}
     assert available[wifi.id] == 0
 
@@ -202,10 +202,10 @@ def test_extras_touching_ranges_do_not_overlap(trial, make):
                            seats=1, campaign_slot_id=slot.id, company=make.company())
     afternoon = make.booking(slot.unit, at(date(2019, 7, 24), 720), at(date(2019, 7, 24), 1080),
                              seats=1, campaign_slot_id=slot.id, company=make.company())
-    campaigns.reserve_extras(db.session, morning, {wifi.id: 2})
-    campaigns.reserve_extras(db.session, afternoon, {wifi.id: 2})  # [9,12) and [12,18) touch
+    campaign_extras.reserve_extras(db.session, morning, {wifi.id: 2})
+    campaign_extras.reserve_extras(db.session, afternoon, {wifi.id: 2})  # [9,12) and [12,18) touch
     db.session.commit()
-    assert campaigns.extras_held(db.session, [wifi.id], at(date(2019, 7, 24), 540),
+    assert campaign_extras.extras_held(db.session, [wifi.id], at(date(2019, 7, 24), 540),
                                  at(date(2019, 7, 24), 1080)) == {wifi.id: 2}
 
 
@@ -215,27 +215,27 @@ def test_extras_of_another_campaign_or_too_many_are_refused(trial, make):
     db.session.commit()
     booking = _booking_on(make, slot, date(2019, 7, 24))
     with pytest.raises(DomainError) as too_many:
-        campaigns.reserve_extras(db.session, booking, {wifi.id: 2})
+        campaign_extras.reserve_extras(db.session, booking, {wifi.id: 2})
     db.session.rollback()
     foreign = CampaignExtra(campaign_id=_slot("telework-days-2019-yoshikawa").campaign_id,
                             name="プロジェクター", quantity=1)
     db.session.add(foreign)
     db.session.commit()
     with pytest.raises(DomainError) as not_offered:
-        campaigns.reserve_extras(db.session, booking, {foreign.id: 1})
+        campaign_extras.reserve_extras(db.session, booking, {foreign.id: 1})
     db.session.rollback()
     regular = make.booking(slot.unit, at(date(2019, 7, 24), 540), at(date(2019, 7, 24), 1080))
     with pytest.raises(DomainError) as no_slot:
-        campaigns.reserve_extras(db.session, regular, {wifi.id: 1})
+        campaign_extras.reserve_extras(db.session, regular, {wifi.id: 1})
     assert too_many.value.code == "extra_too_many"
     assert not_offered.value.code == "extra_not_offered"
     assert no_slot.value.code == "extra_not_offered"
     # Setting 0 removes the line.
     db.session.rollback()
-    campaigns.reserve_extras(db.session, booking, {wifi.id: 1})
-    campaigns.reserve_extras(db.session, booking, {wifi.id: 0})
+    campaign_extras.reserve_extras(db.session, booking, {wifi.id: 1})
+    campaign_extras.reserve_extras(db.session, booking, {wifi.id: 0})
     db.session.commit()
-    assert campaigns.booking_extras(db.session, booking) == []
+    assert campaign_extras.booking_extras(db.session, booking) == []
 
 
 # ------------------------------------------------------------------------------- management
@@ -252,29 +252,29 @@ def test_slot_on_an_operators_space_waits_for_its_consent(app, make):
     operator_user = make.user(organisation=operator)
     unit = make.unit(make.space(operator), members_only=True)
     campaign = make.campaign(city)
-    data = campaigns.SlotData(
+    data = campaign_management.SlotData(
         unit_id=unit.id, start_date=date(2027, 7, 23), end_date=date(2027, 7, 26),
         daily_start_min=540, daily_end_min=1080, seats=3, price_amount=0, subsidy_cap=None,
         max_seats_per_company_per_day=None, max_bookings_per_company=None,
         eligibility=Eligibility.ANY_COMPANY)
-    slot = campaigns.save_slot(db.session, clerk, campaign, data)
+    slot = campaign_management.save_slot(db.session, clerk, campaign, data)
     db.session.commit()
     day = date(2027, 7, 23)
     assert slot.operator_consent is False
-    assert campaigns.offered_slots(db.session, campaign) == []
+    assert campaign_management.offered_slots(db.session, campaign) == []
     assert timeline(db.session, unit, at(day, 540), at(day, 1080)).min_free(
         at(day, 540), at(day, 1080), slot.id) == 0
-    assert [s.id for s in campaigns.pending_consents(db.session, operator_user)] == [slot.id]
+    assert [s.id for s in campaign_management.pending_consents(db.session, operator_user)] == [slot.id]
     with pytest.raises(DomainError):
-        campaigns.set_consent(db.session, clerk, slot, True)  # not the operator
-    campaigns.set_consent(db.session, operator_user, slot, True)
+        campaign_management.set_consent(db.session, clerk, slot, True)  # not the operator
+    campaign_management.set_consent(db.session, operator_user, slot, True)
     db.session.commit()
-    assert [s.id for s in campaigns.offered_slots(db.session, campaign)] == [slot.id]
+    assert [s.id for s in campaign_management.offered_slots(db.session, campaign)] == [slot.id]
     assert timeline(db.session, unit, at(day, 540), at(day, 1080)).min_free(
         at(day, 540), at(day, 1080), slot.id) == 3
     # New terms need a new consent.
     data.seats = 5
-    campaigns.save_slot(db.session, clerk, campaign, data, slot)
+    campaign_management.save_slot(db.session, clerk, campaign, data, slot)
     db.session.commit()
     assert slot.operator_consent is False
 
@@ -292,29 +292,29 @@ def test_slot_rules_of_management(app, make):
                   "seats": 3, "price_amount": 0, "subsidy_cap": None,
                   "max_seats_per_company_per_day": None, "max_bookings_per_company": None,
                   "eligibility": Eligibility.ANY_COMPANY, **kw}
-        return campaigns.SlotData(**values)
+        return campaign_management.SlotData(**values)
 
     codes = []
     for bad in (data(unit_id=foreign_unit.id), data(end_date=date(2027, 9, 30)),
                 data(daily_start_min=1080, daily_end_min=540)):
         with pytest.raises(DomainError) as refused:
-            campaigns.save_slot(db.session, clerk, campaign, bad)
+            campaign_management.save_slot(db.session, clerk, campaign, bad)
         db.session.rollback()
         codes.append(refused.value.code)
     assert codes == ["slot_unit_not_allowed", "slot_outside_campaign", "bad_range"]
-    slot = campaigns.save_slot(db.session, clerk, campaign, data())
+    slot = campaign_management.save_slot(db.session, clerk, campaign, data())
     db.session.commit()
     assert slot.operator_consent is True  # its own space: no consent needed
     make.booking(own_unit, at(date(2027, 7, 24), 540), at(date(2027, 7, 24), 1080), seats=3,
                  campaign_slot_id=slot.id, company=make.company())
     with pytest.raises(DomainError) as shrink:
-        campaigns.save_slot(db.session, clerk, campaign, data(seats=2), slot)
+        campaign_management.save_slot(db.session, clerk, campaign, data(seats=2), slot)
     db.session.rollback()
     with pytest.raises(DomainError) as delete:
-        campaigns.delete_slot(db.session, clerk, slot)
+        campaign_management.delete_slot(db.session, clerk, slot)
     db.session.rollback()
     assert shrink.value.code == delete.value.code == "slot_has_bookings"
-    campaigns.save_slot(db.session, clerk, campaign, data(seats=6), slot)  # growing is fine
+    campaign_management.save_slot(db.session, clerk, campaign, data(seats=6), slot)  # growing is fine
     db.session.commit()
     assert slot.seats == 6
 
@@ -486,7 +486,8 @@ def test_extras_are_booked_with_the_seats_in_the_same_transaction(trial, make):
     # The refused booking left nothing: no booking and no extras line.
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Booking)
                              .where(Booking.company_id == others[0].company.id)) == 0
-    assert [(x.extra_id, x.quantity) for x in campaigns.booking_extras(db.session, first)] == [(wifi.id, 2)]
+    lines = campaign_extras.booking_extras(db.session, first)
+    assert [(x.extra_id, x.quantity) for x in lines] == [(wifi.id, 2)]
 
 
 # ------------------------------------------------------------------------------- a real race
@@ -607,14 +608,14 @@ def test_seats_per_day_rule_counts_a_booking_ending_at_midnight_on_its_own_day_o
 
     # The evening ends at 00:00: 2 seats on each day, so 2 more fit across midnight.
     at_midnight = company_with(1440)
-    campaigns.check_rules(db.session, slot, at_midnight, at(day, 23 * 60), at(next_day, 600), 2)
+    campaign_rules.check_rules(db.session, slot, at_midnight, at(day, 23 * 60), at(next_day, 600), 2)
     with pytest.raises(DomainError) as refused:  # its own day: 2 + 3 > 4
-        campaigns.check_rules(db.session, slot, at_midnight, at(day, 23 * 60),
+        campaign_rules.check_rules(db.session, slot, at_midnight, at(day, 23 * 60),
                               at(next_day, 600), 3)
     assert refused.value.code == "campaign_seats_per_day"
     # One minute later and it holds seats of the next day too: 2 + 2 + 2 > 4.
     past_midnight = company_with(1441)
     with pytest.raises(DomainError) as refused:
-        campaigns.check_rules(db.session, slot, past_midnight, at(day, 23 * 60),
+        campaign_rules.check_rules(db.session, slot, past_midnight, at(day, 23 * 60),
                               at(next_day, 600), 2)
     assert refused.value.code == "campaign_seats_per_day"

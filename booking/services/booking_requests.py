@@ -35,7 +35,7 @@ from booking.models import (
     Unit,
     User,
 )
-from booking.services import access, campaigns, reservations
+from booking.services import access, campaign_extras, reservations
 from booking.services.availability import at, regular_window, slot_window, tokyo_days
 from booking.services.errors import DomainError
 
@@ -294,4 +294,4 @@ def extras_left(session: Session, slot: CampaignSlot, periods: Sequence[reservat
         today = clock.today()
         start = at(max(slot.start_date, today), 0)
         end = at(max(slot.end_date, today) + timedelta(days=1), 0)
-    return list(campaigns.extras_available(session, slot.campaign, start, end))
+    return list(campaign_extras.extras_available(session, slot.campaign, start, end))

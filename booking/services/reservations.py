@@ -7,8 +7,8 @@ Public functions (other services, the pages, the API and the operator console ca
         Books `seats` of `unit` for each (start, end) of `periods` (one Booking per period,
         all or none) for actor_user's company. Build the periods with day_period(),
         hours_period() or nights_period(). `slot` books through a campaign slot (its price,
-        its seats, its rules via campaigns.check_rules; the subsidy is stored). `extras`
-        ({campaign extra id: quantity}) are lent with it (campaigns.reserve_extras).
+        its seats, its rules via campaign_rules.check_rules; the subsidy is stored). `extras`
+        ({campaign extra id: quantity}) are lent with it (campaign_extras.reserve_extras).
         `idempotency` (key, request hash, answer builder): a repeat raises Replay with the
         first answer; the same key with another request is DomainError("idempotency_mismatch").
         Attendees only from a booker whose address is verified ("email_unverified"); never
@@ -72,7 +72,8 @@ from booking.services.availability import (
     timelines,
     tokyo_days,
 )
-from booking.services.campaigns import check_rules, recheck_extras, reserve_extras, split_price
+from booking.services.campaign_extras import recheck_extras, reserve_extras
+from booking.services.campaign_rules import check_rules, split_price
 from booking.services.errors import DomainError
 
 Period = tuple[datetime, datetime]

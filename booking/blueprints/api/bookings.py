@@ -26,7 +26,13 @@ from booking.blueprints.api.common import (
 )
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
 from booking.models import Booking, BookingStatus
-from booking.services import addresses, booking_requests, calendars, campaigns, reservations
+from booking.services import (
+    addresses,
+    booking_requests,
+    calendars,
+    campaign_extras,
+    reservations,
+)
 from booking.services.availability import TOKYO
 from booking.services.booking_requests import BookingRequest, ChangeRequest
 from booking.unit_of_work import session
@@ -118,7 +124,7 @@ def _extras_json(booking: Booking) -> list[dict]:
     if booking.campaign_slot_id is None:  # only campaign bookings hold extras
         return []
     return [{"id": line.extra_id, "name": line.extra.name, "quantity": line.quantity}
-            for line in campaigns.booking_extras(session(), booking)]
+            for line in campaign_extras.booking_extras(session(), booking)]
 
 
 def _command(body: BookingIn) -> BookingRequest:

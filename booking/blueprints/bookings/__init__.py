@@ -28,7 +28,14 @@ from booking.blueprints.bookings.forms import (
 from booking.formatting import parse_hhmm
 from booking.forms import form_status, show_error
 from booking.models import Booking, CampaignSlot, Unit, User
-from booking.services import access, booking_requests, calendars, campaigns, reservations, tokens
+from booking.services import (
+    access,
+    booking_requests,
+    calendars,
+    campaign_extras,
+    reservations,
+    tokens,
+)
 from booking.services.availability import TOKYO
 from booking.services.errors import DomainError
 from booking.unit_of_work import session
@@ -43,7 +50,7 @@ def booking_extra_lines(booking: Booking) -> list:
     any: no query for the others)."""
     if booking.campaign_slot_id is None:
         return []
-    return campaigns.booking_extras(session(), booking)
+    return campaign_extras.booking_extras(session(), booking)
 
 
 # What a search asked for, carried from the results to the space page to the booking form.
@@ -103,7 +110,8 @@ def _describe_extras(form, extras: list, unit: Unit, slot: CampaignSlot) -> None
 def new():
     unit = _found(booking_requests.bookable_unit, session(), request.args.get("unit_id", type=int))
     slot = _found(booking_requests.named_slot, session(), unit, request.args.get("slot", type=int))
-    extras = campaigns.campaign_extras(session(), slot.campaign) if slot is not None else []
+    extras = (campaign_extras.campaign_extras(session(), slot.campaign)
+              if slot is not None else [])
     form = booking_form(unit, extras, current_locale())
     extra_names = [extra_field(e.id) for e in extras]
     if request.method == "GET":

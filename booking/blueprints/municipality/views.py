@@ -24,7 +24,7 @@ from booking.blueprints.municipality.forms import (
 )
 from booking.forms import form_status, options, show_error
 from booking.models import Campaign, CampaignExtra, CampaignSlot
-from booking.services import campaign_extras, campaigns, reports
+from booking.services import campaign_extras, reports
 from booking.services import campaign_management as management
 from booking.services.errors import DomainError
 from booking.unit_of_work import session
@@ -55,7 +55,7 @@ def _organisation_choices() -> list:
 def _campaign_page(found: Campaign, button: ButtonForm | None = None, status: int = 200):
     """The campaign's page; after a refused button, with the refusal at its top."""
     return render_template("municipality/campaign.html", campaign=found,
-                           extras=campaigns.campaign_extras(session(), found),
+                           extras=campaign_extras.campaign_extras(session(), found),
                            button=button or ButtonForm(),
                            core_days=management.core_days(found)), status
 
