@@ -6,17 +6,19 @@ translated in the current locale (a request's, or force_locale's around mail and
 calendars); the dates take the locale as an argument, the current one when not given.
 
 - times of day: minutes after Tokyo midnight ↔ "HH:MM", always zero-padded ("09:00");
-  1440 is "24:00", the end of a day;
-- yen: "¥1,234"; a price of 0 is "無料" (free), a sum of 0 in a table is "¥0";
+  1440 is "24:00", the end of a day; ↔ a form's time value (datetime.time);
+- numbers: "1,234"; yen: "¥1,234"; a price of 0 is "無料" (free), a sum of 0 in a table
+  is "¥0";
 - distances: "12.3 km";
 - dates: "2019年7月24日(水)" in Japanese, "Wed 24 Jul 2019" in English; a booking's time
-  range adds its times, and its end date only when it ends on another day.
+  range adds its times, and its end date only when it ends on another day; files and
+  logs write an instant as "2019-07-24 09:00" (Tokyo).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from babel.dates import format_date
 from flask_babel import get_locale
@@ -56,10 +58,20 @@ def hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+def minutes_of(value: time) -> int:
+    """A form's time of day (datetime.time) as minutes after midnight: 09:30 → 570."""
+    return value.hour * 60 + value.minute
+
+
+def time_of(minutes: int) -> time:
+    """Minutes after midnight as a form's time of day; the end of the day (1440) is 00:00."""
+    minutes %= 1440
+    return time(minutes // 60, minutes % 60)
+
+
 def local_time(value: datetime) -> str:
     """The time of day in Tokyo of an aware instant: '09:30'."""
-    local = value.astimezone(TOKYO)
-    return hhmm(local.hour * 60 + local.minute)
+    return hhmm(minutes_of(value.astimezone(TOKYO)))
 
 
 # ------------------------------------------------------------------ money and distance
@@ -76,14 +88,19 @@ def yen(amount: int | None) -> str:
 
 def yen_amount(amount: int) -> str:
     """An amount of money in a table or total: '¥1,234', also '¥0'."""
-    return f"¥{amount:,}"
+    return "¥" + thousands(amount)
+
+
+def thousands(number: float) -> str:
+    """A number with its thousands grouped: 1234567 → '1,234,567'."""
+    return format(number, ",")
 
 
 def distance(km: float | None) -> str:
     """'12.3 km'; '' when unknown."""
     if km is None:
         return ""
-    return _("%(km)s km", km=f"{km:.1f}")
+    return _("%(km)s km", km=format(km, ".1f"))
 
 
 # ------------------------------------------------------------------ dates
@@ -110,10 +127,17 @@ def local_period(start: datetime, end: datetime, locale: str | None = None) -> s
     return f"{first} {local_time(start)} – {last} {local_time(end)}"
 
 
+def local_stamp(value: datetime) -> str:
+    """An instant in Tokyo for files and logs (CSV exports, the outbox's status):
+    '2019-07-24 09:00'."""
+    return value.astimezone(TOKYO).strftime("%Y-%m-%d ") + local_time(value)
+
+
 # The Jinja filters (booking.web registers them under these names).
 FILTERS = {
     "yen": yen,
     "yen_amount": yen_amount,
+    "thousands": thousands,
     "distance": distance,
     "hhmm": hhmm,
     "local_date": local_date,

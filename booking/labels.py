@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from booking.formatting import thousands
 from booking.prefectures import by_code
 
 SPACE_KINDS = {
@@ -77,7 +78,7 @@ def booking_status_label(status) -> str:
 def price_label(amount: int, per) -> str:
     if amount == 0:
         return _("無料")
-    return _("¥%(amount)s / %(per)s", amount=f"{amount:,}", per=PER[_value(per)])
+    return _("¥%(amount)s / %(per)s", amount=thousands(amount), per=PER[_value(per)])
 
 
 def weekday_name(weekday: int) -> str:

@@ -3,7 +3,7 @@ rules that stand once on the models (a slot's price, a public space, an offered 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 import pytest
 import sqlalchemy as sa
@@ -35,6 +35,13 @@ def test_times_of_day_are_zero_padded():
     assert formatting.hhmm(0) == "00:00" and formatting.hhmm(1440) == "24:00"
     assert formatting.hhmm(formatting.parse_hhmm("7:05")) == "07:05"
     assert formatting.local_time(datetime(2019, 7, 24, 0, 5, tzinfo=UTC)) == "09:05"  # Tokyo
+    assert formatting.local_stamp(datetime(2019, 7, 23, 15, 0, tzinfo=UTC)) == "2019-07-24 00:00"
+
+
+def test_form_times_of_day():
+    assert formatting.minutes_of(time(9, 30)) == 570
+    assert formatting.time_of(570) == time(9, 30)
+    assert formatting.time_of(1440) == time(0, 0)  # the end of the day, as a time field shows it
 
 
 def test_yen_and_distance(app):
@@ -42,6 +49,7 @@ def test_yen_and_distance(app):
         assert formatting.yen(1234567) == "¥1,234,567"
         assert formatting.yen(0) == "無料" and formatting.yen(None) == ""
         assert formatting.yen_amount(0) == "¥0"
+        assert formatting.thousands(1234567) == "1,234,567" and formatting.thousands(468.6) == "468.6"
         assert formatting.distance(12.345) == "12.3 km" and formatting.distance(None) == ""
     with app.test_request_context(), force_locale("en"):
         assert formatting.yen(0) == "Free"

@@ -65,10 +65,9 @@ from sqlalchemy.orm import Session
 
 from booking import clock
 from booking.db import begin_write
-from booking.formatting import local_period
+from booking.formatting import local_period, local_stamp
 from booking.models import Booking, OutboxMessage, User
 from booking.services import addresses, audit, calendars
-from booking.services.availability import TOKYO
 from booking.services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -653,7 +652,7 @@ def status_command() -> None:
     if rows:
         click.echo("parked (retry one on /admin/outbox):")
     for row, booking_reference in rows:
-        when = row.failed_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M")
+        when = local_stamp(row.failed_at)
         reference = f" booking {booking_reference}" if booking_reference else ""
         click.echo(f"  #{row.id} {row.kind} to {row.recipient}{reference}, parked {when} "
                    f"after {row.attempts} attempts: {row.last_error}")
