@@ -12,7 +12,8 @@ and so that it runs a constant number of queries:
    regular offer from the unit loads of the request's days (1 query): in each window the
    seats free are its capacity minus the most its loads hold at once inside it
    (`_free_seats`). unit_loads is the step function of the bookings per unit and Tokyo
-   day, kept in the booking transaction (services/loads.py). To decide, only the pieces
+   day, kept in the booking transaction and read (`loads.read`) by services/loads.py,
+   which owns that table. To decide, only the pieces
    that leave fewer seats free than the request's seats matter (a desk pool's rarely do),
    so this reads those rows of the days and never the bookings themselves. A space's
    units are tried cheapest first and the first that qualifies lists it at its price;
@@ -56,9 +57,9 @@ from booking.models import (
     Space,
     Unit,
     UnitKind,
-    UnitLoad,
 )
 from booking.services import availability, catalogue, geocoding
+from booking.services import loads as unit_loads
 from booking.services.availability import at, is_holiday
 from booking.services.catalogue import CatalogueSpace, CatalogueUnit
 from booking.services.errors import DomainError
@@ -169,7 +170,6 @@ class SearchResult:
 
 # Minutes after midnight (Tokyo) of the request's first day: [from, to).
 MinuteWindow = tuple[int, int]
-Loads = dict[int, list[tuple[int, int, int]]]  # unit -> pieces: from and to minute, seats
 
 
 @dataclass(slots=True)
@@ -375,7 +375,6 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
            today: date | None = None) -> SearchResult:
     q = validate(query, today)
     place, pref = resolve_place(session, q, online)
-    dialect = session.get_bind().dialect.name
     days = _days(q)
     # Every unit in the circle or prefecture, from the catalogue held in memory (1 query).
     cat = catalogue.current(session)
@@ -407,8 +406,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # Only the pieces that could keep a unit from its need: every need is q.seats or less.
     # (Reading each space's desks first and its rooms only when they fall short took a
     # second query nearly every time, and longer.)
-    blocking = _read_loads(session, list(regular), [i for i, (u, _) in regular.items() if u.night],
-                           days, dialect, q.seats)
+    blocking = unit_loads.read(session, list(regular),
+                               [i for i, (u, _) in regular.items() if u.night], days, q.seats)
     for c in candidates.values():
         for unit in c.units:  # cheapest first
             if (found := regular.get(unit.id)) is not None \
@@ -426,7 +425,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     for c in touched_spaces:
         for u in c.units:
             if u.id in touched and _price_allowed(least := _least_price(u, touched[u.id]), q) \
-                    and (c.price is None or q.sort == "price" and least < c.price):
+                    and (c.price is None or (q.sort == "price" and least < c.price)):
                 deciding[c.space.id] = min(least, deciding.get(c.space.id, least))
     order = _order(q, place)
     hopeful = [c for c in candidates.values() if c.price is not None or c.space.id in deciding]
@@ -451,10 +450,10 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # The regular offers of the page's units, with the free seats every piece leaves.
     orm_spaces = _load_spaces(session, page_ids)
     shown = [(u, c) for c in page for u in c.units if u.id in regular]
-    loads = _read_loads(session, [u.id for u, _ in shown], [u.id for u, _ in shown if u.night],
-                        days, dialect)
+    held = unit_loads.read(session, [u.id for u, _ in shown],
+                           [u.id for u, _ in shown if u.night], days)
     for unit, c in shown:
-        free = _free_seats(unit, c, loads, q, regular[unit.id][1])
+        free = _free_seats(unit, c, held, q, regular[unit.id][1])
         exact[unit.id] = (None if free is None else UnitResult(
             None, free, [Offer(unit.price_amount, unit.price_per, free)]))
 
@@ -529,58 +528,7 @@ def _least_price(unit: CatalogueUnit, slot_price: int | None) -> int:
     return unit.price_amount if slot_price is None else min(unit.price_amount, slot_price)
 
 
-def _read_loads(session: Session, ids: list[int], night_ids: list[int], days: list[date],
-                dialect: str, fewer_free_than: int | None = None) -> Loads:
-    """The unit loads of these units on these days, and of those priced per night on the
-    next (their check-out), in one query; only the pieces that leave fewer seats free than
-    `fewer_free_than` when given (what decides whether a unit has that many)."""
-    out: Loads = {}
-    if not ids:
-        return out
-
-    # Minutes from the first day's midnight, counted by the database (quicker than a date
-    # per row).
-    if dialect == "postgresql":
-        days_in = UnitLoad.day - days[0]
-    else:
-        days_in = sa.cast(sa.func.julianday(UnitLoad.day) - sa.func.julianday(days[0]),
-                          sa.Integer)
-    minutes_in = days_in * 1440
-
-    def loads_of(ids: list[int], on: list[date]) -> sa.Select:
-        stmt = sa.select(UnitLoad.unit_id, minutes_in + UnitLoad.start_min,
-                         minutes_in + UnitLoad.end_min, UnitLoad.seats
-                         ).where(UnitLoad.day.in_(on))
-        if fewer_free_than is not None:
-            stmt = stmt.where(UnitLoad.seats_free < fewer_free_than)
-        if fewer_free_than is None or dialect != "postgresql":
-            return stmt.where(UnitLoad.unit_id.in_(ids))  # the page's few units: by the key
-        # Thousands of units: the rows of the days that leave too few seats free come by
-        # the day index and keep those of the units marked in a map of the ids. (A list of
-        # the ids took twice as long to send and plan; one probe of the primary key per
-        # unit, three times as long.)
-        return stmt.where(_in_map(UnitLoad.unit_id, ids))
-
-    checkout = days[-1] + timedelta(days=1)
-    stmt = loads_of(ids, days)
-    if night_ids:
-        stmt = sa.union_all(stmt, loads_of(night_ids, [checkout]))
-    for unit_id, start, end, seats in session.connection().execute(stmt).all():
-        out.setdefault(unit_id, []).append((start, end, seats))
-    return out
-
-
-def _in_map(column: sa.ColumnElement[int], ids: list[int]) -> sa.ColumnElement[bool]:
-    """PostgreSQL: `column` is one of `ids`, looked up in a map of one byte per id (28 KB
-    for the 28,000 units of 10,000 spaces; a bitmap took four times as long to build)."""
-    marks = bytearray(max(ids) + 1)
-    for i in ids:
-        marks[i] = 1
-    found = sa.bindparam(None, bytes(marks), type_=sa.LargeBinary)
-    return sa.case((column < len(marks), sa.func.get_byte(found, column)), else_=0) == 1
-
-
-def _free_seats(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery, need: int
+def _free_seats(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: SearchQuery, need: int
                 ) -> int | None:
     """Seats free for the regular offer of a unit nothing but bookings touch (None when
     fewer than `need`): its capacity minus the most its loads hold at once in a window.
@@ -591,7 +539,7 @@ def _free_seats(unit: CatalogueUnit, c: _Candidate, loads: Loads, q: SearchQuery
     if not windows:
         return None
     free = unit.capacity
-    if (pieces := loads.get(unit.id)) is not None:
+    if (pieces := held.get(unit.id)) is not None:
         free -= max(max((n for s, e, n in pieces if s < b and e > a), default=0)
                     for a, b in windows)
     return free if free >= need else None
