@@ -359,6 +359,7 @@ def test_feed_events_are_what_icalendar_writes(booked, make):
     """The feed writes its events line by line; each must be the library's own VEVENT."""
     unit = booked["desks"]
     unit.space.access = "駅から徒歩3分、\\ 裏口; 「北口」" * 3  # escaping and folding
+    db.session.commit()  # the operator's edit, its own request (a booking decides alone)
     [english] = r.book(db.session, unit, booked["booker"], [r.day_period(unit, future_day(13))],
                        1, locale="en")
     db.session.commit()
