@@ -75,9 +75,9 @@ def reserve_extras(session: Session, booking: Booking, extras: Mapping[int, int]
             if quantity > available:
                 raise DomainError("extra_sold_out", extra=extra_id, available=max(available, 0))
     lines = []
-    for extra_id, line in current.items():
+    for extra_id, held_line in current.items():
         if extra_id not in wanted:
-            session.delete(line)
+            session.delete(held_line)
     for extra_id, quantity in sorted(wanted.items()):
         line = current.get(extra_id)
         if line is None:

@@ -43,7 +43,7 @@ def check_rules(session: Session, slot: CampaignSlot, company: Organisation, sta
     if exclude_booking_id is not None:
         mine = mine.where(Booking.id != exclude_booking_id)
     if slot.max_bookings_per_company is not None:
-        count = session.scalar(sa.select(sa.func.count()).select_from(mine.subquery()))
+        count = session.scalar(sa.select(sa.func.count()).select_from(mine.subquery())) or 0
         if count >= slot.max_bookings_per_company:
             raise DomainError("campaign_bookings_per_company",
                               limit=slot.max_bookings_per_company)

@@ -391,12 +391,12 @@ def to_csv(report: Report, locale: str = "ja") -> bytes:
         row(d.day.isoformat(), d.offered, d.booked, d.rate)
     row()
     row(_("企業の所在都道府県"), _("企業数"))
-    for code, n in report.by_prefecture:
-        row(prefecture_label(code, locale), n)
+    for prefecture, n in report.by_prefecture:
+        row(prefecture_label(prefecture, locale), n)
     row()
     row(_("参加区分"), _("企業数"), _("コア日のテレワーク人数"))
-    for code, n, staff in report.by_category:
-        row(str(CATEGORY_LABELS[code]), n, staff)
+    for category, n, staff in report.by_category:
+        row(str(CATEGORY_LABELS[category]), n, staff)
     row()
     row(_("施設"), _("予約件数"), _("延べ席日数"), _("利用企業数"), _("無断キャンセル(来場なし)"),
         _("企業の支払額(円)"), _("自治体の補助額(円)"), _("削減できた通勤時間(時間、推計)"),
