@@ -63,10 +63,12 @@ def _count(model) -> int:
 
 
 def test_the_slot_form_lists_own_spaces_and_published_spaces_of_approved_operators(land):
-    names = {u.name for u in campaign_management.eligible_units(db.session, land["city"])}
+    names = {u.name for u in campaign_management.eligible_units(db.session, land["clerk"],
+                                                                 land["city"])}
     assert names == {"市の施設の席", "市の準備中施設の席", "公開中の施設の席"}
     # An unapproved municipality is offered its own spaces only (and may not use them yet).
-    names = {u.name for u in campaign_management.eligible_units(db.session, land["pending_city"])}
+    names = {u.name for u in campaign_management.eligible_units(
+        db.session, land["pending_clerk"], land["pending_city"])}
     assert names == {"町の施設の席"}
 
 

@@ -190,13 +190,13 @@ def set_published(session: Session, user: User, campaign: Campaign, published: b
     session.flush()
 
 
-def eligible_units(session: Session, organisation: Organisation) -> list[Unit]:
-    """Units a municipality may offer: of its own spaces, or, once it is approved, of the
-    published spaces of approved operators (those need the operator's consent). An
-    operator's space it has not published is nobody else's business."""
-    others = sa.and_(Organisation.kind == OrgKind.OPERATOR,
-                     Organisation.approved_at.is_not(None), Space.published.is_(True))
-    if organisation.approved_at is None:
+def eligible_units(session: Session, user: User, organisation: Organisation) -> list[Unit]:
+    """Units a municipality may offer, for one of its members: of its own spaces (public or
+    not), or, once it is approved, of the public spaces of operators (those need the
+    operator's consent). An operator's space that is not public is nobody else's business."""
+    access.require(user, "campaign", organisation)
+    others = sa.and_(Organisation.kind == OrgKind.OPERATOR, Space.is_public)
+    if not organisation.is_approved:
         others = sa.false()
     return list(session.scalars(
         sa.select(Unit)
@@ -242,7 +242,8 @@ def save_slot(session: Session, user: User, campaign: Campaign, data: SlotData,
     if data.start_date < campaign.starts_on or data.end_date > campaign.ends_on:
         raise DomainError("slot_outside_campaign", field="start_date")
     unit = session.get(Unit, data.unit_id)
-    if unit is None or unit.id not in {u.id for u in eligible_units(session, campaign.organisation)}:
+    if unit is None or unit.id not in {
+            u.id for u in eligible_units(session, user, campaign.organisation)}:
         raise DomainError("slot_unit_not_allowed", field="unit_id")
     own = unit.space.organisation_id == campaign.organisation_id
     if slot is not None:

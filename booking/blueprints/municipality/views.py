@@ -144,7 +144,7 @@ def _slot(campaign: Campaign, slot_id: int) -> CampaignSlot:
 
 def _unit_choices(campaign: Campaign) -> list:
     loc = current_locale()
-    units = management.eligible_units(session(), campaign.organisation)
+    units = management.eligible_units(session(), current_user, campaign.organisation)
     return options((u.id, f"{u.space.display_name(loc)} — {u.display_name(loc)}"
                           + ("" if u.space.organisation_id == campaign.organisation_id
                              else f" ({u.space.organisation.display_name(loc)})"))
