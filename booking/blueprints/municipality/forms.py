@@ -22,6 +22,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from booking import dates
+from booking.formatting import minutes_of, time_of
 from booking.forms import DateField, options
 from booking.models import Campaign, CampaignSlot, Eligibility
 from booking.services import campaign_extras, reports
@@ -85,16 +86,6 @@ class CampaignForm(FlaskForm):
 PRICE_MODES = (("free", _l("無料")), ("price", _l("割引料金")), ("unit", _l("区画の通常料金")))
 
 
-def _minutes(value: time) -> int:
-    return value.hour * 60 + value.minute
-
-
-def _time(minutes: int) -> time:
-    """A time field's value; the end of the day (1440) shows as 00:00."""
-    minutes %= 1440
-    return time(minutes // 60, minutes % 60)
-
-
 class SlotForm(FlaskForm):
     unit_id = SelectField(_l("区画"), coerce=int,
                           description=_l("施設運営者の施設の区画は、その運営者の同意後に公開されます。"))
@@ -127,8 +118,8 @@ class SlotForm(FlaskForm):
             self.daily_start.data, self.daily_end.data = time(9), time(18)
             self.price_mode.data = "free"
             return
-        self.daily_start.data = _time(slot.daily_start_min)
-        self.daily_end.data = _time(slot.daily_end_min)
+        self.daily_start.data = time_of(slot.daily_start_min)
+        self.daily_end.data = time_of(slot.daily_end_min)
         self.price_mode.data = ("unit" if slot.price_amount is None
                                 else "free" if slot.price_amount == 0 else "price")
         self.eligibility.data = slot.eligibility.value
@@ -143,9 +134,9 @@ class SlotForm(FlaskForm):
         return management.SlotData(
             unit_id=self.unit_id.data, start_date=self.start_date.data,
             end_date=self.end_date.data,
-            daily_start_min=_minutes(self.daily_start.data),
+            daily_start_min=minutes_of(self.daily_start.data),
             # 00:00 as an end is the end of the day.
-            daily_end_min=_minutes(self.daily_end.data) or 1440,
+            daily_end_min=minutes_of(self.daily_end.data) or 1440,
             seats=self.seats.data, price_amount=price, subsidy_cap=self.subsidy_cap.data,
             max_seats_per_company_per_day=self.max_seats_per_company_per_day.data,
             max_bookings_per_company=self.max_bookings_per_company.data,
