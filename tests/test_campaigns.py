@@ -22,7 +22,7 @@ from booking.models import (
     TeleworkCategory,
     User,
 )
-from booking.services import campaign_extras, campaign_management, campaign_rules
+from booking.services import booking_requests, campaign_extras, campaign_management, campaign_rules
 from booking.services.availability import at, timeline
 from booking.services.errors import DomainError
 from seeds import demo
@@ -49,7 +49,9 @@ def _slot(slug: str) -> CampaignSlot:
 
 def _book(user: User, slot: CampaignSlot, day: date, seats: int) -> Booking:
     unit = slot.unit
-    found = campaign_rules.find_slot(db.session, slot.campaign.slug, unit.id, at(day, 540), at(day, 1080))
+    found, _chosen = booking_requests.resolve_slot(
+        db.session, unit, user,
+        booking_requests.BookingRequest(unit_id=unit.id, first_date=day, campaign=slot.campaign.slug))
     [made] = reservations.book(db.session, unit, user,
                                [reservations.day_period(unit, day, found)], seats, slot=found)
     return made
@@ -141,15 +143,22 @@ def test_subsidised_booking_records_what_company_and_municipality_pay(seeded):
     assert campaign_rules.split_price(None, 600) == (600, 0)
 
 
-def test_find_slot_needs_the_slug_the_unit_and_dates_inside_the_slot(seeded):
+def test_a_named_campaign_needs_a_slot_on_the_unit_for_the_days_asked(seeded):
     slot = _slot("telework-days-2019-yoshikawa")
+    user = _user("demo@example.jp")
+
+    def resolve(slug: str, day: date):
+        return booking_requests.resolve_slot(
+            db.session, slot.unit, user,
+            booking_requests.BookingRequest(unit_id=slot.unit_id, first_date=day, campaign=slug))
+
+    assert resolve(slot.campaign.slug, date(2019, 7, 23)) == (slot, False)
     with pytest.raises(DomainError) as outside:
-        campaign_rules.find_slot(db.session, slot.campaign.slug, slot.unit_id,
-                            at(date(2019, 7, 27), 540), at(date(2019, 7, 27), 1080))
-    with pytest.raises(DomainError):
-        campaign_rules.find_slot(db.session, "no-such-campaign", slot.unit_id,
-                            at(date(2019, 7, 23), 540), at(date(2019, 7, 23), 1080))
+        resolve(slot.campaign.slug, date(2019, 7, 27))
     assert outside.value.code == "campaign_closed"
+    with pytest.raises(DomainError) as unknown:
+        resolve("no-such-campaign", date(2019, 7, 23))
+    assert unknown.value.code == "campaign_closed"
 
 
 # ------------------------------------------------------------------------------- extras

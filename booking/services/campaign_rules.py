@@ -1,10 +1,10 @@
 """The rules a booking through a campaign slot obeys, and who pays what.
 
-The booking path calls these inside the booking transaction: `find_slot` resolves a
-campaign named by its slug to the slot offered on the unit for the booked days,
-`check_rules` refuses a company the slot excludes (outside-prefecture only, bookings per
-company, seats per company per day; the days a booking touches are half-open), and
-`split_price` divides a booking's price between the company and the municipality.
+The booking path calls these inside the booking transaction (which slot a booking goes
+through is booking_requests.resolve_slot's to say): `check_rules` refuses a company the
+slot excludes (outside-prefecture only, bookings per company, seats per company per day;
+the days a booking touches are half-open), and `split_price` divides a booking's price
+between the company and the municipality.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
-    Campaign,
     CampaignSlot,
     Eligibility,
     Organisation,
@@ -68,29 +67,3 @@ def split_price(slot: CampaignSlot | None, full_price: int) -> tuple[int, int]:
         return full_price, 0
     subsidy = min(full_price, slot.subsidy_cap)
     return full_price - subsidy, subsidy
-
-
-def find_slot(session: Session, campaign_slug: str, unit_id: int, start: datetime,
-              end: datetime) -> CampaignSlot:
-    """The offered slot of the published campaign `campaign_slug` on this unit whose dates
-    cover [start, end); DomainError("campaign_closed") when there is none."""
-    days = tokyo_days(start, end)
-    slot = session.scalar(
-        sa.select(CampaignSlot)
-        .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
-        .join(Organisation, Campaign.organisation_id == Organisation.id)
-        .where(
-            Campaign.slug == campaign_slug,
-            Campaign.published.is_(True),
-            Organisation.approved_at.is_not(None),
-            CampaignSlot.unit_id == unit_id,
-            CampaignSlot.operator_consent.is_(True),
-            CampaignSlot.start_date <= days[0],
-            CampaignSlot.end_date >= days[-1],
-        )
-        .order_by(CampaignSlot.id)
-        .limit(1)
-    )
-    if slot is None:
-        raise DomainError("campaign_closed")
-    return slot
