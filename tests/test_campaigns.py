@@ -113,7 +113,7 @@ def test_bookings_per_company_rule_refuses_the_second_booking(seeded, make):
         _book(_company_user(make), slot, date(2019, 7, 24), 1)
     assert refused.value.code == "campaign_bookings_per_company"
     assert refused.value.status == 403
-    assert "1社あたりの予約回数" in _message(refused.value)
+    assert "1社あたりの予約は" in _message(refused.value)
     held = db.session.scalar(sa.select(sa.func.count()).select_from(Booking)
                              .where(Booking.campaign_slot_id == slot.id))
     assert held == 2  # nothing half-written by the refused one
@@ -430,7 +430,7 @@ def test_api_books_oasis_with_the_campaign_slug_at_price_0_and_names_the_rule(se
     assert again.status_code == 403
     assert again.mimetype == "application/problem+json"
     assert again.json["code"] == "campaign_bookings_per_company" and again.json["limit"] == 1
-    assert "1社あたりの予約回数の上限" in again.json["detail"]
+    assert "1社あたりの予約は1回まで" in again.json["detail"]  # the limit, stated
     assert other.status_code == 201 and other.json["price"]["amount"] == 0
 
 
@@ -584,8 +584,8 @@ def test_municipality_deletes_an_unused_slot_but_not_one_with_bookings(seeded, m
     refused = client.post(f"/municipality/campaigns/{campaign_id}/slots/{used_id}/delete")
     assert refused.status_code == 409
     assert db.session.get(CampaignSlot, used_id) is not None
-    assert ('class="form-errors" role="alert"><p>この枠の予約に影響するため変更できません。'
-            in refused.get_data(as_text=True))
+    assert ('class="form-errors" role="alert"><p>この枠には予約が1件あり、それに影響するため'
+            '変更できません。' in refused.get_data(as_text=True))
 
     done = client.post(f"/municipality/campaigns/{campaign_id}/slots/{spare_id}/delete",
                        follow_redirects=True)

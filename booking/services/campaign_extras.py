@@ -40,7 +40,7 @@ def reserve_extras(session: Session, booking: Booking, extras: Mapping[int, int]
     booking's current extras re-checks them after a change of dates."""
     wanted = {int(k): int(v) for k, v in extras.items() if int(v) != 0}
     if any(q < 0 for q in wanted.values()):
-        raise DomainError("extra_too_many")
+        raise DomainError("extra_too_many", variant="negative")
     current = {
         line.extra_id: line
         for line in session.scalars(sa.select(BookingExtra).where(BookingExtra.booking_id == booking.id))
@@ -190,7 +190,7 @@ def save_extra(session: Session, user: User, campaign: Campaign, data: ExtraData
         # Fewer than are lent out at some instant ahead would strand a booking.
         held = extras_held(session, [extra.id], clock.now(), datetime(9000, 1, 1, tzinfo=UTC))
         if data.quantity < held.get(extra.id, 0):
-            raise DomainError("slot_has_bookings", field="quantity")
+            raise DomainError("extra_quantity_lent", field="quantity", lent=held[extra.id])
     new = extra is None
     if extra is None:
         extra = CampaignExtra(campaign_id=campaign.id)

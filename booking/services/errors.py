@@ -25,9 +25,11 @@ MESSAGES = {
     "cancel_deadline": (409, _l("キャンセル期限を過ぎています。")),
     "already_cancelled": (409, _l("この予約はキャンセル済みです。")),
     "campaign_closed": (422, _l("このキャンペーン枠はその日時に提供されていません。")),
-    "campaign_seats_per_day": (403, _l("キャンペーンの規則: 1社1日あたりの席数の上限を超えます。")),
+    "campaign_seats_per_day": (
+        403, _l("キャンペーンの規則: 1社1日あたりの席数は%(limit)d席までです。")
+    ),
     "campaign_bookings_per_company": (
-        403, _l("キャンペーンの規則: 1社あたりの予約回数の上限に達しています。")
+        403, _l("キャンペーンの規則: 1社あたりの予約は%(limit)d回までです(上限に達しています)。")
     ),
     "campaign_outside_prefecture": (
         403, _l("キャンペーンの規則: 県外の企業のみ予約できます。")
@@ -36,9 +38,11 @@ MESSAGES = {
     "campaign_core_day_outside": (422, _l("コア日は実施期間内の日付にしてください。")),
     "slot_outside_campaign": (422, _l("提供期間はキャンペーンの実施期間内にしてください。")),
     "slot_unit_not_allowed": (403, _l("自団体の施設か、施設運営者の施設の区画を選んでください。")),
-    "slot_has_bookings": (409, _l("この枠の予約に影響するため変更できません。")),
+    "slot_has_bookings": (409, _l("この枠には予約が%(bookings)d件あり、それに影響するため変更できません。")),
     "extra_not_offered": (422, _l("この貸出品はこの予約では選べません。")),
-    "extra_too_many": (422, _l("貸出品の数が1予約あたりの上限を超えています。")),
+    "extra_too_many": (422, _l("貸出品は1予約あたり%(limit)d個までです。")),
+    "extra_too_many.negative": (422, _l("貸出品の数は0以上にしてください。")),
+    "extra_quantity_lent": (409, _l("貸し出し中の数(%(lent)d個)より少なくはできません。")),
     "extra_sold_out": (409, _l("貸出品の在庫が足りません(残り%(available)d個)。")),
     "extra_name_taken": (409, _l("同じ名前の貸出品があります。")),
     "extra_in_use": (409, _l("予約に使われている貸出品は削除できません。")),

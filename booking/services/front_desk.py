@@ -116,12 +116,8 @@ def _seats_by_status(bookings: Iterable[Booking]) -> dict[str, int]:
 
 
 def _actions(booking: Booking, now: datetime) -> tuple[bool, bool]:
-    """What reservations.check_in and mark_no_show would accept now: check-in from the
-    start of the booking's Tokyo day until its end, no-show once it has begun."""
-    if booking.status != BookingStatus.CONFIRMED:
-        return False, False
-    day_opens = at(booking.starts_at.astimezone(TOKYO).date(), 0)
-    return day_opens <= now < booking.ends_at, now >= booking.starts_at
+    """What reservations.check_in and mark_no_show would accept now (their own rules)."""
+    return reservations.may_check_in(booking, now), reservations.may_mark_no_show(booking, now)
 
 
 def day_sheet(session: Session, user: User, space: Space, day: date) -> DaySheet:

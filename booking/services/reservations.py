@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from booking import clock
 from booking.db import begin_write, campaign_company_lock, company_lock, is_lock_timeout
+from booking.formatting import hhmm
 from booking.models import (
     Booking,
     BookingAttendee,
@@ -258,22 +259,20 @@ def _bump_unit(session: Session, unit_id: int) -> None:
 
 
 def _bookable(unit: Unit) -> None:
-    space = unit.space
-    if not space.published or space.organisation.approved_at is None:
+    if not unit.space.is_public:
         raise DomainError("unavailable")
 
 
 def _usable_slot(session: Session, slot_id: int, campaign_id: int, unit: Unit) -> CampaignSlot:
     """The slot as the locks see it: still on this unit, in the campaign whose lock was
-    taken, consented to, and published by an approved municipality."""
+    taken, and offered (CampaignSlot.is_offered)."""
     slot = session.scalar(
         sa.select(CampaignSlot).where(CampaignSlot.id == slot_id)
         .options(selectinload(CampaignSlot.campaign).selectinload(Campaign.organisation))
         .execution_options(populate_existing=True)
     )
     if (slot is None or slot.unit_id != unit.id or slot.campaign_id != campaign_id
-            or not slot.operator_consent or not slot.campaign.published
-            or slot.campaign.organisation.approved_at is None):
+            or not slot.is_offered):
         raise DomainError("campaign_closed")
     return slot
 
@@ -310,12 +309,8 @@ def _whole_stays(unit: Unit, periods: Sequence[Period]) -> None:
     for start, end in periods:
         first, last = start.astimezone(TOKYO).date(), end.astimezone(TOKYO).date()
         if last <= first or (start, end) != nights_period(unit, first, (last - first).days):
-            raise DomainError("whole_stays", checkin=_hhmm(unit.checkin_min),
-                              checkout=_hhmm(unit.checkout_min))
-
-
-def _hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+            raise DomainError("whole_stays", checkin=hhmm(unit.checkin_min),
+                              checkout=hhmm(unit.checkout_min))
 
 
 def _within_horizon(unit: Unit, periods: Sequence[Period]) -> None:
@@ -386,9 +381,7 @@ def _check_availability(session: Session, unit: Unit, slot: CampaignSlot | None,
 
 def _price(unit: Unit, slot: CampaignSlot | None, start: datetime, end: datetime,
            seats: int) -> tuple[int, int]:
-    per_unit = unit.price_amount
-    if slot is not None and slot.price_amount is not None:
-        per_unit = slot.price_amount
+    per_unit = slot.price_for(unit) if slot is not None else unit.price_amount
     full = per_unit * length_of(unit, start, end) * seats
     return split_price(slot, full)
 
@@ -669,6 +662,17 @@ def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str 
 # --------------------------------------------------------------------------- check-in
 
 
+def may_check_in(booking: Booking, now: datetime) -> bool:
+    """Arrival is recorded from the start of the booking's Tokyo day until its end."""
+    opens = at(booking.starts_at.astimezone(TOKYO).date(), 0)
+    return booking.status == BookingStatus.CONFIRMED and opens <= now < booking.ends_at
+
+
+def may_mark_no_show(booking: Booking, now: datetime) -> bool:
+    """Nobody came: once the booking has begun."""
+    return booking.status == BookingStatus.CONFIRMED and now >= booking.starts_at
+
+
 def check_in(session: Session, booking: Booking, actor_user: User) -> Booking:
     """Record arrival: from the start of the booking's Tokyo day until its end."""
     booking_id = booking.id
@@ -678,8 +682,7 @@ def check_in(session: Session, booking: Booking, actor_user: User) -> Booking:
         current = _reread(session, booking_id)
         _may(current, "check_in")
         now = clock.now()
-        opens = at(current.starts_at.astimezone(TOKYO).date(), 0)
-        if not opens <= now < current.ends_at:
+        if not may_check_in(current, now):
             raise DomainError("not_checkin_time")
         _transition(session, current, "check_in", checked_in_at=now)
         audit.record(session, actor_user, "booking.check_in", current,
@@ -697,7 +700,7 @@ def mark_no_show(session: Session, booking: Booking, actor_user: User) -> Bookin
     def work() -> Booking:
         current = _reread(session, booking_id)
         _may(current, "no_show")
-        if clock.now() < current.starts_at:
+        if not may_mark_no_show(current, clock.now()):
             raise DomainError("bad_status")
         _transition(session, current, "no_show")
         audit.record(session, actor_user, "booking.no_show", current,
