@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from booking.formatting import minutes_of
 from booking.forms import DateField
 from booking.models import CampaignExtra, PricePer, Unit, UnitKind
 from booking.services import reservations
@@ -107,18 +108,15 @@ def _data(form: FlaskForm, name: str):
     return form[name].data if name in form else None
 
 
-def _minutes(value: time | None) -> int | None:
-    return None if value is None else value.hour * 60 + value.minute
-
-
 def _times(form: FlaskForm, unit: Unit) -> tuple[datetime | None, datetime | None]:
     """An hourly unit's start and end (24:00 written as 00:00 is the next midnight)."""
     if unit.price_per != PricePer.HOUR:
         return None, None
     day: date | None = _data(form, "first_date")
-    start, end = _minutes(_data(form, "start_time")), _minutes(_data(form, "end_time"))
-    if day is None or start is None or end is None:
+    start_time, end_time = _data(form, "start_time"), _data(form, "end_time")
+    if day is None or start_time is None or end_time is None:
         return None, None
+    start, end = minutes_of(start_time), minutes_of(end_time)
     return at(day, start), at(day, end if end > 0 else 1440)
 
 
