@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from pathlib import Path
 
 _env = os.environ.get
 
@@ -42,7 +43,7 @@ max_requests_jitter = max(1, max_requests // 10) if max_requests else 0
 preload_app = False
 forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # The heartbeat file on a tmpfs: a worker on a slow disk is not taken for a stuck one.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
 proc_name = _env("GUNICORN_PROC_NAME", "telework-booking")
 # gunicorn 24+ opens a control socket at one path per user, so two app servers on one
 # machine would take it from each other: off unless a path of its own is given.

@@ -182,7 +182,7 @@ def generate_spaces(url: str, spaces: int = 10_000, *, seed: int = 1, campaigns:
         for sid, place in enumerate(chosen, 1):
             kind = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]
             lat, lon = _scatter(rng, place)
-            amenities = ["wifi"] + rng.sample(AMENITIES[1:], rng.randint(0, 5))
+            amenities = ["wifi", *rng.sample(AMENITIES[1:], rng.randint(0, 5))]
             space_rows.append((
                 sid, rng.randint(1, n_orgs), f"bench-{sid}", kind, f"{place['name']}のスペース{sid}",
                 f"Space {sid} in {place['name_en']}", "", "", place["prefecture_code"] or 13,

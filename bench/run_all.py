@@ -225,7 +225,7 @@ def server_times(log_path: Path) -> dict:
     """Time spent inside the app per route (the access log's duration_ms): what a request
     costs without the queueing in front of the workers."""
     by_route: dict[str, list[float]] = {}
-    with open(log_path, encoding="utf-8", errors="replace") as log:
+    with log_path.open(encoding="utf-8", errors="replace") as log:
         for line in log:
             if '"booking.access"' not in line:
                 continue

@@ -110,7 +110,7 @@ class OwnPostgres:
         options = [f"port = {self.port}", "listen_addresses = '127.0.0.1'",
                    f"unix_socket_directories = '{self.dir}'", "max_connections = 200",
                    f"fsync = {'on' if self.fsync else 'off'}", "shared_buffers = 64MB"]
-        with open(self.data / "postgresql.conf", "a") as conf:
+        with (self.data / "postgresql.conf").open("a") as conf:
             conf.write("\n" + "\n".join(options) + "\n")
         return self
 
@@ -251,7 +251,7 @@ class AppServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> AppServer:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        log = self.log_path.open("ab")  # closed in stop()
         self._log = log
         self.process = subprocess.Popen(
             [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
@@ -306,7 +306,7 @@ def wrk_available() -> bool:
 
 def write_requests(path: Path, requests: list[tuple[str, str, str]]) -> Path:
     """The request list of requests.lua: one `METHOD<TAB>PATH<TAB>BODY` per line."""
-    with open(path, "w", encoding="utf-8") as out:
+    with path.open("w", encoding="utf-8") as out:
         for method, target, body in requests:
             assert "\t" not in target and "\n" not in body and "\t" not in body
             out.write(f"{method}\t{target}\t{body}\n")

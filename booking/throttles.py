@@ -33,7 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 from flask import Flask, request
@@ -152,7 +152,7 @@ class RedisWithFallback(Storage, MovingWindowSupport, SlidingWindowCounterSuppor
     (the others keep to memory meanwhile); when it answers, an info line says so and the
     counting is shared again (what was counted in memory meanwhile stays in memory)."""
 
-    STORAGE_SCHEME = [_FALLBACK + scheme for scheme in _REDIS_SCHEMES]
+    STORAGE_SCHEME: ClassVar[list[str]] = [_FALLBACK + scheme for scheme in _REDIS_SCHEMES]
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, retry_seconds: float = 5.0,
                  **options: Any) -> None:

@@ -237,7 +237,7 @@ def _security_headers(response):
 class DatabaseIntConverter(IntegerConverter):
     """`<int:…>` limited to a 32-bit signed INTEGER (every id column of the schema)."""
 
-    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
+    def __init__(self, map, *args, **kwargs) -> None:  # `map`: werkzeug's name
         kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
 

@@ -86,10 +86,10 @@ SPACES = [
         # Open on Saturdays too: a workation base for visitors (demo hours).
         "hours": (MONDAY_TO_SATURDAY, 9 * H, 18 * H), "holidays_closed": True,
         "units": [
-            dict(name="会員デスク", name_en="Member desks", kind=UnitKind.DESK, capacity=12,
-                 price=0, per=PricePer.DAY, members_only=True),
-            dict(name="ワーケーション利用デスク(有償)", name_en="Workation desk (paid)",
-                 kind=UnitKind.DESK, capacity=4, price=1000, per=PricePer.DAY),
+            {"name": "会員デスク", "name_en": "Member desks", "kind": UnitKind.DESK, "capacity": 12,
+             "price": 0, "per": PricePer.DAY, "members_only": True},
+            {"name": "ワーケーション利用デスク(有償)", "name_en": "Workation desk (paid)",
+             "kind": UnitKind.DESK, "capacity": 4, "price": 1000, "per": PricePer.DAY},
         ],
     },
     {
@@ -105,9 +105,9 @@ SPACES = [
         "amenities": ["wifi", "whiteboard", "parking"],
         "hours": (EVERY_DAY, 9 * H, 21 * H), "holidays_closed": False,
         "units": [
-            dict(name="ミーティングルーム(臨時テレワークオフィス)",
-                 name_en="Meeting room (temporary telework office)", kind=UnitKind.DESK,
-                 capacity=20, price=0, per=PricePer.DAY, members_only=True),
+            {"name": "ミーティングルーム(臨時テレワークオフィス)",
+             "name_en": "Meeting room (temporary telework office)", "kind": UnitKind.DESK,
+             "capacity": 20, "price": 0, "per": PricePer.DAY, "members_only": True},
         ],
     },
     {
@@ -123,8 +123,9 @@ SPACES = [
         "amenities": ["wifi", "projector", "whiteboard"],
         "hours": (WEEKDAYS, 9 * H, 17 * H), "holidays_closed": True,
         "units": [
-            dict(name="研修室(コワーキング)", name_en="Training room (coworking)",
-                 kind=UnitKind.DESK, capacity=20, price=0, per=PricePer.DAY, members_only=True),
+            {"name": "研修室(コワーキング)", "name_en": "Training room (coworking)",
+             "kind": UnitKind.DESK, "capacity": 20, "price": 0, "per": PricePer.DAY,
+             "members_only": True},
         ],
     },
     {
@@ -140,14 +141,14 @@ SPACES = [
                       "phone_booths"],
         "hours": (EVERY_DAY, 9 * H, 21 * H), "holidays_closed": False,
         "units": [
-            dict(name="コワーキング席", name_en="Coworking desks", kind=UnitKind.DESK,
-                 capacity=85, price=1000, per=PricePer.DAY),
-            dict(name="会議室", name_en="Meeting room", kind=UnitKind.MEETING_ROOM, capacity=1,
-                 fits=8, price=1500, per=PricePer.HOUR, max_length=8),
-            dict(name="個室", name_en="Private room", kind=UnitKind.PRIVATE_ROOM, capacity=1,
-                 fits=2, price=1500, per=PricePer.DAY),
-            dict(name="セミナールーム", name_en="Seminar room", kind=UnitKind.MEETING_ROOM,
-                 capacity=1, fits=40, price=1500, per=PricePer.HOUR, max_length=8),
+            {"name": "コワーキング席", "name_en": "Coworking desks", "kind": UnitKind.DESK,
+             "capacity": 85, "price": 1000, "per": PricePer.DAY},
+            {"name": "会議室", "name_en": "Meeting room", "kind": UnitKind.MEETING_ROOM, "capacity": 1,
+             "fits": 8, "price": 1500, "per": PricePer.HOUR, "max_length": 8},
+            {"name": "個室", "name_en": "Private room", "kind": UnitKind.PRIVATE_ROOM, "capacity": 1,
+             "fits": 2, "price": 1500, "per": PricePer.DAY},
+            {"name": "セミナールーム", "name_en": "Seminar room", "kind": UnitKind.MEETING_ROOM,
+             "capacity": 1, "fits": 40, "price": 1500, "per": PricePer.HOUR, "max_length": 8},
         ],
     },
     {
@@ -162,12 +163,12 @@ SPACES = [
         "amenities": ["wifi", "printer", "whiteboard", "phone_booths"],
         "hours": (EVERY_DAY, 9 * H, 20 * H), "holidays_closed": False,
         "units": [
-            dict(name="コワーキングラウンジ", name_en="Coworking lounge", kind=UnitKind.DESK,
-                 capacity=60, price=800, per=PricePer.DAY),
-            dict(name="会議室", name_en="Meeting room", kind=UnitKind.MEETING_ROOM, capacity=1,
-                 fits=6, price=1000, per=PricePer.HOUR, max_length=8),
-            dict(name="個室", name_en="Private room", kind=UnitKind.PRIVATE_ROOM, capacity=1,
-                 fits=1, price=1500, per=PricePer.DAY),
+            {"name": "コワーキングラウンジ", "name_en": "Coworking lounge", "kind": UnitKind.DESK,
+             "capacity": 60, "price": 800, "per": PricePer.DAY},
+            {"name": "会議室", "name_en": "Meeting room", "kind": UnitKind.MEETING_ROOM, "capacity": 1,
+             "fits": 6, "price": 1000, "per": PricePer.HOUR, "max_length": 8},
+            {"name": "個室", "name_en": "Private room", "kind": UnitKind.PRIVATE_ROOM, "capacity": 1,
+             "fits": 1, "price": 1500, "per": PricePer.DAY},
         ],
     },
     {
@@ -182,8 +183,8 @@ SPACES = [
         "amenities": ["wifi", "printer", "nursery", "kitchen"],
         "hours": (WEEKDAYS, 9 * H, 18 * H), "holidays_closed": True,
         "units": [
-            dict(name="2階コワーキング", name_en="Coworking (2F)", kind=UnitKind.DESK,
-                 capacity=15, price=500, per=PricePer.DAY),
+            {"name": "2階コワーキング", "name_en": "Coworking (2F)", "kind": UnitKind.DESK,
+             "capacity": 15, "price": 500, "per": PricePer.DAY},
         ],
     },
     {
@@ -198,9 +199,9 @@ SPACES = [
         "amenities": ["wifi", "kitchen", "shower", "parking"],
         "hours": (EVERY_DAY, *ALL_DAY), "holidays_closed": False,
         "units": [
-            dict(name=f"古民家 {n}棟目", name_en=f"House {n}", kind=UnitKind.WHOLE_HOUSE,
-                 capacity=1, fits=6, price=25000, per=PricePer.NIGHT, max_length=14,
-                 cancel_hours=72)
+            {"name": f"古民家 {n}棟目", "name_en": f"House {n}", "kind": UnitKind.WHOLE_HOUSE,
+             "capacity": 1, "fits": 6, "price": 25000, "per": PricePer.NIGHT, "max_length": 14,
+             "cancel_hours": 72}
             for n in range(1, 7)
         ],
     },
@@ -224,9 +225,9 @@ def campaigns_for(year: int) -> list[dict]:
             "description": "市民交流センターおあしすのミーティングルームを無料の臨時テレワークオフィスとして開放します。",
             "description_en": "The meeting room of the Oasis centre as a free temporary telework office.",
             **td,
-            "slots": [dict(space="oasis-yoshikawa", unit="ミーティングルーム(臨時テレワークオフィス)",
-                           start=date(year, 7, 23), end=date(year, 7, 26), window=(9 * H, 18 * H),
-                           seats=20, price=0, per_company_day=5)],
+            "slots": [{"space": "oasis-yoshikawa", "unit": "ミーティングルーム(臨時テレワークオフィス)",
+                       "start": date(year, 7, 23), "end": date(year, 7, 26), "window": (9 * H, 18 * H),
+                       "seats": 20, "price": 0, "per_company_day": 5}],
         },
         {
             "slug": f"telework-days-{year}-komagane", "org": "駒ヶ根市",
@@ -234,8 +235,8 @@ def campaigns_for(year: int) -> list[dict]:
             "description": "期間中、会員専用のテレワークオフィス「Koto」をテレワークをする誰にでも開放します。",
             "description_en": "During the period, the members-only Koto office opens to anyone working remotely.",
             **td,
-            "slots": [dict(space="koto-komagane", unit="会員デスク", start=td["starts_on"],
-                           end=td["ends_on"], window=(9 * H, 18 * H), seats=8, price=0)],
+            "slots": [{"space": "koto-komagane", "unit": "会員デスク", "start": td["starts_on"],
+                       "end": td["ends_on"], "window": (9 * H, 18 * H), "seats": 8, "price": 0}],
         },
         {
             "slug": f"telework-days-{year}-tokushima", "org": "徳島県",
@@ -243,9 +244,9 @@ def campaigns_for(year: int) -> list[dict]:
             "description": "テレワークセンター徳島の研修室を、期間中コワーキングスペースとして開放します。",
             "description_en": "The training room of Telework Center Tokushima opens as coworking.",
             **td,
-            "slots": [dict(space="telework-center-tokushima", unit="研修室(コワーキング)",
-                           start=td["starts_on"], end=td["ends_on"], window=(9 * H, 17 * H),
-                           seats=20, price=0)],
+            "slots": [{"space": "telework-center-tokushima", "unit": "研修室(コワーキング)",
+                       "start": td["starts_on"], "end": td["ends_on"], "window": (9 * H, 17 * H),
+                       "seats": 20, "price": 0}],
         },
         {
             "slug": f"shizuoka-trial-{year}", "org": "静岡市",
@@ -254,13 +255,13 @@ def campaigns_for(year: int) -> list[dict]:
             "description_en": "For companies from outside the prefecture: the city pays facility "
             "fees around Shizuoka Station up to a cap.",
             **td,
-            "slots": [dict(space="enishia-shizuoka", unit="コワーキング席", start=td["starts_on"],
-                           end=td["ends_on"], window=(9 * H, 21 * H), seats=10, price=None,
-                           subsidy_cap=1000, eligibility=Eligibility.OUTSIDE_PREFECTURE)],
+            "slots": [{"space": "enishia-shizuoka", "unit": "コワーキング席", "start": td["starts_on"],
+                       "end": td["ends_on"], "window": (9 * H, 21 * H), "seats": 10, "price": None,
+                       "subsidy_cap": 1000, "eligibility": Eligibility.OUTSIDE_PREFECTURE}],
             # The city lends pocket Wi-Fi to trial companies (seed-facts); how many: demo value.
-            "extras": [dict(name="ポケットWi-Fi", name_en="Pocket Wi-Fi", quantity=5,
-                            description="滞在中に無料で貸し出します。",
-                            description_en="Lent free for the stay.")],
+            "extras": [{"name": "ポケットWi-Fi", "name_en": "Pocket Wi-Fi", "quantity": 5,
+                        "description": "滞在中に無料で貸し出します。",
+                        "description_en": "Lent free for the stay."}],
         },
     ]
 

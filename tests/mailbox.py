@@ -35,13 +35,13 @@ class Inbox:
         self.holding = threading.Event()
         self.release = threading.Event()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 — aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's name
         if self.hold and not self.holding.is_set():
             self.holding.set()
             # Wait without blocking the server's loop: other workers' sessions go on.

@@ -41,7 +41,7 @@ def test_resolves_japanese_and_english_text(text, kind, prefecture, lat, lon):
 def test_coordinates_and_full_width_digits():
     place = resolve(None, "34.97, 138.39")
     assert (place.kind, place.lat, place.lon) == ("coordinates", 34.97, 138.39)
-    assert resolve(None, "３４．９７，１３８．３９").lat == 34.97
+    assert resolve(None, "３４．９７，１３８．３９").lat == 34.97  # noqa: RUF001 - typed full-width
     with pytest.raises(DomainError):
         geocoding.point(95, 10)
 
@@ -130,7 +130,7 @@ def test_nominatim_when_configured_is_asked_once_per_text():
     asked: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
+        def do_GET(self):  # http.server's naming
             query = parse_qs(urlsplit(self.path).query)
             asked.append(query["q"][0])
             assert query["countrycodes"] == ["jp"]

@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from booking.extensions import db
@@ -259,7 +260,7 @@ class Walker:
         body = response.get_data(as_text=True)
         response.close()
         if WALK_LOG:
-            with open(WALK_LOG, "a") as log:
+            with Path(WALK_LOG).open("a") as log:
                 log.write(f"{response.status_code} {label}\n")
         if response.status_code >= 500:
             self.errors.append(f"{label}: {response.status_code}")
@@ -382,7 +383,7 @@ def test_no_route_gives_a_server_error_for_hostile_input(app, make):
                         if params:
                             walker.open(role, f"{url}?{urlencode(params)}")
                     if not forms and not links and not op:
-                        walker.open(role, f"{url}?{urlencode({n: day for n in global_dates})}")
+                        walker.open(role, f"{url}?{urlencode(dict.fromkeys(global_dates, day))}")
                     continue
                 for form in forms:
                     data = {**form.fields, **{n: _edge(n, day, form) for n in form.dates}}

@@ -67,7 +67,7 @@ def _percent_problem(msgid: str, text: str, where: str) -> str:
 
 @pytest.fixture(scope="module")
 def catalogue():
-    with open(PO, "rb") as f:
+    with PO.open("rb") as f:
         return read_po(f)
 
 

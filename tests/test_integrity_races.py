@@ -162,7 +162,7 @@ def _campaign_booker(unit_id: int, slot_id: int, user_id: int, day: date) -> Pre
 
 
 def test_one_booking_per_company_holds_across_units(app, make, campaign_on_four_units):
-    campaign, units, slots = campaign_on_four_units
+    _, units, slots = campaign_on_four_units
     wait_for_connections(POOL + 7)
     first = make.company()
     users = [make.user(organisation=first).id for _ in range(2)]
@@ -379,7 +379,7 @@ def test_check_ins_and_no_shows_racing_on_one_unit_and_day(app, make, front_desk
 def test_a_flush_that_changes_bookings_locks_their_unit_first(app, make, front_desk,
                                                               count_queries, backend):
     """Loads are written under the unit's lock even when the caller took none."""
-    unit, [booking_id, *_] = _round_unit(make, front_desk)
+    _, [booking_id, *_] = _round_unit(make, front_desk)
     b = _booking(booking_id)
     b.seats = 2
     with count_queries() as statements:

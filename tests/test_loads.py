@@ -188,7 +188,7 @@ def test_racing_bookings_and_cancellations_leave_exact_loads(app, world, make):
                 db.session.commit()
                 barrier.wait(timeout=60)
                 r.book(db.session, unit, user, [period], 1)
-            except BaseException as error:  # noqa: BLE001 - reported below
+            except BaseException as error:  # reported below
                 errors.append(error)
 
     def cancel(booking_id: int) -> None:
@@ -199,7 +199,7 @@ def test_racing_bookings_and_cancellations_leave_exact_loads(app, world, make):
                 db.session.commit()
                 barrier.wait(timeout=60)
                 r.cancel(db.session, booking, user)
-            except BaseException as error:  # noqa: BLE001 - reported below
+            except BaseException as error:  # reported below
                 errors.append(error)
 
     threads = [threading.Thread(target=book) for _ in range(4)]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -287,7 +288,7 @@ def test_every_route_is_in_the_table_and_answers_as_expected(app, make):
                     wrong.append(f"{key} ({url}) as {role}: expected {expected[i]}, got {got[i]}")
 
     if printing:
-        with open(os.environ["ROUTE_WALK_PRINT"], "w") as out:
+        with Path(os.environ["ROUTE_WALK_PRINT"]).open("w") as out:
             for key, got in seen.items():
                 out.write(f'    "{key}": {tuple(got)},\n')
     assert not missing, "routes missing from the table:\n" + "\n".join(missing)

@@ -603,7 +603,7 @@ def test_crlf_in_names_cannot_inject_calendar_properties(make):
         assert sum(1 for line in lines if line == "BEGIN:VEVENT") == 1, text
         assert not any(line.startswith(("SUMMARY:injected", "X-EVIL")) for line in lines), text
         cal = icalendar.Calendar.from_ical(text)
-        events = [c for c in cal.walk("VEVENT")]
+        events = list(cal.walk("VEVENT"))
         assert len(events) == 1
         assert "X-EVIL" not in events[0]
 

@@ -102,7 +102,7 @@ class OutboxWorker:
         self.starts = 0
 
     def start(self) -> OutboxWorker:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.faults.outbox_worker", *self.args], cwd=ROOT,
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -245,7 +245,7 @@ def background(target: Callable[[], object]):
     def run() -> None:
         try:
             holder["result"] = target()
-        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as error:  # re-raised in the caller's thread
             holder["error"] = error
 
     thread = threading.Thread(target=run, daemon=True)

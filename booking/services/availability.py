@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from typing import NamedTuple, Protocol
 
 import jpholiday
@@ -274,7 +275,7 @@ def _timeline(unit: UnitTerms, data: _UnitData, start: datetime, end: datetime) 
         sid: sum(s for t, s in d.items() if t <= ordered[0]) for sid, d in slot_delta.items()
     }
     pieces: list[Piece] = []
-    for left, right in zip(ordered, ordered[1:], strict=False):
+    for left, right in pairwise(ordered):
         if left > ordered[0]:
             booked += delta.get(left, 0)
             for sid, d in slot_delta.items():

@@ -165,7 +165,7 @@ def description_of(booking: Booking) -> str:
     return "\n".join(lines)
 
 
-class _locale:  # noqa: N801 — a context manager used like a function
+class _locale:  # a context manager used like a function
     """force_locale when an app is there (bench and tests always have one), unless in a
     request already in that locale: force_locale drops the loaded translations, and doing
     that twice per event was a fifth of a feed's time. (get_locale needs a request.)"""

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 import sqlalchemy as sa
 from geopy.distance import geodesic
@@ -222,7 +223,7 @@ def gazetteer() -> Gazetteer:
 class OnlineGeocoder:
     """Nominatim through geopy, asked once per text (the answers are cached in-process)."""
 
-    _cache: dict[tuple[str, str], list[Place]] = {}
+    _cache: ClassVar[dict[tuple[str, str], list[Place]]] = {}
     _lock = threading.Lock()
 
     def __init__(self, domain: str, user_agent: str, scheme: str = "https", timeout: float = 5) -> None:

@@ -45,7 +45,7 @@ def _install_axe() -> None:
         return
     if shutil.which("npm") is None:
         pytest.fail("npm is needed for axe-core (tests/browser/package.json); install nodejs/npm")
-    with open(HERE / ".npm-install.lock", "w") as lock:
+    with (HERE / ".npm-install.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not AXE_JS.exists():
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(HERE)],
@@ -74,7 +74,7 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 12
 
 def _compile_catalogues() -> None:
     """The server shows what the .po files say now, not a stale .mo."""
-    with open(HERE / ".npm-install.lock", "w") as lock:
+    with (HERE / ".npm-install.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         subprocess.run([str(Path(sys.executable).with_name("pybabel")), "compile", "-f",
                         "-d", str(ROOT / "booking" / "translations")], check=True, timeout=60,
@@ -112,7 +112,7 @@ def _server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, str, Path]]:
         env.pop(name, None)
     log = workdir / "server.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    with open(log, "wb") as out:
+    with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(gunicorn), "--bind", f"fd://{sock.fileno()}", "--workers", "1",
              "--threads", "4", "--worker-class", "gthread", "--timeout", "120",
@@ -159,7 +159,7 @@ def _readable(line: str) -> str:
 def _new_server_errors(log: Path) -> str:
     """The server's error lines (and tracebacks) since the last call, readable; "" when
     there are none."""
-    with open(log, "rb") as f:
+    with log.open("rb") as f:
         f.seek(_LOG_WATCH.get(log, 0))
         grown = f.read()
     _LOG_WATCH[log] = _LOG_WATCH.get(log, 0) + len(grown)

@@ -20,7 +20,7 @@ LANGS = ("ja", "en")
 
 @cache
 def _catalogue() -> dict[str, str]:
-    with open(PO, "rb") as f:
+    with PO.open("rb") as f:
         catalog = read_po(f)
     found: dict[str, str] = {}
     for message in catalog:
@@ -33,7 +33,7 @@ def _catalogue() -> dict[str, str]:
     return found
 
 
-def T(lang: str, msgid: str, **params) -> str:  # noqa: N802 - reads like _()
+def T(lang: str, msgid: str, **params) -> str:  # upper case: reads like _()
     """The text shown for `msgid` in `lang` (untranslated messages show the msgid)."""
     text = _catalogue().get(msgid, msgid) if lang == "en" else msgid
     return text % params if params else text
