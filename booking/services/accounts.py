@@ -6,8 +6,6 @@ import contextlib
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
-from email.header import Header
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -169,23 +167,13 @@ def _verification_message(user: User, url: str) -> tuple[str, bytes]:
     sign-up typed (name, company): the address is nobody's until it is verified."""
     from booking.services import mail
 
-    config = current_app.config
-    sender = formataddr(parseaddr(config["MAIL_FROM"]), charset="utf-8")
-    sender_domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
     loc = user.locale if user.locale in ("ja", "en") else "ja"
     with force_locale(loc):
         subject = _("【テレワーク予約】メールアドレスの確認")
         context = {"url": url, "hours": verify_hours(), "loc": loc}
         text = render_template("account/mail/verify.txt", **context)
         html = render_template("account/mail/verify.html", **context)
-    msg = mail._mime(text, html, None, "")  # text and HTML, as the booking mails
-    msg["Subject"] = Header(subject, "utf-8")
-    msg["From"] = sender
-    msg["To"] = mail._one_line(user.email)
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(domain=sender_domain)
-    msg["Auto-Submitted"] = "auto-generated"
-    return subject, msg.as_bytes(policy=mail.SMTP_POLICY)
+    return subject, mail.message_bytes(mail.mime_text(text, html), subject, user.email)
 
 
 def verification_mails_today(session: Session, user: User) -> int:

@@ -163,9 +163,6 @@ def render(kind: str, booking: Booking, people: Sequence[tuple[str, str]]) -> li
     is built with the email package's compat32 classes: the same structure as the
     EmailMessage API, at about a third of its CPU time (its header registry parses and
     refolds every header), which is paid while the unit's row lock is held."""
-    config = current_app.config
-    sender = formataddr(parseaddr(config["MAIL_FROM"]), charset="utf-8")
-    sender_domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
     method = {KIND_CANCELLATION: calendars.METHOD_CANCEL}.get(kind, calendars.METHOD_REQUEST)
     ics = calendars.booking_ics(booking, method) if kind != KIND_REMINDER else None
     made = []
@@ -184,15 +181,28 @@ def render(kind: str, booking: Booking, people: Sequence[tuple[str, str]]) -> li
         for email, name in people:
             text = render_template("bookings/mail/message.txt", recipient_name=name, **context)
             html = render_template("bookings/mail/message.html", recipient_name=name, **context)
-            msg = _mime(text, html, ics, method)
-            msg["Subject"] = Header(subject, "utf-8")
-            msg["From"] = sender
-            msg["To"] = _one_line(email)
-            msg["Date"] = formatdate(localtime=False)
-            msg["Message-ID"] = make_msgid(domain=sender_domain)
-            msg["Auto-Submitted"] = "auto-generated"
-            made.append(Rendered(email, subject, msg.as_bytes(policy=SMTP_POLICY)))
+            made.append(Rendered(email, subject,
+                                 message_bytes(_mime(text, html, ics, method), subject, email)))
     return made
+
+
+def message_bytes(msg: Message, subject: str, recipient: str) -> bytes:
+    """The message with the headers every mail of ours carries, as it goes on the wire:
+    the subject (encoded), From (MAIL_FROM), To, Date, Message-ID at the sender's domain,
+    and Auto-Submitted (no auto-replies to it)."""
+    sender = parseaddr(current_app.config["MAIL_FROM"])
+    msg["Subject"] = Header(subject, "utf-8")  # type: ignore[assignment]  # compat32 folds a Header
+    msg["From"] = formataddr(sender, charset="utf-8")
+    msg["To"] = _one_line(recipient)
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=sender[1].rpartition("@")[2] or "localhost")
+    msg["Auto-Submitted"] = "auto-generated"
+    return msg.as_bytes(policy=SMTP_POLICY)
+
+
+def mime_text(text: str, html: str) -> Message:
+    """A mail's text and HTML parts (multipart/alternative), without a calendar."""
+    return _mime(text, html, None, "")
 
 
 def _mime(text: str, html: str, ics: bytes | None, method: str) -> Message:
@@ -253,6 +263,7 @@ def schedule_reminder(session: Session, booking: Booking) -> list[OutboxMessage]
 
 def _write_reminder(session: Session, row: OutboxMessage) -> None:
     booking = session.get(Booking, row.booking_id)
+    assert booking is not None  # a reminder's booking_id is a foreign key, never null
     people = dict(calendars.recipients(booking))
     [done] = render(KIND_REMINDER, booking, [(row.recipient, people.get(row.recipient, ""))])
     row.subject, row.message = done.subject[:300], done.message
@@ -569,7 +580,8 @@ def counts_by_state(session: Session) -> dict[str, int]:
     least once, tried again after the backoff), parked (given up, a site admin decides)
     and sent."""
     state = _state().label("state")
-    found = dict(session.execute(sa.select(state, sa.func.count()).group_by(state)).all())
+    found = {str(name): int(count) for name, count in
+             session.execute(sa.select(state, sa.func.count()).group_by(state))}
     return {name: int(found.get(name, 0)) for name in STATES}
 
 
@@ -622,7 +634,7 @@ def run_command(once: bool, interval: float, batch: int) -> None:
 
     while True:
         try:
-            counts = run_once(db.session, limit=batch)
+            counts = run_once(db.session(), limit=batch)
         except Exception:  # the database or the transport as a whole
             if once:
                 raise
@@ -644,19 +656,19 @@ def status_command() -> None:
     """Messages by state, and every parked message with its reason."""
     from booking.extensions import db
 
-    counts = counts_by_state(db.session)
+    counts = counts_by_state(db.session())
     click.echo(f"outbox: pending: {counts['queued'] + counts['retrying']} (queued: "
                f"{counts['queued']}, retrying: {counts['retrying']}), parked: {counts['parked']}, "
                f"sent: {counts['sent']}")
-    rows = parked(db.session, limit=1000)
+    rows = parked(db.session(), limit=1000)
     if rows:
         click.echo("parked (retry one on /admin/outbox):")
     for row, booking_reference in rows:
-        when = local_stamp(row.failed_at)
+        when = local_stamp(row.failed_at) if row.failed_at else "?"
         reference = f" booking {booking_reference}" if booking_reference else ""
         click.echo(f"  #{row.id} {row.kind} to {row.recipient}{reference}, parked {when} "
                    f"after {row.attempts} attempts: {row.last_error}")
-    retrying = [row for row in pending(db.session) if row.last_error]
+    retrying = [row for row in pending(db.session()) if row.last_error]
     for row in retrying:
         click.echo(f"  retrying #{row.id} {row.kind} to {row.recipient}: "
                    f"attempts={row.attempts} {row.last_error}")
