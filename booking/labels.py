@@ -85,17 +85,30 @@ def weekday_name(weekday: int) -> str:
     return str(WEEKDAYS[weekday])
 
 
-def prefecture_name(code: int | None) -> str:
+def prefecture_name(code: int | None, locale: str | None = None, unknown: str = "") -> str:
+    """The prefecture's name in `locale` (the request's by default); `unknown` for none."""
     from booking.formatting import current_locale
 
     pref = by_code(code)
     if pref is None:
-        return ""
-    return pref.name_en if current_locale() == "en" else pref.name
+        return unknown
+    return pref.name_en if (locale or current_locale()) == "en" else pref.name
+
+
+# How a company took part in a campaign (its registration with the national programme).
+TELEWORK_CATEGORIES = {
+    "implementing": _l("実施団体"),
+    "special": _l("特別協力団体"),
+    "none": _l("未登録"),
+}
+
+
+def telework_category_label(code: str) -> str:
+    return str(TELEWORK_CATEGORIES.get(code, code))
 
 
 TEMPLATE_GLOBALS = {
     f.__name__: f
     for f in (space_kind_label, unit_kind_label, amenity_label, org_kind_label, price_label,
-              weekday_name, prefecture_name, booking_status_label)
+              weekday_name, prefecture_name, booking_status_label, telework_category_label)
 }

@@ -34,6 +34,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, selectinload
 
+from booking.labels import prefecture_name, telework_category_label
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
@@ -353,18 +354,6 @@ def summary_rows(report: Report) -> list[tuple[str, int | float]]:
     ]
 
 
-def prefecture_label(code: int | None, locale: str = "ja") -> str:
-    pref = by_code(code)
-    if pref is None:
-        return _("不明")
-    return pref.name_en if locale == "en" else pref.name
-
-
-CATEGORY_LABELS = {
-    "implementing": _l("実施団体"),
-    "special": _l("特別協力団体"),
-    "none": _l("未登録"),
-}
 
 
 def to_csv(report: Report, locale: str = "ja") -> bytes:
@@ -392,11 +381,11 @@ def to_csv(report: Report, locale: str = "ja") -> bytes:
     row()
     row(_("企業の所在都道府県"), _("企業数"))
     for prefecture, n in report.by_prefecture:
-        row(prefecture_label(prefecture, locale), n)
+        row(prefecture_name(prefecture, locale, unknown=_("不明")), n)
     row()
     row(_("参加区分"), _("企業数"), _("コア日のテレワーク人数"))
     for category, n, staff in report.by_category:
-        row(str(CATEGORY_LABELS[category]), n, staff)
+        row(telework_category_label(category), n, staff)
     row()
     row(_("施設"), _("予約件数"), _("延べ席日数"), _("利用企業数"), _("無断キャンセル(来場なし)"),
         _("企業の支払額(円)"), _("自治体の補助額(円)"), _("削減できた通勤時間(時間、推計)"),

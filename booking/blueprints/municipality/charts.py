@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
-from booking.services.reports import Report, prefecture_label
+from booking.labels import prefecture_name
+from booking.services.reports import Report
 
 
 def _fmt(value: float) -> str:
@@ -78,5 +79,6 @@ def occupancy_chart(report: Report) -> Markup:
 
 
 def prefecture_chart(report: Report, locale: str = "ja") -> Markup:
-    return svg_bars([(prefecture_label(code, locale), n) for code, n in report.by_prefecture],
+    return svg_bars([(prefecture_name(code, locale, unknown=_("不明")), n)
+                     for code, n in report.by_prefecture],
                     title=_("企業の所在都道府県別の企業数"))
