@@ -25,7 +25,9 @@ Refusals hide what exists: anyone outside the organisation gets "not_found" (a b
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
 
 from booking.models import (
     ApiToken,
@@ -96,6 +98,7 @@ def _manages_campaign(user: User, campaign: Campaign) -> bool:
 
 
 Policy = Callable[[User, Any], bool]
+T = TypeVar("T")
 
 # (kind of object, action) -> policy. An int stands for an organisation's id.
 POLICIES: dict[tuple[type, str], Policy] = {
@@ -133,6 +136,16 @@ def allowed(user: User | None, action: str, target: object) -> bool:
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     return POLICIES[(_kind(target), action)](user, target)
+
+
+def fetch(session: Session, user: User | None, action: str, kind: type[T], ident: int) -> T:
+    """The `kind` row with this id, loaded through its policy: when it does not exist the
+    user is told exactly what a refusal tells them (nothing about what exists)."""
+    target = session.get(kind, ident)
+    if target is None:
+        raise DomainError("not_yours" if kind is Booking else "not_found")
+    require(user, action, target)
+    return target
 
 
 def require(user: User | None, action: str, target: object) -> None:

@@ -92,11 +92,7 @@ def campaigns_of(session: Session, user: User) -> list[Campaign]:
 def get_campaign(session: Session, user: User, campaign_id: int) -> Campaign:
     """The campaign, for one of its municipality's members (DomainError "not_found" for
     anyone else: its existence is not confirmed)."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise DomainError("not_found")
-    access.require(user, "manage", campaign)
-    return campaign
+    return access.fetch(session, user, "manage", Campaign, campaign_id)
 
 
 def require_part_of(user: User, campaign: Campaign,
@@ -321,11 +317,7 @@ def pending_consents(session: Session, user: User) -> list[CampaignSlot]:
 
 def get_slot_to_consent(session: Session, user: User, slot_id: int) -> CampaignSlot:
     """A slot on a unit of the user's organisation (not_found for anyone else)."""
-    slot = session.get(CampaignSlot, slot_id)
-    if slot is None:
-        raise DomainError("not_found")
-    access.require(user, "consent", slot)
-    return slot
+    return access.fetch(session, user, "consent", CampaignSlot, slot_id)
 
 
 def set_consent(session: Session, user: User, slot: CampaignSlot, consent: bool) -> None:

@@ -19,7 +19,6 @@ from booking import clock
 from booking.models import Booking, BookingStatus, Space, Unit, User
 from booking.services import access, availability, reservations
 from booking.services.availability import TOKYO, at, regular_window
-from booking.services.errors import DomainError
 
 # --------------------------------------------------------------------------------------
 # Loading
@@ -42,11 +41,7 @@ def bookings_between(space: Space, start: datetime, end: datetime) -> sa.Select:
 
 def get_booking(session: Session, user: User, booking_id: int) -> Booking:
     """A booking of a space the user operates ("not found" for anyone else's)."""
-    booking = session.get(Booking, booking_id)
-    if booking is None:
-        raise DomainError("not_yours")
-    access.require(user, "operate", booking)
-    return booking
+    return access.fetch(session, user, "operate", Booking, booking_id)
 
 
 # --------------------------------------------------------------------------------------

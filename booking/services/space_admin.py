@@ -85,11 +85,7 @@ def get_space(session: Session, user: User, space_id: int) -> Space:
 
 
 def get_unit(session: Session, user: User, unit_id: int) -> Unit:
-    unit = session.get(Unit, unit_id)
-    if unit is None:
-        raise DomainError("not_found")
-    access.require(user, "manage", unit)
-    return unit
+    return access.fetch(session, user, "manage", Unit, unit_id)
 
 
 # --------------------------------------------------------------------------------------
