@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import wtforms
 from flask import request
@@ -48,3 +50,26 @@ def show_error(form: FlaskForm, error: DomainError) -> int:
     else:
         form.form_errors.append(error.message)
     return error.status
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What became of a submitted form: done (the action ran; `value` is what it
+    returned), or not (the page is shown again with `status`: 200 before any submission,
+    422 for invalid fields, the refusal's own status)."""
+
+    done: bool
+    status: int
+    value: Any = None
+
+
+def submit(form: FlaskForm, action: Callable[[], Any]) -> Submitted:
+    """Validate the form and, when it is valid, run `action` (one service call); a
+    refusal (DomainError) is shown on the form by show_error. The one way a page handles
+    a form: `result = submit(form, lambda: service.f(...)); if result.done: redirect`."""
+    if not form.validate_on_submit():
+        return Submitted(False, form_status(form))
+    try:
+        return Submitted(True, 200, action())
+    except DomainError as error:
+        return Submitted(False, show_error(form, error))

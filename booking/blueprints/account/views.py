@@ -20,7 +20,7 @@ from booking.blueprints.account.forms import (
     PasswordForm,
     SupporterSignupForm,
 )
-from booking.forms import form_status, show_error
+from booking.forms import form_status, show_error, submit
 from booking.models import User
 from booking.services import access, accounts, privacy, tokens
 from booking.services import audit as audit_service
@@ -127,19 +127,14 @@ def index():
 @throttles.own_password_guess
 def password():
     form = PasswordForm()
-    status = None
-    if form.validate_on_submit():
-        try:
-            accounts.change_password(unit_of_work.session(), current_user, form.current.data,
-                                     form.password.data)
-        except DomainError as error:
-            status = show_error(form, error)
-        else:
-            # The session token changed: this session stays, every other one ends.
-            login_user(current_user._get_current_object())
-            flash(_l("パスワードを変更しました。他の端末はログアウトされました。"), "success")
-            return redirect(url_for("account.index"))
-    return render_template("account/password.html", form=form), status or form_status(form)
+    result = submit(form, lambda: accounts.change_password(
+        unit_of_work.session(), current_user, form.current.data, form.password.data))
+    if result.done:
+        # The session token changed: this session stays, every other one ends.
+        login_user(current_user._get_current_object())
+        flash(_l("パスワードを変更しました。他の端末はログアウトされました。"), "success")
+        return redirect(url_for("account.index"))
+    return render_template("account/password.html", form=form), result.status
 
 
 # The link mailed at sign-up (services/accounts.py): it verifies the address only for the

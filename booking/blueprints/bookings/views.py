@@ -23,7 +23,7 @@ from booking.blueprints.bookings.forms import (
     form_hash,
 )
 from booking.formatting import parse_hhmm, time_of
-from booking.forms import form_status, show_error
+from booking.forms import form_status, show_error, submit
 from booking.models import Booking, CampaignSlot, Unit, User
 from booking.services import (
     access,
@@ -258,18 +258,12 @@ def _managed_booking(reference: str) -> Booking:
 def cancel(reference: str):
     booking = _managed_booking(reference)
     form = CancelForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            reservations.cancel(session(), booking, current_user, reason=form.reason.data or "")
-        except DomainError as error:
-            status = show_error(form, error)
-        else:
-            flash(_l("予約をキャンセルしました。"), "success")
-            return redirect(url_for("bookings.show", reference=booking.reference))
-    elif request.method == "POST":
-        status = form_status(form)
-    return render_template("bookings/cancel.html", booking=booking, form=form), status
+    result = submit(form, lambda: reservations.cancel(session(), booking, current_user,
+                                                      reason=form.reason.data or ""))
+    if result.done:
+        flash(_l("予約をキャンセルしました。"), "success")
+        return redirect(url_for("bookings.show", reference=booking.reference))
+    return render_template("bookings/cancel.html", booking=booking, form=form), result.status
 
 
 def _attendees_after(booking: Booking, command) -> list[str]:

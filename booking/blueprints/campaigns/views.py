@@ -9,7 +9,7 @@ from flask_login import current_user
 from booking import guards
 from booking.blueprints.campaigns import bp
 from booking.blueprints.campaigns.forms import ConsentForm, ParticipationForm
-from booking.forms import form_status, show_error
+from booking.forms import submit
 from booking.models import OrgKind
 from booking.services import campaign_extras
 from booking.services import campaign_management as management
@@ -66,18 +66,13 @@ def participation():
     form = ParticipationForm(obj=company)
     if not form.is_submitted():
         form.fill(company)
-    status = None
-    if form.validate_on_submit():
-        try:
-            management.register_participation(session(), current_user, company, form.category(),
-                                           form.core_day_staff.data)
-        except DomainError as error:
-            status = show_error(form, error)
-        else:
-            flash(_l("参加登録を保存しました。"), "success")
-            return redirect(url_for(".participation"))
+    result = submit(form, lambda: management.register_participation(
+        session(), current_user, company, form.category(), form.core_day_staff.data))
+    if result.done:
+        flash(_l("参加登録を保存しました。"), "success")
+        return redirect(url_for(".participation"))
     return render_template("campaigns/participation.html", form=form, company=company), \
-        status or form_status(form)
+        result.status
 
 
 # ------------------------------------------------------------------------------- consent

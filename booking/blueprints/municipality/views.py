@@ -22,7 +22,7 @@ from booking.blueprints.municipality.forms import (
     FactorsForm,
     SlotForm,
 )
-from booking.forms import form_status, options, show_error
+from booking.forms import form_status, options, show_error, submit
 from booking.models import Campaign, CampaignExtra, CampaignSlot
 from booking.services import campaign_extras, reports
 from booking.services import campaign_management as management
@@ -156,17 +156,13 @@ def _save_slot(campaign: Campaign, slot: CampaignSlot | None):
     form.unit_id.choices = _unit_choices(campaign)
     if request.method == "GET":
         form.fill(campaign, slot)
-    status = None
-    if form.validate_on_submit():
-        try:
-            management.save_slot(session(), current_user, campaign, form.to_data(), slot)
-        except DomainError as error:
-            status = show_error(form, error)
-        else:
-            flash(_l("提供枠を保存しました。"), "success")
-            return redirect(url_for(".campaign", campaign_id=campaign.id))
+    result = submit(form, lambda: management.save_slot(session(), current_user, campaign,
+                                                       form.to_data(), slot))
+    if result.done:
+        flash(_l("提供枠を保存しました。"), "success")
+        return redirect(url_for(".campaign", campaign_id=campaign.id))
     return render_template("municipality/slot_form.html", form=form, campaign=campaign,
-                           slot=slot), status or form_status(form)
+                           slot=slot), result.status
 
 
 @bp.route("/campaigns/<int:campaign_id>/slots/new", methods=["GET", "POST"])
@@ -198,17 +194,13 @@ def _extra(campaign: Campaign, extra_id: int) -> CampaignExtra:
 
 def _save_extra(campaign: Campaign, extra: CampaignExtra | None):
     form = ExtraForm(obj=extra)
-    status = None
-    if form.validate_on_submit():
-        try:
-            campaign_extras.save_extra(session(), current_user, campaign, form.to_data(), extra)
-        except DomainError as error:
-            status = show_error(form, error)
-        else:
-            flash(_l("貸出品を保存しました。"), "success")
-            return redirect(url_for(".campaign", campaign_id=campaign.id))
+    result = submit(form, lambda: campaign_extras.save_extra(session(), current_user, campaign,
+                                                             form.to_data(), extra))
+    if result.done:
+        flash(_l("貸出品を保存しました。"), "success")
+        return redirect(url_for(".campaign", campaign_id=campaign.id))
     return render_template("municipality/extra_form.html", form=form, campaign=campaign,
-                           extra=extra), status or form_status(form)
+                           extra=extra), result.status
 
 
 @bp.route("/campaigns/<int:campaign_id>/extras/new", methods=["GET", "POST"])
