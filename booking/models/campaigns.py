@@ -19,7 +19,8 @@ from booking.models.spaces import Unit
 class Priced(Protocol):
     """A unit's own price: a model Unit, or a unit of the search catalogue."""
 
-    price_amount: int
+    @property  # read-only, so that the catalogue's frozen units fit
+    def price_amount(self) -> int: ...
 
 
 class Eligibility(enum.StrEnum):
@@ -147,7 +148,9 @@ class CampaignSlot(Base):
         """Its dates include every day from `first` to `last` (inclusive)."""
         return self.start_date <= first and last <= self.end_date
 
-    @covers.inplace.expression
+    # hybrid_method.expression changes the hybrid in place already (its `inplace` is only
+    # for symmetry with hybrid_property, and mypy misreads it).
+    @covers.expression
     @classmethod
     def _covers_sql(cls, first: date, last: date) -> sa.ColumnElement[bool]:
         return sa.and_(cls.start_date <= first, cls.end_date >= last)

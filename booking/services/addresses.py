@@ -77,6 +77,8 @@ def normalise(raw: str) -> str:
             allow_domain_literal=False, allow_display_name=False, allow_empty_local=False)
     except EmailNotValidError as error:
         raise AddressError(raw, "invalid", str(error)) from None
+    if checked.ascii_email is None:  # only when SMTPUTF8 is allowed, which it is not here
+        raise AddressError(raw, "not_ascii")
     address = checked.ascii_email.lower()
     if len(address) > MAX_LENGTH:
         raise AddressError(raw, "invalid", f"longer than {MAX_LENGTH} characters")

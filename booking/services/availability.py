@@ -68,8 +68,11 @@ def is_holiday(day: date) -> bool:
 
 
 class OpenHours(Protocol):
-    opens_min: int
-    closes_min: int
+    # Read-only, so that the catalogue's Hours (a NamedTuple) fits as well as the model's.
+    @property
+    def opens_min(self) -> int: ...
+    @property
+    def closes_min(self) -> int: ...
 
 
 class SpaceHours(Protocol):

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
@@ -64,7 +65,8 @@ METHOD_PUBLISH = "PUBLISH"
 class _QuotedCN(Parameters):
     """Parameters whose CN is always in double quotes (non-ASCII names, ical4j clients)."""
 
-    always_quoted = (*Parameters.always_quoted, "CN")
+    # icalendar leaves the base's tuple unannotated, so mypy takes its length as its type.
+    always_quoted = (*Parameters.always_quoted, "CN")  # type: ignore[assignment]
 
 
 def _setting(name: str, default: str) -> str:
@@ -353,7 +355,8 @@ def owner_of(session: Session, secret: str) -> User | Organisation | Space | Non
     for model in FEED_OWNERS:
         found = session.scalar(sa.select(model).where(model.calendar_secret == secret))
         if found is not None:
-            return found
+            # mypy types a select() of one of several classes by their common base.
+            return cast("User | Organisation | Space", found)
     return None
 
 

@@ -113,11 +113,13 @@ class Catalogue:
         self.spaces = spaces
         self.touches = touches  # unit id -> what touches it
         self.by_prefecture: dict[int, list[CatalogueSpace]] = {}
-        self._grid: dict[tuple[int, int], list[CatalogueSpace]] = {}
+        # Each space with its coordinates (the spaces without any are in no cell).
+        self._grid: dict[tuple[int, int], list[tuple[float, float, CatalogueSpace]]] = {}
         for space in spaces:
             self.by_prefecture.setdefault(space.prefecture_code, []).append(space)
             if space.lat is not None and space.lon is not None:
-                self._grid.setdefault(_cell(space.lat, space.lon), []).append(space)
+                self._grid.setdefault(_cell(space.lat, space.lon), []).append(
+                    (space.lat, space.lon, space))
 
     def in_box(self, south: float, north: float, west: float, east: float
                ) -> Iterator[CatalogueSpace]:
@@ -125,8 +127,8 @@ class Catalogue:
         (y0, x0), (y1, x1) = _cell(south, west), _cell(north, east)
         for y in range(y0, y1 + 1):
             for x in range(x0, x1 + 1):
-                for space in self._grid.get((y, x), ()):
-                    if south <= space.lat <= north and west <= space.lon <= east:
+                for lat, lon, space in self._grid.get((y, x), ()):
+                    if south <= lat <= north and west <= lon <= east:
                         yield space
 
 
@@ -219,9 +221,8 @@ def current(session: Session) -> Catalogue:
 def bump(connection: sa.Connection) -> None:
     """Tell every process that the catalogue changed (it reloads on its next search)."""
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    table = CatalogueVersion.__table__
-    connection.execute(insert(table).values(id=1, version=1).on_conflict_do_update(
-        index_elements=[table.c.id], set_={"version": table.c.version + 1}))
+    connection.execute(insert(CatalogueVersion).values(id=1, version=1).on_conflict_do_update(
+        index_elements=["id"], set_={"version": CatalogueVersion.version + 1}))
 
 
 # --- noticing changes ------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -78,6 +78,7 @@ _A = 6378.137
 _E2 = 0.00669437999014
 _RADIAN = math.pi / 180
 _HALF_RADIAN = _RADIAN / 2
+_Date = date  # SearchQuery's field `date` hides the class inside its body
 
 
 @dataclass
@@ -87,8 +88,8 @@ class SearchQuery:
     lon: float | None = None
     radius_km: float = DEFAULT_RADIUS_KM
     prefecture: str | None = None
-    date: date | None = None
-    end_date: date | None = None
+    date: _Date | None = None
+    end_date: _Date | None = None
     start_min: int | None = None  # minutes after midnight, Tokyo
     end_min: int | None = None
     seats: int = 1
@@ -441,9 +442,9 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             c = candidates[unit.space_id]
             c.price = r.lowest_price if c.price is None else min(c.price, r.lowest_price)
 
-    listed = [c for c in candidates.values() if c.price is not None]
+    listed = [(c, c.price) for c in candidates.values() if c.price is not None]
     total = len(listed)
-    page = heapq.nsmallest(q.page * q.per_page, listed, key=lambda c: order(c, c.price))
+    page = [c for c, _ in heapq.nsmallest(q.page * q.per_page, listed, key=lambda cp: order(*cp))]
     page = page[(q.page - 1) * q.per_page:]
     page_ids = [c.space.id for c in page]
 
@@ -461,9 +462,9 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     for sid in page_ids:
         space = orm_spaces[sid]
         unit_results = []
-        for unit in space.units:
-            if (r := exact.get(unit.id)) is not None:
-                r.unit = unit
+        for model_unit in space.units:
+            if (r := exact.get(model_unit.id)) is not None:
+                r.unit = model_unit
                 unit_results.append(r)
         distance = None
         if place is not None and space.lat is not None and space.lon is not None:
@@ -486,6 +487,7 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     """The catalogue's spaces in the prefecture, or in the circle (a bounding box on the
     catalogue's grid, then the edge: geodesic where the fast distance is too close to
     call), that have the amenities and units of the kind asked for."""
+    pool: Iterable[CatalogueSpace]
     if pref is not None:
         pool = cat.by_prefecture.get(pref.code, [])
     elif place is not None:
@@ -562,7 +564,7 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery
         line, space = lines[row.id], row.space
         need = _need(row, q)
         offers: list[Offer] = []
-        if _regular_need(row, q) is not None:
+        if need is not None and _regular_need(row, q) is not None:  # (which is `need` then)
             windows = _regular_windows(row, space, q)
             if windows:
                 free = min(line.min_free(a, b) for a, b in windows)
@@ -572,10 +574,10 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery
             for slot in line.slots:
                 if not _slot_qualifies(slot, row, q):
                     continue
-                windows = _slot_windows(row, space, slot, q)
-                if not windows:
+                slot_windows = _slot_windows(row, space, slot, q)
+                if not slot_windows:
                     continue
-                free = min(line.min_free(a, b, slot.id) for a, b in windows)
+                free = min(line.min_free(a, b, slot.id) for a, b in slot_windows)
                 if free >= need:
                     offers.append(Offer(slot.price_for(row), row.price_per, free, slot))
         out[row.id] = (UnitResult(None, max(o.seats_left for o in offers), offers)
