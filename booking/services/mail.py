@@ -124,7 +124,7 @@ _HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-
 _STOP = "\\s<>\"'()\\[\\]{}、。「」『』（）【】〈〉《》\u3000"
 # What mail clients make links of: a scheme or www. up to a space, bracket or Japanese
 # punctuation (IRIs included); and without one, a host name with a top-level domain, an
-# e-mail address, an IPv4 address. On NFKC text, so that full-width ｈｔｔｐ：／／ counts too.
+# e-mail address, an IPv4 address. On NFKC text, so that full-width ｈｔｔｐ：／／ counts too.  # noqa: RUF003 - the full-width spelling is the point
 # Deliberately wide ("Mr.Tanaka" goes too): a lost word costs less than a live link.
 _LINKISH = re.compile(
     rf"(?:[a-z][a-z0-9+.\-]{{1,30}}://|(?:mailto|tel|sms|callto|sip|xmpp|data|javascript):"

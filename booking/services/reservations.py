@@ -42,6 +42,7 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -130,7 +131,7 @@ class Idempotency:
     respond: Callable[[list[Booking]], tuple[int, dict]]
 
 
-class Replay(Exception):  # noqa: N818 — not an error: the first answer, to send again
+class Replay(Exception):  # not an error: the first answer, to send again
     def __init__(self, status_code: int, response: dict) -> None:
         super().__init__("replay")
         self.status_code = status_code
@@ -291,7 +292,7 @@ def validate_shape(unit: Unit, periods: Sequence[Period], seats: int,
         if start >= end:
             raise DomainError("bad_range")
     ordered = sorted(periods)
-    for (_s1, e1), (s2, _e2) in zip(ordered, ordered[1:], strict=False):
+    for (_s1, e1), (s2, _e2) in pairwise(ordered):
         if s2 < e1:  # the periods of one request must not overlap each other
             raise DomainError("bad_range")
     limit = seats if unit.kind == UnitKind.DESK else unit.fits_people
