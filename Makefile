@@ -26,17 +26,21 @@ run: setup
 test: setup
 	./scripts/system-packages.sh
 	./scripts/browser-deps.sh
-	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory lint
 	./scripts/audit.sh
 	$(BIN)/pytest -n auto
 
 # The edit–test loop: SQLite only, no browser, no slow tests (not a substitute for `make test`).
 test-fast: setup
-	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory lint
 	TEST_BACKENDS=sqlite $(BIN)/pytest -n auto -m "not browser and not slow"
 
+# ruff; the layers (import-linter: [tool.importlinter]); the types of services and models
+# (mypy: [tool.mypy]).
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Refresh the English catalogue after changing user-facing text.
 extract: $(VENV)/.installed
