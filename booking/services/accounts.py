@@ -306,7 +306,7 @@ def _organisation_to_approve(session: Session, organisation_id: int, admin: User
 def approve(session: Session, organisation_id: int, admin: User) -> Organisation:
     """A site admin approves a supporter organisation: its published spaces go public."""
     organisation = _organisation_to_approve(session, organisation_id, admin)
-    if organisation.approved_at is None:
+    if not organisation.is_approved:
         organisation.approved_at = clock.now()
         record(session, admin, "organisation.approve", organisation, organisation.id)
     return organisation
@@ -314,7 +314,7 @@ def approve(session: Session, organisation_id: int, admin: User) -> Organisation
 
 def revoke_approval(session: Session, organisation_id: int, admin: User) -> Organisation:
     organisation = _organisation_to_approve(session, organisation_id, admin)
-    if organisation.approved_at is not None:
+    if organisation.is_approved:
         organisation.approved_at = None
         record(session, admin, "organisation.revoke", organisation, organisation.id)
     return organisation

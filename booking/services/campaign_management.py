@@ -134,7 +134,7 @@ def require_approved(organisation: Organisation) -> None:
     """Campaigns and their slots are run by municipalities the site admin has approved:
     before that (or once approval is revoked) nothing is created or changed, so that an
     organisation nobody checked files no slot request to an operator."""
-    if organisation.approved_at is None:
+    if not organisation.is_approved:
         raise DomainError("not_approved", field="organisation_id")
 
 

@@ -7,17 +7,17 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from booking.formatting import local_stamp
 from booking.labels import booking_status_label
 from booking.models import Space, User
 from booking.services import access, calendars
 from booking.services.audit import record
-from booking.services.availability import TOKYO, at
+from booking.services.availability import at
 from booking.services.csvexport import csv_text
 from booking.services.front_desk import bookings_between
 
 CSV_HEADER = ("予約番号", "区画", "開始", "終了", "席数", "状態", "会社", "予約者", "メール",
               "参加者", "料金(円)", "自治体負担(円)", "キャンペーン", "予約日時", "キャンセル理由")
-_WHEN = "%Y-%m-%d %H:%M"
 
 
 def bookings_csv(session: Session, user: User, space: Space, first: date, last: date) -> str:
@@ -28,12 +28,12 @@ def bookings_csv(session: Session, user: User, space: Space, first: date, last: 
     for b in session.scalars(bookings_between(space, at(first, 0), at(last, 1440))):
         slot = b.campaign_slot
         rows.append((
-            b.reference, b.unit.name, b.starts_at.astimezone(TOKYO).strftime(_WHEN),
-            b.ends_at.astimezone(TOKYO).strftime(_WHEN), b.seats, booking_status_label(b.status),
+            b.reference, b.unit.name, local_stamp(b.starts_at),
+            local_stamp(b.ends_at), b.seats, booking_status_label(b.status),
             b.company.name if b.company else "", b.user.name if b.user else "",
             b.user.email if b.user else "", " ".join(a.email for a in b.attendees),
             b.price_amount, b.subsidy_amount, slot.campaign.name if slot else "",
-            b.created_at.astimezone(TOKYO).strftime(_WHEN), b.cancel_reason,
+            local_stamp(b.created_at), b.cancel_reason,
         ))
     return csv_text(CSV_HEADER, rows)
 

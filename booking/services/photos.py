@@ -90,7 +90,7 @@ def add_photo(session: Session, user: User, space: Space, upload_dir: str | Path
     """Adds a photo to a space of the user's organisation, once a site admin has approved
     that organisation (before, it could store files on our disk unchecked by anyone)."""
     access.require(user, "manage", space)
-    if space.organisation.approved_at is None:
+    if not space.organisation.is_approved:
         raise DomainError("not_approved", field="file")
     check_name(filename)
     content, ext = encode(data)

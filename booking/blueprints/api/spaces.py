@@ -223,8 +223,7 @@ def space_detail(space_id: int):
              "unit_id": o.unit_id, "start_date": o.start_date.isoformat(),
              "end_date": o.end_date.isoformat(), "daily_start": hhmm(o.daily_start_min),
              "daily_end": hhmm(o.daily_end_min), "seats": o.seats,
-             "price": price_json(o.unit.price_amount if o.price_amount is None else o.price_amount,
-                                 o.unit.price_per)}
+             "price": price_json(o.price_for(), o.unit.price_per)}
             for o in offers
         ],
     }
@@ -302,8 +301,7 @@ def _day_json(unit: Unit, line: availability.Timeline, day: date) -> dict:
         campaigns.append({
             "slug": slot.campaign.slug, "name": slot.campaign.name,
             "start": w[0].isoformat(), "end": w[1].isoformat(),
-            "price": price_json(unit.price_amount if slot.price_amount is None else slot.price_amount,
-                                unit.price_per),
+            "price": price_json(slot.price_for(unit), unit.price_per),
             "seats_left": line.min_free(w[0], w[1], slot.id),
         })
     entry["campaigns"] = campaigns

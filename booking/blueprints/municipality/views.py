@@ -48,7 +48,7 @@ def _campaign(campaign_id: int) -> Campaign:
 def _organisation_choices() -> list:
     """The user's municipalities; one not approved yet says so (it cannot run campaigns)."""
     return options((o.id, o.display_name(current_locale())
-                    + ("" if o.approved_at is not None else f" ({_l('承認待ち')})"))
+                    + ("" if o.is_approved else f" ({_l('承認待ち')})"))
                    for o in management.municipalities_of(current_user))
 
 
