@@ -200,6 +200,21 @@ def test_plain_booking_path_applies_the_campaign_slot_the_company_is_entitled_to
     assert (booking.campaign_slot_id, booking.price_amount) == (slot.id, 0)
 
 
+def test_a_full_campaign_slot_leaves_the_plain_booking_at_the_units_price(client, w, make):
+    """The slot chosen for the user has no seat left (or a limit refuses): the company still
+    gets the seat it asked for, at the unit's price, on the page and on the API alike."""
+    unit = w["desks"]  # 5 seats, 1000 yen a day
+    campaign = make.campaign(starts_on=future_day(1), ends_on=future_day(60))
+    slot = make.slot(campaign, unit, seats=1, price_amount=0)
+    day = weekday()
+    page = client.post(f"/bookings/new?unit_id={unit.id}",
+                       data={"first_date": day.isoformat(), "seats": "1"})
+    api = api_post(client, w, {"unit_id": unit.id, "date": day.isoformat()})
+    assert page.status_code == 302 and api.status_code == 201, api.get_json()
+    assert [(b.campaign_slot_id, b.price_amount) for b in bookings_of(unit)] == [
+        (slot.id, 0), (None, 1000)]
+
+
 def test_search_to_space_page_to_booking_form_keeps_date_and_seats(client, w):
     """The booking form reached from a search result does not keep the searched day and seats."""
     day = weekday()

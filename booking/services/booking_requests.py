@@ -8,9 +8,9 @@ price and the same refusal whichever way it came.
 
 A cheaper campaign slot is never left unused by accident: a request that names no slot
 gets the cheapest slot offered on that unit for all its days to a company the slot
-admits (its prefecture rule), and the slot's per-company counts are decided under the
-booking's locks; when those refuse, the booking is made at the unit's own price instead
-(the company asked for a seat, not for the campaign).
+admits (its prefecture rule); its seats, hours and per-company counts are decided under
+the booking's locks, and when they refuse, the booking is made at the unit's own price
+instead (the company asked for a seat, not for the campaign).
 """
 
 from __future__ import annotations
@@ -236,9 +236,11 @@ def place(session: Session, user: User, request: BookingRequest, *,
     try:
         return book(slot)
     except DomainError as refused:
-        if not refused.code.startswith("campaign_"):
+        if refused.code == "busy":  # waited long enough already
             raise
-        return book(None)  # the campaign's own limits: the unit's price, as asked
+        # The slot the user did not ask for cannot take it (its seats, hours or limits):
+        # the booking as asked, at the unit's price; its refusal, if any, is the plain one.
+        return book(None)
 
 
 def change(session: Session, user: User, booking: Booking, request: ChangeRequest,
