@@ -65,10 +65,9 @@ MESSAGES = {
     "bad_status": (409, _l("この予約の状態では操作できません。")),
     "no_change": (422, _l("変更する内容がありません。")),
     "unknown_place": (422, _l("場所が見つかりません。")),
-    # The operator console (services/console.py, services/photos.py).
+    # The operator console (services/space_admin.py, closures.py, front_desk.py, photos.py).
     "not_found": (404, _l("見つかりません。")),
     "not_approved": (403, _l("サイト管理者が団体を承認するまで、この操作はできません。")),
-    "not_supporter": (403, _l("施設の管理には、施設を持つ団体への所属が必要です。")),
     "owner_only": (403, _l("この操作は団体のオーナーだけが行えます。")),
     "has_bookings": (409, _l("予約があるため削除できません。非公開にしてください。")),
     "slug_taken": (422, _l("このURL名は使われています。")),
