@@ -8,14 +8,14 @@ from pathlib import Path
 import psycopg
 from flask import Flask, g, jsonify, render_template, request, session
 from flask.json.provider import DefaultJSONProvider
-from flask_babel import get_locale, refresh
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import IntegerConverter
 
 from booking.extensions import db, login_manager
-from booking.formatting import FILTERS, local_date  # noqa: F401 - booking.forms imports local_date here
+from booking.formatting import FILTERS, current_locale, local_date  # noqa: F401 - re-exported: views and booking.forms import them from here
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -25,10 +25,6 @@ def select_locale() -> str:
     if lang in ("ja", "en"):
         return lang
     return "ja"  # Japanese first, whatever the browser says: the service is for Japan.
-
-
-def current_locale() -> str:
-    return str(get_locale() or "ja")
 
 
 @login_manager.user_loader
