@@ -91,6 +91,15 @@ def yen_amount(amount: int) -> str:
     return "¥" + thousands(amount)
 
 
+def yen_taxed(amount: int | None) -> str:
+    """A price with its tax stated (総額表示): '¥1,100(税込)', '無料' for 0, '' for none."""
+    if amount is None:
+        return ""
+    if amount == 0:
+        return _("無料")
+    return _("%(amount)s(税込)", amount=yen_amount(amount))
+
+
 def thousands(number: float) -> str:
     """A number with its thousands grouped: 1234567 → '1,234,567'."""
     return format(number, ",")
@@ -137,6 +146,7 @@ def local_stamp(value: datetime) -> str:
 FILTERS = {
     "yen": yen,
     "yen_amount": yen_amount,
+    "yen_taxed": yen_taxed,
     "thousands": thousands,
     "distance": distance,
     "hhmm": hhmm,
