@@ -70,6 +70,11 @@ class Space(Base):
     nearest_station: Mapped[str] = mapped_column(sa.String(100), default="")
     access: Mapped[str] = mapped_column(sa.String(300), default="")
     access_en: Mapped[str] = mapped_column(sa.String(300), default="")
+    # Whom a customer calls or writes to about a booking (after the cancellation deadline:
+    # the only way to change it). Optional; without them pages show the operator's name
+    # and the space's address.
+    contact_phone: Mapped[str] = mapped_column(sa.String(30), default="", server_default="")
+    contact_email: Mapped[str] = mapped_column(sa.String(254), default="", server_default="")
     amenities: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     closed_on_holidays: Mapped[bool] = mapped_column(default=True)
     published: Mapped[bool] = mapped_column(default=True)

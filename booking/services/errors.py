@@ -108,6 +108,12 @@ MESSAGES = {
     "wrong_password": (422, _l("パスワードが正しくありません。")),
     "wrong_password.current": (422, _l("現在のパスワードが正しくありません。")),
     "sole_owner": (409, _l("他のメンバーがいる団体のオーナーは、先にオーナーを引き継いでください。")),
+    # The cancellation policy (services/cancellation.py): a booking past its deadline
+    # already is made only once the user has said they know.
+    "late_unacknowledged": (
+        422, _l("このご予約は取消期限を過ぎているため、予約後のキャンセルはできません。"
+                "確認のチェックを入れてから予約してください。")
+    ),
 }
 
 

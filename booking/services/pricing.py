@@ -17,11 +17,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
 
 from booking.clock import TOKYO
-from booking.models import Booking, CampaignSlot, PricePer, Unit
+from booking.models import Booking, CampaignSlot, PricePer, Unit, User
 from booking.services.availability import tokyo_days
 from booking.services.campaign_rules import split_price
+from booking.services.errors import DomainError
+
+if TYPE_CHECKING:
+    from booking.services.booking_requests import BookingRequest
 
 # The standard consumption tax rate (%). Facility use has no reduced rate.
 CONSUMPTION_TAX_PERCENT = 10
@@ -116,3 +123,35 @@ def of_booking(booking: Booking) -> Breakdown:
     return Breakdown(price_per=unit.price_per, unit_price=unit.price_amount, length=length,
                      seats=booking.seats, base=base, discount=base - at_slot,
                      subsidy=booking.subsidy_amount, company_pays=booking.price_amount)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a booking form asks for would cost, before it is sent: the bookings it makes
+    (one per period), their breakdown summed, and the first start (its cancellation
+    deadline is the one the form warns about)."""
+
+    breakdown: Breakdown
+    bookings: int
+    starts_at: datetime
+    slot: CampaignSlot | None  # the campaign slot it would go through
+    chosen: bool  # a cheaper slot picked for the user (it may turn out full: unit price)
+
+
+def estimate(session: Session, user: User, unit: Unit, request: BookingRequest) -> Estimate | None:
+    """The estimate of `request` as booking_requests.place would book it (the same slot,
+    the same periods, the same arithmetic); None while the request names no bookable
+    time (no date yet, a closed day: the booking would be refused and says why)."""
+    # Imported here: booking_requests books through reservations, which prices with this
+    # module (a module-level import would be circular).
+    from booking.services import booking_requests
+
+    try:
+        slot, chosen = booking_requests.resolve_slot(session, unit, user, request)
+        periods = booking_requests.periods_for(unit, slot, request)
+    except DomainError:
+        return None
+    if not periods:
+        return None
+    return Estimate(quote_all(unit, slot, periods, request.seats), len(periods),
+                    min(start for start, _ in periods), slot, chosen)

@@ -31,6 +31,8 @@ from booking.services import (
     booking_requests,
     calendars,
     campaign_extras,
+    cancellation,
+    pricing,
     reservations,
 )
 from booking.services.availability import TOKYO
@@ -97,6 +99,13 @@ class BookingChange(BaseModel):
         return self
 
 
+def _breakdown_json(booking: Booking) -> dict:
+    money = pricing.of_booking(booking)
+    return {"base": money.base, "campaign_discount": money.discount,
+            "municipality_pays": money.subsidy, "company_pays": money.company_pays,
+            "consumption_tax": money.tax, "tax_rate_percent": money.tax_percent}
+
+
 def booking_json(booking: Booking) -> dict:
     slot = booking.campaign_slot
     return {
@@ -111,6 +120,9 @@ def booking_json(booking: Booking) -> dict:
         "seats": booking.seats,
         "price": {"amount": booking.price_amount, "currency": "JPY",
                   "subsidy": booking.subsidy_amount},
+        "price_breakdown": _breakdown_json(booking),
+        "cancel_deadline": cancellation.deadline_of(booking.unit, booking.starts_at)
+        .astimezone(TOKYO).isoformat(),
         "campaign": slot.campaign.slug if slot is not None else None,
         "attendees": [a.email for a in booking.attendees],
         "extras": _extras_json(booking),
@@ -231,6 +243,18 @@ SCHEMAS["Booking"] = {
         "price": {"type": "object", "required": ["amount", "currency"], "properties": {
             "amount": {"type": "integer"}, "currency": {"type": "string", "const": "JPY"},
             "subsidy": {"type": "integer"}}},
+        "price_breakdown": {
+            "type": "object",
+            "description": "Who pays what, all tax-included yen: base (the unit's own price "
+                           "for the length and seats) − campaign_discount − municipality_pays "
+                           "= company_pays, of which consumption_tax at tax_rate_percent",
+            "required": ["base", "campaign_discount", "municipality_pays", "company_pays",
+                         "consumption_tax", "tax_rate_percent"],
+            "properties": {k: {"type": "integer"} for k in (
+                "base", "campaign_discount", "municipality_pays", "company_pays",
+                "consumption_tax", "tax_rate_percent")}},
+        "cancel_deadline": {"type": "string", "format": "date-time",
+                            "description": "Until then the company may cancel or change it"},
         "campaign": {"type": ["string", "null"]},
         "attendees": {"type": "array", "items": {"type": "string"}},
         "extras": {"type": "array", "description": "Extras of the campaign lent with it",

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, StringField, TextAreaField, TimeField
+from wtforms import BooleanField, HiddenField, IntegerField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from booking.formatting import minutes_of
@@ -35,6 +35,9 @@ class BookingForm(FlaskForm):
     attendees = TextAreaField(_l("参加者のメールアドレス"), validators=[Optional(), Length(max=10000)],
                               description=ATTENDEES_HELP)
     note = TextAreaField(_l("施設へのメモ"), validators=[Optional(), Length(max=500)])
+    # Shown with the warning when the booking is past its cancellation deadline already
+    # (services/cancellation.require_acknowledged).
+    accept_late = BooleanField(_l("予約後はキャンセルできないことを確認しました"))
     # A fresh token per form shown: a second click of the same form books nothing more.
     submission = HiddenField()
 

@@ -5,8 +5,10 @@ refusal is shown by booking.forms.show_error; booking.unit_of_work commits."""
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
@@ -22,14 +24,18 @@ from booking.blueprints.bookings.forms import (
     extra_field,
     form_hash,
 )
-from booking.formatting import parse_hhmm, time_of
+from booking.formatting import parse_hhmm, time_of, yen_taxed
 from booking.forms import form_status, show_error, submit
+from booking.labels import PER
 from booking.models import Booking, CampaignSlot, Unit, User
 from booking.services import (
     access,
     booking_requests,
     calendars,
     campaign_extras,
+    cancellation,
+    free_time,
+    pricing,
     reservations,
     tokens,
 )
@@ -46,6 +52,26 @@ def booking_extra_lines(booking: Booking) -> list:
     if booking.campaign_slot_id is None:
         return []
     return campaign_extras.booking_extras(session(), booking)
+
+
+@bp.app_template_global()
+def price_breakdown(booking: Booking) -> pricing.Breakdown:
+    """Who pays what for a stored booking (its page and its mail)."""
+    return pricing.of_booking(booking)
+
+
+@bp.app_template_global()
+def cancel_deadline(booking: Booking) -> datetime:
+    """The last instant the company may cancel or change the booking (its mail)."""
+    return cancellation.deadline_of(booking.unit, booking.starts_at)
+
+
+@bp.app_template_global()
+def per_price(amount: int, per) -> str:
+    """A unit's price with its tax stated: '¥1,100(税込) / 1時間', '無料'."""
+    if amount == 0:
+        return yen_taxed(amount)
+    return _("%(price)s / %(per)s", price=yen_taxed(amount), per=PER[str(getattr(per, "value", per))])
 
 
 # What a search asked for, carried from the results to the space page to the booking form.
@@ -103,11 +129,27 @@ def _describe_extras(form, extras: list, unit: Unit, slot: CampaignSlot) -> None
             field.description = f"{about} {left}" if about else left
 
 
+def _estimate(form, unit: Unit, slot: CampaignSlot | None,
+              extra_names: list[str]) -> pricing.Estimate | None:
+    """The estimate of what the form asks for now (its date, times, seats): None until
+    it names a time that could be booked."""
+    if not form.first_date.data:
+        return None
+    try:
+        command = booking_request(form, unit, slot.id if slot is not None else None,
+                                  extra_names)
+    except DomainError:  # no hours yet
+        return None
+    return pricing.estimate(session(), current_user, unit, command)
+
+
 @bp.route("/bookings/new", methods=["GET", "POST"])
 @login_required
 def new():
     unit = _found(booking_requests.bookable_unit, session(), request.args.get("unit_id", type=int))
     slot = _found(booking_requests.named_slot, session(), unit, request.args.get("slot", type=int))
+    if slot is not None and slot.ended():  # history: said once, never a form (410 Gone)
+        return render_template("campaigns/slot_ended.html", slot=slot, unit=unit), 410
     extras = (campaign_extras.campaign_extras(session(), slot.campaign)
               if slot is not None else [])
     form = booking_form(unit, extras, current_locale())
@@ -115,7 +157,9 @@ def new():
     if request.method == "GET":
         _prefill(form, unit)
     status = 200
-    if form.validate_on_submit():
+    # "料金を確認する": the same form shown again with its estimate, nothing booked.
+    previewing = request.method == "POST" and "preview" in request.form
+    if form.validate_on_submit() and not previewing:
         token = form.submission.data or secrets.token_urlsafe(16)
         slot_id = slot.id if slot is not None else None
         idem = reservations.Idempotency(
@@ -123,9 +167,13 @@ def new():
             respond=lambda made: (201, {"references": [b.reference for b in made]}),
         )
         try:
-            made = booking_requests.place(
-                session(), current_user, booking_request(form, unit, slot_id, extra_names),
-                locale=current_locale(), idempotency=idem, unit=unit)
+            command = booking_request(form, unit, slot_id, extra_names)
+            ahead = pricing.estimate(session(), current_user, unit, command)
+            if ahead is not None:  # the user saw (and ticked) that it cannot be cancelled
+                cancellation.require_acknowledged(unit, ahead.starts_at,
+                                                  bool(form.accept_late.data))
+            made = booking_requests.place(session(), current_user, command,
+                                          locale=current_locale(), idempotency=idem, unit=unit)
             references = [b.reference for b in made]
             flash(_l("予約が確定しました。確認メールをお送りします。"), "success")
         except reservations.Replay as replay:
@@ -145,8 +193,17 @@ def new():
     if slot is not None:
         _describe_extras(form, extras, unit, slot)
     offers = booking_requests.offers(session(), unit, current_user) if slot is None else []
+    estimate = _estimate(form, unit, slot, extra_names)
+    deadline = (cancellation.deadline_of(unit, estimate.starts_at)
+                if estimate is not None else None)
     return render_template("bookings/new.html", form=form, unit=unit, slot=slot, offers=offers,
-                           space=unit.space, extras=[form[n] for n in extra_names]), status
+                           space=unit.space, extras=[form[n] for n in extra_names],
+                           estimate=estimate, deadline=deadline,
+                           late=deadline is not None and cancellation.has_passed(deadline),
+                           # What is free: the month of the chosen date, or a room's hours of it.
+                           free_view=free_time.for_booking(
+                               session(), unit, slot, day=form.first_date.data,
+                               month_of=free_time.parse_month(request.args.get("month")))), status
 
 
 @bp.get("/bookings/<reference>")
@@ -157,6 +214,7 @@ def show(reference: str):
                                  current_user)
     return render_template("bookings/show.html", booking=booking, more=more,
                            can_manage=access.allowed(current_user, "manage", booking),
+                           policy=cancellation.policy_of(booking, current_user),
                            action_form=ActionForm())
 
 
@@ -263,7 +321,8 @@ def cancel(reference: str):
     if result.done:
         flash(_l("予約をキャンセルしました。"), "success")
         return redirect(url_for("bookings.show", reference=booking.reference))
-    return render_template("bookings/cancel.html", booking=booking, form=form), result.status
+    return render_template("bookings/cancel.html", booking=booking, form=form,
+                           policy=cancellation.policy_of(booking, current_user)), result.status
 
 
 def _attendees_after(booking: Booking, command) -> list[str]:
@@ -308,5 +367,5 @@ def change(reference: str):
     elif request.method == "POST":
         status = form_status(form)
     form.confirm.data = ""
-    return render_template("bookings/change.html", booking=booking, form=form,
-                           unit=unit), status
+    return render_template("bookings/change.html", booking=booking, form=form, unit=unit,
+                           policy=cancellation.policy_of(booking, current_user)), status

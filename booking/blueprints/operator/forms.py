@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
+    EmailField,
     FloatField,
     Form,
     FormField,
@@ -36,6 +37,7 @@ from booking.forms import DateField, options
 from booking.labels import AMENITY_LABELS, PER, SPACE_KINDS, UNIT_KINDS, weekday_name
 from booking.models import AMENITIES, PricePer, Space, SpaceKind, Unit, UnitKind
 from booking.prefectures import choices as prefecture_choices
+from booking.services import addresses
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -76,6 +78,14 @@ class SpaceForm(FlaskForm):
     nearest_station = StringField(_l("最寄り駅"), validators=[Optional(), Length(max=100)])
     access = StringField(_l("アクセス"), validators=[Optional(), Length(max=300)])
     access_en = StringField(_l("アクセス(英語)"), validators=[Optional(), Length(max=300)])
+    contact_phone = StringField(
+        _l("問い合わせ電話番号"),
+        validators=[Optional(), Length(max=30), Regexp(
+            r"^\+?[0-9][0-9 ()-]*[0-9]$",
+            message=_l("数字とハイフンで入力してください(例: 054-123-4567)。"))],
+        description=_l("キャンセル期限を過ぎた予約の利用者に、連絡先として表示します。"))
+    contact_email = EmailField(_l("問い合わせメールアドレス"),
+                               validators=[Optional(), Length(max=254)])
     amenities = MultiCheckboxField(_l("設備"), choices=options(
         (a, AMENITY_LABELS[a]) for a in AMENITIES))
     published = BooleanField(_l("公開する"), default=True)
@@ -95,9 +105,19 @@ class SpaceForm(FlaskForm):
             "nearest_station": (self.nearest_station.data or "").strip(),
             "access": (self.access.data or "").strip(),
             "access_en": (self.access_en.data or "").strip(),
+            "contact_phone": (self.contact_phone.data or "").strip(),
+            "contact_email": (self.contact_email.data or "").strip(),
             "amenities": [a for a in AMENITIES if a in (self.amenities.data or [])],
             "published": bool(self.published.data),
         }
+
+    def validate_contact_email(self, field) -> None:
+        if not (field.data or "").strip():
+            return
+        try:  # the one address rule (booking.services.addresses)
+            field.data = addresses.normalise(field.data)
+        except addresses.AddressError as error:
+            raise ValidationError(error.message) from None
 
     def validate_lon(self, field) -> None:
         if (field.data is None) != (self.lat.data is None):
