@@ -413,3 +413,33 @@ def for_booking(session: Session, unit: Unit, slot: CampaignSlot | None, *,
         first = slot.start_date if slot is not None and slot.start_date > today else today
     first = month_start(max(first, today))
     return _months(session, [(unit, slot)], first)[unit.id]
+
+
+# --------------------------------------------------------------------------- opening hours
+
+
+@dataclass(frozen=True)
+class WeekGroup:
+    """Weekdays in a row (Monday = 0) with the same hours; None when closed."""
+
+    weekdays: tuple[int, ...]
+    opens_min: int | None
+    closes_min: int | None
+
+    @property
+    def closed(self) -> bool:
+        return self.opens_min is None
+
+
+def week_groups(space: Space) -> list[WeekGroup]:
+    """The week from Monday in runs of days with equal hours, for a summary such as
+    「月〜金 09:00–18:00、土日 休み」 instead of seven rows."""
+    groups: list[WeekGroup] = []
+    for weekday in range(7):
+        hours = space.hours_on(weekday)
+        key = (hours.opens_min, hours.closes_min) if hours is not None else (None, None)
+        if groups and (groups[-1].opens_min, groups[-1].closes_min) == key:
+            groups[-1] = WeekGroup((*groups[-1].weekdays, weekday), *key)
+        else:
+            groups.append(WeekGroup((weekday,), *key))
+    return groups

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, redirect, render_template, send_file, session
+from datetime import date
 
-from booking import unit_of_work
+from babel.dates import format_date
+from flask import (
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+)
+
+from booking import dates, unit_of_work
 from booking.blueprints.public import bp
 from booking.blueprints.public.forms import LanguageForm
-from booking.services import health, photos, spaces
+from booking.formatting import current_locale
+from booking.services import free_time, health, photos, spaces
 from booking.web import local_path, problem
+
+_WEEKDAYS_JA = "月火水木金土日"
+_WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 @bp.app_context_processor
@@ -16,6 +31,20 @@ def _language_form():
     # Not bound to the request: the header's forms must render on any page, even an
     # error page for a request whose body could not be read (413).
     return {"language_form": lambda: LanguageForm(formdata=None)}
+
+
+@bp.app_template_global()
+def weekday_short(weekday: int) -> str:
+    """月 … 日, Mon … Sun (Monday = 0): a calendar's column, a summary of opening hours."""
+    return _WEEKDAYS_JA[weekday] if current_locale() == "ja" else _WEEKDAYS_EN[weekday]
+
+
+@bp.app_template_global()
+def month_label(first: date) -> str:
+    """2026年12月, December 2026."""
+    if current_locale() == "ja":
+        return f"{first.year}年{first.month}月"
+    return format_date(first, "LLLL y", locale="en")
 
 
 @bp.get("/")
@@ -28,7 +57,12 @@ def space(slug: str):
     found = spaces.public_space(unit_of_work.session(), slug=slug)
     if found is None:
         abort(404)
-    return render_template("public/space.html", space=found,
+    # ?month=YYYY-MM: the month of the calendars; ?day=YYYY-MM-DD: the day of the rooms' hours.
+    free = free_time.for_space(unit_of_work.session(), found,
+                               month_of=free_time.parse_month(request.args.get("month")),
+                               day=dates.parse(request.args.get("day")))
+    return render_template("public/space.html", space=found, free=free,
+                           week=free_time.week_groups(found),
                            offers=spaces.campaign_offers(unit_of_work.session(), found))
 
 
