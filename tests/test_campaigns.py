@@ -152,13 +152,17 @@ def test_a_named_campaign_needs_a_slot_on_the_unit_for_the_days_asked(seeded):
             db.session, slot.unit, user,
             booking_requests.BookingRequest(unit_id=slot.unit_id, first_date=day, campaign=slug))
 
-    assert resolve(slot.campaign.slug, date(2019, 7, 23)) == (slot, False)
-    with pytest.raises(DomainError) as outside:
-        resolve(slot.campaign.slug, date(2019, 7, 27))
-    assert outside.value.code == "campaign_closed"
-    with pytest.raises(DomainError) as unknown:
-        resolve("no-such-campaign", date(2019, 7, 23))
-    assert unknown.value.code == "campaign_closed"
+    with time_machine.travel(BEFORE_2019, tick=False):  # once ended, a slot offers nothing
+        assert resolve(slot.campaign.slug, date(2019, 7, 23)) == (slot, False)
+        with pytest.raises(DomainError) as outside:
+            resolve(slot.campaign.slug, date(2019, 7, 27))
+        assert outside.value.code == "campaign_closed"
+        with pytest.raises(DomainError) as unknown:
+            resolve("no-such-campaign", date(2019, 7, 23))
+        assert unknown.value.code == "campaign_closed"
+    with pytest.raises(DomainError) as ended:  # today: history (tests/test_history.py)
+        resolve(slot.campaign.slug, date(2019, 7, 23))
+    assert ended.value.code == "campaign_closed" and ended.value.variant == "ended"
 
 
 # ------------------------------------------------------------------------------- extras

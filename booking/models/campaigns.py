@@ -72,6 +72,11 @@ class Campaign(Base):
     def display_name(self, locale: str = "ja") -> str:
         return self.name_en if locale == "en" and self.name_en else self.name
 
+    @hybrid_method
+    def ended(self, today: date | None = None) -> bool:
+        """Its last day is before `today` (Tokyo's, by default): a campaign of the past."""
+        return self.ends_on < (today or clock.today())
+
 
 class CampaignSlot(Base):
     """Seats of a unit offered by a campaign on a date range within a daily window."""
@@ -142,6 +147,21 @@ class CampaignSlot(Base):
         return sa.and_(cls.operator_consent.is_(True),
                        sa.select(campaign.id).where(campaign.id == cls.campaign_id,
                                                     campaign.is_public).exists())
+
+    @hybrid_method
+    def ended(self, today: date | None = None) -> bool:
+        """History: its last day is before `today` (Tokyo's, by default). An ended slot is
+        shown as what was offered (its dates, 「終了」) and never as bookable; one partly
+        past is bookable from `bookable_from`. The one rule for the campaign, space,
+        search and booking pages; in SQL too, `.where(~CampaignSlot.ended(today))`."""
+        return self.end_date < (today or clock.today())
+
+    def bookable_from(self, today: date | None = None) -> date | None:
+        """The first of its days that can still be booked (today or later), or None when
+        it has ended. (Today itself only while its window has not closed: the booking
+        says so, reservations.day_period.)"""
+        today = today or clock.today()
+        return None if self.ended(today) else max(self.start_date, today)
 
     @hybrid_method
     def covers(self, first: date, last: date) -> bool:

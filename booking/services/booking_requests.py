@@ -86,7 +86,7 @@ def bookable_unit(session: Session, unit_id: int | None) -> Unit:
     so that a unit without campaigns costs no query for them."""
     offered = (sa.select(CampaignSlot.id)
                .where(CampaignSlot.unit_id == Unit.id, CampaignSlot.is_offered,
-                      CampaignSlot.end_date >= clock.today())
+                      ~CampaignSlot.ended(clock.today()))
                .exists())
     row = session.execute(
         sa.select(Unit, offered).join(Space, Unit.space_id == Space.id)
@@ -137,8 +137,9 @@ def periods_for(unit: Unit, slot: CampaignSlot | None,
 
     Explicit times as given; a unit let by the night: one stay from the first day (a set
     or range of days is refused: "whole_stays"); one day: its opening hours (or the slot's
-    window); several days: each day that is open, closed days left out ("closed" when
-    none is open)."""
+    window), today from now on once they have begun (a drop-in, reservations.day_period);
+    several days: each day that is open, closed days left out ("closed" when none is
+    open)."""
     if request.start is not None and request.end is not None:
         return [(request.start, request.end)]
     several = bool(getattr(request, "dates", ())) or bool(getattr(request, "last_date", None))
@@ -165,9 +166,10 @@ def periods_for(unit: Unit, slot: CampaignSlot | None,
 
 
 def _offered_on(unit: Unit, days: Sequence[date]) -> sa.Select:
-    """Slots offered on this unit for every one of `days`."""
+    """Slots offered on this unit for every one of `days` (an ended slot offers nothing)."""
     return (sa.select(CampaignSlot)
             .where(CampaignSlot.unit_id == unit.id, CampaignSlot.is_offered,
+                   ~CampaignSlot.ended(clock.today()),
                    CampaignSlot.start_date <= min(days), CampaignSlot.end_date >= max(days))
             .options(selectinload(CampaignSlot.campaign))
             .order_by(CampaignSlot.id))
@@ -180,6 +182,21 @@ def _admits(slot: CampaignSlot, user: User, unit: Unit) -> bool:
     return company is not None and not (
         slot.eligibility == Eligibility.OUTSIDE_PREFECTURE
         and company.prefecture_code == unit.space.prefecture_code)
+
+
+def _not_offered(session: Session, unit: Unit, request: BookingRequest) -> DomainError:
+    """Why the slot named is not offered for the request's days: "campaign_closed", said
+    as "its offer has ended" when every slot it names on this unit is history."""
+    named = sa.select(CampaignSlot).where(CampaignSlot.unit_id == unit.id)
+    if request.slot_id is not None:
+        named = named.where(CampaignSlot.id == request.slot_id)
+    else:
+        named = named.join(Campaign, CampaignSlot.campaign_id == Campaign.id).where(
+            Campaign.slug == request.campaign)
+    slots = list(session.scalars(named))
+    ended = bool(slots) and all(slot.ended() for slot in slots)
+    return DomainError("campaign_closed", field="first_date",
+                       variant="ended" if ended else None)
 
 
 def resolve_slot(session: Session, unit: Unit, user: User,
@@ -199,7 +216,7 @@ def resolve_slot(session: Session, unit: Unit, user: User,
                 Campaign.slug == request.campaign)
         slot = session.scalars(query.limit(1)).first()
         if slot is None:
-            raise DomainError("campaign_closed", field="first_date")
+            raise _not_offered(session, unit, request)
         return slot, False
     if not getattr(unit, "has_offers", True):
         return None, False
@@ -218,6 +235,9 @@ def place(session: Session, user: User, request: BookingRequest, *,
           unit: Unit | None = None) -> list[Booking]:
     """Book what `request` asks for (see the module docstring); DomainError otherwise.
     `unit`: the request's unit as bookable_unit() loaded it already (the booking page)."""
+    # A retry gets the first answer even when the request would now mean something else
+    # (a drop-in retried after closing, a slot's last day retried after midnight).
+    reservations.replay_if_seen(session, user, idempotency)
     if request.extras and any(request.extras.values()) and not request.names_slot:
         # Extras are lent by the campaign the booking names (API.md), never by one chosen.
         raise DomainError("extra_not_offered")
@@ -280,7 +300,7 @@ def offers(session: Session, unit: Unit, user: User) -> list[CampaignSlot]:
     return [s for s in session.scalars(
                 sa.select(CampaignSlot)
                 .where(CampaignSlot.unit_id == unit.id, CampaignSlot.is_offered,
-                       CampaignSlot.end_date >= today)
+                       ~CampaignSlot.ended(today))
                 .options(selectinload(CampaignSlot.campaign))
                 .order_by(CampaignSlot.start_date, CampaignSlot.id))
             if s.price_for(unit) < unit.price_amount and _admits(s, user, unit)]

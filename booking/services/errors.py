@@ -11,6 +11,8 @@ MESSAGES = {
     "not_enough_seats.whole": (409, _l("その日時は既に予約が入っています。別の日時を選んでください。")),
     "busy": (503, _l("混み合っています。もう一度お試しください。")),
     "closed": (422, _l("その日時は営業していません。")),
+    # A day booking for today after closing time (reservations.day_period).
+    "closed.today": (422, _l("本日の営業は終了しました。別の日付を選んでください。")),
     "outside_hours": (422, _l("営業時間外です。")),
     "in_past": (422, _l("過去の日時は予約できません。")),
     "lead_time": (422, _l("予約の受付期限を過ぎています。")),
@@ -25,6 +27,11 @@ MESSAGES = {
     "cancel_deadline": (409, _l("キャンセル期限を過ぎています。")),
     "already_cancelled": (409, _l("この予約はキャンセル済みです。")),
     "campaign_closed": (422, _l("このキャンペーン枠はその日時に提供されていません。")),
+    "campaign_closed.today": (
+        422, _l("このキャンペーン枠の本日の提供時間は終了しました。別の日付を選んでください。")
+    ),
+    # A slot whose last day is past (CampaignSlot.ended): shown as history, never booked.
+    "campaign_closed.ended": (422, _l("このキャンペーン枠の提供は終了しました。")),
     "campaign_seats_per_day": (
         403, _l("キャンペーンの規則: 1社1日あたりの席数は%(limit)d席までです。")
     ),

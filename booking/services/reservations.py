@@ -37,7 +37,6 @@ DomainError("busy"). Availability comes only from booking.services.availability.
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -65,9 +64,10 @@ from booking.models import (
     UnitKind,
     User,
 )
-from booking.services import access, addresses, audit, limits, loads
+from booking.services import access, addresses, audit, limits, loads, pricing
 from booking.services.availability import (
     TOKYO,
+    UnitTerms,
     at,
     regular_window,
     slot_window,
@@ -75,8 +75,9 @@ from booking.services.availability import (
     tokyo_days,
 )
 from booking.services.campaign_extras import recheck_extras, reserve_extras
-from booking.services.campaign_rules import check_rules, split_price
+from booking.services.campaign_rules import check_rules
 from booking.services.errors import DomainError
+from booking.services.pricing import length_of  # re-exported: callers use reservations.length_of
 
 Period = tuple[datetime, datetime]
 
@@ -91,11 +92,60 @@ REFERENCE_LENGTH = 12  # 31^12 ≈ 7.9e17: not guessable
 # --------------------------------------------------------------------------- periods
 
 
-def day_period(unit: Unit, day: date, slot: CampaignSlot | None = None) -> Period:
+# A drop-in starts at the next whole five minutes at least a minute from now: a time people
+# read as a time (11:05, not 11:02:37) in the mail, the calendar and the day list, still in
+# the future when the booking is decided a moment later under the unit's lock (a lock wait
+# gives up after seconds), and at most six minutes after the person asked.
+DROP_IN_STEP = timedelta(minutes=5)
+DROP_IN_MARGIN = timedelta(minutes=1)
+
+
+def drop_in_start(now: datetime) -> datetime:
+    """The earliest start a booking asked for at `now` gets (see DROP_IN_STEP)."""
+    earliest = now + DROP_IN_MARGIN
+    midnight = at(earliest.astimezone(TOKYO).date(), 0)
+    steps = -(-(earliest - midnight) // DROP_IN_STEP)  # whole steps, rounded up
+    return midnight + steps * DROP_IN_STEP
+
+
+def day_period(unit: UnitTerms, day: date, slot: CampaignSlot | None = None, *,
+               now: datetime | None = None) -> Period:
     """A day booking: the space's opening hours that day (or the slot's window in them).
-    A closed day gives the whole day, which the availability check then refuses as closed."""
-    window = slot_window(slot, day) if slot is not None else regular_window(unit, day)
-    return window or (at(day, 0), at(day, 1440))
+
+    Today, once that window has begun, a drop-in: from drop_in_start(now) to the window's
+    end, priced as any day booking (a day unit is priced per day, however much of the day
+    is left); once too little of it is left, "closed" (or "campaign_closed" for a slot)
+    saying that today's hours are over. A closed day gives the whole day (today: from
+    now on), which the availability check then refuses as closed; a past day stays as it
+    was, which the time check refuses as in the past."""
+    window = slot_window(slot, day, unit) if slot is not None else regular_window(unit, day)
+    start, end = window or (at(day, 0), at(day, 1440))
+    moment = clock.now() if now is None else now
+    if day < moment.astimezone(TOKYO).date():
+        return start, end
+    start = max(start, drop_in_start(moment))
+    if start >= end:  # today's hours are over (or nearly: less than the drop-in's step)
+        code = "campaign_closed" if slot is not None and window is not None else "closed"
+        raise DomainError(code, variant="today", date=day.isoformat())
+    return start, end
+
+
+def bookable_window(unit: UnitTerms, day: date, slot: CampaignSlot | None = None, *,
+                    now: datetime | None = None) -> Period | None:
+    """The period a day booking of `day` would hold if made now (day_period), or None
+    when that day cannot be booked by the day: closed by its hours (or outside the slot),
+    past, or today with its hours over. Today after opening it starts at the drop-in's
+    start: the seats free then are min_free over this period. (Closures, seats and lead
+    times are the timeline's and the booking's to decide.) For search and the free-time
+    views, so that they offer what a booking would be given."""
+    window = slot_window(slot, day, unit) if slot is not None else regular_window(unit, day)
+    moment = clock.now() if now is None else now
+    if window is None or day < moment.astimezone(TOKYO).date():
+        return None
+    try:
+        return day_period(unit, day, slot, now=moment)
+    except DomainError:
+        return None
 
 
 def hours_period(day: date, start_min: int, end_min: int) -> Period:
@@ -107,15 +157,6 @@ def nights_period(unit: Unit, first_night: date, nights: int) -> Period:
     """A whole house: check-in on the first day, check-out the day after the last night."""
     return at(first_night, unit.checkin_min), at(first_night + timedelta(days=nights),
                                                  unit.checkout_min)
-
-
-def length_of(unit: Unit, start: datetime, end: datetime) -> int:
-    """The booking's length in the unit's price units (days, hours or nights)."""
-    if unit.price_per == PricePer.HOUR:
-        return max(1, math.ceil((end - start).total_seconds() / 3600))
-    if unit.price_per == PricePer.NIGHT:
-        return max(1, (end.astimezone(TOKYO).date() - start.astimezone(TOKYO).date()).days)
-    return len(tokyo_days(start, end))
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -138,7 +179,11 @@ class Replay(Exception):  # not an error: the first answer, to send again
         self.response = response
 
 
-def _replay_if_seen(session: Session, user: User, idem: Idempotency | None) -> None:
+def replay_if_seen(session: Session, user: User, idem: Idempotency | None) -> None:
+    """Raise Replay with the first answer when this key was used by `user` already (and
+    "idempotency_mismatch" when it was used for another request). book() asks before and
+    after taking its locks; the booking requests ask first of all too, since what a
+    request means can change with the clock (a drop-in retried after closing)."""
     if idem is None:
         return
     record = session.scalar(sa.select(IdempotencyRecord).where(
@@ -382,9 +427,9 @@ def _check_availability(session: Session, unit: Unit, slot: CampaignSlot | None,
 
 def _price(unit: Unit, slot: CampaignSlot | None, start: datetime, end: datetime,
            seats: int) -> tuple[int, int]:
-    per_unit = slot.price_for(unit) if slot is not None else unit.price_amount
-    full = per_unit * length_of(unit, start, end) * seats
-    return split_price(slot, full)
+    """(what the company pays, what the municipality pays): services/pricing.py's quote."""
+    quoted = pricing.quote(unit, slot, start, end, seats)
+    return quoted.company_pays, quoted.subsidy
 
 
 def _set_attendees(booking: Booking, emails: Sequence[str]) -> None:
@@ -428,7 +473,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
     `extras` ({campaign extra id: quantity}) are lent with each booking of a campaign slot."""
     from booking.services import mail
 
-    _replay_if_seen(session, actor_user, idempotency)
+    replay_if_seen(session, actor_user, idempotency)
     emails = clean_attendees(attendees)
     if actor_user.email_verified_at is None and any(e != actor_user.email for e in emails):
         raise DomainError("email_unverified")  # books for itself only until verified
@@ -450,7 +495,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
     def work() -> list[Booking]:
         locked_unit = _lock_unit(session, unit_id)
         # After the lock: a competing request with the same key has committed by now.
-        _replay_if_seen(session, actor_user, idempotency)
+        replay_if_seen(session, actor_user, idempotency)
         limits.check(session, company_id, bookings=len(periods),
                      invitations=limits.invitations_of(len(periods), len(emails)))
         _bookable(locked_unit)
@@ -495,7 +540,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
         return _decide(session, work, lock, per_company)
     except sa.exc.IntegrityError:
         # Only the idempotency key can collide here (the same key, raced on another unit).
-        _replay_if_seen(session, actor_user, idempotency)
+        replay_if_seen(session, actor_user, idempotency)
         raise
 
 

@@ -6,7 +6,7 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from booking import guards
+from booking import clock, guards
 from booking.blueprints.campaigns import bp
 from booking.blueprints.campaigns.forms import ConsentForm, ParticipationForm
 from booking.forms import submit
@@ -23,7 +23,7 @@ _operators_only = guards.members_of(OrgKind.OPERATOR)
 
 @bp.get("/")
 def index():
-    return render_template("campaigns/index.html",
+    return render_template("campaigns/index.html", today=clock.today(),
                            campaigns=management.public_campaign_list(session()))
 
 
@@ -53,7 +53,8 @@ def show(slug: str):
     return render_template("campaigns/show.html", campaign=campaign, slots=slots, spaces=spaces,
                            markers=markers, extras=campaign_extras.extras_during(session(), campaign),
                            leaflet=_leaflet_urls(), core_days=management.core_days(campaign),
-                           tile_url=current_app.config.get("MAP_TILE_URL", ""))
+                           tile_url=current_app.config.get("MAP_TILE_URL", ""),
+                           today=clock.today())  # past slots: what was offered (slot.ended)
 
 
 # ------------------------------------------------------------------------------- participation
