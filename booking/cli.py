@@ -10,16 +10,25 @@ from booking.extensions import db
 
 @click.command("seed")
 def seed_command() -> None:
-    """Load the demo data of seeds/ (running it twice changes nothing)."""
-    from seeds import demo
+    """Load the demo data of seeds/ and its history (running it twice changes nothing)."""
+    import seeds
+    from seeds import demo, history
 
-    created = demo.load(db.session)
-    db.session.commit()
+    created, made = seeds.seed(db.session)
     total = sum(created.values())
     click.echo(f"seed: {total} rows created " + ", ".join(f"{k}={v}" for k, v in created.items()))
+    if made.get("bookings"):
+        click.echo("history: " + ", ".join(f"{k}={v}" for k, v in made.items())
+                   + " (made through the booking services; their mail is not sent)")
+    else:
+        click.echo("history: loaded already")
+    if made.get("refused"):
+        click.echo(f"history: {made['refused']} steps refused (see the log)", err=True)
     click.echo("Demo accounts (demo only, password for all: " + demo.DEMO_PASSWORD + "):")
     for email, _name, org in demo.USERS:
         click.echo(f"  {email:24} {org or 'site admin'}")
+    for email, org in history.accounts_listed():
+        click.echo(f"  {email:40} {org}")
 
 
 @click.command("create-admin")

@@ -10,7 +10,7 @@ when missing, so running `flask seed` twice changes nothing.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -64,6 +64,7 @@ USERS = [
 ]
 
 WEEKDAYS = range(5)
+WEDNESDAY = 2
 MONDAY_TO_SATURDAY = range(6)
 EVERY_DAY = range(7)
 ALL_DAY = (0, 24 * H)
@@ -208,11 +209,24 @@ SPACES = [
 ]
 
 
+def core_day(starts_on: date, ends_on: date) -> date:
+    """The campaign's core day (コア日): the Wednesday nearest 7/24 inside the period, as
+    2019's was (2019-07-24, a Wednesday). A Wednesday 7/24 is kept; in 2027 (7/24 a
+    Saturday) the nearest Wednesday, 7/21, falls before the period (7/22): 7/28."""
+    target = date(starts_on.year, 7, 24)
+    wednesdays = [starts_on + timedelta(days=n) for n in range((ends_on - starts_on).days + 1)
+                  if (starts_on + timedelta(days=n)).weekday() == WEDNESDAY]
+    # Two Wednesdays are never equally near (7 days apart): the nearest is one.
+    return min(wednesdays, key=lambda day: abs((day - target).days))
+
+
 def telework_days(year: int) -> dict:
-    """The Telework Days campaign shape of 2019, moved to `year`."""
+    """The Telework Days campaign shape of 2019, moved to `year`: 7/22–9/6 and its core
+    day (core_day)."""
+    starts_on, ends_on = date(year, 7, 22), date(year, 9, 6)
     return {
-        "starts_on": date(year, 7, 22), "ends_on": date(year, 9, 6),
-        "core_days": [date(year, 7, 24).isoformat()],
+        "starts_on": starts_on, "ends_on": ends_on,
+        "core_days": [core_day(starts_on, ends_on).isoformat()],
     }
 
 
@@ -271,7 +285,9 @@ def coming_summer(today: date) -> int:
     return today.year if today <= date(today.year, 9, 6) else today.year + 1
 
 
-def _get_or_add(session: Session, model, where: dict, **values):
+def get_or_add(session: Session, model, where: dict, **values):
+    """The row found by its natural key `where`, or a new one with `values` (flushed):
+    (row, whether it was created). Every demo row is found this way (idempotent)."""
     found = session.scalar(sa.select(model).filter_by(**where))
     if found is not None:
         return found, False
@@ -290,7 +306,7 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
 
     orgs: dict[str, Organisation] = {}
     for name, name_en, kind, pref, address in ORGANISATIONS:
-        org, new = _get_or_add(
+        org, new = get_or_add(
             session, Organisation, {"name": name}, name_en=name_en, kind=kind,
             prefecture_code=pref, address=address, approved_at=clock.now(),
             telework_category=TeleworkCategory.IMPLEMENTING if kind == OrgKind.COMPANY else None,
@@ -306,14 +322,14 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
                                         is_admin=org_name is None, verified=True)
             count("users", True)
         if org_name:
-            _, new = _get_or_add(session, Membership,
+            _, new = get_or_add(session, Membership,
                                  {"user_id": user.id, "organisation_id": orgs[org_name].id},
                                  role=Role.OWNER)
             count("memberships", new)
 
     units: dict[tuple[str, str], Unit] = {}
     for spec in SPACES:
-        space, new = _get_or_add(
+        space, new = get_or_add(
             session, Space, {"slug": spec["slug"]}, organisation_id=orgs[spec["org"]].id,
             kind=spec["kind"], name=spec["name"], name_en=spec["name_en"],
             description=spec["description"], description_en=spec["description_en"],
@@ -329,7 +345,7 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
                 session.add(OpeningHours(space_id=space.id, weekday=weekday, opens_min=opens,
                                          closes_min=closes))
         for u in spec["units"]:
-            unit, new = _get_or_add(
+            unit, new = get_or_add(
                 session, Unit, {"space_id": space.id, "name": u["name"]}, name_en=u["name_en"],
                 kind=u["kind"], capacity=u["capacity"], fits_people=u.get("fits", 1),
                 price_amount=u["price"], price_per=u["per"], members_only=u.get("members_only", False),
@@ -341,7 +357,7 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
     years = sorted({2019, coming_summer(today or clock.today())})
     for year in years:
         for spec in campaigns_for(year):
-            campaign, new = _get_or_add(
+            campaign, new = get_or_add(
                 session, Campaign, {"slug": spec["slug"]}, organisation_id=orgs[spec["org"]].id,
                 name=spec["name"], name_en=spec["name_en"], description=spec["description"],
                 description_en=spec["description_en"], starts_on=spec["starts_on"],
@@ -349,7 +365,7 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
             )
             count("campaigns", new)
             for e in spec.get("extras", []):
-                _extra, made = _get_or_add(session, CampaignExtra,
+                _extra, made = get_or_add(session, CampaignExtra,
                                            {"campaign_id": campaign.id, "name": e["name"]},
                                            name_en=e["name_en"], quantity=e["quantity"],
                                            description=e["description"],
