@@ -67,8 +67,7 @@
   });
 
   // --- hour grids: a first hour, then a last hour, fill start and end.
-  Array.prototype.forEach.call(document.querySelectorAll("[data-hour-grid][data-in-form]"), function (box) {
-    if (!document.getElementById("start_time") || !document.getElementById("end_time")) { return; }
+  function initGrid(box) {
     var items = Array.prototype.slice.call(box.querySelectorAll("ol.hours > li"));
     var cells = items.map(function (li) {
       var el = li.querySelector("[data-start]");
@@ -164,5 +163,39 @@
         });
       }
     });
-  });
+  }
+
+  // Another date typed in the form: the grid of that day, from this same page.
+  function followDate(box) {
+    var field = document.getElementById("first_date");
+    if (!field) { return; }
+    field.addEventListener("change", function () {
+      var current = document.getElementById(box.id);
+      if (!field.value || !current || field.value === current.dataset.day) { return; }
+      var url = new URL(window.location.href);
+      url.searchParams.set("date", field.value);
+      ["start", "end", "month"].forEach(function (name) { url.searchParams.delete(name); });
+      window.fetch(url.toString(), { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) { return; }
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(box.id);
+          var shown = document.getElementById(box.id);
+          if (!fresh || !shown || fresh.dataset.day !== field.value) { return; }
+          shown.parentNode.replaceChild(document.importNode(fresh, true), shown);
+          var grid = document.getElementById(box.id);
+          initGrid(grid);
+          var title = grid.querySelector(".grid-day");
+          announce(grid, title ? title.textContent.trim() : "");
+        })
+        .catch(function () { /* the links and the day chooser still work */ });
+    });
+  }
+
+  if (document.getElementById("start_time") && document.getElementById("end_time")) {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-hour-grid][data-in-form]"), function (box) {
+      initGrid(box);
+      followDate(box);
+    });
+  }
 }());
