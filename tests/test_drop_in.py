@@ -20,7 +20,7 @@ import time_machine
 from booking import clock
 from booking.extensions import db
 from booking.models import Booking
-from booking.services import reservations, tokens
+from booking.services import booking_requests, reservations, tokens
 from booking.services.availability import TOKYO, at
 from tests import worlds
 
@@ -113,6 +113,14 @@ def test_a_desk_at_11_books_the_rest_of_today_at_a_full_day_and_holds_the_seat(
     with travel(day, 11 * 60):
         login(world["booker"])
         assert free_today(client, world, day) == (5, 5)
+        # The form's estimate says what today's booking holds, before it is made.
+        url = f"/bookings/new?unit_id={world['desks'].id}"
+        page = client.get(url).get_data(as_text=True)
+        token = re.search(r'name="submission" type="hidden" value="([^"]+)"', page).group(1)
+        estimate = client.post(url, data={"first_date": day.isoformat(), "seats": "1",
+                                          "submission": token, "preview": "1"})
+        assert "本日11:05〜18:00のご利用です。" in estimate.get_data(as_text=True)
+        assert bookings() == []
         res = page_book(client, world["desks"].id, day)
         assert res.status_code == 302, res.get_data(as_text=True)
         [booking] = bookings()
@@ -134,6 +142,13 @@ def test_before_opening_today_books_the_whole_day(client, world):
         assert res.status_code == 201, res.json
         assert res.json["start"] == at(day, OPENS).isoformat()
         assert res.json["end"] == at(day, CLOSES).isoformat()
+    with travel(day, 7 * 60):  # the form says no "today from now" before opening
+        unit = world["desks"]
+        assert booking_requests.drop_in_hours(unit, None, at(day, OPENS)) is None
+    with travel(day, 12 * 60):
+        assert booking_requests.drop_in_hours(unit, None, at(day, 12 * 60 + 5)) == (
+            12 * 60 + 5, CLOSES)
+        assert booking_requests.drop_in_hours(unit, None, at(open_weekday(day), OPENS)) is None
     # Four minutes before opening the start is already the drop-in's (09:05), never a
     # start that would be in the past by the time the booking is decided.
     with travel(day, OPENS - 1, seconds=30):

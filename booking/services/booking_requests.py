@@ -36,7 +36,7 @@ from booking.models import (
     User,
 )
 from booking.services import access, campaign_extras, reservations
-from booking.services.availability import at, regular_window, slot_window, tokyo_days
+from booking.services.availability import TOKYO, at, regular_window, slot_window, tokyo_days
 from booking.services.errors import DomainError
 
 
@@ -304,6 +304,23 @@ def offers(session: Session, unit: Unit, user: User) -> list[CampaignSlot]:
                 .options(selectinload(CampaignSlot.campaign))
                 .order_by(CampaignSlot.start_date, CampaignSlot.id))
             if s.price_for(unit) < unit.price_amount and _admits(s, user, unit)]
+
+
+def drop_in_hours(unit: Unit, slot: CampaignSlot | None, starts_at: datetime
+                  ) -> tuple[int, int] | None:
+    """(start, end) in minutes after today's midnight (1440: the next midnight) of a
+    booking of a day unit for today that starts after the day's hours have begun (a
+    drop-in, reservations.day_period), for the booking form to say "today from … to …,
+    at a full day's price"; None for any other booking."""
+    day = starts_at.astimezone(TOKYO).date()
+    if unit.price_per != PricePer.DAY or day != clock.today():
+        return None
+    window = slot_window(slot, day, unit) if slot is not None else regular_window(unit, day)
+    if window is None or starts_at <= window[0]:
+        return None
+    midnight = at(day, 0)
+    return ((starts_at - midnight) // timedelta(minutes=1),
+            (window[1] - midnight) // timedelta(minutes=1))
 
 
 def extras_left(session: Session, slot: CampaignSlot, periods: Sequence[reservations.Period]

@@ -199,6 +199,9 @@ def new():
     return render_template("bookings/new.html", form=form, unit=unit, slot=slot, offers=offers,
                            space=unit.space, extras=[form[n] for n in extra_names],
                            estimate=estimate, deadline=deadline,
+                           drop_in=booking_requests.drop_in_hours(unit, estimate.slot,
+                                                                  estimate.starts_at)
+                           if estimate is not None and estimate.bookings == 1 else None,
                            late=deadline is not None and cancellation.has_passed(deadline),
                            # What is free: the month of the chosen date, or a room's hours of it.
                            free_view=free_time.for_booking(
