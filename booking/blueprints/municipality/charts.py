@@ -1,5 +1,9 @@
 """The report page's charts: plain server-side SVG with a title and a description; the
-numbers are in a table beside each (booking.services.reports gives the figures only)."""
+numbers are in a table beside each (booking.services.reports gives the figures only).
+
+An SVG scales with the width it is given (CSS: width 100%), its text too: the drawing is
+400 units wide so that on a phone (about 360 px) the labels stay near their 14-unit size,
+and lists.css caps the width on a desktop so that they do not grow past about 17 px."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ def svg_columns(values: list[tuple[str, float]], *, title: str, max_value: float
                 label_every: int = 1, suffix: str = "") -> Markup:
     """A column chart (e.g. occupancy per day). Each column has a <title> for pointer users;
     screen readers get the table next to the chart (the SVG is role=img with a label)."""
-    width, height, left, bottom, top = 520, 240, 48, 34, 12
+    width, height, left, bottom, top = 400, 220, 44, 34, 12
     n = max(len(values), 1)
     top_value = max_value or max((v for _label, v in values), default=0) or 1
     step = (width - left - 10) / n
@@ -34,7 +38,7 @@ def svg_columns(values: list[tuple[str, float]], *, title: str, max_value: float
         y = top + plot_h * (1 - frac)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 5}" y2="{y:.1f}" '
                      'stroke="#c9d2da" stroke-width="1" stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="13" '
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="14" '
                      f'fill="#1b1f24">{_fmt(top_value * frac)}{escape(suffix)}</text>')
     for i, (label, value) in enumerate(values):
         h = plot_h * min(value / top_value, 1) if top_value else 0
@@ -44,7 +48,7 @@ def svg_columns(values: list[tuple[str, float]], *, title: str, max_value: float
             f'fill="#0b5cab"><title>{escape(label)}: {_fmt(value)}{escape(suffix)}</title></rect>'
         )
         if i % label_every == 0:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 18}" font-size="13" '
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 18}" font-size="14" '
                          f'text-anchor="middle" fill="#1b1f24">{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -52,7 +56,7 @@ def svg_columns(values: list[tuple[str, float]], *, title: str, max_value: float
 
 def svg_bars(values: list[tuple[str, float]], *, title: str) -> Markup:
     """A horizontal bar chart (e.g. companies by prefecture), labels on the left."""
-    row_h, left, width = 30, 110, 480
+    row_h, left, width = 30, 100, 400
     height = max(len(values), 1) * row_h + 10
     top_value = max((v for _label, v in values), default=0) or 1
     parts = [
@@ -62,11 +66,11 @@ def svg_bars(values: list[tuple[str, float]], *, title: str) -> Markup:
     for i, (label, value) in enumerate(values):
         y = 5 + i * row_h
         w = (width - left - 60) * value / top_value
-        parts.append(f'<text x="{left - 6}" y="{y + 17}" text-anchor="end" font-size="13" '
+        parts.append(f'<text x="{left - 6}" y="{y + 17}" text-anchor="end" font-size="14" '
                      f'fill="#1b1f24">{escape(label)}</text>')
         parts.append(f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" '
                      f'fill="#1d6b35"><title>{escape(label)}: {_fmt(value)}</title></rect>')
-        parts.append(f'<text x="{left + w + 6:.1f}" y="{y + 17}" font-size="13" '
+        parts.append(f'<text x="{left + w + 6:.1f}" y="{y + 17}" font-size="14" '
                      f'fill="#1b1f24">{_fmt(value)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
