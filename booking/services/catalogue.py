@@ -76,6 +76,9 @@ class CatalogueUnit:
     # What decides whether its regular offer can take a request (members only, price,
     # kind, people it fits): one object per distinct value, so a search decides each once.
     terms: tuple
+    # The shortest booking in price units: an hourly unit searched by date alone is
+    # offered when it has a free stretch this many hours long.
+    min_length: int = 1
 
 
 @dataclass(slots=True)
@@ -138,10 +141,11 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
     spaces: dict[int, CatalogueSpace] = {}
     patterns: dict[tuple, tuple] = {}  # one object per distinct value (terms, weeks)
     for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
-         lat, lon, amenities, closed_on_holidays, prefecture_code) in connection.execute(
+         min_length, lat, lon, amenities, closed_on_holidays, prefecture_code) in connection.execute(
         sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
                   Unit.fits_people, Unit.price_amount, sa.type_coerce(Unit.price_per, text),
-                  Unit.members_only, Unit.checkin_min, Unit.checkout_min, Space.lat, Space.lon,
+                  Unit.members_only, Unit.checkin_min, Unit.checkout_min, Unit.min_length,
+                  Space.lat, Space.lon,
                   Space.amenities, Space.closed_on_holidays, Space.prefecture_code)
         .join(Space, Unit.space_id == Space.id)
         .where(Space.is_public)
@@ -156,7 +160,7 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
         space.units.append(CatalogueUnit(unit_id, space_id, space, kind, capacity, fits, price, per,
                                          members_only, checkin, checkout,
                                          per == PricePer.NIGHT,
-                                         patterns.setdefault(terms, terms)))
+                                         patterns.setdefault(terms, terms), min_length))
     hours: dict[int, dict[int, Hours]] = {}  # space id -> weekday -> hours
     for space_id, weekday, opens, closes in connection.execute(
         sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,

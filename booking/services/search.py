@@ -35,25 +35,35 @@ Interpretation (decided with the lead):
   members-only unit bookable; free=1 keeps offers at price 0; campaign=<slug> only that
   campaign's offers;
 - `seats` is people: a desk pool needs that many free seats; a room or house (taken whole)
-  needs fits_people >= seats and one free unit.
+  needs fits_people >= seats and one free unit;
+- an hourly unit asked for without a start and an end time (a date-only search) needs only
+  a free stretch of its minimum length (unit.min_length hours) inside the opening hours
+  (and the time asked for, if one was), on every open day of the range; it is offered
+  with those hours (Offer.free_hours, the hours free on every day) and the fewest seats
+  free in them. On today, the hours before the next half hour are gone already. The
+  unit loads (step 2) and the timelines (step 3) give those stretches as they give the
+  seats: no further query;
+- a search for a date before today (Tokyo) still lists what was offered then
+  (SearchResult.past says so: nothing of it can be booked).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import sqlalchemy as sa
 from geopy.distance import geodesic
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from booking import clock, prefectures
 from booking.models import (
     CampaignSlot,
+    PricePer,
     Space,
     Unit,
     UnitKind,
@@ -79,6 +89,11 @@ _E2 = 0.00669437999014
 _RADIAN = math.pi / 180
 _HALF_RADIAN = _RADIAN / 2
 _Date = date  # SearchQuery's field `date` hides the class inside its body
+# Today's free hours of a date-only search start at the next half hour (now rounded up).
+TODAY_STEP_MIN = 30
+
+# Minutes after midnight (Tokyo) of the request's first day: [from, to).
+MinuteWindow = tuple[int, int]
 
 
 @dataclass
@@ -111,6 +126,9 @@ class Offer:
     price_per: str
     seats_left: int
     slot: CampaignSlot | None = None
+    # An hourly unit searched by date alone: the hours (minutes after midnight, Tokyo)
+    # free for the request on every day asked for, each at least its minimum length.
+    free_hours: list[MinuteWindow] = field(default_factory=list)
 
     @property
     def is_campaign(self) -> bool:
@@ -137,6 +155,13 @@ class UnitResult:
     def lowest_price(self) -> int:
         return min(o.price_amount for o in self.offers)
 
+    @property
+    def free_hours(self) -> list[MinuteWindow]:
+        """The free hours of a date-only search of an hourly unit (its regular offer's,
+        else its campaign offer's); empty for any other unit or search."""
+        offer = self.regular or self.campaign
+        return offer.free_hours if offer is not None else []
+
 
 @dataclass
 class SpaceResult:
@@ -161,6 +186,8 @@ class SearchResult:
     per_page: int
     results: list[SpaceResult] = field(default_factory=list)
     queries: int = 0
+    # The search is for a date before today (Tokyo): what was offered, nothing bookable.
+    past: bool = False
 
     @property
     def pages(self) -> int:
@@ -168,9 +195,6 @@ class SearchResult:
 
 
 # --- per search --------------------------------------------------------------------------
-
-# Minutes after midnight (Tokyo) of the request's first day: [from, to).
-MinuteWindow = tuple[int, int]
 
 
 @dataclass(slots=True)
@@ -327,6 +351,97 @@ def _slot_qualifies(slot: CampaignSlot, unit: CatalogueUnit, q: SearchQuery) -> 
     return (not q.campaign or slot.campaign.slug == q.campaign) and _price_allowed(price, q)
 
 
+# --- hourly units searched by date alone ---------------------------------------------------
+
+# A step of free seats: from, to (minutes from the first day's midnight), seats free.
+Step = tuple[int, int, int]
+
+
+def _flexible(unit: CatalogueUnit, q: SearchQuery) -> bool:
+    """An hourly unit asked for without both a start and an end time: any free stretch of
+    its minimum length will do."""
+    return unit.price_per == PricePer.HOUR and (q.start_min is None or q.end_min is None)
+
+
+def _not_before(windows: Iterable[MinuteWindow], not_before: int | None
+                ) -> list[MinuteWindow]:
+    """The windows from `not_before` on (minutes from the first day; None: all of them)."""
+    if not_before is None:
+        return list(windows)
+    return [(max(a, not_before), b) for a, b in windows if b > max(a, not_before)]
+
+
+def _steps(a: int, b: int, steps: Sequence[Step], default: int) -> Iterator[Step]:
+    """[a, b) cut at the steps that meet it (they do not overlap), with their seats free;
+    `default` seats between them."""
+    covered = a
+    for start, end, free in sorted(x for x in steps if x[0] < b and x[1] > a):
+        start, end = max(start, covered), min(end, b)
+        if start > covered:
+            yield covered, start, default
+        if start < end:
+            yield start, end, free
+            covered = end
+    if covered < b:
+        yield covered, b, default
+
+
+def _merged(windows: Iterable[MinuteWindow]) -> list[MinuteWindow]:
+    out: list[MinuteWindow] = []
+    for a, b in windows:  # in order
+        if out and out[-1][1] >= a:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _intersection(xs: list[MinuteWindow], ys: list[MinuteWindow]) -> list[MinuteWindow]:
+    out, i, j = [], 0, 0
+    while i < len(xs) and j < len(ys):
+        a, b = max(xs[i][0], ys[j][0]), min(xs[i][1], ys[j][1])
+        if a < b:
+            out.append((a, b))
+        if xs[i][1] < ys[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def free_stretches(windows: Sequence[MinuteWindow], steps: Sequence[Step], default: int,
+                   need: int, min_minutes: int) -> tuple[list[MinuteWindow], int] | None:
+    """The hours (minutes after midnight) with at least `need` seats free on every day
+    that `windows` cover (minutes from the first day, one or more a day), kept where they
+    last `min_minutes` or more, and the fewest seats free in them; None when there are
+    none. `steps` give the seats free where they are, `default` elsewhere."""
+    days: dict[int, list[Step]] = {}  # day's first minute -> its free steps, that day's minutes
+    for a, b in sorted(windows):
+        day = a // 1440 * 1440
+        found = days.setdefault(day, [])
+        found += [(s - day, e - day, n) for s, e, n in _steps(a, b, steps, default) if n >= need]
+    hours: list[MinuteWindow] | None = None
+    for found in days.values():
+        free = _merged((s, e) for s, e, _ in found)
+        hours = free if hours is None else _intersection(hours, free)
+    hours = [(a, b) for a, b in hours or [] if b - a >= min_minutes]
+    if not hours:
+        return None
+    seats = min(n for found in days.values() for s, e, n in found
+                if any(s < b and e > a for a, b in hours))
+    return hours, seats
+
+
+def _today_from(first: date) -> int | None:
+    """Minutes from `first`'s midnight where today's bookable hours start (now, rounded
+    up to the next half hour) when `first` is today in Tokyo; None otherwise."""
+    now = clock.now().astimezone(clock.TOKYO)
+    if now.date() != first:
+        return None
+    minute = now.hour * 60 + now.minute + (1 if now.second or now.microsecond else 0)
+    return -(-minute // TODAY_STEP_MIN) * TODAY_STEP_MIN
+
+
 # --- the search ------------------------------------------------------------------------------
 
 
@@ -377,6 +492,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     q = validate(query, today)
     place, pref = resolve_place(session, q, online)
     days = _days(q)
+    not_before = _today_from(days[0])
     # Every unit in the circle or prefecture, from the catalogue held in memory (1 query).
     cat = catalogue.current(session)
     candidates = _candidates(cat, q, place, pref)
@@ -412,7 +528,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     for c in candidates.values():
         for unit in c.units:  # cheapest first
             if (found := regular.get(unit.id)) is not None \
-                    and _free_seats(unit, c, blocking, q, found[1]) is not None:
+                    and _regular_offer(unit, c, blocking, q, found[1], not_before) is not None:
                 c.price = unit.price_amount
                 break  # listed at its price: its other units matter if the page shows it
 
@@ -436,7 +552,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                                    deciding.get(c.space.id, math.inf))))
     exact_units = [u for sid in {c.space.id for c in reach} | set(deciding)
                    for u in candidates[sid].units if u.id in touched]
-    exact = _exact(session, exact_units, q)
+    exact = _exact(session, exact_units, q, not_before)
     for unit in exact_units:
         if (r := exact[unit.id]) is not None:
             c = candidates[unit.space_id]
@@ -454,9 +570,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     held = unit_loads.read(session, [u.id for u, _ in shown],
                            [u.id for u, _ in shown if u.night], days)
     for unit, c in shown:
-        free = _free_seats(unit, c, held, q, regular[unit.id][1])
-        exact[unit.id] = (None if free is None else UnitResult(
-            None, free, [Offer(unit.price_amount, unit.price_per, free)]))
+        offer = _regular_offer(unit, c, held, q, regular[unit.id][1], not_before)
+        exact[unit.id] = None if offer is None else UnitResult(None, offer.seats_left, [offer])
 
     results = []
     for sid in page_ids:
@@ -470,7 +585,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
         if place is not None and space.lat is not None and space.lon is not None:
             distance = round(geodesic_km(place.lat, place.lon, space.lat, space.lon), 2)
         results.append(SpaceResult(space, distance, unit_results))
-    return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results)
+    return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results,
+                        past=days[0] < (today or clock.today()))
 
 
 def _order(q: SearchQuery, place: Place | None) -> Callable[[_Candidate, float], tuple]:
@@ -530,6 +646,24 @@ def _least_price(unit: CatalogueUnit, slot_price: int | None) -> int:
     return unit.price_amount if slot_price is None else min(unit.price_amount, slot_price)
 
 
+def _regular_offer(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: SearchQuery,
+                   need: int, not_before: int | None) -> Offer | None:
+    """The regular offer of a unit nothing but bookings touch, from its loads (None when
+    it cannot take the request); as _free_seats says, given every piece that leaves fewer
+    than `need` free, it is None exactly when the unit cannot."""
+    if _flexible(unit, q):
+        found = free_stretches(
+            _not_before(c.open_windows, not_before),
+            [(s, e, unit.capacity - n) for s, e, n in held.get(unit.id, ())],
+            unit.capacity, need, unit.min_length * 60)
+        if found is None:
+            return None
+        hours, least = found
+        return Offer(unit.price_amount, unit.price_per, least, free_hours=hours)
+    free = _free_seats(unit, c, held, q, need)
+    return None if free is None else Offer(unit.price_amount, unit.price_per, free)
+
+
 def _free_seats(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: SearchQuery, need: int
                 ) -> int | None:
     """Seats free for the regular offer of a unit nothing but bookings touch (None when
@@ -547,7 +681,7 @@ def _free_seats(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: Se
     return free if free >= need else None
 
 
-def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery
+def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, not_before: int | None
            ) -> dict[int, UnitResult | None]:
     """Exact offers of these units through availability.timelines (a constant number of
     queries for any number of units)."""
@@ -565,8 +699,11 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery
         need = _need(row, q)
         offers: list[Offer] = []
         if need is not None and _regular_need(row, q) is not None:  # (which is `need` then)
-            windows = _regular_windows(row, space, q)
-            if windows:
+            if _flexible(row, q):
+                hours = _not_before(_minute_windows(row, space, q), not_before)
+                if offer := _flexible_offer(row, line, start, hours, need, None):
+                    offers.append(offer)
+            elif windows := _regular_windows(row, space, q):
                 free = min(line.min_free(a, b) for a, b in windows)
                 if free >= need:
                     offers.append(Offer(row.price_amount, row.price_per, free))
@@ -577,6 +714,13 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery
                 slot_windows = _slot_windows(row, space, slot, q)
                 if not slot_windows:
                     continue
+                if _flexible(row, q):
+                    minutes = _not_before(
+                        [(_minutes_from(start, a), _minutes_from(start, b))
+                         for a, b in slot_windows], not_before)
+                    if offer := _flexible_offer(row, line, start, minutes, need, slot):
+                        offers.append(offer)
+                    continue
                 free = min(line.min_free(a, b, slot.id) for a, b in slot_windows)
                 if free >= need:
                     offers.append(Offer(slot.price_for(row), row.price_per, free, slot))
@@ -585,9 +729,31 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery
     return out
 
 
+def _minutes_from(origin: datetime, t: datetime) -> int:
+    return round((t - origin).total_seconds() / 60)
+
+
+def _flexible_offer(row: CatalogueUnit, line: availability.Timeline, origin: datetime,
+                    windows: Sequence[MinuteWindow], need: int, slot: CampaignSlot | None
+                    ) -> Offer | None:
+    """The offer (regular, or the slot's) of an hourly unit searched by date alone, from
+    its timeline (`windows` in minutes from `origin`, the first day's midnight)."""
+    slot_id = slot.id if slot is not None else None
+    steps = [(_minutes_from(origin, p.start), _minutes_from(origin, p.end), p.free(slot_id))
+             for p in line.pieces]
+    found = free_stretches(windows, steps, 0, need, row.min_length * 60)
+    if found is None:
+        return None
+    hours, free = found
+    price = row.price_amount if slot is None else slot.price_for(row)
+    return Offer(price, row.price_per, free, slot, free_hours=hours)
+
+
 def _load_spaces(session: Session, ids: list[int]) -> dict[int, Space]:
     if not ids:
         return {}
+    # Their photos too (the cards show the first): one query for the page, none per space.
     found = session.scalars(sa.select(Space).where(Space.id.in_(ids))
-                            .options(joinedload(Space.units))).unique().all()
+                            .options(joinedload(Space.units), selectinload(Space.photos))
+                            ).unique().all()
     return {s.id: s for s in found}

@@ -1,0 +1,12 @@
+// The search filters sit in a <details> ("絞り込み"): on a phone they stay folded so that
+// the results come first (a tap opens them, no script needed); on a wider screen this opens
+// them beside the results, as results.css lays them out. Nothing else depends on it.
+(function () {
+  "use strict";
+  var filters = document.querySelector("details.filters");
+  if (!filters || !window.matchMedia) { return; }
+  var wide = window.matchMedia("(min-width: 601px)");
+  function follow() { filters.open = wide.matches; }
+  follow();
+  if (wide.addEventListener) { wide.addEventListener("change", follow); }
+}());
