@@ -357,3 +357,17 @@ def test_utc_midnight_does_not_change_todays_clip(app, make):
     with time_machine.travel(datetime(2027, 3, 1, 15, 30, tzinfo=UTC), tick=False):
         found = _unit_result(_by_date(day), room)
     assert found.free_hours == [(9 * H, 18 * H)]
+
+
+def test_the_api_adds_the_free_hours_and_documents_them(client, app, make):
+    _space, room = _room_space(make)
+    desks = make.unit(_space, name="フリー席", capacity=10, price_amount=1000)
+    day = future_day(12)
+    make.booking(room, at(day, 10 * H), at(day, 11 * H))
+    body = client.get(f"/api/v1/spaces?lat={LAT}&lon={LON}&date={day.isoformat()}").json
+    units = {u["id"]: u for u in body["results"][0]["units"]}
+    assert units[room.id]["free_hours"] == [{"start": "09:00", "end": "10:00"},
+                                            {"start": "11:00", "end": "18:00"}]
+    assert units[desks.id]["free_hours"] == []  # priced by the day
+    schema = client.get("/api/v1/openapi.json").json["components"]["schemas"]["SearchUnit"]
+    assert "free_hours" in schema["properties"] and "free_hours" not in schema["required"]

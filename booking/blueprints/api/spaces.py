@@ -159,6 +159,8 @@ def unit_result_json(u: search_service.UnitResult) -> dict:
         "id": unit.id, "name": unit.name, "name_en": unit.name_en, "kind": str(unit.kind),
         "capacity": unit.capacity, "fits_people": unit.fits_people,
         "available_seats": u.available_seats,
+        # An hourly unit searched by date alone: the hours free (added in issue 18).
+        "free_hours": [{"start": hhmm(a), "end": hhmm(b)} for a, b in u.free_hours],
         "price": price_json(unit.price_amount, unit.price_per),
         "members_only": unit.members_only,
         "campaign": None if offer is None or offer.slot is None else {
@@ -322,6 +324,14 @@ SCHEMAS["SearchUnit"] = {
         "kind": {"type": "string", "enum": [k.value for k in UnitKind]},
         "capacity": {"type": "integer"}, "fits_people": {"type": "integer"},
         "available_seats": {"type": "integer"}, "members_only": {"type": "boolean"},
+        "free_hours": {
+            "description": "For a unit priced by the hour searched without a start and an "
+                           "end time: the hours (Tokyo, HH:MM) free for the request on every "
+                           "day asked for, each at least the unit's minimum length; its "
+                           "available_seats are the fewest free in them. Empty otherwise.",
+            "type": "array", "items": {"type": "object", "required": ["start", "end"],
+                                       "properties": {"start": {"type": "string"},
+                                                      "end": {"type": "string"}}}},
         "price": {"$ref": "#/components/schemas/Price"},
         "campaign": {"oneOf": [{"type": "null"}, {"type": "object",
                      "required": ["slug", "name", "price", "seats_left"], "properties": {
