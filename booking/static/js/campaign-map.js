@@ -26,6 +26,19 @@
       .catch(function () { /* the map works without its base layer */ });
   }
 
+  // Without tiles the street-level view of a single space shows nothing but one
+  // prefecture's colour: when the first tiles fail before any has loaded, step back to a
+  // regional view, where the outlines around the marker are recognisable. (Several
+  // spaces are shown by their bounds, which is regional enough, and widening it would
+  // pile their markers on one another.)
+  function widenWithoutTiles(map, tiles) {
+    var loaded = false, widened = false;
+    tiles.on("tileload", function () { loaded = true; });
+    tiles.on("tileerror", function () {
+      if (!loaded && !widened && map.getZoom() > 8) { widened = true; map.setZoom(8, { animate: false }); }
+    });
+  }
+
   var el = document.getElementById("campaign-map");
   if (!el || typeof L === "undefined") { return; }
   var markers = JSON.parse(el.getAttribute("data-markers") || "[]");
@@ -42,7 +55,8 @@
   addOutlines(map);
   var tiles = el.getAttribute("data-tiles");
   if (tiles) {
-    L.tileLayer(tiles, { maxZoom: 18, attribution: el.getAttribute("data-attribution") || "" }).addTo(map);
+    var layer = L.tileLayer(tiles, { maxZoom: 18, attribution: el.getAttribute("data-attribution") || "" }).addTo(map);
+    if (markers.length === 1) { widenWithoutTiles(map, layer); }
   }
   var bounds = [];
   markers.forEach(function (m) {
