@@ -150,6 +150,14 @@ def test_room_hours_agree_with_booking_and_search(w):
         listed = room.id in _search(d[2], "meeting_room", start_min=hour.start_min,
                                     end_min=hour.end_min)
         assert listed == hour.bookable, hour
+    # A date-only search offers the room with the same free hours, run together.
+    runs: list[tuple[int, int]] = []
+    for hour in (h for h in grid.hours if h.bookable):
+        if runs and runs[-1][1] == hour.start_min:
+            runs[-1] = (runs[-1][0], hour.end_min)
+        else:
+            runs.append((hour.start_min, hour.end_min))
+    assert [tuple(w) for w in _search(d[2], "meeting_room")[room.id].free_hours] == runs
     assert _refused(w, room, start=at(d[2], 660), end=at(d[2], 720)) == "not_enough_seats"
     free = [h for h in grid.hours if h.bookable]
     for hour in free[:2]:
@@ -195,7 +203,8 @@ def test_past_days_and_hours_read_as_past_and_are_refused(w):
         _place(w, room, start=at(day, 660), end=at(day, 720))
         # A desk's day, open already, counts the rest of the day.
         today_view = _days(free_time.month(db.session, w["desks"], day.year, day.month))
-        assert today_view[day].start == at(day, 630) and today_view[day].seats == 10
+        assert today_view[day].start == at(day, 635) and today_view[day].seats == 10
+        _place(w, w["desks"], first_date=day, seats=10)  # a drop-in, all of them
         assert today_view[day - timedelta(days=1)].state == State.PAST
     # After closing time the day is past.
     with time_machine.travel(at(day, 1081), tick=False):

@@ -18,9 +18,9 @@ space's hours, a public holiday, a closure of the unit), beyond the unit's booki
 (max_days_ahead), members only (no public price without a campaign slot), not offered
 (outside the slot's dates or window), too soon (the unit's lead time), full.
 
-Today is a day like the others while the space has not opened; once it has, the rest of
-the day [now + lead time, closing) is what a drop-in booking would hold and is what a
-day counts.
+Today is a day like the others while the space has not opened; once it has, a day
+counts what a drop-in booking would hold: from the drop-in's start to closing
+(reservations.bookable_window, the same period a booking of today is given).
 
 Queries: one availability.timelines load per view (a month, or a day of hours) for any
 number of units, plus one for the closures that say "closed" rather than "full"
@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from booking import clock
 from booking.models import CampaignSlot, Closure, PricePer, Space, Unit, UnitKind
-from booking.services import availability
+from booking.services import availability, reservations
 from booking.services.availability import Timeline, at, regular_window, slot_window
 
 
@@ -238,23 +238,28 @@ def _offered(line: Timeline, slot: CampaignSlot | None) -> bool:
     return slot is None or any(s.id == slot.id for s in line.slots)
 
 
-def _period(unit: Unit, slot: CampaignSlot | None, day: date
+def _period(unit: Unit, slot: CampaignSlot | None, day: date, now: datetime
             ) -> tuple[datetime, datetime] | None:
-    """What a booking of `day` holds: the night from it (check-in to check-out), or the
-    day's opening hours (the slot's window in them); None when the slot offers nothing."""
+    """What a booking of `day` made now would hold: the night from it (check-in to
+    check-out), or the day's opening hours (the slot's window in them), today from the
+    drop-in's start once they have begun (reservations.bookable_window); None when the
+    day offers nothing by the day (closed, outside the slot, today's hours over)."""
     if unit.price_per == PricePer.NIGHT:
         if slot is not None and not slot.covers(day, day):
             return None
         return at(day, unit.checkin_min), at(day + timedelta(days=1), unit.checkout_min)
-    return slot_window(slot, day, unit) if slot is not None else regular_window(unit, day)
+    return reservations.bookable_window(unit, day, slot, now=now)
 
 
 def _day(unit: Unit, slot: CampaignSlot | None, line: Timeline,
          closures: list[tuple[date, date]], day: date, now: datetime, today: date) -> FreeDay:
     """One day of a month, decided as a booking of that day (or the night from it) is."""
     night = unit.price_per == PricePer.NIGHT
-    period = _period(unit, slot, day)
-    if day < today or (period is not None and (period[1] <= now or (night and period[0] <= now))):
+    period = _period(unit, slot, day, now)
+    window = (period if night else
+              slot_window(slot, day, unit) if slot is not None else regular_window(unit, day))
+    if day < today or (period is not None and period[0] <= now) or (
+            window is not None and period is None):  # today's hours are over
         return FreeDay(day, State.PAST)
     if any(_is_closed(unit, closures, d) for d in ([day, day + timedelta(days=1)] if night
                                                    else [day])):
@@ -266,11 +271,8 @@ def _day(unit: Unit, slot: CampaignSlot | None, line: Timeline,
     if period is None or not _offered(line, slot):
         return FreeDay(day, State.NOT_OFFERED)
     start, end = period
-    earliest = now + timedelta(hours=unit.lead_time_hours)
-    if start < earliest:
-        if night or earliest >= end:
-            return FreeDay(day, State.TOO_SOON if start > now else State.PAST)
-        start = earliest  # today, open already: the rest of the day (a drop-in)
+    if start < now + timedelta(hours=unit.lead_time_hours):
+        return FreeDay(day, State.TOO_SOON)
     seats = line.min_free(start, end, slot.id if slot is not None else None)
     return FreeDay(day, State.FREE if seats > 0 else State.FULL, seats, start, end)
 
