@@ -175,8 +175,11 @@ def _variants(session, values: dict[str, object]) -> dict[str, list[dict[str, st
 
 def _ensure_rows(session) -> None:
     """What the crawl needs beyond the demo: a booking of the company (confirmed,
-    upcoming) and an extra of the municipality's campaign, when the demo has none."""
+    upcoming) and an extra of the municipality's campaign, when the demo has none; an API
+    token of the company user and an audit entry with a long detail (their lists are
+    empty in the demo)."""
     from booking.models import Booking, BookingStatus, Campaign, CampaignExtra, Organisation, Space, User
+    from booking.services import audit, tokens
     from booking.services.availability import at
 
     company_user = session.scalars(sa.select(User).filter_by(email=ROLES["company"])).one()
@@ -197,6 +200,11 @@ def _ensure_rows(session) -> None:
                                    .order_by(Campaign.starts_on)).first()
         session.add(CampaignExtra(campaign_id=campaign.id, name="モバイルモニター",
                                   name_en="Portable monitor", quantity=4))
+    tokens.issue(session, company_user, 24)
+    space = session.scalars(sa.select(Space).filter_by(slug=OPERATOR_SPACE)).one()
+    audit.record(session, company_user, "space.update_with_a_long_action_name", space,
+                 space.organisation_id, description="説明を長く書き換えた" * 8,
+                 contact="reservations-desk@enishia-shizuoka.example.jp")
     session.commit()
 
 
