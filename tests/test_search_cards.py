@@ -338,7 +338,8 @@ def test_search_queries_stay_constant_with_hourly_rooms(app, make, count_queries
     def run() -> int:
         db.session.expire_all()
         with count_queries() as statements:
-            result = search(db.session, SearchQuery(lat=LAT, lon=LON, date=day, per_page=100))
+            result = search(db.session, SearchQuery(lat=LAT, lon=LON, date=day, per_page=100),
+                            photos=True)
             for r in result.results:
                 assert r.space.photos and r.units[0].free_hours
         return len(statements)

@@ -432,6 +432,14 @@ def free_stretches(windows: Sequence[MinuteWindow], steps: Sequence[Step], defau
     return hours, seats
 
 
+@lru_cache(maxsize=4096)  # spaces share a few opening-hours patterns
+def _open_hours(windows: tuple[MinuteWindow, ...], not_before: int | None, min_minutes: int
+                ) -> tuple[MinuteWindow, ...] | None:
+    """free_stretches of a unit nothing holds: the hours open on every day."""
+    found = free_stretches(_not_before(windows, not_before), (), 1, 1, min_minutes)
+    return None if found is None else tuple(found[0])
+
+
 def _today_from(first: date) -> int | None:
     """Minutes from `first`'s midnight where today's bookable hours start (now, rounded
     up to the next half hour) when `first` is today in Tokyo; None otherwise."""
@@ -488,7 +496,9 @@ def resolve_place(session: Session, q: SearchQuery, online: geocoding.OnlineGeoc
 
 
 def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeocoder | None = None,
-           today: date | None = None) -> SearchResult:
+           today: date | None = None, photos: bool = False) -> SearchResult:
+    """The page of spaces the query finds; `photos` loads their photos too (the page's
+    cards show them, the API does not: one query more)."""
     q = validate(query, today)
     place, pref = resolve_place(session, q, online)
     days = _days(q)
@@ -565,7 +575,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     page_ids = [c.space.id for c in page]
 
     # The regular offers of the page's units, with the free seats every piece leaves.
-    orm_spaces = _load_spaces(session, page_ids)
+    orm_spaces = _load_spaces(session, page_ids, photos)
     shown = [(u, c) for c in page for u in c.units if u.id in regular]
     held = unit_loads.read(session, [u.id for u, _ in shown],
                            [u.id for u, _ in shown if u.night], days)
@@ -652,13 +662,19 @@ def _regular_offer(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q:
     it cannot take the request); as _free_seats says, given every piece that leaves fewer
     than `need` free, it is None exactly when the unit cannot."""
     if _flexible(unit, q):
-        found = free_stretches(
+        if (pieces := held.get(unit.id)) is None:  # nothing booked: its hours are open
+            found = _open_hours(c.open_windows, not_before, unit.min_length * 60)
+            if found is None or unit.capacity < need:
+                return None
+            return Offer(unit.price_amount, unit.price_per, unit.capacity,
+                         free_hours=list(found))
+        stretches = free_stretches(
             _not_before(c.open_windows, not_before),
-            [(s, e, unit.capacity - n) for s, e, n in held.get(unit.id, ())],
+            [(s, e, unit.capacity - n) for s, e, n in pieces],
             unit.capacity, need, unit.min_length * 60)
-        if found is None:
+        if stretches is None:
             return None
-        hours, least = found
+        hours, least = stretches
         return Offer(unit.price_amount, unit.price_per, least, free_hours=hours)
     free = _free_seats(unit, c, held, q, need)
     return None if free is None else Offer(unit.price_amount, unit.price_per, free)
@@ -749,11 +765,11 @@ def _flexible_offer(row: CatalogueUnit, line: availability.Timeline, origin: dat
     return Offer(price, row.price_per, free, slot, free_hours=hours)
 
 
-def _load_spaces(session: Session, ids: list[int]) -> dict[int, Space]:
+def _load_spaces(session: Session, ids: list[int], photos: bool) -> dict[int, Space]:
     if not ids:
         return {}
-    # Their photos too (the cards show the first): one query for the page, none per space.
-    found = session.scalars(sa.select(Space).where(Space.id.in_(ids))
-                            .options(joinedload(Space.units), selectinload(Space.photos))
-                            ).unique().all()
+    stmt = sa.select(Space).where(Space.id.in_(ids)).options(joinedload(Space.units))
+    if photos:  # one query for the page's photos, none per space
+        stmt = stmt.options(selectinload(Space.photos))
+    found = session.scalars(stmt).unique().all()
     return {s.id: s for s in found}

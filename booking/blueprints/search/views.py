@@ -34,7 +34,7 @@ def search():
         try:
             result = search_service.search(
                 unit_of_work.session(), form.query(checked, page_number),
-                online=geocoding.geocoder_from_config(current_app.config))
+                online=geocoding.geocoder_from_config(current_app.config), photos=True)
         except DomainError as error:
             status = show_error(form, error)
             choices = error.extra.get("choices")  # an ambiguous place: the places it may be
