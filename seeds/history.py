@@ -18,8 +18,8 @@ What it holds (demo values; only the 2019 campaign comes from the documents):
   commuting estimate reads them).
 - 2019: おあしす 7/23–26, Koto and テレワークセンター徳島 during the period, the Shizuoka
   trial at エニシア静岡 (subsidised, pocket Wi-Fi lent), and a few regular bookings.
-- The regular offers of the demo spaces from four weeks before today to two weeks after
-  (regulars booking their days of the week in one request, and drop-ins): past days
+- The regular offers of the demo spaces from three weeks before today to the week after
+  next (regulars booking their days of the week in one request, and drop-ins): past days
   checked in, with a few no-shows and cancellations; today and later confirmed.
 
 Deterministic: random.Random(SEED), the recent weeks laid out from clock.today(), 2019 on
@@ -74,8 +74,8 @@ SEED = 2019  # the random layout's seed: the same history every time
 KEY_PREFIX = "demo-history:"
 # When the companies registered (10:00 in Tokyo), before the 2019 campaign.
 JOINED = datetime(2019, 5, 7, 1, 0, tzinfo=UTC)
-DAYS_BEFORE = 28  # the recent weeks: from four weeks before today …
-DAYS_AFTER = 13  # … to two weeks ahead
+DAYS_BEFORE = 21  # the recent weeks: from three weeks before today …
+DAYS_AFTER = 9  # … to the week after next
 ADMIN = "admin@example.jp"
 COLLEAGUES = ("ito", "kato", "sato", "mori", "abe", "ueda", "ono", "endo")
 
@@ -91,8 +91,8 @@ class Company:
     lon: float
     domain: str  # the users' and colleagues' made-up addresses (example.jp is reserved)
     users: tuple[tuple[str, str], ...]  # (local part, name)
+    core_day_staff: int  # staff teleworking on the core day, as the company registered it
     category: TeleworkCategory = TeleworkCategory.IMPLEMENTING
-    core_day_staff: int | None = None
 
     @property
     def emails(self) -> list[str]:
@@ -102,22 +102,21 @@ class Company:
 COMPANIES = (
     Company("otemachi", "大手町コンサルティング株式会社", "Otemachi Consulting Co., Ltd.", 13,
             "東京都千代田区大手町1-6", 35.6870, 139.7640, "otemachi-consulting.example.jp",
-            (("hayashi", "林 美咲"), ("kondo", "近藤 大輔")),
-            TeleworkCategory.SPECIAL, 120),
+            (("hayashi", "林 美咲"), ("kondo", "近藤 大輔")), 120, TeleworkCategory.SPECIAL),
     Company("minato", "港デジタル株式会社", "Minato Digital Inc.", 13, "東京都港区芝浦3-4",
-            35.6420, 139.7480, "minato-digital.example.jp", (("ishikawa", "石川 翔"),)),
+            35.6420, 139.7480, "minato-digital.example.jp", (("ishikawa", "石川 翔"),), 25),
     Company("yokohama", "横浜みなとソフト株式会社", "Yokohama Minato Soft Co., Ltd.", 14,
             "神奈川県横浜市西区みなとみらい2-3", 35.4570, 139.6320, "yokohama-soft.example.jp",
-            (("ogawa", "小川 真由"),)),
+            (("ogawa", "小川 真由"),), 12),
     Company("osaka", "なにわ設計株式会社", "Naniwa Design Co., Ltd.", 27,
             "大阪府大阪市北区梅田1-2", 34.7020, 135.4960, "naniwa-design.example.jp",
-            (("fujii", "藤井 拓也"), ("nishida", "西田 彩"))),
+            (("fujii", "藤井 拓也"), ("nishida", "西田 彩")), 8),
     Company("saitama", "大宮ロジスティクス株式会社", "Omiya Logistics Co., Ltd.", 11,
             "埼玉県さいたま市大宮区桜木町1-7", 35.9060, 139.6240, "omiya-logistics.example.jp",
-            (("kimura", "木村 恵"),)),
+            (("kimura", "木村 恵"),), 30),
     Company("suruga", "駿河テック株式会社", "Suruga Tech Co., Ltd.", 22,
             "静岡県静岡市駿河区南町10-5", 34.9690, 138.3890, "suruga-tech.example.jp",
-            (("mochizuki", "望月 悠"),)),
+            (("mochizuki", "望月 悠"),), 6),
 )
 # The first wave's demo company books too (company@example.jp logs in and sees its past).
 DEMO_COMPANY = "demo"
@@ -346,19 +345,18 @@ def plan_2019(p: Planner) -> None:
     # Koto, members' desks opened to anyone during the period (workations of a few days).
     koto = "telework-days-2019-komagane"
     for company, first, count, seats, kinds in [
-        (DEMO_COMPANY, d(2019, 7, 29), 3, 1, [ci, ci, ci]),
+        (DEMO_COMPANY, d(2019, 7, 29), 2, 1, [ci, ci]),
         ("yokohama", d(2019, 8, 1), 2, 1, [ci, ns]),
-        ("minato", d(2019, 8, 5), 3, 2, [ci, ci, ci]),
-        ("osaka", d(2019, 8, 19), 5, 1, [ci] * 5),
-        ("otemachi", d(2019, 8, 26), 3, 3, [ci, ci, ci]),
+        ("osaka", d(2019, 8, 20), 3, 1, [ci, ci, ci]),
+        ("otemachi", d(2019, 8, 26), 2, 3, [ci, ci]),
     ]:
         p.days(company, KOTO_MEMBERS, run(first, count), seats, kinds, campaign=koto,
                days_before=p.rng.randint(7, 20))
     # テレワークセンター徳島's training room as coworking.
     tokushima = "telework-days-2019-tokushima"
     for company, first, count, seats in [
-        ("osaka", d(2019, 7, 22), 5, 3), ("otemachi", d(2019, 7, 24), 1, 4),
-        ("minato", d(2019, 8, 19), 3, 1), ("osaka", d(2019, 8, 26), 5, 2),
+        ("osaka", d(2019, 7, 22), 3, 3), ("otemachi", d(2019, 7, 24), 1, 4),
+        ("minato", d(2019, 8, 19), 2, 1),
     ]:
         p.days(company, TOKUSHIMA, run(first, count), seats, [ci] * count, campaign=tokushima,
                days_before=p.rng.randint(5, 15))
@@ -371,18 +369,14 @@ def plan_2019(p: Planner) -> None:
         ("otemachi", d(2019, 7, 24), 1, 2, [ci], 1),
         (DEMO_COMPANY, d(2019, 7, 24), 1, 1, [ci], 0),
         ("saitama", d(2019, 7, 25), 1, 1, [ci], 0),
-        ("osaka", d(2019, 7, 26), 1, 1, [ci], 0),
         ("minato", d(2019, 7, 29), 3, 1, [ci, ci, ci], 0),
         ("yokohama", d(2019, 8, 1), 1, 1, [ns], 0),
         (DEMO_COMPANY, d(2019, 8, 5), 1, 2, [ci], 1),
-        ("otemachi", d(2019, 8, 20), 1, 3, [ci], 0),
         ("saitama", d(2019, 8, 21), 1, 1, [cx], 0),
-        ("yokohama", d(2019, 8, 28), 1, 1, [ci], 0),
     ]:
         p.days(company, DESKS, run(first, count), seats, kinds, campaign=trial, wifi=wifi)
     # A Shizuoka company is not admitted to the trial: it books the desks at their price.
-    for day in (d(2019, 7, 24), d(2019, 7, 25), d(2019, 8, 20)):
-        p.days("suruga", DESKS, [day], 2, [ci])
+    p.days("suruga", DESKS, [d(2019, 7, 24), d(2019, 7, 25)], 2, [ci, ci])
     p.hours("otemachi", MEETING, d(2019, 7, 24), 13 * 60, 15 * 60, 4, ci)
 
 
@@ -403,8 +397,8 @@ def plan_recent(p: Planner) -> None:
     monday = first - timedelta(days=first.weekday())
     while monday <= last:
         # エニシア静岡's regulars (its operator, operator@example.jp, keeps the front desk).
-        for company, weekdays, seats in (("suruga", range(5), 2), (DEMO_COMPANY, (1, 3), 1),
-                                         ("minato", (2,), 3)):
+        for company, weekdays, seats in (("suruga", range(5), 3), (DEMO_COMPANY, (1, 3), 1),
+                                         ("minato", (2,), 4)):
             days = week(monday, weekdays)
             p.days(company, DESKS, days, seats, kinds(days))
         # コテラス七間町 and いちぼし have no front-desk account in the demo: the companies
@@ -420,7 +414,7 @@ def plan_recent(p: Planner) -> None:
         # 日本色: a weekend retreat in a house rented whole.
         friday = monday + timedelta(days=4)
         if rng.random() < 0.6 and first <= friday <= last:
-            p.stay(rng.choice(travelling), rng.choice(HOUSES), friday, 2, rng.randint(2, 5),
+            p.stay(rng.choice(travelling), rng.choice(HOUSES), friday, 2, rng.randint(2, 4),
                    _kind(rng, friday, today, no_shows=False))
         monday += timedelta(weeks=1)
     # Drop-ins, day by day.
@@ -436,12 +430,12 @@ def plan_recent(p: Planner) -> None:
                    [_kind(rng, day, today)])
         if rng.random() < 0.4:
             start = rng.choice((10 * 60, 13 * 60, 15 * 60))
-            p.hours(rng.choice(anyone), MEETING, day, start, start + 2 * 60, rng.randint(1, 5),
+            p.hours(rng.choice(anyone), MEETING, day, start, start + 2 * 60, rng.randint(1, 3),
                     _kind(rng, day, today))
         if rng.random() < 0.2:
             p.days(rng.choice(anyone), PRIVATE, [day], 1, [_kind(rng, day, today)], team=False)
         if day.weekday() == 3 and rng.random() < 0.5:
-            p.hours(rng.choice(anyone), SEMINAR, day, 13 * 60, 17 * 60, 8,
+            p.hours(rng.choice(anyone), SEMINAR, day, 13 * 60, 17 * 60, 4,
                     _kind(rng, day, today))
 
 

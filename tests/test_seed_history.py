@@ -6,13 +6,15 @@ coming campaign's core day (seeds/demo.py)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 import time_machine
+from flask import Flask
 
-import seeds
 from booking import clock
 from booking.extensions import db
 from booking.models import (
@@ -30,6 +32,7 @@ from booking.models import (
 from booking.services import availability, front_desk, reports
 from booking.services.availability import TOKYO, at, tokyo_days
 from seeds import demo, history
+from tests.conftest import _empty_tables, make_app
 
 # ------------------------------------------------------------------------- no database
 
@@ -80,11 +83,40 @@ def test_the_core_day_is_the_wednesday_nearest_7_24_inside_the_period(year, core
 
 
 # ------------------------------------------------------------------------- seeded
+#
+# Seeding takes seconds (a few hundred booking decisions): the module seeds once per
+# database, through `flask seed` run twice, and its tests read what it left (one worker
+# runs them all: xdist_group).
 
 
 def _row_counts() -> dict[str, int]:
     return {table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
             for table in db.metadata.sorted_tables}
+
+
+@dataclass
+class Seeded:
+    app: Flask
+    outputs: tuple[str, str]  # what `flask seed` printed, the first and the second time
+    counts: tuple[dict[str, int], dict[str, int]]  # rows of every table after each
+
+
+@pytest.fixture(scope="module")
+def seeded(_schema, tmp_path_factory) -> Iterator[Seeded]:
+    directory = tmp_path_factory.mktemp("seed-history")
+    app = make_app(_schema, UPLOAD_DIR=str(directory / "u"), MAIL_DIR=str(directory / "m"))
+    with app.app_context():
+        _empty_tables()
+        runs = []
+        for _ in range(2):
+            result = app.test_cli_runner().invoke(args=["seed"])
+            assert result.exit_code == 0, result.output
+            runs.append((result.output, _row_counts()))
+        yield Seeded(app, (runs[0][0], runs[1][0]), (runs[0][1], runs[1][1]))
+        db.session.remove()
+        _empty_tables()
+        for engine in db.engines.values():
+            engine.dispose()
 
 
 def _last_weekday_before(day: date) -> date:
@@ -94,30 +126,28 @@ def _last_weekday_before(day: date) -> date:
     return day
 
 
-def test_flask_seed_twice_leaves_the_same_rows_and_sends_no_mail(app, runner):
-    first = runner.invoke(args=["seed"])
-    assert first.exit_code == 0, first.output
-    assert "history: organisations=6" in first.output and "refused" not in first.output
-    counts = _row_counts()
-    assert counts["bookings"] > 150 and counts["booking_attendees"] > 0
+def _log_in(client, email: str) -> None:
+    response = client.post("/account/login", data={"email": email,
+                                                   "password": demo.DEMO_PASSWORD})
+    assert response.status_code == 302, response.data
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("seed_history")
+def test_flask_seed_twice_leaves_the_same_rows_and_sends_no_mail(seeded):
+    first, second = seeded.outputs
+    assert "history: organisations=6" in first and "refused" not in first
+    assert "history: loaded already" in second
+    counts, again = seeded.counts
+    assert again == counts
+    assert counts["bookings"] > 100 and counts["booking_attendees"] > 0
     assert counts["idempotency_records"] > 0  # each booking request carried its key
-    second = runner.invoke(args=["seed"])
-    assert second.exit_code == 0, second.output
-    assert "history: loaded already" in second.output
-    assert _row_counts() == counts
     # The history's mail (made-up addresses) is not left in the outbox.
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
                              .where(OutboxMessage.booking_id.is_not(None))) == 0
-    # Its users log in with the demo password, like the other demo accounts.
+    # Its users are listed with the demo accounts (they log in with the demo password).
     for email, _company in history.accounts_listed():
-        assert email in first.output
-
-
-@pytest.fixture
-def seeded(app):
-    _created, made = seeds.seed(db.session)
-    assert "refused" not in made, made
-    return made
+        assert email in first
 
 
 def _user(email: str) -> User:
@@ -128,7 +158,10 @@ def _slot(slug: str) -> CampaignSlot:
     return db.session.scalar(sa.select(CampaignSlot).join(Campaign).where(Campaign.slug == slug))
 
 
-def test_the_history_fills_the_2019_report_the_day_list_and_the_month_view(seeded, client, login):
+@pytest.mark.slow
+@pytest.mark.xdist_group("seed_history")
+def test_the_history_fills_the_2019_report_the_day_list_and_the_month_view(seeded):
+    client = seeded.app.test_client()
     # 吉川市's 2019 report (効果測定): bookings, check-ins, companies of several prefectures.
     city = _user("city@example.jp")
     campaign = _slot("telework-days-2019-yoshikawa").campaign
@@ -138,7 +171,7 @@ def test_the_history_fills_the_2019_report_the_day_list_and_the_month_view(seede
     assert report.totals.no_shows > 0 and report.totals.cancelled > 0
     assert len(report.by_prefecture) >= 3 and report.totals.effect.km > 0
     assert any(d.booked > 0 for d in report.days)
-    login(city, demo.DEMO_PASSWORD)
+    _log_in(client, "city@example.jp")
     page = client.get(f"/municipality/campaigns/{campaign.id}/report")
     assert page.status_code == 200
     assert f">{report.totals.bookings}<" in page.get_data(as_text=True)
@@ -150,7 +183,7 @@ def test_the_history_fills_the_2019_report_the_day_list_and_the_month_view(seede
     day = _last_weekday_before(clock.today())
     sheet = front_desk.day_sheet(db.session, operator, enishia, day)
     assert len(sheet.bookings) >= 2 and sheet.seats["checked_in"] > 0
-    login(operator, demo.DEMO_PASSWORD)
+    _log_in(client, "operator@example.jp")
     page = client.get(f"/operator/spaces/{enishia.id}/day?day={day.isoformat()}")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
@@ -168,6 +201,8 @@ def test_the_history_fills_the_2019_report_the_day_list_and_the_month_view(seede
                          for b in ahead)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("seed_history")
 def test_the_seeded_bookings_keep_to_seats_and_campaign_rules(seeded):
     bookings = db.session.scalars(sa.select(Booking)).all()
     holding = [b for b in bookings if b.holds_seats]
@@ -217,6 +252,8 @@ def test_the_seeded_bookings_keep_to_seats_and_campaign_rules(seeded):
     assert keys and all(k.startswith(history.KEY_PREFIX) for k in keys)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("seed_history")
 def test_the_plan_is_the_same_for_the_same_day(seeded):
     world = history.world_of(db.session)
     assert history.plan(world) == history.plan(history.world_of(db.session))

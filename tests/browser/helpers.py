@@ -120,6 +120,11 @@ def proper_names(lang: str = "en") -> tuple[str, ...]:
         names.update({name, name_en, address})
     for _email, name, _org in demo.USERS:
         names.add(name)
+    from seeds import history  # the companies of the demo's history and their users
+
+    for company in history.COMPANIES:
+        names.update({company.name, company.name_en, company.address})
+        names.update(name for _local, name in company.users)
     for spec in demo.SPACES:
         names.update({spec["name"], spec["name_en"], spec["city"], spec["address"],
                       spec["station"], spec["access"]})

@@ -2,8 +2,9 @@
 
 gunicorn imports `tests.browser.serve_setup:app` with DATABASE_URL pointing at an empty
 SQLite file: the schema comes from the models (the database layer's migrations are tested
-elsewhere), then the demo data exactly as `flask seed` loads it. Doing it in the server's
-own process saves a second import of the application on a busy CI machine.
+elsewhere), then the demo data and its history exactly as `flask seed` loads them (the
+history laid out around the suite's frozen "today"). Doing it in the server's own process
+saves a second import of the application on a busy CI machine.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ def _freeze_clock() -> None:
 
 
 def build():
-    from seeds import demo
+    import seeds
 
     application = create_app()
     with application.app_context():
         db.create_all()
-        demo.load(db.session)
-        db.session.commit()
+        seeds.seed(db.session)  # the demo data and its history, as `flask seed` loads them
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
