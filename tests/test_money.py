@@ -215,3 +215,14 @@ def test_the_api_booking_has_the_breakdown_and_the_deadline(client, make):
     # The space opens at 09:00; the unit's deadline is 24 hours before.
     assert body["cancel_deadline"] == (at(day, 540) - timedelta(hours=24)).astimezone(
         TOKYO).isoformat()
+
+
+def test_no_estimate_for_a_refused_field(client, world):
+    """A price for 1,000 seats (more than may be booked) would only mislead."""
+    unit, day = world["desks"], weekday()
+    url = f"/bookings/new?unit_id={unit.id}"
+    res = client.post(url, data={"first_date": day.isoformat(), "seats": "1000", "preview": "1",
+                                 "submission": _token(client.get(url).get_data(as_text=True))})
+    assert res.status_code == 422
+    page = res.get_data(as_text=True)
+    assert 'id="seats-error"' in page and "基本料金" not in page and "¥1,100,000" not in page

@@ -187,6 +187,12 @@ class Auditor:
         assert html_lang == self.lang, f"{label}: <html lang={html_lang!r}>, expected {self.lang!r}"
         shot = SCREENSHOTS / self.test_name / f"{slug(label)}.{self.lang}.png"
         shot.parent.mkdir(parents=True, exist_ok=True)
+        if full_page:
+            # A full-page shot resizes the viewport, and Chromium then scrolls a focused
+            # text field back into view at the next click: on a tall page the click lands
+            # beside the button it meant. The field is left first (as a person would).
+            page.evaluate("() => document.activeElement?.matches('input, textarea, select')"
+                          " && document.activeElement.blur()")
         page.screenshot(path=str(shot), full_page=full_page)
         self.pages.append(f"{label} ({page.url})")
         problems = []

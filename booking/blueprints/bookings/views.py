@@ -132,8 +132,10 @@ def _describe_extras(form, extras: list, unit: Unit, slot: CampaignSlot) -> None
 def _estimate(form, unit: Unit, slot: CampaignSlot | None,
               extra_names: list[str]) -> pricing.Estimate | None:
     """The estimate of what the form asks for now (its date, times, seats): None until
-    it names a time that could be booked."""
-    if not form.first_date.data:
+    it names a time that could be booked, and while a field it is made of is refused
+    (a price for 1,000 seats would only mislead)."""
+    fields = ("first_date", "last_date", "start_time", "end_time", "nights", "seats")
+    if not form.first_date.data or any(name in form and form[name].errors for name in fields):
         return None
     try:
         command = booking_request(form, unit, slot.id if slot is not None else None,
