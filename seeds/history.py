@@ -20,7 +20,10 @@ What it holds (demo values; only the 2019 campaign comes from the documents):
   trial at エニシア静岡 (subsidised, pocket Wi-Fi lent), and a few regular bookings.
 - The regular offers of the demo spaces from three weeks before today to the week after
   next (regulars booking their days of the week in one request, and drop-ins): past days
-  checked in, with a few no-shows and cancellations; today and later confirmed.
+  checked in, with a few no-shows and cancellations; today and later confirmed (a few
+  cancelled). Check-ins and no-shows are recorded by the space's front desk where the
+  demo has an account for it (operator@, city@, komagane@example.jp), else the company
+  checks in itself; team bookings invite colleagues (made-up addresses).
 
 Deterministic: random.Random(SEED), the recent weeks laid out from clock.today(), 2019 on
 its fixed dates. Idempotent: each booking carries the idempotency key "demo-history:<n>"
