@@ -43,7 +43,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -517,18 +517,18 @@ def world_of(session: Session) -> World:
 
 
 def _request(step: Step, unit: Unit, extras: dict[int, int]) -> booking_requests.BookingRequest:
-    common = {"unit_id": unit.id, "seats": step.seats, "attendees": step.attendees,
-              "campaign": step.campaign, "extras": extras}
+    """The step as the booking page or the API would ask for it."""
+    asked = booking_requests.BookingRequest(
+        unit_id=unit.id, seats=step.seats, attendees=step.attendees, campaign=step.campaign,
+        extras=extras)
+    first = step.days[0]
     if step.hours is not None:
-        start, end = step.hours
-        return booking_requests.BookingRequest(
-            start=at(step.days[0], start), end=at(step.days[0], end), **common)
+        return replace(asked, start=at(first, step.hours[0]), end=at(first, step.hours[1]))
     if step.nights:
-        return booking_requests.BookingRequest(first_date=step.days[0], nights=step.nights,
-                                               **common)
+        return replace(asked, first_date=first, nights=step.nights)
     if len(step.days) == 1:
-        return booking_requests.BookingRequest(first_date=step.days[0], **common)
-    return booking_requests.BookingRequest(dates=step.days, **common)
+        return replace(asked, first_date=first)
+    return replace(asked, dates=step.days)
 
 
 @dataclass
