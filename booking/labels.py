@@ -78,7 +78,8 @@ def booking_status_label(status) -> str:
 def price_label(amount: int, per) -> str:
     if amount == 0:
         return _("無料")
-    return _("¥%(amount)s / %(per)s", amount=thousands(amount), per=PER[_value(per)])
+    # Tax-included, as every price shown (総額表示).
+    return _("¥%(amount)s(税込)/ %(per)s", amount=thousands(amount), per=PER[_value(per)])
 
 
 def weekday_name(weekday: int) -> str:

@@ -111,7 +111,8 @@ ACCOUNTS = {
     "admin": "admin@example.jp",
 }
 # GET pages that are not HTML for people (or not pages at all).
-NOT_PAGES = {"static", "public.healthz", "public.readyz", "public.robots", "public.photo",
+NOT_PAGES = {"static", "public.healthz", "public.readyz", "public.robots", "public.favicon",
+             "public.photo",
              "operator.leaflet", "search.leaflet", "bookings.feed", "bookings.ics"}
 EVERYONE = frozenset(ACCOUNTS)
 SIGNED_IN = EVERYONE - {"anonymous"}

@@ -95,6 +95,12 @@ def robots():
     return "User-agent: *\nDisallow: /calendar/\n", 200, {"Content-Type": "text/plain"}
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page links: the site's icon."""
+    return current_app.send_static_file("img/favicon.ico")
+
+
 @bp.get("/photos/<filename>")
 def photo(filename: str):
     """A space's photo, by the random name the console gave it (services/photos.py)."""
