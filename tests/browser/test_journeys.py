@@ -84,8 +84,21 @@ def book_from_space_page(page, lang: str, when: str, seats: int, audit, attendee
         audit(page, "booking-form-errors", full_page=True)
     seats_field.fill(str(seats))
     audit(page, "booking-form", full_page=True)
+    # The price before booking: the estimate of what the form asks for, tax-included.
+    page.get_by_role("button", name=T(lang, "料金を確認する")).click()
+    estimate = page.locator(".estimate table.breakdown")
+    estimate.wait_for()
+    text = estimate.inner_text()
+    assert T(lang, "基本料金") in text and T(lang, "お支払い額") in text, text
+    # The tax inside what the company pays (nothing to pay: no tax; 無料 says so).
+    taxed = T(lang, "うち消費税(%(rate)d%%)", rate=10)
+    assert taxed in text or T(lang, "無料") in text, text
+    audit(page, "booking-estimate", full_page=True)
     page.get_by_role("button", name=T(lang, "予約を確定する")).click()
     page.get_by_role("heading", level=1, name=T(lang, "予約の確認")).wait_for()
+    # And on the booking's page: the same breakdown (below a caption of its own).
+    shown = page.locator("table.breakdown").inner_text()
+    assert shown.split("\n", 1)[1] == text.split("\n", 1)[1], (shown, text)
     return page.locator(".reference").inner_text().strip()
 
 
