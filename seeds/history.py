@@ -243,7 +243,8 @@ class Planner:
              per_company_day: int | None = None, wifi: int = 0, days_before: int = 0,
              team: bool = True) -> None:
         """Book `seats` of a day unit on `days` (those that are open and have the seats;
-        the rest are left out), each with its outcome kind."""
+        the rest are left out), each with its outcome kind. A team of three or more names
+        its colleagues as attendees (unless `team` is False)."""
         unit = self.world.units[unit_key]
         slot = self.world.slots[(campaign, unit_key)] if campaign else None
         chosen: list[tuple[date, tuple[datetime, datetime], str | None]] = []
@@ -270,7 +271,8 @@ class Planner:
         self.steps.append(Step(
             booker=self.rng.choice(self.world.bookers[company]), unit=unit_key, booked_at=booked,
             days=tuple(d for d, _w, _k in chosen), seats=seats,
-            attendees=self.team(company, seats - 1) if team else (), campaign=campaign,
+            attendees=self.team(company, seats - 1) if team and seats >= 3 else (),
+            campaign=campaign,
             wifi=wifi, outcomes=tuple(outcomes)))
 
     def hours(self, company: str, unit_key: tuple[str, str], day: date, start_min: int,
@@ -328,19 +330,19 @@ def plan_2019(p: Planner) -> None:
     ci, ns, cx = CHECK_IN, NO_SHOW, CANCEL
     oasis = "telework-days-2019-yoshikawa"
     d = date
-    # おあしす, free, 7/23–26, at most 5 seats per company a day (the slot's rule).
-    for day, rows in [
-        (d(2019, 7, 23), [("otemachi", 3, ci), ("minato", 2, ci), ("saitama", 2, ci),
-                          (DEMO_COMPANY, 2, ci)]),
-        (d(2019, 7, 24), [("otemachi", 5, ci), ("minato", 2, ci), ("saitama", 3, ci),
-                          (DEMO_COMPANY, 2, ci), ("yokohama", 1, ci)]),
-        (d(2019, 7, 25), [("otemachi", 3, ci), ("saitama", 2, ns), ("minato", 1, ci),
-                          ("yokohama", 2, ci)]),
-        (d(2019, 7, 26), [("otemachi", 2, ci), (DEMO_COMPANY, 1, ci), ("yokohama", 1, cx),
-                          ("saitama", 2, ci)]),
+    # おあしす, free, 7/23–26, at most 5 seats per company a day (the slot's rule); most
+    # companies book their days in one request, 大手町 its team of five on the core day.
+    oasis_days = [d(2019, 7, 23), d(2019, 7, 24), d(2019, 7, 25), d(2019, 7, 26)]
+    for company, days, seats, kinds in [
+        ("otemachi", [0, 2, 3], 3, [ci, ci, ci]),
+        ("otemachi", [1], 5, [ci]),
+        ("minato", [0, 1, 2], 2, [ci, ci, ci]),
+        ("saitama", [0, 1, 2, 3], 2, [ci, ci, ns, ci]),
+        (DEMO_COMPANY, [0, 1, 3], 2, [ci, ci, ci]),
+        ("yokohama", [1, 2, 3], 1, [ci, ci, cx]),
     ]:
-        for company, seats, kind in rows:
-            p.days(company, OASIS, [day], seats, [kind], campaign=oasis, per_company_day=5)
+        p.days(company, OASIS, [oasis_days[i] for i in days], seats, kinds, campaign=oasis,
+               per_company_day=5)
 
     def run(first: date, count: int) -> list[date]:
         return [first + timedelta(days=n) for n in range(count)]

@@ -6,14 +6,11 @@ coming campaign's core day (seeds/demo.py)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 import time_machine
-from flask import Flask
 
 from booking import clock
 from booking.extensions import db
@@ -32,7 +29,6 @@ from booking.models import (
 from booking.services import availability, front_desk, reports
 from booking.services.availability import TOKYO, at, tokyo_days
 from seeds import demo, history
-from tests.conftest import _empty_tables, make_app
 
 # ------------------------------------------------------------------------- no database
 
@@ -84,9 +80,8 @@ def test_the_core_day_is_the_wednesday_nearest_7_24_inside_the_period(year, core
 
 # ------------------------------------------------------------------------- seeded
 #
-# Seeding takes seconds (a few hundred booking decisions): the module seeds once per
-# database, through `flask seed` run twice, and its tests read what it left (one worker
-# runs them all: xdist_group).
+# Seeding takes seconds (a few hundred booking decisions): one test per database seeds
+# (through `flask seed`, twice) and checks what it left, part by part (the helpers below).
 
 
 def _row_counts() -> dict[str, int]:
@@ -94,29 +89,17 @@ def _row_counts() -> dict[str, int]:
             for table in db.metadata.sorted_tables}
 
 
-@dataclass
-class Seeded:
-    app: Flask
-    outputs: tuple[str, str]  # what `flask seed` printed, the first and the second time
-    counts: tuple[dict[str, int], dict[str, int]]  # rows of every table after each
-
-
-@pytest.fixture(scope="module")
-def seeded(_schema, tmp_path_factory) -> Iterator[Seeded]:
-    directory = tmp_path_factory.mktemp("seed-history")
-    app = make_app(_schema, UPLOAD_DIR=str(directory / "u"), MAIL_DIR=str(directory / "m"))
-    with app.app_context():
-        _empty_tables()
-        runs = []
-        for _ in range(2):
-            result = app.test_cli_runner().invoke(args=["seed"])
-            assert result.exit_code == 0, result.output
-            runs.append((result.output, _row_counts()))
-        yield Seeded(app, (runs[0][0], runs[1][0]), (runs[0][1], runs[1][1]))
-        db.session.remove()
-        _empty_tables()
-        for engine in db.engines.values():
-            engine.dispose()
+@pytest.mark.slow
+def test_flask_seed_lays_out_a_history_that_keeps_the_rules(app, runner):
+    first = runner.invoke(args=["seed"])
+    assert first.exit_code == 0, first.output
+    counts = _row_counts()
+    second = runner.invoke(args=["seed"])
+    assert second.exit_code == 0, second.output
+    _seeding_twice_leaves_the_same_rows_and_sends_no_mail(first.output, second.output, counts)
+    _the_report_the_day_list_and_the_month_view_have_figures(app.test_client())
+    _the_bookings_keep_to_seats_and_campaign_rules()
+    _the_plan_is_the_same_for_the_same_day()
 
 
 def _last_weekday_before(day: date) -> date:
@@ -132,14 +115,11 @@ def _log_in(client, email: str) -> None:
     assert response.status_code == 302, response.data
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("seed_history")
-def test_flask_seed_twice_leaves_the_same_rows_and_sends_no_mail(seeded):
-    first, second = seeded.outputs
+def _seeding_twice_leaves_the_same_rows_and_sends_no_mail(first: str, second: str,
+                                                         counts: dict[str, int]) -> None:
     assert "history: organisations=6" in first and "refused" not in first
     assert "history: loaded already" in second
-    counts, again = seeded.counts
-    assert again == counts
+    assert _row_counts() == counts
     assert counts["bookings"] > 100 and counts["booking_attendees"] > 0
     assert counts["idempotency_records"] > 0  # each booking request carried its key
     # The history's mail (made-up addresses) is not left in the outbox.
@@ -158,10 +138,7 @@ def _slot(slug: str) -> CampaignSlot:
     return db.session.scalar(sa.select(CampaignSlot).join(Campaign).where(Campaign.slug == slug))
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("seed_history")
-def test_the_history_fills_the_2019_report_the_day_list_and_the_month_view(seeded):
-    client = seeded.app.test_client()
+def _the_report_the_day_list_and_the_month_view_have_figures(client) -> None:
     # 吉川市's 2019 report (効果測定): bookings, check-ins, companies of several prefectures.
     city = _user("city@example.jp")
     campaign = _slot("telework-days-2019-yoshikawa").campaign
@@ -194,6 +171,15 @@ def test_the_history_fills_the_2019_report_the_day_list_and_the_month_view(seede
     assert next(c for c in cells if c.day == day).booked > 0
     page = client.get(f"/operator/units/{desks.id}/month?month={day:%Y-%m}")
     assert page.status_code == 200
+    client.post("/account/logout")
+    # A user of a history company logs in with the demo password and sees its bookings.
+    email = history.accounts_listed()[0][0]
+    _log_in(client, email)
+    page = client.get("/bookings")
+    assert page.status_code == 200
+    newest = db.session.scalars(sa.select(Booking.reference).where(
+        Booking.user_id == _user(email).id).order_by(Booking.starts_at.desc()).limit(3)).all()
+    assert newest and all(r in page.get_data(as_text=True) for r in newest)
     # Today and the days ahead have bookings that nothing has happened to yet.
     ahead = db.session.scalars(sa.select(Booking).where(
         Booking.starts_at >= at(clock.today(), 0))).all()
@@ -201,9 +187,7 @@ def test_the_history_fills_the_2019_report_the_day_list_and_the_month_view(seede
                          for b in ahead)
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("seed_history")
-def test_the_seeded_bookings_keep_to_seats_and_campaign_rules(seeded):
+def _the_bookings_keep_to_seats_and_campaign_rules() -> None:
     bookings = db.session.scalars(sa.select(Booking)).all()
     holding = [b for b in bookings if b.holds_seats]
     # No unit is oversold at any moment (physical free seats never below zero).
@@ -252,9 +236,7 @@ def test_the_seeded_bookings_keep_to_seats_and_campaign_rules(seeded):
     assert keys and all(k.startswith(history.KEY_PREFIX) for k in keys)
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("seed_history")
-def test_the_plan_is_the_same_for_the_same_day(seeded):
+def _the_plan_is_the_same_for_the_same_day() -> None:
     world = history.world_of(db.session)
     assert history.plan(world) == history.plan(history.world_of(db.session))
     days = {step.days[0] for step in history.plan(world)}
