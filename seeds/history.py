@@ -66,7 +66,7 @@ from booking.models import (
     Unit,
     User,
 )
-from booking.services import accounts, booking_requests, reservations
+from booking.services import accounts, booking_requests, cancellation, reservations
 from booking.services.availability import TOKYO, at, regular_window, slot_window
 from booking.services.errors import DomainError
 from seeds import demo
@@ -212,12 +212,12 @@ class Planner:
         return at(day, 8 * 60 + self.rng.randrange(14 * 60))
 
     def outcome(self, kind: str | None, booked: datetime, start: datetime, end: datetime,
-                deadline_hours: int) -> Outcome:
+                deadline: datetime) -> Outcome:
         """When `kind` happened to a booking of [start, end) made at `booked`; what the
         clock allows (nothing from today on, a company cancels before the deadline)."""
         cutoff = self.world.cutoff
         if kind == CANCEL:
-            latest = min(start - timedelta(hours=deadline_hours), cutoff - timedelta(minutes=5))
+            latest = min(deadline, cutoff - timedelta(minutes=5))
             if latest - booked >= timedelta(hours=1):
                 spread = (latest - booked).total_seconds() * self.rng.uniform(0.2, 0.8)
                 return CANCEL, (booked + timedelta(seconds=spread)).replace(second=0,
@@ -267,7 +267,7 @@ class Planner:
             if slot is not None:
                 self.taken[(slot.id, day)] += seats
                 self.taken[(slot.id, company, day)] += seats
-            outcomes.append(self.outcome(kind, booked, start, end, unit.cancel_deadline_hours))
+            outcomes.append(self.outcome(kind, booked, start, end, cancellation.deadline_of(unit, start)))
         self.steps.append(Step(
             booker=self.rng.choice(self.world.bookers[company]), unit=unit_key, booked_at=booked,
             days=tuple(d for d, _w, _k in chosen), seats=seats,
@@ -290,7 +290,7 @@ class Planner:
         self.steps.append(Step(
             booker=self.rng.choice(self.world.bookers[company]), unit=unit_key, booked_at=booked,
             days=(day,), hours=(start_min, end_min), attendees=self.team(company, people),
-            outcomes=(self.outcome(kind, booked, start, end, unit.cancel_deadline_hours),)))
+            outcomes=(self.outcome(kind, booked, start, end, cancellation.deadline_of(unit, start)),)))
 
     def stay(self, company: str, unit_key: tuple[str, str], first: date, nights: int,
              people: int, kind: str | None) -> None:
@@ -306,7 +306,7 @@ class Planner:
         self.steps.append(Step(
             booker=self.rng.choice(self.world.bookers[company]), unit=unit_key, booked_at=booked,
             days=(first,), nights=nights, attendees=self.team(company, people),
-            outcomes=(self.outcome(kind, booked, start, end, unit.cancel_deadline_hours),)))
+            outcomes=(self.outcome(kind, booked, start, end, cancellation.deadline_of(unit, start)),)))
 
 
 def _past_kind(rng: random.Random, no_shows: bool = True) -> str:

@@ -13,6 +13,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask_migrate import downgrade, upgrade
 from psycopg import sql
 
@@ -20,6 +21,7 @@ from booking.extensions import db
 from booking.formatting import local_date
 from booking.models import Booking, BookingStatus, Space
 from booking.services import cancellation
+from booking.services.errors import DomainError
 from tests import worlds
 from tests.conftest import POSTGRES_ADMIN_URL, _pg_url, make_app
 from tests.edge import reservations as r
@@ -173,6 +175,24 @@ def test_the_policy_follows_the_service(world, make):
     # The space's operator may still cancel on the customer's behalf.
     owner = make.user(organisation=world["org"], role="owner")
     assert cancellation.policy_of(db.session.get(Booking, booking.id), owner).may_cancel
+
+
+def test_the_deadline_instant_is_the_same_for_the_page_and_the_service(world):
+    """One deadline rule (cancellation.deadline_of): at the deadline itself both the page's
+    policy and reservations.cancel still let the company cancel; a second later neither."""
+    booker = world["booker"]
+    booking = _booked(world)
+    deadline = cancellation.deadline_of(booking.unit, booking.starts_at)
+    with time_machine.travel(deadline + timedelta(seconds=1), tick=False):
+        assert not cancellation.policy_of(booking, booker).may_cancel
+        with pytest.raises(DomainError) as refused:
+            r.cancel(db.session, booking, booker)
+        assert refused.value.code == "cancel_deadline"
+    db.session.expire_all()
+    booking = db.session.get(Booking, booking.id)
+    with time_machine.travel(deadline, tick=False):
+        assert cancellation.policy_of(booking, booker).may_cancel
+        assert r.cancel(db.session, booking, booker).status == BookingStatus.CANCELLED
 
 
 # --------------------------------------------------------------------------- the space's contact

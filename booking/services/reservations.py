@@ -64,7 +64,7 @@ from booking.models import (
     UnitKind,
     User,
 )
-from booking.services import access, addresses, audit, limits, loads, pricing
+from booking.services import access, addresses, audit, cancellation, limits, loads, pricing
 from booking.services.availability import (
     TOKYO,
     UnitTerms,
@@ -673,8 +673,10 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
 
 
 def _before_deadline(booking: Booking) -> None:
-    deadline = booking.starts_at - timedelta(hours=booking.unit.cancel_deadline_hours)
-    if clock.now() > deadline:
+    # The one deadline rule (cancellation.deadline_of / has_passed): the booking page
+    # offers a button exactly when this would let it through.
+    deadline = cancellation.deadline_of(booking.unit, booking.starts_at)
+    if cancellation.has_passed(deadline):
         raise DomainError("cancel_deadline", deadline=deadline.astimezone(TOKYO).isoformat())
 
 
