@@ -15,6 +15,7 @@ import time_machine
 
 from booking import clock
 from booking.extensions import db
+from booking.formatting import local_date
 from booking.models import Booking, CampaignSlot, OrgKind
 from booking.services import booking_requests, tokens
 from booking.services.availability import at
@@ -129,3 +130,46 @@ def test_the_day_a_slot_ends_it_is_still_offered_and_the_next_day_it_is_history(
         login(world["booker"])
         res = client.get(f"/bookings/new?unit_id={world['desks'].id}&slot={partly.id}")
         assert res.status_code == 410
+
+
+def _section(page: str, heading: str) -> str:
+    """The list under an h2 of the space page ("" when the page has no such heading)."""
+    if f"<h2>{heading}</h2>" not in page:
+        return ""
+    rest = page[page.index(f"<h2>{heading}</h2>"):]
+    return rest[:rest.index("</ul>")]
+
+
+def test_the_space_page_and_the_api_end_a_slot_on_the_same_day(client, world):
+    """CampaignSlot.ended is the one rule: on its last day the slot is still a current
+    offer of the space page and the API; the next day both call it history."""
+    space, partly = world["space"], world["partly"]
+    last = partly.end_date
+    for day, ended in ((last, False), (last + timedelta(days=1), True)):
+        with time_machine.travel(at(day, 12 * 60), tick=True):
+            api = client.get(f"/api/v1/spaces/{space.id}").json
+            named = [(c["slug"], c["start_date"]) for c in api["campaigns"]]
+            assert (("running-test", partly.start_date.isoformat()) in named) is not ended
+            assert all(c["slug"] != "telework-days-2019-test" for c in api["campaigns"])
+            page = client.get(f"/spaces/{space.slug}").get_data(as_text=True)
+            current, past = _section(page, "参加しているキャンペーン"), _section(page, "過去のキャンペーン")
+            assert "テレワーク・デイズ2019" in past and "テレワーク・デイズ2019" not in current
+            assert ("開催中のキャンペーン" in past) is ended
+            assert ("開催中のキャンペーン" in current) is not ended
+
+
+def test_a_members_only_unit_names_its_next_slot_not_an_ended_one(client, world, make):
+    members = make.unit(world["space"], name="会員席", members_only=True)
+    make.slot(world["past"], members, start_date=date(2019, 7, 23),
+              end_date=date(2019, 7, 26), seats=5, price_amount=0)
+    first = (clock.today() + timedelta(days=70)).replace(day=1)  # a month not shown first
+    later = make.campaign(world["past"].organisation, slug="later-test", name="来期のキャンペーン",
+                          starts_on=first, ends_on=first + timedelta(days=5))
+    make.slot(later, members, start_date=first + timedelta(days=1),
+              end_date=first + timedelta(days=3), seats=5, price_amount=0)
+    db.session.commit()
+    page = client.get(f"/spaces/{world['space'].slug}").get_data(as_text=True)
+    said = page[page.index("会員専用です。"):]
+    said = said[:said.index("</p>")]
+    assert "来期のキャンペーン" in said and "テレワーク・デイズ2019" not in said
+    assert local_date(first + timedelta(days=1), "ja") in said

@@ -330,7 +330,7 @@ def extras_left(session: Session, slot: CampaignSlot, periods: Sequence[reservat
     if periods:
         start, end = min(p[0] for p in periods), max(p[1] for p in periods)
     else:
-        today = clock.today()
-        start = at(max(slot.start_date, today), 0)
-        end = at(max(slot.end_date, today) + timedelta(days=1), 0)
+        first = slot.bookable_from(clock.today()) or clock.today()  # ended: just today
+        start = at(first, 0)
+        end = at(max(slot.end_date, first) + timedelta(days=1), 0)
     return list(campaign_extras.extras_available(session, slot.campaign, start, end))

@@ -204,7 +204,7 @@ def _months(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]]
         line = lines[unit.id]
         slot = asked
         if slot is None and members_through_slot and unit.members_only:
-            slot = min((s for s in line.slots if s.end_date >= today),
+            slot = min((s for s in line.slots if not s.ended(today)),
                        key=lambda s: (s.start_date, s.id), default=None)
         days = [_day(unit, slot, line, closed.get(unit.id, []), first + timedelta(days=i),
                      now, today) for i in range((last - first).days + 1)]
@@ -407,12 +407,12 @@ def for_booking(session: Session, unit: Unit, slot: CampaignSlot | None, *,
     today = clock.today()
     if by_hour(unit):
         chosen = day if day is not None and day >= today else today
-        if slot is not None and day is None and slot.start_date > today:
-            chosen = slot.start_date
+        if slot is not None and day is None:
+            chosen = slot.bookable_from(today) or today
         return day_grid(session, unit, chosen, slot=slot)
     first = month_of or (day if day is not None else None)
     if first is None:
-        first = slot.start_date if slot is not None and slot.start_date > today else today
+        first = (slot.bookable_from(today) if slot is not None else None) or today
     first = month_start(max(first, today))
     return _months(session, [(unit, slot)], first)[unit.id]
 

@@ -188,7 +188,7 @@ def space_detail(space_id: int):
         return problem(404, "Not Found", "No such space.")
     today = clock.today()
     closures = closures_ahead(session, space, today)
-    offers = [o for o in space_service.campaign_offers(session, space) if o.end_date >= today]
+    offers = [o for o in space_service.campaign_offers(session, space) if not o.ended(today)]
     pref = by_code(space.prefecture_code)
     return {
         "id": space.id, "slug": space.slug, "name": space.name, "name_en": space.name_en,
