@@ -222,3 +222,20 @@ def test_book_through_a_campaign_slot_from_the_space_page(client, world, make):
     assert res.status_code == 302
     b = db.session.scalar(sa.select(Booking))
     assert b.campaign_slot_id == slot.id and b.price_amount == 0
+
+
+def test_a_searched_range_fills_the_last_day_or_the_nights(client, world, make):
+    """Search's book link carries end_date: a day unit's last day, a house's nights (the
+    last night is end_date: check-out the day after)."""
+    first, last = weekday(), weekday() + timedelta(days=3)
+    wish = f"date={first.isoformat()}&end_date={last.isoformat()}&seats=2"
+    page = client.get(f"/bookings/new?unit_id={world['desks'].id}&{wish}").get_data(as_text=True)
+    assert re.search(rf'id="last_date"[^>]*value="{last.isoformat()}"', page), page
+    house = make.unit(space=world["desks"].space, kind=UnitKind.WHOLE_HOUSE, capacity=1,
+                      price_per=PricePer.NIGHT)
+    page = client.get(f"/bookings/new?unit_id={house.id}&{wish}").get_data(as_text=True)
+    assert re.search(r'id="nights"[^>]*value="4"', page), page
+    # An end before the start fills nothing.
+    back = f"date={last.isoformat()}&end_date={first.isoformat()}"
+    page = client.get(f"/bookings/new?unit_id={world['desks'].id}&{back}").get_data(as_text=True)
+    assert not re.search(r'id="last_date"[^>]*value="\d', page)

@@ -84,10 +84,16 @@ def _compile_catalogues() -> None:
 @pytest.fixture(scope="session")
 def _server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, str, Path]]:
     """Starts gunicorn (without waiting for it: Chromium starts meanwhile)."""
+    yield from start_server(tmp_path_factory.mktemp("live"))
+
+
+def start_server(workdir: Path, clock: str | None = None
+                 ) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+    """gunicorn serving a fresh demo database from `workdir`; its clock starts at `clock`
+    (ISO 8601, TEST_CLOCK's form), by default the suite's instant."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/system-packages.sh (Debian's chromium)")
     _compile_catalogues()
-    workdir = tmp_path_factory.mktemp("live")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -108,6 +114,8 @@ def _server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, str, Path]]:
         # tests never reach outside the machine.
         "MAP_TILE_URL": base + "/static/tiles/{z}/{x}/{y}.png",
     }
+    if clock is not None:
+        env["TEST_CLOCK"] = clock
     for name in ("REDIS_URL", "MAIL_URL", "GEOCODER"):
         env.pop(name, None)
     log = workdir / "server.log"
@@ -216,9 +224,11 @@ def new_context(browser, live_server: str, axe_source: str):
     """Makes browser contexts (a fresh session each: one per person in a journey)."""
     contexts = []
 
-    def _make(width: int = 1280, height: int = 900, **kwargs):
+    def _make(width: int = 1280, height: int = 900, server: str | None = None, **kwargs):
+        """A context on the live server (or on `server`, another one's base URL)."""
+        base = server or live_server
         context = browser.new_context(
-            base_url=live_server, locale="ja-JP", timezone_id="Asia/Tokyo",
+            base_url=base, locale="ja-JP", timezone_id="Asia/Tokyo",
             viewport={"width": width, "height": height}, accept_downloads=True, **kwargs,
         )
         context.set_default_timeout(30_000)
@@ -226,7 +236,7 @@ def new_context(browser, live_server: str, axe_source: str):
         # Only loopback: anything else is aborted, never fetched.
         def _route(route):
             url = route.request.url
-            if url.startswith(live_server) or url.startswith(("data:", "blob:")):
+            if url.startswith(base) or url.startswith(("data:", "blob:")):
                 route.continue_()
             else:
                 route.abort()

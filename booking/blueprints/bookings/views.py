@@ -27,7 +27,7 @@ from booking.blueprints.bookings.forms import (
 from booking.formatting import parse_hhmm, time_of, yen_taxed
 from booking.forms import form_status, show_error, submit
 from booking.labels import PER
-from booking.models import Booking, CampaignSlot, Unit, User
+from booking.models import Booking, CampaignSlot, PricePer, Unit, User
 from booking.services import (
     access,
     booking_requests,
@@ -75,7 +75,7 @@ def per_price(amount: int, per) -> str:
 
 
 # What a search asked for, carried from the results to the space page to the booking form.
-WISH_PARAMETERS = ("date", "start", "end", "seats")
+WISH_PARAMETERS = ("date", "end_date", "start", "end", "seats")
 
 
 @bp.app_template_global()
@@ -106,6 +106,14 @@ def _prefill(form, unit: Unit) -> None:
             minutes = None
         if name in form and minutes is not None and minutes < 1440:
             form[name].data = time_of(minutes)
+    # A range searched for: the last day of a day unit's booking, or a stay's nights
+    # (search's end_date is the last night: check-out is the day after).
+    first, last = form.first_date.data, dates.parse(request.args.get("end_date"))
+    if first and last and last > first:
+        if unit.price_per == PricePer.NIGHT and "nights" in form:
+            form.nights.data = (last - first).days + 1
+        elif "last_date" in form:
+            form.last_date.data = last
     seats = request.args.get("seats", type=int)
     if "seats" in form and seats is not None and 1 <= seats <= reservations.MAX_SEATS:
         form.seats.data = seats
