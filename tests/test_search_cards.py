@@ -149,11 +149,12 @@ def test_a_campaign_slot_on_a_room_offers_its_free_hours_too(app, make):
 def test_today_the_hours_gone_by_are_not_free(app, make):
     _space, room = _room_space(make)
     day = future_day(12)
-    # 10:10 in Tokyo on that day: bookable from 10:30.
+    # 10:10 in Tokyo on that day: the hour grid's next start after the drop-in's (10:15),
+    # as the booking page's grid says (tests/test_today_start.py).
     with time_machine.travel(datetime.combine(day, datetime.min.time(), clock.TOKYO)
                              + timedelta(hours=10, minutes=10), tick=False):
         found = _unit_result(_by_date(day), room)
-        assert found.free_hours == [(10 * H + 30, 18 * H)]
+        assert found.free_hours == [(11 * H, 18 * H)]
     with time_machine.travel(at(day, 17 * H + 31), tick=False):
         assert _by_date(day).total == 0  # less than an hour left
 

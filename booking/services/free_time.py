@@ -13,7 +13,8 @@ refused, and a unit shown with N free seats here shows N in search:
 - an hour (rooms let by the hour): [hour, hour + step) inside the opening hours.
 
 Why a day or hour cannot be booked, in the order a person would want to hear it: past
-(it starts before now, clock.now(); today's hours that began are past too), closed (the
+(it starts before the first start offered now, reservations.first_start: today's hours
+that began, or begin before the drop-in's start, are past too), closed (the
 space's hours, a public holiday, a closure of the unit), beyond the unit's booking horizon
 (max_days_ahead), members only (no public price without a campaign slot), not offered
 (outside the slot's dates or window), too soon (the unit's lead time), full.
@@ -336,10 +337,13 @@ def _hours(unit: Unit, slot: CampaignSlot | None, line: Timeline,
     shortest = timedelta(hours=unit.min_length)
     hours = []
     start, end = window
+    # Today's hours before the first start offered now (on this grid) are past: the
+    # booking page and search say the same (reservations.first_start).
+    begins = reservations.first_start(now, start, timedelta(minutes=step))
     while start < end:
         stop = min(start + timedelta(minutes=step), end)
         seats = 0
-        if start <= now:
+        if start < begins:
             state = State.PAST
         elif common is not None:
             state = common

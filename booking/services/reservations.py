@@ -100,12 +100,32 @@ DROP_IN_STEP = timedelta(minutes=5)
 DROP_IN_MARGIN = timedelta(minutes=1)
 
 
+# An hourly unit's day is offered as a grid of hours from the window's start (free_time's
+# hour grid, search's free hours): the starts a person is shown.
+HOUR_STEP = timedelta(hours=1)
+
+
 def drop_in_start(now: datetime) -> datetime:
     """The earliest start a booking asked for at `now` gets (see DROP_IN_STEP)."""
     earliest = now + DROP_IN_MARGIN
     midnight = at(earliest.astimezone(TOKYO).date(), 0)
     steps = -(-(earliest - midnight) // DROP_IN_STEP)  # whole steps, rounded up
     return midnight + steps * DROP_IN_STEP
+
+
+def first_start(now: datetime, opens: datetime, step: timedelta | None = None) -> datetime:
+    """The one "today starts at" rule: the earliest start offered at `now` in a window that
+    opens at `opens`. The window's start while the drop-in's (drop_in_start) is not past
+    it; once it is, a day booking starts at the drop-in's start (step None: day_period),
+    and an hourly unit's offer at the first start of its grid (opens + whole steps, e.g.
+    HOUR_STEP) at or after it. The booking page, the free-time views and search ask
+    this, so that none of them offers a start the others hide."""
+    earliest = drop_in_start(now)
+    if opens >= earliest:
+        return opens
+    if step is None:
+        return earliest
+    return opens + -(-(earliest - opens) // step) * step  # whole steps, rounded up
 
 
 def day_period(unit: UnitTerms, day: date, slot: CampaignSlot | None = None, *,
@@ -123,7 +143,7 @@ def day_period(unit: UnitTerms, day: date, slot: CampaignSlot | None = None, *,
     moment = clock.now() if now is None else now
     if day < moment.astimezone(TOKYO).date():
         return start, end
-    start = max(start, drop_in_start(moment))
+    start = first_start(moment, start)
     if start >= end:  # today's hours are over (or nearly: less than the drop-in's step)
         code = "campaign_closed" if slot is not None and window is not None else "closed"
         raise DomainError(code, variant="today", date=day.isoformat())

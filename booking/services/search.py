@@ -40,9 +40,13 @@ Interpretation (decided with the lead):
   a free stretch of its minimum length (unit.min_length hours) inside the opening hours
   (and the time asked for, if one was), on every open day of the range; it is offered
   with those hours (Offer.free_hours, the hours free on every day) and the fewest seats
-  free in them. On today, the hours before the next half hour are gone already. The
-  unit loads (step 2) and the timelines (step 3) give those stretches as they give the
-  seats: no further query;
+  free in them. The unit loads (step 2) and the timelines (step 3) give those stretches
+  as they give the seats: no further query;
+- today (Tokyo) offers what a booking made now is given (reservations.first_start, the
+  rule the booking page and the free-time views follow): a day unit from the drop-in's
+  start to closing (its seats counted there; not at all once today's hours are over), an
+  hourly unit's free hours from the first start of its hour grid after the drop-in's, and
+  times asked for on an hourly unit only while they have not begun;
 - a search for a date before today (Tokyo) still lists what was offered then
   (SearchResult.past says so: nothing of it can be booked).
 """
@@ -68,7 +72,7 @@ from booking.models import (
     Unit,
     UnitKind,
 )
-from booking.services import availability, catalogue, geocoding
+from booking.services import availability, catalogue, geocoding, reservations
 from booking.services import loads as unit_loads
 from booking.services.availability import at, is_holiday
 from booking.services.catalogue import CatalogueSpace, CatalogueUnit
@@ -89,8 +93,8 @@ _E2 = 0.00669437999014
 _RADIAN = math.pi / 180
 _HALF_RADIAN = _RADIAN / 2
 _Date = date  # SearchQuery's field `date` hides the class inside its body
-# Today's free hours of a date-only search start at the next half hour (now rounded up).
-TODAY_STEP_MIN = 30
+# An hourly unit's free hours start on its hour grid from the window's start (free_time).
+HOUR_STEP = reservations.HOUR_STEP
 
 # Minutes after midnight (Tokyo) of the request's first day: [from, to).
 MinuteWindow = tuple[int, int]
@@ -363,12 +367,44 @@ def _flexible(unit: CatalogueUnit, q: SearchQuery) -> bool:
     return unit.price_per == PricePer.HOUR and (q.start_min is None or q.end_min is None)
 
 
-def _not_before(windows: Iterable[MinuteWindow], not_before: int | None
-                ) -> list[MinuteWindow]:
-    """The windows from `not_before` on (minutes from the first day; None: all of them)."""
-    if not_before is None:
-        return list(windows)
-    return [(max(a, not_before), b) for a, b in windows if b > max(a, not_before)]
+@dataclass(frozen=True, slots=True)
+class _Today:
+    """The search's first day is today (Tokyo): what a booking made now can hold."""
+
+    origin: datetime  # the first day's midnight
+    now: datetime
+    drop_in: int  # reservations.drop_in_start(now), in minutes from origin
+
+    def cut(self, windows: Iterable[MinuteWindow], step: timedelta | None = None
+            ) -> list[MinuteWindow]:
+        """The windows from the first start offered now on (reservations.first_start: a
+        day's from the drop-in's start, an hour grid's (`step`) from its next start); one
+        with nothing left is left out."""
+        out = []
+        for a, b in windows:
+            if a < self.drop_in:  # begun, or beginning within the drop-in's margin
+                opens = self.origin + timedelta(minutes=a)
+                a = _minutes_from(self.origin, reservations.first_start(self.now, opens, step))
+            if a < b:
+                out.append((a, b))
+        return out
+
+
+def _from_now(unit: CatalogueUnit, windows: Sequence[MinuteWindow], today: _Today | None,
+              flexible: bool) -> tuple[MinuteWindow, ...]:
+    """A day or hour unit's windows as a booking made now can hold them (none when it cannot):
+    an hourly unit searched by date alone, its free hours from its grid's next start;
+    times asked for, only while they have not begun; a day unit's, today's from the
+    drop-in's start, and nothing when today's hours are over (a booking is refused then,
+    reservations.day_period)."""
+    if today is None or not windows or windows[0][0] >= today.drop_in:
+        return tuple(windows)  # nothing has begun (the common case: kept fast)
+    if flexible:
+        return tuple(today.cut(windows, HOUR_STEP))
+    if unit.price_per == PricePer.HOUR:
+        return ()
+    cut = today.cut(windows)
+    return tuple(cut) if len(cut) == len(windows) else ()
 
 
 def _steps(a: int, b: int, steps: Sequence[Step], default: int) -> Iterator[Step]:
@@ -433,21 +469,21 @@ def free_stretches(windows: Sequence[MinuteWindow], steps: Sequence[Step], defau
 
 
 @lru_cache(maxsize=4096)  # spaces share a few opening-hours patterns
-def _open_hours(windows: tuple[MinuteWindow, ...], not_before: int | None, min_minutes: int
+def _open_hours(windows: tuple[MinuteWindow, ...], min_minutes: int
                 ) -> tuple[MinuteWindow, ...] | None:
     """free_stretches of a unit nothing holds: the hours open on every day."""
-    found = free_stretches(_not_before(windows, not_before), (), 1, 1, min_minutes)
+    found = free_stretches(windows, (), 1, 1, min_minutes)
     return None if found is None else tuple(found[0])
 
 
-def _today_from(first: date) -> int | None:
-    """Minutes from `first`'s midnight where today's bookable hours start (now, rounded
-    up to the next half hour) when `first` is today in Tokyo; None otherwise."""
-    now = clock.now().astimezone(clock.TOKYO)
-    if now.date() != first:
+def _today(first: date) -> _Today | None:
+    """When `first` is today in Tokyo, what has begun of it (None otherwise: a coming day
+    is whole, a past one is history, SearchResult.past)."""
+    now = clock.now()
+    if now.astimezone(clock.TOKYO).date() != first:
         return None
-    minute = now.hour * 60 + now.minute + (1 if now.second or now.microsecond else 0)
-    return -(-minute // TODAY_STEP_MIN) * TODAY_STEP_MIN
+    origin = at(first, 0)
+    return _Today(origin, now, _minutes_from(origin, reservations.drop_in_start(now)))
 
 
 # --- the search ------------------------------------------------------------------------------
@@ -502,7 +538,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     q = validate(query, today)
     place, pref = resolve_place(session, q, online)
     days = _days(q)
-    not_before = _today_from(days[0])
+    today_now = _today(days[0])
     # Every unit in the circle or prefecture, from the catalogue held in memory (1 query).
     cat = catalogue.current(session)
     candidates = _candidates(cat, q, place, pref)
@@ -538,7 +574,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     for c in candidates.values():
         for unit in c.units:  # cheapest first
             if (found := regular.get(unit.id)) is not None \
-                    and _regular_offer(unit, c, blocking, q, found[1], not_before) is not None:
+                    and _regular_offer(unit, c, blocking, q, found[1], today_now) is not None:
                 c.price = unit.price_amount
                 break  # listed at its price: its other units matter if the page shows it
 
@@ -562,7 +598,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                                    deciding.get(c.space.id, math.inf))))
     exact_units = [u for sid in {c.space.id for c in reach} | set(deciding)
                    for u in candidates[sid].units if u.id in touched]
-    exact = _exact(session, exact_units, q, not_before)
+    exact = _exact(session, exact_units, q, today_now)
     for unit in exact_units:
         if (r := exact[unit.id]) is not None:
             c = candidates[unit.space_id]
@@ -580,7 +616,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     held = unit_loads.read(session, [u.id for u, _ in shown],
                            [u.id for u, _ in shown if u.night], days)
     for unit, c in shown:
-        offer = _regular_offer(unit, c, held, q, regular[unit.id][1], not_before)
+        offer = _regular_offer(unit, c, held, q, regular[unit.id][1], today_now)
         exact[unit.id] = None if offer is None else UnitResult(None, offer.seats_left, [offer])
 
     results = []
@@ -657,37 +693,38 @@ def _least_price(unit: CatalogueUnit, slot_price: int | None) -> int:
 
 
 def _regular_offer(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: SearchQuery,
-                   need: int, not_before: int | None) -> Offer | None:
+                   need: int, today: _Today | None) -> Offer | None:
     """The regular offer of a unit nothing but bookings touch, from its loads (None when
     it cannot take the request); as _free_seats says, given every piece that leaves fewer
     than `need` free, it is None exactly when the unit cannot."""
     if _flexible(unit, q):
+        windows = _from_now(unit, c.open_windows, today, True)
         if (pieces := held.get(unit.id)) is None:  # nothing booked: its hours are open
-            found = _open_hours(c.open_windows, not_before, unit.min_length * 60)
+            found = _open_hours(windows, unit.min_length * 60)
             if found is None or unit.capacity < need:
                 return None
             return Offer(unit.price_amount, unit.price_per, unit.capacity,
                          free_hours=list(found))
         stretches = free_stretches(
-            _not_before(c.open_windows, not_before),
+            windows,
             [(s, e, unit.capacity - n) for s, e, n in pieces],
             unit.capacity, need, unit.min_length * 60)
         if stretches is None:
             return None
         hours, least = stretches
         return Offer(unit.price_amount, unit.price_per, least, free_hours=hours)
-    free = _free_seats(unit, c, held, q, need)
+    free = _free_seats(unit, c, held, q, need, today)
     return None if free is None else Offer(unit.price_amount, unit.price_per, free)
 
 
-def _free_seats(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: SearchQuery, need: int
-                ) -> int | None:
+def _free_seats(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: SearchQuery, need: int,
+                today: _Today | None) -> int | None:
     """Seats free for the regular offer of a unit nothing but bookings touch (None when
     fewer than `need`): its capacity minus the most its loads hold at once in a window.
     Given some of the pieces, among them every one that leaves fewer than `need` free, it
     still says None exactly when the unit has fewer than `need`."""
     windows = (_minute_windows(unit, c.space, q) if unit.night
-               else c.open_windows)
+               else _from_now(unit, c.open_windows, today, False))
     if not windows:
         return None
     free = unit.capacity
@@ -697,7 +734,7 @@ def _free_seats(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: Se
     return free if free >= need else None
 
 
-def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, not_before: int | None
+def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, today: _Today | None
            ) -> dict[int, UnitResult | None]:
     """Exact offers of these units through availability.timelines (a constant number of
     queries for any number of units)."""
@@ -714,12 +751,14 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, not_befo
         line, space = lines[row.id], row.space
         need = _need(row, q)
         offers: list[Offer] = []
+        flexible = _flexible(row, q)
         if need is not None and _regular_need(row, q) is not None:  # (which is `need` then)
-            if _flexible(row, q):
-                hours = _not_before(_minute_windows(row, space, q), not_before)
+            if flexible:
+                hours = _from_now(row, _minute_windows(row, space, q), today, True)
                 if offer := _flexible_offer(row, line, start, hours, need, None):
                     offers.append(offer)
-            elif windows := _regular_windows(row, space, q):
+            elif windows := (_regular_windows(row, space, q) if row.night else _times(
+                    start, _from_now(row, _minute_windows(row, space, q), today, False))):
                 free = min(line.min_free(a, b) for a, b in windows)
                 if free >= need:
                     offers.append(Offer(row.price_amount, row.price_per, free))
@@ -728,14 +767,15 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, not_befo
                 if not _slot_qualifies(slot, row, q):
                     continue
                 slot_windows = _slot_windows(row, space, slot, q)
+                if slot_windows and not row.night:
+                    minutes = _from_now(row, [(_minutes_from(start, a), _minutes_from(start, b))
+                                              for a, b in slot_windows], today, flexible)
+                    if flexible:
+                        if offer := _flexible_offer(row, line, start, minutes, need, slot):
+                            offers.append(offer)
+                        continue
+                    slot_windows = _times(start, minutes)
                 if not slot_windows:
-                    continue
-                if _flexible(row, q):
-                    minutes = _not_before(
-                        [(_minutes_from(start, a), _minutes_from(start, b))
-                         for a, b in slot_windows], not_before)
-                    if offer := _flexible_offer(row, line, start, minutes, need, slot):
-                        offers.append(offer)
                     continue
                 free = min(line.min_free(a, b, slot.id) for a, b in slot_windows)
                 if free >= need:
@@ -747,6 +787,10 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, not_befo
 
 def _minutes_from(origin: datetime, t: datetime) -> int:
     return round((t - origin).total_seconds() / 60)
+
+
+def _times(origin: datetime, windows: Iterable[MinuteWindow]) -> list[tuple[datetime, datetime]]:
+    return [(origin + timedelta(minutes=a), origin + timedelta(minutes=b)) for a, b in windows]
 
 
 def _flexible_offer(row: CatalogueUnit, line: availability.Timeline, origin: datetime,
