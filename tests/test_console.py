@@ -327,6 +327,48 @@ def test_a_refused_front_desk_action_says_why_and_answers_409(client, site, make
     assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id))) == 0
 
 
+def _row(page: str, booking: Booking) -> str:
+    """The day list's row of `booking`."""
+    [row] = [r for r in re.findall(r"<tr class=\"status-.*?</tr>", page, flags=re.S)
+             if booking.reference in r]
+    return row
+
+
+def test_the_day_list_offers_only_what_the_service_would_do(client, site, make):
+    """Each row's buttons are those reservations would accept now (may_check_in,
+    may_mark_no_show, may_cancel_on_behalf): nothing to cancel once a booking is over."""
+    unit, space = site["desks"], site["space"]
+    today = clock.today()
+    yesterday = today - timedelta(days=1)
+    came = make.booking(unit, at(yesterday, 540), at(yesterday, 600), 1,
+                        status=BookingStatus.CHECKED_IN)
+    missed = make.booking(unit, at(yesterday, 600), at(yesterday, 660), 1)
+    here = make.booking(unit, at(today, 0), at(today + timedelta(days=1), 0), 1,
+                        status=BookingStatus.CHECKED_IN)  # checked in, not over yet
+    coming = _book(make, unit, _future_weekday(), 1)
+
+    def row(booking: Booking) -> str:
+        day = front_desk.day_of(booking).isoformat()
+        page = client.get(f"/operator/spaces/{space.id}/day?day={day}").get_data(as_text=True)
+        return _row(page, booking)
+
+    cancel, check_in, no_show = "/cancel", "/check-in", "/no-show"
+    past_row = row(came)
+    assert cancel not in past_row and check_in not in past_row and no_show not in past_row
+    assert "キャンセルする" not in past_row
+    missed_row = row(missed)
+    assert no_show in missed_row and cancel not in missed_row and check_in not in missed_row
+    assert cancel in row(here) and check_in not in row(here)
+    coming_row = row(coming)
+    assert cancel in coming_row and "キャンセルする" in coming_row
+    assert check_in not in coming_row and no_show not in coming_row
+    # What is offered is accepted; what is not would be refused.
+    assert client.post(f"/operator/bookings/{came.id}/cancel",
+                       data={"reason": "停電"}).status_code == 409
+    assert client.post(f"/operator/bookings/{here.id}/cancel",
+                       data={"reason": "停電"}).status_code == 302
+
+
 def test_calendar_feed_link_is_made_and_revoked(client, site):
     space_id = site["space"].id
     booking = _book(site["make"], site["desks"], _future_weekday(), 2)

@@ -94,12 +94,21 @@ def month_view(session: Session, user: User, unit: Unit, year: int,
 
 
 @dataclass(frozen=True)
+class Actions:
+    """What the desk may do with a booking now: the buttons its row shows, each exactly
+    when reservations would accept it (its own predicates)."""
+
+    check_in: bool
+    no_show: bool
+    cancel: bool  # on the customer's behalf
+
+
+@dataclass(frozen=True)
 class DaySheet:
     day: date
     bookings: list[Booking]  # cancelled ones too: the desk should know who will not come
     seats: dict[str, int]  # seats per status (its value), cancelled bookings left out
-    # Booking id -> (check-in possible now, no-show possible now): the buttons to show.
-    actions: dict[int, tuple[bool, bool]]
+    actions: dict[int, Actions]  # by booking id
 
 
 def _seats_by_status(bookings: Iterable[Booking]) -> dict[str, int]:
@@ -110,9 +119,11 @@ def _seats_by_status(bookings: Iterable[Booking]) -> dict[str, int]:
     return counts
 
 
-def _actions(booking: Booking, now: datetime) -> tuple[bool, bool]:
-    """What reservations.check_in and mark_no_show would accept now (their own rules)."""
-    return reservations.may_check_in(booking, now), reservations.may_mark_no_show(booking, now)
+def _actions(booking: Booking, now: datetime) -> Actions:
+    """What reservations.check_in, mark_no_show and cancel (on behalf) would accept now."""
+    return Actions(reservations.may_check_in(booking, now),
+                   reservations.may_mark_no_show(booking, now),
+                   reservations.may_cancel_on_behalf(booking, now))
 
 
 def day_sheet(session: Session, user: User, space: Space, day: date) -> DaySheet:

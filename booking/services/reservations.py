@@ -700,6 +700,13 @@ def _before_deadline(booking: Booking) -> None:
         raise DomainError("cancel_deadline", deadline=deadline.astimezone(TOKYO).isoformat())
 
 
+def may_cancel_on_behalf(booking: Booking, now: datetime) -> bool:
+    """The space's operator (or a site admin) cancels for the customer: a booking still
+    held (confirmed, checked in or marked no-show) until its end; the day list offers
+    the action exactly then."""
+    return booking.status in TRANSITIONS["cancel_on_behalf"][0] and now < booking.ends_at
+
+
 def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str = "") -> Booking:
     """Cancel and free the seats at once; sends METHOD:CANCEL to everyone invited."""
     from booking.services import mail
@@ -714,7 +721,7 @@ def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str 
         _may(current, action)
         if not operator:
             _before_deadline(current)
-        elif clock.now() >= current.ends_at:
+        elif not may_cancel_on_behalf(current, clock.now()):
             raise DomainError("bad_status")
         _transition(session, current, action, cancelled_at=clock.now(),
                     cancel_reason=(reason or "")[:500], sequence=Booking.sequence + 1)
