@@ -243,6 +243,11 @@ def test_map_shows_a_marker_per_result(page, audit, lang):
     markers = page.locator('#map path.leaflet-interactive[stroke="#0b5cad"]')
     markers.first.wait_for()
     assert markers.count() == len(names)
+    # No tile loads here (the tile URL 404s): the prefecture outlines the site ships are
+    # what the markers sit on.
+    outlines = page.locator("#map .leaflet-outlines-pane path")
+    outlines.first.wait_for(state="attached")
+    assert outlines.count() == 47  # one per prefecture (those out of view drawn empty)
     audit(page, "search-map", full_page=True)
     # A marker opens a popup that leads to the space (its close button in the page's language).
     markers.first.click(force=True)

@@ -2,29 +2,6 @@
 // Leaflet is served by this site (xstatic-leaflet), tiles from the configured URL.
 (function () {
   "use strict";
-  // Where this script was served from: the outlines are beside it, under /static/map/.
-  var here = (document.currentScript && document.currentScript.src) || window.location.href;
-  function mapData(name) { return new URL("../map/" + name, here).href; }
-
-  // The prefecture outlines this site ships (booking/static/map/README.txt), drawn always,
-  // in a pane beneath the tiles: loaded tiles cover them, and wherever a tile cannot load
-  // (no network, a tile server down) Japan shows through instead of an empty grey.
-  function addOutlines(map) {
-    var pane = map.createPane("outlines");
-    pane.style.zIndex = 150;  // Leaflet's tile pane is 200
-    pane.style.pointerEvents = "none";
-    map.attributionControl.addAttribution('<a lang="en" href="' + mapData("README.txt") +
-      '">japanmap (Apache-2.0)</a>');
-    if (!window.fetch) { return; }
-    fetch(mapData("japan-prefectures.geojson"))
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) {
-        if (!data) { return; }
-        L.geoJSON(data, { pane: "outlines", interactive: false,
-          style: { color: "#7d8a96", weight: 1, fillColor: "#f6f3ec", fillOpacity: 1 } }).addTo(map);
-      })
-      .catch(function () { /* the map works without its base layer */ });
-  }
 
   var box = document.getElementById("map");
   if (!box) { return; }
@@ -46,7 +23,7 @@
       var close = e.popup.getElement().querySelector(".leaflet-popup-close-button");
       if (close) { close.setAttribute("aria-label", document.body.dataset.closePopup || "×"); }
     });
-    addOutlines(map);
+    window.mapOutlines(map);
     L.tileLayer(box.dataset.tiles, {
       maxZoom: 18,
       attribution: box.dataset.attribution || ""
