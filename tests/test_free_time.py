@@ -8,6 +8,7 @@ and search for that date shows the same free seats.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ import time_machine
 
 from booking import clock
 from booking.extensions import db
-from booking.models import CapacityOverride, Closure, PricePer, UnitKind
+from booking.models import CapacityOverride, Closure, OpeningHours, PricePer, UnitKind
 from booking.services import booking_requests, free_time
 from booking.services.availability import at
 from booking.services.booking_requests import BookingRequest
@@ -281,3 +282,25 @@ def test_month_in_rows_of_a_week_from_sunday_and_month_parameters(w):
     assert free_time.parse_month("2027-07") == date(2027, 7, 1)
     for bad in ("2027-13", "x", "", None, "0001-01", "9999-12"):
         assert free_time.parse_month(bad) is None
+
+
+def test_the_space_page_and_the_booking_form_state_the_hours_in_the_same_line(
+        client, make, login):
+    """One summary of the week (free_time.week_groups, _free_time.html hours_summary):
+    runs of days with the same hours, not seven rows."""
+    w = worlds.world(make, hours=(range(5), 540, 1080))  # Monday to Friday, 09:00–18:00
+    db.session.add(OpeningHours(space_id=w["space"].id, weekday=5, opens_min=600,
+                                closes_min=960))
+    db.session.commit()
+    login(w["booker"])
+
+    def summary(url: str) -> str:
+        page = client.get(url).get_data(as_text=True)
+        return re.search(r'<(p|span) class="hours-summary">(.*?)</\1>', page, flags=re.S).group(2)
+
+    space_page, form = f"/spaces/{w['space'].slug}", f"/bookings/new?unit_id={w['desks'].id}"
+    said = summary(space_page)
+    assert said.startswith("月〜金 09:00–18:00、土 10:00–16:00、日 休み。")
+    assert summary(form) == said
+    client.post("/language", data={"lang": "en", "next": "/"})
+    assert summary(form) == summary(space_page) != said

@@ -19,6 +19,7 @@ from booking import dates, unit_of_work
 from booking.blueprints.public import bp
 from booking.blueprints.public.forms import LanguageForm
 from booking.formatting import current_locale
+from booking.models import Space
 from booking.services import free_time, health, photos, spaces
 from booking.web import local_path, problem
 
@@ -37,6 +38,13 @@ def _language_form():
 def weekday_short(weekday: int) -> str:
     """月 … 日, Mon … Sun (Monday = 0): a calendar's column, a summary of opening hours."""
     return _WEEKDAYS_JA[weekday] if current_locale() == "ja" else _WEEKDAYS_EN[weekday]
+
+
+@bp.app_template_global()
+def week_groups(space: Space) -> list[free_time.WeekGroup]:
+    """The space's week in runs of equal hours (free_time.week_groups), for the one-line
+    summary (_free_time.html hours_summary) on every page that states its hours."""
+    return free_time.week_groups(space)
 
 
 @bp.app_template_global()
