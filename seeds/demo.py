@@ -5,7 +5,9 @@ coordinates are approximate (the station's or town's position), and prices, capa
 and hours that the documents do not give are demo values within the ¥500–¥1,500 a day
 the Shizuoka programme quotes. Loading is idempotent: each row is found by its natural
 key (e-mail, organisation name, space slug, unit name, campaign slug) and only created
-when missing, so running `flask seed` twice changes nothing.
+when missing, so running `flask seed` twice changes nothing. One exception: a space's
+contact e-mail (a made-up address under example.jp, contact_email) is filled in on an
+existing demo database where it is empty, never over what an operator entered.
 """
 
 from __future__ import annotations
@@ -280,6 +282,12 @@ def campaigns_for(year: int) -> list[dict]:
     ]
 
 
+def contact_email(slug: str) -> str:
+    """A demo space's contact address: made up, under example.jp (never a real mailbox). No
+    phone numbers: an invented number could be somebody's, so the demo leaves it empty."""
+    return f"info@{slug}.example.jp"
+
+
 def coming_summer(today: date) -> int:
     """The year of the next Telework Days period that has not ended yet."""
     return today.year if today <= date(today.year, 9, 6) else today.year + 1
@@ -337,8 +345,11 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
             lat=spec["lat"], lon=spec["lon"], coordinates_approximate=True,
             nearest_station=spec["station"], access=spec["access"], access_en=spec["access_en"],
             amenities=spec["amenities"], closed_on_holidays=spec["holidays_closed"],
+            contact_email=contact_email(spec["slug"]),
         )
         count("spaces", new)
+        if not space.contact_email:  # a demo database from before spaces had a contact
+            space.contact_email = contact_email(spec["slug"])
         if new:
             days, opens, closes = spec["hours"]
             for weekday in days:
