@@ -177,6 +177,23 @@ def test_the_policy_follows_the_service(world, make):
     assert cancellation.policy_of(db.session.get(Booking, booking.id), owner).may_cancel
 
 
+def test_the_operator_may_cancel_a_checked_in_booking_until_its_end_but_not_move_it(world, make):
+    """As the day list offers it (reservations.may_cancel_on_behalf): the operator cancels
+    a booking checked in and not over; changes are for confirmed bookings only."""
+    booking = _booked(world)
+    owner = make.user(organisation=world["org"], role="owner")
+    with time_machine.travel(booking.starts_at + timedelta(minutes=5), tick=False):
+        r.check_in(db.session, booking, owner)
+        booking = db.session.get(Booking, booking.id)
+        policy = cancellation.policy_of(booking, owner)
+        assert policy.may_cancel and not policy.may_change
+        company = cancellation.policy_of(booking, world["booker"])
+        assert not company.may_cancel and not company.may_change
+        assert r.cancel(db.session, booking, owner).status == BookingStatus.CANCELLED
+    db.session.expire_all()
+    assert not cancellation.policy_of(db.session.get(Booking, booking.id), owner).may_cancel
+
+
 def test_the_deadline_instant_is_the_same_for_the_page_and_the_service(world):
     """One deadline rule (cancellation.deadline_of): at the deadline itself both the page's
     policy and reservations.cancel still let the company cancel; a second later neither."""

@@ -137,3 +137,23 @@ def test_at_20_40_a_room_has_no_hour_left(w):
     with at_clock(day, 20 * 60 + 40):
         assert room.id not in _found(day, "meeting_room")
         assert free_time.day_grid(db.session, room, day).state == State.PAST
+
+
+@pytest.mark.parametrize("touched", [False, True], ids=["loads", "timelines"])
+def test_a_house_is_offered_for_tonight_only_until_its_check_in(w, make, touched):
+    """A stay starts at check-in (15:00): before it search lists the house for tonight and
+    booking takes it; once it has begun, search lists nothing that booking would refuse."""
+    day = w["day"]
+    houses = make.space(w["space"].organisation, hours=(range(7), 0, 1440))  # open all day
+    house = make.unit(houses, name="一棟貸し", kind=UnitKind.WHOLE_HOUSE, capacity=1,
+                      fits_people=6, price_amount=25000, price_per=PricePer.NIGHT,
+                      checkin_min=15 * 60, checkout_min=10 * 60)
+    db.session.commit()
+    if touched:
+        _touch(house, day)
+    with at_clock(day, 15 * 60 + 10):
+        assert house.id not in _found(day, "whole_house")
+        assert _refused(w, house, first_date=day, nights=1) == "in_past"
+    with at_clock(day, 14 * 60):
+        assert house.id in _found(day, "whole_house")
+        assert _place(w, house, first_date=day, nights=1)

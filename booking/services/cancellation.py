@@ -62,15 +62,25 @@ class Policy:
     may_cancel: bool  # this user may cancel it now (a button that will not be refused)
     contact: Contact
 
+    @property
+    def may_change(self) -> bool:
+        """Changes apply to confirmed bookings only (one checked in is not moved)."""
+        return self.may_cancel and self.ongoing
+
 
 def policy_of(booking: Booking, user: User | None) -> Policy:
     """As reservations.cancel decides: a company until the deadline, the space's operator
     (and a site admin) until the end; nobody once it is cancelled, used or over."""
+    from booking.services.reservations import may_cancel_on_behalf  # (it imports this)
+
     deadline = deadline_of(booking.unit, booking.starts_at)
     passed = has_passed(deadline)
-    ongoing = booking.status == BookingStatus.CONFIRMED and clock.now() < booking.ends_at
-    may = ongoing and access.allowed(user, "manage", booking) and (
-        not passed or access.allowed(user, "operate", booking))
+    now = clock.now()
+    ongoing = booking.status == BookingStatus.CONFIRMED and now < booking.ends_at
+    if access.allowed(user, "operate", booking):  # as the operator's day list offers it
+        may = may_cancel_on_behalf(booking, now)
+    else:
+        may = ongoing and not passed and access.allowed(user, "manage", booking)
     return Policy(deadline, passed, ongoing, may, contact_of(booking.unit.space))
 
 

@@ -399,6 +399,8 @@ def _from_now(unit: CatalogueUnit, windows: Sequence[MinuteWindow], today: _Toda
     reservations.day_period)."""
     if today is None or not windows or windows[0][0] >= today.drop_in:
         return tuple(windows)  # nothing has begun (the common case: kept fast)
+    if unit.night:  # a stay starts at check-in: once that has begun, booking refuses it
+        return ()
     if flexible:
         return tuple(today.cut(windows, HOUR_STEP))
     if unit.price_per == PricePer.HOUR:
@@ -723,8 +725,8 @@ def _free_seats(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: Se
     fewer than `need`): its capacity minus the most its loads hold at once in a window.
     Given some of the pieces, among them every one that leaves fewer than `need` free, it
     still says None exactly when the unit has fewer than `need`."""
-    windows = (_minute_windows(unit, c.space, q) if unit.night
-               else _from_now(unit, c.open_windows, today, False))
+    windows = _from_now(unit, _minute_windows(unit, c.space, q) if unit.night
+                        else c.open_windows, today, False)
     if not windows:
         return None
     free = unit.capacity
@@ -757,6 +759,8 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, today: _
                 hours = _from_now(row, _minute_windows(row, space, q), today, True)
                 if offer := _flexible_offer(row, line, start, hours, need, None):
                     offers.append(offer)
+            elif row.night and not _from_now(row, _minute_windows(row, space, q), today, False):
+                pass  # today's check-in has begun: booking refuses the stay
             elif windows := (_regular_windows(row, space, q) if row.night else _times(
                     start, _from_now(row, _minute_windows(row, space, q), today, False))):
                 free = min(line.min_free(a, b) for a, b in windows)
