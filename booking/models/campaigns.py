@@ -114,6 +114,10 @@ class CampaignSlot(Base):
     )
     # A slot on an operator's space needs that operator's consent before it is offered.
     operator_consent: Mapped[bool] = mapped_column(default=True)
+    # The operator's answer to a municipality's proposal: when, and why when declined
+    # (pending: operator_consent False and no answer yet).
+    consent_answered_at: Mapped[datetime | None]
+    consent_reason: Mapped[str] = mapped_column(sa.String(500), default="", server_default="")
 
     campaign: Mapped[Campaign] = relationship(back_populates="slots")
     unit: Mapped[Unit] = relationship()

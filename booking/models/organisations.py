@@ -100,6 +100,12 @@ class User(UserMixin, Base):
     # services/accounts.py); None: unverified. A new address is unverified again.
     email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # What this person is mailed about (each switchable on the account page): bookings of
+    # their organisation's spaces (new, changed, cancelled), a morning digest of the day's
+    # arrivals, and campaign consents (requests to operators, answers to municipalities).
+    notify_bookings: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    notify_digest: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    notify_consents: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
