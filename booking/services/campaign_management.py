@@ -17,6 +17,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from booking import clock
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
@@ -31,7 +32,7 @@ from booking.models import (
     Unit,
     User,
 )
-from booking.services import access
+from booking.services import access, consent_mail
 from booking.services.audit import record
 from booking.services.availability import TOKYO, tokyo_days
 from booking.services.errors import DomainError
@@ -257,13 +258,18 @@ def save_slot(session: Session, user: User, campaign: Campaign, data: SlotData,
     for name in data.__dataclass_fields__:
         setattr(slot, name, getattr(data, name))
     if not own and terms_changed:
+        # A new question for the operator: pending again, asked by mail.
         slot.operator_consent = False
+        slot.consent_answered_at = None
+        slot.consent_reason = ""
     elif own:
         slot.operator_consent = True
     session.flush()
     record(session, user, "campaign_slot.create" if new else "campaign_slot.update", slot,
            campaign.organisation_id, unit=unit.id, seats=data.seats, price=data.price_amount,
            subsidy_cap=data.subsidy_cap)
+    if not own and terms_changed:
+        consent_mail.enqueue_consent_request(session, slot)
     return slot
 
 
@@ -298,21 +304,61 @@ def delete_slot(session: Session, user: User, slot: CampaignSlot) -> None:
     session.flush()
 
 
-def pending_consents(session: Session, user: User) -> list[CampaignSlot]:
-    """Slots on spaces of the operators `user` belongs to, newest campaigns first."""
+def _operator_slots(user: User) -> sa.Select | None:
+    """Slots on spaces of the operators `user` belongs to, proposed by others (None: the
+    user belongs to no operator)."""
     ids = [o.id for o in user.organisations(OrgKind.OPERATOR)]
+    if not ids:
+        return None
+    return (sa.select(CampaignSlot)
+            .join(Unit, CampaignSlot.unit_id == Unit.id)
+            .join(Space, Unit.space_id == Space.id)
+            .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
+            .where(Space.organisation_id.in_(ids), Campaign.organisation_id.not_in(ids))
+            .options(selectinload(CampaignSlot.campaign).selectinload(Campaign.organisation),
+                     selectinload(CampaignSlot.unit).selectinload(Unit.space)))
+
+
+def pending_consents(session: Session, user: User) -> list[CampaignSlot]:
+    """Slots on spaces of the operators `user` belongs to (the consent page: every
+    answer, given or not), the ones waiting for an answer first, newest campaigns first."""
+    query = _operator_slots(user)
+    if query is None:
+        return []
+    return list(session.scalars(query.order_by(
+        CampaignSlot.operator_consent, CampaignSlot.consent_answered_at.is_not(None),
+        Campaign.starts_on.desc(), CampaignSlot.id)))
+
+
+def waiting_consents(session: Session, user: User) -> list[CampaignSlot]:
+    """The proposals still waiting for the operator's answer (the console home's
+    「対応が必要なこと」), oldest campaign first."""
+    query = _operator_slots(user)
+    if query is None:
+        return []
+    return list(session.scalars(query.where(
+        CampaignSlot.operator_consent.is_(False), CampaignSlot.consent_answered_at.is_(None)
+    ).order_by(Campaign.starts_on, CampaignSlot.start_date, CampaignSlot.id)))
+
+
+ANSWERS_SHOWN = 20  # the municipality's console home: the latest answers
+
+
+def consent_answers(session: Session, user: User) -> list[CampaignSlot]:
+    """The operators' answers to the slots of `user`'s municipalities' campaigns (given
+    or declined, with the reason), latest first."""
+    ids = [o.id for o in municipalities_of(user)]
     if not ids:
         return []
     return list(session.scalars(
         sa.select(CampaignSlot)
-        .join(Unit, CampaignSlot.unit_id == Unit.id)
-        .join(Space, Unit.space_id == Space.id)
         .join(Campaign, CampaignSlot.campaign_id == Campaign.id)
-        .where(Space.organisation_id.in_(ids), Campaign.organisation_id.not_in(ids))
-        .options(selectinload(CampaignSlot.campaign).selectinload(Campaign.organisation),
-                 selectinload(CampaignSlot.unit).selectinload(Unit.space))
-        .order_by(CampaignSlot.operator_consent, Campaign.starts_on.desc(), CampaignSlot.id)
-    ))
+        .where(Campaign.organisation_id.in_(ids), CampaignSlot.consent_answered_at.is_not(None))
+        .options(selectinload(CampaignSlot.campaign),
+                 selectinload(CampaignSlot.unit).selectinload(Unit.space)
+                 .selectinload(Space.organisation))
+        .order_by(CampaignSlot.consent_answered_at.desc(), CampaignSlot.id.desc())
+        .limit(ANSWERS_SHOWN)))
 
 
 def get_slot_to_consent(session: Session, user: User, slot_id: int) -> CampaignSlot:
@@ -320,15 +366,51 @@ def get_slot_to_consent(session: Session, user: User, slot_id: int) -> CampaignS
     return access.fetch(session, user, "consent", CampaignSlot, slot_id)
 
 
-def set_consent(session: Session, user: User, slot: CampaignSlot, consent: bool) -> None:
-    """The operator owning the slot's space agrees (or no longer agrees) to the slot.
-    Withdrawing keeps bookings already made; it only stops new ones."""
+CONSENT_REASON_MAX = 500  # CampaignSlot.consent_reason's length
+
+
+def set_consent(session: Session, user: User, slot: CampaignSlot, consent: bool,
+                reason: str = "") -> CampaignSlot:
+    """The operator owning the slot's space answers the municipality's proposal: agrees
+    (also after declining), or declines with a reason (also after agreeing: withdrawing,
+    which keeps bookings already made and only stops new ones). The answer is one UPDATE
+    guarded by the state it was given in (pending, accepted or declined, as read), so of
+    two answers racing only the first applies; the other is refused (consent_changed)
+    and the slot stays as the first left it. The municipality's members are mailed."""
     access.require(user, "consent", slot)
-    operator_id = slot.unit.space.organisation_id
-    slot.operator_consent = consent
-    record(session, user, "campaign_slot.consent" if consent else "campaign_slot.withdraw",
-           slot, operator_id, campaign=slot.campaign_id)
+    reason = reason.strip()
+    if not consent and not reason:
+        raise DomainError("consent_reason_required", field="reason")
+    if len(reason) > CONSENT_REASON_MAX:
+        raise DomainError("consent_reason_too_long", field="reason", max=CONSENT_REASON_MAX)
+    if consent and slot.operator_consent:
+        raise DomainError("consent_changed")  # already agreed: nothing to answer
+    withdrawn = slot.operator_consent
+    expected: sa.ColumnElement[bool]
+    if slot.operator_consent:  # accepted, as read
+        expected = CampaignSlot.operator_consent.is_(True)
+    elif slot.consent_answered_at is None:  # pending
+        expected = sa.and_(CampaignSlot.operator_consent.is_(False),
+                           CampaignSlot.consent_answered_at.is_(None))
+    else:  # declined
+        expected = sa.and_(CampaignSlot.operator_consent.is_(False),
+                           CampaignSlot.consent_answered_at.is_not(None))
+    done = session.execute(
+        sa.update(CampaignSlot).where(CampaignSlot.id == slot.id, expected)
+        .values(operator_consent=consent, consent_answered_at=clock.now(),
+                consent_reason="" if consent else reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
+    session.refresh(slot)
+    if done != 1:  # another answer (or new terms) came first
+        raise DomainError("consent_changed")
+    action = ("campaign_slot.consent" if consent else
+              "campaign_slot.withdraw" if withdrawn else "campaign_slot.decline")
+    record(session, user, action, slot, slot.unit.space.organisation_id,
+           campaign=slot.campaign_id)
     session.flush()
+    consent_mail.enqueue_consent_answer(session, slot)
+    return slot
 
 
 # ---------------------------------------------------------------------------------------

@@ -121,6 +121,10 @@ MESSAGES = {
         422, _l("このご予約は取消期限を過ぎているため、予約後のキャンセルはできません。"
                 "確認のチェックを入れてから予約してください。")
     ),
+    # Campaign consent (services/campaign_management.set_consent).
+    "consent_reason_required": (422, _l("お断りする理由を入力してください。")),
+    "consent_reason_too_long": (422, _l("理由が長すぎます(%(max)d文字まで)。")),
+    "consent_changed": (409, _l("この提供枠の状態が変わりました。最新の内容を確認してください。")),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField
+from wtforms import HiddenField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
 from booking.forms import options
@@ -33,7 +33,16 @@ class ParticipationForm(FlaskForm):
 
 
 class ConsentForm(FlaskForm):
-    consent = HiddenField()
+    """One slot's answer: the button pressed (consent "1" agrees, "0" declines or
+    withdraws) and the reason, which the service requires for "0". The page has one form
+    per slot: `for_slot` gives each its own ids (the error beside its own field)."""
+
+    consent = HiddenField()  # sent by the submit buttons (name=consent), not rendered
+    reason = TextAreaField(_l("お断りする理由"), description=_l("自治体に伝わります。"))
 
     def given(self) -> bool:
         return self.consent.data == "1"
+
+    def for_slot(self, slot_id: int) -> ConsentForm:
+        self.reason.id = self.reason.label.field_id = f"reason-{slot_id}"
+        return self

@@ -79,12 +79,20 @@ def participation():
 # ------------------------------------------------------------------------------- consent
 
 
+def _consents_page(failed: ConsentForm | None = None, failed_id: int | None = None,
+                   status: int = 200):
+    """The consent page: every slot proposed on the operator's units, each with its own
+    form (the one refused shown again, its error beside its field)."""
+    slots = management.pending_consents(session(), current_user)
+    forms = {s.id: failed if s.id == failed_id and failed is not None
+             else ConsentForm(formdata=None).for_slot(s.id) for s in slots}
+    return render_template("campaigns/consents.html", slots=slots, forms=forms), status
+
+
 @bp.get("/consents")
 def consents():
     _operators_only()
-    return render_template("campaigns/consents.html",
-                           slots=management.pending_consents(session(), current_user),
-                           form=ConsentForm())
+    return _consents_page()
 
 
 @bp.post("/consents/<int:slot_id>")
@@ -94,9 +102,10 @@ def consent(slot_id: int):
         slot = management.get_slot_to_consent(session(), current_user, slot_id)
     except DomainError as error:
         abort(error.status)
-    form = ConsentForm()
-    if form.validate_on_submit():
-        management.set_consent(session(), current_user, slot, form.given())
-        flash(_l("同意しました。") if slot.operator_consent else _l("同意を取り消しました。"),
-              "success")
-    return redirect(url_for(".consents"))
+    form = ConsentForm().for_slot(slot_id)
+    result = submit(form, lambda: management.set_consent(
+        session(), current_user, slot, form.given(), form.reason.data or ""))
+    if result.done:
+        flash(_l("同意しました。") if form.given() else _l("お断りしました。"), "success")
+        return redirect(url_for(".consents"))
+    return _consents_page(form, slot_id, result.status)

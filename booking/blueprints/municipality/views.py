@@ -80,7 +80,8 @@ def _button(found: Campaign, action: Callable[[], object], done: str):
 def index():
     return render_template("municipality/index.html",
                            organisations=management.municipalities_of(current_user),
-                           campaigns=management.campaigns_of(session(), current_user))
+                           campaigns=management.campaigns_of(session(), current_user),
+                           answers=management.consent_answers(session(), current_user))
 
 
 def _campaign_form(form: CampaignForm, found: Campaign | None):

@@ -33,6 +33,7 @@ from booking.models import Booking, Space
 from booking.services import (
     access,
     calendars,
+    campaign_management,
     closures,
     exports,
     front_desk,
@@ -73,7 +74,8 @@ def _geocoder():
 def index():
     orgs = space_admin.organisations_of(current_user)
     return render_template("operator/index.html", organisations=orgs,
-                           spaces=space_admin.spaces_of(session(), orgs), today=clock.today())
+                           spaces=space_admin.spaces_of(session(), orgs), today=clock.today(),
+                           consents=campaign_management.waiting_consents(session(), current_user))
 
 
 def _space_form_page(form: SpaceForm, space: Space | None = None, organisation=None,
