@@ -133,6 +133,7 @@ PAGES: dict[str, frozenset[str]] = {
     "account.data": SIGNED_IN,
     "account.password": SIGNED_IN,
     "account.api_tokens": SIGNED_IN,
+    "account.notifications": SIGNED_IN,
     "account.verify_email": SIGNED_IN,  # each role's own link (token below)
     "bookings.mine": SIGNED_IN,
     # Each role's own organisation (org_id below); the site admin sees every one.

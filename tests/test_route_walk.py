@@ -72,6 +72,8 @@ EXPECTED: dict[str, tuple] = {
     "GET account.password": MEMBERS_ONLY,
     "POST account.password": (LOGIN, 422, 422, 422),
     "GET account.api_tokens": MEMBERS_ONLY,
+    "GET account.notifications": MEMBERS_ONLY,
+    "POST account.notifications": (LOGIN, 302, 302, 302),  # nothing ticked: all off, saved
     "POST account.revoke_api_token": (LOGIN, 302, 404, 404),  # the company user's token
     "GET account.data": MEMBERS_ONLY,
     "GET account.data_json": MEMBERS_ONLY,
@@ -351,6 +353,7 @@ OWNERS: dict[str, frozenset[str]] = {
     "account.signup_supporter": ALL_OWNERS, "account.index": ALL_OWNERS,
     "account.password": ALL_OWNERS, "account.api_tokens": ALL_OWNERS, "account.data": ALL_OWNERS,
     "account.data_json": ALL_OWNERS, "bookings.mine": ALL_OWNERS,
+    "account.notifications": ALL_OWNERS,
     "account.verify_email": frozenset({"company"}),  # the link made for the company user
     "bookings.feed": ALL_OWNERS,  # the secret in the URL is the credential
     "campaigns.index": ALL_OWNERS, "campaigns.show": ALL_OWNERS,

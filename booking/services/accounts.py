@@ -318,3 +318,34 @@ def revoke_approval(session: Session, organisation_id: int, admin: User) -> Orga
         organisation.approved_at = None
         record(session, admin, "organisation.revoke", organisation, organisation.id)
     return organisation
+
+
+# --------------------------------------------------------------------------- notifications
+
+# The per-person mail switches (User.notify_*), in the order the account page lists them.
+NOTIFY_SWITCHES = ("notify_bookings", "notify_digest", "notify_consents")
+
+
+def notification_switches(user: User) -> list[str]:
+    """The switches that mean something to this person: bookings of their spaces and the
+    morning digest to members of an operator; consents (requests to operators, answers to
+    municipalities) to members of either. A company's people have none (their own
+    bookings' mails are not optional)."""
+    kinds = {m.organisation.kind for m in user.memberships}
+    shown = []
+    if OrgKind.OPERATOR in kinds:
+        shown += ["notify_bookings", "notify_digest"]
+    if kinds & {OrgKind.OPERATOR, OrgKind.MUNICIPALITY}:
+        shown.append("notify_consents")
+    return shown
+
+
+def set_notifications(session: Session, user: User, choices: dict[str, bool]) -> None:
+    """Save the person's switches; DomainError "not_found" for a switch they do not have
+    (notification_switches), so that a form cannot set one the page does not show."""
+    allowed = notification_switches(user)
+    if any(name not in allowed for name in choices):
+        raise DomainError("not_found")
+    for name, on in choices.items():
+        setattr(user, name, bool(on))
+    session.flush()

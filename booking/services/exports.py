@@ -17,7 +17,8 @@ from booking.services.csvexport import csv_text
 from booking.services.front_desk import bookings_between
 
 CSV_HEADER = ("予約番号", "区画", "開始", "終了", "席数", "状態", "会社", "予約者", "メール",
-              "参加者", "料金(円)", "自治体負担(円)", "キャンペーン", "予約日時", "キャンセル理由")
+              "参加者", "料金(円)", "自治体負担(円)", "キャンペーン", "予約日時", "キャンセル理由",
+              "施設へのメモ")
 
 
 def bookings_csv(session: Session, user: User, space: Space, first: date, last: date) -> str:
@@ -33,7 +34,7 @@ def bookings_csv(session: Session, user: User, space: Space, first: date, last: 
             b.company.name if b.company else "", b.user.name if b.user else "",
             b.user.email if b.user else "", " ".join(a.email for a in b.attendees),
             b.price_amount, b.subsidy_amount, slot.campaign.name if slot else "",
-            local_stamp(b.created_at), b.cancel_reason,
+            local_stamp(b.created_at), b.cancel_reason, b.note,
         ))
     return csv_text(CSV_HEADER, rows)
 

@@ -10,6 +10,10 @@
   later change cannot rewrite an earlier mail, and the row holds the final bytes. (The
   worker could render them instead only from a snapshot stored with the row; the
   outbox has no column for one.)
+- The space's operator is told too (enqueue_for_operators, from the same three calls):
+  each member who keeps User.notify_bookings on and has verified their address gets a
+  message of their own (text and HTML, no .ics), in their language, with the company's
+  note to the facility; kinds operator_confirmation / _update / _cancellation.
 - A reminder is queued for REMINDER_HOURS_BEFORE hours before the start (due in the
   outbox's next_attempt_at; its message is written by the worker when due); a change
   moves it, a cancellation deletes it, and the worker drops any reminder whose booking no
@@ -135,11 +139,13 @@ _LINKISH = re.compile(
     re.IGNORECASE)
 
 
-def reason_for_mail(reason: str, marker: str = "[…]") -> str:
+def reason_for_mail(reason: str, marker: str = "[…]",
+                    limit: int = CANCEL_REASON_MAIL_MAX) -> str:
     """The cancellation reason as mailed to everyone invited: plain text (the HTML part
     escapes it), normalised (NFKC), without control or format characters (bidi overrides,
     zero-width joiners), with every link-like piece replaced by `marker`, and at most
-    CANCEL_REASON_MAIL_MAX characters. The booking's page shows it as it was written.
+    CANCEL_REASON_MAIL_MAX characters (or `limit`: the company's note to the facility,
+    mailed to the operator, the same way). The booking's page shows it as it was written.
 
     Why replace rather than break links (hxxps://, a zero-width joiner, [.]): whatever
     still shows the address can be copied into a browser and still looks like a link
@@ -150,8 +156,8 @@ def reason_for_mail(reason: str, marker: str = "[…]") -> str:
 
     text = _LINKISH.sub(marker, text)
     text = re.sub(r"\n{3,}", "\n\n", text.strip())
-    if len(text) > CANCEL_REASON_MAIL_MAX:
-        text = text[:CANCEL_REASON_MAIL_MAX - 1] + "…"
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
     return text
 
 
@@ -273,17 +279,20 @@ def _write_reminder(session: Session, row: OutboxMessage) -> None:
 def enqueue_confirmation(session: Session, booking: Booking) -> None:
     _enqueue(session, KIND_CONFIRMATION, booking)
     schedule_reminder(session, booking)
+    enqueue_for_operators(session, KIND_CONFIRMATION, booking)
 
 
 def enqueue_update(session: Session, booking: Booking) -> None:
     _enqueue(session, KIND_UPDATE, booking)
     _drop_reminders(session, booking)
     schedule_reminder(session, booking)
+    enqueue_for_operators(session, KIND_UPDATE, booking)
 
 
 def enqueue_cancellation(session: Session, booking: Booking) -> None:
     _enqueue(session, KIND_CANCELLATION, booking)
     _drop_reminders(session, booking)
+    enqueue_for_operators(session, KIND_CANCELLATION, booking)
 
 
 def enqueue_uninvited(session: Session, booking: Booking, emails: list[str]) -> None:
@@ -672,3 +681,78 @@ def status_command() -> None:
     for row in retrying:
         click.echo(f"  retrying #{row.id} {row.kind} to {row.recipient}: "
                    f"attempts={row.attempts} {row.last_error}")
+
+
+# --------------------------------------------------------------------------- the operator's mails
+
+OPERATOR_KINDS = {KIND_CONFIRMATION: "operator_confirmation", KIND_UPDATE: "operator_update",
+                  KIND_CANCELLATION: "operator_cancellation"}
+NOTE_MAIL_MAX = 500  # the whole note (Booking.note keeps 500 characters)
+
+
+def operator_recipients(session: Session, booking: Booking) -> list[User]:
+    """Who at the space's operator is told of the booking: every member (owners and
+    staff) who keeps User.notify_bookings on and has verified their address. Verified,
+    because the mail carries a customer's booking and note: an address nobody has proven
+    to be theirs gets none of it (the booker's own confirmation is theirs to have)."""
+    from booking.models import Membership
+
+    return list(session.scalars(
+        sa.select(User).join(Membership, Membership.user_id == User.id)
+        .where(Membership.organisation_id == booking.unit.space.organisation_id,
+               User.notify_bookings.is_(True), User.email_verified_at.is_not(None))
+        .order_by(User.id)))
+
+
+def _operator_subject(kind: str, space: str, when: str) -> str:
+    if kind == KIND_CONFIRMATION:
+        return _("【新しい予約】%(space)s %(when)s", space=space, when=when)
+    if kind == KIND_UPDATE:
+        return _("【予約の変更】%(space)s %(when)s", space=space, when=when)
+    return _("【予約のキャンセル】%(space)s %(when)s", space=space, when=when)
+
+
+def render_for_operator(kind: str, booking: Booking, user: User) -> Rendered:
+    """One operator member's message about a booking of their space, in their language
+    (User.locale), with the company's note to the facility. Text and HTML only: no .ics,
+    since staff are not invited to the customer's booking (a REQUEST to a non-attendee
+    makes calendar clients offer to accept it as their own); the space's calendar feed
+    (services/exports.py) is the way to have bookings in a calendar."""
+    loc = user.locale if user.locale in ("ja", "en") else "ja"
+    space = booking.unit.space
+    day = booking.starts_at.astimezone(clock.TOKYO).date().isoformat()
+    with force_locale(loc):
+        when = local_period(booking.starts_at, booking.ends_at, loc)
+        subject = _one_line(_operator_subject(kind, space.display_name(loc), when))
+        context = {
+            "kind": kind, "booking": booking, "space": space, "unit": booking.unit,
+            "when": when, "loc": loc, "recipient_name": user.name,
+            "day_url": f"{calendars.public_url()}/operator/spaces/{space.id}/day?day={day}",
+            # User text from the company, mailed: plain, without links (the day list and
+            # the CSV show it as written).
+            "note": reason_for_mail(booking.note, _("[リンク省略]"), NOTE_MAIL_MAX)
+            if booking.note else "",
+            "reason": reason_for_mail(booking.cancel_reason, _("[リンク省略]"))
+            if kind == KIND_CANCELLATION and booking.cancel_reason else "",
+        }
+        text = render_template("operator/mail/booking.txt", **context)
+        html = render_template("operator/mail/booking.html", **context)
+    return Rendered(user.email, subject, message_bytes(mime_text(text, html), subject, user.email))
+
+
+def enqueue_for_operators(session: Session, kind: str, booking: Booking) -> list[OutboxMessage]:
+    """A new, changed or cancelled booking, told to the space's operator members who want
+    it (operator_recipients): one outbox row each, in the booking's transaction, like the
+    company's own mails; a bad address fails its own row only (the worker parks it)."""
+    rows = []
+    # Without flushing before the reads (the recipients, the booking's company): the
+    # booking's own outbox rows then go out with these in one INSERT on PostgreSQL.
+    with session.no_autoflush:
+        for user in operator_recipients(session, booking):
+            done = render_for_operator(kind, booking, user)
+            row = OutboxMessage(kind=OPERATOR_KINDS[kind], recipient=done.recipient,
+                                subject=done.subject[:300], message=done.message,
+                                booking_id=booking.id, next_attempt_at=clock.now())
+            session.add(row)
+            rows.append(row)
+    return rows

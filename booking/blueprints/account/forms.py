@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from booking.forms import options
 from booking.models import OrgKind
 from booking.prefectures import choices as prefecture_choices
 from booking.services import addresses
-from booking.services.accounts import PASSWORD_MAX, PASSWORD_MIN
+from booking.services.accounts import NOTIFY_SWITCHES, PASSWORD_MAX, PASSWORD_MIN
 
 _NEW_PASSWORD_HELP = _l("%(n)d文字以上。よく使われるパスワードは使えません。", n=PASSWORD_MIN)
 
@@ -89,3 +89,20 @@ class DeleteForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something: CSRF token only."""
+
+
+class NotificationsForm(FlaskForm):
+    """The mail switches; the page keeps only those that apply to the person
+    (services.accounts.notification_switches)."""
+
+    notify_bookings = BooleanField(_l("自分の団体の施設の予約(新規・変更・キャンセル)をメールで受け取る"))
+    notify_digest = BooleanField(_l("毎朝、その日の来訪予定をまとめたメールを受け取る"))
+    notify_consents = BooleanField(_l("キャンペーン枠の同意依頼・回答をメールで受け取る"))
+
+    def keep_only(self, names: list[str]) -> NotificationsForm:
+        for name in [n for n in NOTIFY_SWITCHES if n not in names]:
+            del self[name]
+        return self
+
+    def choices(self) -> dict[str, bool]:
+        return {name: bool(self[name].data) for name in NOTIFY_SWITCHES if name in self}

@@ -17,6 +17,7 @@ from booking.blueprints.account.forms import (
     DeleteForm,
     LoginForm,
     LogoutForm,
+    NotificationsForm,
     PasswordForm,
     SupporterSignupForm,
 )
@@ -119,7 +120,8 @@ def index():
     owned = [m.organisation for m in current_user.memberships
              if access.allowed(current_user, "audit", m.organisation_id)]
     return render_template("account/index.html", owned=owned, form=ActionForm(),
-                           logout=LogoutForm())
+                           logout=LogoutForm(),
+                           notification_switches=accounts.notification_switches(current_user))
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -135,6 +137,20 @@ def password():
         flash(_l("パスワードを変更しました。他の端末はログアウトされました。"), "success")
         return redirect(url_for("account.index"))
     return render_template("account/password.html", form=form), result.status
+
+
+@bp.route("/notifications", methods=["GET", "POST"])
+@login_required
+def notifications():
+    """通知設定: the person's mail switches that apply to them."""
+    shown = accounts.notification_switches(current_user)
+    form = NotificationsForm(obj=current_user).keep_only(shown)
+    result = submit(form, lambda: accounts.set_notifications(
+        unit_of_work.session(), current_user, form.choices()))
+    if result.done:
+        flash(_l("通知設定を保存しました。"), "success")
+        return redirect(url_for("account.notifications"))
+    return render_template("account/notifications.html", form=form, shown=shown), result.status
 
 
 # The link mailed at sign-up (services/accounts.py): it verifies the address only for the
