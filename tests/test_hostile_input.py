@@ -257,8 +257,11 @@ class Walker:
             db.session.rollback()
             self.errors.append(f"{label}: {type(error).__name__}: {str(error)[:200]}")
             return None, ""
-        body = response.get_data(as_text=True)
-        response.close()
+        try:
+            body = response.get_data()  # bytes: an icon or a photo is not text
+        finally:
+            response.close()
+        body = body.decode() if response.mimetype.startswith(("text/", "application/")) else ""
         if WALK_LOG:
             with Path(WALK_LOG).open("a") as log:
                 log.write(f"{response.status_code} {label}\n")

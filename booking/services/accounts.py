@@ -327,14 +327,15 @@ NOTIFY_SWITCHES = ("notify_bookings", "notify_digest", "notify_consents")
 
 
 def notification_switches(user: User) -> list[str]:
-    """The switches that mean something to this person: bookings of their spaces and the
-    morning digest to members of an operator; consents (requests to operators, answers to
-    municipalities) to members of either. A company's people have none (their own
-    bookings' mails are not optional)."""
+    """The switches that mean something to this person: bookings of their spaces to
+    members of an operator; consents (requests to operators, answers to municipalities)
+    to members of either. A company's people have none (their own bookings' mails are not
+    optional). The morning digest's switch (notify_digest) is shown once something sends
+    the digest: a switch that changes nothing would mislead."""
     kinds = {m.organisation.kind for m in user.memberships}
     shown = []
     if OrgKind.OPERATOR in kinds:
-        shown += ["notify_bookings", "notify_digest"]
+        shown.append("notify_bookings")
     if kinds & {OrgKind.OPERATOR, OrgKind.MUNICIPALITY}:
         shown.append("notify_consents")
     return shown
