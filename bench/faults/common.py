@@ -215,15 +215,20 @@ def loads_against_recount(url: str) -> dict:
             "equal": stored == recount}
 
 
-def message_ids(url: str) -> set[str]:
-    """The Message-ID of each queued confirmation, read from the stored message bytes."""
+def message_ids(url: str, kind: str | None = "confirmation") -> set[str]:
+    """The Message-ID of each queued confirmation (of every outbox row, kind None), read
+    from the stored message bytes."""
     out = set()
-    for (raw,) in query(url, "SELECT message FROM outbox WHERE kind = 'confirmation'"):
+    where, params = ("WHERE kind = %s", (kind,)) if kind is not None else ("", ())
+    for (raw,) in query(url, f"SELECT message FROM outbox {where}", *params):
         out.add(email.message_from_bytes(bytes(raw)).get("Message-ID", ""))
     return out
 
 
 def delivery_report(sink: MailSink, url: str) -> dict:
+    """The customers' confirmations: each delivered once, none lost. Other mail the
+    bookings queue (the operator's notices) is delivered too; only a message the outbox
+    never held is unknown."""
     counts = sink.counts()
     queued_ids = message_ids(url)
     delivered = {mid for mid in counts if mid in queued_ids}
@@ -233,7 +238,7 @@ def delivery_report(sink: MailSink, url: str) -> dict:
         "delivered_distinct": len(delivered),
         "lost": len(queued_ids - delivered),
         "duplicates": sum(n - 1 for n in counts.values() if n > 1),
-        "unknown": len(set(counts) - queued_ids),
+        "unknown": len(set(counts) - message_ids(url, None)),
     }
 
 
