@@ -201,3 +201,18 @@ def count_queries(app):
             sa.event.remove(db.engine, "before_cursor_execute", before)
 
     return _count
+
+
+@pytest.fixture
+def empty_database_url(backend, tmp_path):
+    """A database with nothing in it, on the test's backend, for migrations to build."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+        return
+    name = f"booking_mig_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield _pg_url(name)
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))

@@ -7,15 +7,12 @@ refused. And the migration that gave spaces their contact."""
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import timedelta
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 import time_machine
 from flask_migrate import downgrade, upgrade
-from psycopg import sql
 
 from booking.extensions import db
 from booking.formatting import local_date
@@ -23,7 +20,7 @@ from booking.models import Booking, BookingStatus, Space
 from booking.services import cancellation
 from booking.services.errors import DomainError
 from tests import worlds
-from tests.conftest import POSTGRES_ADMIN_URL, _pg_url, make_app
+from tests.conftest import make_app
 from tests.edge import reservations as r
 from tests.worlds import future_day
 
@@ -240,20 +237,6 @@ def test_the_operator_edits_the_contact_in_the_space_form(client, make, login):
     assert client.post(url, data=dict(data, contact_phone="", contact_email="")).status_code == 302
     db.session.expire_all()
     assert db.session.get(Space, space.id).contact_phone == ""
-
-
-@pytest.fixture
-def empty_database_url(backend, tmp_path):
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
-        return
-    name = f"booking_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield _pg_url(name)
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
 
 
 def test_the_contact_migration_goes_up_and_down(empty_database_url):

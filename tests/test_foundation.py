@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
-from psycopg import sql
 
 from booking.extensions import db
 from booking.models import Booking, Organisation, OrgKind, Space, Unit, User
-from tests.conftest import POSTGRES_ADMIN_URL, _pg_url, make_app
+from tests.conftest import make_app
 
 
 def test_runs_on_the_backend_it_was_asked_for(app, backend):
@@ -23,19 +20,6 @@ def test_runs_on_the_backend_it_was_asked_for(app, backend):
     assert db.engine.dialect.name == backend
     if backend == "postgresql":
         assert db.session.scalar(sa.text("SELECT version()")).startswith("PostgreSQL")
-
-
-@pytest.fixture
-def empty_database_url(backend, tmp_path):
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
-        return
-    name = f"booking_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield _pg_url(name)
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_migrations_build_the_schema_the_models_describe(empty_database_url):
