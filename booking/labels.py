@@ -45,6 +45,9 @@ BOOKING_STATUSES = {
     "checked_in": _l("チェックイン済み"),
     "no_show": _l("来場なし"),
     "cancelled": _l("キャンセル済み"),
+    "offered": _l("空き待ちからのご案内(未確定)"),
+    "expired": _l("ご案内の期限切れ"),
+    "released": _l("未チェックインのため解放"),
 }
 PER = {"day": _l("1日"), "hour": _l("1時間"), "night": _l("1泊")}
 WEEKDAYS = (_l("月曜日"), _l("火曜日"), _l("水曜日"), _l("木曜日"), _l("金曜日"),

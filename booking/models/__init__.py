@@ -5,13 +5,17 @@ from booking.models.bookings import (
     HOLDING_STATUSES,
     Booking,
     BookingAttendee,
+    BookingSeries,
     BookingStatus,
     IdempotencyRecord,
     UnitLoad,
+    WaitlistEntry,
+    WaitlistStatus,
 )
 from booking.models.campaign_extras import BookingExtra, CampaignExtra, ReportFactors
-from booking.models.campaigns import Campaign, CampaignSlot, Eligibility
+from booking.models.campaigns import Campaign, CampaignSlot, Eligibility, NationalCampaign
 from booking.models.organisations import (
+    Invitation,
     Membership,
     Organisation,
     OrgKind,
@@ -29,17 +33,20 @@ from booking.models.spaces import (
     PricePer,
     Space,
     SpaceKind,
+    SpaceMember,
     Unit,
     UnitKind,
 )
-from booking.models.system import ApiToken, AuditEntry, OutboxMessage
+from booking.models.system import ApiToken, AuditEntry, JobRun, OutboxMessage
 
 __all__ = [
     "AMENITIES", "HOLDING_STATUSES", "ApiToken", "AuditEntry", "Base", "Booking",
-    "BookingAttendee", "BookingExtra", "BookingStatus", "Campaign", "CampaignExtra",
-    "CampaignSlot", "CapacityOverride", "CatalogueVersion",
-    "Closure", "Eligibility", "IdempotencyRecord", "Membership", "OpeningHours", "OrgKind",
+    "BookingAttendee", "BookingExtra", "BookingSeries", "BookingStatus", "Campaign",
+    "CampaignExtra", "CampaignSlot", "CapacityOverride", "CatalogueVersion",
+    "Closure", "Eligibility", "IdempotencyRecord", "Invitation", "JobRun", "Membership",
+    "NationalCampaign", "OpeningHours", "OrgKind",
     "Organisation", "OutboxMessage", "Photo", "PricePer", "ReportFactors", "Role", "Space",
-    "SpaceKind",
-    "TeleworkCategory", "Unit", "UnitKind", "UnitLoad", "User",
+    "SpaceKind", "SpaceMember",
+    "TeleworkCategory", "Unit", "UnitKind", "UnitLoad", "User", "WaitlistEntry",
+    "WaitlistStatus",
 ]

@@ -20,10 +20,18 @@ class BookingStatus(enum.StrEnum):
     CHECKED_IN = "checked_in"
     NO_SHOW = "no_show"
     CANCELLED = "cancelled"
+    # Seats offered to the first company on a unit's waitlist: held for it until the
+    # offer expires, booked only when the company confirms (services/waitlist.py).
+    OFFERED = "offered"
+    # An offer the company let expire or declined: it never held a booking.
+    EXPIRED = "expired"
+    # A seat not checked in within the unit's release time, given back (services/no_shows).
+    RELEASED = "released"
 
 
-# Statuses that hold seats.
-HOLDING_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, BookingStatus.NO_SHOW)
+# Statuses that hold seats (an offer holds them for the company it was made to).
+HOLDING_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, BookingStatus.NO_SHOW,
+                    BookingStatus.OFFERED)
 
 
 class Booking(Base):
@@ -54,6 +62,10 @@ class Booking(Base):
     campaign_slot_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("campaign_slots.id", ondelete="RESTRICT"), index=True
     )
+    # One of a recurring series ("every Wednesday"): each occurrence is a booking of its own.
+    series_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("booking_series.id", ondelete="SET NULL"), index=True
+    )
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     seats: Mapped[int]
@@ -75,6 +87,7 @@ class Booking(Base):
     company: Mapped[Organisation | None] = relationship()
     user: Mapped[User | None] = relationship()
     campaign_slot: Mapped[CampaignSlot | None] = relationship()
+    series: Mapped[BookingSeries | None] = relationship(back_populates="bookings")
     attendees: Mapped[list[BookingAttendee]] = relationship(
         back_populates="booking", cascade="all, delete-orphan", order_by="BookingAttendee.id"
     )
@@ -82,6 +95,99 @@ class Booking(Base):
     @property
     def holds_seats(self) -> bool:
         return self.status in HOLDING_STATUSES
+
+
+class BookingSeries(Base):
+    """A recurring booking ("every Wednesday from … to …", or every weekday): the rule a
+    company asked for; each date it gave is a Booking of its own (series_id)."""
+
+    __tablename__ = "booking_series"
+    __table_args__ = (
+        sa.CheckConstraint("first_date <= last_date", name="dates_ordered"),
+        sa.CheckConstraint("seats >= 1", name="seats_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The series' identity in calendars (e.g. the UID of a recurring event).
+    uid: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id", ondelete="RESTRICT"),
+                                         index=True)
+    company_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # Monday = 0, as date.weekday(): [2] every Wednesday, [0, 1, 2, 3, 4] every weekday.
+    weekdays: Mapped[list[int]] = mapped_column(sa.JSON, default=list)
+    first_date: Mapped[date]
+    last_date: Mapped[date]
+    # Minutes after midnight (Tokyo) of each occurrence; None for a unit let by the day.
+    start_min: Mapped[int | None]
+    end_min: Mapped[int | None]
+    seats: Mapped[int] = mapped_column(default=1)
+    sequence: Mapped[int] = mapped_column(default=0)  # iCalendar SEQUENCE of the series
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    unit: Mapped[Unit] = relationship()
+    company: Mapped[Organisation | None] = relationship()
+    user: Mapped[User | None] = relationship()
+    bookings: Mapped[list[Booking]] = relationship(back_populates="series",
+                                                   order_by="Booking.starts_at")
+
+
+class WaitlistStatus(enum.StrEnum):
+    WAITING = "waiting"  # in line
+    OFFERED = "offered"  # seats held for it (offer_booking_id) until offer_expires_at
+    BOOKED = "booked"  # the company confirmed the offer
+    EXPIRED = "expired"  # the offer ran out or was declined; the next in line is asked
+    LEFT = "left"  # the company left the line (or its wanted time passed)
+
+
+class WaitlistEntry(Base):
+    """A company waiting for seats of a full unit for a period (a day or hours)."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        sa.CheckConstraint("starts_at < ends_at", name="times_ordered"),
+        sa.CheckConstraint("seats >= 1", name="seats_positive"),
+        # The line of a unit: who waits, first come first served.
+        sa.Index("ix_waitlist_entries_line", "unit_id", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    campaign_slot_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("campaign_slots.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    seats: Mapped[int] = mapped_column(default=1)
+    status: Mapped[WaitlistStatus] = mapped_column(
+        enum_type(WaitlistStatus, 10), default=WaitlistStatus.WAITING
+    )
+    # The held booking (status offered) while offered; the confirmed one once booked.
+    offer_booking_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="SET NULL"), index=True
+    )
+    offered_at: Mapped[datetime | None]
+    offer_expires_at: Mapped[datetime | None]
+    locale: Mapped[str] = mapped_column(sa.String(5), default="ja")
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+    unit: Mapped[Unit] = relationship()
+    company: Mapped[Organisation] = relationship()
+    user: Mapped[User | None] = relationship()
+    campaign_slot: Mapped[CampaignSlot | None] = relationship()
+    offer_booking: Mapped[Booking | None] = relationship()
 
 
 class BookingAttendee(Base):

@@ -28,6 +28,40 @@ class Eligibility(enum.StrEnum):
     OUTSIDE_PREFECTURE = "outside_prefecture"  # trial programmes aimed at Tokyo firms
 
 
+class NationalCampaign(Base):
+    """A nationwide campaign (Telework Days 2019, 2027…): its period, core days and the
+    categories organisations take part in; municipalities' campaigns are its local
+    programmes (Campaign.national_campaign_id)."""
+
+    __tablename__ = "national_campaigns"
+    __table_args__ = (
+        sa.CheckConstraint("starts_on <= ends_on", name="dates_ordered"),
+        sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    description_en: Mapped[str] = mapped_column(sa.Text, default="")
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    core_days: Mapped[list[str]] = mapped_column(sa.JSON, default=list)  # ISO dates
+    # The participation categories and their conditions, in order:
+    # [{"code": "implementing", "name": "実施団体", "name_en": …, "conditions": …,
+    #   "conditions_en": …}, …] (seed-facts.md: 実施団体, 特別協力団体, 応援団体).
+    categories: Mapped[list[dict]] = mapped_column(sa.JSON, default=list)
+    published: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    programmes: Mapped[list[Campaign]] = relationship(back_populates="national_campaign",
+                                                      order_by="Campaign.starts_on")
+
+    def display_name(self, locale: str = "ja") -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
     __table_args__ = (
@@ -49,8 +83,14 @@ class Campaign(Base):
     core_days: Mapped[list[str]] = mapped_column(sa.JSON, default=list)  # ISO dates
     published: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # The national campaign this is a local programme of (None: a campaign of its own).
+    national_campaign_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("national_campaigns.id", ondelete="SET NULL"), index=True
+    )
 
     organisation: Mapped[Organisation] = relationship()
+    national_campaign: Mapped[NationalCampaign | None] = relationship(
+        back_populates="programmes")
     slots: Mapped[list[CampaignSlot]] = relationship(
         back_populates="campaign", cascade="all, delete-orphan", order_by="CampaignSlot.start_date"
     )

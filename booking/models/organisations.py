@@ -21,7 +21,10 @@ class OrgKind(enum.StrEnum):
 
 
 class Role(enum.StrEnum):
+    # An operator's or municipality's owner (manages its people and settings); a
+    # company's admin, who sees and manages all the company's bookings.
     OWNER = "owner"
+    # An operator's staff; a company's member, who sees the bookings they made.
     STAFF = "staff"
 
 
@@ -156,3 +159,32 @@ class Membership(Base):
 
     user: Mapped[User] = relationship(back_populates="memberships")
     organisation: Mapped[Organisation] = relationship(back_populates="memberships")
+
+
+class Invitation(Base):
+    """An owner's invitation of a person, by e-mail, to join the organisation with a role.
+    Only a digest of its secret is stored (the secret is in the mailed link)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (sa.CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(sa.String(254))
+    role: Mapped[Role] = mapped_column(enum_type(Role, 10))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)  # sha256 hex
+    invited_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    accepted_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    revoked_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation] = relationship()
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])

@@ -162,6 +162,8 @@ class Unit(Base):
         sa.CheckConstraint("cancel_deadline_hours >= 0", name="cancel_deadline_non_negative"),
         sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
         sa.CheckConstraint("max_days_ahead BETWEEN 1 AND 1830", name="max_days_ahead_range"),
+        sa.CheckConstraint("no_show_release_minutes IS NULL OR no_show_release_minutes >= 1",
+                           name="no_show_release_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -186,6 +188,9 @@ class Unit(Base):
     max_days_ahead: Mapped[int] = mapped_column(default=365, server_default="365")
     # Members only: the public books it only through a campaign slot.
     members_only: Mapped[bool] = mapped_column(default=False)
+    # Release a seat not checked in this many minutes after its start (None: never, the
+    # default); services/no_shows.py runs it from the worker.
+    no_show_release_minutes: Mapped[int | None]
     # Whole houses: check-in on the first day, check-out on the day after the last night.
     checkin_min: Mapped[int] = mapped_column(default=15 * 60)
     checkout_min: Mapped[int] = mapped_column(default=10 * 60)
@@ -248,6 +253,32 @@ class Photo(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     space: Mapped[Space] = relationship(back_populates="photos")
+
+
+class SpaceMember(Base):
+    """A member of a space (a company, or one person by e-mail): books its members-only
+    units directly; everyone else books them only through a campaign slot."""
+
+    __tablename__ = "space_members"
+    __table_args__ = (
+        sa.CheckConstraint("(company_id IS NULL) <> (email IS NULL)", name="company_or_person"),
+        sa.CheckConstraint("email IS NULL OR email = lower(email)", name="email_lowercase"),
+        sa.UniqueConstraint("space_id", "company_id", name="uq_space_members_company"),
+        sa.UniqueConstraint("space_id", "email", name="uq_space_members_email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(sa.ForeignKey("spaces.id", ondelete="CASCADE"),
+                                          index=True)
+    company_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    note: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    space: Mapped[Space] = relationship()
+    company: Mapped[Organisation | None] = relationship()
 
 
 class CatalogueVersion(Base):

@@ -63,3 +63,17 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(sa.String(60))
     target: Mapped[str] = mapped_column(sa.String(120))
     detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+
+
+class JobRun(Base):
+    """A scheduled job's run, claimed once by whichever worker inserts it first (the
+    unique key): two workers never both send the same morning's digest."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (sa.UniqueConstraint("name", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(40))  # e.g. "digest"
+    key: Mapped[str] = mapped_column(sa.String(100))  # e.g. the Tokyo date it is for
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]
