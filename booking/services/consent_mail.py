@@ -10,12 +10,9 @@ on (the switch on the account page).
 
 from __future__ import annotations
 
-from flask import render_template
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from booking import clock
 from booking.models import CampaignSlot, OutboxMessage, User
 from booking.services import mail
 from booking.services.calendars import public_url
@@ -29,40 +26,34 @@ def _recipients(users: list[User]) -> list[User]:
     return list({u.id: u for u in users if u.notify_consents}.values())
 
 
+def _subject(kind: str, slot: CampaignSlot, loc: str) -> str:
+    names = {"campaign": slot.campaign.display_name(loc),
+             "space": slot.unit.space.display_name(loc)}
+    if kind == KIND_CONSENT_REQUEST:
+        return _("【同意のお願い】%(campaign)s: %(space)s", **names)
+    if slot.operator_consent:
+        return _("【同意されました】%(campaign)s: %(space)s", **names)
+    return _("【同意されませんでした】%(campaign)s: %(space)s", **names)
+
+
 def _enqueue(session: Session, kind: str, slot: CampaignSlot, people: list[User]) -> list[OutboxMessage]:
-    rows = []
     url = f"{public_url()}/campaigns/consents" if kind == KIND_CONSENT_REQUEST \
         else f"{public_url()}/municipality/"
+    rows = []
     for user in _recipients(people):
         loc = user.locale if user.locale in ("ja", "en") else "ja"
-        with force_locale(loc):
-            context = {"slot": slot, "campaign": slot.campaign, "unit": slot.unit,
-                       "space": slot.unit.space, "loc": loc, "url": url,
-                       "recipient_name": user.name,
-                       # User text: plain, cut, without anything a mail client links.
-                       "reason": mail.reason_for_mail(slot.consent_reason, _("[リンク省略]"))
-                       if slot.consent_reason else ""}
-            if kind == KIND_CONSENT_REQUEST:
-                subject = _("【同意のお願い】%(campaign)s: %(space)s",
-                            campaign=slot.campaign.display_name(loc),
-                            space=slot.unit.space.display_name(loc))
-            elif slot.operator_consent:
-                subject = _("【同意されました】%(campaign)s: %(space)s",
-                            campaign=slot.campaign.display_name(loc),
-                            space=slot.unit.space.display_name(loc))
-            else:
-                subject = _("【同意されませんでした】%(campaign)s: %(space)s",
-                            campaign=slot.campaign.display_name(loc),
-                            space=slot.unit.space.display_name(loc))
-            subject = " ".join(subject.splitlines())
-            text = render_template(f"campaigns/mail/{kind}.txt", **context)
-            html = render_template(f"campaigns/mail/{kind}.html", **context)
-        row = OutboxMessage(kind=kind, recipient=user.email, subject=subject[:300],
-                            message=mail.message_bytes(mail.mime_text(text, html), subject,
-                                                       user.email),
-                            booking_id=None, next_attempt_at=clock.now())
-        session.add(row)
-        rows.append(row)
+        def context(user: User = user) -> dict:
+            return {"slot": slot, "campaign": slot.campaign, "unit": slot.unit,
+                    "space": slot.unit.space, "url": url, "recipient_name": user.name,
+                    # User text: plain, cut, without anything a mail client links.
+                    "reason": mail.reason_for_mail(slot.consent_reason, _("[リンク省略]"))
+                    if slot.consent_reason else ""}
+
+        def subject(loc: str = loc) -> str:
+            return _subject(kind, slot, loc)
+
+        rows.append(mail.enqueue_notice(session, kind, user.email, loc,
+                                        f"campaigns/mail/{kind}", subject, context))
     return rows
 
 

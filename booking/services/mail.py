@@ -44,7 +44,7 @@ import smtplib
 import ssl
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.encoders import encode_base64
@@ -756,3 +756,29 @@ def enqueue_for_operators(session: Session, kind: str, booking: Booking) -> list
             session.add(row)
             rows.append(row)
     return rows
+
+
+# --------------------------------------------------------------------------- notices
+
+
+def enqueue_notice(session: Session, kind: str, recipient: str, locale: str, template: str,
+                   subject: Callable[[], str], context: dict | Callable[[], dict],
+                   booking_id: int | None = None) -> OutboxMessage:
+    """One plain notice (text and HTML, no calendar file) to one address, rendered now in
+    `locale` from `<template>.txt` and `<template>.html`, written to the outbox in the
+    caller's transaction (same guarantees as a confirmation). `subject` (and `context`,
+    when it is a function: for text it translates) is called inside the locale. The one
+    way every notice family (consents, invitations, waitlist offers, released seats,
+    digests) writes its mail."""
+    loc = locale if locale in ("ja", "en") else "ja"
+    with force_locale(loc):
+        title = _one_line(subject())
+        values = {"loc": loc, **(context() if callable(context) else context)}
+        text = render_template(f"{template}.txt", **values)
+        html = render_template(f"{template}.html", **values)
+    row = OutboxMessage(kind=kind, recipient=recipient, subject=title[:300],
+                        message=message_bytes(mime_text(text, html), title, recipient),
+                        booking_id=booking_id, next_attempt_at=clock.now())
+    session.add(row)
+    return row
+

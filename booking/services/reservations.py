@@ -64,7 +64,16 @@ from booking.models import (
     UnitKind,
     User,
 )
-from booking.services import access, addresses, audit, cancellation, limits, loads, pricing
+from booking.services import (
+    access,
+    addresses,
+    audit,
+    cancellation,
+    limits,
+    loads,
+    pricing,
+    space_members,
+)
 from booking.services.availability import (
     TOKYO,
     UnitTerms,
@@ -403,7 +412,7 @@ def _check_times(unit: Unit, periods: Sequence[Period]) -> None:
 
 
 def _why_refused(unit: Unit, slot: CampaignSlot | None, start: datetime, end: datetime,
-                 free: int) -> DomainError:
+                 free: int, member: bool = False) -> DomainError:
     """The clearest reason a period cannot be booked (closed, hours, or seats)."""
     windows: list[Period] = []
     for day in tokyo_days(start, end):
@@ -423,7 +432,7 @@ def _why_refused(unit: Unit, slot: CampaignSlot | None, start: datetime, end: da
         covered = max(covered, w1)
     if covered < end:
         return DomainError("campaign_closed" if slot is not None else "outside_hours")
-    if slot is None and unit.members_only:
+    if slot is None and unit.members_only and not member:
         return DomainError("members_only")
     if unit.kind != UnitKind.DESK:  # let whole: the hour or day is taken
         field = "start_time" if unit.price_per == PricePer.HOUR else "first_date"
@@ -431,10 +440,17 @@ def _why_refused(unit: Unit, slot: CampaignSlot | None, start: datetime, end: da
     return DomainError("not_enough_seats", available=free)
 
 
+def _is_member(session: Session, unit: Unit, company_id: int | None, email: str | None) -> bool:
+    """Books this members-only unit without a campaign slot (services/space_members.py)."""
+    return unit.members_only and space_members.admits(session, unit.space_id, company_id, email)
+
+
 def _check_availability(session: Session, unit: Unit, slot: CampaignSlot | None,
                         periods: Sequence[Period], seats: int,
-                        exclude_booking_id: int | None = None) -> None:
-    if slot is None and unit.members_only:
+                        exclude_booking_id: int | None = None, member: bool = False) -> None:
+    """Every period has `seats` free for this request. A members-only unit takes a
+    campaign slot's booking, or a member's (`member`: _is_member)."""
+    if slot is None and unit.members_only and not member:
         raise DomainError("members_only")
     start = min(s for s, _ in periods)
     end = max(e for _, e in periods)
@@ -442,7 +458,7 @@ def _check_availability(session: Session, unit: Unit, slot: CampaignSlot | None,
     for s, e in periods:
         free = line.min_free(s, e, slot.id if slot is not None else None)
         if free < seats:
-            raise _why_refused(unit, slot, s, e, free)
+            raise _why_refused(unit, slot, s, e, free, member)
 
 
 def _price(unit: Unit, slot: CampaignSlot | None, start: datetime, end: datetime,
@@ -488,9 +504,10 @@ def _decide(session: Session, work: Callable[[], object], lock: tuple[int, int] 
 def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Period], seats: int,
          *, slot: CampaignSlot | None = None, attendees: Iterable[str] = (), note: str = "",
          locale: str = "ja", idempotency: Idempotency | None = None,
-         extras: dict[int, int] | None = None) -> list[Booking]:
+         extras: dict[int, int] | None = None, series_id: int | None = None) -> list[Booking]:
     """Book `seats` of `unit` for every period (all or none); see the module docstring.
-    `extras` ({campaign extra id: quantity}) are lent with each booking of a campaign slot."""
+    `extras` ({campaign extra id: quantity}) are lent with each booking of a campaign slot;
+    `series_id` makes every booking an occurrence of that recurring series."""
     from booking.services import mail
 
     replay_if_seen(session, actor_user, idempotency)
@@ -522,7 +539,9 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
         the_slot = (_usable_slot(session, slot_id, campaign_id, locked_unit)
                     if slot_id is not None and campaign_id is not None else None)
         _check_times(locked_unit, periods)
-        _check_availability(session, locked_unit, the_slot, periods, seats)
+        member = the_slot is None and _is_member(session, locked_unit, company_id,
+                                                 actor_user.email)
+        _check_availability(session, locked_unit, the_slot, periods, seats, member=member)
         _bump_unit(session, unit_id)
         # Only the campaign rules need the company row (one query less otherwise).
         company_row = session.get(Organisation, company_id) if the_slot is not None else None
@@ -534,7 +553,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
             booking = Booking(
                 reference=new_reference(), unit_id=unit_id, company_id=company_id,
                 user_id=user_id, campaign_slot_id=the_slot.id if the_slot else None,
-                starts_at=start, ends_at=end, seats=seats, price_amount=price,
+                series_id=series_id, starts_at=start, ends_at=end, seats=seats, price_amount=price,
                 subsidy_amount=subsidy, status=BookingStatus.CONFIRMED, sequence=0,
                 locale=locale if locale in ("ja", "en") else "ja", note=(note or "")[:500],
             )
@@ -579,6 +598,12 @@ TRANSITIONS: dict[str, tuple[frozenset[BookingStatus], BookingStatus]] = {
     "change": (_CONFIRMED, BookingStatus.CONFIRMED),  # new seats or times
     "check_in": (_CONFIRMED, BookingStatus.CHECKED_IN),
     "no_show": (_CONFIRMED, BookingStatus.NO_SHOW),
+    # A seat not checked in within the unit's release time, given back by the worker
+    # (services/no_shows.py).
+    "release": (_CONFIRMED, BookingStatus.RELEASED),
+    # A waitlist offer (services/waitlist.py): confirmed by its company, or expired.
+    "confirm_offer": (frozenset({BookingStatus.OFFERED}), BookingStatus.CONFIRMED),
+    "expire_offer": (frozenset({BookingStatus.OFFERED}), BookingStatus.EXPIRED),
     "cancel": (_CONFIRMED, BookingStatus.CANCELLED),  # by the customer, before the deadline
     # By the space's operator or a site admin, at any time before the end.
     "cancel_on_behalf": (_HELD, BookingStatus.CANCELLED),
@@ -663,8 +688,11 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         slot = (_usable_slot(session, slot_id, campaign_id, unit)
                 if slot_id is not None and campaign_id is not None else None)
         _check_times(unit, [(start, end)])
+        member = (slot is None and unit.members_only  # reads the booker only then
+                  and _is_member(session, unit, current.company_id,
+                                 current.user.email if current.user is not None else None))
         _check_availability(session, unit, slot, [(start, end)], new_seats,
-                            exclude_booking_id=current.id)
+                            exclude_booking_id=current.id, member=member)
         if slot is not None and current.company is not None:
             check_rules(session, slot, current.company, start, end, new_seats,
                         exclude_booking_id=current.id)
