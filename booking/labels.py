@@ -111,8 +111,32 @@ def telework_category_label(code: str) -> str:
     return str(TELEWORK_CATEGORIES.get(code, code))
 
 
+# What each kind of outbox mail is, for the site admin's outbox page (the kinds are the
+# mail families' KIND_* names).
+MAIL_KINDS = {
+    "confirmation": _l("予約確定"),
+    "update": _l("予約変更"),
+    "cancellation": _l("予約キャンセル"),
+    "reminder": _l("前日のお知らせ"),
+    "operator_confirmation": _l("施設への新しい予約のお知らせ"),
+    "operator_update": _l("施設への予約変更のお知らせ"),
+    "operator_cancellation": _l("施設への予約キャンセルのお知らせ"),
+    "consent_request": _l("同意のお願い"),
+    "consent_answer": _l("同意の回答"),
+    "invitation": _l("招待"),
+    "waitlist_offer": _l("空き待ちのご案内"),
+    "no_show_released": _l("未チェックインによる解放"),
+    "digest": _l("本日の来場予定"),
+}
+
+
+def mail_kind_label(kind: str) -> str:
+    return str(MAIL_KINDS.get(kind, kind))
+
+
 TEMPLATE_GLOBALS = {
     f.__name__: f
     for f in (space_kind_label, unit_kind_label, amenity_label, org_kind_label, price_label,
-              weekday_name, prefecture_name, booking_status_label, telework_category_label)
+              weekday_name, prefecture_name, booking_status_label, telework_category_label,
+              mail_kind_label)
 }

@@ -142,3 +142,22 @@ def test_slot_covers_its_dates(app, make):
     inside = db.session.scalar(sa.select(sa.func.count()).select_from(CampaignSlot).where(
         CampaignSlot.id == slot.id, CampaignSlot.covers(date(2027, 7, 24), date(2027, 7, 25))))
     assert inside == 1
+
+
+def test_every_mail_kind_has_a_label_on_the_outbox_page():
+    """Each KIND_* of any service module (and the operator's kinds) is named in words on
+    the site admin's outbox page, not shown as its code."""
+    import importlib
+    import pkgutil
+
+    import booking.services
+    from booking import labels
+    from booking.services import mail
+
+    kinds = set(mail.OPERATOR_KINDS.values())
+    for info in pkgutil.iter_modules(booking.services.__path__):
+        module = importlib.import_module(f"booking.services.{info.name}")
+        kinds |= {value for name, value in vars(module).items()
+                  if name.startswith("KIND_") and isinstance(value, str)}
+    assert {"confirmation", "consent_request", "operator_update"} <= kinds
+    assert kinds - set(labels.MAIL_KINDS) == set()
