@@ -71,3 +71,6 @@ def init_app(app: Flask) -> None:
     from booking.services.mail import outbox_cli
 
     app.cli.add_command(outbox_cli)
+    from booking.services.jobs import jobs_cli
+
+    app.cli.add_command(jobs_cli)

@@ -638,10 +638,16 @@ def outbox_cli() -> None:
 @with_appcontext
 def run_command(once: bool, interval: float, batch: int) -> None:
     """The mail worker: sends due messages, retries failures with backoff, parks a
-    message that keeps failing (see `flask outbox status`)."""
+    message that keeps failing (see `flask outbox status`); each round it first runs the
+    scheduled jobs (booking.services.jobs: no-show release, the morning digest, …)."""
     from booking.extensions import db
+    from booking.services import jobs
 
     while True:
+        try:  # the scheduled jobs first (their mail goes out in this round); never fatal
+            jobs.run_due(db.session())
+        except Exception:
+            log.exception("scheduled jobs failed; the mail goes on")
         try:
             counts = run_once(db.session(), limit=batch)
         except Exception:  # the database or the transport as a whole
