@@ -40,6 +40,11 @@ def from_environment() -> dict:
         "MAIL_FROM": os.environ.get("MAIL_FROM", "テレワーク予約 <noreply@telework.example.jp>"),
         "MAIL_DIR": os.environ.get("MAIL_DIR", str(INSTANCE_DIR / "mail")),
         "REMINDER_HOURS_BEFORE": int(os.environ.get("REMINDER_HOURS_BEFORE", "24")),
+        # How long seats freed for a company on a unit's waitlist are held for it to
+        # confirm (never past the booking's start). Two hours: someone at work reads the
+        # mail within a morning or an afternoon, and a seat not taken still reaches the
+        # next in line the same day (services/waitlist.py).
+        "WAITLIST_HOLD_MINUTES": int(os.environ.get("WAITLIST_HOLD_MINUTES", "120")),
         # Attempts before the outbox worker parks a message (about a day with the backoff).
         "MAIL_MAX_ATTEMPTS": int(os.environ.get("MAIL_MAX_ATTEMPTS", "30")),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),

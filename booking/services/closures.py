@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from booking.models import CapacityOverride, Closure, Space, Unit, UnitKind, User
-from booking.services import access
+from booking.services import access, waitlist
 from booking.services.audit import record
 from booking.services.availability import at
 from booking.services.errors import DomainError
@@ -93,6 +93,9 @@ def delete_closure(session: Session, user: User, closure: Closure) -> None:
            end=closure.end_date.isoformat())
     session.delete(closure)
     session.flush()
+    # Days open again: the waitlist is offered their seats.
+    waitlist.offer_freed(session, closure.unit_id, at(closure.start_date, 0),
+                         at(closure.end_date, 1440))
 
 
 def set_override(session: Session, user: User, units: Sequence[Unit], start: date, end: date,
@@ -124,6 +127,8 @@ def set_override(session: Session, user: User, units: Sequence[Unit], start: dat
         record(session, user, "override.set", unit, unit.space.organisation_id,
                start=start.isoformat(), end=end.isoformat(), capacity=capacity, reason=reason)
     session.flush()
+    for unit in units:  # more seats on those days, maybe: the waitlist is offered them
+        waitlist.offer_freed(session, unit.id, at(start, 0), at(end, 1440))
     return saved
 
 
@@ -136,3 +141,5 @@ def delete_override(session: Session, user: User, override: CapacityOverride) ->
     record(session, user, "override.delete", unit, unit.space.organisation_id,
            day=override.day.isoformat(), capacity=override.capacity)
     session.flush()
+    # Back to the unit's capacity, maybe more seats than the override gave.
+    waitlist.offer_freed(session, unit.id, at(override.day, 0), at(override.day, 1440))
