@@ -176,15 +176,14 @@ def test_the_account_page_switches_the_settings(w, client, login):
     page = client.get("/account/").get_data(as_text=True)
     assert "/account/notifications" in page
     page = client.get("/account/notifications").get_data(as_text=True)
-    for name in ("notify_bookings", "notify_consents"):
-        assert f'name="{name}"' in page
-    assert 'name="notify_digest"' not in page  # nothing sends the digest yet
+    for name in ("notify_bookings", "notify_digest", "notify_consents"):
+        assert f'name="{name}"' in page  # the digest: services/digest.py sends it
     response = client.post("/account/notifications", data={"notify_digest": "y"})
     assert response.status_code == 302
     db.session.expire_all()
     saved = db.session.get(User, owner.id)
     assert (saved.notify_bookings, saved.notify_digest, saved.notify_consents) == (
-        False, False, False)
+        False, True, False)
     # Switched off: the next booking mails the other staff only.
     unit = w["desks"]
     r.book(db.session, unit, w["booker"], [r.day_period(unit, future_day(9))], 1)

@@ -330,12 +330,12 @@ def notification_switches(user: User) -> list[str]:
     """The switches that mean something to this person: bookings of their spaces to
     members of an operator; consents (requests to operators, answers to municipalities)
     to members of either. A company's people have none (their own bookings' mails are not
-    optional). The morning digest's switch (notify_digest) is shown once something sends
-    the digest: a switch that changes nothing would mislead."""
+    optional). The morning digest of the day's arrivals (services/digest.py) goes to
+    members of an operator too."""
     kinds = {m.organisation.kind for m in user.memberships}
     shown = []
     if OrgKind.OPERATOR in kinds:
-        shown.append("notify_bookings")
+        shown += ["notify_bookings", "notify_digest"]
     if kinds & {OrgKind.OPERATOR, OrgKind.MUNICIPALITY}:
         shown.append("notify_consents")
     return shown

@@ -205,6 +205,14 @@ class UnitForm(FlaskForm):
     members_only = BooleanField(_l("会員専用(一般はキャンペーン枠からのみ予約できる)"))
     checkin = _time_field(_l("チェックイン(一棟貸し)"), "15:00", _l("例: 15:00"))
     checkout = _time_field(_l("チェックアウト(一棟貸し)"), "10:00", _l("例: 10:00"))
+    # services/no_shows.py: None (empty) is off, the default.
+    no_show_release_minutes = IntegerField(
+        _l("未チェックインの席の解放(分)"),
+        validators=[Optional(),
+                    NumberRange(1, 1440, _l("1〜1440分の数字を入力するか、空欄にしてください。"))],
+        description=_l("開始から N 分以内にチェックインがない席を解放する(N は1〜1440)。"
+                       "解放した席はすぐに検索と空き待ちに戻り、予約者にメールで知らせます。"
+                       "空欄なら解放しません。一棟貸しには使えません。"))
 
     def show(self, unit: Unit, owner: bool) -> UnitForm:
         """The unit's times in a form that was not sent. Staff see the price but cannot
@@ -234,6 +242,10 @@ class UnitForm(FlaskForm):
 
     validate_checkout = validate_checkin
 
+    def validate_no_show_release_minutes(self, field) -> None:
+        if field.data is not None and self.kind.data == UnitKind.WHOLE_HOUSE.value:
+            raise ValidationError(_l("一棟貸しの席は解放できません。空欄にしてください。"))
+
     def values(self, with_price: bool) -> dict:
         values = {
             "name": self.name.data.strip(), "name_en": (self.name_en.data or "").strip(),
@@ -245,6 +257,7 @@ class UnitForm(FlaskForm):
             "members_only": bool(self.members_only.data),
             "checkin_min": parse_hhmm(self.checkin.data or "15:00"),
             "checkout_min": parse_hhmm(self.checkout.data or "10:00"),
+            "no_show_release_minutes": self.no_show_release_minutes.data,
         }
         if with_price:
             values["price_amount"] = self.price_amount.data or 0

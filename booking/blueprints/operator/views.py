@@ -35,6 +35,7 @@ from booking.services import (
     calendars,
     campaign_management,
     closures,
+    console_home,
     exports,
     front_desk,
     space_admin,
@@ -75,7 +76,9 @@ def index():
     orgs = space_admin.organisations_of(current_user)
     return render_template("operator/index.html", organisations=orgs,
                            spaces=space_admin.spaces_of(session(), orgs), today=clock.today(),
-                           consents=campaign_management.waiting_consents(session(), current_user))
+                           consents=campaign_management.waiting_consents(session(), current_user),
+                           home=console_home.today_for(session(), current_user),
+                           action=ActionForm())
 
 
 def _space_form_page(form: SpaceForm, space: Space | None = None, organisation=None,
@@ -398,7 +401,9 @@ def _front_desk_action(booking_id: int, act, done: str):
         return _day_page(booking.unit.space, day, DayForm(formdata=None, day=day),
                          action=action, status=status)
     flash(done % {"ref": booking.reference}, "success")
-    return redirect(_day_url(booking))
+    # A button on the console home brings the desk back there (back=home).
+    return redirect(url_for("operator.index") if request.form.get("back") == "home"
+                    else _day_url(booking))
 
 
 @bp.post("/bookings/<int:booking_id>/check-in")
