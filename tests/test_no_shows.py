@@ -23,8 +23,10 @@ from booking.models import (
     PricePer,
     Unit,
     UnitKind,
+    WaitlistEntry,
+    WaitlistStatus,
 )
-from booking.services import jobs, mail, no_shows
+from booking.services import jobs, mail, no_shows, waitlist
 from booking.services.availability import at
 from booking.services.errors import DomainError
 from booking.services.search import SearchQuery, search
@@ -148,6 +150,28 @@ def test_checked_in_and_other_bookings_are_left_alone(w, make):
     assert _status(kept) == BookingStatus.CONFIRMED
     assert _status(later) == BookingStatus.RELEASED
     assert _status(house) == BookingStatus.CONFIRMED  # a house is never released
+
+
+def test_released_seats_go_to_the_waitlist_at_once(w, make):
+    """A room booked 13:00-15:00 and not checked in by 13:15: the company waiting for
+    14:00-15:00 is offered it in the release's transaction."""
+    day = w["day"]
+    booking = _book(w, w["room"], period=r.hours_period(day, 13 * 60, 15 * 60))
+    other = make.company(name="待ち商事")
+    waiting = make.user("wait@example.jp", organisation=other)
+    with clock_at(day, 8 * 60):
+        entry = waitlist.join(db.session, waiting, w["room"],
+                              r.hours_period(day, 14 * 60, 15 * 60), 1)
+        db.session.commit()
+    with clock_at(day, 13 * 60 + 15):
+        assert no_shows.run(db.session) == 1
+    assert _status(booking) == BookingStatus.RELEASED
+    db.session.expire_all()
+    entry = db.session.get(WaitlistEntry, entry.id)
+    assert entry.status == WaitlistStatus.OFFERED and entry.offer_booking is not None
+    assert entry.offer_booking.status == BookingStatus.OFFERED
+    kinds = sorted(db.session.scalars(sa.select(OutboxMessage.kind)).all())
+    assert kinds == ["no_show_released", "waitlist_offer"]
 
 
 def test_not_released_once_ended(w):

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 # name -> "module:function". The name is the JobRun.name of a once-per-period job
 # (at most 40 characters). Add a line for a new job.
 JOBS: dict[str, str] = {
+    "waitlist_expiry": "booking.services.waitlist:expire_offers",
+    "no_show_release": "booking.services.no_shows:run",
+    "digest": "booking.services.digest:run",
 }
 
 Job = Callable[[Session], Any]

@@ -34,7 +34,7 @@ from booking import clock
 from booking.db import begin_write, is_lock_timeout
 from booking.formatting import local_period
 from booking.models import Booking, BookingStatus, Unit, UnitKind
-from booking.services import audit, calendars, mail, reservations
+from booking.services import audit, calendars, mail, reservations, waitlist
 from booking.services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -115,17 +115,6 @@ def _notify(session: Session, booking: Booking) -> None:
                         booking_id=booking.id)
 
 
-def _offer_freed(session: Session, booking: Booking) -> None:
-    """The seats go to the unit's waitlist in the same transaction (services/waitlist.py)."""
-    try:
-        from booking.services import waitlist  # type: ignore[attr-defined]
-    except ImportError:  # the waitlist is not there yet
-        return
-    offer = getattr(waitlist, "offer_freed", None)
-    if offer is not None:
-        offer(session, booking.unit_id, booking.starts_at, booking.ends_at)
-
-
 def release(session: Session, booking_id: int) -> bool:
     """Release one booking if it is still due, in a transaction of its own (committed
     here: the job's unit of work is one booking). False when it is not due (any more:
@@ -148,7 +137,8 @@ def release(session: Session, booking_id: int) -> bool:
                      reference=current.reference,
                      minutes=unit.no_show_release_minutes or 0)
         _notify(session, current)
-        _offer_freed(session, current)
+        # The seats go to the unit's waitlist at once, in this transaction.
+        waitlist.offer_freed(session, current.unit_id, current.starts_at, current.ends_at)
         session.commit()
         return True
     except DomainError:  # lost a race: the booking is as the winner left it
