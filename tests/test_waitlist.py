@@ -273,9 +273,30 @@ def test_more_seats_on_a_day_and_a_removed_override_are_offered(w, make):
     assert _held_seats(unit.id, w["period"]) == 2
 
 
-def test_nothing_is_offered_for_a_period_that_has_begun(w):
+def test_a_seat_freed_during_the_day_offers_the_rest_of_it(w, make):
+    """A seat freed after the start (a no-show released, a cancellation on behalf): the
+    rest of the day from a drop-in's start, held at most until the end; confirmed, it
+    starts then. Once the day is over, the entry leaves the line."""
+    operator = make.user("op@example.jp", organisation=w["unit"].space.organisation)
     first = _join(w, "first")
-    with time_machine.travel(w["period"][0] + timedelta(minutes=10), tick=False):
+    start, end = w["period"]
+    with time_machine.travel(start + timedelta(minutes=40), tick=False):
+        r.cancel(db.session, db.session.get(Booking, w["held"][0].id), operator)
+        entry = _entry(first.id)
+        assert entry.status == WaitlistStatus.OFFERED
+        offer = entry.offer_booking
+        assert offer.starts_at == r.drop_in_start(clock.now()) and offer.ends_at == end
+        assert entry.offer_expires_at == clock.now() + timedelta(minutes=120)
+    with time_machine.travel(start + timedelta(minutes=90), tick=False):
+        booked = waitlist.confirm(db.session, w["first"], first.id)
+        db.session.commit()
+        assert booked.status == BookingStatus.CONFIRMED
+        assert booked.starts_at == r.drop_in_start(clock.now())
+
+
+def test_entries_leave_the_line_when_their_period_is_over(w):
+    first = _join(w, "first")
+    with time_machine.travel(w["period"][1] + timedelta(minutes=1), tick=False):
         assert waitlist.expire_offers(db.session) == 0
         db.session.commit()
         assert _entry(first.id).status == WaitlistStatus.LEFT
@@ -391,3 +412,71 @@ def test_offer_mail_is_in_the_outbox_with_its_kind(w):
     kinds = db.session.scalars(sa.select(OutboxMessage.kind).where(
         OutboxMessage.recipient == "first@example.jp")).all()
     assert waitlist.KIND_OFFER in kinds
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def test_the_booking_form_offers_the_waitlist_and_the_company_joins(client, login, w):
+    login(w["first"])
+    unit, day = w["unit"], w["day"]
+    form = {"first_date": day.isoformat(), "seats": "1", "note": "窓際希望"}
+    refused = client.post(f"/bookings/new?unit_id={unit.id}", data=form)
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert "空き待ちに登録する" in page and f"/waitlist/join?unit_id={unit.id}" in page
+    joined = client.post(f"/waitlist/join?unit_id={unit.id}", data=form)
+    assert joined.status_code == 302 and joined.headers["Location"].endswith("/waitlist/")
+    entry = db.session.scalars(sa.select(WaitlistEntry)).one()
+    assert (entry.starts_at, entry.ends_at, entry.seats, entry.note) == (*w["period"], 1, "窓際希望")
+    listed = client.get("/waitlist/").get_data(as_text=True)
+    assert "空き待ち中" in listed and "Hot desks" not in listed and "フリー席" in listed
+    # Twice: refused, said at the top, nothing more written.
+    again = client.post(f"/waitlist/join?unit_id={unit.id}", data=form)
+    assert again.status_code == 409
+    assert "既に登録しています" in again.get_data(as_text=True)
+    # Seats free on another day: book instead.
+    other = dict(form, first_date=(day + timedelta(days=1)).isoformat())
+    free = client.post(f"/waitlist/join?unit_id={unit.id}", data=other)
+    assert free.status_code == 409 and "このまま予約してください" in free.get_data(as_text=True)
+    # A range of days: one period per entry.
+    many = dict(form, last_date=(day + timedelta(days=2)).isoformat())
+    ranged = client.post(f"/waitlist/join?unit_id={unit.id}", data=many)
+    assert ranged.status_code == 422 and "1回分" in ranged.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(WaitlistEntry.id))) == 1
+
+
+def test_the_offer_page_confirms_with_price_and_deadline(client, login, w):
+    entry = _join(w, "first")
+    _cancel(w, w["held"][0])
+    login(w["first"])
+    page = client.get(f"/waitlist/{entry.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "空きが出ました" in html and "¥1,000" in html and "確定の期限" in html
+    assert "予約を確定する" in html and "お断りする" in html
+    done = client.post(f"/waitlist/{entry.id}/confirm")
+    booking = _entry(entry.id).offer_booking
+    assert done.status_code == 302 and done.headers["Location"].endswith(booking.reference)
+    assert booking.status == BookingStatus.CONFIRMED
+    # Another company's member cannot see it.
+    login(w["second"])
+    assert client.get(f"/waitlist/{entry.id}").status_code == 404
+
+
+def test_the_offer_page_declines_and_refuses_a_late_confirmation(client, login, w):
+    first, second = _join(w, "first"), _join(w, "second")
+    _cancel(w, w["held"][0])
+    login(w["first"])
+    deadline = _entry(first.id).offer_expires_at
+    with time_machine.travel(deadline + timedelta(minutes=1), tick=False):
+        late = client.post(f"/waitlist/{first.id}/confirm")
+        assert late.status_code == 409
+        assert "期限が過ぎたため" in late.get_data(as_text=True)
+    assert _entry(first.id).offer_booking.status == BookingStatus.OFFERED  # nothing written
+    login(w["second"])
+    assert client.get(f"/waitlist/{second.id}").status_code == 200
+    login(w["first"])
+    declined = client.post(f"/waitlist/{first.id}/decline")
+    assert declined.status_code == 302
+    assert _entry(second.id).status == WaitlistStatus.OFFERED

@@ -3,6 +3,7 @@
 from booking.models.base import Base
 from booking.models.bookings import (
     HOLDING_STATUSES,
+    NOT_MADE_STATUSES,
     Booking,
     BookingAttendee,
     BookingSeries,
@@ -40,7 +41,7 @@ from booking.models.spaces import (
 from booking.models.system import ApiToken, AuditEntry, JobRun, OutboxMessage
 
 __all__ = [
-    "AMENITIES", "HOLDING_STATUSES", "ApiToken", "AuditEntry", "Base", "Booking",
+    "AMENITIES", "HOLDING_STATUSES", "NOT_MADE_STATUSES", "ApiToken", "AuditEntry", "Base", "Booking",
     "BookingAttendee", "BookingExtra", "BookingSeries", "BookingStatus", "Campaign",
     "CampaignExtra", "CampaignSlot", "CapacityOverride", "CatalogueVersion",
     "Closure", "Eligibility", "IdempotencyRecord", "Invitation", "JobRun", "Membership",

@@ -32,6 +32,10 @@ class BookingStatus(enum.StrEnum):
 # Statuses that hold seats (an offer holds them for the company it was made to).
 HOLDING_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, BookingStatus.NO_SHOW,
                     BookingStatus.OFFERED)
+# Rows of `bookings` that are not bookings a company made: a waitlist's offer not yet
+# confirmed, and one that expired or was declined. Lists, reports and exports of bookings
+# leave them out (an offer is on the company's waitlist page).
+NOT_MADE_STATUSES = (BookingStatus.OFFERED, BookingStatus.EXPIRED)
 
 
 class Booking(Base):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from booking.formatting import local_stamp
 from booking.labels import booking_status_label
-from booking.models import Space, User
+from booking.models import Booking, BookingStatus, Space, User
 from booking.services import access, calendars
 from booking.services.audit import record
 from booking.services.availability import at
@@ -26,7 +26,10 @@ def bookings_csv(session: Session, user: User, space: Space, first: date, last: 
     every text cell guarded against formula injection (services/csvexport.py)."""
     access.require(user, "manage", space)
     rows = []
-    for b in session.scalars(bookings_between(space, at(first, 0), at(last, 1440))):
+    # Bookings made: not a waitlist's offer still waiting for its company's confirmation.
+    made = bookings_between(space, at(first, 0), at(last, 1440)).where(
+        Booking.status != BookingStatus.OFFERED)
+    for b in session.scalars(made):
         slot = b.campaign_slot
         rows.append((
             b.reference, b.unit.name, local_stamp(b.starts_at),

@@ -31,7 +31,9 @@ def bookings_between(space: Space, start: datetime, end: datetime) -> sa.Select:
         sa.select(Booking)
         .join(Unit, Booking.unit_id == Unit.id)
         .where(Unit.space_id == space.id, availability.overlaps(Booking.starts_at,
-                                                                Booking.ends_at, start, end))
+                                                                Booking.ends_at, start, end),
+               # An expired waitlist offer held seats for a while and was never booked.
+               Booking.status != BookingStatus.EXPIRED)
         .options(selectinload(Booking.unit), selectinload(Booking.company),
                  selectinload(Booking.user), selectinload(Booking.attendees),
                  selectinload(Booking.campaign_slot))

@@ -5,7 +5,7 @@ for a limited time; nothing is booked until the company confirms.
 Public functions:
 
     join(session, user, unit, period, seats, *, slot=None, note="", locale="ja")
-        -> WaitlistEntry
+        -> WaitlistEntry                       (join_request: from a BookingRequest)
         In line for `seats` of `unit` during `period` (one period per entry). Refused when
         the seats are free now ("waitlist_seats_free": book instead), for a period the
         company already waits for ("waitlist_duplicate"), in the past, on a members-only
@@ -60,12 +60,14 @@ from booking.models import (
     CampaignSlot,
     Membership,
     OutboxMessage,
+    PricePer,
     Unit,
     User,
     WaitlistEntry,
     WaitlistStatus,
 )
-from booking.services import access, audit, pricing, reservations
+from booking.services import access, audit, booking_requests, pricing, reservations
+from booking.services.booking_requests import BookingRequest
 from booking.services.calendars import public_url
 from booking.services.campaign_rules import check_rules
 from booking.services.errors import DomainError
@@ -184,6 +186,17 @@ def join(session: Session, user: User, unit: Unit, period: reservations.Period, 
     return reservations._decide(session, work, lock)
 
 
+def join_request(session: Session, user: User, unit: Unit, slot: CampaignSlot | None,
+                 request: BookingRequest, *, locale: str = "ja") -> WaitlistEntry:
+    """join() for what the booking form asked (its one period: "waitlist_one_period"
+    for a range of days; the form's seats and note)."""
+    periods = booking_requests.periods_for(unit, slot, request)
+    if len(periods) != 1:
+        raise DomainError("waitlist_one_period", field="last_date")
+    return join(session, user, unit, periods[0], request.seats, slot=slot, note=request.note,
+                locale=locale)
+
+
 # --------------------------------------------------------------------------- offer
 
 
@@ -209,7 +222,7 @@ def offer_freed(session: Session, unit_id: int, start: datetime, end: datetime
         session.refresh(entry)  # as the lock holder sees it
         if entry.status != WaitlistStatus.WAITING:
             continue
-        if entry.starts_at <= now:
+        if entry.ends_at <= now:
             _set_status(session, entry, WaitlistStatus.WAITING, WaitlistStatus.LEFT)
             continue
         if _offer(session, unit, entry, now):
@@ -238,9 +251,26 @@ def _set_status(session: Session, entry: WaitlistEntry, expected: WaitlistStatus
     return done == 1
 
 
+def _rest_of(unit: Unit, start: datetime, end: datetime, now: datetime
+             ) -> reservations.Period | None:
+    """What a period still offers at `now`: all of it before it begins; once begun (a
+    no-show's seat released during the day), the rest of it from the start a booking
+    made now gets (reservations.first_start: a day's drop-in, an hourly unit's next
+    hour), as the booking form would give it; a stay, never."""
+    if start > now:
+        return start, end
+    if unit.price_per == PricePer.NIGHT:
+        return None
+    step = reservations.HOUR_STEP if unit.price_per == PricePer.HOUR else None
+    rest = reservations.first_start(now, start, step)
+    return (rest, end) if rest < end else None
+
+
 def _offer(session: Session, unit: Unit, entry: WaitlistEntry, now: datetime) -> bool:
     """Hold the entry's seats as an offered booking, if they are free now for it."""
-    period = (entry.starts_at, entry.ends_at)
+    period = _rest_of(unit, entry.starts_at, entry.ends_at, now)
+    if period is None:
+        return False
     slot = None
     try:
         if entry.campaign_slot_id is not None and entry.campaign_slot is not None:
@@ -253,19 +283,20 @@ def _offer(session: Session, unit: Unit, entry: WaitlistEntry, now: datetime) ->
                                          member=member)
     except DomainError:
         return False  # does not fit (yet): keeps its place in line
-    price, subsidy = reservations._price(unit, slot, entry.starts_at, entry.ends_at,
-                                         entry.seats)
+    start, end = period
+    price, subsidy = reservations._price(unit, slot, start, end, entry.seats)
     booking = Booking(
         reference=reservations.new_reference(), unit_id=unit.id, company_id=entry.company_id,
         user_id=entry.user_id, campaign_slot_id=slot.id if slot is not None else None,
-        starts_at=entry.starts_at, ends_at=entry.ends_at, seats=entry.seats,
+        starts_at=start, ends_at=end, seats=entry.seats,
         price_amount=price, subsidy_amount=subsidy, status=BookingStatus.OFFERED, sequence=0,
         locale=entry.locale, note=entry.note, created_at=now)
     session.add(booking)
     session.flush()
-    # Held for hold_time(), and never past the start: an offer for a seat that has begun
-    # could not be booked any more.
-    expires = min(now + hold_time(), entry.starts_at)
+    # Held for hold_time(), and never past the start: a booking cannot begin before its
+    # company has said yes. A period begun already (a released seat) is held at most
+    # until its end; confirming it then books the rest of it from then on (confirm).
+    expires = min(now + hold_time(), entry.starts_at if entry.starts_at > now else end)
     if not _set_status(session, entry, WaitlistStatus.WAITING, WaitlistStatus.OFFERED,
                        offer_booking_id=booking.id, offered_at=now, offer_expires_at=expires):
         session.delete(booking)
@@ -335,7 +366,7 @@ def _let_go(session: Session, entry: WaitlistEntry, *, due_by: datetime | None =
 
 def expire_offers(session: Session) -> int:
     """Expire every offer whose time is up (offered -> expired, with the deadline in the
-    WHERE) and offer the seats to the next in line; entries whose period has begun leave
+    WHERE) and offer the seats to the next in line; entries whose period is over leave
     the line. The worker's scheduled job: call it with a session holding no changes (it
     decides in a transaction of its own, booking.db.begin_write, and flushes; the caller
     commits). Returns how many offers expired."""
@@ -346,7 +377,7 @@ def expire_offers(session: Session) -> int:
                WaitlistEntry.offer_expires_at <= now)
         .order_by(WaitlistEntry.unit_id, WaitlistEntry.id)).all()
     stale = session.scalar(sa.select(WaitlistEntry.id).where(
-        WaitlistEntry.status == WaitlistStatus.WAITING, WaitlistEntry.starts_at <= now).limit(1))
+        WaitlistEntry.status == WaitlistStatus.WAITING, WaitlistEntry.ends_at <= now).limit(1))
     if not due and stale is None:
         return 0  # nothing to do: no write lock taken
 
@@ -365,10 +396,10 @@ def expire_offers(session: Session) -> int:
                     freed.append((entry.starts_at, entry.ends_at))
             for start, end in freed:
                 offer_freed(session, unit_id, start, end)
-        # Nobody can be offered a period that has begun: those entries leave the line.
+        # Nobody can be offered a period that is over: those entries leave the line.
         session.execute(
             sa.update(WaitlistEntry)
-            .where(WaitlistEntry.status == WaitlistStatus.WAITING, WaitlistEntry.starts_at <= now)
+            .where(WaitlistEntry.status == WaitlistStatus.WAITING, WaitlistEntry.ends_at <= now)
             .values(status=WaitlistStatus.LEFT, updated_at=now)
             .execution_options(synchronize_session=False))
         return expired
@@ -433,6 +464,13 @@ def confirm(session: Session, user: User, entry_id: int) -> Booking:
             raise DomainError("waitlist_offer_expired" if entry.status == WaitlistStatus.EXPIRED
                               else "waitlist_not_offered")
         held = reservations._reread(session, entry.offer_booking_id)
+        moved: dict[str, object] = {}
+        if held.starts_at <= now:  # an offer of the rest of a begun day: from now on
+            rest = _rest_of(unit, held.starts_at, held.ends_at, now)
+            if rest is None:
+                raise DomainError("waitlist_offer_expired")
+            price, subsidy = reservations._price(unit, slot, rest[0], rest[1], held.seats)
+            moved = {"starts_at": rest[0], "price_amount": price, "subsidy_amount": subsidy}
         if slot is not None and entry.company is not None:
             # The campaign's rules, counted without the held booking itself.
             check_rules(session, slot, entry.company, held.starts_at, held.ends_at, held.seats,
@@ -442,7 +480,7 @@ def confirm(session: Session, user: User, entry_id: int) -> Booking:
             raise DomainError("waitlist_offer_expired")
         # Made now, as far as reports and the company's limits are concerned.
         reservations._transition(session, held, "confirm_offer", created_at=now,
-                                 user_id=user.id)
+                                 user_id=user.id, **moved)
         reservations._bump_unit(session, unit.id)
         audit.record(session, user, "booking.create", held, unit.space.organisation_id,
                      reference=held.reference, seats=held.seats,

@@ -37,6 +37,7 @@ from booking.services import (
     free_time,
     pricing,
     reservations,
+    space_members,
     tokens,
 )
 from booking.services.availability import TOKYO
@@ -167,6 +168,7 @@ def new():
     if request.method == "GET":
         _prefill(form, unit)
     status = 200
+    full = False  # refused for seats: the form offers the waitlist (blueprints/waitlist)
     # "料金を確認する": the same form shown again with its estimate, nothing booked.
     previewing = request.method == "POST" and "preview" in request.form
     if form.validate_on_submit() and not previewing:
@@ -194,6 +196,7 @@ def new():
             if error.code.startswith("extra_") and "extra" in error.extra:
                 error.field = extra_field(error.extra["extra"])
             status = show_error(form, error)
+            full = error.code == "not_enough_seats"
             references = []
         if references:
             return redirect(url_for("bookings.show", reference=references[0],
@@ -208,7 +211,7 @@ def new():
                 if estimate is not None else None)
     return render_template("bookings/new.html", form=form, unit=unit, slot=slot, offers=offers,
                            space=unit.space, extras=[form[n] for n in extra_names],
-                           estimate=estimate, deadline=deadline,
+                           estimate=estimate, deadline=deadline, full=full,
                            drop_in=booking_requests.drop_in_hours(unit, estimate.slot,
                                                                   estimate.starts_at)
                            if estimate is not None and estimate.bookings == 1 else None,
@@ -216,7 +219,9 @@ def new():
                            # What is free: the month of the chosen date, or a room's hours of it.
                            free_view=free_time.for_booking(
                                session(), unit, slot, day=form.first_date.data,
-                               month_of=free_time.parse_month(request.args.get("month")))), status
+                               month_of=free_time.parse_month(request.args.get("month")),
+                               member=unit.members_only and unit.space_id in
+                               space_members.spaces_of(session(), current_user))), status
 
 
 @bp.get("/bookings/<reference>")
