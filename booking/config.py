@@ -45,6 +45,11 @@ def from_environment() -> dict:
         # mail within a morning or an afternoon, and a seat not taken still reaches the
         # next in line the same day (services/waitlist.py).
         "WAITLIST_HOLD_MINUTES": int(os.environ.get("WAITLIST_HOLD_MINUTES", "120")),
+        # The operators' morning digest of the day's arrivals (services/digest.py): sent by
+        # the worker from DIGEST_HOUR o'clock Tokyo time, and not once DIGEST_UNTIL_HOUR
+        # has come (a worker back in the afternoon does not send "today's arrivals").
+        "DIGEST_HOUR": int(os.environ.get("DIGEST_HOUR", "7")),
+        "DIGEST_UNTIL_HOUR": int(os.environ.get("DIGEST_UNTIL_HOUR", "12")),
         # Attempts before the outbox worker parks a message (about a day with the backoff).
         "MAIL_MAX_ATTEMPTS": int(os.environ.get("MAIL_MAX_ATTEMPTS", "30")),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads")),
