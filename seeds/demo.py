@@ -8,6 +8,10 @@ key (e-mail, organisation name, space slug, unit name, campaign slug) and only c
 when missing, so running `flask seed` twice changes nothing. One exception: a space's
 contact e-mail (a made-up address under example.jp, contact_email) is filled in on an
 existing demo database where it is empty, never over what an operator entered.
+
+Telework Days (2019, and the coming summer's) is one national campaign per year
+(national_for, slug telework-days-<year>); the municipalities' campaigns of that year are
+its local programmes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from booking.models import (
     CampaignSlot,
     Eligibility,
     Membership,
+    NationalCampaign,
     OpeningHours,
     Organisation,
     OrgKind,
@@ -37,6 +42,7 @@ from booking.models import (
     User,
 )
 from booking.services import accounts
+from booking.services.national_campaigns import TELEWORK_DAYS_CATEGORIES
 
 DEMO_PASSWORD = "telework-demo-2019"  # demo only: printed by `flask seed`, in the README
 
@@ -232,6 +238,22 @@ def telework_days(year: int) -> dict:
     }
 
 
+def national_for(year: int) -> dict:
+    """Telework Days of `year` as one national campaign (seed-facts.md): the 2019 period
+    and core day, moved to `year` (telework_days), and its three categories. The municipal
+    campaigns of campaigns_for(year) are its programmes."""
+    return {
+        "slug": f"telework-days-{year}",
+        "name": f"テレワーク・デイズ{year}", "name_en": f"Telework Days {year}",
+        "description": "総務省などが呼びかける全国一斉のテレワーク。期間中に各団体がテレワークを実施し、"
+        "コア日には特に多くの人が一斉に取り組みます。交通混雑の緩和と、テレワークを定着させることが目的です。",
+        "description_en": "Nationwide telework called for by the Ministry of Internal Affairs and "
+        "Communications and others: organisations telework during the period, as many people as "
+        "possible on the core day, to relieve congestion and make telework a lasting way of working.",
+        **telework_days(year), "categories": TELEWORK_DAYS_CATEGORIES,
+    }
+
+
 def campaigns_for(year: int) -> list[dict]:
     td = telework_days(year)
     return [
@@ -367,6 +389,14 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
 
     years = sorted({2019, coming_summer(today or clock.today())})
     for year in years:
+        n = national_for(year)
+        national, national_new = get_or_add(
+            session, NationalCampaign, {"slug": n["slug"]}, name=n["name"], name_en=n["name_en"],
+            description=n["description"], description_en=n["description_en"],
+            starts_on=n["starts_on"], ends_on=n["ends_on"], core_days=n["core_days"],
+            categories=[dict(c) for c in n["categories"]], published=True,
+        )
+        count("national_campaigns", national_new)
         for spec in campaigns_for(year):
             campaign, new = get_or_add(
                 session, Campaign, {"slug": spec["slug"]}, organisation_id=orgs[spec["org"]].id,
@@ -375,6 +405,11 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
                 ends_on=spec["ends_on"], core_days=spec["core_days"], published=True,
             )
             count("campaigns", new)
+            # Its national campaign's programme, when either is new (an older demo
+            # database's campaigns join the national campaign made now); a programme a
+            # municipality has since detached stays as it left it.
+            if new or national_new:
+                campaign.national_campaign_id = national.id
             for e in spec.get("extras", []):
                 _extra, made = get_or_add(session, CampaignExtra,
                                            {"campaign_id": campaign.id, "name": e["name"]},

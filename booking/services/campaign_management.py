@@ -32,7 +32,7 @@ from booking.models import (
     Unit,
     User,
 )
-from booking.services import access, consent_mail
+from booking.services import access, consent_mail, national_campaigns
 from booking.services.audit import record
 from booking.services.availability import TOKYO, tokyo_days
 from booking.services.errors import DomainError
@@ -129,6 +129,8 @@ class CampaignData:
     ends_on: date
     core_days: list[date]
     published: bool
+    # The national campaign it is a local programme of (None: a campaign of its own).
+    national_campaign_id: int | None = None
 
 
 def require_approved(organisation: Organisation) -> None:
@@ -160,6 +162,9 @@ def save_campaign(session: Session, user: User, organisation: Organisation,
                    if s.start_date < data.starts_on or s.end_date > data.ends_on]
         if outside:
             raise DomainError("slot_outside_campaign", field="starts_on")
+    # A programme of a national campaign lies within its period (national_campaigns).
+    national = national_campaigns.check_programme(session, data.national_campaign_id,
+                                                  data.starts_on, data.ends_on, campaign)
     new = campaign is None
     if campaign is None:
         campaign = Campaign(organisation_id=organisation.id)
@@ -173,9 +178,11 @@ def save_campaign(session: Session, user: User, organisation: Organisation,
     campaign.ends_on = data.ends_on
     campaign.core_days = sorted(d.isoformat() for d in set(data.core_days))
     campaign.published = data.published
+    campaign.national_campaign = national
     session.flush()
     record(session, user, "campaign.create" if new else "campaign.update", campaign,
-           organisation.id, slug=campaign.slug, published=campaign.published)
+           organisation.id, slug=campaign.slug, published=campaign.published,
+           national_campaign=national.id if national else None)
     return campaign
 
 

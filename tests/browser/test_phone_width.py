@@ -146,6 +146,9 @@ def _demo_values(session) -> dict[str, dict[str, object]]:
         "token_id": 0, "reference": booking.reference, "owner": "user", "action": "renew",
         "secret": "0" * 32, "token": accounts.verification_token(company_user),
         "slug": space.slug, "campaign_slug": campaign.slug, "filename": "missing.jpg",
+        # Its national campaign (Telework Days of the campaign's year).
+        "national_id": campaign.national_campaign_id,
+        "national_slug": campaign.national_campaign.slug,
     }
     values = {role: dict(common) for role in ROLES}
     values["company"]["org_id"] = company.id  # its own audit log
@@ -243,7 +246,8 @@ def _plan(app, base: str) -> Plan:
                     continue
                 given = dict(values[role])
                 if rule.endpoint.startswith("campaigns."):
-                    given["slug"] = given["campaign_slug"]
+                    given["slug"] = given["national_slug" if rule.endpoint == "campaigns.national"
+                                          else "campaign_slug"]
                 with app.test_request_context():
                     path = url_for(rule.endpoint, **{a: given[a] for a in rule.arguments})
                 for query in [{}, *variants.get(rule.endpoint, [])]:

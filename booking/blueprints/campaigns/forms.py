@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, TextAreaField
@@ -17,6 +20,12 @@ CATEGORY_CHOICES = (
 )
 
 
+class NamedCategory(Protocol):
+    code: str
+
+    def display_name(self, locale: str = "ja") -> str: ...
+
+
 class ParticipationForm(FlaskForm):
     company_id = HiddenField()
     telework_category = SelectField(_l("テレワーク・デイズへの参加区分"), choices=options(CATEGORY_CHOICES))
@@ -27,6 +36,13 @@ class ParticipationForm(FlaskForm):
         """A GET: the company's category as the select's value ('' for none)."""
         self.telework_category.data = (company.telework_category.value
                                        if company.telework_category else "")
+
+    def label_categories(self, categories: Sequence[NamedCategory], locale: str) -> None:
+        """The choices named as the national campaign's categories (those a company can
+        register as: TeleworkCategory's codes); without any, the text above stays."""
+        names = {c.code: c.display_name(locale) for c in categories}
+        self.telework_category.choices = options(
+            (value, names.get(value, label)) for value, label in CATEGORY_CHOICES)
 
     def category(self) -> TeleworkCategory | None:
         return TeleworkCategory(self.telework_category.data) if self.telework_category.data else None

@@ -11,7 +11,7 @@ from booking.blueprints.campaigns import bp
 from booking.blueprints.campaigns.forms import ConsentForm, ParticipationForm
 from booking.forms import submit
 from booking.models import OrgKind
-from booking.services import campaign_extras
+from booking.services import campaign_extras, national_campaigns
 from booking.services import campaign_management as management
 from booking.services.errors import DomainError
 from booking.unit_of_work import session
@@ -23,8 +23,24 @@ _operators_only = guards.members_of(OrgKind.OPERATOR)
 
 @bp.get("/")
 def index():
+    # National campaigns first, their public programmes beneath; then the campaigns that
+    # belong to none (services/national_campaigns.campaigns_index).
+    listing = national_campaigns.campaigns_index(session())
     return render_template("campaigns/index.html", today=clock.today(),
-                           campaigns=management.public_campaign_list(session()))
+                           nationals=listing.nationals, programmes=listing.programmes,
+                           campaigns=listing.others)
+
+
+@bp.get("/national/<slug>")
+def national(slug: str):
+    found = national_campaigns.public_national(session(), slug)
+    if found is None:
+        abort(404)
+    return render_template("campaigns/national.html", national=found, today=clock.today(),
+                           core_days=national_campaigns.core_days(found),
+                           categories=national_campaigns.categories(found),
+                           programmes=national_campaigns.public_programmes(session(),
+                                                                           [found])[found.id])
 
 
 def _leaflet_urls() -> dict | None:
@@ -52,7 +68,11 @@ def show(slug: str):
     ]
     return render_template("campaigns/show.html", campaign=campaign, slots=slots, spaces=spaces,
                            markers=markers, extras=campaign_extras.extras_during(session(), campaign),
-                           leaflet=_leaflet_urls(), core_days=management.core_days(campaign),
+                           leaflet=_leaflet_urls(),
+                           # A programme without core days of its own shows its national
+                           # campaign's (inherited for display).
+                           core_days=national_campaigns.programme_core_days(campaign)[0],
+                           national=national_campaigns.public_parent(campaign),
                            tile_url=current_app.config.get("MAP_TILE_URL", ""),
                            today=clock.today())  # past slots: what was offered (slot.ended)
 
@@ -65,6 +85,9 @@ def participation():
     _companies_only()
     company = current_user.company
     form = ParticipationForm(obj=company)
+    # The categories are the current national campaign's, when there is one.
+    national = national_campaigns.current_national(session())
+    form.label_categories(national_campaigns.categories(national), current_locale())
     if not form.is_submitted():
         form.fill(company)
     result = submit(form, lambda: management.register_participation(
@@ -72,7 +95,8 @@ def participation():
     if result.done:
         flash(_l("参加登録を保存しました。"), "success")
         return redirect(url_for(".participation"))
-    return render_template("campaigns/participation.html", form=form, company=company), \
+    return render_template("campaigns/participation.html", form=form, company=company,
+                           national=national, categories=national_campaigns.categories(national)), \
         result.status
 
 

@@ -55,6 +55,10 @@ class CampaignForm(FlaskForm):
     core_days = StringField(
         _l("コア日"), validators=[Optional(), Length(max=400)],
         description=_l("YYYY-MM-DD 形式。複数あるときはカンマで区切ります(例: 2019-07-24)。"))
+    national_campaign_id = SelectField(
+        _l("全国キャンペーン"), coerce=lambda v: int(v) if v not in (None, "", "None") else None,
+        description=_l("全国キャンペーンの地域プログラムにすると、実施期間はその期間内に限られます。"
+                       "コア日を入力しなければ、全国キャンペーンのコア日を表示します。"))
     published = BooleanField(_l("公開する"))
 
     core_day_list: list[date]
@@ -80,6 +84,7 @@ class CampaignForm(FlaskForm):
             description_en=self.description_en.data or "",
             starts_on=self.starts_on.data, ends_on=self.ends_on.data,
             core_days=getattr(self, "core_day_list", []), published=self.published.data,
+            national_campaign_id=self.national_campaign_id.data,
         )
 
 

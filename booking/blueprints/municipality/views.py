@@ -24,11 +24,11 @@ from booking.blueprints.municipality.forms import (
 )
 from booking.forms import form_status, options, show_error, submit
 from booking.models import Campaign, CampaignExtra, CampaignSlot
-from booking.services import campaign_extras, reports
+from booking.services import campaign_extras, national_campaigns, reports
 from booking.services import campaign_management as management
 from booking.services.errors import DomainError
 from booking.unit_of_work import session
-from booking.web import current_locale
+from booking.web import current_locale, local_date
 
 T = TypeVar("T")
 
@@ -102,10 +102,19 @@ def _campaign_form(form: CampaignForm, found: Campaign | None):
         status or form_status(form)
 
 
+def _national_choices(found: Campaign | None) -> list:
+    """No national campaign (a campaign of its own), or one of those it may join."""
+    loc = current_locale()
+    return options([("", _l("なし(独自のキャンペーン)"))] + [
+        (n.id, f"{n.display_name(loc)} ({local_date(n.starts_on)} – {local_date(n.ends_on)})")
+        for n in national_campaigns.choices_for(session(), found)])
+
+
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 def new_campaign():
     form = CampaignForm()
     form.organisation_id.choices = _organisation_choices()
+    form.national_campaign_id.choices = _national_choices(None)
     return _campaign_form(form, None)
 
 
@@ -122,6 +131,7 @@ def edit_campaign(campaign_id: int):
     form.organisation_id.choices = options([(found.organisation_id,
                                              found.organisation.display_name(current_locale()))])
     form.organisation_id.data = found.organisation_id
+    form.national_campaign_id.choices = _national_choices(found)
     if request.method == "GET":
         form.fill(found)
     return _campaign_form(form, found)
