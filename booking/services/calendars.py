@@ -262,13 +262,163 @@ def _finish(cal: Calendar) -> bytes:
 
 
 def booking_ics(booking: Booking, method: str = METHOD_PUBLISH) -> bytes:
-    """One booking as a calendar: REQUEST (mail), CANCEL (mail) or PUBLISH (download)."""
+    """One booking as a calendar: REQUEST (mail), CANCEL (mail) or PUBLISH (download).
+    An occurrence of a recurring series is mailed as that occurrence of the series' event
+    (its UID, RECURRENCE-ID: see series_ics); its download is an event of its own."""
     if method not in (METHOD_REQUEST, METHOD_CANCEL, METHOD_PUBLISH):
         raise ValueError(method)
     cal = _calendar(method)
     stamp = None if method != METHOD_PUBLISH else (booking.updated_at or booking.created_at)
-    cal.add_component(event_for(booking, method, stamp=stamp))
+    if booking.series is not None and method != METHOD_PUBLISH:
+        cal.add_component(_occurrence_event(booking.series, booking, method, stamp))
+    else:
+        cal.add_component(event_for(booking, method, stamp=stamp))
     return _finish(cal)
+
+
+# --------------------------------------------------------------------------- recurring series
+
+# Why one recurring event (RRULE, EXDATE, RECURRENCE-ID) rather than one invitation per
+# occurrence: an iTIP message carries one UID (RFC 5546), so "one invitation per
+# occurrence" means one mail per date, twenty for twenty Wednesdays, each accepted on
+# its own; and Google Calendar reads only the first event of an invitation. One RRULE
+# event is what Outlook and Google themselves send for "every Wednesday": both show it
+# as one series, take EXDATE for the dates that could not be booked, and take a CANCEL
+# or REQUEST naming the series' UID and one RECURRENCE-ID as "this occurrence only"
+# (the way they send it themselves when one occurrence is deleted or moved). So:
+# - the series' mail: METHOD:REQUEST, one VEVENT with RRULE:FREQ=WEEKLY;BYDAY=..;UNTIL=..,
+#   one EXDATE line per date of the rule not held (not booked, cancelled), and an
+#   overriding VEVENT (same UID, RECURRENCE-ID) for each held occurrence whose times differ
+#   from the rule's (another weekday's opening hours, a changed occurrence);
+# - one occurrence changed or cancelled (reservations.change/cancel, their usual mail):
+#   that occurrence alone, UID of the series, RECURRENCE-ID of its date, SEQUENCE the
+#   series' plus the booking's own;
+# - cancel all: METHOD:CANCEL of the series when nothing of it is held any more, else a
+#   REQUEST of the series with the cancelled dates now in EXDATE (the occurrences kept,
+#   past their deadline, stay in calendars).
+# Times are Asia/Tokyo with the VTIMEZONE, as for single bookings; RRULE's UNTIL is UTC
+# (RFC 5545 requires UTC when DTSTART has a TZID). The download of one occurrence's page
+# stays an event of its own (an .ics of a lone RECURRENCE-ID is not something clients
+# import reliably); the series page offers the whole series as one .ics.
+
+_BYDAY = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def series_url(series) -> str:
+    return f"{public_url()}/series/{series.id}"
+
+
+def series_start_min(series) -> int:
+    """The time of day (minutes, Tokyo) of every occurrence the RRULE generates: the
+    rule's hours for a unit let by the hour; for one let by the day the opening time of
+    the series' first date (other opening hours are overriding VEVENTs)."""
+    if series.start_min is not None:
+        return int(series.start_min)
+    from booking.services.availability import regular_window
+
+    window = regular_window(series.unit, series.first_date)
+    if window is not None:
+        return (window[0] - window[0].replace(hour=0, minute=0)) // timedelta(minutes=1)
+    return 9 * 60
+
+
+def _series_length(series) -> timedelta:
+    if series.start_min is not None and series.end_min is not None:
+        return timedelta(minutes=int(series.end_min) - int(series.start_min))
+    from booking.services.availability import regular_window
+
+    window = regular_window(series.unit, series.first_date)
+    return (window[1] - window[0]) if window is not None else timedelta(hours=9)
+
+
+def _at(day, minutes: int) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=TOKYO) + timedelta(minutes=minutes)
+
+
+def recurrence_id(series, booking: Booking) -> datetime:
+    """The RRULE instance a booking of the series is: the rule's time on its date."""
+    return _at(booking.starts_at.astimezone(TOKYO).date(), series_start_min(series))
+
+
+def series_dates(series) -> list:
+    """Every date the series' RRULE generates (its weekdays, first to last date)."""
+    out, day = [], series.first_date
+    while day <= series.last_date:
+        if day.weekday() in series.weekdays:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def _occurrence_event(series, booking: Booking, method: str, stamp: datetime | None) -> Event:
+    """One occurrence as an instance of the series' event (UID, RECURRENCE-ID)."""
+    event = Event()
+    for name, value in _event_properties(booking, method, stamp, organizer_email()):
+        if name == "uid":
+            value = series.uid
+        elif name == "sequence":
+            value = int(series.sequence) + int(booking.sequence)
+        event.add(name, value)
+        if name == "uid":
+            event.add("recurrence-id", recurrence_id(series, booking))
+    return event
+
+
+def series_ics(series, method: str = METHOD_PUBLISH, *, stamp: datetime | None = None) -> bytes:
+    """The whole series as one recurring event (see above): REQUEST (its mail, and after
+    some occurrences were cancelled), CANCEL (nothing of it held any more), PUBLISH (the
+    series page's download: no ATTENDEE)."""
+    if method not in (METHOD_REQUEST, METHOD_CANCEL, METHOD_PUBLISH):
+        raise ValueError(method)
+    bookings = sorted(series.bookings, key=lambda b: b.starts_at)
+    if not bookings:
+        raise ValueError("a series without bookings")
+    held = [b for b in bookings if b.holds_seats]
+    first = held[0] if held else bookings[0]
+    minutes, length = series_start_min(series), _series_length(series)
+    start = _at(series.first_date, minutes)
+    cal = _calendar(method)
+    master = Event()
+    for name, value in _event_properties(first, method, stamp, organizer_email()):
+        if name == "uid":
+            value = series.uid
+        elif name == "sequence":
+            value = series.sequence
+        elif name == "dtstart":
+            value = start
+        elif name == "dtend":
+            value = start + length
+        elif name == "url":
+            value = series_url(series)
+        elif name == "status" and method != METHOD_CANCEL:
+            value = "CONFIRMED"
+        elif name == "summary" and method != METHOD_CANCEL:
+            value = _series_summary(first)
+        master.add(name, value)
+        if name == "dtend":
+            master.add("rrule", {"FREQ": "WEEKLY",
+                                 "BYDAY": [_BYDAY[d] for d in sorted(series.weekdays)],
+                                 "UNTIL": _at(series.last_date, minutes).astimezone(UTC)})
+            held_days = {b.starts_at.astimezone(TOKYO).date() for b in held}
+            for day in series_dates(series):
+                if day not in held_days:
+                    master.add("exdate", _at(day, minutes))
+    cal.add_component(master)
+    if method != METHOD_CANCEL:
+        for booking in held:
+            instance = recurrence_id(series, booking)
+            if (booking.starts_at, booking.ends_at) != (instance, instance + length) or \
+                    booking.sequence:
+                cal.add_component(_occurrence_event(series, booking, method, stamp))
+    return _finish(cal)
+
+
+def _series_summary(booking: Booking) -> str:
+    """The series' SUMMARY: the booking's, without a cancelled mark of one occurrence."""
+    unit, space, loc = booking.unit, booking.unit.space, booking.locale
+    with _locale(loc):
+        return _("予約: %(space)s %(unit)s", space=space.display_name(loc),
+                 unit=unit.display_name(loc))
 
 
 def _fold(line: bytes) -> bytes:
@@ -370,6 +520,8 @@ def feed_past() -> timedelta:
 def _feed_query(owner: User | Organisation | Space) -> sa.Select:
     """The bookings of a feed: those holding seats that ended at most feed_past() ago."""
     query = sa.select(Booking).where(Booking.status.in_(HOLDING_STATUSES),
+                                     # A waitlist's offer is booked only once confirmed.
+                                     Booking.status != BookingStatus.OFFERED,
                                      Booking.ends_at >= clock.now() - feed_past())
     if isinstance(owner, User):
         return query.where(Booking.user_id == owner.id)

@@ -277,6 +277,11 @@ def _write_reminder(session: Session, row: OutboxMessage) -> None:
 
 
 def enqueue_confirmation(session: Session, booking: Booking) -> None:
+    if booking.series_id is not None or session.info.get(SERIES_PENDING):
+        # An occurrence of a recurring series: the series' one mail (enqueue_series) says
+        # it; each occurrence keeps its own reminder.
+        schedule_reminder(session, booking)
+        return
     _enqueue(session, KIND_CONFIRMATION, booking)
     schedule_reminder(session, booking)
     enqueue_for_operators(session, KIND_CONFIRMATION, booking)
@@ -298,6 +303,109 @@ def enqueue_cancellation(session: Session, booking: Booking) -> None:
 def enqueue_uninvited(session: Session, booking: Booking, emails: list[str]) -> None:
     """The cancellation, for attendees taken off a booking that goes on without them."""
     _enqueue(session, KIND_CANCELLATION, booking, recipients=[(e, "") for e in emails])
+
+
+# --------------------------------------------------------------------------- recurring series
+
+KIND_SERIES_CONFIRMATION = "series_confirmation"
+KIND_SERIES_UPDATE = "series_update"  # some occurrences cancelled, others kept
+KIND_SERIES_CANCELLATION = "series_cancellation"  # nothing of it held any more
+SERIES_PENDING = "mail.series_pending"  # session.info: bookings being made for a series
+
+
+@contextlib.contextmanager
+def series_pending(session: Session):
+    """While a series' bookings are made (services/series.confirm), each occurrence's
+    confirmation is left to the series' one mail (enqueue_series)."""
+    session.info[SERIES_PENDING] = True
+    try:
+        yield
+    finally:
+        session.info.pop(SERIES_PENDING, None)
+
+
+def _series_subject(kind: str, space: str, what: str) -> str:
+    if kind == KIND_SERIES_CONFIRMATION:
+        return _("【定期予約確定】%(space)s %(what)s", space=space, what=what)
+    if kind == KIND_SERIES_UPDATE:
+        return _("【定期予約の一部キャンセル】%(space)s %(what)s", space=space, what=what)
+    return _("【定期予約キャンセル】%(space)s %(what)s", space=space, what=what)
+
+
+def enqueue_series(session: Session, series, bookings: Sequence[Booking], kind: str, *,
+                   kept: Sequence[Booking] = ()) -> list[OutboxMessage]:
+    """ONE mail per person invited for a recurring series (not one per occurrence): its
+    confirmation with the series as one recurring event (REQUEST), or, when `bookings`
+    were cancelled, the series again with those dates excluded (REQUEST, `kept` still
+    held) or its CANCEL (nothing held any more). See calendars.series_ics. The space's
+    operator members who want booking mails get one notice of it too."""
+    if kind not in (KIND_SERIES_CONFIRMATION, KIND_SERIES_UPDATE, KIND_SERIES_CANCELLATION):
+        raise ValueError(kind)
+    first = bookings[0]
+    cancelling = kind != KIND_SERIES_CONFIRMATION
+    if cancelling:
+        for booking in bookings:
+            _drop_reminders(session, booking)
+    method = calendars.METHOD_CANCEL if kind == KIND_SERIES_CANCELLATION else \
+        calendars.METHOD_REQUEST
+    ics = calendars.series_ics(series, method)
+    space, unit, loc = first.unit.space, first.unit, first.locale
+    rows = []
+    with force_locale(loc):
+        what = series_label(series, loc)
+        subject = _one_line(_series_subject(kind, space.display_name(loc), what))
+        context = {"kind": kind, "series": series, "bookings": list(bookings),
+                   "kept": list(kept), "space": space, "unit": unit, "what": what, "loc": loc,
+                   "url": calendars.series_url(series),
+                   "location": calendars.location_of(space, loc)}
+        for email, name in calendars.recipients(first):
+            text = render_template("series/mail/message.txt", recipient_name=name, **context)
+            html = render_template("series/mail/message.html", recipient_name=name, **context)
+            row = OutboxMessage(kind=kind, recipient=email, subject=subject[:300],
+                                message=message_bytes(_mime(text, html, ics, method),
+                                                      subject, email),
+                                booking_id=first.id, next_attempt_at=clock.now())
+            session.add(row)
+            rows.append(row)
+    operator_kind = "operator_" + (KIND_SERIES_CONFIRMATION if not cancelling
+                                   else KIND_SERIES_CANCELLATION)
+    for user in operator_recipients(session, first):
+        ulang = user.locale if user.locale in ("ja", "en") else "ja"
+
+        def values(user=user, ulang=ulang) -> dict:
+            return {"series": series, "bookings": list(bookings), "kept": list(kept),
+                    "space": space, "unit": unit, "what": series_label(series, ulang),
+                    "cancelled": cancelling, "recipient_name": user.name,
+                    "company": first.company,
+                    "note": reason_for_mail(first.note, _("[リンク省略]"), NOTE_MAIL_MAX)
+                    if first.note else ""}
+
+        def title(ulang=ulang, cancelling=cancelling) -> str:
+            what = series_label(series, ulang)
+            name = space.display_name(ulang)
+            if cancelling:
+                return _("【定期予約のキャンセル】%(space)s %(what)s", space=name, what=what)
+            return _("【新しい定期予約】%(space)s %(what)s", space=name, what=what)
+
+        rows.append(enqueue_notice(session, operator_kind, user.email, ulang,
+                                   "series/mail/operator", title, values, booking_id=first.id))
+    return rows
+
+
+def series_label(series, locale: str) -> str:
+    """'毎週水曜日 2026年12月9日(水)〜2027年3月3日(水)', 'Every Wednesday, … – …' (call
+    it inside the locale: the weekday names are translated)."""
+    from booking.formatting import local_date
+    from booking.labels import weekday_name
+
+    days = sorted(int(d) for d in series.weekdays)
+    if days == [0, 1, 2, 3, 4]:
+        every = _("毎週平日(月〜金)")
+    else:
+        separator = "・" if locale == "ja" else ", "
+        every = _("毎週%(days)s", days=separator.join(weekday_name(d) for d in days))
+    return _("%(every)s %(first)s〜%(last)s", every=every,
+             first=local_date(series.first_date, locale), last=local_date(series.last_date, locale))
 
 
 # --------------------------------------------------------------------------- transports
