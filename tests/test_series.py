@@ -457,6 +457,21 @@ def test_cancel_all_of_a_series_cancels_every_occurrence_and_the_event(w, smtp_s
     assert "RECURRENCE-ID" not in event and event["SEQUENCE"] == 1
 
 
+def test_cancel_all_offers_the_freed_seats_to_the_waitlist(w, make):
+    desks, booker = w["desks"], w["booker"]
+    from booking.models import WaitlistEntry, WaitlistStatus
+    from booking.services import waitlist
+
+    made = _confirm(desks, booker, _rule(desks, weeks=2, seats=3))  # every seat, each date
+    first = sorted(made.bookings, key=lambda b: b.starts_at)[0]
+    other = make.user("waiting@example.jp", organisation=make.company(name="待機商事"))
+    entry = waitlist.join(db.session, other, desks, (first.starts_at, first.ends_at), 1)
+    db.session.commit()
+    series.cancel_all(db.session, made, booker)
+    db.session.commit()
+    assert db.session.get(WaitlistEntry, entry.id).status == WaitlistStatus.OFFERED
+
+
 def test_strangers_cannot_see_or_cancel_a_series(w, make):
     desks, booker = w["desks"], w["booker"]
     made = _confirm(desks, booker, _rule(desks, weeks=2))

@@ -64,7 +64,15 @@ from booking.models import (
     UnitKind,
     User,
 )
-from booking.services import access, audit, availability, cancellation, mail, reservations
+from booking.services import (
+    access,
+    audit,
+    availability,
+    cancellation,
+    mail,
+    reservations,
+    waitlist,
+)
 from booking.services.availability import at, regular_window
 from booking.services.calendars import UID_DOMAIN
 from booking.services.errors import MESSAGES, DomainError
@@ -421,6 +429,8 @@ def cancel_all(session: Session, series: BookingSeries, user: User, *,
                          current.unit.space.organisation_id, reference=booking.reference,
                          reason=reason or "", series=series_id, on_behalf=operator)
             done.append(booking)
+            # Its seats go to the unit's waitlist, in this transaction (as reservations.cancel).
+            waitlist.offer_freed(session, current.unit_id, booking.starts_at, booking.ends_at)
         if done:
             session.execute(sa.update(BookingSeries).where(BookingSeries.id == series_id)
                             .values(sequence=BookingSeries.sequence + 1))
