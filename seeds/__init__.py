@@ -10,8 +10,11 @@ from sqlalchemy.orm import Session
 def seed(session: Session) -> tuple[dict[str, int], dict[str, int]]:
     """Loads the demo data and its history, committed; (rows demo.load created, what
     history.load made). Running it again changes nothing."""
-    from seeds import demo, history
+    from seeds import demo, history, members
 
     created = demo.load(session)
     session.commit()
-    return created, history.load(session)
+    made = history.load(session)
+    made.update(members.load(session))
+    session.commit()
+    return created, made

@@ -74,9 +74,10 @@ def _operator_of(user: User, booking: Booking) -> bool:
 
 
 def _manages_booking(user: User, booking: Booking) -> bool:
-    """The booker, their company, the space's operator, a site admin."""
+    """The booker, their company's admins (a company's members manage the bookings they
+    made themselves), the space's operator, a site admin."""
     return (booking.user_id == getattr(user, "id", None)
-            or is_member(user, booking.company_id) or _operator_of(user, booking))
+            or is_owner(user, booking.company_id) or _operator_of(user, booking))
 
 
 def _views_booking(user: User, booking: Booking) -> bool:

@@ -254,7 +254,11 @@ def _timeline(unit: UnitTerms, data: _UnitData, start: datetime, end: datetime) 
         cuts.add(at(day, 0))
         if _closed(data, day):
             continue
-        if not unit.members_only and (w := regular_window(unit, day)):
+        # A members-only unit's own offer is for its members (services/space_members.py):
+        # counted here like any unit's; who may take it is decided by the callers
+        # (reservations refuses the others "members_only"; search and free time offer
+        # it only to members).
+        if w := regular_window(unit, day):
             windows_regular.append(w)
             cuts.update(w)
         for slot in data.slots:

@@ -190,10 +190,13 @@ def month(session: Session, unit: Unit, year: int, month: int, *,
 
 
 def _months(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]],
-            first: date, *, members_through_slot: bool = False) -> dict[int, MonthView]:
+            first: date, *, members_through_slot: bool = False,
+            member: bool = False) -> dict[int, MonthView]:
     """Months of several units in one availability load. `members_through_slot`: a
     members-only unit asked without a slot shows the first slot offered on it that month
-    that has not ended (how the public can book it), when there is one."""
+    that has not ended (how the public can book it), when there is one. `member`: the
+    viewer is on the space's member list (services/space_members.py) and books its
+    members-only units directly, as any unit."""
     last = next_month(first) - timedelta(days=1)
     units = [u for u, _ in wanted]
     # One range for all: the month, and the next day for the last night's check-out.
@@ -204,11 +207,11 @@ def _months(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]]
     for unit, asked in wanted:
         line = lines[unit.id]
         slot = asked
-        if slot is None and members_through_slot and unit.members_only:
+        if slot is None and members_through_slot and unit.members_only and not member:
             slot = min((s for s in line.slots if not s.ended(today)),
                        key=lambda s: (s.start_date, s.id), default=None)
         days = [_day(unit, slot, line, closed.get(unit.id, []), first + timedelta(days=i),
-                     now, today) for i in range((last - first).days + 1)]
+                     now, today, member) for i in range((last - first).days + 1)]
         out[unit.id] = MonthView(
             unit=unit, slot=slot, first=first, days=days,
             previous=previous_month(first) if first > month_start(today) else None,
@@ -253,7 +256,8 @@ def _period(unit: Unit, slot: CampaignSlot | None, day: date, now: datetime
 
 
 def _day(unit: Unit, slot: CampaignSlot | None, line: Timeline,
-         closures: list[tuple[date, date]], day: date, now: datetime, today: date) -> FreeDay:
+         closures: list[tuple[date, date]], day: date, now: datetime, today: date,
+         member: bool = False) -> FreeDay:
     """One day of a month, decided as a booking of that day (or the night from it) is."""
     night = unit.price_per == PricePer.NIGHT
     period = _period(unit, slot, day, now)
@@ -267,7 +271,7 @@ def _day(unit: Unit, slot: CampaignSlot | None, line: Timeline,
         return FreeDay(day, State.CLOSED)
     if day > horizon(unit, today):
         return FreeDay(day, State.BEYOND)
-    if slot is None and unit.members_only:
+    if slot is None and unit.members_only and not member:
         return FreeDay(day, State.MEMBERS_ONLY)
     if period is None or not _offered(line, slot):
         return FreeDay(day, State.NOT_OFFERED)
@@ -289,7 +293,8 @@ def day_grid(session: Session, unit: Unit, day: date, *, slot: CampaignSlot | No
 
 
 def _grids(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]], day: date,
-           step: int = 60, *, members_through_slot: bool = False) -> dict[int, DayGrid]:
+           step: int = 60, *, members_through_slot: bool = False,
+           member: bool = False) -> dict[int, DayGrid]:
     """Days of hours of several units in one availability load (`members_through_slot`:
     as in _months, a slot offered that day)."""
     if step <= 0:
@@ -301,11 +306,11 @@ def _grids(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]],
     out = {}
     for unit, asked in wanted:
         slot = asked
-        if slot is None and members_through_slot and unit.members_only:
+        if slot is None and members_through_slot and unit.members_only and not member:
             slot = min((s for s in lines[unit.id].slots if s.covers(day, day)),
                        key=lambda s: s.id, default=None)
         hours, state = _hours(unit, slot, lines[unit.id], closed.get(unit.id, []), day, step,
-                              now, today)
+                              now, today, member)
         out[unit.id] = DayGrid(
             unit=unit, slot=slot, day=day, state=state, hours=hours, step=step,
             previous=day - timedelta(days=1) if day > today else None,
@@ -315,7 +320,7 @@ def _grids(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]],
 
 def _hours(unit: Unit, slot: CampaignSlot | None, line: Timeline,
            closures: list[tuple[date, date]], day: date, step: int, now: datetime,
-           today: date) -> tuple[list[FreeHour], State]:
+           today: date, member: bool = False) -> tuple[list[FreeHour], State]:
     if _is_closed(unit, closures, day):
         return [], (State.PAST if day < today else State.CLOSED)
     opening = regular_window(unit, day)
@@ -329,7 +334,7 @@ def _hours(unit: Unit, slot: CampaignSlot | None, line: Timeline,
     common: State | None = None
     if day > horizon(unit, today):
         common = State.BEYOND
-    elif slot is None and unit.members_only:
+    elif slot is None and unit.members_only and not member:
         common = State.MEMBERS_ONLY
     elif not _offered(line, slot):
         common = State.NOT_OFFERED
@@ -381,7 +386,7 @@ def by_hour(unit: Unit) -> bool:
 
 
 def for_space(session: Session, space: Space, *, month_of: date | None = None,
-              day: date | None = None) -> SpaceFreeTime:
+              day: date | None = None, member: bool = False) -> SpaceFreeTime:
     """A space page's free time: the month of `month_of` (this month by default) for
     each unit let by the day or night, the hours of `day` (today by default) for each
     unit let by the hour. A members-only unit shows what its campaign slot offers, the
@@ -395,16 +400,17 @@ def for_space(session: Session, space: Space, *, month_of: date | None = None,
     monthly = [u for u in units if not by_hour(u)]
     if monthly:
         found.calendars = _months(session, [(u, None) for u in monthly], first,
-                                  members_through_slot=True)
+                                  members_through_slot=True, member=member)
     hourly = [u for u in units if by_hour(u)]
     if hourly:
         found.grids = _grids(session, [(u, None) for u in hourly], day,
-                             members_through_slot=True)
+                             members_through_slot=True, member=member)
     return found
 
 
 def for_booking(session: Session, unit: Unit, slot: CampaignSlot | None, *,
-                day: date | None = None, month_of: date | None = None) -> MonthView | DayGrid:
+                day: date | None = None, month_of: date | None = None,
+                member: bool = False) -> MonthView | DayGrid:
     """The booking form's free time: the hours of the chosen day for a unit let by the
     hour; else the month of the chosen day (or of `month_of`, or this month; for a
     campaign slot not begun yet, its first month)."""
@@ -413,12 +419,12 @@ def for_booking(session: Session, unit: Unit, slot: CampaignSlot | None, *,
         chosen = day if day is not None and day >= today else today
         if slot is not None and day is None:
             chosen = slot.bookable_from(today) or today
-        return day_grid(session, unit, chosen, slot=slot)
+        return _grids(session, [(unit, slot)], chosen, member=member)[unit.id]
     first = month_of or (day if day is not None else None)
     if first is None:
         first = (slot.bookable_from(today) if slot is not None else None) or today
     first = month_start(max(first, today))
-    return _months(session, [(unit, slot)], first)[unit.id]
+    return _months(session, [(unit, slot)], first, member=member)[unit.id]
 
 
 # --------------------------------------------------------------------------- opening hours

@@ -135,17 +135,27 @@ def _own_mail(user: User) -> sa.ColumnElement[bool]:
     return sa.or_(OutboxMessage.booking_id.is_(None), OutboxMessage.booking_id.in_(own_bookings))
 
 
+def other_members(session: Session, organisation_id: int, user_id: int) -> list[Membership]:
+    """The organisation's memberships besides this user's: what an owner rule counts when
+    the user leaves or stops being an owner (deleting the account here; removing or
+    demoting a member in services/invitations.py)."""
+    return [x for x in session.scalars(
+        sa.select(Membership).where(Membership.organisation_id == organisation_id)).all()
+        if x.user_id != user_id]
+
+
+def has_owner(memberships: list[Membership]) -> bool:
+    return any(x.role == Role.OWNER for x in memberships)
+
+
 def blocking_organisations(session: Session, user: User) -> list[str]:
     """Organisations that would be left with members but no owner."""
     names = []
     for m in user.memberships:
         if m.role != Role.OWNER:
             continue
-        members = session.scalars(
-            sa.select(Membership).where(Membership.organisation_id == m.organisation_id)
-        ).all()
-        others = [x for x in members if x.user_id != user.id]
-        if others and not any(x.role == Role.OWNER for x in others):
+        others = other_members(session, m.organisation_id, user.id)
+        if others and not has_owner(others):
             names.append(m.organisation.name)
     return names
 

@@ -342,10 +342,14 @@ def _price_allowed(price: int, q: SearchQuery) -> bool:
     return (not q.free or price == 0) and (q.max_price is None or price <= q.max_price)
 
 
-def _regular_need(unit: CatalogueUnit, q: SearchQuery) -> int | None:
+def _regular_need(unit: CatalogueUnit, q: SearchQuery,
+                  members: frozenset[int] = frozenset()) -> int | None:
     """What _need says, for the unit's regular offer: None also when that offer is not
-    for the public (members only), not asked for (a campaign is) or priced out."""
-    if unit.members_only or q.campaign or not _price_allowed(unit.price_amount, q):
+    for the public (members only, unless the searcher is a member of its space:
+    `members`, services/space_members.spaces_of), not asked for (a campaign is) or
+    priced out."""
+    if (unit.members_only and unit.space_id not in members) or q.campaign \
+            or not _price_allowed(unit.price_amount, q):
         return None
     return _need(unit, q)
 
@@ -534,9 +538,11 @@ def resolve_place(session: Session, q: SearchQuery, online: geocoding.OnlineGeoc
 
 
 def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeocoder | None = None,
-           today: date | None = None, photos: bool = False) -> SearchResult:
+           today: date | None = None, photos: bool = False,
+           members: frozenset[int] = frozenset()) -> SearchResult:
     """The page of spaces the query finds; `photos` loads their photos too (the page's
-    cards show them, the API does not: one query more)."""
+    cards show them, the API does not: one query more). `members`: the spaces whose
+    members-only units the searcher books directly (their regular offer is found)."""
     q = validate(query, today)
     place, pref = resolve_place(session, q, online)
     days = _days(q)
@@ -561,7 +567,9 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 if not touched_spaces or touched_spaces[-1] is not c:
                     touched_spaces.append(c)
                 continue
-            if (key := id(u.terms)) in needs:
+            if u.members_only and u.space_id in members:  # not the public's terms
+                need = _regular_need(u, q, members)
+            elif (key := id(u.terms)) in needs:
                 need = needs[key]
             else:
                 need = needs[key] = _regular_need(u, q)
@@ -600,7 +608,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                                    deciding.get(c.space.id, math.inf))))
     exact_units = [u for sid in {c.space.id for c in reach} | set(deciding)
                    for u in candidates[sid].units if u.id in touched]
-    exact = _exact(session, exact_units, q, today_now)
+    exact = _exact(session, exact_units, q, today_now, members)
     for unit in exact_units:
         if (r := exact[unit.id]) is not None:
             c = candidates[unit.space_id]
@@ -736,8 +744,8 @@ def _free_seats(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: Se
     return free if free >= need else None
 
 
-def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, today: _Today | None
-           ) -> dict[int, UnitResult | None]:
+def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, today: _Today | None,
+           members: frozenset[int] = frozenset()) -> dict[int, UnitResult | None]:
     """Exact offers of these units through availability.timelines (a constant number of
     queries for any number of units)."""
     if not rows:
@@ -754,7 +762,7 @@ def _exact(session: Session, rows: list[CatalogueUnit], q: SearchQuery, today: _
         need = _need(row, q)
         offers: list[Offer] = []
         flexible = _flexible(row, q)
-        if need is not None and _regular_need(row, q) is not None:  # (which is `need` then)
+        if need is not None and _regular_need(row, q, members) is not None:  # (`need` then)
             if flexible:
                 hours = _from_now(row, _minute_windows(row, space, q), today, True)
                 if offer := _flexible_offer(row, line, start, hours, need, None):

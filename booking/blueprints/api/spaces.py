@@ -292,7 +292,7 @@ def _day_json(unit: Unit, line: availability.Timeline, day: date) -> dict:
         while t < window[1]:
             nxt = min(t + timedelta(hours=1), window[1])
             hours.append({"start": t.isoformat(), "end": nxt.isoformat(),
-                          "available_seats": line.min_free(t, nxt)})
+                          "available_seats": 0 if unit.members_only else line.min_free(t, nxt)})
             t = nxt
         entry["hours"] = hours
     campaigns = []

@@ -15,13 +15,14 @@ from flask import (
     send_file,
     session,
 )
+from flask_login import current_user
 
 from booking import dates, unit_of_work
 from booking.blueprints.public import bp
 from booking.blueprints.public.forms import LanguageForm
 from booking.formatting import current_locale
 from booking.models import Space
-from booking.services import free_time, health, photos, spaces
+from booking.services import free_time, health, photos, space_members, spaces
 from booking.web import local_path, problem
 
 _WEEKDAYS_JA = "月火水木金土日"
@@ -67,10 +68,12 @@ def space(slug: str):
     if found is None:
         abort(404)
     # ?month=YYYY-MM: the month of the calendars; ?day=YYYY-MM-DD: the day of the rooms' hours.
+    # A member of the space books its members-only units directly (space_members).
+    member = found.id in space_members.spaces_of(unit_of_work.session(), current_user)
     free = free_time.for_space(unit_of_work.session(), found,
                                month_of=free_time.parse_month(request.args.get("month")),
-                               day=dates.parse(request.args.get("day")))
-    return render_template("public/space.html", space=found, free=free,
+                               day=dates.parse(request.args.get("day")), member=member)
+    return render_template("public/space.html", space=found, free=free, member=member,
                            week=free_time.week_groups(found),
                            offers=spaces.campaign_offers(unit_of_work.session(), found))
 

@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import abort, current_app, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from booking import unit_of_work
 from booking.blueprints.search import bp
@@ -14,7 +15,7 @@ from booking.formatting import hhmm, yen_taxed
 from booking.forms import show_error
 from booking.labels import AMENITY_LABELS, PER
 from booking.models import AMENITIES
-from booking.services import geocoding
+from booking.services import geocoding, space_members
 from booking.services import search as search_service
 from booking.services.errors import DomainError
 from booking.services.search import Offer, SearchResult, SpaceResult, UnitResult
@@ -34,7 +35,8 @@ def search():
         try:
             result = search_service.search(
                 unit_of_work.session(), form.query(checked, page_number),
-                online=geocoding.geocoder_from_config(current_app.config), photos=True)
+                online=geocoding.geocoder_from_config(current_app.config), photos=True,
+                members=space_members.spaces_of(unit_of_work.session(), current_user))
         except DomainError as error:
             status = show_error(form, error)
             choices = error.extra.get("choices")  # an ambiguous place: the places it may be
