@@ -294,6 +294,24 @@ def test_a_seat_freed_during_the_day_offers_the_rest_of_it(w, make):
         assert booked.starts_at == r.drop_in_start(clock.now())
 
 
+def test_a_released_no_show_seat_goes_to_the_line(w):
+    """The unit's no-show rule releases a seat nobody checked in for (services/no_shows,
+    the worker's job): the first in line is offered the rest of the day at once."""
+    from booking.services import jobs
+
+    unit = db.session.get(Unit, w["unit"].id)
+    unit.no_show_release_minutes = 30
+    db.session.commit()
+    first = _join(w, "first")
+    with time_machine.travel(w["period"][0] + timedelta(minutes=31), tick=False):
+        outcome = jobs.run_due(db.session)
+        assert outcome["no_show_release"] == ("ok", 2), outcome
+        entry = _entry(first.id)
+        assert entry.status == WaitlistStatus.OFFERED
+        assert entry.offer_booking.starts_at == r.drop_in_start(clock.now())
+        assert _held_seats(w["unit"].id, w["period"]) == 1  # one seat offered, one free
+
+
 def test_entries_leave_the_line_when_their_period_is_over(w):
     first = _join(w, "first")
     with time_machine.travel(w["period"][1] + timedelta(minutes=1), tick=False):
