@@ -629,6 +629,9 @@ def test_page_errors_beside_the_fields_and_strangers_get_404(client, login, w, m
     none = client.post(f"/series/new?unit_id={desks.id}",
                        data={**_form(wed, wed), "weekdays": [], "preview": "1"})
     assert none.status_code == 422 and "曜日を1つ以上" in none.get_data(as_text=True)
+    house = make.unit(w["space"], kind=UnitKind.WHOLE_HOUSE, capacity=1,
+                      price_per=PricePer.NIGHT)
+    assert client.get(f"/series/new?unit_id={house.id}").status_code == 404
     made = _confirm(desks, booker, _rule(desks, weeks=2))
     login(make.user("stranger@example.jp", organisation=make.company()))
     assert client.get(f"/series/{made.id}").status_code == 404

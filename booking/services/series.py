@@ -153,6 +153,19 @@ def rule_for(unit: Unit, weekdays: Iterable[int], first_date: date | None,
     return Rule(days, first_date, last_date, start_min, end_min, seats)
 
 
+def unit_for(session: Session, unit_id: int | None) -> Unit:
+    """The unit a series may be asked of: bookable by the public (bookable_unit), let by
+    the day or hour ("series_nights" for a house), not members-only ("members_only")."""
+    from booking.services.booking_requests import bookable_unit
+
+    unit = bookable_unit(session, unit_id)
+    if unit.price_per == PricePer.NIGHT:
+        raise DomainError("series_nights", field="repeat")
+    if unit.members_only:
+        raise DomainError("members_only", field="repeat")
+    return unit
+
+
 def expand(rule: Rule) -> list[date]:
     """Every date of the rule's weekdays from its first to its last date (inclusive),
     at most MAX_OCCURRENCES."""

@@ -21,7 +21,7 @@ from booking.blueprints.series.forms import (
     series_form,
 )
 from booking.forms import form_status, show_error, submit
-from booking.services import booking_requests, calendars, mail, series
+from booking.services import calendars, mail, series
 from booking.services.errors import DomainError
 from booking.unit_of_work import session
 from booking.web import current_locale
@@ -64,7 +64,9 @@ def _found(load, *args):
 @bp.route("/series/new", methods=["GET", "POST"])
 @login_required
 def new():
-    unit = _found(booking_requests.bookable_unit, session(), request.args.get("unit_id", type=int))
+    # A house by the night or a members-only unit has no weekly booking: 404, like a
+    # unit the public cannot book (the booking form offers no link to it).
+    unit = _found(series.unit_for, session(), request.args.get("unit_id", type=int))
     form = series_form(unit)
     if request.method == "GET":
         first = dates.parse(request.args.get("date"))
