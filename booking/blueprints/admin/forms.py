@@ -43,8 +43,7 @@ class CategoryForm(Form):
     """One participation category of a national campaign (a row of the admin's form)."""
 
     code = StringField(_l("コード"), validators=[Optional(), Length(max=40), Regexp(
-        r"^[a-z0-9_-]*$", message=_l("半角英小文字・数字・ハイフンで入力してください。"))],
-        description=_l("例: implementing, special, supporter"))
+        r"^[a-z0-9_-]*$", message=_l("半角英小文字・数字・ハイフンで入力してください。"))])
     name = StringField(_l("区分の名前"), validators=[Optional(), Length(max=100)])
     name_en = StringField(_l("区分の名前(英語)"), validators=[Optional(), Length(max=100)])
     conditions = TextAreaField(_l("参加の条件"), validators=[Optional(), Length(max=1000)])
