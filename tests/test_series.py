@@ -636,3 +636,18 @@ def test_page_errors_beside_the_fields_and_strangers_get_404(client, login, w, m
     login(make.user("stranger@example.jp", organisation=make.company()))
     assert client.get(f"/series/{made.id}").status_code == 404
     assert client.post(f"/series/{made.id}/cancel").status_code == 404
+
+
+def test_the_api_names_the_series_of_a_booking(client, w, make):
+    desks, booker = w["desks"], w["booker"]
+    from booking.services import tokens
+
+    made = _confirm(desks, booker, _rule(desks, weeks=2))
+    secret, _ = tokens.issue(db.session, booker, 1)
+    db.session.commit()
+    occurrence = made.bookings[0]
+    got = client.get(f"/api/v1/bookings/{occurrence.reference}",
+                     headers={"Authorization": f"Bearer {secret}"})
+    assert got.status_code == 200 and got.json["series_id"] == made.id
+    schema = client.get("/api/v1/openapi.json").json
+    assert "series_id" in schema["components"]["schemas"]["Booking"]["properties"]

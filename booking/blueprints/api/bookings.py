@@ -127,6 +127,7 @@ def booking_json(booking: Booking) -> dict:
         "attendees": [a.email for a in booking.attendees],
         "extras": _extras_json(booking),
         "sequence": booking.sequence,
+        "series_id": booking.series_id,
         "ics_url": calendars.ics_url(booking),
         "url": calendars.booking_url(booking),
     }
@@ -263,6 +264,9 @@ SCHEMAS["Booking"] = {
                                             "name": {"type": "string"},
                                             "quantity": {"type": "integer"}}}},
         "sequence": {"type": "integer"},
+        "series_id": {"type": ["integer", "null"],
+                      "description": "The weekly series this booking is one date of (its "
+                                     "page: /series/{series_id}), or null"},
         "ics_url": {"type": "string"}, "url": {"type": "string"},
         "bookings": {"type": "array", "items": {"$ref": "#/components/schemas/Booking"}},
     },
