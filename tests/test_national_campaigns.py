@@ -199,6 +199,9 @@ def test_a_municipality_attaches_its_campaign_to_the_national_campaign(client, l
     page = client.get("/campaigns/a-telework-2027").get_data(as_text=True)
     assert "コア日(全国)" in page and "2027年7月28日" in page
     assert "/campaigns/national/telework-days-2027" in page
+    console = client.get(f"/municipality/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "全国キャンペーン「テレワーク・デイズ2027」の地域プログラムです。" in console
+    assert "コア日(全国)" in console and "2027年7月28日" in console
     # Detached again: a campaign of its own.
     response = client.post(f"/municipality/campaigns/{campaign.id}/edit",
                            data=_campaign_form("", organisation_id=city["a"].id))

@@ -57,7 +57,8 @@ def _campaign_page(found: Campaign, button: ButtonForm | None = None, status: in
     return render_template("municipality/campaign.html", campaign=found,
                            extras=campaign_extras.campaign_extras(session(), found),
                            button=button or ButtonForm(),
-                           core_days=management.core_days(found)), status
+                           # Without core days of its own, a programme shows the national ones.
+                           core_days=national_campaigns.programme_core_days(found)[0]), status
 
 
 def _button(found: Campaign, action: Callable[[], object], done: str):
