@@ -46,6 +46,16 @@ MESSAGES = {
     "slot_outside_campaign": (422, _l("提供期間はキャンペーンの実施期間内にしてください。")),
     "slot_unit_not_allowed": (403, _l("自団体の施設か、施設運営者の施設の区画を選んでください。")),
     "slot_has_bookings": (409, _l("この枠には予約が%(bookings)d件あり、それに影響するため変更できません。")),
+    # National campaigns and their programmes (services/national_campaigns.py).
+    "programme_outside_national": (
+        422, _l("実施期間は全国キャンペーンの期間(%(start)s〜%(end)s)内にしてください。")
+    ),
+    "national_category_invalid": (
+        422, _l("参加区分にはコードと名前を入力してください(コードは重複できません)。")
+    ),
+    "national_programmes_outside": (
+        409, _l("この期間の外になる地域プログラムがあります。先にプログラムの実施期間を変更してください。")
+    ),
     "extra_not_offered": (422, _l("この貸出品はこの予約では選べません。")),
     "extra_too_many": (422, _l("貸出品は1予約あたり%(limit)d個までです。")),
     "extra_too_many.negative": (422, _l("貸出品の数は0以上にしてください。")),
@@ -70,6 +80,10 @@ MESSAGES = {
     "idempotency_mismatch": (422, _l("同じIdempotency-Keyで別の内容が送信されました。")),
     "not_checkin_time": (409, _l("今はチェックインできません。")),
     "bad_status": (409, _l("この予約の状態では操作できません。")),
+    # A booking whose seats the unit's no-show rule gave back (services/no_shows.py).
+    "released": (
+        409, _l("開始から決められた時間内にチェックインがなかったため、この予約の席は解放されました。")
+    ),
     "no_change": (422, _l("変更する内容がありません。")),
     "unknown_place": (422, _l("場所が見つかりません。")),
     # The operator console (services/space_admin.py, closures.py, front_desk.py, photos.py).
@@ -125,6 +139,41 @@ MESSAGES = {
     "consent_reason_required": (422, _l("お断りする理由を入力してください。")),
     "consent_reason_too_long": (422, _l("理由が長すぎます(%(max)d文字まで)。")),
     "consent_changed": (409, _l("この提供枠の状態が変わりました。最新の内容を確認してください。")),
+    # The waitlist (services/waitlist.py).
+    "waitlist_seats_free": (
+        409, _l("その日時には空席があります。空き待ちではなく、このまま予約してください。")
+    ),
+    "waitlist_duplicate": (409, _l("この日時の空き待ちには既に登録しています。")),
+    "waitlist_one_period": (
+        422, _l("空き待ちは1回分(1日・1つの時間帯・1回の宿泊)ずつ登録してください。")
+    ),
+    "waitlist_not_offered": (409, _l("このご案内は受付を終了しています。")),
+    "waitlist_offer_expired": (409, _l("ご案内の期限が過ぎたため、確定できませんでした。")),
+    "waitlist_not_waiting": (409, _l("この空き待ちは既に終了しています。")),
+    # Invitations and members (services/invitations.py, services/space_members.py).
+    "invitation_invalid": (404, _l("この招待リンクは正しくありません。")),
+    "invitation_expired": (
+        410, _l("この招待の有効期限が切れています。招待した方に送り直してもらってください。")
+    ),
+    "invitation_revoked": (410, _l("この招待は取り消されました。")),
+    "invitation_used": (410, _l("この招待は既に使われました。")),
+    "invitation_other_account": (
+        403, _l("この招待は%(email)s宛てです。そのアドレスのアカウントでログインして開いてください。")
+    ),
+    "invitation_has_account": (
+        409, _l("このアドレスのアカウントがあります。ログインしてから招待リンクを開いてください。")
+    ),
+    "already_member": (409, _l("この方は既にこの団体のメンバーです。")),
+    "second_company": (409, _l("この方は既に別の会社に所属しています。1人が所属できる会社は1社です。")),
+    "last_owner": (
+        409, _l("団体には少なくとも1人の管理者(オーナー)が必要です。先に別の方を管理者にしてください。")
+    ),
+    "member_changed": (409, _l("このメンバーの状態が変わりました。最新の内容を確認してください。")),
+    "space_member_exists": (409, _l("既に会員に登録されています。")),
+    "space_member_no_company": (
+        422, _l("このアドレスの方は登録済みの会社に所属していません。"
+                "会社ごとではなく個人として追加してください。")
+    ),
 }
 
 
@@ -140,6 +189,8 @@ FIELD_OF = {
     "campaign_closed": "first_date", "too_far_ahead": "first_date", "whole_stays": "nights",
     "email_taken": "email", "weak_password": "password", "wrong_password": "password",
     "unknown_place": "near", "ambiguous_place": "near", "search_too_long": "end_date",
+    "already_member": "email", "second_company": "email", "space_member_exists": "email",
+    "space_member_no_company": "email",
 }
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, selectinload
 from booking.labels import prefecture_name, telework_category_label
 from booking.models import (
     HOLDING_STATUSES,
+    NOT_MADE_STATUSES,
     Booking,
     BookingStatus,
     Campaign,
@@ -247,6 +248,12 @@ def build(session: Session, user: User, campaign: Campaign, space_id: int | None
     campaign has no slot there), for its municipality's members. A constant number of
     queries."""
     access.require(user, "view", campaign)
+    return figures(session, campaign, space_id)
+
+
+def figures(session: Session, campaign: Campaign, space_id: int | None = None) -> Report:
+    """The report itself, for a caller that asked access already (build; the site admin's
+    roll-up of a national campaign, services/national_campaigns.py)."""
     spaces = campaign_spaces(session, campaign)
     space = None
     if space_id is not None:
@@ -266,7 +273,10 @@ def build(session: Session, user: User, campaign: Campaign, space_id: int | None
     slots = list(session.scalars(slot_query))
     slot_ids = [s.id for s in slots]
     bookings = list(session.scalars(
-        sa.select(Booking).where(Booking.campaign_slot_id.in_(slot_ids))
+        sa.select(Booking).where(Booking.campaign_slot_id.in_(slot_ids),
+                                 # A waitlist's offer is not (yet) a booking made; an
+                                 # expired one never was (services/waitlist.py).
+                                 Booking.status.not_in(NOT_MADE_STATUSES))
         .options(selectinload(Booking.company),
                  selectinload(Booking.unit).selectinload(Unit.space))
         .order_by(Booking.starts_at, Booking.id)
@@ -327,7 +337,8 @@ def _count(t: Totals, b: Booking, factors: ReportFactors) -> None:
         t.companies.add(b.company_id)
     t.company_paid += b.price_amount
     t.subsidies += b.subsidy_amount
-    if b.status == BookingStatus.NO_SHOW:
+    # A seat released by the unit's no-show rule (services/no_shows.py): nobody came.
+    if b.status in (BookingStatus.NO_SHOW, BookingStatus.RELEASED):
         t.no_shows += 1
     else:
         t.effect.add(booking_effect(b, factors))

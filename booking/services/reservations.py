@@ -50,6 +50,7 @@ from booking import clock
 from booking.db import begin_write, campaign_company_lock, company_lock, is_lock_timeout
 from booking.formatting import hhmm
 from booking.models import (
+    NOT_MADE_STATUSES,
     Booking,
     BookingAttendee,
     BookingStatus,
@@ -59,6 +60,7 @@ from booking.models import (
     Membership,
     Organisation,
     PricePer,
+    Role,
     Space,
     Unit,
     UnitKind,
@@ -228,8 +230,10 @@ def replay_if_seen(session: Session, user: User, idem: Idempotency | None) -> No
 
 
 def visible_to(user: User) -> sa.Select:
-    """Bookings the user made or their companies made (newest first)."""
-    company_ids = sa.select(Membership.organisation_id).where(Membership.user_id == user.id)
+    """Bookings the user made, and all of the companies they are an admin of (a
+    company's members see their own only; newest first)."""
+    company_ids = sa.select(Membership.organisation_id).where(Membership.user_id == user.id,
+                                                              Membership.role == Role.OWNER)
     return (
         sa.select(Booking)
         .where(sa.or_(Booking.user_id == user.id, Booking.company_id.in_(company_ids)))
@@ -242,7 +246,7 @@ def visible_to(user: User) -> sa.Select:
 def page_for(session: Session, user: User, *, status: str | None, page: int,
              per_page: int) -> tuple[int, list[Booking]]:
     """(how many in all, one page of them) of the user's bookings and their companies'."""
-    query = visible_to(user)
+    query = visible_to(user).where(Booking.status.not_in(NOT_MADE_STATUSES))
     if status is not None:
         query = query.where(Booking.status == status)
     total = session.scalar(sa.select(sa.func.count()).select_from(
@@ -252,8 +256,10 @@ def page_for(session: Session, user: User, *, status: str | None, page: int,
 
 
 def listed_for(session: Session, user: User, limit: int = 500) -> list[Booking]:
-    """The user's bookings and their companies' (newest first), for their list."""
-    return list(session.scalars(visible_to(user).limit(limit)))
+    """The user's bookings and their companies' (newest first), for their list. Waitlist
+    offers are on the waitlist's page (services/waitlist.py), not here."""
+    return list(session.scalars(visible_to(user).where(Booking.status.not_in(NOT_MADE_STATUSES))
+                                .limit(limit)))
 
 
 def find_all(session: Session, references: Iterable[str], user: User) -> list[Booking]:
@@ -540,7 +546,7 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
                     if slot_id is not None and campaign_id is not None else None)
         _check_times(locked_unit, periods)
         member = the_slot is None and _is_member(session, locked_unit, company_id,
-                                                 actor_user.email)
+                                                 space_members.member_email(actor_user))
         _check_availability(session, locked_unit, the_slot, periods, seats, member=member)
         _bump_unit(session, unit_id)
         # Only the campaign rules need the company row (one query less otherwise).
@@ -620,6 +626,8 @@ def _reread(session: Session, booking_id: int) -> Booking:
 
 def _refusal(status: BookingStatus | None) -> DomainError:
     """Why a booking in `status` cannot take the change asked (409)."""
+    if status == BookingStatus.RELEASED:  # the no-show rule gave its seats back
+        return DomainError("released")
     return DomainError("already_cancelled" if status == BookingStatus.CANCELLED
                        else "bad_status")
 
@@ -655,7 +663,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
            period: Period | None = None, attendees: Iterable[str] | None = None) -> Booking:
     """New seats, period and/or attendees, re-checked as a new booking; SEQUENCE + 1.
     Attendees no longer invited are sent the cancellation."""
-    from booking.services import mail
+    from booking.services import mail, waitlist
 
     booking_id, unit_id = booking.id, booking.unit_id  # a booking never moves to another unit
     access.require(actor_user, "manage", booking)
@@ -690,7 +698,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         _check_times(unit, [(start, end)])
         member = (slot is None and unit.members_only  # reads the booker only then
                   and _is_member(session, unit, current.company_id,
-                                 current.user.email if current.user is not None else None))
+                                 space_members.member_email(current.user)))
         _check_availability(session, unit, slot, [(start, end)], new_seats,
                             exclude_booking_id=current.id, member=member)
         if slot is not None and current.company is not None:
@@ -699,6 +707,7 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         _bump_unit(session, unit_id)
         price, subsidy = _price(unit, slot, start, end, new_seats)
         before = (current.seats, current.starts_at.isoformat(), current.ends_at.isoformat())
+        before_seats, before_period = current.seats, (current.starts_at, current.ends_at)
         _transition(session, current, "change", seats=new_seats, starts_at=start, ends_at=end,
                     price_amount=price, subsidy_amount=subsidy,
                     sequence=Booking.sequence + 1)
@@ -712,6 +721,9 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
         mail.enqueue_update(session, current)
         if uninvited:
             mail.enqueue_uninvited(session, current, uninvited)
+        if new_seats < before_seats or (start, end) != before_period:
+            # Fewer seats or other times: what it held before may go to the waitlist.
+            waitlist.offer_freed(session, unit_id, *before_period)
         return current
 
     return _decide(session, work, lock)
@@ -737,7 +749,7 @@ def may_cancel_on_behalf(booking: Booking, now: datetime) -> bool:
 
 def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str = "") -> Booking:
     """Cancel and free the seats at once; sends METHOD:CANCEL to everyone invited."""
-    from booking.services import mail
+    from booking.services import mail, waitlist
 
     booking_id = booking.id
     access.require(actor_user, "manage", booking)
@@ -757,6 +769,8 @@ def cancel(session: Session, booking: Booking, actor_user: User, *, reason: str 
                      current.unit.space.organisation_id, reference=current.reference,
                      reason=reason or "", on_behalf=operator and current.user_id != actor_user.id)
         mail.enqueue_cancellation(session, current)
+        # The seats it held go to the unit's waitlist, in this transaction.
+        waitlist.offer_freed(session, current.unit_id, current.starts_at, current.ends_at)
         return current
 
     return _decide(session, work)

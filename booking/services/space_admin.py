@@ -31,7 +31,7 @@ from booking.models import (
     User,
 )
 from booking.prefectures import by_code
-from booking.services import access, availability, loads
+from booking.services import access, availability, loads, waitlist
 from booking.services.audit import record
 from booking.services.availability import regular_window, tokyo_days
 from booking.services.errors import DomainError
@@ -336,7 +336,7 @@ def set_hours(session: Session, user: User, space: Space, hours: Hours,
 UNIT_FIELDS = (
     "kind", "name", "name_en", "capacity", "fits_people", "price_amount", "price_per",
     "min_length", "max_length", "lead_time_hours", "cancel_deadline_hours", "members_only",
-    "checkin_min", "checkout_min", "max_days_ahead",
+    "checkin_min", "checkout_min", "max_days_ahead", "no_show_release_minutes",
 )
 PRICE_FIELDS = ("price_amount", "price_per")
 
@@ -378,6 +378,9 @@ def update_unit(session: Session, user: User, unit: Unit, values: dict) -> Unit:
         if new_capacity != old_capacity:
             record(session, user, "unit.capacity", unit, org_id, old=old_capacity,
                    new=new_capacity)
+        if new_capacity > old_capacity:  # more seats: the waitlist is offered them
+            session.flush()
+            waitlist.offer_unit(session, unit.id)
     for key in UNIT_FIELDS:
         if key in values and key != "capacity":
             setattr(unit, key, values[key])
