@@ -19,6 +19,7 @@ from booking.models import (
     Booking,
     BookingStatus,
     JobRun,
+    OrgKind,
     OutboxMessage,
     PricePer,
     Unit,
@@ -26,7 +27,7 @@ from booking.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from booking.services import jobs, mail, no_shows, waitlist
+from booking.services import jobs, mail, no_shows, reports, waitlist
 from booking.services.availability import at
 from booking.services.errors import DomainError
 from booking.services.search import SearchQuery, search
@@ -172,6 +173,22 @@ def test_released_seats_go_to_the_waitlist_at_once(w, make):
     assert entry.offer_booking.status == BookingStatus.OFFERED
     kinds = sorted(db.session.scalars(sa.select(OutboxMessage.kind)).all())
     assert kinds == ["no_show_released", "waitlist_offer"]
+
+
+def test_a_released_campaign_booking_counts_as_a_no_show_in_the_report(w, make):
+    day = w["day"]
+    city = make.organisation(OrgKind.MUNICIPALITY, name="静岡市")
+    clerk = make.user(organisation=city)
+    campaign = make.campaign(city, starts_on=day, ends_on=day)
+    slot = make.slot(campaign, w["desks"], seats=2)
+    with clock_at(day, 7 * 60):
+        [booking] = r.book(db.session, w["desks"], w["booker"],
+                           [r.day_period(w["desks"], day, slot)], 1, slot=slot)
+    with clock_at(day, OPENS + 30):
+        assert no_shows.run(db.session) == 1
+    assert _status(booking) == BookingStatus.RELEASED
+    totals = reports.build(db.session, clerk, campaign).totals
+    assert (totals.bookings, totals.no_shows, totals.cancelled) == (1, 1, 0)
 
 
 def test_not_released_once_ended(w):
