@@ -115,7 +115,9 @@ def brute_force(w: World) -> tuple[list[int], dict[int, list[int]]]:
         hours = w.hours.get(day.weekday())
         space_open = (hours is not None and hours[0] <= minute < hours[1]
                       and not (w.closed_on_holidays and is_holiday(day)))
-        regular.append(max(physical, 0) if space_open and not w.members_only and not closed else 0)
+        # A members-only unit's own offer is counted too: its members take it (who may is
+        # reservations' and space_members' question, not the timeline's).
+        regular.append(max(physical, 0) if space_open and not closed else 0)
         for s in w.slots:
             inside = (space_open and not closed and s["start"] <= d <= s["end"]
                       and s["from"] <= minute < s["to"])
