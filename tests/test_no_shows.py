@@ -316,3 +316,21 @@ def test_the_unit_form_sets_and_validates_the_rule(w, client, login):
         "price_per": "night", "no_show_release_minutes": "60"})
     assert response.status_code == 422
     assert "一棟貸しの席は解放できません" in response.get_data(as_text=True)
+
+
+def test_a_check_in_after_release_is_refused_on_the_day_list(w, client, login):
+    day = w["day"]
+    booking = _book(w, w["desks"])
+    with clock_at(day, OPENS + 40):
+        assert no_shows.run(db.session) == 1
+        login(w["owner"])
+        page = client.get(f"/operator/spaces/{w['space'].id}/day",
+                          query_string={"day": day.isoformat()}).get_data(as_text=True)
+        assert "未チェックインのため解放" in page  # its status, and no buttons for it
+        assert f"/operator/bookings/{booking.id}/check-in" not in page
+        # A page opened before the release still offers the button: refused, saying why.
+        response = client.post(f"/operator/bookings/{booking.id}/check-in")
+        assert response.status_code == 409
+        assert "チェックインがなかったため、この予約の席は解放されました" in response.get_data(
+            as_text=True)
+    assert _status(booking) == BookingStatus.RELEASED
