@@ -651,3 +651,41 @@ def test_the_api_names_the_series_of_a_booking(client, w, make):
     assert got.status_code == 200 and got.json["series_id"] == made.id
     schema = client.get("/api/v1/openapi.json").json
     assert "series_id" in schema["components"]["schemas"]["Booking"]["properties"]
+
+
+def test_the_operator_cancels_all_on_the_companys_behalf(w):
+    desks, booker, owner = w["desks"], w["booker"], w["owner"]
+    desks.cancel_deadline_hours = 24 * 60  # past for the company, not for the operator
+    db.session.commit()
+    made = _confirm(desks, booker, _rule(desks, weeks=3), accept_late=True)
+    done = series.cancel_all(db.session, made, owner, reason="設備点検のため")
+    db.session.commit()
+    assert len(done.cancelled) == 3 and done.kept == []
+    assert all(b.cancel_reason == "設備点検のため" for b in done.cancelled)
+
+
+def test_a_changed_occurrence_keeps_its_recurrence_id(w):
+    room, booker = w["room"], w["booker"]
+    wed = next_weekday(2)
+    made = _confirm(room, booker, _rule(room, first=wed, weeks=3))
+    second = sorted(made.bookings, key=lambda b: b.starts_at)[1]
+    day = wed + timedelta(days=7)
+    db.session.execute(sa.delete(OutboxMessage))
+    db.session.commit()
+    r.change(db.session, second, booker, period=r.hours_period(day, 780, 900))
+    [raw] = db.session.scalars(sa.select(OutboxMessage.message).where(
+        OutboxMessage.kind == "update", OutboxMessage.recipient == "booker@example.jp"))
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+    msg = message_from_bytes(raw, policy=default_policy)
+    [part] = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+    data = part.get_payload(decode=True)
+    event = vobject.readOne(data.decode(), validate=True).vevent
+    assert event.uid.value == made.uid
+    assert event.recurrence_id.value == at(day, 600)  # the rule's 10:00 of that Wednesday
+    assert event.dtstart.value == at(day, 780)
+    whole = vobject.readOne(calendars.series_ics(db.session.get(BookingSeries, made.id),
+                                                 calendars.METHOD_REQUEST).decode(),
+                            validate=True)
+    [override] = [e for e in whole.vevent_list if hasattr(e, "recurrence_id")]
+    assert override.recurrence_id.value == at(day, 600) and override.dtstart.value == at(day, 780)
