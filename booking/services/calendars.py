@@ -394,6 +394,8 @@ def series_ics(series, method: str = METHOD_PUBLISH, *, stamp: datetime | None =
             value = "CONFIRMED"
         elif name == "summary" and method != METHOD_CANCEL:
             value = _series_summary(first)
+        elif name == "description":
+            value = _series_description(series, first, held)
         master.add(name, value)
         if name == "dtend":
             master.add("rrule", {"FREQ": "WEEKLY",
@@ -411,6 +413,22 @@ def series_ics(series, method: str = METHOD_PUBLISH, *, stamp: datetime | None =
                     booking.sequence:
                 cal.add_component(_occurrence_event(series, booking, method, stamp))
     return _finish(cal)
+
+
+def _series_description(series, first: Booking, held: Sequence[Booking]) -> str:
+    """The series' DESCRIPTION: what it holds (not one occurrence's reference and price);
+    each date's own page has those."""
+    unit, space, loc = first.unit, first.unit.space, first.locale
+    with _locale(loc):
+        lines = [
+            _("区画: %(unit)s", unit=unit.display_name(loc)),
+            _("席数: %(n)d", n=series.seats),
+            _("予約番号: %(ref)s", ref=", ".join(b.reference for b in held) or "—"),
+        ]
+        if space.display_access(loc):
+            lines.append(_("アクセス: %(access)s", access=space.display_access(loc)))
+        lines.append(_("予約の確認・変更: %(url)s", url=series_url(series)))
+    return "\n".join(lines)
 
 
 def _series_summary(booking: Booking) -> str:
