@@ -19,12 +19,15 @@ from booking.extensions import db
 from booking.models import (
     ApiToken,
     BookingAttendee,
+    BookingSeries,
     CampaignExtra,
     CapacityOverride,
     Closure,
+    NationalCampaign,
     OrgKind,
     Photo,
     User,
+    WaitlistEntry,
 )
 from booking.services import accounts, calendars, tokens
 
@@ -60,7 +63,17 @@ def build_world(make) -> World:
 
     space = make.space(operator, slug="owned-space", name="所有者の施設")
     unit = make.unit(space, name="所有者のデスク")
-    campaign = make.campaign(municipality, slug="owned-campaign", name="所有者のキャンペーン")
+    # The campaign is a programme of a national campaign; both answer to the slug
+    # "owned-campaign" (other tables), so every campaigns.* route is built with one slug.
+    national = NationalCampaign(slug="owned-campaign", name="全国キャンペーン",
+                                starts_on=date(2027, 7, 1), ends_on=date(2027, 9, 30),
+                                core_days=["2027-07-28"],
+                                categories=[{"code": "implementing", "name": "実施団体",
+                                             "conditions": "人数・日数を問わず"}])
+    db.session.add(national)
+    db.session.flush()
+    campaign = make.campaign(municipality, slug="owned-campaign", name="所有者のキャンペーン",
+                             national_campaign_id=national.id)
     slot = make.slot(campaign, unit)
     start = datetime(2027, 7, 26, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo, a Monday
     booking = make.booking(unit, start, start + timedelta(hours=9), company=company,
@@ -75,6 +88,20 @@ def build_world(make) -> World:
     db.session.add_all([closure, override, photo])
     extra = CampaignExtra(campaign_id=campaign.id, name="ポケットWi-Fi", quantity=3)
     db.session.add(extra)
+    # The company's place in the unit's waitlist (services/waitlist.py), for more seats
+    # than the unit has: it stays waiting whatever the walk frees (a cancelled booking
+    # offers its seats to the line).
+    entry = WaitlistEntry(unit_id=unit.id, company_id=company.id, user_id=w.users["company"].id,
+                          starts_at=start, ends_at=start + timedelta(hours=9),
+                          seats=unit.capacity + 1, note="窓際希望")
+    db.session.add(entry)
+    # The booking is one occurrence of the company's weekly series (services/series.py).
+    weekly = BookingSeries(uid="series-walk@booking.telework", unit_id=unit.id,
+                           company_id=company.id, user_id=w.users["company"].id, weekdays=[0],
+                           first_date=date(2027, 7, 26), last_date=date(2027, 7, 26), seats=1)
+    db.session.add(weekly)
+    db.session.flush()
+    booking.series_id = weekly.id
     db.session.commit()
 
     owner_token, _ = tokens.issue(db.session, w.users["company"], 24)
@@ -88,7 +115,8 @@ def build_world(make) -> World:
     w.objects = {"operator": operator, "municipality": municipality, "company": company,
                  "space": space, "unit": unit, "campaign": campaign, "slot": slot,
                  "booking": booking, "closure": closure, "override": override,
-                 "photo": photo, "extra": extra, "other_operator": other_operator,
+                 "photo": photo, "extra": extra, "waitlist_entry": entry,
+                 "other_operator": other_operator,
                  "other_municipality": other_municipality}
     w.url_values = {
         "space_id": space.id,
@@ -98,8 +126,11 @@ def build_world(make) -> World:
         "override_id": override.id,
         "photo_id": photo.id,
         "campaign_id": campaign.id,
+        "national_id": national.id,
         "slot_id": slot.id,
         "extra_id": extra.id,
+        "entry_id": entry.id,
+        "series_id": weekly.id,
         "token_id": company_token_id,  # the company user's own API token
         # The company's feed (the walk renews the company USER's feed, not this one).
         "secret": _feed_secret(company),

@@ -113,7 +113,7 @@ ACCOUNTS = {
 # GET pages that are not HTML for people (or not pages at all).
 NOT_PAGES = {"static", "public.healthz", "public.readyz", "public.robots", "public.favicon",
              "public.photo",
-             "operator.leaflet", "search.leaflet", "bookings.feed", "bookings.ics"}
+             "operator.leaflet", "search.leaflet", "bookings.feed", "bookings.ics", "series.ics"}
 EVERYONE = frozenset(ACCOUNTS)
 SIGNED_IN = EVERYONE - {"anonymous"}
 # Every HTML page → the roles it is for: each of them must get it (200, text/html) in both
@@ -141,12 +141,26 @@ PAGES: dict[str, frozenset[str]] = {
     "admin.audit": frozenset({"admin"}),
     "admin.organisations": frozenset({"admin"}),
     "admin.outbox": frozenset({"admin"}),
+    "admin.nationals": frozenset({"admin"}),
+    "admin.new_national": frozenset({"admin"}),
+    "admin.edit_national": frozenset({"admin"}),
+    "admin.national_report": frozenset({"admin"}),
+    "campaigns.national": EVERYONE,
     "bookings.new": frozenset({"company"}),
     "bookings.show": frozenset({"company"}),
     "bookings.cancel": frozenset({"company"}),
     "bookings.change": frozenset({"company"}),
+    "series.new": frozenset({"company"}),
+    "series.show": frozenset({"company"}),
+    "series.cancel_all": frozenset({"company"}),
+    "waitlist.index": SIGNED_IN,  # each role's companies' entries (none but the company's)
+    "waitlist.show": frozenset({"company"}),  # its offer, with price and deadline
     "campaigns.participation": frozenset({"company"}),
     "campaigns.consents": frozenset({"operator"}),
+    # Each role's own organisation's people (the admin's org_id is an operator's: not theirs).
+    "people.people": frozenset({"company", "operator", "municipality"}),
+    "people.space_members_page": frozenset({"operator"}),
+    "people.invitation": frozenset(),  # the verification token opens no invitation: 404
     "operator.index": frozenset({"operator", "municipality"}),  # municipalities own spaces too
     "operator.space_new": frozenset({"operator", "municipality"}),
     "operator.space": frozenset({"operator"}),
@@ -171,7 +185,7 @@ PAGES: dict[str, frozenset[str]] = {
     "municipality.edit_extra": frozenset({"municipality"}),
 }
 # Query arguments a page needs besides its URL parameters.
-QUERY = {"bookings.new": ("unit_id",)}
+QUERY = {"bookings.new": ("unit_id",), "series.new": ("unit_id",)}
 
 
 @pytest.fixture(scope="module")
@@ -203,14 +217,37 @@ def demo_app(tmp_path_factory):
         extra = CampaignExtra(campaign_id=campaign.id, name="貸出用モニター", name_en="Loan monitor",
                               quantity=2)
         s.add(extra)
+        # The booking is one occurrence of a weekly series (the series pages).
+        from booking.models import BookingSeries
+        weekly = BookingSeries(uid="series-demo@booking.telework", unit_id=desk.id,
+                               company_id=company.id, user_id=user.id,
+                               weekdays=[(start + timedelta(hours=9)).weekday()],
+                               first_date=(start + timedelta(hours=9)).date(),
+                               last_date=(start + timedelta(hours=9)).date(), seats=2)
+        s.add(weekly)
+        s.flush()
+        booking.series_id = weekly.id
+        # The company's waitlist entry, offered seats (the offer page: price, deadline).
+        from booking.models import BookingStatus, WaitlistEntry, WaitlistStatus
+        offer = Factory(s).booking(desk, start + timedelta(days=1), start + timedelta(days=1, hours=12),
+                                   company=company, user_id=user.id, price_amount=1000,
+                                   status=BookingStatus.OFFERED)
+        entry = WaitlistEntry(unit_id=desk.id, company_id=company.id, user_id=user.id,
+                              starts_at=offer.starts_at, ends_at=offer.ends_at, seats=1,
+                              status=WaitlistStatus.OFFERED, offer_booking_id=offer.id,
+                              offered_at=clock.now(), offer_expires_at=clock.now() + timedelta(hours=2))
+        s.add(entry)
         s.commit()
         operator = space.organisation
         # The values of every URL parameter (the same for every role but org_id: each
         # role's own organisation), so that every page can be built for every role.
         shared = {"slug": "enishia-shizuoka", "campaign_slug": campaign.slug,
                   "reference": booking.reference, "space_id": space.id, "unit_id": desk.id,
-                  "booking_id": booking.id, "campaign_id": campaign.id,
-                  "slot_id": campaign.slots[0].id, "extra_id": extra.id}
+                  "booking_id": booking.id, "campaign_id": campaign.id, "series_id": weekly.id,
+                  "entry_id": entry.id,
+                  "slot_id": campaign.slots[0].id, "extra_id": extra.id,
+                  "national_id": campaign.national_campaign_id,
+                  "national_slug": campaign.national_campaign.slug}
         orgs = {"company": company.id, "operator": operator.id, "municipality": city.id,
                 "admin": operator.id, "anonymous": operator.id}
         values = {role: {**shared, "org_id": org_id} for role, org_id in orgs.items()}
@@ -243,7 +280,8 @@ def _urls(app, values: dict) -> tuple[list[tuple[str, str]], list[str]]:
                 problems.append(f"{rule.endpoint}: not in PAGES (say who the page is for)")
             args = dict(values)
             if "campaign" in rule.endpoint and "slug" in rule.arguments:
-                args["slug"] = values["campaign_slug"]
+                args["slug"] = values["national_slug" if rule.endpoint == "campaigns.national"
+                                      else "campaign_slug"]
             wanted = [*rule.arguments, *QUERY.get(rule.endpoint, ())]
             missing = [a for a in wanted if a not in args]
             if missing:

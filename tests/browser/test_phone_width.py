@@ -108,6 +108,7 @@ def _demo_values(session) -> dict[str, dict[str, object]]:
         Space,
         Unit,
         User,
+        WaitlistEntry,
     )
     from booking.services import accounts
 
@@ -138,6 +139,10 @@ def _demo_values(session) -> dict[str, dict[str, object]]:
     slot = session.scalars(sa.select(CampaignSlot).where(
         CampaignSlot.campaign_id == campaign.id)).first()
     operator_org = space.organisation
+    # The company's weekly series (_ensure_rows makes one).
+    from booking.models import BookingSeries
+    weekly = session.scalars(sa.select(BookingSeries).where(
+        BookingSeries.company_id == company.id).order_by(BookingSeries.id)).first()
 
     common = {
         "space_id": space.id, "unit_id": space.units[0].id, "org_id": operator_org.id,
@@ -149,6 +154,10 @@ def _demo_values(session) -> dict[str, dict[str, object]]:
         # Its national campaign (Telework Days of the campaign's year).
         "national_id": campaign.national_campaign_id,
         "national_slug": campaign.national_campaign.slug,
+        "series_id": weekly.id if weekly is not None else 0,
+        # The company's waitlist entry (_ensure_rows makes one, offered seats).
+        "entry_id": session.scalar(sa.select(sa.func.min(WaitlistEntry.id)).where(
+            WaitlistEntry.company_id == company.id)) or 0,
     }
     values = {role: dict(common) for role in ROLES}
     values["company"]["org_id"] = company.id  # its own audit log
@@ -180,6 +189,9 @@ def _variants(session, values: dict[str, object]) -> dict[str, list[dict[str, st
         # The booking form of each kind of unit (desk, room, house) the space has.
         "bookings.new": [{"unit_id": str(u.id), "date": soon.isoformat()}
                          for u in {u.kind: u for u in units}.values()],
+        # The weekly series form of each kind of unit (a house's answers 404).
+        "series.new": [{"unit_id": str(u.id), "date": soon.isoformat()}
+                       for u in {u.kind: u for u in units}.values()],
     }
 
 
@@ -210,6 +222,34 @@ def _ensure_rows(session) -> None:
                                    .order_by(Campaign.starts_on)).first()
         session.add(CampaignExtra(campaign_id=campaign.id, name="モバイルモニター",
                                   name_en="Portable monitor", quantity=4))
+    # A weekly series of the company: its next confirmed booking as its one occurrence.
+    from booking.models import BookingSeries
+    session.flush()
+    mine = session.scalars(sa.select(Booking).where(
+        Booking.company_id == company_user.company.id, Booking.starts_at > clock.now(),
+        Booking.status == BookingStatus.CONFIRMED).order_by(Booking.starts_at)).first()
+    day = mine.starts_at.astimezone(TOKYO).date()
+    weekly = BookingSeries(uid="series-phone@booking.telework", unit_id=mine.unit_id,
+                           company_id=mine.company_id, user_id=company_user.id,
+                           weekdays=[day.weekday()], first_date=day, last_date=day,
+                           seats=mine.seats)
+    session.add(weekly)
+    session.flush()
+    mine.series_id = weekly.id
+    # The company's place on a waitlist, offered seats (the offer page: price, deadline).
+    from booking.models import WaitlistEntry, WaitlistStatus
+    offer_day = clock.today() + timedelta(days=15)
+    offer = Booking(reference="PHONEOFFER1", unit_id=mine.unit_id, starts_at=at(offer_day, 600),
+                    ends_at=at(offer_day, 1020), seats=1, price_amount=1000,
+                    status=BookingStatus.OFFERED, company_id=company_user.company.id,
+                    user_id=company_user.id)
+    session.add(offer)
+    session.flush()
+    session.add(WaitlistEntry(unit_id=offer.unit_id, company_id=offer.company_id,
+                              user_id=company_user.id, starts_at=offer.starts_at,
+                              ends_at=offer.ends_at, status=WaitlistStatus.OFFERED,
+                              offer_booking_id=offer.id, offered_at=clock.now(),
+                              offer_expires_at=clock.now() + timedelta(hours=2)))
     tokens.issue(session, company_user, 24)
     space = session.scalars(sa.select(Space).filter_by(slug=OPERATOR_SPACE)).one()
     audit.record(session, company_user, "space.update_with_a_long_action_name", space,
@@ -306,7 +346,9 @@ def test_every_page_is_in_the_crawl(phone_server):
     # No demo visitor opens these with 200 by a GET: a photo whose file is not on disk
     # and a calendar feed need secrets or files the crawl does not make (both are files,
     # not pages, when they answer).
-    never = {"public.photo", "bookings.feed"}
+    # An invitation's page opens with the secret of a mailed link: test_members.py opens
+    # one at 390 px.
+    never = {"public.photo", "bookings.feed", "people.invitation"}
     unopened = sorted(asked - opened - never)
     assert not unopened, f"pages no role opens (give them a demo value): {unopened}"
 
