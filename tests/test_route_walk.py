@@ -89,6 +89,13 @@ EXPECTED: dict[str, tuple] = {
     "POST admin.revoke": (LOGIN, 403, 403, 403),
     "GET admin.outbox": (LOGIN, 403, 403, 403),
     "POST admin.outbox_retry": (LOGIN, 403, 403, 403),
+    "GET admin.nationals": (LOGIN, 403, 403, 403),
+    "GET admin.new_national": (LOGIN, 403, 403, 403),
+    "POST admin.new_national": (LOGIN, 403, 403, 403),
+    "GET admin.edit_national": (LOGIN, 403, 403, 403),
+    "POST admin.edit_national": (LOGIN, 403, 403, 403),
+    "GET admin.national_report": (LOGIN, 403, 403, 403),
+    "GET admin.national_report_csv": (LOGIN, 403, 403, 403),
     # ------------------------------------------------------------------ API (no token sent)
     "GET api.openapi": PUBLIC,
     "POST api.create_account": (422, 422, 422, 422),
@@ -111,9 +118,26 @@ EXPECTED: dict[str, tuple] = {
     "POST bookings.change": (LOGIN, 422, 404, 404),
     "POST bookings.feed_secret": (LOGIN, 302, 302, 302),  # renews the user's own feed
     "GET bookings.feed": PUBLIC,  # the secret in the URL is the credential
+    # ------------------------------------------------------------------ weekly series
+    "GET series.new": (LOGIN, 404, 404, 404),  # no unit chosen
+    "POST series.new": (LOGIN, 404, 404, 404),
+    "GET series.show": (LOGIN, 200, 404, 404),  # the company's series; nobody else's
+    "GET series.ics": (LOGIN, 200, 404, 404),
+    "GET series.cancel_all": (LOGIN, 200, 404, 404),
+    "POST series.cancel_all": (LOGIN, 302, 404, 404),
+    "POST series.cancel_one": (LOGIN, 302, 404, 404),  # refused or done: back to the series
+    # ------------------------------------------------------------------ waitlist
+    "GET waitlist.index": MEMBERS_ONLY,  # each sees their companies' entries
+    "POST waitlist.join": (LOGIN, 404, 404, 404),  # no unit chosen
+    # The company's entry (waiting: nothing offered to confirm or decline); nobody else's.
+    "GET waitlist.show": (LOGIN, 200, 404, 404),
+    "POST waitlist.confirm": (LOGIN, 409, 404, 404),
+    "POST waitlist.decline": (LOGIN, 409, 404, 404),
+    "POST waitlist.leave": (LOGIN, 302, 404, 404),
     # ------------------------------------------------------------------ campaigns (public + consent)
     "GET campaigns.index": PUBLIC,
     "GET campaigns.show": PUBLIC,
+    "GET campaigns.national": PUBLIC,  # the world's national campaign (security_world)
     "GET campaigns.consents": (LOGIN, 403, 200, 403),  # operators: their own slots
     "POST campaigns.consent": (LOGIN, 403, 404, 403),  # a slot on another operator's unit
     "GET campaigns.participation": (LOGIN, 200, 403, 403),  # companies only
@@ -174,6 +198,19 @@ EXPECTED: dict[str, tuple] = {
     "POST operator.cancel": OTHERS_SPACE,
     "POST operator.check_in": OTHERS_SPACE,
     "POST operator.no_show": OTHERS_SPACE,
+    # ------------------------------------------------------------------ people (members, invitations)
+    # org_id is the operator's: its people exist for its members only.
+    "GET people.people": (LOGIN, 404, 404, 404),
+    "POST people.invite": (LOGIN, 404, 404, 404),
+    "POST people.change_role": (LOGIN, 404, 404, 404),
+    "POST people.remove": (LOGIN, 404, 404, 404),
+    "POST people.revoke": (LOGIN, 404, 404, 404),
+    # The walk's token is a verification token, no invitation's: a link that opens nothing.
+    "GET people.invitation": (404, 404, 404, 404),
+    "POST people.invitation": (404, 404, 404, 404),
+    "GET people.space_members_page": (LOGIN, 404, 404, 404),
+    "POST people.space_member_add": (LOGIN, 404, 404, 404),
+    "POST people.space_member_remove": (LOGIN, 404, 404, 404),
 }
 
 
@@ -357,16 +394,24 @@ OWNERS: dict[str, frozenset[str]] = {
     "account.verify_email": frozenset({"company"}),  # the link made for the company user
     "bookings.feed": ALL_OWNERS,  # the secret in the URL is the credential
     "campaigns.index": ALL_OWNERS, "campaigns.show": ALL_OWNERS,
+    "campaigns.national": ALL_OWNERS,
     "account.audit": frozenset({"operator_owner", "admin"}),  # org_id: the operator's
     "admin.audit": frozenset({"admin"}), "admin.organisations": frozenset({"admin"}),
     "admin.outbox": frozenset({"admin"}),
+    **{f"admin.{name}": frozenset({"admin"}) for name in (
+        "nationals", "new_national", "edit_national", "national_report", "national_report_csv")},
     # The company user's token is sent to /api/ routes (the cookie is never enough there).
     "api.list_bookings": frozenset({"company"}), "api.get_booking": frozenset({"company"}),
     "bookings.new": frozenset({"company"}),  # ?unit_id= (QUERY)
     "bookings.show": BOOKING, "bookings.ics": BOOKING, "bookings.cancel": BOOKING,
     "bookings.change": BOOKING,
+    "waitlist.index": ALL_OWNERS, "waitlist.show": frozenset({"company"}),
+    "series.new": frozenset({"company"}),  # ?unit_id= (QUERY)
+    "series.show": BOOKING, "series.ics": BOOKING, "series.cancel_all": BOOKING,
     "campaigns.participation": frozenset({"company"}),
     "campaigns.consents": OPERATOR,  # the slot is on the operator's unit
+    "people.people": OPERATOR, "people.space_members_page": OPERATOR,
+    "people.invitation": frozenset(),  # the walk's token opens no invitation
     "operator.index": frozenset({"operator_owner", "municipality_owner"}),
     **{f"operator.{name}": OPERATOR for name in (
         "space_new", "space", "space_edit", "hours", "photos", "unit_new", "unit_edit",
@@ -376,7 +421,7 @@ OWNERS: dict[str, frozenset[str]] = {
         "new_slot", "edit_slot", "new_extra", "edit_extra")},
 }
 # Query arguments a GET route needs besides its URL parameters.
-QUERY = {"bookings.new": {"unit_id": "unit_id"},
+QUERY = {"bookings.new": {"unit_id": "unit_id"}, "series.new": {"unit_id": "unit_id"},
          "operator.export": {"start": "2027-07-01", "end": "2027-08-31"}}
 
 
