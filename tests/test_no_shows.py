@@ -334,3 +334,16 @@ def test_a_check_in_after_release_is_refused_on_the_day_list(w, client, login):
         assert "チェックインがなかったため、この予約の席は解放されました" in response.get_data(
             as_text=True)
     assert _status(booking) == BookingStatus.RELEASED
+
+
+def test_the_release_mail_is_in_the_bookings_language(w, smtp_server):
+    booking = _book(w, w["room"], period=r.hours_period(w["day"], 10 * 60, 12 * 60),
+                    locale="en")
+    with clock_at(w["day"], 10 * 60 + 15):
+        assert no_shows.run(db.session) == 1
+        assert mail.run_once(db.session)["sent"] == 1
+    [message] = smtp_server.parsed()
+    assert message["Subject"].startswith("[Seat released]")
+    body = message.get_body(("plain",)).get_content()
+    assert "Nobody checked in within 15 minutes" in body and booking.reference in body
+    assert "様" not in body and "予約番号" not in body
