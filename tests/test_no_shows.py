@@ -217,16 +217,23 @@ def _broken_job(session) -> None:
 
 
 def test_the_worker_command_runs_the_jobs(w, runner, smtp_server):
-    booking = _book(w, w["desks"])
-    with clock_at(w["day"], OPENS + 45):
-        result = runner.invoke(args=["jobs", "run", "--once"])
-        assert result.exit_code == 0, result.output
-        assert "job no_show_release: ok (1)" in result.output
-        assert _status(booking) == BookingStatus.RELEASED
-        # The mail worker runs them each round too (here: nothing left; the mail is sent).
+    day = w["day"]
+    first = _book(w, w["desks"])
+    second = _book(w, w["room"], period=r.hours_period(day, 13 * 60, 14 * 60))
+    with clock_at(day, OPENS + 45):
+        # One round of the mail worker: the jobs first (the release and its mail), then
+        # the mail, sent in the same round.
         result = runner.invoke(args=["outbox", "run", "--once"])
         assert result.exit_code == 0, result.output
         assert "sent=1" in result.output
+        assert _status(first) == BookingStatus.RELEASED
+    assert [str(m["To"]) for m in smtp_server.parsed()] == ["booker@example.jp"]
+    with clock_at(day, 13 * 60 + 20):  # the objects of `w` are detached by now
+        result = runner.invoke(args=["jobs", "run", "--once"])
+        assert result.exit_code == 0, result.output
+        assert "job no_show_release: ok (1)" in result.output
+        assert "job digest: ok" in result.output  # past noon: nothing to do
+        assert _status(second) == BookingStatus.RELEASED
 
 
 def test_two_workers_release_each_booking_once(w, make, app, backend, smtp_server):
