@@ -7,6 +7,7 @@ the per-programme reports, and its CSV is one table pandas reads. Both databases
 from __future__ import annotations
 
 import io
+import threading
 from datetime import date
 
 import pandas as pd
@@ -376,3 +377,80 @@ def test_the_roll_up_is_the_sum_of_the_programmes_reports(seeded, make, client, 
     english = client.get(f"/admin/national/{national.id}/report.csv?lang=en")
     frame = pd.read_csv(io.BytesIO(english.data), encoding="utf-8-sig")
     assert frame.iloc[-1, 0] == "Total" and "Bookings" in frame.columns
+
+
+# ------------------------------------------------------------------------- race
+
+ROUNDS = 10
+
+
+def _race(app, jobs) -> list[str]:
+    """Each job in its own thread, app context and connection, released together: "ok"
+    (committed) or the refusal's code."""
+    db.session.commit()
+    barrier = threading.Barrier(len(jobs))
+    outcomes: list[str] = [""] * len(jobs)
+
+    def racer(i: int, job) -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=60)
+                job()
+                db.session.commit()
+                outcomes[i] = "ok"
+            except DomainError as error:
+                db.session.rollback()
+                outcomes[i] = error.code
+            except Exception as error:  # a failure of the test
+                outcomes[i] = f"error: {type(error).__name__}: {error}"
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=racer, args=(i, job)) for i, job in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a racer hung"
+    db.session.expire_all()
+    return outcomes
+
+
+def test_a_period_change_and_a_programme_joining_never_leave_it_outside(app, backend, make):
+    """The national period moves to start on 7/25 while a municipality attaches a campaign
+    starting 7/22: whichever comes first, the other is refused (the national row is locked
+    by both), never a programme outside its national period. PostgreSQL (row locks; on
+    SQLite the one write lock decides the same way or answers busy)."""
+    if backend != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    admin = make.user(is_admin=True)
+    town = make.organisation(OrgKind.MUNICIPALITY)
+    clerk = make.user(organisation=town)
+    ids = (admin.id, clerk.id, town.id)
+    for n in range(ROUNDS):
+        national = _national(f"race-{n}")
+
+        def shrink(national_id: int = national.id) -> None:
+            user = db.session.get(type(admin), ids[0])
+            found = db.session.get(NationalCampaign, national_id)
+            national_campaigns.save_national(db.session, user, national_campaigns.NationalData(
+                slug=found.slug, name=found.name, name_en="", description="", description_en="",
+                starts_on=date(2027, 7, 25), ends_on=date(2027, 9, 6),
+                core_days=[date(2027, 7, 28)], categories=found.categories), found)
+
+        def join(national_id: int = national.id, n: int = n) -> None:
+            user = db.session.get(type(clerk), ids[1])
+            organisation = db.session.get(type(town), ids[2])
+            campaign_management.save_campaign(
+                db.session, user, organisation, campaign_management.CampaignData(
+                    slug=f"race-town-{n}", name="町のテレワーク", name_en="", description="",
+                    description_en="", starts_on=date(2027, 7, 22), ends_on=date(2027, 8, 31),
+                    core_days=[], published=True, national_campaign_id=national_id))
+
+        outcomes = _race(app, [shrink, join])
+        assert sorted(outcomes) in (["national_programmes_outside", "ok"],
+                                    ["ok", "programme_outside_national"]), outcomes
+        national = db.session.get(NationalCampaign, national.id)
+        programmes = db.session.scalars(sa.select(Campaign).where(
+            Campaign.national_campaign_id == national.id)).all()
+        assert all(p.starts_on >= national.starts_on for p in programmes)

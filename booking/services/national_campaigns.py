@@ -228,6 +228,16 @@ class NationalData:
     published: bool = True
 
 
+def _lock(session: Session, national_id: int) -> NationalCampaign | None:
+    """The national campaign's row, locked and read afresh: a change of its period and a
+    programme joining it (or moving its dates) are decided one after the other, so that no
+    programme is left outside the period (PostgreSQL: SELECT … FOR UPDATE; SQLite: the
+    database's one write lock, whichever writes first)."""
+    return session.scalars(
+        sa.select(NationalCampaign).where(NationalCampaign.id == national_id)
+        .with_for_update().execution_options(populate_existing=True)).one_or_none()
+
+
 def save_national(session: Session, user: User, data: NationalData,
                   national: NationalCampaign | None = None) -> NationalCampaign:
     """Creates (national None) or updates a national campaign, for the site admin. The
@@ -249,8 +259,11 @@ def save_national(session: Session, user: User, data: NationalData,
     if any(not c["code"] or not c["name"] for c in cats) or len(set(codes)) != len(codes):
         raise DomainError("national_category_invalid", field="categories")
     if national is not None:
-        outside = [p for p in national.programmes
-                   if p.starts_on < data.starts_on or p.ends_on > data.ends_on]
+        _lock(session, national.id)
+        # The programmes as committed now (under the lock), not as loaded before it.
+        outside = session.scalar(sa.select(sa.func.count()).select_from(Campaign).where(
+            Campaign.national_campaign_id == national.id,
+            sa.or_(Campaign.starts_on < data.starts_on, Campaign.ends_on > data.ends_on)))
         if outside:
             raise DomainError("national_programmes_outside", field="starts_on")
     new = national is None
@@ -294,7 +307,7 @@ def check_programme(session: Session, national_id: int | None, starts_on: date, 
     campaign's dates lie within its period. None: a campaign of its own."""
     if national_id is None:
         return None
-    national = session.get(NationalCampaign, national_id)
+    national = _lock(session, national_id)
     if national is None or not (national.published or (
             campaign is not None and campaign.national_campaign_id == national.id)):
         raise DomainError("not_found", field="national_campaign_id")
