@@ -424,6 +424,38 @@ def test_race_confirm_against_expiry(app, w, backend, attempt):
     assert _held_seats(w["unit"].id, w["period"]) == 2
 
 
+@pytest.mark.parametrize("attempt", range(3))
+def test_race_two_expiry_workers_and_a_direct_booking(app, w, backend, attempt):
+    """The hold runs out: two workers run the expiry job (which offers the seat to the
+    next in line) while another company books the seat directly. One offer expires once,
+    and the seat goes to the next in line or to the direct booking, never both."""
+    if backend != "postgresql":
+        pytest.skip("row locks: the race is PostgreSQL's")
+    wait_for_connections(8)
+    first, second = _join(w, "first"), _join(w, "second")
+    _cancel(w, w["held"][0])
+    deadline = _entry(first.id).offer_expires_at
+    unit_id, booker_id, period = w["unit"].id, w["third"].id, w["period"]
+    db.session.commit()
+
+    def book() -> None:
+        r.book(db.session, db.session.get(Unit, unit_id), db.session.get(User, booker_id),
+               [period], 1)
+
+    with time_machine.travel(deadline + timedelta(seconds=1), tick=False):
+        results = _threads(app, [lambda: waitlist.expire_offers(db.session),
+                                 lambda: waitlist.expire_offers(db.session), book])
+    assert not any(x.startswith("error") for x in results), results
+    first, second = _entry(first.id), _entry(second.id)
+    assert first.status == WaitlistStatus.EXPIRED
+    booked = results[2] == "done"
+    assert booked != (second.status == WaitlistStatus.OFFERED), (results, second.status)
+    assert _held_seats(unit_id, period) == 2
+    expired_offers = db.session.scalar(sa.select(sa.func.count(Booking.id)).where(
+        Booking.unit_id == unit_id, Booking.status == BookingStatus.EXPIRED))
+    assert expired_offers == 1
+
+
 def test_offer_mail_is_in_the_outbox_with_its_kind(w):
     _join(w, "first")
     _cancel(w, w["held"][0])
