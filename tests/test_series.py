@@ -689,3 +689,28 @@ def test_a_changed_occurrence_keeps_its_recurrence_id(w):
                             validate=True)
     [override] = [e for e in whole.vevent_list if hasattr(e, "recurrence_id")]
     assert override.recurrence_id.value == at(day, 600) and override.dtstart.value == at(day, 780)
+
+
+def test_libical_itip_check_of_the_series_and_its_occurrences(w, tmp_path):
+    """libical (Evolution's library) checks the iTIP rules of each METHOD: the series'
+    REQUEST, one occurrence's CANCEL, the series after some dates were cancelled, the
+    series' CANCEL and its download."""
+    from tests.test_calendars import libical_check
+
+    room, booker = w["room"], w["booker"]
+    wed = next_weekday(2)
+    made = _confirm(room, booker, _rule(room, first=wed, weeks=4))
+    files = {"request": calendars.series_ics(made, calendars.METHOD_REQUEST)}
+    _first, second, *_rest = sorted(made.bookings, key=lambda b: b.starts_at)
+    series.cancel_one(db.session, made, second.reference, booker)
+    db.session.commit()
+    files["cancel_one"] = calendars.booking_ics(second, calendars.METHOD_CANCEL)
+    files["after_one"] = calendars.series_ics(db.session.get(BookingSeries, made.id),
+                                              calendars.METHOD_REQUEST)
+    files["download"] = calendars.series_ics(made, calendars.METHOD_PUBLISH)
+    series.cancel_all(db.session, db.session.get(BookingSeries, made.id), booker)
+    db.session.commit()
+    files["cancel_all"] = calendars.series_ics(db.session.get(BookingSeries, made.id),
+                                               calendars.METHOD_CANCEL)
+    result = libical_check(tmp_path, files)
+    assert result == {name: {"ok": True, "errors": []} for name in files}, result
