@@ -294,10 +294,15 @@ def test_company_admin_sees_all_bookings_member_their_own(w, client, login, make
     login(member)
     page = client.get("/bookings").get_data(as_text=True)
     assert mine.reference in page and theirs.reference not in page
+    # The company's calendar feed (all its bookings) is its admins' only.
+    assert "会社の予約" not in page
+    assert client.post("/bookings/feeds/company/renew").status_code == 404
     assert client.get(f"/bookings/{theirs.reference}").status_code == 404
     assert client.get(f"/bookings/{mine.reference}").status_code == 200
     _logout(client)
     login(w["admin"])
     page = client.get("/bookings").get_data(as_text=True)
     assert mine.reference in page and theirs.reference in page
+    assert "会社の予約" in page
+    assert client.post("/bookings/feeds/company/renew").status_code == 302
     assert client.get(f"/bookings/{theirs.reference}").status_code == 200

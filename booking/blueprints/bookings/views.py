@@ -267,10 +267,12 @@ def mine():
     upcoming = sorted((b for b in rows if b.ends_at > now), key=lambda b: b.starts_at)
     past = [b for b in rows if b.ends_at <= now]
     company = current_user.company
+    # The company's feed holds all its bookings: its admins' (a member sees their own).
+    admin = company is not None and access.allowed(current_user, "own", company)
     return render_template(
-        "bookings/mine.html", upcoming=upcoming, past=past, company=company,
+        "bookings/mine.html", upcoming=upcoming, past=past, company=company, admin=admin,
         user_feed=_feed_links(current_user.calendar_secret),
-        company_feed=_feed_links(company.calendar_secret if company else None),
+        company_feed=_feed_links(company.calendar_secret if admin and company else None),
         action_form=ActionForm(),
     )
 
@@ -287,7 +289,7 @@ def feed_secret(owner: str, action: str):
     if owner not in ("user", "company") or action not in ("renew", "revoke"):
         abort(404)
     target = current_user if owner == "user" else current_user.company
-    if target is None:
+    if target is None or (owner == "company" and not access.allowed(current_user, "own", target)):
         abort(404)
     if ActionForm().validate_on_submit():
         if action == "renew":
