@@ -714,3 +714,24 @@ def test_libical_itip_check_of_the_series_and_its_occurrences(w, tmp_path):
                                                calendars.METHOD_CANCEL)
     result = libical_check(tmp_path, files)
     assert result == {name: {"ok": True, "errors": []} for name in files}, result
+
+
+def test_page_asks_to_acknowledge_dates_past_their_deadline(client, login, w):
+    desks, booker = w["desks"], w["booker"]
+    desks.cancel_deadline_hours = 24 * 400  # every date is past its deadline already
+    db.session.commit()
+    login(booker)
+    wed = next_weekday(2)
+    data = _form(wed, wed + timedelta(days=7))
+    shown = client.post(f"/series/new?unit_id={desks.id}", data={**data, "preview": "1"})
+    assert 'id="accept_late"' in shown.get_data(as_text=True)
+    seen = ",".join(d.isoformat() for d in (wed, wed + timedelta(days=7)))
+    refused = client.post(f"/series/new?unit_id={desks.id}",
+                          data={**data, "seen": seen, "confirm": "1"})
+    assert refused.status_code == 422
+    assert 'id="accept_late-error"' in refused.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BookingSeries)) == 0
+    done = client.post(f"/series/new?unit_id={desks.id}",
+                       data={**data, "seen": seen, "confirm": "1", "accept_late": "y"})
+    assert done.status_code == 302
+    assert len(_held(desks.id)) == 2
