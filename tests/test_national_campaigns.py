@@ -322,6 +322,38 @@ def test_the_seed_makes_telework_days_a_national_campaign_with_programmes(seeded
     assert sum(demo.load(db.session, today=date(2019, 7, 1)).values()) == 0  # idempotent
 
 
+def test_the_seed_has_2019_and_the_coming_summer_and_keeps_what_a_municipality_changed(app):
+    today = date(2026, 12, 6)  # after 2026's period: the coming summer is 2027's
+    demo.load(db.session, today=today)
+    db.session.commit()
+    nationals = {n.slug: n for n in db.session.scalars(sa.select(NationalCampaign))}
+    assert set(nationals) == {"telework-days-2019", "telework-days-2027"}
+    coming = nationals["telework-days-2027"]
+    assert (coming.starts_on, coming.ends_on) == (date(2027, 7, 22), date(2027, 9, 6))
+    assert coming.core_days == ["2027-07-28"]  # the Wednesday nearest 7/24 (demo.core_day)
+    assert coming.categories == nationals["telework-days-2019"].categories
+    assert {p.slug for p in coming.programmes} == {
+        "telework-days-2027-yoshikawa", "telework-days-2027-komagane",
+        "telework-days-2027-tokushima", "shizuoka-trial-2027"}
+    # A municipality detaches its programme: seeding again leaves it detached.
+    detached = db.session.scalar(sa.select(Campaign).where(
+        Campaign.slug == "shizuoka-trial-2027"))
+    detached.national_campaign_id = None
+    db.session.commit()
+    assert sum(demo.load(db.session, today=today).values()) == 0
+    db.session.commit()
+    assert db.session.get(Campaign, detached.id).national_campaign_id is None
+    # A demo database from before national campaigns: its campaigns join the ones made now.
+    db.session.execute(sa.update(Campaign).values(national_campaign_id=None))
+    db.session.execute(sa.delete(NationalCampaign))
+    db.session.commit()
+    created = demo.load(db.session, today=today)
+    db.session.commit()
+    assert {k: v for k, v in created.items() if v} == {"national_campaigns": 2}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign).where(
+        Campaign.national_campaign_id.is_(None))) == 0
+
+
 def test_the_roll_up_is_the_sum_of_the_programmes_reports(seeded, make, client, login):
     slug = "telework-days-2019-{}".format
     slots = {s: db.session.scalar(sa.select(Campaign).where(Campaign.slug == slug(s))).slots[0]
