@@ -735,3 +735,17 @@ def test_page_asks_to_acknowledge_dates_past_their_deadline(client, login, w):
                        data={**data, "seen": seen, "confirm": "1", "accept_late": "y"})
     assert done.status_code == 302
     assert len(_held(desks.id)) == 2
+
+
+def test_the_series_mail_in_english(w, smtp_server):
+    desks, booker = w["desks"], w["booker"]
+    wed = next_weekday(2)
+    _confirm(desks, booker, _rule(desks, first=wed, weeks=2), locale="en")
+    mail.run_once(db.session)
+    [msg] = [m for m in smtp_server.parsed() if str(m["To"]) == "booker@example.jp"]
+    assert str(msg["Subject"]).startswith("[Weekly booking confirmed]")
+    assert "Every Wednesday" in str(msg["Subject"])
+    text = msg.get_body(("plain",)).get_content()
+    assert "Your weekly booking is confirmed." in text and "Dates booked (2)" in text
+    html = msg.get_body(("html",)).get_content()
+    assert '<html lang="en">' in html
