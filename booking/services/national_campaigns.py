@@ -64,9 +64,9 @@ def core_days(national: NationalCampaign) -> list[date]:
 def programme_core_days(campaign: Campaign) -> tuple[list[date], bool]:
     """The core days a campaign's page shows, and whether they are the national campaign's:
     its own when it has any, else (a programme) its national campaign's, inherited for
-    display only."""
+    display only (a published one's: an unpublished national campaign shows nowhere)."""
     own = [date.fromisoformat(d) for d in campaign.core_days]
-    national = campaign.national_campaign
+    national = public_parent(campaign)
     if own or national is None:
         return own, False
     return core_days(national), True
