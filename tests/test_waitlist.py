@@ -530,3 +530,15 @@ def test_the_offer_page_declines_and_refuses_a_late_confirmation(client, login, 
     declined = client.post(f"/waitlist/{first.id}/decline")
     assert declined.status_code == 302
     assert _entry(second.id).status == WaitlistStatus.OFFERED
+
+
+def test_the_offered_bookings_page_says_it_is_not_booked_and_links_the_offer(client, login, w):
+    entry = _join(w, "first")
+    _cancel(w, w["held"][0])
+    offer = _entry(entry.id).offer_booking
+    login(w["first"])
+    html = client.get(f"/bookings/{offer.reference}").get_data(as_text=True)
+    assert "まだ予約は確定していません" in html and f"/waitlist/{entry.id}" in html
+    assert f"/bookings/{offer.reference}.ics" not in html and "キャンセルする" not in html
+    # Not on the company's list of bookings: on its waitlist page.
+    assert offer.reference not in client.get("/bookings").get_data(as_text=True)

@@ -114,6 +114,15 @@ def find(session: Session, user: User, entry_id: int) -> WaitlistEntry:
     return entry
 
 
+def entry_of_offer(session: Session, user: User, booking: Booking) -> WaitlistEntry | None:
+    """The entry whose offer `booking` is (or was), when `user` is of its company."""
+    if booking.status not in (BookingStatus.OFFERED, BookingStatus.EXPIRED):
+        return None
+    entry = session.scalar(sa.select(WaitlistEntry).where(
+        WaitlistEntry.offer_booking_id == booking.id).limit(1))
+    return entry if entry is not None and access.is_member(user, entry.company_id) else None
+
+
 def is_live(entry: WaitlistEntry, now: datetime | None = None) -> bool:
     """An offer the company can still confirm."""
     moment = clock.now() if now is None else now

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from booking.blueprints.bookings.forms import ActionForm, booking_form, booking_request
 from booking.blueprints.waitlist import bp
 from booking.forms import form_status, show_error, submit
-from booking.models import WaitlistEntry, WaitlistStatus
+from booking.models import Booking, WaitlistEntry, WaitlistStatus
 from booking.services import booking_requests, waitlist
 from booking.services.errors import DomainError
 from booking.unit_of_work import session
@@ -29,6 +29,13 @@ STATUS_LABELS = {
 @bp.app_template_global()
 def waitlist_status_label(status: WaitlistStatus) -> str:
     return str(STATUS_LABELS.get(WaitlistStatus(status), status))
+
+
+@bp.app_template_global()
+def waitlist_entry_of(booking: Booking) -> WaitlistEntry | None:
+    """The waitlist entry a booking of status offered or expired was its offer of (the
+    booking's page links it), for a member of its company."""
+    return waitlist.entry_of_offer(session(), current_user, booking)
 
 
 def _found(load, *args):
