@@ -127,6 +127,11 @@ MAIL_KINDS = {
     "waitlist_offer": _l("空き待ちのご案内"),
     "no_show_released": _l("未チェックインによる解放"),
     "digest": _l("本日の来場予定"),
+    "series_confirmation": _l("毎週の予約の確定"),
+    "series_update": _l("毎週の予約の一部キャンセル"),
+    "series_cancellation": _l("毎週の予約のキャンセル"),
+    "operator_series_confirmation": _l("施設への毎週の予約のお知らせ"),
+    "operator_series_cancellation": _l("施設への毎週の予約キャンセルのお知らせ"),
 }
 
 

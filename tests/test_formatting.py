@@ -80,7 +80,8 @@ def test_filters_are_the_formatting_functions(app):
 def test_one_wording_of_booking_statuses(app):
     with app.test_request_context():
         assert [booking_status_label(s) for s in BookingStatus] == \
-            ["確定", "チェックイン済み", "来場なし", "キャンセル済み"]
+            ["確定", "チェックイン済み", "来場なし", "キャンセル済み",
+             "空き待ちからのご案内(未確定)", "ご案内の期限切れ", "未チェックインのため解放"]
         assert booking_status_label("cancelled") == "キャンセル済み"
     with app.test_request_context(), force_locale("en"):
         assert booking_status_label(BookingStatus.NO_SHOW) == "No-show"
@@ -154,7 +155,8 @@ def test_every_mail_kind_has_a_label_on_the_outbox_page():
     from booking import labels
     from booking.services import mail
 
-    kinds = set(mail.OPERATOR_KINDS.values())
+    kinds = set(mail.OPERATOR_KINDS.values()) | {
+        "operator_series_confirmation", "operator_series_cancellation"}
     for info in pkgutil.iter_modules(booking.services.__path__):
         module = importlib.import_module(f"booking.services.{info.name}")
         kinds |= {value for name, value in vars(module).items()

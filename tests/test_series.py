@@ -749,3 +749,39 @@ def test_the_series_mail_in_english(w, smtp_server):
     assert "Your weekly booking is confirmed." in text and "Dates booked (2)" in text
     html = msg.get_body(("html",)).get_content()
     assert '<html lang="en">' in html
+
+
+def test_a_weekly_room_books_more_dates_than_its_longest_single_booking(w):
+    """The unit's maximum length holds for each date of a series, not for their sum: a
+    room bookable for at most 8 hours takes a 2-hour meeting every Wednesday for 8 weeks."""
+    room, booker = w["room"], w["booker"]
+    room.max_length = 8
+    db.session.commit()
+    made = _confirm(room, booker, _rule(room, weeks=8))
+    assert len([b for b in _held(room.id) if b.series_id == made.id]) == 8
+    # A single date longer than the maximum is still refused.
+    with pytest.raises(DomainError) as too_long:
+        _confirm(room, booker, _rule(room, first=next_weekday(3), weeks=1, weekdays=(3,),
+                                     hours=(540, 1080)))
+    db.session.rollback()
+    assert too_long.value.code == "too_long"
+
+
+def test_a_date_of_a_series_keeps_its_day_when_changed(w):
+    """Calendars know each date of the series by its day (RECURRENCE-ID): a change of hours
+    or seats is taken, a move to another day is refused and changes nothing."""
+    room, booker = w["room"], w["booker"]
+    wed = next_weekday(2)
+    made = _confirm(room, booker, _rule(room, first=wed, weeks=2))
+    first = sorted(made.bookings, key=lambda b: b.starts_at)[0]
+    thursday = wed + timedelta(days=1)
+    with pytest.raises(DomainError) as moved:
+        r.change(db.session, first, booker, period=r.hours_period(thursday, 600, 720))
+    db.session.rollback()
+    assert moved.value.code == "series_date_fixed"
+    db.session.expire_all()
+    assert db.session.get(Booking, first.id).starts_at == at(wed, 600)
+    r.change(db.session, db.session.get(Booking, first.id), booker,
+             period=r.hours_period(wed, 660, 780))
+    db.session.commit()
+    assert db.session.get(Booking, first.id).starts_at == at(wed, 660)

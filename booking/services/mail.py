@@ -277,7 +277,7 @@ def _write_reminder(session: Session, row: OutboxMessage) -> None:
 
 
 def enqueue_confirmation(session: Session, booking: Booking) -> None:
-    if booking.series_id is not None or session.info.get(SERIES_PENDING):
+    if booking.series_id is not None:
         # An occurrence of a recurring series: the series' one mail (enqueue_series) says
         # it; each occurrence keeps its own reminder.
         schedule_reminder(session, booking)
@@ -310,18 +310,6 @@ def enqueue_uninvited(session: Session, booking: Booking, emails: list[str]) -> 
 KIND_SERIES_CONFIRMATION = "series_confirmation"
 KIND_SERIES_UPDATE = "series_update"  # some occurrences cancelled, others kept
 KIND_SERIES_CANCELLATION = "series_cancellation"  # nothing of it held any more
-SERIES_PENDING = "mail.series_pending"  # session.info: bookings being made for a series
-
-
-@contextlib.contextmanager
-def series_pending(session: Session):
-    """While a series' bookings are made (services/series.confirm), each occurrence's
-    confirmation is left to the series' one mail (enqueue_series)."""
-    session.info[SERIES_PENDING] = True
-    try:
-        yield
-    finally:
-        session.info.pop(SERIES_PENDING, None)
 
 
 def _series_subject(kind: str, space: str, what: str) -> str:

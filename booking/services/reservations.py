@@ -53,6 +53,7 @@ from booking.models import (
     NOT_MADE_STATUSES,
     Booking,
     BookingAttendee,
+    BookingSeries,
     BookingStatus,
     Campaign,
     CampaignSlot,
@@ -402,7 +403,10 @@ def _within_horizon(unit: Unit, periods: Sequence[Period]) -> None:
                           latest=latest.isoformat())
 
 
-def _check_times(unit: Unit, periods: Sequence[Period]) -> None:
+def _check_times(unit: Unit, periods: Sequence[Period], each: bool = False) -> None:
+    """In the future, after the lead time, within the horizon, and of the unit's minimum
+    to maximum length: the periods' total (one stay of several days), or `each` period
+    on its own (the dates of a recurring series: every Wednesday 2 hours is 2 hours)."""
     _within_horizon(unit, periods)
     now = clock.now()
     for start, _end in periods:
@@ -410,11 +414,12 @@ def _check_times(unit: Unit, periods: Sequence[Period]) -> None:
             raise DomainError("in_past")
         if start < now + timedelta(hours=unit.lead_time_hours):
             raise DomainError("lead_time", hours=unit.lead_time_hours)
-    total = sum(length_of(unit, s, e) for s, e in periods)
-    if total < unit.min_length:
-        raise DomainError("too_short", minimum=unit.min_length, per=unit.price_per.value)
-    if total > unit.max_length:
-        raise DomainError("too_long", maximum=unit.max_length, per=unit.price_per.value)
+    lengths = [length_of(unit, s, e) for s, e in periods]
+    for length in (lengths if each else [sum(lengths)]):
+        if length < unit.min_length:
+            raise DomainError("too_short", minimum=unit.min_length, per=unit.price_per.value)
+        if length > unit.max_length:
+            raise DomainError("too_long", maximum=unit.max_length, per=unit.price_per.value)
 
 
 def _why_refused(unit: Unit, slot: CampaignSlot | None, start: datetime, end: datetime,
@@ -510,10 +515,13 @@ def _decide(session: Session, work: Callable[[], object], lock: tuple[int, int] 
 def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Period], seats: int,
          *, slot: CampaignSlot | None = None, attendees: Iterable[str] = (), note: str = "",
          locale: str = "ja", idempotency: Idempotency | None = None,
-         extras: dict[int, int] | None = None, series_id: int | None = None) -> list[Booking]:
+         extras: dict[int, int] | None = None, series: BookingSeries | None = None
+         ) -> list[Booking]:
     """Book `seats` of `unit` for every period (all or none); see the module docstring.
-    `extras` ({campaign extra id: quantity}) are lent with each booking of a campaign slot;
-    `series_id` makes every booking an occurrence of that recurring series."""
+    `extras` ({campaign extra id: quantity}) are lent with each booking of a campaign slot.
+    `series` (new, not yet added to the session) is saved in the same transaction and
+    every booking is one of its dates: each period then has the unit's length limits on
+    its own, and the series' one mail (services/series.py) replaces each confirmation."""
     from booking.services import mail
 
     replay_if_seen(session, actor_user, idempotency)
@@ -544,11 +552,14 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
         _bookable(locked_unit)
         the_slot = (_usable_slot(session, slot_id, campaign_id, locked_unit)
                     if slot_id is not None and campaign_id is not None else None)
-        _check_times(locked_unit, periods)
+        _check_times(locked_unit, periods, each=series is not None)
         member = the_slot is None and _is_member(session, locked_unit, company_id,
                                                  space_members.member_email(actor_user))
         _check_availability(session, locked_unit, the_slot, periods, seats, member=member)
         _bump_unit(session, unit_id)
+        if series is not None:
+            session.add(series)
+            session.flush()
         # Only the campaign rules need the company row (one query less otherwise).
         company_row = session.get(Organisation, company_id) if the_slot is not None else None
         made: list[Booking] = []
@@ -559,7 +570,8 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
             booking = Booking(
                 reference=new_reference(), unit_id=unit_id, company_id=company_id,
                 user_id=user_id, campaign_slot_id=the_slot.id if the_slot else None,
-                series_id=series_id, starts_at=start, ends_at=end, seats=seats, price_amount=price,
+                series_id=series.id if series is not None else None, starts_at=start,
+                ends_at=end, seats=seats, price_amount=price,
                 subsidy_amount=subsidy, status=BookingStatus.CONFIRMED, sequence=0,
                 locale=locale if locale in ("ja", "en") else "ja", note=(note or "")[:500],
             )
@@ -678,6 +690,11 @@ def change(session: Session, booking: Booking, actor_user: User, *, seats: int |
             e != actor_user.email for e in emails):
         raise DomainError("email_unverified")
     validate_shape(booking.unit, [(start, end)], new_seats, emails)
+    if booking.series_id is not None and (start.astimezone(TOKYO).date()
+                                          != booking.starts_at.astimezone(TOKYO).date()):
+        # A date of a recurring series is known to calendars by its date (RECURRENCE-ID):
+        # moved to another day it would no longer match its place in the series.
+        raise DomainError("series_date_fixed", field="first_date")
     operator = access.allowed(actor_user, "operate", booking)
     slot_id = booking.campaign_slot_id
     campaign_id = booking.campaign_slot.campaign_id if booking.campaign_slot is not None else None

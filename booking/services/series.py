@@ -98,8 +98,6 @@ MESSAGES.update({
     "series_changed": (
         409, _l("確認した後に空き状況が変わりました。"
                 "更新した内容を確認してください(何も予約していません)。")),
-    "series_too_long": (
-        422, _l("この区画で一度に予約できる合計は%(max)d時間までです。期間を短くしてください。")),
 })
 
 
@@ -276,20 +274,7 @@ def preview(session: Session, unit: Unit, user: User, rule: Rule) -> Preview:
             late = cancellation.has_passed(cancellation.deadline_of(unit, start))
             out.append(Occurrence(day, State.FREE if free >= rule.seats else State.TAKEN,
                                   start, end, free, late))
-    result = Preview(unit, rule, out)
-    _check_total(unit, result.free)
-    return result
-
-
-def _check_total(unit: Unit, free: Sequence[Occurrence]) -> None:
-    """reservations.book takes at most unit.max_length units in one request (their
-    total): refused at the preview, before the user confirms."""
-    if unit.price_per != PricePer.HOUR or not free:
-        return
-    total = sum(reservations.length_of(unit, o.start, o.end) for o in free
-                if o.start is not None and o.end is not None)
-    if total > unit.max_length:
-        raise DomainError("series_too_long", field="last_date", max=unit.max_length)
+    return Preview(unit, rule, out)
 
 
 # --------------------------------------------------------------------------- confirm
@@ -311,10 +296,17 @@ def confirm(session: Session, unit: Unit, user: User, rule: Rule, seen: Iterable
     if any(free[d].late for d in seen_dates) and not accept_late:
         raise DomainError("late_unacknowledged", field="accept_late")
     periods = [(free[d].start, free[d].end) for d in seen_dates]
+    series = BookingSeries(
+        uid=f"series-{secrets.token_hex(12)}@{UID_DOMAIN}", unit_id=unit.id,
+        company_id=user.company.id if user.company is not None else None, user_id=user.id,
+        weekdays=list(rule.weekdays), first_date=min(expand(rule)),
+        last_date=max(expand(rule)), start_min=rule.start_min, end_min=rule.end_min,
+        seats=rule.seats, sequence=0)
     try:
-        with mail.series_pending(session):  # one confirmation for the series, not one each
-            made = reservations.book(session, unit, user, periods,  # type: ignore[arg-type]
-                                     rule.seats, attendees=attendees, note=note, locale=locale)
+        # The series is saved in book()'s transaction, under its lock: all or none.
+        made = reservations.book(session, unit, user, periods,  # type: ignore[arg-type]
+                                 rule.seats, attendees=attendees, note=note, locale=locale,
+                                 series=series)
     except DomainError as refused:
         if refused.code not in ("not_enough_seats", "closed", "outside_hours",
                                 "too_far_ahead", "in_past", "lead_time"):
@@ -323,16 +315,6 @@ def confirm(session: Session, unit: Unit, user: User, rule: Rule, seen: Iterable
         now_free = {o.day: o for o in preview(session, unit, user, rule).free}
         _refuse_if_changed(seen_dates, now_free)
         raise DomainError("series_changed", field="repeat") from None
-    series = BookingSeries(
-        uid=f"series-{secrets.token_hex(12)}@{UID_DOMAIN}", unit_id=unit.id,
-        company_id=made[0].company_id, user_id=user.id, weekdays=list(rule.weekdays),
-        first_date=min(expand(rule)), last_date=max(expand(rule)),
-        start_min=rule.start_min, end_min=rule.end_min, seats=rule.seats, sequence=0)
-    session.add(series)
-    session.flush()
-    for booking in made:
-        booking.series_id = series.id
-    session.flush()
     session.refresh(series)
     audit.record(session, user, "series.create", series, unit.space.organisation_id,
                  weekdays=",".join(map(str, rule.weekdays)), dates=len(made),
