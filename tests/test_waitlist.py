@@ -542,3 +542,24 @@ def test_the_offered_bookings_page_says_it_is_not_booked_and_links_the_offer(cli
     assert f"/bookings/{offer.reference}.ics" not in html and "キャンセルする" not in html
     # Not on the company's list of bookings: on its waitlist page.
     assert offer.reference not in client.get("/bookings").get_data(as_text=True)
+
+
+def test_offers_do_not_count_against_the_companys_booking_limits(app, w):
+    """An offer is made by the service, not the company: with a limit of one booking a
+    day, a company offered a seat still books elsewhere, and its confirmed offer then
+    counts like any booking it made."""
+    app.config.update(COMPANY_BOOKINGS_PER_HOUR=0, COMPANY_BOOKINGS_PER_DAY=1,
+                      COMPANY_INVITATIONS_PER_DAY=0)
+    entry = _join(w, "first")
+    _cancel(w, w["held"][0])
+    db.session.commit()
+    assert _entry(entry.id).status == WaitlistStatus.OFFERED
+    other_day = r.day_period(w["unit"], w["day"] + timedelta(days=1))
+    made = r.book(db.session, w["unit"], w["first"], [other_day], 1)
+    db.session.commit()
+    assert made[0].status == BookingStatus.CONFIRMED
+    with pytest.raises(DomainError) as over:
+        r.book(db.session, w["unit"], w["first"],
+               [r.day_period(w["unit"], w["day"] + timedelta(days=2))], 1)
+    db.session.rollback()
+    assert over.value.code == "company_bookings_per_day"

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from booking import clock
-from booking.models import Booking, BookingAttendee
+from booking.models import NOT_MADE_STATUSES, Booking, BookingAttendee
 from booking.services.errors import DomainError
 
 DEFAULTS = {"COMPANY_BOOKINGS_PER_HOUR": 100, "COMPANY_BOOKINGS_PER_DAY": 300,
@@ -65,7 +65,10 @@ def check(session: Session, company_id: int, *, bookings: int, invitations: int)
         )
         .select_from(Booking)
         .outerjoin(BookingAttendee, BookingAttendee.booking_id == Booking.id)
-        .where(Booking.company_id == company_id, Booking.created_at >= day_ago)
+        .where(Booking.company_id == company_id, Booking.created_at >= day_ago,
+               # A waitlist's offer is made by the service, not the company: it counts
+               # once the company confirms it (then a confirmed booking).
+               Booking.status.not_in(NOT_MADE_STATUSES))
     ).one()
     if per_hour and in_hour + bookings > per_hour:
         raise DomainError("company_bookings_per_hour", limit=per_hour)
