@@ -33,9 +33,9 @@ def load(session: Session) -> dict[str, int]:
     made = 0
     _row, new = demo.get_or_add(session, SpaceMember,
                                 {"space_id": space.id, "company_id": company.id},
-                                note="法人会員")
+                                note="101")  # a membership number (the note is the operator's)
     made += new
     _row, new = demo.get_or_add(session, SpaceMember, {"space_id": space.id, "email": MEMBER_PERSON},
-                                note="個人会員")
+                                note="102")
     made += new
     return {"space_members": made}

@@ -167,3 +167,46 @@ def test_an_owner_invites_a_colleague_who_joins(new_context, audit, live_db, lan
     other.goto(path)
     assert T(lang, "この招待は既に使われました。") in other.locator("main").inner_text()
     audit(other, "invitation-used")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_kotos_operator_keeps_the_member_list(new_context, audit, live_db, lang):
+    """駒ヶ根市 (komagane@example.jp) opens Koto's member list from its console page: the
+    demo's members are there; a whole company asked for an address nobody of a company
+    has is refused beside the field; a person is added and removed again."""
+    with sqlite3.connect(live_db) as conn:
+        (space_id,) = conn.execute(
+            "SELECT id FROM spaces WHERE slug = 'koto-komagane'").fetchone()
+    page = new_context(**SIZES["phone"]).new_page()
+    set_language(page, lang)
+    log_in(page, lang, "komagane@example.jp")
+    page.goto(f"/operator/spaces/{space_id}")
+    page.get_by_role("link", name=T(
+        lang, "会員の一覧(会員専用の区画を直接予約できる会社・個人)")).click()
+    main = page.locator("main")
+    main.get_by_role("heading", level=1).wait_for()
+    text = main.inner_text()
+    assert "ishikawa@minato-digital.example.jp" in text
+    assert ("大手町コンサルティング株式会社" if lang == "ja"
+            else "Otemachi Consulting Co., Ltd.") in text
+    audit(page, "koto-members", full_page=True)
+    _fits(page, "phone")
+
+    newcomer = f"walk-in-{lang}@example.jp"
+    page.get_by_label(T(lang, "メールアドレス"), exact=True).fill(newcomer)
+    page.get_by_label(T(lang, "この方の会社全体を会員にする(登録済みの会社の方のみ)")).check()
+    page.get_by_role("button", name=T(lang, "追加する")).click()
+    page.locator(".field.has-error").first.wait_for()
+    assert T(lang, "このアドレスの方は登録済みの会社に所属していません。"
+                   "会社ごとではなく個人として追加してください。") in main.inner_text()
+    audit(page, "koto-members-refused", full_page=True)
+    _fits(page, "phone")
+
+    page.get_by_label(T(lang, "この方の会社全体を会員にする(登録済みの会社の方のみ)")).uncheck()
+    page.get_by_role("button", name=T(lang, "追加する")).click()
+    page.get_by_text(T(lang, "会員を追加しました。")).wait_for()
+    assert newcomer in main.inner_text()
+    page.get_by_role("button", name=named(T(lang, "会員から外す"), ":", newcomer)).click()
+    page.get_by_text(T(lang, "会員から外しました。")).wait_for()
+    assert newcomer not in main.inner_text()
+    audit(page, "koto-members-after", full_page=True)
