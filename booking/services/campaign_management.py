@@ -32,7 +32,7 @@ from booking.models import (
     Unit,
     User,
 )
-from booking.services import access, consent_mail, national_campaigns
+from booking.services import access, campaign_terms, consent_mail, national_campaigns
 from booking.services.audit import record
 from booking.services.availability import TOKYO, tokyo_days
 from booking.services.errors import DomainError
@@ -149,14 +149,9 @@ def save_campaign(session: Session, user: User, organisation: Organisation,
     if campaign is not None and campaign.organisation_id != organisation.id:
         raise DomainError("not_found")
     require_approved(organisation)
-    if data.starts_on > data.ends_on:
-        raise DomainError("bad_range", field="ends_on")
-    for day in data.core_days:
-        if not data.starts_on <= day <= data.ends_on:
-            raise DomainError("campaign_core_day_outside", field="core_days")
-    taken = session.scalar(sa.select(Campaign.id).where(Campaign.slug == data.slug))
-    if taken is not None and (campaign is None or taken != campaign.id):
-        raise DomainError("campaign_slug_taken", field="slug")
+    campaign_terms.check(session, Campaign, slug=data.slug, starts_on=data.starts_on,
+                         ends_on=data.ends_on, core_days=data.core_days,
+                         current_id=campaign.id if campaign is not None else None)
     if campaign is not None:
         outside = [s for s in campaign.slots
                    if s.start_date < data.starts_on or s.end_date > data.ends_on]

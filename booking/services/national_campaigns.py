@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from booking import clock
 from booking.models import Campaign, CampaignSlot, NationalCampaign, Organisation, Space, Unit, User
-from booking.services import access, reports
+from booking.services import access, campaign_terms, reports
 from booking.services.audit import record
 from booking.services.csvexport import safe_row
 from booking.services.errors import DomainError
@@ -245,14 +245,9 @@ def save_national(session: Session, user: User, data: NationalData,
     a code and a name (codes unique), and the programmes already attached stay inside the
     period (an edit that would leave one outside is refused: change the programme first)."""
     require_admin(user)
-    if data.starts_on > data.ends_on:
-        raise DomainError("bad_range", field="ends_on")
-    for day in data.core_days:
-        if not data.starts_on <= day <= data.ends_on:
-            raise DomainError("campaign_core_day_outside", field="core_days")
-    taken = session.scalar(sa.select(NationalCampaign.id).where(NationalCampaign.slug == data.slug))
-    if taken is not None and (national is None or taken != national.id):
-        raise DomainError("campaign_slug_taken", field="slug")
+    campaign_terms.check(session, NationalCampaign, slug=data.slug, starts_on=data.starts_on,
+                         ends_on=data.ends_on, core_days=data.core_days,
+                         current_id=national.id if national is not None else None)
     cats = [{k: (c.get(k) or "").strip() for k in CATEGORY_FIELDS} for c in data.categories]
     cats = [c for c in cats if any(c.values())]  # an empty row is no category
     codes = [c["code"] for c in cats]

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField,
-    Field,
     FieldList,
     Form,
     FormField,
     IntegerField,
     StringField,
     TextAreaField,
-    ValidationError,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 from wtforms.widgets import HiddenInput
 
-from booking.blueprints.municipality.forms import parse_days
-from booking.forms import DateField
+from booking.blueprints.municipality.forms import CampaignTermsForm
 from booking.models import NationalCampaign
 from booking.services import national_campaigns
 
@@ -50,7 +44,7 @@ class CategoryForm(Form):
     conditions_en = TextAreaField(_l("参加の条件(英語)"), validators=[Optional(), Length(max=1000)])
 
 
-class NationalCampaignForm(FlaskForm):
+class NationalCampaignForm(CampaignTermsForm):
     """A national campaign (the site admin's): its period, core days and categories."""
 
     name = StringField(_l("全国キャンペーン名"), validators=[DataRequired(), Length(max=200)])
@@ -59,18 +53,8 @@ class NationalCampaignForm(FlaskForm):
         _l("URL名"), validators=[DataRequired(), Length(min=3, max=80), Regexp(
             r"^[a-z0-9][a-z0-9-]*$", message=_l("半角英小文字・数字・ハイフンで入力してください。"))],
         description=_l("公開ページのURLに使います(例: telework-days-2019)。"))
-    description = TextAreaField(_l("説明"), validators=[Optional(), Length(max=4000)])
-    description_en = TextAreaField(_l("説明(英語)"), validators=[Optional(), Length(max=4000)])
-    starts_on = DateField(_l("実施期間の初日"), validators=[InputRequired()])
-    ends_on = DateField(_l("実施期間の最終日"), validators=[InputRequired()])
-    core_days = StringField(
-        _l("コア日"), validators=[Optional(), Length(max=400)],
-        description=_l("YYYY-MM-DD 形式。複数あるときはカンマで区切ります(例: 2019-07-24)。"))
     categories = FieldList(FormField(CategoryForm), min_entries=CATEGORY_ROWS,
                            max_entries=MAX_CATEGORIES)
-    published = BooleanField(_l("公開する"))
-
-    core_day_list: list[date]
 
     def fill(self, national: NationalCampaign | None) -> None:
         """A GET: the core days as text and the categories as rows (a new campaign starts
@@ -89,19 +73,8 @@ class NationalCampaignForm(FlaskForm):
         while len(self.categories) < CATEGORY_ROWS:
             self.categories.append_entry(national_campaigns.Category.of({}))
 
-    def validate_core_days(self, field: Field) -> None:
-        try:
-            self.core_day_list = parse_days(field.data or "")
-        except ValueError:
-            raise ValidationError(_l("日付は YYYY-MM-DD 形式で入力してください。")) from None
-
     def to_data(self) -> national_campaigns.NationalData:
         return national_campaigns.NationalData(
-            slug=self.slug.data, name=self.name.data, name_en=self.name_en.data or "",
-            description=self.description.data or "",
-            description_en=self.description_en.data or "",
-            starts_on=self.starts_on.data, ends_on=self.ends_on.data,
-            core_days=getattr(self, "core_day_list", []),
+            **self.terms(),
             categories=[{k: entry.form[k].data or "" for k in national_campaigns.CATEGORY_FIELDS}
-                        for entry in self.categories],
-            published=self.published.data)
+                        for entry in self.categories])

@@ -38,8 +38,10 @@ def parse_days(text: str) -> list[date]:
             for p in re.split(r"[,、\s]+", text) if p.strip()]
 
 
-class CampaignForm(FlaskForm):
-    organisation_id = SelectField(_l("実施する自治体"), coerce=int)
+class CampaignTermsForm(FlaskForm):
+    """What a municipality's campaign and a national campaign both have: names, a slug,
+    descriptions, the period and its core days (subclasses relabel and add fields)."""
+
     name = StringField(_l("キャンペーン名"), validators=[DataRequired(), Length(max=200)])
     name_en = StringField(_l("キャンペーン名(英語)"), validators=[Optional(), Length(max=200)])
     slug = StringField(
@@ -55,13 +57,32 @@ class CampaignForm(FlaskForm):
     core_days = StringField(
         _l("コア日"), validators=[Optional(), Length(max=400)],
         description=_l("YYYY-MM-DD 形式。複数あるときはカンマで区切ります(例: 2019-07-24)。"))
+    published = BooleanField(_l("公開する"))
+
+    core_day_list: list[date]
+
+    def validate_core_days(self, field: Field) -> None:
+        try:
+            self.core_day_list = parse_days(field.data or "")
+        except ValueError:
+            raise ValidationError(_l("日付は YYYY-MM-DD 形式で入力してください。")) from None
+
+    def terms(self) -> dict:
+        """The shared fields as the services' data take them."""
+        return {"slug": self.slug.data, "name": self.name.data,
+                "name_en": self.name_en.data or "", "description": self.description.data or "",
+                "description_en": self.description_en.data or "",
+                "starts_on": self.starts_on.data, "ends_on": self.ends_on.data,
+                "core_days": getattr(self, "core_day_list", []),
+                "published": self.published.data}
+
+
+class CampaignForm(CampaignTermsForm):
+    organisation_id = SelectField(_l("実施する自治体"), coerce=int)
     national_campaign_id = SelectField(
         _l("全国キャンペーン"), coerce=lambda v: int(v) if v not in (None, "", "None") else None,
         description=_l("全国キャンペーンの地域プログラムにすると、実施期間はその期間内に限られます。"
                        "コア日を入力しなければ、全国キャンペーンのコア日を表示します。"))
-    published = BooleanField(_l("公開する"))
-
-    core_day_list: list[date]
 
     def fill(self, campaign: Campaign) -> None:
         """A GET of the edit form: the core days as the text field shows them."""
@@ -71,21 +92,9 @@ class CampaignForm(FlaskForm):
         if field.data in RESERVED_SLUGS:
             raise ValidationError(_l("このURL名は使えません。"))
 
-    def validate_core_days(self, field: Field) -> None:
-        try:
-            self.core_day_list = parse_days(field.data or "")
-        except ValueError:
-            raise ValidationError(_l("日付は YYYY-MM-DD 形式で入力してください。")) from None
-
     def to_data(self) -> management.CampaignData:
-        return management.CampaignData(
-            slug=self.slug.data, name=self.name.data, name_en=self.name_en.data or "",
-            description=self.description.data or "",
-            description_en=self.description_en.data or "",
-            starts_on=self.starts_on.data, ends_on=self.ends_on.data,
-            core_days=getattr(self, "core_day_list", []), published=self.published.data,
-            national_campaign_id=self.national_campaign_id.data,
-        )
+        return management.CampaignData(**self.terms(),
+                                       national_campaign_id=self.national_campaign_id.data)
 
 
 PRICE_MODES = (("free", _l("無料")), ("price", _l("割引料金")), ("unit", _l("区画の通常料金")))
