@@ -192,3 +192,21 @@ def test_another_operator_cannot_see_or_edit_the_list(w, client, login):
         assert client.post(base + "/remove", data={"member": row}).status_code == 404
         _logout(client)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SpaceMember)) == 1
+
+
+def test_the_search_api_finds_members_only_units_for_a_members_token(w, client):
+    """The API searches as the page does: with a member's bearer token the members-only
+    desk is found; without one it is not; a token that is not valid is refused (401)."""
+    from booking.services import tokens
+
+    db.session.add(SpaceMember(space_id=w["space"].id, company_id=w["member_co"].id))
+    secret, _ = tokens.issue(db.session, w["member"], 24)
+    db.session.commit()
+    url = f"/api/v1/spaces?prefecture=長野県&date={_weekday().isoformat()}"
+    anonymous = client.get(url)
+    assert anonymous.status_code == 200 and anonymous.get_json()["total"] == 0
+    member = client.get(url, headers={"Authorization": f"Bearer {secret}"})
+    assert member.status_code == 200
+    assert [r["id"] for r in member.get_json()["results"]] == [w["space"].id]
+    bad = client.get(url, headers={"Authorization": "Bearer not-a-token"})
+    assert bad.status_code == 401 and bad.mimetype == "application/problem+json"

@@ -28,15 +28,37 @@ ApiDate = Annotated[date, AfterValidator(dates.check)]
 ApiDatetime = Annotated[AwareDatetime, AfterValidator(dates.check_datetime)]
 
 
+def _bearer_user():
+    """The user of the request's bearer token, or None (no token, or not a valid one)."""
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    return (tokens.user_for(unit_of_work.session(), token.strip())
+            if scheme.lower() == "bearer" else None)
+
+
+def _unauthorized():
+    return problem(401, "Unauthorized", "A valid bearer token is required.")
+
+
 def token_required(view: Callable) -> Callable:
     @wraps(view)
     def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        scheme, _sep, token = header.partition(" ")
-        user = (tokens.user_for(unit_of_work.session(), token.strip())
-                if scheme.lower() == "bearer" else None)
+        user = _bearer_user()
         if user is None:
-            return problem(401, "Unauthorized", "A valid bearer token is required.")
+            return _unauthorized()
+        g.api_user = user
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def token_optional(view: Callable) -> Callable:
+    """A public view that knows the caller when a token comes (g.api_user, else None); a
+    token that is sent but not valid is refused (401), never silently ignored."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        user = _bearer_user()
+        if user is None and "Authorization" in request.headers:
+            return _unauthorized()
         g.api_user = user
         return view(*args, **kwargs)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Literal
 
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from booking import clock, unit_of_work
@@ -14,13 +14,14 @@ from booking.blueprints.api.common import (
     InvalidInput,
     bp,
     problem,
+    token_optional,
     validation_errors,
 )
 from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
 from booking.formatting import hhmm, parse_hhmm
 from booking.models import AMENITIES, PricePer, Unit, UnitKind
 from booking.prefectures import by_code
-from booking.services import availability, geocoding
+from booking.services import availability, geocoding, space_members
 from booking.services import search as search_service
 from booking.services import spaces as space_service
 from booking.services.availability import TOKYO, at
@@ -173,10 +174,14 @@ def unit_result_json(u: search_service.UnitResult) -> dict:
 
 
 @bp.get("/spaces")
+@token_optional
 def search_spaces():
     params = _params(SearchParams)
     online = geocoding.geocoder_from_config(current_app.config)
-    result = search_service.search(unit_of_work.session(), params.to_query(), online=online)
+    session = unit_of_work.session()
+    # With a token, a member of a space finds its members-only units, as on the page.
+    result = search_service.search(session, params.to_query(), online=online,
+                                   members=space_members.spaces_of(session, g.api_user))
     return result_json(result)
 
 
@@ -421,9 +426,12 @@ PATHS["/spaces"] = {"get": {
         _param("page", {"type": "integer", "minimum": 1}),
         _param("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
     ],
+    # Public; with a bearer token, the members-only units of the caller's member spaces
+    # are found too (a token sent must be valid).
+    "security": [{}, {"bearer": []}],
     "responses": {"200": json_response("Matching spaces",
                                        {"$ref": "#/components/schemas/SearchResult"}),
-                  **problem_responses(422, 429)},
+                  **problem_responses(401, 422, 429)},
 }}
 PATHS["/spaces/{space_id}"] = {"get": {
     "summary": "A space with its units, opening hours and closures ahead",
