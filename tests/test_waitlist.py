@@ -563,3 +563,23 @@ def test_offers_do_not_count_against_the_companys_booking_limits(app, w):
                [r.day_period(w["unit"], w["day"] + timedelta(days=2))], 1)
     db.session.rollback()
     assert over.value.code == "company_bookings_per_day"
+
+
+def test_an_entry_is_the_joiners_and_their_company_admins(w, make):
+    """As for bookings: a company's member sees and answers the entries they made, its
+    admin (owner) all of the company's; another member of the company does not."""
+    entry = _join(w, "first")
+    company_id = entry.company_id
+    colleague = make.user("colleague@example.jp", organisation=w["first"].company, role="staff")
+    admin = make.user("admin@first.example.jp", organisation=w["first"].company)
+    assert [e.id for e in waitlist.entries_of(db.session, w["first"])] == [entry.id]
+    assert [e.id for e in waitlist.entries_of(db.session, admin)] == [entry.id]
+    assert waitlist.entries_of(db.session, colleague) == []
+    with pytest.raises(DomainError) as hidden:
+        waitlist.leave(db.session, colleague, entry.id)
+    db.session.rollback()
+    assert hidden.value.code == "not_found"
+    assert _entry(entry.id).status == WaitlistStatus.WAITING
+    waitlist.leave(db.session, admin, entry.id)
+    db.session.commit()
+    assert _entry(entry.id).status == WaitlistStatus.LEFT and company_id == admin.company.id

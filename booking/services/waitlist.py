@@ -61,6 +61,7 @@ from booking.models import (
     Membership,
     OutboxMessage,
     PricePer,
+    Role,
     Unit,
     User,
     WaitlistEntry,
@@ -92,12 +93,20 @@ def offer_url(entry: WaitlistEntry) -> str:
 # --------------------------------------------------------------------------- reading
 
 
+def _manages(user: User, entry: WaitlistEntry) -> bool:
+    """As for a booking (access._manages_booking): the person who joined, or an admin of
+    their company (a company's members see the entries they made themselves)."""
+    return entry.user_id == user.id or access.is_owner(user, entry.company_id)
+
+
 def entries_of(session: Session, user: User) -> list[WaitlistEntry]:
-    """The entries of the user's companies, those still in line first (soonest first),
-    then the rest (newest first)."""
-    companies = sa.select(Membership.organisation_id).where(Membership.user_id == user.id)
+    """The entries the user manages (_manages), those still in line first (soonest
+    first), then the rest (newest first)."""
+    administered = sa.select(Membership.organisation_id).where(
+        Membership.user_id == user.id, Membership.role == Role.OWNER)
     rows = list(session.scalars(
-        sa.select(WaitlistEntry).where(WaitlistEntry.company_id.in_(companies))
+        sa.select(WaitlistEntry).where(sa.or_(WaitlistEntry.user_id == user.id,
+                                              WaitlistEntry.company_id.in_(administered)))
         .options(selectinload(WaitlistEntry.unit).selectinload(Unit.space),
                  selectinload(WaitlistEntry.offer_booking))
         .order_by(WaitlistEntry.starts_at.desc(), WaitlistEntry.id.desc()).limit(500)))
@@ -106,21 +115,21 @@ def entries_of(session: Session, user: User) -> list[WaitlistEntry]:
 
 
 def find(session: Session, user: User, entry_id: int) -> WaitlistEntry:
-    """The entry when `user` is a member of its company; "not_found" otherwise (a
-    stranger cannot tell whether it exists)."""
+    """The entry when `user` manages it (_manages); "not_found" otherwise (a stranger
+    cannot tell whether it exists)."""
     entry = session.get(WaitlistEntry, entry_id)
-    if entry is None or not access.is_member(user, entry.company_id):
+    if entry is None or not _manages(user, entry):
         raise DomainError("not_found")
     return entry
 
 
 def entry_of_offer(session: Session, user: User, booking: Booking) -> WaitlistEntry | None:
-    """The entry whose offer `booking` is (or was), when `user` is of its company."""
+    """The entry whose offer `booking` is (or was), when `user` manages it."""
     if booking.status not in (BookingStatus.OFFERED, BookingStatus.EXPIRED):
         return None
     entry = session.scalar(sa.select(WaitlistEntry).where(
         WaitlistEntry.offer_booking_id == booking.id).limit(1))
-    return entry if entry is not None and access.is_member(user, entry.company_id) else None
+    return entry if entry is not None and _manages(user, entry) else None
 
 
 def is_live(entry: WaitlistEntry, now: datetime | None = None) -> bool:
