@@ -190,7 +190,11 @@ def test_roles_change_and_the_last_owner_stays(w, client, login, make):
     admin_m = db.session.scalar(sa.select(Membership).where(Membership.user_id == w["admin"].id))
     staff_m = db.session.scalar(sa.select(Membership).where(Membership.user_id == staff.id))
     login(w["admin"])
-    # The only owner cannot step down or leave.
+    # The only owner cannot step down or leave: the page does not offer it, the service
+    # refuses it.
+    page = client.get(f"/organisations/{company.id}/people").get_data(as_text=True)
+    assert "ほかに管理者がいないため" in page
+    assert f'value="{admin_m.id}"' not in page and f'value="{staff_m.id}"' in page
     refused = client.post(f"/organisations/{company.id}/people/role",
                           data={"membership": admin_m.id, "role": "staff"})
     assert refused.status_code == 409 and "少なくとも1人の管理者" in refused.get_data(as_text=True)
