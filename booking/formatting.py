@@ -143,6 +143,14 @@ def local_stamp(value: datetime) -> str:
 
 
 # The Jinja filters (booking.web registers them under these names).
+def wareki_date(value: date | datetime) -> str:
+    """The date in the Japanese era (令和9年7月24日), for documents of the public sector
+    (booking/wareki.py); in English, the era with the Western year."""
+    from booking.wareki import wareki
+
+    return wareki(value, current_locale())
+
+
 FILTERS = {
     "yen": yen,
     "yen_amount": yen_amount,
@@ -153,4 +161,5 @@ FILTERS = {
     "local_date": local_date,
     "local_time": local_time,
     "local_period": local_period,
+    "wareki": wareki_date,
 }

@@ -38,15 +38,24 @@ from booking.models.spaces import (
     Unit,
     UnitKind,
 )
-from booking.models.system import ApiToken, AuditEntry, JobRun, OutboxMessage
+from booking.models.system import (
+    ApiToken,
+    AuditEntry,
+    DocumentKind,
+    JobRun,
+    OutboxMessage,
+    Receipt,
+    ReceiptCounter,
+)
 
 __all__ = [
     "AMENITIES", "HOLDING_STATUSES", "NOT_MADE_STATUSES", "ApiToken", "AuditEntry", "Base", "Booking",
     "BookingAttendee", "BookingExtra", "BookingSeries", "BookingStatus", "Campaign",
     "CampaignExtra", "CampaignSlot", "CapacityOverride", "CatalogueVersion",
-    "Closure", "Eligibility", "IdempotencyRecord", "Invitation", "JobRun", "Membership",
+    "Closure", "DocumentKind", "Eligibility", "IdempotencyRecord", "Invitation", "JobRun", "Membership",
     "NationalCampaign", "OpeningHours", "OrgKind",
-    "Organisation", "OutboxMessage", "Photo", "PricePer", "ReportFactors", "Role", "Space",
+    "Organisation", "OutboxMessage", "Photo", "PricePer", "Receipt", "ReceiptCounter",
+    "ReportFactors", "Role", "Space",
     "SpaceKind", "SpaceMember",
     "TeleworkCategory", "Unit", "UnitKind", "UnitLoad", "User", "WaitlistEntry",
     "WaitlistStatus",

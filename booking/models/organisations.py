@@ -58,6 +58,10 @@ class Organisation(Base):
         enum_type(TeleworkCategory, 20)
     )
     core_day_staff: Mapped[int | None]
+    # 適格請求書発行事業者の登録番号 ("T" and 13 digits, check digit valid; None: not
+    # registered: its receipts say they are not qualified invoices).
+    invoice_registration_number: Mapped[str | None] = mapped_column(sa.String(14))
+    postal_code: Mapped[str] = mapped_column(sa.String(8), default="", server_default="")
     # Secret of the company's subscription feed (/calendar/<secret>.ics); None: no feed.
     calendar_secret: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

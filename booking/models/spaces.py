@@ -75,6 +75,7 @@ class Space(Base):
     # and the space's address.
     contact_phone: Mapped[str] = mapped_column(sa.String(30), default="", server_default="")
     contact_email: Mapped[str] = mapped_column(sa.String(254), default="", server_default="")
+    postal_code: Mapped[str] = mapped_column(sa.String(8), default="", server_default="")
     amenities: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     closed_on_holidays: Mapped[bool] = mapped_column(default=True)
     published: Mapped[bool] = mapped_column(default=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from booking import clock
-from booking.models.base import Base
+from booking.models.base import Base, enum_type
 
 
 class OutboxMessage(Base):
@@ -77,3 +78,52 @@ class JobRun(Base):
     key: Mapped[str] = mapped_column(sa.String(100))  # e.g. the Tokyo date it is for
     started_at: Mapped[datetime] = mapped_column(default=clock.now)
     finished_at: Mapped[datetime | None]
+
+
+class DocumentKind(enum.StrEnum):
+    RECEIPT = "receipt"  # 領収書 (an issuer without a registration number)
+    INVOICE = "invoice"  # 適格請求書 (qualified invoice; receipt form: 適格簡易請求書 allowed)
+    CREDIT_NOTE = "credit_note"  # 返還インボイス, refers to the document it reverses
+    USAGE_CERTIFICATE = "usage_certificate"  # 利用証明 for a free booking
+
+
+class ReceiptCounter(Base):
+    """The last document number an issuer gave: taken with UPDATE … (row lock), so numbers
+    are unique and never reused even under concurrent issuing."""
+
+    __tablename__ = "receipt_counters"
+
+    issuer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class Receipt(Base):
+    """A money document issued for a booking: what it says is frozen in `content` when
+    issued (the PDF is drawn from it, so it reads the same whenever downloaded)."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (
+        sa.UniqueConstraint("issuer_id", "sequence", name="uq_receipts_issuer_sequence"),
+        sa.CheckConstraint("sequence >= 1", name="sequence_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    sequence: Mapped[int]  # the issuer's counter value
+    number: Mapped[str] = mapped_column(sa.String(40))  # as printed
+    kind: Mapped[DocumentKind] = mapped_column(enum_type(DocumentKind, 20))
+    booking_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="SET NULL"), index=True
+    )
+    recipient_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    credit_of_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("receipts.id", ondelete="RESTRICT"), index=True
+    )
+    issued_at: Mapped[datetime] = mapped_column(default=clock.now)
+    content: Mapped[dict] = mapped_column(sa.JSON, default=dict)
