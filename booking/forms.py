@@ -9,6 +9,7 @@ from typing import Any
 import wtforms
 from flask import request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 
@@ -73,3 +74,55 @@ def submit(form: FlaskForm, action: Callable[[], Any]) -> Submitted:
         return Submitted(True, 200, action())
     except DomainError as error:
         return Submitted(False, show_error(form, error))
+
+
+class PostalCodeForm:
+    """A form with `postal_code` and its 「住所を入力」 button (`fill_address`): pressing the
+    button sends the form, which comes back with the prefecture, city and address filled
+    from the code and nothing saved (works without JavaScript; static/js/postal-code.js
+    does the same round trip in place). The form names its prefecture, city (None: it has
+    none) and address fields; the address is the part after the prefecture (city and town),
+    as the forms' labels say."""
+
+    postal_fields: tuple[str, str | None, str] = ("prefecture_code", "city", "address")
+
+    postal_code = wtforms.StringField(
+        _l("郵便番号"), validators=[wtforms.validators.Optional(), wtforms.validators.Length(max=10)],
+        description=_l("7桁(例: 422-8035)。「住所を入力」で都道府県と住所が入ります。"))
+    fill_address = wtforms.SubmitField(_l("住所を入力"))
+
+    def wants_address(self) -> bool:
+        form: Any = self
+        return bool(form.is_submitted() and form.fill_address.data)
+
+    def fill_address_from_code(self) -> int:
+        """Fill the address fields from the postal code (the page's status: 200, or the
+        refusal's, shown beside the postal code field)."""
+        from booking.services import postal
+
+        form: Any = self
+        try:
+            found = postal.lookup(form.postal_code.data)
+        except DomainError as error:
+            return show_error(form, error)
+        prefecture, city, address = self.postal_fields
+        form.postal_code.data = found.formatted_code
+        form[prefecture].data = found.prefecture_code
+        if city is not None:
+            form[city].data = found.city
+        form[address].data = found.city + found.town  # the address after the prefecture
+        return 200
+
+    def validate_postal_code(self, field) -> None:
+        from booking.services import postal
+
+        if (field.data or "").strip():
+            code = postal.normalise_code(field.data)
+            if code is None:
+                raise wtforms.ValidationError(DomainError("invalid_postal_code").message)
+            field.data = f"{code[:3]}-{code[3:]}"
+
+    def postal_code_value(self) -> str:
+        """What is saved: '422-8035' (validated), or '' when left empty."""
+        form: Any = self
+        return (form.postal_code.data or "").strip()

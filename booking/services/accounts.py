@@ -204,13 +204,14 @@ def send_verification(session: Session, user: User) -> OutboxMessage | None:
 
 def create_organisation(session: Session, *, owner: User, kind: OrgKind, name: str,
                         name_en: str = "", prefecture_code: int | None = None,
-                        address: str = "") -> Organisation:
+                        address: str = "", postal_code: str = "") -> Organisation:
     org = Organisation(
         kind=kind,
         name=name.strip(),
         name_en=name_en.strip(),
         prefecture_code=prefecture_code,
         address=address.strip(),
+        postal_code=postal_code.strip(),
         # Companies need no approval; supporter organisations wait for a site admin.
         approved_at=clock.now() if kind == OrgKind.COMPANY else None,
     )
@@ -223,7 +224,8 @@ def create_organisation(session: Session, *, owner: User, kind: OrgKind, name: s
 
 def sign_up(session: Session, *, email: str, password: str, name: str, kind: OrgKind,
             organisation_name: str, organisation_name_en: str = "",
-            prefecture_code: int | None = None, address: str = "") -> tuple[User, Organisation]:
+            prefecture_code: int | None = None, address: str = "",
+            postal_code: str = "") -> tuple[User, Organisation]:
     """Somebody signs up (the web forms and the API): a new account and the organisation
     it owns, a company (ready at once) or a supporter organisation (waiting for a site
     admin). DomainError "weak_password", "bad_email" or "email_taken"."""
@@ -231,7 +233,7 @@ def sign_up(session: Session, *, email: str, password: str, name: str, kind: Org
     user = create_user(session, email=email, password=password, name=name)
     organisation = create_organisation(
         session, owner=user, kind=kind, name=organisation_name, name_en=organisation_name_en,
-        prefecture_code=prefecture_code, address=address)
+        prefecture_code=prefecture_code, address=address, postal_code=postal_code)
     return user, organisation
 
 

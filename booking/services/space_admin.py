@@ -213,8 +213,8 @@ class Guard:
 
 SPACE_FIELDS = (
     "kind", "name", "name_en", "description", "description_en", "prefecture_code", "city",
-    "address", "lat", "lon", "nearest_station", "access", "access_en", "amenities", "published",
-    "contact_phone", "contact_email",
+    "postal_code", "address", "lat", "lon", "nearest_station", "access", "access_en", "amenities",
+    "published", "contact_phone", "contact_email",
 )
 Hours = dict[int, tuple[int, int]]  # weekday (0 = Monday) -> (opens, closes) in minutes
 

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from booking.forms import options
+from booking.forms import PostalCodeForm, options
 from booking.models import OrgKind
 from booking.prefectures import choices as prefecture_choices
 from booking.services import addresses
@@ -43,7 +43,8 @@ class _AccountFields(FlaskForm):
         return self
 
 
-class CompanySignupForm(_AccountFields):
+class CompanySignupForm(PostalCodeForm, _AccountFields):
+    postal_fields = ("prefecture", None, "address")
     company_name = StringField(_l("会社名"), validators=[DataRequired(), Length(max=200)])
     prefecture = _prefecture_field(_l("本社の都道府県"))
     address = StringField(_l("本社の住所"), validators=[Optional(), Length(max=300)])
@@ -53,7 +54,8 @@ class CompanySignupForm(_AccountFields):
         return OrgKind.COMPANY, self.company_name.data, ""
 
 
-class SupporterSignupForm(_AccountFields):
+class SupporterSignupForm(PostalCodeForm, _AccountFields):
+    postal_fields = ("prefecture", None, "address")
     kind = SelectField(_l("団体の種類"), choices=options([
         (OrgKind.MUNICIPALITY.value, _l("自治体")),
         (OrgKind.OPERATOR.value, _l("施設運営者")),

@@ -41,14 +41,16 @@ def _start_session(user: User) -> None:
 def _sign_up(form: CompanySignupForm | SupporterSignupForm, done: str, supporter: bool):
     """Both sign-up pages: a new account owning a new organisation, logged in at once."""
     status = None
-    if form.validate_on_submit():
+    if form.wants_address():  # 「住所を入力」: the form again, filled, nothing saved
+        status = form.fill_address_from_code()
+    elif form.validate_on_submit():
         kind, name, name_en = form.organisation()
         try:
             user, _organisation = accounts.sign_up(
                 unit_of_work.session(), email=form.email.data, password=form.password.data,
                 name=form.name.data, kind=kind, organisation_name=name,
                 organisation_name_en=name_en, prefecture_code=form.prefecture.data or None,
-                address=form.address.data or "")
+                address=form.address.data or "", postal_code=form.postal_code_value())
         except DomainError as error:
             status = show_error(form, error)
         else:

@@ -113,7 +113,9 @@ def place_json(place: geocoding.Place | None) -> dict | None:
     if place is None:
         return None
     return {"name": place.name, "label": place.label, "kind": place.kind, "lat": place.lat,
-            "lon": place.lon, "prefecture": place.prefecture_name or None}
+            "lon": place.lon, "prefecture": place.prefecture_name or None,
+            # the point stands for an area (a town at its municipality), not an address
+            "approximate": place.approximate}
 
 
 def result_json(result: search_service.SearchResult) -> dict:

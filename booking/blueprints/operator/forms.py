@@ -33,7 +33,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from booking.formatting import current_locale, hhmm, parse_hhmm
-from booking.forms import DateField, options
+from booking.forms import DateField, PostalCodeForm, options
 from booking.labels import AMENITY_LABELS, PER, SPACE_KINDS, UNIT_KINDS, weekday_name
 from booking.models import AMENITIES, PricePer, Space, SpaceKind, Unit, UnitKind
 from booking.prefectures import choices as prefecture_choices
@@ -55,7 +55,7 @@ class ActionForm(FlaskForm):
     CSRFProtect) and, when refused, the refusal at the top of the page."""
 
 
-class SpaceForm(FlaskForm):
+class SpaceForm(PostalCodeForm, FlaskForm):
     name = StringField(_l("施設名"), validators=[DataRequired(), Length(max=200)])
     name_en = StringField(_l("施設名(英語)"), validators=[Optional(), Length(max=200)])
     kind = SelectField(_l("施設の種類"), choices=options(SPACE_KINDS.items()))
@@ -100,6 +100,7 @@ class SpaceForm(FlaskForm):
             "kind": SpaceKind(self.kind.data), "slug": (self.slug.data or "").strip(),
             "description": self.description.data or "",
             "description_en": self.description_en.data or "",
+            "postal_code": self.postal_code_value(),
             "prefecture_code": self.prefecture_code.data, "city": self.city.data.strip(),
             "address": self.address.data.strip(), "lat": self.lat.data, "lon": self.lon.data,
             "nearest_station": (self.nearest_station.data or "").strip(),

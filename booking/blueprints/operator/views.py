@@ -95,6 +95,8 @@ def space_new(org_id: int):
     form = SpaceForm()
     if not form.is_submitted():
         form.prefecture_code.data = org.prefecture_code or 0
+    if form.wants_address():  # 「住所を入力」: the form again, filled, nothing saved
+        return _space_form_page(form, organisation=org, status=form.fill_address_from_code())
     if form.validate_on_submit():
         try:
             space = space_admin.create_space(
@@ -127,6 +129,9 @@ def space(space_id: int):
 def space_edit(space_id: int):
     found = space_admin.get_space(session(), current_user, space_id)
     form = SpaceForm(obj=found)
+    if form.wants_address():  # 「住所を入力」: the form again, filled, nothing saved
+        return _space_form_page(form, space=found, organisation=found.organisation,
+                                status=form.fill_address_from_code())
     if form.validate_on_submit():
         try:
             space_admin.update_space(session(), current_user, found, form.values(),
