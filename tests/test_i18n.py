@@ -113,7 +113,10 @@ ACCOUNTS = {
 # GET pages that are not HTML for people (or not pages at all).
 NOT_PAGES = {"static", "public.healthz", "public.readyz", "public.robots", "public.favicon",
              "public.photo",
-             "operator.leaflet", "search.leaflet", "bookings.feed", "bookings.ics", "series.ics"}
+             "operator.leaflet", "search.leaflet", "bookings.feed", "bookings.ics", "series.ics",
+             "municipality.report_xlsx", "municipality.report_zip",
+             "receipts.booking_document"}
+NOT_PAGES.add("statements.pdf")  # the monthly statement as a PDF file
 EVERYONE = frozenset(ACCOUNTS)
 SIGNED_IN = EVERYONE - {"anonymous"}
 # Every HTML page → the roles it is for: each of them must get it (200, text/html) in both
@@ -125,6 +128,7 @@ PAGES: dict[str, frozenset[str]] = {
     "public.space": EVERYONE,
     "search.search": EVERYONE,
     "campaigns.index": EVERYONE,
+    "opendata.index": EVERYONE,
     "campaigns.show": EVERYONE,
     "account.login": EVERYONE,
     "account.signup": EVERYONE,
@@ -160,6 +164,8 @@ PAGES: dict[str, frozenset[str]] = {
     # Each role's own organisation's people (the admin's org_id is an operator's: not theirs).
     "people.people": frozenset({"company", "operator", "municipality"}),
     "people.space_members_page": frozenset({"operator"}),
+    # Each supporter's own organisation's invoice registration number (its owners).
+    "receipts.registration": frozenset({"operator", "municipality"}),
     "people.invitation": frozenset(),  # the verification token opens no invitation: 404
     "operator.index": frozenset({"operator", "municipality"}),  # municipalities own spaces too
     "operator.space_new": frozenset({"operator", "municipality"}),
@@ -173,12 +179,14 @@ PAGES: dict[str, frozenset[str]] = {
     "operator.availability": frozenset({"operator"}),
     "operator.day": frozenset({"operator"}),
     "operator.cancel": frozenset({"operator"}),
+    "statements.month": frozenset({"operator"}),  # its own space's monthly statement
     "municipality.index": frozenset({"municipality"}),
     "municipality.factors": frozenset({"municipality"}),
     "municipality.new_campaign": frozenset({"municipality"}),
     "municipality.campaign": frozenset({"municipality"}),
     "municipality.edit_campaign": frozenset({"municipality"}),
     "municipality.report": frozenset({"municipality"}),
+    "municipality.report_print": frozenset({"municipality"}),
     "municipality.new_slot": frozenset({"municipality"}),
     "municipality.edit_slot": frozenset({"municipality"}),
     "municipality.new_extra": frozenset({"municipality"}),
