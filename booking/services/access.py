@@ -12,6 +12,8 @@ Actions:
 - "view": read it.                "manage": run it day to day (staff and owners).
 - "own": the owner's decisions (prices, units, deleting, members, tokens).
 - "operate": a booking, as the space's operator (check-in, no-show, cancel on behalf).
+- "receipt": a booking's receipts and invoices (the booker, the company's admins, the
+  operator, a site admin; not its attendees).
 - "consent": a campaign slot, as the operator of the unit it offers.
 - "audit": an organisation's audit log (its owners and the site admin).
 - "approve": a supporter organisation, by the site admin.
@@ -119,6 +121,8 @@ POLICIES: dict[tuple[type, str], Policy] = {
     (Booking, "view"): _views_booking,
     (Booking, "manage"): _manages_booking,
     (Booking, "operate"): _operator_of,
+    # Its receipts and invoices: those who manage it (not its invited attendees).
+    (Booking, "receipt"): _manages_booking,
     (Campaign, "view"): _manages_campaign,
     (Campaign, "manage"): _manages_campaign,
     (CampaignSlot, "manage"): lambda u, slot: _manages_campaign(u, slot.campaign),

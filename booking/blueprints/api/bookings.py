@@ -14,6 +14,7 @@ from typing import Annotated
 
 from flask import g, request
 from pydantic import BaseModel, Field, StringConstraints, model_validator
+from sqlalchemy.orm import object_session
 
 from booking.blueprints.api.common import (
     ApiDate,
@@ -33,6 +34,7 @@ from booking.services import (
     campaign_extras,
     cancellation,
     pricing,
+    receipts,
     reservations,
 )
 from booking.services.availability import TOKYO
@@ -130,6 +132,10 @@ def booking_json(booking: Booking) -> dict:
         "series_id": booking.series_id,
         "ics_url": calendars.ics_url(booking),
         "url": calendars.booking_url(booking),
+        # Its receipt, invoice, usage certificate or credit note (PDF), issued on first
+        # download; null when there is none (an offer, a booking cancelled before issue).
+        "receipt_url": f"{calendars.booking_url(booking)}/receipt"
+        if receipts.available(object_session(booking) or session(), booking) else None,
     }
 
 
@@ -268,6 +274,12 @@ SCHEMAS["Booking"] = {
                       "description": "The weekly series this booking is one date of (its "
                                      "page: /series/{series_id}), or null"},
         "ics_url": {"type": "string"}, "url": {"type": "string"},
+        "receipt_url": {"type": ["string", "null"],
+                        "description": "The booking's receipt or qualified invoice (a usage "
+                                       "certificate when free, a credit note once cancelled "
+                                       "after issue) as PDF, issued on first download with a "
+                                       "number that never changes; ?era=wareki for 和暦 dates; "
+                                       "null when there is none"},
         "bookings": {"type": "array", "items": {"$ref": "#/components/schemas/Booking"}},
     },
 }

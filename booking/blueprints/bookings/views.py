@@ -232,6 +232,7 @@ def show(reference: str):
                                  current_user)
     return render_template("bookings/show.html", booking=booking, more=more,
                            can_manage=access.allowed(current_user, "manage", booking),
+                           can_receipt=access.allowed(current_user, "receipt", booking),
                            policy=cancellation.policy_of(booking, current_user),
                            action_form=ActionForm())
 
