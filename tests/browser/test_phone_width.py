@@ -155,6 +155,7 @@ def _demo_values(session) -> dict[str, dict[str, object]]:
         "national_id": campaign.national_campaign_id,
         "national_slug": campaign.national_campaign.slug,
         "series_id": weekly.id if weekly is not None else 0,
+        "code": "221007",  # 静岡市: its open data (エニシア静岡 is in it)
         # The company's waitlist entry (_ensure_rows makes one, offered seats).
         "entry_id": session.scalar(sa.select(sa.func.min(WaitlistEntry.id)).where(
             WaitlistEntry.company_id == company.id)) or 0,
