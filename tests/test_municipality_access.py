@@ -36,6 +36,9 @@ MUNICIPALITY_ROUTES = [
     ("POST", "/municipality/campaigns/{campaign}/extras/{extra}/delete", 302),
     ("GET", "/municipality/campaigns/{campaign}/report", 200),
     ("GET", "/municipality/campaigns/{campaign}/report.csv", 200),
+    ("GET", "/municipality/campaigns/{campaign}/report.xlsx", 200),
+    ("GET", "/municipality/campaigns/{campaign}/report-csv.zip", 200),
+    ("GET", "/municipality/campaigns/{campaign}/report/print", 200),
     ("GET", "/municipality/factors", 200),
     ("POST", "/municipality/factors", 422),
 ]

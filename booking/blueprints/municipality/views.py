@@ -14,6 +14,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from booking import clock
 from booking.blueprints.municipality import bp, charts
 from booking.blueprints.municipality.forms import (
     ButtonForm,
@@ -24,7 +25,7 @@ from booking.blueprints.municipality.forms import (
 )
 from booking.forms import form_status, options, show_error, submit
 from booking.models import Campaign, CampaignExtra, CampaignSlot
-from booking.services import campaign_extras, national_campaigns, reports
+from booking.services import campaign_extras, national_campaigns, reports, workbooks
 from booking.services import campaign_management as management
 from booking.services.errors import DomainError
 from booking.unit_of_work import session
@@ -261,6 +262,42 @@ def report_csv(campaign_id: int):
         "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "private, no-store",
     })
+
+
+def _download(result: reports.Report, suffix: str, body: bytes, mimetype: str) -> Response:
+    name = (f"report-{result.campaign.slug}"
+            + (f"-{result.space.slug}" if result.space else "") + suffix)
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "private, no-store",
+    })
+
+
+@bp.get("/campaigns/<int:campaign_id>/report.xlsx")
+def report_xlsx(campaign_id: int):
+    """The report as a workbook: one sheet per table, typed cells (services/workbooks.py)."""
+    result = _report(campaign_id)
+    return _download(result, ".xlsx", workbooks.to_xlsx(result, current_locale()),
+                     workbooks.XLSX_MIMETYPE)
+
+
+@bp.get("/campaigns/<int:campaign_id>/report-csv.zip")
+def report_zip(campaign_id: int):
+    """The same tables as plain CSV files, one table per file, zipped."""
+    result = _report(campaign_id)
+    return _download(result, "-csv.zip", workbooks.to_zip(result, current_locale()),
+                     "application/zip")
+
+
+@bp.get("/campaigns/<int:campaign_id>/report/print")
+def report_print(campaign_id: int):
+    """The report laid out for A4 paper, with its charts, to attach to a publication;
+    ?era=wareki writes its dates in 和暦."""
+    result = _report(campaign_id)
+    return render_template("municipality/report_print.html", campaign=result.campaign,
+                           report=result, summary=reports.summary_rows(result), charts=charts,
+                           wareki=request.args.get("era") == "wareki", generated=clock.now(),
+                           reports=reports)
 
 
 # ------------------------------------------------------------------------------- factors
