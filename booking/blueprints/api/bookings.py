@@ -14,7 +14,6 @@ from typing import Annotated
 
 from flask import g, request
 from pydantic import BaseModel, Field, StringConstraints, model_validator
-from sqlalchemy.orm import object_session
 
 from booking.blueprints.api.common import (
     ApiDate,
@@ -135,7 +134,7 @@ def booking_json(booking: Booking) -> dict:
         # Its receipt, invoice, usage certificate or credit note (PDF), issued on first
         # download; null when there is none (an offer, a booking cancelled before issue).
         "receipt_url": f"{calendars.booking_url(booking)}/receipt"
-        if receipts.available(object_session(booking) or session(), booking) else None,
+        if receipts.available(session(), booking) else None,
     }
 
 
