@@ -382,3 +382,35 @@ def test_status_offered_has_no_document(w, make):
     assert not receipts.available(db.session, offered)
     with pytest.raises(DomainError):
         receipts.issue(db.session, w.booker, offered.reference)
+
+
+class TestConfirmationMail:
+    """The booker's confirmation mail links the document (a link, no attachment); an
+    invited attendee's does not (they may not download it)."""
+
+    @pytest.fixture
+    def app_config(self, smtp_port):
+        return {"MAIL_URL": f"smtp://127.0.0.1:{smtp_port}"}
+
+    def test_the_bookers_mail_links_the_receipt(self, smtp_server, make):
+        from booking.services import mail
+        from tests import worlds
+        from tests.edge import reservations as r
+
+        world = worlds.world(make, capacity=50)
+        unit, user = world["desks"], world["booker"]
+        [booking] = r.book(db.session, unit, user,
+                           [r.day_period(unit, worlds.future_day(10))], 1,
+                           attendees=["hanako@example.jp"])
+        assert mail.run_once(db.session)["sent"] == 2
+        messages = {m["To"]: m for m in smtp_server.parsed()}
+        link = f"/bookings/{booking.reference}/receipt"
+
+        def bodies(message) -> str:
+            return "".join(part.get_content() for part in message.walk()
+                           if part.get_content_type() in ("text/plain", "text/html"))
+
+        assert link in bodies(messages[user.email])
+        assert link not in bodies(messages["hanako@example.jp"])
+        assert not any(part.get_content_type() == "application/pdf"
+                       for m in messages.values() for part in m.walk())
