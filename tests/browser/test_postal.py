@@ -25,7 +25,8 @@ def test_postal_code_fills_the_space_form(new_context, audit, width):
     log_in(page, lang, "operator@example.jp")
     _new_space_form(page, lang)
     form_url = page.url
-    page.get_by_label(T(lang, "郵便番号")).fill("〒４２２－８０３５")
+    # Typed as people type it on a Japanese keyboard: full-width digits and dash.
+    page.get_by_label(T(lang, "郵便番号")).fill("〒４２２－８０３５")  # noqa: RUF001
     page.get_by_role("button", name=T(lang, "住所を入力")).click()
     page.get_by_text(T(lang, "郵便番号から住所を入力しました。番地などを続けて入力してください。")).wait_for()
     assert page.url == form_url  # filled in place, by the script
