@@ -184,9 +184,13 @@ def render(kind: str, booking: Booking, people: Sequence[tuple[str, str]]) -> li
             "reason": reason_for_mail(booking.cancel_reason, _("[リンク省略]"))
             if kind == KIND_CANCELLATION and booking.cancel_reason else "",
         }
+        booker = booking.user.email if booking.user is not None else None
         for email, name in people:
-            text = render_template("bookings/mail/message.txt", recipient_name=name, **context)
-            html = render_template("bookings/mail/message.html", recipient_name=name, **context)
+            # Only the booker may open the receipt (services/receipts.py): the link is
+            # theirs alone.
+            person = {"recipient_name": name, "is_booker": email == booker}
+            text = render_template("bookings/mail/message.txt", **person, **context)
+            html = render_template("bookings/mail/message.html", **person, **context)
             made.append(Rendered(email, subject,
                                  message_bytes(_mime(text, html, ics, method), subject, email)))
     return made
