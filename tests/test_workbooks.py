@@ -267,3 +267,20 @@ def test_text_with_control_characters_does_not_break_the_workbook(clerk, campaig
     names = [row[1].value for row in book["予約一覧"].iter_rows(min_row=2)]
     assert "千葉テスト株式会社" in names
     assert re.fullmatch(r"[^\x00-\x1f]+", names[-1])
+
+
+def test_workbook_in_wareki_keeps_dates_as_dates(clerk, campaign, client):
+    """?era=wareki: the same dates, shown in 和暦 by Excel's era format (元年 included),
+    so that sorting and other programs still read dates."""
+    book = openpyxl.load_workbook(io.BytesIO(_xlsx(client, campaign, "?era=wareki")))
+    days = book["日別の稼働"]
+    assert days["A2"].is_date and days["A2"].value.date() == date(2019, 7, 23)
+    assert days["A2"].number_format == '[$-ja-JP-x-gannen]ggge"年"m"月"d"日"'
+    first = list(book["予約一覧"][2])
+    assert first[3].is_date and first[3].value.isoformat() == "2019-07-23T09:00:00"
+    assert first[3].number_format.endswith(" hh:mm") and "ggge" in first[3].number_format
+    frames = pd.read_excel(io.BytesIO(_xlsx(client, campaign, "?era=wareki")),
+                           sheet_name=None)
+    assert str(frames["日別の稼働"]["日付"].iloc[0].date()) == "2019-07-23"
+    page = client.get(f"/municipality/campaigns/{campaign.id}/report").get_data(as_text=True)
+    assert f"/municipality/campaigns/{campaign.id}/report.xlsx?era=wareki" in page

@@ -40,6 +40,10 @@ TEXT, INT, DECIMAL, YEN, DATE, DATETIME = "text", "int", "decimal", "yen", "date
 NUMBER_FORMATS = {INT: "#,##0", DECIMAL: "#,##0.0", YEN: '"¥"#,##0'}
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+# 和暦 as Excel shows it: the cells stay dates (sortable, read by any program as dates),
+# only their display is 令和元年… ("-x-gannen": the first year as 元年, as booking/wareki.py).
+ERA = '[$-ja-JP-x-gannen]ggge"年"m"月"d"日"'
+ERA_DATE_FORMAT, ERA_DATETIME_FORMAT = ERA, ERA + " hh:mm"
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -144,7 +148,7 @@ def _width(value: object) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(value))
 
 
-def _write_table(ws, table: Table) -> None:
+def _write_table(ws, table: Table, era: bool = False) -> None:
     bold = Font(bold=True)
     ws.append(table.headers)
     for cell in ws[1]:
@@ -158,10 +162,10 @@ def _write_table(ws, table: Table) -> None:
             if isinstance(value, datetime):
                 # Excel has no time zones: Tokyo's wall clock, naive (the header says so).
                 cell.value = _tokyo(value).replace(tzinfo=None)
-                cell.number_format = DATETIME_FORMAT
+                cell.number_format = ERA_DATETIME_FORMAT if era else DATETIME_FORMAT
             elif isinstance(value, date):
                 cell.value = value
-                cell.number_format = DATE_FORMAT
+                cell.number_format = ERA_DATE_FORMAT if era else DATE_FORMAT
             elif isinstance(value, bool) or value is None:
                 cell.value = "" if value is None else str(value).lower()
             elif isinstance(value, int | float):
@@ -183,13 +187,14 @@ def _write_table(ws, table: Table) -> None:
         ws.auto_filter.ref = ws.dimensions
 
 
-def to_xlsx(report: Report, locale: str = "ja") -> bytes:
-    """The workbook: one sheet per table of the report, typed cells."""
+def to_xlsx(report: Report, locale: str = "ja", era: bool = False) -> bytes:
+    """The workbook: one sheet per table of the report, typed cells; `era`: dates shown
+    in 和暦 (still dates: ERA)."""
     book = Workbook()
     book.remove(book.active)
     taken: set[str] = set()
     for table in tables(report, locale):
-        _write_table(book.create_sheet(_sheet_title(table.title, taken)), table)
+        _write_table(book.create_sheet(_sheet_title(table.title, taken)), table, era)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -275,9 +275,11 @@ def _download(result: reports.Report, suffix: str, body: bytes, mimetype: str) -
 
 @bp.get("/campaigns/<int:campaign_id>/report.xlsx")
 def report_xlsx(campaign_id: int):
-    """The report as a workbook: one sheet per table, typed cells (services/workbooks.py)."""
+    """The report as a workbook: one sheet per table, typed cells (services/workbooks.py);
+    ?era=wareki shows its dates in 和暦 (the cells stay dates)."""
     result = _report(campaign_id)
-    return _download(result, ".xlsx", workbooks.to_xlsx(result, current_locale()),
+    era = request.args.get("era") == "wareki"
+    return _download(result, ".xlsx", workbooks.to_xlsx(result, current_locale(), era=era),
                      workbooks.XLSX_MIMETYPE)
 
 
