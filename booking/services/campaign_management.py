@@ -164,15 +164,7 @@ def save_campaign(session: Session, user: User, organisation: Organisation,
     if campaign is None:
         campaign = Campaign(organisation_id=organisation.id)
         session.add(campaign)
-    campaign.slug = data.slug
-    campaign.name = data.name.strip()
-    campaign.name_en = data.name_en.strip()
-    campaign.description = data.description.strip()
-    campaign.description_en = data.description_en.strip()
-    campaign.starts_on = data.starts_on
-    campaign.ends_on = data.ends_on
-    campaign.core_days = sorted(d.isoformat() for d in set(data.core_days))
-    campaign.published = data.published
+    campaign_terms.apply(campaign, data)
     campaign.national_campaign = national
     session.flush()
     record(session, user, "campaign.create" if new else "campaign.update", campaign,

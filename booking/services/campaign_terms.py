@@ -4,12 +4,40 @@ core days inside it, and a slug no other campaign of the same kind uses."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from booking.models import Campaign, NationalCampaign
 from booking.services.errors import DomainError
+
+
+class Terms(Protocol):
+    """What both kinds' data carry (campaign_management.CampaignData, NationalData)."""
+
+    slug: str
+    name: str
+    name_en: str
+    description: str
+    description_en: str
+    starts_on: date
+    ends_on: date
+    core_days: list[date]
+    published: bool
+
+
+def apply(target: Campaign | NationalCampaign, data: Terms) -> None:
+    """Write the checked terms onto the campaign (texts trimmed, core days once, sorted)."""
+    target.slug = data.slug
+    target.name = data.name.strip()
+    target.name_en = data.name_en.strip()
+    target.description = data.description.strip()
+    target.description_en = data.description_en.strip()
+    target.starts_on = data.starts_on
+    target.ends_on = data.ends_on
+    target.core_days = sorted(d.isoformat() for d in set(data.core_days))
+    target.published = data.published
 
 
 def check(session: Session, kind: type[Campaign] | type[NationalCampaign], *, slug: str,

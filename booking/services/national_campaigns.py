@@ -265,16 +265,8 @@ def save_national(session: Session, user: User, data: NationalData,
     if national is None:
         national = NationalCampaign()
         session.add(national)
-    national.slug = data.slug
-    national.name = data.name.strip()
-    national.name_en = data.name_en.strip()
-    national.description = data.description.strip()
-    national.description_en = data.description_en.strip()
-    national.starts_on = data.starts_on
-    national.ends_on = data.ends_on
-    national.core_days = sorted(d.isoformat() for d in set(data.core_days))
+    campaign_terms.apply(national, data)
     national.categories = cats
-    national.published = data.published
     session.flush()
     record(session, user, "national_campaign.create" if new else "national_campaign.update",
            national, None, slug=national.slug, published=national.published)
