@@ -261,7 +261,9 @@ class Walker:
             body = response.get_data()  # bytes: an icon or a photo is not text
         finally:
             response.close()
-        body = body.decode() if response.mimetype.startswith(("text/", "application/")) else ""
+        # Text and JSON are read; downloads (an XLSX, a zip, a PDF, an icon) are bytes.
+        textual = response.mimetype.startswith("text/") or response.mimetype.endswith("json")
+        body = body.decode() if textual else ""
         if WALK_LOG:
             with Path(WALK_LOG).open("a") as log:
                 log.write(f"{response.status_code} {label}\n")
