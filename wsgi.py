@@ -1,5 +1,3 @@
-"""Entry point for gunicorn and `flask --app wsgi`."""
+"""`FLASK_APP=wsgi` in a checkout (Makefile): the application of booking/wsgi.py."""
 
-from booking import create_app
-
-app = create_app()
+from booking.wsgi import app as app

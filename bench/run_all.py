@@ -6,7 +6,7 @@
 What runs: a database of its own on the machine's PostgreSQL (dropped at the end), filled by
 the data generator (bench/generate.py) when present plus the benchmark scenario
 (bench/scenario.py); the machine's Redis under a key prefix of its own (deleted at the end)
-for the rate limits; gunicorn with the repository's gunicorn.conf.py on a loopback port;
+for the rate limits; gunicorn with the production booking/gunicorn_conf.py on a loopback port;
 wrk (Debian's package) as the load generator in its own process.
 
 The floor is GET /healthz of the same app on the same server (no database), measured before
@@ -321,9 +321,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=60,
                         help="wrk: seconds before a request counts as timed out")
     parser.add_argument("--workers", type=int, default=None,
-                        help="WEB_CONCURRENCY (default: gunicorn.conf.py)")
+                        help="WEB_CONCURRENCY (default: booking/gunicorn_conf.py)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="GUNICORN_THREADS (default: gunicorn.conf.py)")
+                        help="GUNICORN_THREADS (default: booking/gunicorn_conf.py)")
     parser.add_argument("--spaces", type=int, default=10_000, help="spaces of the generated data set")
     parser.add_argument("--bookings", type=int, default=1_000_000,
                         help="bookings of the generated data set")

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.scale_out [--capacity 50 --requests 400 --threads 24]
 
-Starts two gunicorn servers (the production gunicorn.conf.py) on two loopback ports against
+Starts two gunicorn servers (the production booking/gunicorn_conf.py) on two loopback ports against
 one database of its own on the machine's PostgreSQL and the machine's Redis (key prefix of
 its own), then:
 

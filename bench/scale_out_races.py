@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.scale_out_races [--rounds 20]
 
-Starts two gunicorn servers (the production gunicorn.conf.py) on one fresh database of
+Starts two gunicorn servers (the production booking/gunicorn_conf.py) on one fresh database of
 its own on the machine's PostgreSQL and the machine's Redis (key prefix of its own), sets
 up the world in process (accounts, organisations and tokens through the services; space,
 units, campaign and slots as bench/scenario.py does), then for `--rounds` rounds:

@@ -10,7 +10,7 @@ the machine as it found it:
   shared server is never stopped.
 - `RedisNamespace` uses the machine's Redis (BENCH_REDIS_URL, default
   redis://127.0.0.1:6379/0) under a key prefix of its own and deletes those keys afterwards.
-- `AppServer` runs `gunicorn -c gunicorn.conf.py wsgi:app` (the production settings) on a
+- `AppServer` runs `gunicorn -c python:booking.gunicorn_conf booking.wsgi:app` (the production settings) on a
   loopback port with the given environment, in a process group of its own.
 - `run_wrk()` drives a server with wrk (Debian's package) and a Lua script that reports
   status counts and latency percentiles as JSON.
@@ -230,7 +230,7 @@ def http(method: str, url: str, body: dict | None = None, headers: dict | None =
 
 
 class AppServer:
-    """gunicorn with the repository's gunicorn.conf.py, on a loopback port of its own."""
+    """gunicorn with the production settings (booking/gunicorn_conf.py), on a loopback port of its own."""
 
     def __init__(self, env: dict[str, str], *, port: int | None = None, workers: int | None = None,
                  threads: int | None = None, log_path: Path | None = None,
@@ -254,7 +254,7 @@ class AppServer:
         log = self.log_path.open("ab")  # closed in stop()
         self._log = log
         self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+            [str(BIN / "gunicorn"), "-c", "python:booking.gunicorn_conf", "booking.wsgi:app"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout

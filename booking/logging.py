@@ -8,7 +8,7 @@ through the proxy, the app servers and the logs.
 
 Settings (environment or config): `LOG_FORMAT` `json` (default) or `text`; `LOG_LEVEL`
 (default INFO); `LOG_REQUESTS` writes one access line per request (default on, except in
-tests). gunicorn.conf.py uses `JsonFormatter` for gunicorn's own lines too.
+tests). booking/gunicorn_conf.py uses `JsonFormatter` for gunicorn's own lines too.
 """
 
 from __future__ import annotations

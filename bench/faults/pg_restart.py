@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.faults.pg_restart [--requests 600 --outage 4 --mode fast --log FILE]
 
 Against a PostgreSQL server of its own (initdb in a temporary folder, its own port: the
-machine's server is never touched), with gunicorn (the production gunicorn.conf.py)
+machine's server is never touched), with gunicorn (the production booking/gunicorn_conf.py)
 serving the app. Clients book seats through the API from several threads; when a quarter
 of them have been answered, the database is stopped (`pg_ctl stop -m fast`, or
 `immediate`: a crash), kept down for --outage seconds, and started again. The clients act

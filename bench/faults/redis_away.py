@@ -4,7 +4,7 @@
 
 Against a PostgreSQL server of its own and a redis-server of its own (a free loopback
 port, its files in a temporary folder: the machine's Redis at 6379 is never touched),
-with gunicorn (the production gunicorn.conf.py, REDIS_URL pointing at that Redis)
+with gunicorn (the production booking/gunicorn_conf.py, REDIS_URL pointing at that Redis)
 serving the app. In each phase, wrong-password token requests for one account
 (POST /api/v1/tokens, one after another) run while API bookings are made from several
 threads:

@@ -147,7 +147,7 @@ def start_server(workdir: Path, clock: str | None = None
 
 # Server log offset up to which errors have been reported, per log file.
 _LOG_WATCH: dict[Path, int] = {}
-# The server logs JSON lines (booking/logging.py, gunicorn.conf.py); gunicorn's own text
+# The server logs JSON lines (booking/logging.py, booking/gunicorn_conf.py); gunicorn's own text
 # format and a bare traceback are caught too.
 SERVER_ERRORS = ('"level": "error"', '"level": "critical"', "[ERROR]", "[CRITICAL]", "Traceback")
 

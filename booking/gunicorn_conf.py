@@ -1,4 +1,5 @@
-"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app`.
+"""gunicorn settings for production: `gunicorn -c python:booking.gunicorn_conf booking.wsgi:app`
+(installed with the package, so a deployment needs no checkout).
 
 Everything comes from the environment, so the same file serves every app server; start as
 many servers as you need, on one machine or several, in front of one PostgreSQL and one
