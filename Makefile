@@ -44,5 +44,5 @@ lint: $(VENV)/.installed
 
 # Refresh the English catalogue after changing user-facing text.
 extract: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o booking/translations/messages.pot booking seeds
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o booking/translations/messages.pot booking
 	$(BIN)/pybabel update -i booking/translations/messages.pot -d booking/translations -l en

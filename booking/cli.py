@@ -10,9 +10,9 @@ from booking.extensions import db
 
 @click.command("seed")
 def seed_command() -> None:
-    """Load the demo data of seeds/ and its history (running it twice changes nothing)."""
-    import seeds
-    from seeds import demo, history
+    """Load the demo data of booking/seeds/ and its history (running it twice changes nothing)."""
+    from booking import seeds
+    from booking.seeds import demo, history
 
     created, made = seeds.seed(db.session)
     total = sum(created.values())

@@ -6,7 +6,7 @@ wrong day from 15:00 to 24:00 UTC, so nothing else in the code does (ruff's DTZ 
 Tests move this clock with time-machine, which moves every call below.
 
 ``as_of(instant)`` runs a block of code as if it were that instant: the demo data's
-history (seeds/history.py) books the past through the same services a user goes through,
+history (booking/seeds/history.py) books the past through the same services a user goes through,
 which refuse a start in the past, so each step runs "as of" a moment before it. The
 instant is held in a context variable (so it belongs to the code that set it: another
 thread or request does not see it) and is fixed while the block runs. Outside such a

@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter
 from booking.extensions import db, login_manager
 from booking.formatting import FILTERS, current_locale, local_date  # noqa: F401 - re-exported: views and booking.forms import them from here
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def select_locale() -> str:

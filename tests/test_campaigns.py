@@ -22,10 +22,10 @@ from booking.models import (
     TeleworkCategory,
     User,
 )
+from booking.seeds import demo
 from booking.services import booking_requests, campaign_extras, campaign_management, campaign_rules
 from booking.services.availability import at, timeline
 from booking.services.errors import DomainError
-from seeds import demo
 from tests.edge import reservations
 from tests.worlds import future_day
 

@@ -325,7 +325,7 @@ def test_signing_up_again_after_deleting_does_not_reset_the_links_of_the_day(app
 
 
 def test_demo_accounts_and_test_users_count_as_verified(app, make):
-    from seeds import demo
+    from booking.seeds import demo
 
     demo.load(db.session)
     db.session.commit()

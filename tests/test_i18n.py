@@ -40,7 +40,7 @@ def _extracted() -> dict[str, str]:
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
     keywords = {**DEFAULT_KEYWORDS, "_l": None}
     found: dict[str, str] = {}
-    for folder in ("booking", "seeds"):
+    for folder in ("booking",):
         for filename, lineno, message, _comments, _context in extract_from_dir(
             ROOT / folder, method_map, keywords=keywords,
             options_map={"**/templates/**.html": {"extensions": "jinja2.ext.do"}},
@@ -102,7 +102,7 @@ def test_catalogue_compiles_without_errors(catalogue):
 # --------------------------------------------------------------------------- rendered pages
 
 DEMO_PASSWORD = "telework-demo-2019"
-# Role → demo account (seeds/demo.py).
+# Role → demo account (booking/seeds/demo.py).
 ACCOUNTS = {
     "anonymous": None,
     "company": "company@example.jp",
@@ -201,7 +201,7 @@ def demo_app(tmp_path_factory):
     """The application on a fresh SQLite file with the demo data, one booking and one
     campaign extra of the demo municipality."""
     from booking.models import Campaign, CampaignExtra, Organisation, Space, User
-    from seeds import demo
+    from booking.seeds import demo
     from tests.factories import Factory
 
     path = tmp_path_factory.mktemp("i18n") / "demo.sqlite3"
@@ -374,7 +374,7 @@ def test_ngettext_reads_one_seat_two_seats_in_english_and_the_same_in_japanese(d
 def test_console_day_list_says_cancel_not_cancelled(demo_app):
     """The day list's cancel link is an action ("Cancel booking" / キャンセルする), not the
     status "Cancelled"; the counts above it read in the singular or plural."""
-    from seeds import demo
+    from booking.seeds import demo
 
     app, values = demo_app
     day = date(demo.coming_summer(clock.today()), 7, 24)

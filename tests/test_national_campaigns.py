@@ -22,10 +22,10 @@ from booking.models import (
     NationalCampaign,
     OrgKind,
 )
+from booking.seeds import demo
 from booking.services import campaign_management, national_campaigns, reports
 from booking.services.availability import at
 from booking.services.errors import DomainError
-from seeds import demo
 
 CATEGORIES = national_campaigns.TELEWORK_DAYS_CATEGORIES
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from booking.extensions import db
-from seeds import demo
+from booking.seeds import demo
 
 
 @pytest.fixture

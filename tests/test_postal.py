@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-import seeds.demo
+import booking.seeds.demo
 from booking.extensions import db
 from booking.models import Space
 from booking.services import geocoding, postal
@@ -110,7 +110,7 @@ def test_index_is_built_once_and_lookups_are_fast():
 
 @pytest.fixture
 def demo(app, make):
-    seeds.demo.load(db.session, today=date(2019, 7, 1))
+    booking.seeds.demo.load(db.session, today=date(2019, 7, 1))
     db.session.commit()
     # The demo has no space in Tokushima or near Tateshina: one each, near the towns.
     for slug, name, pref, city, lat, lon in [

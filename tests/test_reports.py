@@ -14,9 +14,9 @@ import time_machine
 
 from booking.extensions import db
 from booking.models import BookingStatus, Campaign, CampaignSlot, Organisation, OrgKind, Space, User
+from booking.seeds import demo
 from booking.services import reports
 from booking.services.availability import at
-from seeds import demo
 from tests.edge import reservations
 
 OASIS = (35.8787, 139.8563)  # seeded, approximate

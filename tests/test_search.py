@@ -10,7 +10,7 @@ import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import seeds.demo
+import booking.seeds.demo
 from booking.extensions import db
 from booking.models import Booking, BookingStatus, OpeningHours, PricePer, Space, Unit, UnitKind
 from booking.services import availability, geocoding
@@ -24,7 +24,7 @@ SHIZUOKA_STATION = (34.97161, 138.38907)
 
 @pytest.fixture
 def demo(app):
-    seeds.demo.load(db.session, today=date(2019, 7, 1))
+    booking.seeds.demo.load(db.session, today=date(2019, 7, 1))
     db.session.commit()
     return {s.slug: s for s in db.session.scalars(sa.select(Space))}
 

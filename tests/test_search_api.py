@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-import seeds.demo
+import booking.seeds.demo
 from booking.extensions import db
 from booking.models import Closure, Space
 from booking.services.availability import at
@@ -17,7 +17,7 @@ from booking.services.availability import at
 
 @pytest.fixture
 def demo(app):
-    seeds.demo.load(db.session, today=date(2019, 7, 1))
+    booking.seeds.demo.load(db.session, today=date(2019, 7, 1))
     db.session.commit()
     return {s.slug: s for s in db.session.scalars(sa.select(Space))}
 

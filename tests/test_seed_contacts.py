@@ -1,4 +1,4 @@
-"""The demo spaces' contact (seeds/demo.py contact_email): a made-up address under
+"""The demo spaces' contact (booking/seeds/demo.py contact_email): a made-up address under
 example.jp and no phone number (an invented one could be somebody's); `flask seed` on a
 demo database from before spaces had a contact fills in the empty ones, and keeps what an
 operator entered."""
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from booking.extensions import db
 from booking.models import Space
-from seeds import demo
+from booking.seeds import demo
 
 DAY = date(2019, 7, 1)  # the demo alone, without its history (tests/test_seed_history.py)
 

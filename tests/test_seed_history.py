@@ -1,7 +1,7 @@
-"""The demo's history (seeds/history.py): `flask seed` leaves reports, the day list and the
+"""The demo's history (booking/seeds/history.py): `flask seed` leaves reports, the day list and the
 month view with real figures, made through the booking services (so seats and campaign
 rules hold), and running it twice changes nothing. Also the clock's `as_of` and the
-coming campaign's core day (seeds/demo.py)."""
+coming campaign's core day (booking/seeds/demo.py)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ from booking.models import (
     Unit,
     User,
 )
+from booking.seeds import demo, history
 from booking.services import availability, front_desk, reports
 from booking.services.availability import TOKYO, at, tokyo_days
-from seeds import demo, history
 
 # ------------------------------------------------------------------------- no database
 

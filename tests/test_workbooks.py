@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from booking.extensions import db
 from booking.models import BookingStatus, Campaign, CampaignSlot, Organisation, OrgKind, User
+from booking.seeds import demo
 from booking.services.availability import at
-from seeds import demo
 
 OASIS = (35.8787, 139.8563)
 

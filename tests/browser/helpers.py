@@ -113,14 +113,14 @@ def proper_names(lang: str = "en") -> tuple[str, ...]:
 
     Prefecture names only in their romanised form on Japanese pages (例: Shizuoka): an
     English page must say Shizuoka, not 静岡県."""
-    from seeds import demo
+    from booking.seeds import demo
 
     names: set[str] = set()
     for name, name_en, _kind, _pref, address in demo.ORGANISATIONS:
         names.update({name, name_en, address})
     for _email, name, _org in demo.USERS:
         names.add(name)
-    from seeds import history  # the companies of the demo's history and their users
+    from booking.seeds import history  # the companies of the demo's history and their users
 
     for company in history.COMPANIES:
         names.update({company.name, company.name_en, company.address})

@@ -24,7 +24,7 @@ def _freeze_clock() -> None:
 
 
 def build():
-    import seeds
+    from booking import seeds
 
     application = create_app()
     with application.app_context():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from booking import clock
-from seeds.demo import coming_summer
+from booking.seeds.demo import coming_summer
 from tests.browser.helpers import LANGS, T, log_in, set_language
 
 YEAR = coming_summer(clock.today())

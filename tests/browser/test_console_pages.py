@@ -49,8 +49,8 @@ def console_server(tmp_path_factory):
     from booking import create_app
     from booking.extensions import db
     from booking.models import Booking, BookingStatus, CapacityOverride, Closure, Space, User
+    from booking.seeds import demo
     from booking.services.availability import at
-    from seeds import demo
 
     workdir = tmp_path_factory.mktemp("console")
     app = create_app({

@@ -1,7 +1,7 @@
 """Issue 19's members and staff in the browser.
 
 - Koto's member (大手町コンサルティング, a member company of テレワークオフィス「Koto」in the
-  demo: seeds/members.py) logs in and books the members' desk 会員デスク directly, with no
+  demo: booking/seeds/members.py) logs in and books the members' desk 会員デスク directly, with no
   campaign slot; a company that is no member is told the desk is for members. Japanese
   and English, 1280 and 390 px.
 - An owner (デモ商事's admin) invites a colleague by e-mail; the colleague opens the

@@ -49,7 +49,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 # only ever seen so). Other statuses are error pages, visited once per status and role.
 SHOWN = (200, 422)
 
-# The demo accounts of each role (seeds/demo.py); None: not logged in.
+# The demo accounts of each role (booking/seeds/demo.py); None: not logged in.
 ROLES = {
     "anonymous": None,
     "company": "company@example.jp",
@@ -309,7 +309,7 @@ def phone_server(tmp_path_factory):
 
     from booking import create_app
     from booking.extensions import db
-    from seeds import demo
+    from booking.seeds import demo
 
     workdir = tmp_path_factory.mktemp("phone")
     app = create_app({

@@ -1,6 +1,6 @@
 """The demo's past: companies booking across Telework Days 2019 and the weeks around today.
 
-`flask seed` loads it after seeds/demo.py, so that a newcomer's reports (効果測定), day
+`flask seed` loads it after booking/seeds/demo.py, so that a newcomer's reports (効果測定), day
 lists, month views and "my bookings" show real figures. Everything is made by the
 services a user goes through: booking_requests.place (which decides through
 reservations.book), reservations.check_in, mark_no_show and cancel. So every rule holds:
@@ -66,10 +66,10 @@ from booking.models import (
     Unit,
     User,
 )
+from booking.seeds import demo
 from booking.services import accounts, booking_requests, cancellation, reservations
 from booking.services.availability import TOKYO, at, regular_window, slot_window
 from booking.services.errors import DomainError
-from seeds import demo
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ DEMO_COMPANY = "demo"
 DEMO_BOOKER = "company@example.jp"
 DEMO_COLLEAGUES = "demo-shoji.example.jp"
 
-# (space slug, unit name) of seeds/demo.py
+# (space slug, unit name) of booking/seeds/demo.py
 DESKS = ("enishia-shizuoka", "コワーキング席")
 MEETING = ("enishia-shizuoka", "会議室")
 PRIVATE = ("enishia-shizuoka", "個室")
@@ -638,7 +638,7 @@ def _commits_without_waiting(session: Session) -> Iterator[None]:
 
 
 def load(session: Session) -> dict[str, int]:
-    """Loads the history (after seeds/demo.py's load, committed); returns how many rows of
+    """Loads the history (after booking/seeds/demo.py's load, committed); returns how many rows of
     each kind it made. Nothing when it is there already."""
     created = ensure_companies(session)
     session.commit()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 def seed(session: Session) -> tuple[dict[str, int], dict[str, int]]:
     """Loads the demo data and its history, committed; (rows demo.load created, what
     history.load made). Running it again changes nothing."""
-    from seeds import demo, history, members
+    from booking.seeds import demo, history, members
 
     created = demo.load(session)
     session.commit()

@@ -2,7 +2,7 @@
 オフィス「Koto」(駒ヶ根市), gets a member list, so that its members book it directly while
 everyone else books it only through a campaign slot (Telework Days).
 
-- a member company: 大手町コンサルティング株式会社 of the history (seeds/history.py), whose
+- a member company: 大手町コンサルティング株式会社 of the history (booking/seeds/history.py), whose
   people log in with the demo password (hayashi@otemachi-consulting.example.jp, its admin);
 - a member by e-mail: 石川 翔 of 港デジタル株式会社 (ishikawa@minato-digital.example.jp):
   that person, not the rest of the company.
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from booking.models import Organisation, Space, SpaceMember
-from seeds import demo
+from booking.seeds import demo
 
 SPACE = "koto-komagane"
 MEMBER_COMPANY = "大手町コンサルティング株式会社"
