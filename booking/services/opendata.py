@@ -9,8 +9,11 @@ Decisions (the issue is silent on them):
   about the facilities in its area), whoever runs them. A prefecture's code gives every
   public space in the prefecture.
 - Campaign slots have no dataset of their own in the standard: each public slot of a
-  public campaign is written into its space's 備考, with the fees, so one file stays one
-  table with exactly the official columns.
+  public campaign is written into its space's 備考, and the fees (the standard has no fee
+  column) follow the description in 説明, so one file stays one table with exactly the
+  official columns.
+- Every municipality of Japan has its code (booking/municipalities.py, from KEN_ALL); a
+  ward's space belongs to its designated city's file, its ward in 所在地_*.
 - CSV in UTF-8 with a BOM (Excel shows the Japanese; pandas reads it with utf-8-sig).
 """
 
@@ -20,7 +23,6 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -29,50 +31,17 @@ from flask_babel import force_locale
 from sqlalchemy.orm import Session, selectinload
 
 from booking import clock, labels, prefectures
+from booking import municipalities as codes
 from booking.formatting import hhmm, thousands
 from booking.models import Campaign, CampaignSlot, Space, Unit
+from booking.municipalities import Municipality, prefecture_code6, valid_code
+from booking.services import postal
+from booking.services.errors import DomainError
 from booking.services.spaces import public_spaces
 
 LIST_FILE = Path(__file__).resolve().parent.parent / "data" / "opendata_public_facilities.json"
 LICENCE = "CC BY 4.0"
 LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/deed.ja"
-
-# 5-digit 団体コード (without the check digit) of the municipalities the site knows
-# spaces in, by (prefecture code, name). Only these; any other city falls back to its
-# prefecture's code. 札幌市 and 静岡市 are checked against published 6-digit codes
-# (011002, 221007) in the tests; extend the table as operators join from more places.
-MUNICIPALITY_CODES: dict[tuple[int, str], str] = {
-    (1, "札幌市"): "01100",
-    (11, "吉川市"): "11243",
-    (13, "府中市"): "13206",
-    (20, "駒ヶ根市"): "20210",
-    (20, "立科町"): "20324",
-    (22, "静岡市"): "22100",
-    (35, "柳井市"): "35212",
-    (36, "徳島市"): "36201",
-}
-
-
-def check_digit(code5: str) -> str:
-    """The check digit of a 5-digit 団体コード (JIS X 0402 / 総務省): weights 6,5,4,3,2,
-    then (11 − sum mod 11), its last digit. 01100 → 2 (札幌市 011002)."""
-    if len(code5) != 5 or not code5.isdigit():
-        raise ValueError(code5)
-    total = sum(int(d) * w for d, w in zip(code5, (6, 5, 4, 3, 2), strict=True))
-    return str((11 - total % 11) % 10)
-
-
-def full_code(code5: str) -> str:
-    return code5 + check_digit(code5)
-
-
-def valid_code(code: str) -> bool:
-    return len(code) == 6 and code.isdigit() and check_digit(code[:5]) == code[5]
-
-
-def prefecture_code6(prefecture: int) -> str:
-    return full_code(f"{prefecture:02d}000")
-
 
 @cache
 def definition() -> dict:
@@ -84,29 +53,19 @@ def columns() -> list[str]:
     return [c["name"] for c in definition()["columns"]]
 
 
-@dataclass(frozen=True)
-class Municipality:
-    code: str  # 6 digits with the check digit
-    prefecture_code: int
-    name: str  # "" for a prefecture
-
-    @property
-    def label(self) -> str:
-        pref = prefectures.by_code(self.prefecture_code)
-        return (pref.name if pref else "") + self.name
-
-
 def municipality_of(space: Space) -> Municipality:
-    """The municipality a space is located in: the longest known name its city begins
-    with (静岡市葵区 → 静岡市); its prefecture when none is known."""
-    best = ""
-    for (pref, name), _code in MUNICIPALITY_CODES.items():
-        if pref == space.prefecture_code and space.city.startswith(name) and len(name) > len(best):
-            best = name
-    if best:
-        return Municipality(full_code(MUNICIPALITY_CODES[(space.prefecture_code, best)]),
-                            space.prefecture_code, best)
+    """The 地方公共団体 a space lies in (a designated city for its wards); its prefecture
+    when its city string names no municipality of that prefecture."""
+    place = codes.locate(space.prefecture_code, space.city)
+    if place:
+        return place.body
     return Municipality(prefecture_code6(space.prefecture_code), space.prefecture_code, "")
+
+
+def location_of(space: Space) -> Municipality:
+    """The municipality of the address itself: the ward in a designated city."""
+    place = codes.locate(space.prefecture_code, space.city)
+    return place.location if place else municipality_of(space)
 
 
 def _in(space: Space, code: str | None) -> bool:
@@ -170,23 +129,52 @@ def _hours(space: Space) -> tuple[str, str, str, str]:
     return days, start, end, ";".join(notes)
 
 
-def _remarks(space: Space, slots: list[CampaignSlot]) -> str:
-    """Fees (tax-included, per unit open to the public) and campaign slots, as text."""
-    parts = []
+def _fees(space: Space) -> str:
+    """The fees (tax-included) of the units open to the public, as text."""
     with force_locale("ja"):
         fees = [f"{u.name} {labels.price_label(u.price_amount, u.price_per)}"
                 for u in space.units if not u.members_only]
-        if fees:
-            parts.append("料金: " + ", ".join(fees))
-        for slot in slots:
-            price = ("無料" if not slot.price_amount
-                     else f"¥{thousands(slot.price_amount)}(税込)")
-            unit = next((u.name for u in space.units if u.id == slot.unit_id), "")
-            parts.append(f"キャンペーン「{slot.campaign.name}」 {unit} "
-                         f"{slot.start_date.isoformat()}〜{slot.end_date.isoformat()} "
-                         f"{hhmm(slot.daily_start_min)}-{hhmm(slot.daily_end_min)} "
-                         f"{slot.seats}席 {price}")
+    return "料金: " + ", ".join(fees) if fees else ""
+
+
+def _slots_text(space: Space, slots: list[CampaignSlot]) -> str:
+    """The public campaign slots, as text."""
+    parts = []
+    for slot in slots:
+        price = "無料" if not slot.price_amount else f"¥{thousands(slot.price_amount)}(税込)"
+        unit = next((u.name for u in space.units if u.id == slot.unit_id), "")
+        parts.append(f"キャンペーン「{slot.campaign.name}」 {unit} "
+                     f"{slot.start_date.isoformat()}〜{slot.end_date.isoformat()} "
+                     f"{hhmm(slot.daily_start_min)}-{hhmm(slot.daily_end_min)} "
+                     f"{slot.seats}席 {price}")
     return " / ".join(parts)
+
+
+def _address_parts(space: Space, pref_name: str, location: Municipality) -> tuple[str, str, str]:
+    """所在地_連結表記, 所在地_町字, 所在地_番地以下. The town is the postal code's 町域 when
+    the address goes on with it; otherwise the address is not split (no guessing)."""
+    address = space.address if space.address.startswith(pref_name) else pref_name + space.address
+    rest = address.removeprefix(pref_name)
+    for city in (location.name, codes.short_name(location.name), space.city):
+        if city and rest.startswith(city):
+            rest = rest.removeprefix(city)
+            break
+    else:
+        return address, "", ""
+    town = ""
+    if space.postal_code:
+        try:
+            town = postal.lookup(space.postal_code).town
+        except DomainError:
+            town = ""
+    if town and rest.startswith(town):
+        return address, town, rest.removeprefix(town).strip()
+    return address, "", ""
+
+
+def _postal_code(space: Space) -> str:
+    code = postal.normalise_code(space.postal_code)
+    return f"{code[:3]}-{code[3:]}" if code else ""
 
 
 def rows(session: Session, space_url: Callable[[Space], str],
@@ -197,30 +185,39 @@ def rows(session: Session, space_url: Callable[[Space], str],
     slots = _slots(session, [s.id for s in spaces])
     out = []
     for space in spaces:
-        m = municipality_of(space)
+        body, location = municipality_of(space), location_of(space)
         pref = prefectures.by_code(space.prefecture_code)
         pref_name = pref.name if pref else ""
         days, start, end, note = _hours(space)
-        address = space.address if space.address.startswith(pref_name) else pref_name + space.address
+        address, town, block = _address_parts(space, pref_name, location)
         values = {
-            "都道府県コード又は市区町村コード": m.code,
-            "NO": str(space.id),
-            "都道府県名": pref_name,
-            "市区町村名": m.name,
+            "全国地方公共団体コード": body.code,
+            "ID": str(space.id),
+            "地方公共団体名": body.label,
             "名称": space.name,
-            "住所": address,
+            "名称_英字": space.name_en,
+            "所在地_全国地方公共団体コード": location.code,
+            "所在地_連結表記": address,
+            "所在地_都道府県": pref_name,
+            "所在地_市区町村": location.name,
+            "所在地_町字": town,
+            "所在地_番地以下": block,
             "緯度": "" if space.lat is None else f"{space.lat:.6f}",
             "経度": "" if space.lon is None else f"{space.lon:.6f}",
             "電話番号": space.contact_phone,
+            "連絡先メールアドレス": space.contact_email,
+            "郵便番号": _postal_code(space),
             "団体名": space.organisation.name,
             "利用可能曜日": days,
             "開始時間": start,
             "終了時間": end,
-            "利用可能日時特記事項": note,
-            "説明": space.description,
+            "利用可能時間特記事項": note,
+            "説明": "\n".join(t for t in (space.description, _fees(space)) if t),
             "URL": space_url(space),
-            "備考": _remarks(space, slots.get(space.id, [])),
+            "備考": _slots_text(space, slots.get(space.id, [])),
         }
+        unknown = set(values) - set(columns())
+        assert not unknown, unknown  # a misspelt column would silently stay empty
         out.append({c: values.get(c, "") for c in columns()})
     return out
 
