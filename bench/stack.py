@@ -229,14 +229,26 @@ def http(method: str, url: str, body: dict | None = None, headers: dict | None =
         return error.code, dict(error.headers), error.read()
 
 
+def gunicorn_arguments(tree: Path = ROOT) -> list[str]:
+    """The settings and app of a checkout: the package's booking/gunicorn_conf.py, or the
+    root gunicorn.conf.py and wsgi.py of commits before the move."""
+    if (tree / "booking" / "gunicorn_conf.py").exists():
+        return ["-c", "python:booking.gunicorn_conf", "booking.wsgi:app"]
+    return ["-c", str(tree / "gunicorn.conf.py"), "wsgi:app"]
+
+
 class AppServer:
     """gunicorn with the production settings (booking/gunicorn_conf.py), on a loopback port of its own."""
 
     def __init__(self, env: dict[str, str], *, port: int | None = None, workers: int | None = None,
                  threads: int | None = None, log_path: Path | None = None,
-                 name: str = "app") -> None:
+                 name: str = "app", tree: Path | None = None) -> None:
         self.port = port or free_port()
+        # The checkout whose code it serves (bench/ab.py: a git worktree of another commit);
+        # its folder goes first on the import path, before the venv's editable install.
+        self.tree = Path(tree or ROOT)
         self.env = dict(env)
+        self.env["PYTHONPATH"] = str(self.tree)
         self.env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"
         if workers is not None:
             self.env["WEB_CONCURRENCY"] = str(workers)
@@ -254,8 +266,8 @@ class AppServer:
         log = self.log_path.open("ab")  # closed in stop()
         self._log = log
         self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "python:booking.gunicorn_conf", "booking.wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [str(BIN / "gunicorn"), *gunicorn_arguments(self.tree)],
+            cwd=self.tree, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -10,6 +10,7 @@ Redis (DATABASE_URL, REDIS_URL: see README "Running two app servers").
 | `GUNICORN_BIND` | `$HOST:$PORT` = `127.0.0.1:8000` | address to listen on |
 | `WEB_CONCURRENCY` | 2 × cores + 1 | worker processes |
 | `GUNICORN_THREADS` | 4 | threads per worker (gthread; 1 = sync workers) |
+| `GUNICORN_WORKER_CLASS` | from the threads | `sync`, `gthread` or `gevent` (benchmarks: bench/workers.py) |
 | `GUNICORN_TIMEOUT` | 30 | seconds before a stuck worker is restarted |
 | `GUNICORN_MAX_REQUESTS` | 10000 | recycle a worker after that many requests (0: never) |
 | `FORWARDED_ALLOW_IPS` | `127.0.0.1` | proxies whose X-Forwarded-* headers are trusted |
@@ -31,7 +32,7 @@ workers = int(_env("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2 + 1)))
 # Requests mostly wait on PostgreSQL, so a few threads per process keep the cores busy; the
 # threaded worker also keeps connections alive behind a proxy, which sync workers cannot.
 threads = int(_env("GUNICORN_THREADS", "4"))
-worker_class = "gthread" if threads > 1 else "sync"
+worker_class = _env("GUNICORN_WORKER_CLASS") or ("gthread" if threads > 1 else "sync")
 timeout = int(_env("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(_env("GUNICORN_KEEPALIVE", "5"))

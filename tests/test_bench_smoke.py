@@ -44,3 +44,32 @@ def test_run_all_smoke():
     # unanswered, at most one per connection and run that books (warm-up and two benchmarks).
     check = report["bookings_check"]
     assert 0 <= check["rows_in_db"] - check["answered_201"] <= 3 * report["settings"]["connections"]
+
+
+def test_ab_smoke():
+    """bench.ab: HEAD against the work tree, 2 rounds of 1 s each on tiny data: it runs,
+    both servers answer, the ratios are printed, the hot units end at their capacity and
+    the temporary git worktree is gone afterwards."""
+    done = subprocess.run([sys.executable, "-m", "bench.ab", "--a", "HEAD", "--b", "WORKTREE",
+                           "--smoke", "book-hot"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "x A [spread]" in done.stdout and "seats/s x A" in done.stdout, done.stdout[-3000:]
+    path = Path(done.stdout.strip().splitlines()[-1].removeprefix("JSON: "))
+    report = json.loads(path.read_text())
+    assert [s["label"] for s in report["sides"]] == ["A", "B"]
+    assert len(report["rounds"]) == 2 * 2  # rounds x sides
+    for record in report["rounds"]:
+        assert record["cpu_check_ms"] > 0 and len(record["load_average"]) == 3
+        assert not any(code.startswith("5") for code in record["statuses"]), record
+    hot = report["summary"]["book-hot"]
+    assert hot["A"]["rps"] > 0 and hot["B"]["rps"] > 0
+    assert hot["B"]["ratio"]["rps"]["pairs"] == 2 and hot["B"]["ratio"]["seats_per_s"]["pairs"] == 2
+    assert hot["B"]["server_p50"] is not None  # the access log's duration_ms was read
+    for side in ("A", "B"):
+        # each round a fresh hot unit of 3 seats: exactly 3 answered 201 and held each time
+        assert hot[side]["all_exactly_capacity"], hot
+        assert hot[side]["statuses"]["201"] == 2 * 3, hot
+    assert report["over_capacity"] == [] and report["redis_keys_left"] == 0
+    trees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert "bench-ab-" not in trees, trees
