@@ -10,8 +10,9 @@ from datetime import date
 import sqlalchemy as sa
 
 from booking.extensions import db
-from booking.models import Space
+from booking.models import Organisation, OrgKind, Space
 from booking.seeds import demo
+from booking.services import receipts
 
 DAY = date(2019, 7, 1)  # the demo alone, without its history (tests/test_seed_history.py)
 
@@ -51,3 +52,14 @@ def test_seeding_an_older_demo_fills_the_empty_contacts_only(app):
     demo.load(db.session, today=DAY)  # a third time: nothing changes
     db.session.commit()
     assert {slug: (s.contact_email, s.contact_phone) for slug, s in _spaces().items()} == filled
+
+
+def test_one_demo_operator_issues_qualified_invoices_the_others_plain_receipts(app):
+    demo.load(db.session, today=DAY)
+    db.session.commit()
+    numbers = {o.name: o.invoice_registration_number
+               for o in db.session.scalars(sa.select(Organisation)
+                                           .where(Organisation.kind == OrgKind.OPERATOR))}
+    assert numbers.pop("エニシア静岡") == "T7123456789012"
+    assert receipts.valid_registration_number("T7123456789012")
+    assert numbers and not any(numbers.values())

@@ -62,6 +62,11 @@ ORGANISATIONS = [
     ("デモ商事株式会社", "Demo Trading Co., Ltd.", OrgKind.COMPANY, 13, "東京都千代田区丸の内1-1"),
 ]
 
+# The demo's qualified invoices (適格請求書): one operator has a registration number, made up
+# and valid by its check digit only; the others issue plain receipts (領収書), so the demo
+# shows both.
+REGISTRATION_NUMBERS = {"エニシア静岡": "T7123456789012"}
+
 USERS = [
     # email, name, organisation (None = site admin)
     ("admin@example.jp", "サイト管理者", None),
@@ -343,6 +348,8 @@ def load(session: Session, today: date | None = None) -> dict[str, int]:
         )
         orgs[name] = org
         count("organisations", new)
+        if name in REGISTRATION_NUMBERS and not org.invoice_registration_number:
+            org.invoice_registration_number = REGISTRATION_NUMBERS[name]
 
     for email, name, org_name in USERS:
         user = session.scalar(sa.select(User).where(User.email == email))
