@@ -112,19 +112,20 @@ def resolve(rev: str) -> str:
 @contextlib.contextmanager
 def worktrees(sides: list[Side], folder: Path) -> Iterator[None]:
     """A detached git worktree per side that names a commit; removed afterwards."""
-    made: list[Path] = []
+    made: dict[str, Path] = {}
     try:
         for side in sides:
             if side.rev == WORKTREE:
                 side.tree = ROOT
                 continue
-            path = folder / f"tree-{side.label}".replace(" ", "_")
-            git("worktree", "add", "--detach", str(path), side.commit.split("+")[0])
-            made.append(path)
-            side.tree = path
+            if side.commit not in made:  # sides of one commit share its worktree
+                path = folder / f"tree-{len(made) + 1}-{side.commit}"
+                git("worktree", "add", "--detach", str(path), side.commit)
+                made[side.commit] = path
+            side.tree = made[side.commit]
         yield
     finally:
-        for path in made:
+        for path in made.values():
             with contextlib.suppress(subprocess.CalledProcessError):
                 git("worktree", "remove", "--force", str(path))
         with contextlib.suppress(subprocess.CalledProcessError):

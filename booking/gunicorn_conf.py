@@ -12,7 +12,7 @@ Redis (DATABASE_URL, REDIS_URL: see README "Running two app servers").
 | `GUNICORN_THREADS` | 4 | threads per worker (gthread; 1 = sync workers) |
 | `GUNICORN_WORKER_CLASS` | from the threads | `sync`, `gthread` or `gevent` (benchmarks: bench/workers.py) |
 | `GUNICORN_TIMEOUT` | 30 | seconds before a stuck worker is restarted |
-| `GUNICORN_MAX_REQUESTS` | 10000 | recycle a worker after that many requests (0: never) |
+| `GUNICORN_MAX_REQUESTS` | 0 (off) | recycle a worker after that many requests, ± half of it |
 | `FORWARDED_ALLOW_IPS` | `127.0.0.1` | proxies whose X-Forwarded-* headers are trusted |
 | `LOG_LEVEL`, `LOG_FORMAT` | `info`, `json` | gunicorn's own lines in the app's JSON format |
 | `GUNICORN_ACCESSLOG` | unset | gunicorn's access log (the app already logs each request with its id) |
@@ -37,10 +37,13 @@ timeout = int(_env("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(_env("GUNICORN_KEEPALIVE", "5"))
 backlog = int(_env("GUNICORN_BACKLOG", "2048"))
-# Recycling bounds the memory a long-lived worker can grow to; jitter keeps the workers of
-# one server from restarting together.
-max_requests = int(_env("GUNICORN_MAX_REQUESTS", "10000"))
-max_requests_jitter = max(1, max_requests // 10) if max_requests else 0
+# Worker recycling is off: a restarted worker reloads the app and the whole in-memory
+# catalogue, and with recycling every 10,000 requests those reloads showed as 165-411 ms p95
+# spikes in the benchmarks (issue 22). A deployment that wants it (to bound a leak) sets
+# GUNICORN_MAX_REQUESTS; the jitter is then half of it, so the workers of a server restart
+# far apart instead of together.
+max_requests = int(_env("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 2
 # Each worker opens its own database pool after the fork: no connection is shared.
 preload_app = False
 forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS", "127.0.0.1")
