@@ -44,6 +44,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -484,6 +485,9 @@ def settings_defaults() -> dict[str, str]:
 def run(sides: list[Side], benchmarks: list[str], args, kind: str = "ab") -> dict:
     if not wrk_available():
         sys.exit("wrk is not installed: apt-get install --no-upgrade wrk")
+    # A TERM (a background run stopped with kill) unwinds like ^C: servers stopped, the
+    # worktrees removed, the database dropped unless kept.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report: dict = {"kind": kind, "machine": machine(), "settings": vars(args).copy(),
                     "benchmarks": benchmarks}
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp, \
