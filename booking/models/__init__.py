@@ -27,7 +27,7 @@ from booking.models.organisations import (
 from booking.models.spaces import (
     AMENITIES,
     CapacityOverride,
-    CatalogueVersion,
+    CatalogueChange,
     Closure,
     OpeningHours,
     Photo,
@@ -51,7 +51,7 @@ from booking.models.system import (
 __all__ = [
     "AMENITIES", "HOLDING_STATUSES", "NOT_MADE_STATUSES", "ApiToken", "AuditEntry", "Base", "Booking",
     "BookingAttendee", "BookingExtra", "BookingSeries", "BookingStatus", "Campaign",
-    "CampaignExtra", "CampaignSlot", "CapacityOverride", "CatalogueVersion",
+    "CampaignExtra", "CampaignSlot", "CapacityOverride", "CatalogueChange",
     "Closure", "DocumentKind", "Eligibility", "IdempotencyRecord", "Invitation", "JobRun", "Membership",
     "NationalCampaign", "OpeningHours", "OrgKind",
     "Organisation", "OutboxMessage", "Photo", "PricePer", "Receipt", "ReceiptCounter",

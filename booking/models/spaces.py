@@ -282,14 +282,24 @@ class SpaceMember(Base):
     company: Mapped[Organisation | None] = relationship()
 
 
-class CatalogueVersion(Base):
-    """One row whose number changes in the same transaction as any change to what search
-    holds in memory per process: spaces, units, opening hours, organisations, closures,
-    capacity overrides, campaigns and their slots (booking.services.catalogue bumps it and
-    reloads when it differs)."""
+class CatalogueChange(Base):
+    """The search catalogue's change log: one row per space whose catalogue entry (the
+    space, its units and opening hours, what touches its units: closures, capacity
+    overrides, offered campaign slots; its organisation's approval) a transaction changed,
+    written in that transaction (booking.services.catalogue). A process refreshes only the
+    spaces named since the position it holds; space_id NULL means everything (SQL that
+    bypassed the Session: `derived.rebuild`). Inserts never wait on each other, so unrelated
+    edits do not queue behind one row.
 
-    __tablename__ = "catalogue_version"
-    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+    `txid` is the writing transaction's id on PostgreSQL (pg_current_xact_id()): a reader
+    asks for the rows of the transactions its last snapshot did not see (in progress, or
+    begun after it), so a change committed late under an early id is never missed. On
+    SQLite writers run one at a time and ids grow in commit order (txid stays NULL)."""
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    version: Mapped[int] = mapped_column(sa.BigInteger)
+    __tablename__ = "catalogue_changes"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                                    primary_key=True)
+    space_id: Mapped[int | None]  # no foreign key: a deleted space's removal is news too
+    changed_at: Mapped[datetime] = mapped_column(default=clock.now)
+    txid: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)

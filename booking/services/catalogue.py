@@ -1,21 +1,36 @@
 """The search catalogue: every public space (Space.is_public: published, of an approved
-organisation) with its units and opening hours, and what touches units on some days
-(closures, capacity overrides, offered campaign slots), held in memory per process.
+organisation) with its units and opening hours, what touches units on some days
+(closures, capacity overrides, offered campaign slots), and what a result page shows of
+them (names, address, access, amenities), held in memory per process.
 
 Reading those rows for every search was most of its cost: a search near a big city
-covers thousands of units. They change rarely, so each process keeps them and checks one
-number per search, `catalogue_version`, which changes in the same transaction as any
-change to spaces, units, opening hours, organisations, closures, capacity overrides,
-campaigns or their slots:
+covers thousands of units. They change rarely, and a change concerns a few spaces, so
+each process keeps them and follows a change log (`catalogue_changes`, one row per space
+a transaction changed, written in that transaction):
 
-- hooks on every Session (registered by `install()`, which create_app calls) mark such
-  changes (flushed objects, ORM statements) and bump the number just before commit, so
-  the version row is the last lock a transaction takes and a reader that sees the new
-  number also sees the new rows;
+- hooks on every Session (registered by `install()`, which create_app calls) note what a
+  flush or an ORM statement changed (spaces, units, opening hours, closures, capacity
+  overrides, campaign slots, campaigns, organisations) and, just before commit, insert
+  one row per space concerned. Inserts never wait on each other: unrelated edits do not
+  queue behind one row (the single `catalogue_version` row this replaced was every such
+  transaction's last lock);
+- every search asks for the rows it has not seen (1 query, the one it always made) and
+  reads again only the spaces they name (4 small queries), never the whole catalogue; a
+  row without a space (`changed_everything`: SQL that bypassed the Session) reloads all;
+- PostgreSQL: ids are taken before commit, so a change may commit after a higher one was
+  seen. A process therefore holds the snapshot of its last look (xmax and the
+  transactions then in progress) and asks for the rows of exactly the transactions that
+  snapshot did not see (`txid`, pg_current_xact_id()): none is missed, none read twice.
+  SQLite runs one writer at a time, so its ids grow in commit order: rows after the last;
 - every booking advances its unit's `lock_version` with an ORM UPDATE: such statements
-  say `execution_options(catalogue_unchanged=True)`, or each booking would reload;
+  say `execution_options(catalogue_unchanged=True)`, or each booking would count as a
+  change;
 - SQL that bypasses the Session must call `derived.rebuild` (`flask rebuild-loads` and
   bench/generate.py do).
+
+The change log is not pruned by the application: rows are small (60 edits a minute make
+about 90,000 a day) and only the newest are ever read (an index on txid; on SQLite, the
+primary key).
 """
 
 from __future__ import annotations
@@ -23,33 +38,38 @@ from __future__ import annotations
 import gc
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, SessionTransaction
 
+from booking import clock
 from booking.db import install_listeners
 from booking.models import (
     Campaign,
     CampaignSlot,
     CapacityOverride,
-    CatalogueVersion,
+    CatalogueChange,
     Closure,
     OpeningHours,
     Organisation,
     PricePer,
     Space,
+    SpaceKind,
     Unit,
+    UnitKind,
 )
 from booking.services import availability
 
 CELL_DEGREES = 0.1  # the grid that finds the spaces near a point
-_CHANGED = "catalogue_changed"
+# Above this many spaces in one refresh, reading everything again is as quick.
+MOST_TO_REFRESH = 2000
+_CHANGED = "catalogue_changed"  # session.info: what this transaction changed (keys)
+_EVERYTHING = ("all", 0)
 _WATCHED = (Space, Unit, OpeningHours, Organisation, Closure, CapacityOverride, Campaign,
             CampaignSlot)
 
@@ -59,16 +79,23 @@ class Hours(NamedTuple):
     closes_min: int
 
 
+class Photo(NamedTuple):
+    """What a result card shows of a space's photo."""
+
+    filename: str
+    alt: str
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogueUnit:
     id: int
     space_id: int
     space: CatalogueSpace = field(compare=False, repr=False)
-    kind: str
+    kind: UnitKind
     capacity: int
     fits_people: int
     price_amount: int
-    price_per: str
+    price_per: PricePer
     members_only: bool
     checkin_min: int
     checkout_min: int
@@ -79,6 +106,11 @@ class CatalogueUnit:
     # The shortest booking in price units: an hourly unit searched by date alone is
     # offered when it has a free stretch this many hours long.
     min_length: int = 1
+    name: str = ""
+    name_en: str = ""
+
+    def display_name(self, locale: str = "ja") -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
 
 
 @dataclass(slots=True)
@@ -88,16 +120,39 @@ class CatalogueSpace:
     lon: float | None
     prefecture_code: int
     closed_on_holidays: bool
-    amenities: frozenset[str]
-    units: list[CatalogueUnit] = field(default_factory=list)
+    amenity_set: frozenset[str]
+    units: list[CatalogueUnit] = field(default_factory=list)  # cheapest first
     # The opening hours (minutes) Monday to Sunday, None when closed, then whether it
     # closes on public holidays: spaces that share it share their windows, which searches
     # work out once per pattern.
     week: tuple = ()
+    # What a result page shows (as the model Space names it).
+    slug: str = ""
+    kind: SpaceKind = SpaceKind.COWORKING
+    name: str = ""
+    name_en: str = ""
+    city: str = ""
+    address: str = ""
+    nearest_station: str = ""
+    access: str = ""
+    access_en: str = ""
+    amenities: tuple[str, ...] = ()  # in the space's own order
+    photos: tuple[Photo, ...] = ()  # set on a result page's copy only (search, photos=True)
 
     def hours_on(self, weekday: int) -> Hours | None:
         """What availability reads, as of the model's Space."""
         return self.week[weekday]
+
+    def display_name(self, locale: str = "ja") -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+    def display_access(self, locale: str = "ja") -> str:
+        return self.access_en if locale == "en" and self.access_en else self.access
+
+    @property
+    def units_in_order(self) -> list[CatalogueUnit]:
+        """Its units as the space page lists them (by id)."""
+        return sorted(self.units, key=lambda u: u.id)
 
 
 def _cell(lat: float, lon: float) -> tuple[int, int]:
@@ -109,20 +164,34 @@ def _cell(lat: float, lon: float) -> tuple[int, int]:
 Touch = tuple[date, date, int | None]
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Where a held catalogue stands in the change log. PostgreSQL: the snapshot of the
+    last look (`xmax`, and `xip`, the transactions then in progress); SQLite: the last id."""
+
+    last_id: int = 0
+    xmax: int | None = None
+    xip: tuple[int, ...] = ()
+
+
 class Catalogue:
-    def __init__(self, version: int, spaces: list[CatalogueSpace],
+    def __init__(self, mark: Mark, spaces: dict[int, CatalogueSpace],
                  touches: dict[int, list[Touch]]) -> None:
-        self.version = version
-        self.spaces = spaces
+        self.mark = mark
+        self.by_id = spaces
         self.touches = touches  # unit id -> what touches it
         self.by_prefecture: dict[int, list[CatalogueSpace]] = {}
         # Each space with its coordinates (the spaces without any are in no cell).
         self._grid: dict[tuple[int, int], list[tuple[float, float, CatalogueSpace]]] = {}
-        for space in spaces:
+        for space in spaces.values():
             self.by_prefecture.setdefault(space.prefecture_code, []).append(space)
             if space.lat is not None and space.lon is not None:
                 self._grid.setdefault(_cell(space.lat, space.lon), []).append(
                     (space.lat, space.lon, space))
+
+    @property
+    def spaces(self) -> Iterable[CatalogueSpace]:
+        return self.by_id.values()
 
     def in_box(self, south: float, north: float, west: float, east: float
                ) -> Iterator[CatalogueSpace]:
@@ -134,47 +203,122 @@ class Catalogue:
                     if south <= lat <= north and west <= lon <= east:
                         yield space
 
+    def refreshed(self, mark: Mark, ids: set[int], found: dict[int, CatalogueSpace],
+                  touches: dict[int, list[Touch]]) -> Catalogue:
+        """A new catalogue with the spaces `ids` as read again (`found`: those still
+        public; what touches their units, `touches`); everything else is shared with this
+        one, which searches running now go on reading unchanged."""
+        new = object.__new__(Catalogue)
+        new.mark = mark
+        by_id = dict(self.by_id)
+        new_touches = dict(self.touches)
+        prefectures: set[int] = set()
+        cells: set[tuple[int, int]] = set()
 
-def load(connection: sa.Connection, version: int) -> Catalogue:
-    """Read the catalogue (3 queries)."""
+        def note(space: CatalogueSpace) -> None:
+            prefectures.add(space.prefecture_code)
+            if space.lat is not None and space.lon is not None:
+                cells.add(_cell(space.lat, space.lon))
+
+        for space_id in ids:
+            if (old := by_id.pop(space_id, None)) is not None:
+                note(old)
+                for unit in old.units:
+                    new_touches.pop(unit.id, None)
+        for space_id, space in found.items():
+            by_id[space_id] = space
+            note(space)
+        new_touches.update(touches)
+        new.by_id, new.touches = by_id, new_touches
+        new.by_prefecture = dict(self.by_prefecture)
+        for code in prefectures:
+            kept = [s for s in self.by_prefecture.get(code, ()) if s.id not in ids]
+            kept += [s for s in found.values() if s.prefecture_code == code]
+            new.by_prefecture[code] = kept
+        new._grid = dict(self._grid)
+        for cell in cells:
+            entries = [e for e in self._grid.get(cell, ()) if e[2].id not in ids]
+            entries += [(s.lat, s.lon, s) for s in found.values()
+                        if s.lat is not None and s.lon is not None
+                        and _cell(s.lat, s.lon) == cell]
+            if entries:
+                new._grid[cell] = entries
+            else:
+                new._grid.pop(cell, None)
+        return new
+
+
+def load(connection: sa.Connection, mark: Mark) -> Catalogue:
+    """Read the whole catalogue (4 queries)."""
+    spaces, touches = _read(connection, None)
+    return Catalogue(mark, spaces, touches)
+
+
+def _read(connection: sa.Connection, space_ids: list[int] | None
+          ) -> tuple[dict[int, CatalogueSpace], dict[int, list[Touch]]]:
+    """The public spaces (all, or those of `space_ids`), and what touches their units
+    (all units' when reading all): 4 queries."""
     text = sa.String()
+
+    def only(column: Any) -> list:
+        return [] if space_ids is None else [column.in_(space_ids)]
+
     spaces: dict[int, CatalogueSpace] = {}
     patterns: dict[tuple, tuple] = {}  # one object per distinct value (terms, weeks)
+    kinds: dict[str, Any] = {}
+    for (space_id, lat, lon, prefecture_code, closed_on_holidays, amenities, slug, kind, name,
+         name_en, city, address, station, access, access_en) in connection.execute(
+        sa.select(Space.id, Space.lat, Space.lon, Space.prefecture_code,
+                  Space.closed_on_holidays, Space.amenities, Space.slug,
+                  sa.type_coerce(Space.kind, text), Space.name, Space.name_en, Space.city,
+                  Space.address, Space.nearest_station, Space.access, Space.access_en)
+        .where(Space.is_public, *only(Space.id))
+    ).all():
+        listed = tuple(amenities or ())
+        spaces[space_id] = CatalogueSpace(
+            space_id, lat, lon, prefecture_code, closed_on_holidays, frozenset(listed),
+            slug=slug, kind=kinds.get(kind) or kinds.setdefault(kind, SpaceKind(kind)),
+            name=name, name_en=name_en, city=city, address=address, nearest_station=station,
+            access=access, access_en=access_en, amenities=listed)
     for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
-         min_length, lat, lon, amenities, closed_on_holidays, prefecture_code) in connection.execute(
+         min_length, name, name_en) in connection.execute(
         sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
                   Unit.fits_people, Unit.price_amount, sa.type_coerce(Unit.price_per, text),
                   Unit.members_only, Unit.checkin_min, Unit.checkout_min, Unit.min_length,
-                  Space.lat, Space.lon,
-                  Space.amenities, Space.closed_on_holidays, Space.prefecture_code)
-        .join(Space, Unit.space_id == Space.id)
-        .where(Space.is_public)
-        .order_by(Unit.space_id, Unit.id)
+                  Unit.name, Unit.name_en)
+        .where(*only(Unit.space_id)).order_by(Unit.space_id, Unit.id)
     ).all():
-        space = spaces.get(space_id)
-        if space is None:
-            space = spaces[space_id] = CatalogueSpace(
-                space_id, lat, lon, prefecture_code, closed_on_holidays,
-                frozenset(amenities or ()))
-        terms = (members_only, price, kind, fits)
-        space.units.append(CatalogueUnit(unit_id, space_id, space, kind, capacity, fits, price, per,
-                                         members_only, checkin, checkout,
-                                         per == PricePer.NIGHT,
-                                         patterns.setdefault(terms, terms), min_length))
+        if (space := spaces.get(space_id)) is None:
+            continue  # not public
+        unit_kind = kinds.get(kind) or kinds.setdefault(kind, UnitKind(kind))
+        price_per = kinds.get(per) or kinds.setdefault(per, PricePer(per))
+        terms = (members_only, price, unit_kind, fits)
+        space.units.append(CatalogueUnit(
+            unit_id, space_id, space, unit_kind, capacity, fits, price, price_per,
+            members_only, checkin, checkout, price_per == PricePer.NIGHT,
+            patterns.setdefault(terms, terms), min_length, name, name_en))
     hours: dict[int, dict[int, Hours]] = {}  # space id -> weekday -> hours
     for space_id, weekday, opens, closes in connection.execute(
         sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
-                  OpeningHours.closes_min)
+                  OpeningHours.closes_min).where(*only(OpeningHours.space_id))
     ).all():
         hours.setdefault(space_id, {})[weekday] = Hours(opens, closes)
     touches: dict[int, list[Touch]] = {}
     no_price = sa.null().cast(sa.Integer)
+    units_of = (None if space_ids is None
+                else sa.select(Unit.id).where(Unit.space_id.in_(space_ids)).scalar_subquery())
+
+    def of_units(column: Any) -> list:
+        return [] if units_of is None else [column.in_(units_of)]
+
     for unit_id, first, last, price in connection.execute(sa.union_all(
-        sa.select(Closure.unit_id, Closure.start_date, Closure.end_date, no_price),
+        sa.select(Closure.unit_id, Closure.start_date, Closure.end_date, no_price)
+        .where(*of_units(Closure.unit_id)),
         sa.select(CapacityOverride.unit_id, CapacityOverride.day, CapacityOverride.day,
-                  no_price),
+                  no_price).where(*of_units(CapacityOverride.unit_id)),
         availability.offered_slots(CampaignSlot.unit_id, CampaignSlot.start_date,
-                                   CampaignSlot.end_date, CampaignSlot.price_amount),
+                                   CampaignSlot.end_date, CampaignSlot.price_amount)
+        .where(*of_units(CampaignSlot.unit_id)),
     )).all():
         touches.setdefault(unit_id, []).append((first, last, price))
     for space in spaces.values():
@@ -183,53 +327,133 @@ def load(connection: sa.Connection, version: int) -> Catalogue:
         space.week = patterns.setdefault(week, week)
         # Cheapest first: the first unit that qualifies gives the space's price.
         space.units.sort(key=lambda u: (u.price_amount, u.id))
-    return Catalogue(version, list(spaces.values()), touches)
+    return spaces, touches
+
+
+# --- following the change log ---------------------------------------------------------------
+
+_NEVER = 2 ** 62  # an xmax no transaction reaches: a look that asks for no rows
+_POLL_PG = sa.text(
+    "SELECT s.snap::text, c.id, c.space_id FROM (SELECT pg_current_snapshot() AS snap) AS s "
+    "LEFT JOIN catalogue_changes AS c "
+    "ON c.txid >= :xmax OR c.txid = ANY(CAST(:xip AS bigint[]))")
+
+
+def _look(connection: sa.Connection, mark: Mark | None) -> tuple[Mark, set[int | None]]:
+    """The spaces changed since `mark` (None among them: everything), and the new mark
+    (1 query). Without a mark: only the mark, for a full load."""
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(_POLL_PG, {
+            "xmax": _NEVER if mark is None or mark.xmax is None else mark.xmax,
+            "xip": [] if mark is None else list(mark.xip)}).all()
+        _xmin, xmax, xip = rows[0][0].split(":")
+        new = Mark(xmax=int(xmax), xip=tuple(int(x) for x in xip.split(",") if x))
+        return new, {space_id for _, row_id, space_id in rows if row_id is not None}
+    if mark is None:
+        last = connection.execute(sa.select(sa.func.max(CatalogueChange.id))).scalar() or 0
+        return Mark(last_id=last), set()
+    rows = connection.execute(
+        sa.select(CatalogueChange.id, CatalogueChange.space_id)
+        .where(CatalogueChange.id > mark.last_id)).all()
+    if not rows:
+        return mark, set()
+    return Mark(last_id=max(i for i, _ in rows)), {space_id for _, space_id in rows}
 
 
 def version(connection: sa.Connection) -> int:
-    return connection.execute(
-        sa.select(CatalogueVersion.version).where(CatalogueVersion.id == 1)).scalar() or 0
+    """The newest change's id (0 before any): what tests compare."""
+    return connection.execute(sa.select(sa.func.max(CatalogueChange.id))).scalar() or 0
 
 
 _held: WeakKeyDictionary[sa.Engine, Catalogue] = WeakKeyDictionary()
 _loading = threading.Lock()
+# What this process did to follow the log (tests and benchmarks read it): full loads,
+# refreshes of some spaces, and the spaces read again.
+counts = {"full": 0, "refreshes": 0, "spaces_refreshed": 0}
 
 
 def current(session: Session) -> Catalogue:
-    """This process's catalogue of the session's database, reloaded when its version has
-    changed (1 query when it has not)."""
+    """This process's catalogue of the session's database, with the changes committed
+    since it last looked applied (1 query when there are none)."""
     session.flush()
     connection = session.connection()
-    wanted = version(connection)
     if session.info.get(_CHANGED):
         # This transaction changed the catalogue and has not committed: read it as this
         # transaction sees it, and keep it from the other sessions.
-        return load(connection, wanted)
+        return load(connection, Mark())
     engine = connection.engine
     held = _held.get(engine)
-    if held is None or held.version != wanted:
-        with _loading:  # one thread of the process reloads, the others wait for it
-            held = _held.get(engine)
-            if held is None or held.version != wanted:
-                held = _held[engine] = load(connection, wanted)
-                # Tens of thousands of long-lived objects: every full pass of the cyclic
-                # collector walked them, pausing searches by 100 ms and more. Frozen, it
-                # skips them. Unfrozen first, so that what the last reload froze and is
-                # garbage now (the old catalogue, ended sessions) is collected.
-                gc.unfreeze()
-                gc.collect()
-                gc.freeze()
+    looked: tuple[Mark, set[int | None]] | None = None
+    if held is not None:
+        looked = mark, changed = _look(connection, held.mark)
+        if not changed:
+            if mark != held.mark:
+                held.mark = mark  # same spaces, a later snapshot (an atomic swap)
+            return held
+    with _loading:  # one thread of the process reads, the others wait for it
+        latest = _held.get(engine)
+        if latest is not held:  # another thread read meanwhile: look again from its mark
+            held, looked = latest, None
+        if held is None:
+            mark, _ = _look(connection, None)
+            return _full(engine, connection, mark)
+        mark, changed = looked or _look(connection, held.mark)
+        if not changed:
+            held.mark = mark
+            return held
+        if None in changed or len(changed) > MOST_TO_REFRESH:
+            return _full(engine, connection, mark)
+        ids = {i for i in changed if i is not None}
+        found, touches = _read(connection, sorted(ids))
+        held = _held[engine] = held.refreshed(mark, ids, found, touches)
+        counts["refreshes"] += 1
+        counts["spaces_refreshed"] += len(ids)
+        return held
+
+
+def _full(engine: sa.Engine, connection: sa.Connection, mark: Mark) -> Catalogue:
+    held = _held[engine] = load(connection, mark)
+    counts["full"] += 1
+    _freeze()
     return held
 
 
-def bump(connection: sa.Connection) -> None:
-    """Tell every process that the catalogue changed (it reloads on its next search)."""
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    connection.execute(insert(CatalogueVersion).values(id=1, version=1).on_conflict_do_update(
-        index_elements=["id"], set_={"version": CatalogueVersion.version + 1}))
+def _freeze() -> None:
+    # Tens of thousands of long-lived objects: every full pass of the cyclic collector
+    # walked them, pausing searches by 100 ms and more. Frozen, it skips them. Unfrozen
+    # first, so that what the last reload froze and is garbage now (the old catalogue,
+    # ended sessions) is collected.
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def _txid(connection: sa.Connection) -> sa.ColumnElement | None:
+    if connection.dialect.name != "postgresql":
+        return None
+    return sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+
+
+def note_changes(connection: sa.Connection, space_ids: Iterable[int | None]) -> None:
+    """Write the change log's rows for these spaces (None: everything), in the caller's
+    transaction."""
+    ids = sorted(set(space_ids), key=lambda i: -1 if i is None else i)
+    if not ids:
+        return
+    now, txid = clock.now(), _txid(connection)
+    connection.execute(sa.insert(CatalogueChange).values(
+        [{"space_id": i, "changed_at": now, "txid": txid} for i in ids]))
+
+
+def changed_everything(connection: sa.Connection) -> None:
+    """Tell every process to read the whole catalogue again on its next search (after SQL
+    that bypassed the Session)."""
+    note_changes(connection, [None])
 
 
 # --- noticing changes ------------------------------------------------------------------------
+
+Key = tuple[str, int]  # ("space" | "unit" | "org" | "campaign", id), or _EVERYTHING
 
 
 def _columns_changed(obj: object) -> bool:
@@ -238,37 +462,108 @@ def _columns_changed(obj: object) -> bool:
                for column in state.mapper.column_attrs if column.key != "lock_version")
 
 
-def _before_flush(session: Session, _context, _instances) -> None:
-    if session.info.get(_CHANGED):
-        return
-    if any(isinstance(obj, _WATCHED) for obj in (*session.new, *session.deleted)) or any(
-            isinstance(obj, _WATCHED) and _columns_changed(obj) for obj in session.dirty):
-        session.info[_CHANGED] = True
+def _value(obj: object, key: str) -> int | None:
+    """An attribute as flushed, without loading anything (a deleted row cannot be)."""
+    state = sa.inspect(obj)
+    value = state.dict.get(key)
+    if value is None:
+        value = state.committed_state.get(key)
+    return value if isinstance(value, int) else None
+
+
+def _keys(obj: object) -> list[Key]:
+    if isinstance(obj, Space | Organisation | Campaign):
+        kind = "space" if isinstance(obj, Space) else (
+            "org" if isinstance(obj, Organisation) else "campaign")
+        state: InstanceState = sa.inspect(obj)
+        ident = state.identity
+        return [(kind, ident[0])] if ident else [_EVERYTHING]
+    if isinstance(obj, Unit | OpeningHours):
+        kind, column = "space", "space_id"
+    else:  # Closure, CapacityOverride, CampaignSlot
+        kind, column = "unit", "unit_id"
+    found = [(kind, v) for v in {_value(obj, column),
+                                 *sa.inspect(obj).attrs[column].history.deleted} if v]
+    return found or [_EVERYTHING]
+
+
+def _after_flush(session: Session, _context) -> None:
+    keys: set[Key] = set()
+    for obj in (*session.new, *session.deleted):
+        if isinstance(obj, _WATCHED):
+            keys.update(_keys(obj))
+    for obj in session.dirty:
+        if isinstance(obj, _WATCHED) and _columns_changed(obj):
+            keys.update(_keys(obj))
+    if keys:
+        session.info.setdefault(_CHANGED, set()).update(keys)
+
+
+# An ORM UPDATE or DELETE: what its rows name, read before it runs.
+_SCOPE: dict[type, tuple[str, Any]] = {
+    Space: ("space", Space.id), Unit: ("space", Unit.space_id),
+    OpeningHours: ("space", OpeningHours.space_id), Closure: ("unit", Closure.unit_id),
+    CapacityOverride: ("unit", CapacityOverride.unit_id),
+    CampaignSlot: ("unit", CampaignSlot.unit_id), Organisation: ("org", Organisation.id),
+    Campaign: ("campaign", Campaign.id),
+}
 
 
 def _statement(state: ORMExecuteState) -> None:
-    if ((state.is_update or state.is_delete or state.is_insert)
+    if not ((state.is_update or state.is_delete or state.is_insert)
             and state.bind_mapper is not None and issubclass(state.bind_mapper.class_, _WATCHED)
             and not state.execution_options.get("catalogue_unchanged")):
-        state.session.info[_CHANGED] = True
+        return
+    keys: set[Key] = {_EVERYTHING}
+    where = getattr(state.statement, "whereclause", None)
+    if not state.is_insert and where is not None:
+        kind, column = _SCOPE[state.bind_mapper.class_]
+        found = state.session.execute(sa.select(column).where(where).distinct()).scalars()
+        keys = {(kind, v) for v in found}
+    state.session.info.setdefault(_CHANGED, set()).update(keys)
+
+
+def _spaces_of(connection: sa.Connection, keys: set[Key]) -> set[int | None]:
+    """The spaces whose catalogue entry these changes concern (None: everything)."""
+    by_kind: dict[str, set[int]] = {}
+    for kind, ident in keys:
+        by_kind.setdefault(kind, set()).add(ident)
+    if "all" in by_kind:
+        return {None}
+    spaces: set[int | None] = set(by_kind.get("space", ()))
+    queries = []
+    if units := by_kind.get("unit"):
+        queries.append(sa.select(Unit.space_id).where(Unit.id.in_(units)))
+    if orgs := by_kind.get("org"):  # approval: its spaces, and its campaigns' slots
+        queries.append(sa.select(Space.id).where(Space.organisation_id.in_(orgs)))
+        queries.append(sa.select(Unit.space_id).join(CampaignSlot, CampaignSlot.unit_id == Unit.id)
+                       .join(Campaign, Campaign.id == CampaignSlot.campaign_id)
+                       .where(Campaign.organisation_id.in_(orgs)))
+    if campaigns := by_kind.get("campaign"):
+        queries.append(sa.select(Unit.space_id).join(CampaignSlot, CampaignSlot.unit_id == Unit.id)
+                       .where(CampaignSlot.campaign_id.in_(campaigns)))
+    if queries:
+        spaces.update(connection.execute(sa.union(*queries)).scalars())
+    return spaces
 
 
 def _before_commit(session: Session) -> None:
     session.flush()  # the commit's own flush comes after this hook
-    if session.info.pop(_CHANGED, False):
-        bump(session.connection())
+    if keys := session.info.pop(_CHANGED, None):
+        connection = session.connection()
+        note_changes(connection, _spaces_of(connection, keys))
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # rolled back, or committed: nothing left to bump
+    if transaction.parent is None:  # rolled back, or committed: nothing left to note
         session.info.pop(_CHANGED, None)
 
 
 def install() -> None:
-    """Mark and bump catalogue changes in every Session (create_app calls it; a second
-    call registers nothing twice)."""
+    """Note catalogue changes in every Session (create_app calls it; a second call
+    registers nothing twice)."""
     install_listeners((
-        (Session, "before_flush", _before_flush),
+        (Session, "after_flush", _after_flush),
         (Session, "do_orm_execute", _statement),
         (Session, "before_commit", _before_commit),
         (Session, "after_transaction_end", _after_transaction_end),

@@ -1,5 +1,5 @@
 """Data the application derives from other tables and keeps in step through Session hooks:
-the unit loads (services/loads.py) and the search catalogue's version
+the unit loads (services/loads.py) and the search catalogue's change log
 (services/catalogue.py). SQL that bypasses the Session (an import, a restore, a benchmark's
 COPY) leaves them behind: `rebuild` brings them back."""
 
@@ -11,7 +11,7 @@ from booking.services import catalogue, loads
 
 
 def rebuild(connection: sa.Connection) -> int:
-    """Recount every unit load from the bookings and make every process reload its search
-    catalogue; returns the number of load rows written."""
-    catalogue.bump(connection)
+    """Recount every unit load from the bookings and make every process read its whole
+    search catalogue again; returns the number of load rows written."""
+    catalogue.changed_everything(connection)
     return loads.rebuild(connection)
