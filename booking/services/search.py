@@ -215,7 +215,11 @@ class _Candidate:
 
 def fast_distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Distance on the WGS-84 ellipsoid by the local radii of curvature at the mean
-    latitude: within 0.1 % of geodesic over a few hundred km; used to sort and filter."""
+    latitude. Against geographiclib's geodesic on real places all over Japan, within
+    0.03 % (under the 0.1 % promised) for every pair up to the largest radius, 500 km,
+    and under a metre up to 30 km (tests/test_search_distances.py); it decides the
+    radius (geodesic only where it is too close to call), the sort and the distance
+    shown."""
     phi = (lat1 + lat2) * _HALF_RADIAN
     s = math.sin(phi)
     w2 = 1 - _E2 * s * s

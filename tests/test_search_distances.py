@@ -1,0 +1,52 @@
+"""Search measures distances with a fast formula (the local radii of curvature of the WGS-84
+ellipsoid at the mean latitude, search.fast_distance_km) for the radius, the sort and the
+distance a result shows. Against geographiclib's geodesic (geopy), on real places all over
+Japan — the 47 prefectural offices and the stations the geocoder knows, from Wakkanai's
+latitude to Naha's — it stays within 0.1 % (in fact within 0.03 %) for every pair within
+the largest radius a search takes (500 km); beyond that it is never used to decide."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+
+from geopy.distance import geodesic
+
+from booking import prefectures
+from booking.services import geocoding
+from booking.services.search import MAX_RADIUS_KM, fast_distance_km
+
+PLACES = [(p.lat, p.lon) for p in prefectures.PREFECTURES]
+with geocoding.STATIONS_FILE.open(encoding="utf-8") as f:
+    PLACES += [(float(row["lat"]), float(row["lon"])) for row in csv.DictReader(f)]
+
+
+def test_places_span_japan():
+    lats = [lat for lat, _ in PLACES]
+    lons = [lon for _, lon in PLACES]
+    assert min(lats) < 27 and max(lats) > 43  # Okinawa to Hokkaido
+    assert min(lons) < 128 and max(lons) > 141
+
+
+def test_fast_distance_within_a_tenth_of_a_percent_of_geodesic():
+    pairs = 0
+    worst = 0.0
+    for (lat1, lon1), (lat2, lon2) in itertools.combinations(PLACES, 2):
+        truth = geodesic((lat1, lon1), (lat2, lon2), ellipsoid="WGS-84").km
+        if not 0 < truth <= MAX_RADIUS_KM:
+            continue
+        pairs += 1
+        error = abs(fast_distance_km(lat1, lon1, lat2, lon2) - truth) / truth
+        worst = max(worst, error)
+    assert pairs > 500  # near and far, north and south
+    assert worst < 0.001
+    assert worst < 0.0003  # what the module's documentation says
+
+
+def test_short_distances_agree_to_the_metre():
+    # A search near a station: spaces a few hundred metres to 30 km away.
+    for lat, lon in PLACES:
+        for dlat, dlon in ((0.002, 0.003), (0.05, -0.04), (-0.2, 0.15)):
+            truth = geodesic((lat, lon), (lat + dlat, lon + dlon), ellipsoid="WGS-84").km
+            fast = fast_distance_km(lat, lon, lat + dlat, lon + dlon)
+            assert abs(fast - truth) < 0.001  # under a metre
