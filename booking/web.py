@@ -45,9 +45,40 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def problem(status: int, title: str, detail: str = "", **extra) -> tuple:
-    """An RFC 9457 problem document."""
-    body = {"type": "about:blank", "title": title, "status": status}
+def api_style() -> bool:
+    """A request from an API client rather than a browser: under /api/, with an
+    Authorization header, or preferring JSON to HTML."""
+    if wants_json() or "Authorization" in request.headers:
+        return True
+    best = request.accept_mimetypes.best_match(
+        ["text/html", "application/json", "application/problem+json"])
+    return best in ("application/json", "application/problem+json")
+
+
+def problem_type(code: str) -> str:
+    """The `type` URI of a problem code: GET it for the code's title, status and meaning."""
+    from flask import current_app
+
+    base = (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
+    return f"{base}/api/v1/problems/{code}"
+
+
+def problem(status: int, code: str | None = None, detail: str = "", **extra):
+    """An RFC 9457 problem document: `type` the URI of its code, `title` the code's fixed
+    English title, `detail` this occurrence (in the user's language where it is a rule's
+    message). A status without a code of its own is `about:blank` with the status phrase."""
+    from booking.services.errors import CODE_OF_STATUS, problem_codes, problem_title
+
+    code = code or CODE_OF_STATUS.get(status)
+    if code is not None and code in problem_codes():
+        body = {"type": problem_type(code), "title": problem_title(code), "status": status,
+                "code": code}
+    else:
+        from http import HTTPStatus
+
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        body = {"type": "about:blank", "title": phrase, "status": status,
+                "code": code or f"http_{status}"}
     if detail:
         body["detail"] = detail
     body.update(extra)
@@ -59,7 +90,7 @@ def problem(status: int, title: str, detail: str = "", **extra) -> tuple:
 
 def _handle_http_error(error: HTTPException):
     if wants_json():
-        return problem(error.code or 500, error.name, error.description or "")
+        return problem(error.code or 500, detail=error.description or "")
     return render_template("error.html", code=error.code, name=error.name), error.code
 
 
@@ -70,7 +101,7 @@ def _handle_unexpected(error: Exception):
 
     current_app.logger.exception("unhandled error")
     if wants_json():
-        return problem(500, "Internal Server Error", "An unexpected error occurred.")
+        return problem(500, "internal_error", "An unexpected error occurred.")
     return render_template("error.html", code=500, name="Internal Server Error"), 500
 
 
@@ -88,7 +119,7 @@ def _handle_database_down(error: Exception):
         db.session.rollback()
     current_app.logger.warning("database unavailable: %s", _error_name(error))
     if wants_json():
-        response = problem(503, "Service Unavailable",
+        response = problem(503, "service_unavailable",
                            "The database is unavailable. Try again in a few seconds.")
     else:
         try:
@@ -153,6 +184,9 @@ def _json_strings(value, max_depth: int = MAX_JSON_DEPTH):
 
 
 class GuardedJSONProvider(DefaultJSONProvider):
+    # UTF-8 as it is: 静岡 in the answer, not "\\u9759\\u5ca1".
+    ensure_ascii = False
+
     """Flask's JSON, read with a depth limit: Python's parser recurses, so a body of
     100 000 nested brackets raised RecursionError (a 500) in every view that read JSON.
     Too deep is a ValueError like any malformed body: request.get_json() answers 400,
@@ -258,7 +292,7 @@ def _unauthorized():
     from flask import redirect, url_for
 
     if wants_json():
-        return problem(401, "Unauthorized", "Log in or send a valid bearer token.")
+        return problem(401, "unauthorized", "Log in or send a valid bearer token.")
     target = request.full_path.rstrip("?") if request.method == "GET" else ""
     return redirect(url_for("account.login", next=target or None))
 

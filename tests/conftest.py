@@ -50,6 +50,32 @@ def _clock(request) -> Iterator[None]:
     with test_clock.at_instant():
         yield
 
+@pytest.fixture(autouse=True)
+def _api_contract() -> Iterator[None]:
+    """Every answer under /api/v1 that a test receives matches /api/v1/openapi.json, read
+    strictly (tests/api_contract.py): an undocumented field, status or content type fails
+    the test that made the request."""
+    from flask import request, request_finished
+
+    from tests.api_contract import checked
+
+    wrong: list[str] = []
+
+    def check(sender, response, **_extra) -> None:
+        try:
+            wrong.extend(checked(sender, request, response))
+        except Exception as error:  # a broken check fails the test, not the app
+            wrong.append(f"contract check failed: {error!r}")
+
+    request_finished.connect(check)
+    try:
+        yield
+    finally:
+        request_finished.disconnect(check)
+    assert not wrong, "answers not as /api/v1/openapi.json documents them:\n" + "\n".join(
+        dict.fromkeys(wrong))
+
+
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 

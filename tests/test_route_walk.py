@@ -16,6 +16,9 @@ here; tests/test_security.py checks CSRF on every POST route).
 Every HTML page a visitor gets is also checked for what the Content-Security-Policy
 (script-src 'self'; style-src 'self') would block: inline <script>, style="" attributes,
 on*="" handlers, javascript: URLs. Every /api/ answer is JSON, errors problem+json.
+And every HTML page of both walks (200s, error pages, forms re-shown with their errors),
+in Japanese and in English, must be valid HTML: the Nu HTML Checker (vnu) checks them, all
+of a walk's pages in one run (tests/html_validity.py), and any error fails the walk.
 
 To print the statuses the app gives today (to review, never to copy blindly):
     ROUTE_WALK_PRINT=/tmp/walk.txt .venv/bin/pytest tests/test_route_walk.py -k sqlite
@@ -29,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.html_validity import PageSet
 from tests.security_world import ROLES, as_role, build_world
 
 LOGIN = "login"
@@ -98,6 +102,8 @@ EXPECTED: dict[str, tuple] = {
     "GET admin.national_report_csv": (LOGIN, 403, 403, 403),
     # ------------------------------------------------------------------ API (no token sent)
     "GET api.openapi": PUBLIC,
+    "GET api.problem_types": PUBLIC,  # what a problem's type URI names
+    "GET api.problem_type_of": PUBLIC,
     "POST api.create_account": (422, 422, 422, 422),
     "POST api.create_token": (422, 422, 422, 422),
     "DELETE api.revoke_token": (401, 401, 401, 401),
@@ -249,11 +255,34 @@ def _url_values(world, endpoint: str) -> dict:
     if endpoint.startswith("opendata."):
         # 静岡県's code: the world's space is in it (the XSS walk rewrites its city)
         values["code"] = "220001"
+    if endpoint == "api.problem_type_of":
+        values["code"] = "not_enough_seats"
     if endpoint == "static":
         values["filename"] = "css/site.css"
     if endpoint in ("operator.leaflet", "search.leaflet"):
         values["filename"] = "leaflet.js"
     return values
+
+
+# The status walk sees its pages in one language per visitor, both languages in all; the
+# owners' walk gets every page in both.
+WALK_LANGUAGE = {"anon": "ja", "company": "en", "operator_other": "ja", "municipality_other": "en"}
+
+
+def _speak(client, lang: str) -> None:
+    """The visitor's chosen language (what the language switch stores)."""
+    with client.session_transaction() as sess:
+        sess["lang"] = lang
+
+
+def _assert_valid_html(pages: PageSet) -> None:
+    report = pages.check()
+    print(f"vnu: {report.pages} distinct pages ({report.checked} checked now), "
+          f"{len(report.errors)} errors, "
+          f"{len(report.warnings)} warnings, in {report.seconds:.1f} s")
+    for warning in report.warnings:
+        print(f"  warning: {warning}")
+    assert not report.errors, f"{len(report.errors)} HTML errors (vnu):\n" + "\n".join(report.errors)
 
 
 def _status_name(response) -> object:
@@ -315,6 +344,7 @@ def test_every_route_is_in_the_table_and_answers_as_expected(app, make):
     missing, wrong, csp, api_not_json = [], [], [], []
     clients = {role: app.test_client() for role in ROLES}
     seen: dict[str, list] = {}
+    pages = PageSet()
 
     for rule in rules:
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -333,6 +363,10 @@ def test_every_route_is_in_the_table_and_answers_as_expected(app, make):
             for role in ROLES:
                 client = clients[role]
                 as_role(client, world.users[role])
+                _speak(client, WALK_LANGUAGE[role])
+                # Forms carry their CSRF token on the pages (its hidden input is checked as
+                # HTML); the POSTs go without one (tests/test_security.py checks CSRF).
+                app.config["WTF_CSRF_ENABLED"] = method == "GET"
                 response = client.open(url, method=method, data={} if method != "GET" else None)
                 got.append(_status_name(response))
                 body = response.get_data()  # bytes: an icon is not text
@@ -340,6 +374,8 @@ def test_every_route_is_in_the_table_and_answers_as_expected(app, make):
                 body = body.decode() if response.mimetype == "text/html" else ""
                 if response.mimetype == "text/html":
                     csp += [f"{key} as {role}: {p}" for p in _csp_problems(body)]
+                    pages.add(f"{method} {url} as {role} [{WALK_LANGUAGE[role]}] "
+                              f"{response.status_code}", body)
                 if url.startswith("/api/") and response.status_code != 204:
                     ok_type = ("application/problem+json" if response.status_code >= 400
                                else "application/json")
@@ -365,6 +401,7 @@ def test_every_route_is_in_the_table_and_answers_as_expected(app, make):
     assert not csp, "pages the Content-Security-Policy would break:\n" + "\n".join(csp)
     assert not api_not_json, "API answers that are not JSON/problem+json:\n" + "\n".join(
         api_not_json)
+    _assert_valid_html(pages)
 
 
 # The booker's token on their own booking: /api/v1/bookings/<reference>, by method.
@@ -413,7 +450,8 @@ OWNERS: dict[str, frozenset[str]] = {
     "public.favicon": ALL_OWNERS,
     "static": ALL_OWNERS, "search.search": ALL_OWNERS, "search.leaflet": ALL_OWNERS,
     "api.openapi": ALL_OWNERS, "api.search_spaces": ALL_OWNERS, "api.space_detail": ALL_OWNERS,
-    "api.unit_availability": ALL_OWNERS,
+    "api.unit_availability": ALL_OWNERS, "api.problem_types": ALL_OWNERS,
+    "api.problem_type_of": ALL_OWNERS,
     "account.login": ALL_OWNERS, "account.signup": ALL_OWNERS,
     "account.signup_supporter": ALL_OWNERS, "account.index": ALL_OWNERS,
     "account.password": ALL_OWNERS, "account.api_tokens": ALL_OWNERS, "account.data": ALL_OWNERS,
@@ -483,6 +521,8 @@ def test_every_page_works_for_its_owners_under_the_csp(app, make):
     stored.parent.mkdir(parents=True, exist_ok=True)
     stored.write_bytes(b"\xff\xd8\xff\xd9")
     problems, errors, unbuilt = [], [], []
+    pages = PageSet()
+    app.config["WTF_CSRF_ENABLED"] = True  # GETs only: the pages' forms carry their token
     for role in OWNER_ROLES:
         client = app.test_client()
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -514,6 +554,14 @@ def test_every_page_works_for_its_owners_under_the_csp(app, make):
                 problems += [f"{url} as {role}: {p}" for p in _csp_problems(body)]
                 if _markup(body).injected:
                     problems.append(f"{url} as {role}: user text came out as markup")
+                pages.add(f"GET {url} as {role} [ja] {response.status_code}", body)
+                if response.status_code == 200:  # in English too (error pages: the walk above)
+                    english = client.get(url + ("&" if "?" in url else "?") + "lang=en",
+                                         headers=headers)
+                    pages.add(f"GET {url} as {role} [en] {english.status_code}",
+                              english.get_data(as_text=True))
+                    english.close()
     assert not unbuilt, "GET routes the walk could not build:\n" + "\n".join(sorted(set(unbuilt)))
     assert not errors, "\n".join(errors)
     assert not problems, "pages the Content-Security-Policy would break:\n" + "\n".join(problems)
+    _assert_valid_html(pages)

@@ -233,3 +233,66 @@ class DomainError(Exception):
             except (KeyError, TypeError, ValueError):
                 return text
         return text
+
+
+# --------------------------------------------------------------------------- problem types
+# Every API problem (RFC 9457) carries a stable `code` and a `type` URI per code, whose
+# `title` is fixed and English (a short summary of the type, as RFC 9457 asks); the
+# `detail` says this occurrence in the user's language.
+
+# Problems of the request itself rather than of a rule: their titles are the HTTP
+# status phrases.
+GENERIC = {
+    "bad_request": (400, "Bad Request"),
+    "unauthorized": (401, "Unauthorized"),
+    "forbidden": (403, "Forbidden"),
+    "method_not_allowed": (405, "Method Not Allowed"),
+    "payload_too_large": (413, "Content Too Large"),
+    "unsupported_media_type": (415, "Unsupported Media Type"),
+    "invalid_input": (422, "Unprocessable Content"),
+    "rate_limited": (429, "Too Many Requests"),
+    "internal_error": (500, "Internal Server Error"),
+    "service_unavailable": (503, "Service Unavailable"),
+}
+# The code of an HTTP error raised without one (werkzeug's exceptions, Flask-Limiter's 429).
+CODE_OF_STATUS = {status: code for code, (status, _title) in GENERIC.items()} | {404: "not_found"}
+
+# Titles that the code, read as words, would say less well.
+TITLES = {
+    "not_found": "Not Found",
+    "bad_credentials": "Wrong e-mail address or password",
+    "busy": "Busy: try again",
+    "closed": "Closed then",
+    "in_past": "In the past",
+    "lead_time": "Too late to book",
+    "bad_range": "End not after start",
+    "bad_seats": "Invalid number of seats",
+    "unavailable": "Not open for booking",
+    "not_yours": "Booking not found",
+    "no_company": "Company registration needed",
+    "idempotency_mismatch": "Idempotency-Key reused with another body",
+    "bad_email": "Invalid e-mail address",
+    "bad_dates": "No valid dates",
+    "whole_unit": "Booked whole: one seat",
+    "whole_stays": "Booked by the night",
+    "email_unverified": "E-mail address not verified",
+    "extra_sold_out": "Extra sold out",
+    "campaign_outside_prefecture": "Campaign for companies from other prefectures",
+}
+# A failed log-in through the API: 401 with its own type.
+GENERIC_RULES = {"bad_credentials": 401}
+
+
+def problem_codes() -> dict[str, int]:
+    """Every problem code the API may answer with, and its HTTP status."""
+    codes = {code: status for code, (status, _message) in MESSAGES.items() if "." not in code}
+    codes.update({code: status for code, (status, _title) in GENERIC.items()})
+    codes.update(GENERIC_RULES)
+    return dict(sorted(codes.items()))
+
+
+def problem_title(code: str) -> str:
+    """The fixed English title of a problem code."""
+    if code in GENERIC:
+        return GENERIC[code][1]
+    return TITLES.get(code) or code.replace("_", " ").capitalize()

@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 
 from booking import throttles, unit_of_work
 from booking.blueprints.api.common import InvalidInput, bp, parse_body, problem, token_required
-from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
+from booking.blueprints.api.openapi import operation
+from booking.blueprints.api.schemas import Account, Token
 from booking.models import OrgKind
 from booking.prefectures import find as find_prefecture
 from booking.services import accounts, addresses, tokens
@@ -34,6 +35,11 @@ class TokenIn(BaseModel):
 
 
 @bp.post("/accounts")
+@operation(operation_id="createAccount", tag="accounts",
+           summary="Create a company user with a new company", body=AccountIn,
+           responses={201: Account}, problems=(409, 422, 429),
+           description="Rate limited per client address (429). 409 email_taken when the "
+                       "address is registered in any letter case.")
 @throttles.signup  # shared with the sign-up forms: every attempt counts (409 tells "taken")
 def create_account():
     body = parse_body(AccountIn)
@@ -55,50 +61,30 @@ def create_account():
 
 
 @bp.post("/tokens")
+@operation(operation_id="createToken", tag="accounts", summary="Get a bearer token",
+           body=TokenIn, responses={201: Token}, problems=(401, 422, 429),
+           description="Failed attempts are limited per account and per client address (429).")
 @throttles.password_guess  # one budget with the log-in form, per account and per address
 def create_token():
     body = parse_body(TokenIn)
     session = unit_of_work.session()
     user = accounts.authenticate(session, body.email, body.password)
     if user is None:
-        return problem(401, "Unauthorized", "Wrong e-mail address or password.")
+        return problem(401, "bad_credentials", "Wrong e-mail address or password.")
     token, expires_at = tokens.issue(session, user, current_app.config["API_TOKEN_HOURS"])
     return {"token": token, "expires_at": expires_at.isoformat()}, 201
 
 
 @bp.delete("/tokens/current")
+@operation(operation_id="revokeToken", tag="accounts",
+           summary="Revoke the token used for this request", security="bearer",
+           responses={204: None}, problems=(401,))
 @token_required
 def revoke_token():
     _scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
     tokens.revoke(unit_of_work.session(), token.strip())
-    return "", 204
+    # No body, so no Content-Type (a bare "" would be sent as text/html).
+    revoked = current_app.response_class(status=204)
+    del revoked.headers["Content-Type"]
+    return revoked
 
-
-SCHEMAS["AccountIn"] = AccountIn.model_json_schema(ref_template="#/components/schemas/{model}")
-SCHEMAS.update(SCHEMAS["AccountIn"].pop("$defs", {}))
-SCHEMAS["TokenIn"] = TokenIn.model_json_schema()
-PATHS["/accounts"] = {"post": {
-    "summary": "Create a company user with a new company",
-    "requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/AccountIn"}}}},
-    "responses": {
-        "201": json_response("Created", {"type": "object", "required": ["id", "email"]}),
-        **problem_responses(409, 422, 429),
-    },
-}}
-PATHS["/tokens"] = {"post": {
-    "summary": "Get a bearer token",
-    "requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/TokenIn"}}}},
-    "responses": {
-        "201": json_response("Created", {
-            "type": "object", "required": ["token", "expires_at"],
-            "properties": {"token": {"type": "string"}, "expires_at": {"type": "string"}}}),
-        **problem_responses(401, 422, 429),
-    },
-}}
-PATHS["/tokens/current"] = {"delete": {
-    "summary": "Revoke the token used for this request",
-    "security": [{"bearer": []}],
-    "responses": {"204": {"description": "Revoked"}, **problem_responses(401)},
-}}

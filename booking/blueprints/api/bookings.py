@@ -24,7 +24,9 @@ from booking.blueprints.api.common import (
     problem,
     token_required,
 )
-from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
+from booking.blueprints.api.openapi import operation
+from booking.blueprints.api.schemas import Booking as BookingShape
+from booking.blueprints.api.schemas import BookingCreated, BookingList
 from booking.models import Booking, BookingStatus
 from booking.services import (
     addresses,
@@ -100,6 +102,33 @@ class BookingChange(BaseModel):
         return self
 
 
+class CancelIn(BaseModel):
+    """The optional body of a cancellation."""
+
+    reason: str = Field(default="", description="Why (its first 500 characters are kept)")
+
+
+class ListParams(BaseModel):
+    """Query of GET /bookings (documentation: the view reads the arguments itself)."""
+
+    status: BookingStatus | None = None
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=50, ge=1, le=100)
+
+
+_IDEMPOTENCY_PARAM = {
+    "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+    "description": "Any unique string: a retry with the same key and body gets the first "
+                   "answer again (Idempotent-Replayed: true) and books nothing more; the same "
+                   "key with another body is a 422 idempotency_mismatch",
+    "schema": {"type": "string", "maxLength": 200}}
+_CREATED_HEADERS = {201: {
+    "Location": {"description": "The booking's API URL", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "`true` when this is the first answer replayed",
+                            "schema": {"type": "string", "enum": ["true"]}},
+}}
+
+
 def _breakdown_json(booking: Booking) -> dict:
     money = pricing.of_booking(booking)
     return {"base": money.base, "campaign_discount": money.discount,
@@ -162,6 +191,14 @@ def _respond(made: list[Booking]) -> tuple[int, dict]:
 
 
 @bp.post("/bookings")
+@operation(operation_id="createBooking", tag="bookings",
+           summary="Book seats (send an Idempotency-Key to make retries safe)",
+           security="bearer", headers=(_IDEMPOTENCY_PARAM,), body=BookingIn,
+           responses={201: BookingCreated}, response_headers=_CREATED_HEADERS,
+           problems=(401, 403, 404, 409, 422, 429),
+           description="409 not_enough_seats with `available`; 403 when a campaign's rules "
+                       "exclude the company; 429 over the company's booking or invitation "
+                       "limits.")
 @token_required
 def create_booking():
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
@@ -184,6 +221,9 @@ def create_booking():
 
 
 @bp.get("/bookings")
+@operation(operation_id="listBookings", tag="bookings", summary="My bookings and my company's",
+           security="bearer", query=ListParams, responses={200: BookingList},
+           problems=(401, 422))
 @token_required
 def list_bookings():
     # Capped: a page number past any real list would overflow OFFSET on PostgreSQL.
@@ -202,12 +242,18 @@ def _find(reference: str) -> Booking:
 
 
 @bp.get("/bookings/<reference>")
+@operation(operation_id="getBooking", tag="bookings", summary="One booking",
+           security="bearer", responses={200: BookingShape}, problems=(401, 404))
 @token_required
 def get_booking(reference: str):
     return booking_json(_find(reference))
 
 
 @bp.delete("/bookings/<reference>")
+@operation(operation_id="cancelBooking", tag="bookings",
+           summary="Cancel (until the unit's cancellation deadline)", security="bearer",
+           body=CancelIn, body_required=False, responses={200: BookingShape},
+           problems=(401, 404, 409))
 @token_required
 def cancel_booking(reference: str):
     booking = _find(reference)
@@ -217,114 +263,18 @@ def cancel_booking(reference: str):
 
 
 @bp.patch("/bookings/<reference>")
+@operation(operation_id="changeBooking", tag="bookings",
+           summary="Change seats, times, day or attendees (checked as a new booking)",
+           security="bearer", body=BookingChange, responses={200: BookingShape},
+           problems=(401, 404, 409, 422))
 @token_required
 def change_booking(reference: str):
     booking = _find(reference)
     body = parse_body(BookingChange)
     if body.seats is None and body.date is None and body.start is None and body.attendees is None:
-        return problem(422, "Unprocessable Content", "Nothing to change.",
+        return problem(422, "invalid_input", "Nothing to change.",
                        errors={"body": ["give seats, date, start and end, or attendees"]})
     command = ChangeRequest(
         first_date=body.date, start=body.start, end=body.end, seats=body.seats,
         attendees=tuple(str(a) for a in body.attendees) if body.attendees is not None else None)
     return booking_json(booking_requests.change(session(), g.api_user, booking, command))
-
-
-# --------------------------------------------------------------------------- OpenAPI
-
-SCHEMAS["BookingIn"] = BookingIn.model_json_schema()
-SCHEMAS["BookingChange"] = BookingChange.model_json_schema()
-SCHEMAS["Booking"] = {
-    "type": "object",
-    "required": ["reference", "status", "unit_id", "space_id", "start", "end", "seats",
-                 "price", "ics_url", "url"],
-    "properties": {
-        "reference": {"type": "string"},
-        "status": {"type": "string", "enum": ["confirmed", "checked_in", "no_show", "cancelled"]},
-        "unit_id": {"type": "integer"}, "space_id": {"type": "integer"},
-        "space": {"type": "string"}, "unit": {"type": "string"},
-        "start": {"type": "string", "format": "date-time"},
-        "end": {"type": "string", "format": "date-time"},
-        "seats": {"type": "integer"},
-        "price": {"type": "object", "required": ["amount", "currency"], "properties": {
-            "amount": {"type": "integer"}, "currency": {"type": "string", "const": "JPY"},
-            "subsidy": {"type": "integer"}}},
-        "price_breakdown": {
-            "type": "object",
-            "description": "Who pays what, all tax-included yen: base (the unit's own price "
-                           "for the length and seats) − campaign_discount − municipality_pays "
-                           "= company_pays, of which consumption_tax at tax_rate_percent",
-            "required": ["base", "campaign_discount", "municipality_pays", "company_pays",
-                         "consumption_tax", "tax_rate_percent"],
-            "properties": {k: {"type": "integer"} for k in (
-                "base", "campaign_discount", "municipality_pays", "company_pays",
-                "consumption_tax", "tax_rate_percent")}},
-        "cancel_deadline": {"type": "string", "format": "date-time",
-                            "description": "Until then the company may cancel or change it"},
-        "campaign": {"type": ["string", "null"]},
-        "attendees": {"type": "array", "items": {"type": "string"}},
-        "extras": {"type": "array", "description": "Extras of the campaign lent with it",
-                   "items": {"type": "object", "required": ["id", "name", "quantity"],
-                             "properties": {"id": {"type": "integer"},
-                                            "name": {"type": "string"},
-                                            "quantity": {"type": "integer"}}}},
-        "sequence": {"type": "integer"},
-        "series_id": {"type": ["integer", "null"],
-                      "description": "The weekly series this booking is one date of (its "
-                                     "page: /series/{series_id}), or null"},
-        "ics_url": {"type": "string"}, "url": {"type": "string"},
-        "receipt_url": {"type": ["string", "null"],
-                        "description": "The booking's receipt or qualified invoice (a usage "
-                                       "certificate when free, a credit note once cancelled "
-                                       "after issue) as PDF, issued on first download with a "
-                                       "number that never changes; ?era=wareki for 和暦 dates; "
-                                       "null when there is none"},
-        "bookings": {"type": "array", "items": {"$ref": "#/components/schemas/Booking"}},
-    },
-}
-_booking = {"$ref": "#/components/schemas/Booking"}
-_reference = [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}]
-PATHS["/bookings"] = {
-    "post": {
-        "summary": "Book seats (send an Idempotency-Key to make retries safe)",
-        "security": [{"bearer": []}],
-        "parameters": [{"name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
-                        "schema": {"type": "string", "maxLength": 200}}],
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/BookingIn"}}}},
-        "responses": {"201": json_response("Booked (or the first answer, replayed)", _booking),
-                      **problem_responses(401, 403, 404, 409, 422, 503)},
-    },
-    "get": {
-        "summary": "My bookings and my company's",
-        "security": [{"bearer": []}],
-        "parameters": [
-            {"name": "status", "in": "query", "schema": {
-                "type": "string", "enum": ["confirmed", "checked_in", "no_show", "cancelled"]}},
-            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            {"name": "per_page", "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-        ],
-        "responses": {"200": json_response("Bookings", {
-            "type": "object", "required": ["total", "page", "results"],
-            "properties": {"total": {"type": "integer"}, "page": {"type": "integer"},
-                           "results": {"type": "array", "items": _booking}}}),
-            **problem_responses(401, 422)},
-    },
-}
-PATHS["/bookings/{reference}"] = {
-    "parameters": _reference,
-    "get": {"summary": "One booking", "security": [{"bearer": []}],
-            "responses": {"200": json_response("The booking", _booking),
-                          **problem_responses(401, 404)}},
-    "delete": {"summary": "Cancel (until the unit's cancellation deadline)",
-               "security": [{"bearer": []}],
-               "responses": {"200": json_response("Cancelled", _booking),
-                             **problem_responses(401, 404, 409, 503)}},
-    "patch": {"summary": "Change seats or times (checked as a new booking)",
-              "security": [{"bearer": []}],
-              "requestBody": {"required": True, "content": {"application/json": {
-                  "schema": {"$ref": "#/components/schemas/BookingChange"}}}},
-              "responses": {"200": json_response("Changed", _booking),
-                            **problem_responses(401, 404, 409, 422, 503)}},
-}

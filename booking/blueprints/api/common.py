@@ -36,7 +36,7 @@ def _bearer_user():
 
 
 def _unauthorized():
-    return problem(401, "Unauthorized", "A valid bearer token is required.")
+    return problem(401, "unauthorized", "A valid bearer token is required.")
 
 
 def token_required(view: Callable) -> Callable:
@@ -92,13 +92,12 @@ def validation_errors(error: ValidationError) -> dict[str, list[str]]:
 
 
 def domain_problem(error: DomainError):
-    return problem(error.status, error.message, error.message, code=error.code, **error.extra)
+    return problem(error.status, error.code, error.message, **error.extra)
 
 
 @bp.errorhandler(InvalidInput)
 def _invalid(error: InvalidInput):
-    return problem(422, "Unprocessable Content", "The request has invalid fields.",
-                   errors=error.errors)
+    return problem(422, "invalid_input", "The request has invalid fields.", errors=error.errors)
 
 
 @bp.errorhandler(DomainError)
@@ -109,4 +108,4 @@ def _domain(error: DomainError):
 
 @bp.errorhandler(HTTPException)
 def _http(error: HTTPException):
-    return problem(error.code or 500, error.name, error.description or "")
+    return problem(error.code or 500, detail=error.description or "")

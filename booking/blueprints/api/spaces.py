@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from flask import current_app, g, request, url_for
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from booking import clock, unit_of_work
 from booking.blueprints.api.common import (
@@ -17,9 +24,10 @@ from booking.blueprints.api.common import (
     token_optional,
     validation_errors,
 )
-from booking.blueprints.api.openapi import PATHS, SCHEMAS, json_response, problem_responses
+from booking.blueprints.api.openapi import operation
+from booking.blueprints.api.schemas import SearchResult, SpaceDetail, UnitAvailability
 from booking.formatting import hhmm, parse_hhmm
-from booking.models import AMENITIES, PricePer, Unit, UnitKind
+from booking.models import AMENITIES, PricePer, Unit
 from booking.prefectures import by_code
 from booking.services import availability, geocoding, space_members
 from booking.services import search as search_service
@@ -28,24 +36,28 @@ from booking.services.availability import TOKYO, at
 from booking.services.closures import closures_ahead
 
 MAX_AVAILABILITY_DAYS = 62
+_HHMM = {"pattern": r"^\d{1,2}:\d{2}$"}
 
 
 class SearchParams(BaseModel):
     """Query parameters of GET /api/v1/spaces (shared/API.md)."""
 
-    near: str | None = Field(default=None, max_length=200)
+    near: str | None = Field(default=None, max_length=200,
+                             description="place text: 静岡駅, 駒ヶ根, Yoshikawa, a postal code")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     radius_km: float = Field(default=search_service.DEFAULT_RADIUS_KM, gt=0,
                              le=search_service.MAX_RADIUS_KM)
-    prefecture: str | None = Field(default=None, max_length=20)
+    prefecture: str | None = Field(default=None, max_length=20, description="name or JIS code")
     date: ApiDate | None = None
     end_date: ApiDate | None = None
-    start: str | None = None
-    end: str | None = None
+    start: str | None = Field(default=None, json_schema_extra=_HHMM, description="HH:MM, Tokyo")
+    end: str | None = Field(default=None, json_schema_extra=_HHMM, description="HH:MM, Tokyo")
     seats: int = Field(default=1, ge=1, le=search_service.MAX_SEATS)
     kind: Literal["desk", "meeting_room", "private_room", "whole_house"] | None = None
-    amenities: list[str] = Field(default_factory=list)
+    amenities: Annotated[list[str], WithJsonSchema({
+        "type": "string", "description": f"comma separated, all required: {', '.join(AMENITIES)}"
+    })] = Field(default_factory=list)
     max_price: int | None = Field(default=None, ge=0)
     free: bool = False
     campaign: str | None = Field(default=None, max_length=80)
@@ -176,6 +188,13 @@ def unit_result_json(u: search_service.UnitResult) -> dict:
 
 
 @bp.get("/spaces")
+@operation(operation_id="searchSpaces", tag="spaces", summary="Search spaces by place and date",
+           query=SearchParams, responses={200: SearchResult}, problems=(401, 422),
+           security="optional",
+           description="Public. With a bearer token, the members-only units of the caller's "
+                       "member spaces are found too (a token sent must be valid: else 401). "
+                       "A place that cannot be resolved is a 422 (unknown_place, "
+                       "ambiguous_place with `choices`).")
 @token_optional
 def search_spaces():
     params = _params(SearchParams)
@@ -188,11 +207,14 @@ def search_spaces():
 
 
 @bp.get("/spaces/<int:space_id>")
+@operation(operation_id="getSpace", tag="spaces",
+           summary="A space with its units, opening hours, closures and campaign slots ahead",
+           responses={200: SpaceDetail}, problems=(404,))
 def space_detail(space_id: int):
     session = unit_of_work.session()
     space = space_service.public_space(session, space_id=space_id)
     if space is None:
-        return problem(404, "Not Found", "No such space.")
+        return problem(404, "not_found", "No such space.")
     today = clock.today()
     closures = closures_ahead(session, space, today)
     offers = [o for o in space_service.campaign_offers(session, space) if not o.ended(today)]
@@ -239,8 +261,8 @@ def space_detail(space_id: int):
 
 
 class AvailabilityParams(BaseModel):
-    from_: ApiDate | None = Field(default=None, alias="from")
-    to: ApiDate | None = None
+    from_: ApiDate | None = Field(default=None, alias="from", description="YYYY-MM-DD")
+    to: ApiDate | None = Field(default=None, description="YYYY-MM-DD")
 
     @model_validator(mode="after")
     def _range(self):
@@ -255,12 +277,17 @@ class AvailabilityParams(BaseModel):
 
 
 @bp.get("/units/<int:unit_id>/availability")
+@operation(operation_id="getUnitAvailability", tag="spaces",
+           summary="Free seats per day (and per hour for hourly units)",
+           query=AvailabilityParams, responses={200: UnitAvailability}, problems=(404, 422),
+           description=f"From `from` (default today) to `to` (default six days later), at "
+                       f"most {MAX_AVAILABILITY_DAYS} days.")
 def unit_availability(unit_id: int):
     params = _params(AvailabilityParams)
     session = unit_of_work.session()
     unit = space_service.public_unit(session, unit_id)
     if unit is None:
-        return problem(404, "Not Found", "No such unit.")
+        return problem(404, "not_found", "No such unit.")
     first, last = params.from_, params.to
     assert first is not None and last is not None
     line = availability.timeline(session, unit, at(first, 0), at(last + timedelta(days=2), 0))
@@ -315,141 +342,3 @@ def _day_json(unit: Unit, line: availability.Timeline, day: date) -> dict:
         })
     entry["campaigns"] = campaigns
     return entry
-
-
-# --- OpenAPI ---------------------------------------------------------------------------------
-
-_PRICE = {"type": "object", "required": ["amount", "currency", "per"], "properties": {
-    "amount": {"type": "integer"}, "currency": {"type": "string", "const": "JPY"},
-    "per": {"type": "string", "enum": [p.value for p in PricePer]}}}
-SCHEMAS["Price"] = _PRICE
-SCHEMAS["SearchUnit"] = {
-    "type": "object",
-    "required": ["id", "name", "kind", "capacity", "available_seats", "price", "campaign"],
-    "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"}, "name_en": {"type": "string"},
-        "kind": {"type": "string", "enum": [k.value for k in UnitKind]},
-        "capacity": {"type": "integer"}, "fits_people": {"type": "integer"},
-        "available_seats": {"type": "integer"}, "members_only": {"type": "boolean"},
-        "free_hours": {
-            "description": "For a unit priced by the hour searched without a start and an "
-                           "end time: the hours (Tokyo, HH:MM) free for the request on every "
-                           "day asked for, each at least the unit's minimum length; its "
-                           "available_seats are the fewest free in them. Empty otherwise.",
-            "type": "array", "items": {"type": "object", "required": ["start", "end"],
-                                       "properties": {"start": {"type": "string"},
-                                                      "end": {"type": "string"}}}},
-        "price": {"$ref": "#/components/schemas/Price"},
-        "campaign": {"oneOf": [{"type": "null"}, {"type": "object",
-                     "required": ["slug", "name", "price", "seats_left"], "properties": {
-                         "slug": {"type": "string"}, "name": {"type": "string"},
-                         "name_en": {"type": "string"},
-                         "price": {"$ref": "#/components/schemas/Price"},
-                         "seats_left": {"type": "integer"}}}]},
-    },
-}
-SCHEMAS["SearchSpace"] = {
-    "type": "object",
-    "required": ["id", "name", "name_en", "kind", "address", "prefecture", "city", "lat", "lon",
-                 "distance_km", "amenities", "url", "units"],
-    "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"}, "name_en": {"type": "string"},
-        "kind": {"type": "string"}, "address": {"type": "string"},
-        "prefecture": {"type": ["string", "null"]}, "city": {"type": "string"},
-        "lat": {"type": ["number", "null"]}, "lon": {"type": ["number", "null"]},
-        "distance_km": {"type": ["number", "null"]},
-        "amenities": {"type": "array", "items": {"type": "string"}},
-        "url": {"type": "string"},
-        "units": {"type": "array", "items": {"$ref": "#/components/schemas/SearchUnit"}},
-    },
-}
-SCHEMAS["SearchResult"] = {
-    "type": "object", "required": ["query", "total", "page", "results"],
-    "properties": {
-        "query": {"type": "object"}, "total": {"type": "integer"}, "page": {"type": "integer"},
-        "per_page": {"type": "integer"}, "pages": {"type": "integer"},
-        "results": {"type": "array", "items": {"$ref": "#/components/schemas/SearchSpace"}},
-    },
-}
-SCHEMAS["SpaceDetail"] = {
-    "type": "object", "required": ["id", "name", "units", "opening_hours", "closures"],
-    "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"}, "name_en": {"type": "string"},
-        "kind": {"type": "string"}, "address": {"type": "string"},
-        "prefecture": {"type": ["string", "null"]}, "city": {"type": "string"},
-        "lat": {"type": ["number", "null"]}, "lon": {"type": ["number", "null"]},
-        "url": {"type": "string"}, "amenities": {"type": "array", "items": {"type": "string"}},
-        "opening_hours": {"type": "array", "items": {"type": "object", "properties": {
-            "weekday": {"type": "integer"}, "opens": {"type": "string"},
-            "closes": {"type": "string"}}}},
-        "units": {"type": "array", "items": {"type": "object"}},
-        "closures": {"type": "array", "items": {"type": "object"}},
-        "campaigns": {"type": "array", "items": {"type": "object"}},
-    },
-}
-SCHEMAS["UnitAvailability"] = {
-    "type": "object", "required": ["unit_id", "from", "to", "days"],
-    "properties": {
-        "unit_id": {"type": "integer"}, "space_id": {"type": "integer"},
-        "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
-        "days": {"type": "array", "items": {"type": "object", "required": ["date", "open",
-                 "available_seats"], "properties": {
-                     "date": {"type": "string", "format": "date"}, "open": {"type": "boolean"},
-                     "available_seats": {"type": "integer"},
-                     "hours": {"type": "array", "items": {"type": "object"}},
-                     "campaigns": {"type": "array", "items": {"type": "object"}}}}},
-    },
-}
-
-
-def _param(name: str, schema: dict, description: str = "") -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}
-
-
-PATHS["/spaces"] = {"get": {
-    "summary": "Search spaces by place and date",
-    "parameters": [
-        _param("near", {"type": "string"}, "place text: 静岡駅, 駒ヶ根, Yoshikawa"),
-        _param("lat", {"type": "number"}), _param("lon", {"type": "number"}),
-        _param("radius_km", {"type": "number", "default": 30, "maximum": 500}),
-        _param("prefecture", {"type": "string"}, "name or JIS code"),
-        _param("date", {"type": "string", "format": "date"}),
-        _param("end_date", {"type": "string", "format": "date"}),
-        _param("start", {"type": "string", "pattern": "^\\d{1,2}:\\d{2}$"}),
-        _param("end", {"type": "string", "pattern": "^\\d{1,2}:\\d{2}$"}),
-        _param("seats", {"type": "integer", "minimum": 1, "maximum": 200, "default": 1}),
-        _param("kind", {"type": "string", "enum": [k.value for k in UnitKind]}),
-        _param("amenities", {"type": "string"}, "comma separated, all required"),
-        _param("max_price", {"type": "integer", "minimum": 0}),
-        _param("free", {"type": "boolean"}),
-        _param("campaign", {"type": "string"}),
-        _param("sort", {"type": "string", "enum": ["distance", "price"]}),
-        _param("page", {"type": "integer", "minimum": 1}),
-        _param("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
-    ],
-    # Public; with a bearer token, the members-only units of the caller's member spaces
-    # are found too (a token sent must be valid).
-    "security": [{}, {"bearer": []}],
-    "responses": {"200": json_response("Matching spaces",
-                                       {"$ref": "#/components/schemas/SearchResult"}),
-                  **problem_responses(401, 422, 429)},
-}}
-PATHS["/spaces/{space_id}"] = {"get": {
-    "summary": "A space with its units, opening hours and closures ahead",
-    "parameters": [{"name": "space_id", "in": "path", "required": True,
-                    "schema": {"type": "integer"}}],
-    "responses": {"200": json_response("The space", {"$ref": "#/components/schemas/SpaceDetail"}),
-                  **problem_responses(404)},
-}}
-PATHS["/units/{unit_id}/availability"] = {"get": {
-    "summary": "Free seats per day (and per hour for hourly units)",
-    "parameters": [
-        {"name": "unit_id", "in": "path", "required": True, "schema": {"type": "integer"}},
-        _param("from", {"type": "string", "format": "date"}),
-        _param("to", {"type": "string", "format": "date"}),
-    ],
-    "responses": {"200": json_response("Availability",
-                                       {"$ref": "#/components/schemas/UnitAvailability"}),
-                  **problem_responses(404, 422)},
-}}

@@ -43,7 +43,7 @@ from booking.services import (
 from booking.services.availability import TOKYO
 from booking.services.errors import DomainError
 from booking.unit_of_work import session
-from booking.web import current_locale
+from booking.web import api_style, current_locale, problem
 
 
 @bp.app_template_global()
@@ -241,6 +241,10 @@ def show(reference: str):
 def ics(reference: str):
     user = _calendar_user()
     if user is None:
+        # The API's ics_url asked by a client (a token sent, or JSON wanted): a 401 problem
+        # it can read; a browser goes to the log-in page.
+        if api_style():
+            return problem(401, "unauthorized", "Log in or send a valid bearer token.")
         return redirect(url_for("account.login", next=request.path))
     booking = _found(reservations.find, session(), reference, user)
     body = calendars.booking_ics(booking, calendars.METHOD_PUBLISH)

@@ -95,7 +95,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     if not health.database_ready(unit_of_work.session()):
-        response = problem(503, "Service Unavailable", "The database is unavailable.",
+        response = problem(503, "service_unavailable", "The database is unavailable.",
                            checks={"database": "unavailable"})
         response.headers["Retry-After"] = "5"
         return response
