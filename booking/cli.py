@@ -74,3 +74,15 @@ def init_app(app: Flask) -> None:
     from booking.services.jobs import jobs_cli
 
     app.cli.add_command(jobs_cli)
+
+
+def main() -> None:
+    """`telework-booking …` (the wheel's console script): flask's command line with the
+    application of booking/wsgi.py, so `telework-booking db upgrade`, `… seed`,
+    `… outbox run` need no FLASK_APP."""
+    from flask.cli import FlaskGroup
+
+    from booking import create_app
+
+    FlaskGroup(name="telework-booking", create_app=lambda: create_app(),
+               help="Workspace booking: flask's commands (db, seed, outbox, jobs…).").main()

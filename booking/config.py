@@ -7,6 +7,26 @@ from datetime import timedelta
 from pathlib import Path
 
 INSTANCE_DIR = Path(os.environ.get("BOOKING_INSTANCE_DIR", Path.cwd() / "instance"))
+# Signs sessions when SECRET_KEY is unset: accepted in debug mode (`make run`) and in tests
+# only; create_app refuses it anywhere else (check_secret_key).
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting the application cannot run with; the message says what to set."""
+
+
+def check_secret_key(key: str | None, *, debug: bool, testing: bool) -> None:
+    """Refuse the development key (or none) outside debug mode and tests: anyone who read
+    this repository could forge a session cookie signed with it."""
+    if debug or testing:
+        return
+    if not key or key == DEV_SECRET_KEY:
+        raise ConfigurationError(
+            "SECRET_KEY is not set: the development key is accepted only in debug mode "
+            "(flask --debug, make run) and in tests. Set SECRET_KEY in the environment to a "
+            "long random value, the same on every app server and worker, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'")
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -29,7 +49,7 @@ def _database_url(url: str | None) -> str:
 def from_environment() -> dict:
     """Every setting the application reads, with its default."""
     return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-not-secret"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": _database_url(os.environ.get("DATABASE_URL")),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": os.environ.get("REDIS_URL"),

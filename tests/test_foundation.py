@@ -127,9 +127,9 @@ def hooks():
 
 before = hooks()
 from booking import create_app
-create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "test"})
 once = hooks()
-create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "test"})
 booking.db.install()
 booking.services.loads.install()
 booking.services.catalogue.install()

