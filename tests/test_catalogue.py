@@ -138,3 +138,94 @@ def test_sql_that_bypasses_the_session_needs_the_rebuild_command(space, runner):
     assert result.exit_code == 0, result.output
     db.session.rollback()
     assert found() == set()
+
+
+# --- the change log: a change refreshes only its spaces ---------------------------------------
+
+
+@pytest.fixture
+def other(make):
+    other = make.space(lat=34.98, lon=138.39)
+    make.unit(other, capacity=10)
+    return other
+
+
+def test_an_edit_refreshes_only_its_space_without_a_full_reload(space, other):
+    assert found(seats=3) == {space.id, other.id}
+    held, before = catalogue.current(db.session), dict(catalogue.counts)
+    space.units[0].capacity = 2
+    db.session.commit()
+    assert found(seats=3) == {other.id}  # the next search sees it...
+    assert catalogue.counts["full"] == before["full"]  # ...without reading everything
+    assert catalogue.counts["refreshes"] == before["refreshes"] + 1
+    assert catalogue.counts["spaces_refreshed"] == before["spaces_refreshed"] + 1
+    now = catalogue.current(db.session)
+    assert now is not held
+    assert now.by_id[other.id] is held.by_id[other.id]  # the others are shared, not read
+    assert now.by_id[space.id].units[0].capacity == 2
+    assert held.by_id[space.id].units[0].capacity == 3  # searches running on it: unchanged
+    # Hours, a closure: the same.
+    db.session.add(Closure(unit_id=space.units[0].id, start_date=DAY, end_date=DAY))
+    db.session.commit()
+    assert found() == {other.id}
+    assert catalogue.counts["full"] == before["full"]
+    assert catalogue.counts["spaces_refreshed"] == before["spaces_refreshed"] + 2
+
+
+def test_an_edit_in_another_process_reaches_this_one_without_a_full_reload(space, other):
+    assert found() == {space.id, other.id}
+    before = dict(catalogue.counts)
+    engine = sa.create_engine(db.engine.url)  # another process: its own engine and session
+    try:
+        with Session(engine) as elsewhere:
+            elsewhere.get(Space, other.id).name = "名前を変えた"
+            elsewhere.commit()
+    finally:
+        engine.dispose()
+    db.session.rollback()  # a new request
+    result = search(db.session, SearchQuery(lat=34.9738, lon=138.3866, radius_km=5, date=DAY))
+    assert {r.space.id: r.space.name for r in result.results}[other.id] == "名前を変えた"
+    assert catalogue.counts["full"] == before["full"]
+    assert catalogue.counts["spaces_refreshed"] == before["spaces_refreshed"] + 1
+
+
+def test_an_approval_refreshes_the_organisations_spaces(make, space, other):
+    assert found() == {space.id, other.id}
+    before = dict(catalogue.counts)
+    space.organisation.approved_at = None
+    db.session.commit()
+    hidden = {s.id for s in (space, other) if s.organisation_id == space.organisation_id}
+    assert found() == {space.id, other.id} - hidden
+    assert catalogue.counts["full"] == before["full"]
+
+
+def test_edits_of_different_spaces_do_not_wait_for_each_other(space, other, backend):
+    """PostgreSQL: the first edit's change-log row is written and its transaction stays
+    open; the second, of another space, commits meanwhile (one shared row would have held
+    it until the first ended: a lock timeout here). The first commits last, under the
+    lower id: the reader still sees it."""
+    if backend != "postgresql":
+        pytest.skip("SQLite runs one writer at a time")
+    assert found() == {space.id, other.id}
+    before = dict(catalogue.counts)
+    engine = sa.create_engine(db.engine.url)  # two operators' requests elsewhere
+    try:
+        with Session(engine) as first, Session(engine) as second:
+            logged = sa.text("SELECT count(*) FROM catalogue_changes")
+            rows = first.execute(logged).scalar()
+            first.get(Space, space.id).published = False
+            first.flush()
+            catalogue._before_commit(first)  # what its commit does first: the log row...
+            assert first.execute(logged).scalar() == rows + 1
+            second.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+            second.get(Space, other.id).published = False
+            second.commit()  # ...and it has not committed: this one did not wait
+            db.session.rollback()
+            assert found() == {space.id}  # the second is seen, the first is not there yet
+            first.commit()
+            db.session.rollback()
+            assert found() == set()  # committed after a later change: not missed
+    finally:
+        engine.dispose()
+    assert catalogue.counts["full"] == before["full"]
+    assert catalogue.counts["spaces_refreshed"] == before["spaces_refreshed"] + 2
