@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bench import generate, search_server_time
+from bench import generate, search_edits, search_server_time
 from tests.conftest import POSTGRES_ADMIN_URL
 
 
@@ -33,3 +33,18 @@ def test_generator_api_for_other_benchmarks():
         assert generate.count_bookings(url) == 500
     finally:
         generate.drop_database(POSTGRES_ADMIN_URL, url)
+
+
+def test_search_under_edits_benchmark_runs_at_tiny_size(tmp_path):
+    report = search_edits.run(admin_url=POSTGRES_ADMIN_URL, spaces=60, bookings=300,
+                              searches=16, turns=2, warmup=2, per_minute=600,
+                              out_dir=tmp_path, quiet=True)
+    assert [r["mode"] for r in report["rows"]] == ["quiet", "edits"]
+    assert report["edits_committed"] > 0  # the first edit is made as a turn begins
+    for row in report["rows"]:
+        assert row["searches"] > 0 and row["p95_ms"] > 0
+        assert row["full_reloads_in_searches"] == 0  # edits refresh their spaces only
+    assert report["full_reloads_after_warmup"] == 0
+    assert json.loads(next(tmp_path.glob("search_edits-*.json")).read_text())["rows"] == \
+        report["rows"]
+    assert "full reloads" in search_edits.table(report)
