@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -f booking/migrations/versions/*.py
-FLASK_APP=wsgi DATABASE_URL="sqlite:///$tmp/empty.sqlite3" .venv/bin/flask db migrate -m "initial schema" >/dev/null
+FLASK_APP=wsgi DATABASE_URL="sqlite:///$tmp/empty.sqlite3" .venv/bin/flask --debug db migrate -m "initial schema" >/dev/null
 ls booking/migrations/versions/
