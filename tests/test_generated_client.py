@@ -1,0 +1,122 @@
+"""A client generated from /api/v1/openapi.json by openapi-python-client drives the whole
+flow of shared/API.md: sign-up → token → search → book (Idempotency-Key) → .ics → cancel.
+
+Every answer comes back as a typed model of the generated package (a dict would mean a
+schema without properties), through httpx's WSGI transport into the app itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from booking import clock
+
+GENERATOR = shutil.which("openapi-python-client",
+                         path=str(Path(sys.executable).parent)) or shutil.which(
+    "openapi-python-client")
+PACKAGE = "telework_api_client"
+
+
+@pytest.fixture
+def generated(client, tmp_path, monkeypatch):
+    if GENERATOR is None:
+        pytest.fail("openapi-python-client is not installed (pip install '.[test]')")
+    document = tmp_path / "openapi.json"
+    document.write_text(json.dumps(client.get("/api/v1/openapi.json").json))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"post_hooks": []}))  # no formatting: not needed to import
+    made = subprocess.run(
+        [GENERATOR, "generate", "--path", str(document), "--meta", "none",
+         "--output-path", str(tmp_path / PACKAGE), "--config", str(config)],
+        capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "Warning" not in made.stdout + made.stderr, made.stdout + made.stderr
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
+        del sys.modules[name]
+    yield importlib.import_module(PACKAGE)
+    for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
+        del sys.modules[name]
+
+
+def test_the_whole_flow_through_a_generated_client(app, make, generated):
+    models = importlib.import_module(f"{PACKAGE}.models")
+    space = make.space(name="静岡テレワーク")
+    unit = make.unit(space, capacity=5)
+    transport = httpx.WSGITransport(app=app)
+    anonymous = generated.Client(base_url="http://localhost/api/v1",
+                                 httpx_args={"transport": transport})
+
+    account = importlib.import_module(f"{PACKAGE}.api.accounts.create_account").sync(
+        client=anonymous, body=models.AccountIn(
+            email="client@example.jp", password="generated-client-Pass-2026", name="生成 太郎",
+            company=models.CompanyIn(name="生成株式会社", prefecture="東京都",
+                                     address="千代田区丸の内1-1")))
+    assert isinstance(account, models.Account), account
+    assert isinstance(account.company, models.AccountCompany)
+
+    token = importlib.import_module(f"{PACKAGE}.api.accounts.create_token").sync(
+        client=anonymous, body=models.TokenIn(email="client@example.jp",
+                                              password="generated-client-Pass-2026"))
+    assert isinstance(token, models.Token), token
+    authed = generated.AuthenticatedClient(base_url="http://localhost/api/v1", token=token.token,
+                                           httpx_args={"transport": transport})
+
+    day = clock.today() + timedelta(days=5)
+    found = importlib.import_module(f"{PACKAGE}.api.spaces.search_spaces").sync(
+        client=anonymous, lat=space.lat, lon=space.lon, date=day)
+    assert isinstance(found, models.SearchResult), found
+    assert isinstance(found.query, models.SearchQuery)
+    result = next(r for r in found.results if r.id == space.id)
+    assert isinstance(result.units[0], models.SearchUnit)
+    assert isinstance(result.units[0].price, models.Price)
+
+    detail = importlib.import_module(f"{PACKAGE}.api.spaces.get_space").sync(
+        client=anonymous, space_id=space.id)
+    assert isinstance(detail, models.SpaceDetail) and detail.name == "静岡テレワーク"
+    assert isinstance(detail.units[0], models.SpaceUnit)
+    availability = importlib.import_module(f"{PACKAGE}.api.spaces.get_unit_availability").sync(
+        client=anonymous, unit_id=unit.id, from_=day, to=day)
+    assert isinstance(availability, models.UnitAvailability), availability
+    assert isinstance(availability.days[0], models.AvailabilityDay)
+
+    create = importlib.import_module(f"{PACKAGE}.api.bookings.create_booking")
+    body = models.BookingIn(unit_id=unit.id, date=day, seats=2)
+    booked = create.sync(client=authed, body=body, idempotency_key="flow-1")
+    assert isinstance(booked, models.BookingCreated), booked
+    assert isinstance(booked.price, models.BookingPrice) and booked.seats == 2
+    again = create.sync_detailed(client=authed, body=body, idempotency_key="flow-1")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.parsed.reference == booked.reference
+
+    full = create.sync(client=authed, body=models.BookingIn(unit_id=unit.id, date=day, seats=4))
+    assert isinstance(full, models.Problem) and full.code == "not_enough_seats"
+    assert full.available == 3
+
+    calendar = authed.get_httpx_client().get(booked.ics_url)
+    assert calendar.status_code == 200 and "BEGIN:VCALENDAR" in calendar.text
+    assert calendar.headers["Content-Type"].startswith("text/calendar")
+
+    listed = importlib.import_module(f"{PACKAGE}.api.bookings.list_bookings").sync(client=authed)
+    assert isinstance(listed, models.BookingList)
+    assert [b.reference for b in listed.results] == [booked.reference]
+
+    cancelled = importlib.import_module(f"{PACKAGE}.api.bookings.cancel_booking").sync(
+        client=authed, reference=booked.reference, body=models.CancelIn(reason="予定変更"))
+    assert isinstance(cancelled, models.Booking) and cancelled.status == models.BookingStatus.CANCELLED
+
+    revoked = importlib.import_module(f"{PACKAGE}.api.accounts.revoke_token").sync_detailed(
+        client=authed)
+    assert revoked.status_code == 204
+    after = importlib.import_module(f"{PACKAGE}.api.bookings.get_booking").sync(
+        client=authed, reference=booked.reference)
+    assert isinstance(after, models.Problem) and after.code == "unauthorized"
