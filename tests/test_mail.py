@@ -63,7 +63,14 @@ def test_confirmation_is_delivered_as_a_mail_client_reads_it(smtp_server, bookin
     assert cal["METHOD"] == calendar.get_param("method")  # Outlook wants them equal
     [event] = cal.walk("VEVENT")
     assert "mailto:hanako@example.jp" in [str(a) for a in event["ATTENDEE"]]
-    assert attachment.get_content_type() == "application/ics"
+    # RFC 6047: the attachment is text/calendar too, with the same method (one METHOD).
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_param("method") == "REQUEST"
+    assert attachment.get_param("charset") == "UTF-8"
+    assert ics.count(b"METHOD:") == 1
+    [raw] = [raw for _f, tos, raw in smtp_server.messages if tos == ["hanako@example.jp"]]
+    # As RFC 6047 writes it (unquoted), on the inline part and on the attachment.
+    assert raw.count(b"\r\nContent-Type: text/calendar; method=REQUEST; charset=UTF-8\r\n") == 2
     assert attachment.get_filename() == "invite.ics"
     assert attachment.get_payload(decode=True) == ics
     rows = db.session.scalars(sa.select(OutboxMessage)

@@ -244,7 +244,8 @@ def test_confirm_books_exactly_the_free_dates_with_one_mail(w, make, smtp_server
     text = booker_mail.get_body(("plain",)).get_content()
     for b in held:
         assert b.reference in text
-    [calendar_part] = [p for p in booker_mail.walk() if p.get_content_type() == "text/calendar"]
+    [calendar_part] = [p for p in booker_mail.walk() if p.get_content_type() == "text/calendar"
+                     and p.get_content_disposition() != "attachment"]
     assert calendar_part.get_param("method") == "REQUEST"
     cal = icalendar.Calendar.from_ical(calendar_part.get_payload(decode=True))
     [master] = [e for e in cal.walk("VEVENT") if "RECURRENCE-ID" not in e]
@@ -398,7 +399,8 @@ def test_cancel_one_occurrence_sends_its_cancel_with_the_recurrence_id(w, smtp_s
     assert [b.status for b in _held(desks.id)] == [BookingStatus.CONFIRMED] * 2
     mail.run_once(db.session)
     [to_booker] = [m for m in smtp_server.parsed() if str(m["To"]) == "booker@example.jp"]
-    [part] = [p for p in to_booker.walk() if p.get_content_type() == "text/calendar"]
+    [part] = [p for p in to_booker.walk() if p.get_content_type() == "text/calendar"
+            and p.get_content_disposition() != "attachment"]
     assert part.get_param("method") == "CANCEL"
     data = part.get_payload(decode=True)
     _check_text_rules(data)
@@ -450,7 +452,8 @@ def test_cancel_all_of_a_series_cancels_every_occurrence_and_the_event(w, smtp_s
         OutboxMessage.kind == "reminder")) == 0
     mail.run_once(db.session)
     [msg] = [m for m in smtp_server.parsed() if str(m["To"]) == "booker@example.jp"]
-    [part] = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+    [part] = [p for p in msg.walk() if p.get_content_type() == "text/calendar"
+            and p.get_content_disposition() != "attachment"]
     assert part.get_param("method") == "CANCEL"
     [event] = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")
     assert event["UID"] == made.uid and event["STATUS"] == "CANCELLED"
@@ -678,7 +681,8 @@ def test_a_changed_occurrence_keeps_its_recurrence_id(w):
     from email import message_from_bytes
     from email.policy import default as default_policy
     msg = message_from_bytes(raw, policy=default_policy)
-    [part] = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+    [part] = [p for p in msg.walk() if p.get_content_type() == "text/calendar"
+            and p.get_content_disposition() != "attachment"]
     data = part.get_payload(decode=True)
     event = vobject.readOne(data.decode(), validate=True).vevent
     assert event.uid.value == made.uid

@@ -5,7 +5,8 @@
   if it commits, the mail is in the outbox even if SMTP is down.
 - Each person invited (the booker and every attendee) gets a message of their own, To
   them, multipart/mixed → multipart/alternative [text/plain, text/html,
-  text/calendar; method=REQUEST|CANCEL; charset=UTF-8] + the same .ics attached.
+  text/calendar; method=REQUEST|CANCEL; charset=UTF-8] + the same .ics attached, also
+  text/calendar with the same method (RFC 6047; METHOD once in each, equal to it).
 - Messages are rendered in that transaction, from the booking as the event left it: a
   later change cannot rewrite an earlier mail, and the row holds the final bytes. (The
   worker could render them instead only from a snapshot stored with the row; the
@@ -50,7 +51,6 @@ from datetime import datetime, timedelta
 from email.encoders import encode_base64
 from email.header import Header
 from email.message import Message
-from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -215,22 +215,34 @@ def mime_text(text: str, html: str) -> Message:
     return _mime(text, html, None, "")
 
 
+def calendar_part(ics: bytes, method: str, filename: str | None = None) -> Message:
+    """An iCalendar object as RFC 6047 (iMIP) wants it: `text/calendar; method=…;
+    charset=UTF-8`, the method parameter equal to the object's one METHOD property
+    (Outlook rejects a mismatch; a ValueError here, never a mail that says two things),
+    written unquoted as in the RFC's examples. Base64 keeps the CRLF line ends and the
+    folding exact. With `filename`, an attachment of that name."""
+    if ics.count(b"\r\nMETHOD:") != 1 or f"\r\nMETHOD:{method}\r\n".encode() not in ics:
+        raise ValueError(f"the calendar's METHOD is not {method} (once)")
+    part = MIMEBase("text", "calendar")
+    part.replace_header("Content-Type", f"text/calendar; method={method}; charset=UTF-8")
+    part.set_payload(ics)
+    encode_base64(part)
+    if filename is not None:
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+    return part
+
+
 def _mime(text: str, html: str, ics: bytes | None, method: str) -> Message:
     """multipart/alternative [text/plain, text/html(, text/calendar)], and with a calendar
-    the same .ics attached beside it in a multipart/mixed."""
+    the same .ics attached beside it in a multipart/mixed, also as text/calendar with the
+    same method (RFC 6047 registers no other type for it; application/ics is not one)."""
     parts: list[Message] = [MIMEText(text, "plain", "utf-8"), MIMEText(html, "html", "utf-8")]
     if ics is None:
         return MIMEMultipart("alternative", _subparts=parts)
-    # The method parameter must equal METHOD in the body (Outlook rejects a mismatch);
-    # base64 keeps the CRLF line ends and folding exact.
-    calendar = MIMEBase("text", "calendar", method=method, charset="UTF-8")
-    calendar.set_payload(ics)
-    encode_base64(calendar)
-    attachment = MIMEApplication(ics, "ics")
-    attachment.add_header("Content-Disposition", "attachment",
-                          filename="invite.ics" if method == "REQUEST" else "cancel.ics")
+    filename = "invite.ics" if method == calendars.METHOD_REQUEST else "cancel.ics"
     return MIMEMultipart("mixed", _subparts=[
-        MIMEMultipart("alternative", _subparts=[*parts, calendar]), attachment])
+        MIMEMultipart("alternative", _subparts=[*parts, calendar_part(ics, method)]),
+        calendar_part(ics, method, filename)])
 
 
 def _enqueue(session: Session, kind: str, booking: Booking, *, due: datetime | None = None,
