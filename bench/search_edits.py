@@ -210,6 +210,8 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000, bookings: 
         if not ready.wait(120):
             raise RuntimeError("the editor process did not start")
         full_before = catalogue.counts["full"]
+        refreshes_before = catalogue.counts["refreshes"]
+        refresh_s_before = catalogue.counts["refresh_seconds"]
         checks: list[dict] = []
         step = math.ceil(len(mix) / turns)
         edit_seconds = 0.0
@@ -236,6 +238,9 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000, bookings: 
         report["rows"] = [{"mode": m, **searcher.summary(m)} for m in ("quiet", "edits")]
         report["full_reloads_after_warmup"] = catalogue.counts["full"] - full_before
         report["catalogue_counts"] = dict(catalogue.counts)
+        refreshes = catalogue.counts["refreshes"] - refreshes_before
+        report["refresh_ms_mean"] = (round((catalogue.counts["refresh_seconds"] - refresh_s_before)
+                                           / refreshes * 1000, 2) if refreshes else None)
         quiet_p95, edits_p95 = report["rows"][0]["p95_ms"], report["rows"][1]["p95_ms"]
         report["p95_ratio"] = round(edits_p95 / quiet_p95, 3) if quiet_p95 else None
         report["p50_ratio"] = (round(report["rows"][1]["p50_ms"] / report["rows"][0]["p50_ms"], 3)
@@ -273,6 +278,7 @@ def table(report: dict) -> str:
                      f"{r['refreshing_p50_ms'] or '-':>9} {r['full_reloads_in_searches']:>12}")
     lines.append(f"edits/quiet: p50 ×{report['p50_ratio']}, p95 ×{report['p95_ratio']}; "
                  f"full reloads after warm-up: {report['full_reloads_after_warmup']}; "
+                 f"a refresh takes {report['refresh_ms_mean']} ms on average; "
                  f"load average {report['load_average_1m']}")
     lines.append("cpu check ms (before each run): " + ", ".join(
         f"{c['mode'][0]}{c['cpu_check_ms']}" for c in report["cpu_checks"]))

@@ -35,9 +35,11 @@ primary key).
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -176,8 +178,12 @@ class Mark:
 
 class Catalogue:
     def __init__(self, mark: Mark, spaces: dict[int, CatalogueSpace],
-                 touches: dict[int, list[Touch]]) -> None:
+                 touches: dict[int, list[Touch]], patterns: dict[tuple, tuple] | None = None
+                 ) -> None:
         self.mark = mark
+        # One object per distinct unit terms and opening week, shared by the spaces read
+        # again (searches work out each once).
+        self.patterns = {} if patterns is None else patterns
         self.by_id = spaces
         self.touches = touches  # unit id -> what touches it
         self.by_prefecture: dict[int, list[CatalogueSpace]] = {}
@@ -209,7 +215,7 @@ class Catalogue:
         public; what touches their units, `touches`); everything else is shared with this
         one, which searches running now go on reading unchanged."""
         new = object.__new__(Catalogue)
-        new.mark = mark
+        new.mark, new.patterns = mark, self.patterns
         by_id = dict(self.by_id)
         new_touches = dict(self.touches)
         prefectures: set[int] = set()
@@ -250,30 +256,67 @@ class Catalogue:
 
 def load(connection: sa.Connection, mark: Mark) -> Catalogue:
     """Read the whole catalogue (4 queries)."""
-    spaces, touches = _read(connection, None)
-    return Catalogue(mark, spaces, touches)
+    patterns: dict[tuple, tuple] = {}
+    spaces, touches = _read(connection, None, patterns)
+    return Catalogue(mark, spaces, touches, patterns)
 
 
-def _read(connection: sa.Connection, space_ids: list[int] | None
-          ) -> tuple[dict[int, CatalogueSpace], dict[int, list[Touch]]]:
-    """The public spaces (all, or those of `space_ids`), and what touches their units
-    (all units' when reading all): 4 queries."""
+@functools.cache
+def _statements(filtered: bool) -> tuple[sa.Select, sa.Select, sa.Select, sa.CompoundSelect]:
+    """What _read runs: for all the catalogue, or (`filtered`) for the spaces of the
+    expanding parameter `ids`. Built once: a refresh runs them with new ids only."""
     text = sa.String()
+    ids: sa.BindParameter[int] = sa.bindparam("ids", expanding=True)
 
     def only(column: Any) -> list:
-        return [] if space_ids is None else [column.in_(space_ids)]
+        return [column.in_(ids)] if filtered else []
 
+    spaces = (sa.select(Space.id, Space.lat, Space.lon, Space.prefecture_code,
+                        Space.closed_on_holidays, Space.amenities, Space.slug,
+                        sa.type_coerce(Space.kind, text), Space.name, Space.name_en, Space.city,
+                        Space.address, Space.nearest_station, Space.access, Space.access_en)
+              .where(Space.is_public, *only(Space.id)))
+    units = (sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
+                       Unit.fits_people, Unit.price_amount, sa.type_coerce(Unit.price_per, text),
+                       Unit.members_only, Unit.checkin_min, Unit.checkout_min, Unit.min_length,
+                       Unit.name, Unit.name_en)
+             .where(*only(Unit.space_id)).order_by(Unit.space_id, Unit.id))
+    hours = (sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
+                       OpeningHours.closes_min).where(*only(OpeningHours.space_id)))
+    no_price = sa.null().cast(sa.Integer)
+
+    def of_units(column: Any) -> list:
+        if not filtered:
+            return []
+        return [column.in_(sa.select(Unit.id).where(Unit.space_id.in_(ids)).scalar_subquery())]
+
+    touches = sa.union_all(
+        sa.select(Closure.unit_id, Closure.start_date, Closure.end_date, no_price)
+        .where(*of_units(Closure.unit_id)),
+        sa.select(CapacityOverride.unit_id, CapacityOverride.day, CapacityOverride.day,
+                  no_price).where(*of_units(CapacityOverride.unit_id)),
+        availability.offered_slots(CampaignSlot.unit_id, CampaignSlot.start_date,
+                                   CampaignSlot.end_date, CampaignSlot.price_amount)
+        .where(*of_units(CampaignSlot.unit_id)),
+    )
+    return spaces, units, hours, touches
+
+
+def _read(connection: sa.Connection, space_ids: list[int] | None,
+          patterns: dict[tuple, tuple] | None = None
+          ) -> tuple[dict[int, CatalogueSpace], dict[int, list[Touch]]]:
+    """The public spaces (all, or those of `space_ids`), and what touches their units
+    (all units' when reading all): 4 queries. `patterns`: the held catalogue's shared
+    values (terms, weeks), which the spaces read join."""
+    spaces_q, units_q, hours_q, touches_q = _statements(space_ids is not None)
+    params = {} if space_ids is None else {"ids": space_ids}
     spaces: dict[int, CatalogueSpace] = {}
-    patterns: dict[tuple, tuple] = {}  # one object per distinct value (terms, weeks)
+    if patterns is None:
+        patterns = {}  # one object per distinct value (terms, weeks)
     kinds: dict[str, Any] = {}
     for (space_id, lat, lon, prefecture_code, closed_on_holidays, amenities, slug, kind, name,
          name_en, city, address, station, access, access_en) in connection.execute(
-        sa.select(Space.id, Space.lat, Space.lon, Space.prefecture_code,
-                  Space.closed_on_holidays, Space.amenities, Space.slug,
-                  sa.type_coerce(Space.kind, text), Space.name, Space.name_en, Space.city,
-                  Space.address, Space.nearest_station, Space.access, Space.access_en)
-        .where(Space.is_public, *only(Space.id))
-    ).all():
+            spaces_q, params).all():
         listed = tuple(amenities or ())
         spaces[space_id] = CatalogueSpace(
             space_id, lat, lon, prefecture_code, closed_on_holidays, frozenset(listed),
@@ -281,13 +324,7 @@ def _read(connection: sa.Connection, space_ids: list[int] | None
             name=name, name_en=name_en, city=city, address=address, nearest_station=station,
             access=access, access_en=access_en, amenities=listed)
     for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
-         min_length, name, name_en) in connection.execute(
-        sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
-                  Unit.fits_people, Unit.price_amount, sa.type_coerce(Unit.price_per, text),
-                  Unit.members_only, Unit.checkin_min, Unit.checkout_min, Unit.min_length,
-                  Unit.name, Unit.name_en)
-        .where(*only(Unit.space_id)).order_by(Unit.space_id, Unit.id)
-    ).all():
+         min_length, name, name_en) in connection.execute(units_q, params).all():
         if (space := spaces.get(space_id)) is None:
             continue  # not public
         unit_kind = kinds.get(kind) or kinds.setdefault(kind, UnitKind(kind))
@@ -298,28 +335,10 @@ def _read(connection: sa.Connection, space_ids: list[int] | None
             members_only, checkin, checkout, price_per == PricePer.NIGHT,
             patterns.setdefault(terms, terms), min_length, name, name_en))
     hours: dict[int, dict[int, Hours]] = {}  # space id -> weekday -> hours
-    for space_id, weekday, opens, closes in connection.execute(
-        sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
-                  OpeningHours.closes_min).where(*only(OpeningHours.space_id))
-    ).all():
+    for space_id, weekday, opens, closes in connection.execute(hours_q, params).all():
         hours.setdefault(space_id, {})[weekday] = Hours(opens, closes)
     touches: dict[int, list[Touch]] = {}
-    no_price = sa.null().cast(sa.Integer)
-    units_of = (None if space_ids is None
-                else sa.select(Unit.id).where(Unit.space_id.in_(space_ids)).scalar_subquery())
-
-    def of_units(column: Any) -> list:
-        return [] if units_of is None else [column.in_(units_of)]
-
-    for unit_id, first, last, price in connection.execute(sa.union_all(
-        sa.select(Closure.unit_id, Closure.start_date, Closure.end_date, no_price)
-        .where(*of_units(Closure.unit_id)),
-        sa.select(CapacityOverride.unit_id, CapacityOverride.day, CapacityOverride.day,
-                  no_price).where(*of_units(CapacityOverride.unit_id)),
-        availability.offered_slots(CampaignSlot.unit_id, CampaignSlot.start_date,
-                                   CampaignSlot.end_date, CampaignSlot.price_amount)
-        .where(*of_units(CampaignSlot.unit_id)),
-    )).all():
+    for unit_id, first, last, price in connection.execute(touches_q, params).all():
         touches.setdefault(unit_id, []).append((first, last, price))
     for space in spaces.values():
         week_hours = hours.get(space.id, {})
@@ -369,7 +388,8 @@ _held: WeakKeyDictionary[sa.Engine, Catalogue] = WeakKeyDictionary()
 _loading = threading.Lock()
 # What this process did to follow the log (tests and benchmarks read it): full loads,
 # refreshes of some spaces, and the spaces read again.
-counts = {"full": 0, "refreshes": 0, "spaces_refreshed": 0}
+counts: dict[str, float] = {"full": 0, "refreshes": 0, "spaces_refreshed": 0,
+                             "full_seconds": 0.0, "refresh_seconds": 0.0}
 
 
 def current(session: Session) -> Catalogue:
@@ -403,18 +423,22 @@ def current(session: Session) -> Catalogue:
             return held
         if None in changed or len(changed) > MOST_TO_REFRESH:
             return _full(engine, connection, mark)
+        started = time.perf_counter()
         ids = {i for i in changed if i is not None}
-        found, touches = _read(connection, sorted(ids))
+        found, touches = _read(connection, sorted(ids), held.patterns)
         held = _held[engine] = held.refreshed(mark, ids, found, touches)
         counts["refreshes"] += 1
         counts["spaces_refreshed"] += len(ids)
+        counts["refresh_seconds"] += time.perf_counter() - started
         return held
 
 
 def _full(engine: sa.Engine, connection: sa.Connection, mark: Mark) -> Catalogue:
+    started = time.perf_counter()
     held = _held[engine] = load(connection, mark)
     counts["full"] += 1
     _freeze()
+    counts["full_seconds"] += time.perf_counter() - started
     return held
 
 
