@@ -17,6 +17,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from booking.extensions import db
+from booking.routing import LazyBuilderRule
 
 
 def session() -> Session:
@@ -39,7 +40,10 @@ def abandon() -> None:
 
 
 class App(Flask):
-    """Flask, with every view's work committed or rolled back by `finish`."""
+    """Flask, with every view's work committed or rolled back by `finish`, and URL builders
+    compiled on first use (booking/routing.py)."""
+
+    url_rule_class = LazyBuilderRule
 
     def dispatch_request(self):  # type: ignore[override]
         try:
