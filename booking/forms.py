@@ -14,6 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 
 from booking import dates
+from booking.prefectures import choices as prefecture_choices
 from booking.services.errors import DomainError
 from booking.web import local_date
 
@@ -21,6 +22,21 @@ from booking.web import local_date
 def options(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
     """Select options from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def prefecture_options(locale: str) -> list[SelectChoice]:
+    """A required prefecture select's options: first the placeholder, whose value is the
+    empty string (a required select must start with one: HTML), then the prefectures named
+    in the locale. Use with coerce=coerce_prefecture."""
+    return options([("", "—"), *prefecture_choices(locale)])
+
+
+def coerce_prefecture(value: object) -> int:
+    """The prefecture select's coerce: the placeholder ("") is 0, no prefecture (falsy, so
+    DataRequired refuses it); a prefecture's code is its number."""
+    if value is None or value == "":
+        return 0
+    return int(value)  # type: ignore[call-overload]
 
 
 def form_status(form: FlaskForm) -> int:

@@ -8,9 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from booking.forms import PostalCodeForm, options
+from booking.forms import PostalCodeForm, coerce_prefecture, options, prefecture_options
 from booking.models import OrgKind
-from booking.prefectures import choices as prefecture_choices
 from booking.services import addresses
 from booking.services.accounts import NOTIFY_SWITCHES, PASSWORD_MAX, PASSWORD_MIN
 
@@ -23,7 +22,7 @@ def _new_password(label) -> PasswordField:
 
 
 def _prefecture_field(label) -> SelectField:
-    return SelectField(label, coerce=int, choices=[], validators=[DataRequired()])
+    return SelectField(label, coerce=coerce_prefecture, choices=[], validators=[DataRequired()])
 
 
 class _AccountFields(FlaskForm):
@@ -39,7 +38,7 @@ class _AccountFields(FlaskForm):
 
     def with_prefectures(self, locale: str):
         """The prefecture choices, named in the page's language."""
-        self.prefecture.choices = options([(0, "—"), *prefecture_choices(locale)])
+        self.prefecture.choices = prefecture_options(locale)
         return self
 
 

@@ -33,10 +33,9 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from booking.formatting import current_locale, hhmm, parse_hhmm
-from booking.forms import DateField, PostalCodeForm, options
+from booking.forms import DateField, PostalCodeForm, coerce_prefecture, options, prefecture_options
 from booking.labels import AMENITY_LABELS, PER, SPACE_KINDS, UNIT_KINDS, weekday_name
 from booking.models import AMENITIES, PricePer, Space, SpaceKind, Unit, UnitKind
-from booking.prefectures import choices as prefecture_choices
 from booking.services import addresses
 
 
@@ -67,7 +66,7 @@ class SpaceForm(PostalCodeForm, FlaskForm):
     )
     description = TextAreaField(_l("説明"), validators=[Optional(), Length(max=4000)])
     description_en = TextAreaField(_l("説明(英語)"), validators=[Optional(), Length(max=4000)])
-    prefecture_code = SelectField(_l("都道府県"), coerce=int, choices=[],
+    prefecture_code = SelectField(_l("都道府県"), coerce=coerce_prefecture, choices=[],
                                   validators=[DataRequired(_l("都道府県を選んでください。"))])
     city = StringField(_l("市区町村"), validators=[DataRequired(), Length(max=100)])
     address = StringField(_l("住所(都道府県より後)"), validators=[DataRequired(), Length(max=300)])
@@ -92,7 +91,7 @@ class SpaceForm(PostalCodeForm, FlaskForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.prefecture_code.choices = options([(0, "—"), *prefecture_choices(current_locale())])
+        self.prefecture_code.choices = prefecture_options(current_locale())
 
     def values(self) -> dict:
         return {
