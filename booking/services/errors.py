@@ -283,12 +283,20 @@ TITLES = {
 GENERIC_RULES = {"bad_credentials": 401}
 
 
+_codes: tuple[int, dict[str, int]] = (-1, {})
+
+
 def problem_codes() -> dict[str, int]:
-    """Every problem code the API may answer with, and its HTTP status."""
-    codes = {code: status for code, (status, _message) in MESSAGES.items() if "." not in code}
-    codes.update({code: status for code, (status, _title) in GENERIC.items()})
-    codes.update(GENERIC_RULES)
-    return dict(sorted(codes.items()))
+    """Every problem code the API may answer with, and its HTTP status (made once, anew
+    only when a module has added messages since)."""
+    global _codes
+    if _codes[0] != len(MESSAGES):
+        codes = {code: status for code, (status, _message) in MESSAGES.items()
+                 if "." not in code}
+        codes.update({code: status for code, (status, _title) in GENERIC.items()})
+        codes.update(GENERIC_RULES)
+        _codes = (len(MESSAGES), dict(sorted(codes.items())))
+    return _codes[1]
 
 
 def problem_title(code: str) -> str:
