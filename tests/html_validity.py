@@ -183,3 +183,13 @@ class PageSet:
                 elif message.get("subType") == "warning":
                     warnings.append(text)
         return Report(errors, warnings, len(self._pages), len(new), time.monotonic() - started)
+
+
+def assert_valid(pages: PageSet) -> None:
+    """Fails listing every vnu error (page, line, message); prints the counts and warnings."""
+    report = pages.check()
+    print(f"vnu: {report.pages} distinct pages ({report.checked} checked now), "
+          f"{len(report.errors)} errors, {len(report.warnings)} warnings, in {report.seconds:.1f} s")
+    for warning in report.warnings:
+        print(f"  warning: {warning}")
+    assert not report.errors, f"{len(report.errors)} HTML errors (vnu):\n" + "\n".join(report.errors)

@@ -26,6 +26,7 @@ from booking import clock
 from booking.extensions import db
 from tests.browser.helpers import CJK, html_texts, leftovers
 from tests.conftest import make_app
+from tests.html_validity import PageSet, assert_valid
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "booking" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
@@ -300,14 +301,19 @@ def _urls(app, values: dict) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 @pytest.mark.parametrize("role", list(ACCOUNTS))
-def test_pages_show_one_language(demo_app, role):
+def test_pages_show_one_language(demo_app, role, monkeypatch):
+    """Every page in Japanese and in English shows that language only, and is valid HTML
+    (the Nu HTML Checker; the demo data fills pages with many forms: members, day lists)."""
     app, values = demo_app
     client = app.test_client()
+    pages = PageSet()
     with app.app_context():
         if ACCOUNTS[role]:
             response = client.post("/account/login",
                                    data={"email": ACCOUNTS[role], "password": DEMO_PASSWORD})
             assert response.status_code == 302, response.text[:500]
+        # GETs from here on: the pages' forms carry their CSRF token, as in production.
+        monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
         urls, problems = _urls(app, values[role])
         checked = []
         for endpoint, url in urls:
@@ -329,6 +335,7 @@ def test_pages_show_one_language(demo_app, role):
                     problems.append(f"{url} [{lang}]: {status} {mimetype} is not a page")
                     continue
                 html = response.get_data(as_text=True)  # the page, or the 403/404 page
+                pages.add(f"{url} as {role} [{lang}] {status}", html)
                 if f'<html lang="{lang}"' not in html:
                     problems.append(f"{url} [{lang}]: wrong <html lang>")
                 left = leftovers(html_texts(html), lang)
@@ -340,6 +347,7 @@ def test_pages_show_one_language(demo_app, role):
     assert checked, f"no page rendered for {role}"
     assert not problems, f"{len(problems)} problems walking the pages as {role}:\n" + \
         "\n".join(problems)
+    assert_valid(pages)
 
 
 # --------------------------------------------------------------------------- plurals

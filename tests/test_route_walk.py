@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.html_validity import PageSet
+from tests.html_validity import PageSet, assert_valid
 from tests.security_world import ROLES, as_role, build_world
 
 LOGIN = "login"
@@ -275,16 +275,6 @@ def _speak(client, lang: str) -> None:
         sess["lang"] = lang
 
 
-def _assert_valid_html(pages: PageSet) -> None:
-    report = pages.check()
-    print(f"vnu: {report.pages} distinct pages ({report.checked} checked now), "
-          f"{len(report.errors)} errors, "
-          f"{len(report.warnings)} warnings, in {report.seconds:.1f} s")
-    for warning in report.warnings:
-        print(f"  warning: {warning}")
-    assert not report.errors, f"{len(report.errors)} HTML errors (vnu):\n" + "\n".join(report.errors)
-
-
 def _status_name(response) -> object:
     if response.status_code == 302 and "/account/login" in response.headers.get("Location", ""):
         return LOGIN
@@ -401,7 +391,7 @@ def test_every_route_is_in_the_table_and_answers_as_expected(app, make):
     assert not csp, "pages the Content-Security-Policy would break:\n" + "\n".join(csp)
     assert not api_not_json, "API answers that are not JSON/problem+json:\n" + "\n".join(
         api_not_json)
-    _assert_valid_html(pages)
+    assert_valid(pages)
 
 
 # The booker's token on their own booking: /api/v1/bookings/<reference>, by method.
@@ -564,4 +554,4 @@ def test_every_page_works_for_its_owners_under_the_csp(app, make):
     assert not unbuilt, "GET routes the walk could not build:\n" + "\n".join(sorted(set(unbuilt)))
     assert not errors, "\n".join(errors)
     assert not problems, "pages the Content-Security-Policy would break:\n" + "\n".join(problems)
-    _assert_valid_html(pages)
+    assert_valid(pages)
