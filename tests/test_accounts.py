@@ -77,6 +77,7 @@ def test_company_sign_up_creates_user_company_and_logs_in(client):
     ({"password": "short"}, "password", "10 以上", 422),
     ({"password": "password123"}, "password", "推測されやすい", 422),
     ({"prefecture": "0"}, "prefecture", "必須", 422),
+    ({"prefecture": ""}, "prefecture", "必須", 422),  # the placeholder option, as browsers send it
     ({"email": "Taken@Example.JP"}, "email", "既に登録されています", 409),
 ])
 def test_company_sign_up_bad_input_shows_error_beside_field_and_writes_nothing(

@@ -483,7 +483,7 @@ def test_forms_show_errors_beside_fields_and_write_nothing(client, site):
     space, unit = site["space"], site["desks"]
     spaces_before = db.session.scalar(sa.select(sa.func.count(Space.id)))
     response = client.post(f"/operator/organisations/{site['org'].id}/spaces/new", data={
-        "name": "", "kind": "coworking", "prefecture_code": "0", "city": "", "address": "",
+        "name": "", "kind": "coworking", "prefecture_code": "", "city": "", "address": "",
         "lat": "91", "lon": "",
     })
     assert response.status_code == 422
