@@ -31,7 +31,7 @@ import vobject
 
 from booking.extensions import db
 from booking.models import OutboxMessage
-from booking.services import calendars
+from booking.services import calendars, mail
 from booking.services.availability import TOKYO, at
 from tests import worlds
 from tests.edge import reservations as r
@@ -176,9 +176,10 @@ def _event(data: bytes) -> icalendar.Event:
 def _mail_calendars(kind: str) -> list[tuple[str, bytes]]:
     """(text/calendar method parameter, body) of each queued message of this kind."""
     found = []
-    for raw in db.session.scalars(sa.select(OutboxMessage.message)
-                                  .where(OutboxMessage.kind == kind)):
-        msg = message_from_bytes(raw, policy=default_policy)
+    for row in db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == kind)
+                                  .order_by(OutboxMessage.id)):
+        # As the worker will send it (rendered from the facts stored with the row).
+        msg = message_from_bytes(mail.message_of(row), policy=default_policy)
         for part in msg.walk():
             if part.get_content_type() == "text/calendar":
                 found.append((part.get_param("method"), part.get_payload(decode=True)))

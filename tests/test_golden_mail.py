@@ -194,3 +194,17 @@ def test_a_cancellation_by_the_company(scene, smtp_server):
     _sent(smtp_server)
     r.cancel(db.session, booking, booker)
     _compare("cancel-en", _sent(smtp_server))
+
+
+def test_a_later_change_does_not_alter_an_earlier_mail(scene, smtp_server, still):
+    """The worker renders a booking's mail after commit from the facts stored with its
+    outbox row: renaming the space, repricing the unit and an hour passing before it
+    sends change nothing in the paid booking's mails (its DTSTAMP included)."""
+    unit, booker, space = scene["desks"], scene["booker"], scene["space"]
+    r.book(db.session, unit, booker, [r.day_period(unit, DAY)], 2,
+           note="午後から2名で伺います。駐車場は https://example.com/parking を見ました。")
+    space.name, space.name_en, space.access = "改名後の施設", "Renamed", "変更後のアクセス"
+    unit.price_amount, unit.cancel_deadline_hours = 9999, 1
+    db.session.commit()
+    still.shift(3600)
+    _compare("paid", _sent(smtp_server))

@@ -193,8 +193,8 @@ def test_a_line_break_in_a_name_makes_no_header(booking_setup, locale):
     unit.space.name = unit.space.name_en = "Evil\r\nBcc: evil@example.jp"
     db.session.commit()
     _book(unit, user, locale=locale)
-    raw = db.session.scalar(sa.select(OutboxMessage.message)
-                            .where(OutboxMessage.kind == "confirmation"))
+    raw = mail.message_of(db.session.scalar(sa.select(OutboxMessage)
+                                            .where(OutboxMessage.kind == "confirmation")))
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert not any(line.lower().startswith(b"bcc") for line in head.split(b"\r\n")), head
     msg = message_from_bytes(raw, policy=default_policy)

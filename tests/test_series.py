@@ -676,8 +676,9 @@ def test_a_changed_occurrence_keeps_its_recurrence_id(w):
     db.session.execute(sa.delete(OutboxMessage))
     db.session.commit()
     r.change(db.session, second, booker, period=r.hours_period(day, 780, 900))
-    [raw] = db.session.scalars(sa.select(OutboxMessage.message).where(
+    [row] = db.session.scalars(sa.select(OutboxMessage).where(
         OutboxMessage.kind == "update", OutboxMessage.recipient == "booker@example.jp"))
+    raw = mail.message_of(row)
     from email import message_from_bytes
     from email.policy import default as default_policy
     msg = message_from_bytes(raw, policy=default_policy)

@@ -25,8 +25,14 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(sa.String(40))  # confirmation, cancellation, reminder...
     recipient: Mapped[str] = mapped_column(sa.String(254))
     subject: Mapped[str] = mapped_column(sa.String(300))
-    # The complete RFC 5322 message, built at enqueue time so a retry sends the same bytes.
+    # The complete RFC 5322 message, kept once written so that a retry sends the same
+    # bytes. Empty until the worker writes it: from `facts` (a booking's mails) or, for a
+    # reminder, from the booking as it is when due.
     message: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # What a booking's mail says, as the event left it (booking.services.mail.booking_facts),
+    # stored in the booking's transaction: the worker renders the message from it after
+    # commit, so a later change of the booking or its space cannot alter this mail.
+    facts: Mapped[dict | None] = mapped_column(sa.JSON)
     booking_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("bookings.id", ondelete="SET NULL"), index=True
     )

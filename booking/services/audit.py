@@ -14,10 +14,12 @@ from booking.services.errors import DomainError
 PER_PAGE = 100
 
 
-def record(session: Session, user: User | None, action: str, target: object,
+def record(session: Session, user: User | int | None, action: str, target: object,
            organisation_id: int | None, **detail) -> None:
+    """`user`: the actor, or their id (a booking transaction has it without rereading
+    the user its beginning expired)."""
     session.add(AuditEntry(
-        user_id=user.id if user is not None else None,
+        user_id=user if isinstance(user, int) else user.id if user is not None else None,
         organisation_id=organisation_id,
         action=action,
         target=f"{type(target).__name__}:{getattr(target, 'id', '')}",

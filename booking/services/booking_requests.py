@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from booking import clock
 from booking.formatting import hhmm
@@ -88,11 +88,12 @@ def bookable_unit(session: Session, unit_id: int | None) -> Unit:
                .where(CampaignSlot.unit_id == Unit.id, CampaignSlot.is_offered,
                       ~CampaignSlot.ended(clock.today()))
                .exists())
+    # One statement: the unit, its space, operator and opening hours joined.
     row = session.execute(
-        sa.select(Unit, offered).join(Space, Unit.space_id == Space.id)
+        sa.select(Unit, offered).join(Unit.space)
         .where(Unit.id == (unit_id or 0), Space.is_public)
-        .options(selectinload(Unit.space).selectinload(Space.opening_hours),
-                 selectinload(Unit.space).selectinload(Space.organisation))).first()
+        .options(contains_eager(Unit.space).joinedload(Space.opening_hours),
+                 contains_eager(Unit.space).joinedload(Space.organisation))).unique().first()
     if row is None:
         raise DomainError("unavailable")
     unit, has_offers = row
@@ -235,19 +236,31 @@ def place(session: Session, user: User, request: BookingRequest, *,
           unit: Unit | None = None) -> list[Booking]:
     """Book what `request` asks for (see the module docstring); DomainError otherwise.
     `unit`: the request's unit as bookable_unit() loaded it already (the booking page)."""
-    # A retry gets the first answer even when the request would now mean something else
-    # (a drop-in retried after closing, a slot's last day retried after midnight).
-    reservations.replay_if_seen(session, user, idempotency)
-    if request.extras and any(request.extras.values()) and not request.names_slot:
-        # Extras are lent by the campaign the booking names (API.md), never by one chosen.
-        raise DomainError("extra_not_offered")
-    if unit is None or unit.id != request.unit_id:
-        unit = bookable_unit(session, request.unit_id)
-    slot, chosen = resolve_slot(session, unit, user, request)
+    user_id = user.id
+    try:
+        if request.extras and any(request.extras.values()) and not request.names_slot:
+            # Extras are lent by the campaign the booking names (API.md), never by one
+            # chosen.
+            raise DomainError("extra_not_offered")
+        if unit is None or unit.id != request.unit_id:
+            unit = bookable_unit(session, request.unit_id)
+        slot, chosen = resolve_slot(session, unit, user, request)
+    except DomainError:
+        # A retry gets the first answer even when the request would now mean something
+        # else (a drop-in retried after closing, a slot's last day retried after
+        # midnight). Asked on refusal only: a booking that goes through reads no key.
+        reservations.replay_if_seen(session, user_id, idempotency)
+        raise
+    bookable = unit
 
     def book(slot: CampaignSlot | None) -> list[Booking]:
+        try:
+            periods = periods_for(bookable, slot, request)
+        except DomainError:
+            reservations.replay_if_seen(session, user_id, idempotency)
+            raise
         return reservations.book(
-            session, unit, user, periods_for(unit, slot, request), request.seats, slot=slot,
+            session, bookable, user, periods, request.seats, slot=slot,
             attendees=request.attendees, note=request.note, locale=locale,
             idempotency=idempotency, extras=dict(request.extras) or None)
 

@@ -261,14 +261,18 @@ def _finish(cal: Calendar) -> bytes:
     return cal.to_ical()
 
 
-def booking_ics(booking: Booking, method: str = METHOD_PUBLISH) -> bytes:
+def booking_ics(booking: Booking, method: str = METHOD_PUBLISH, *,
+                stamp: datetime | None = None) -> bytes:
     """One booking as a calendar: REQUEST (mail), CANCEL (mail) or PUBLISH (download).
     An occurrence of a recurring series is mailed as that occurrence of the series' event
-    (its UID, RECURRENCE-ID: see series_ics); its download is an event of its own."""
+    (its UID, RECURRENCE-ID: see series_ics); its download is an event of its own.
+    `stamp`: a mail's DTSTAMP (the event's time, kept with the outbox row; now by
+    default); a download's is the booking's last change."""
     if method not in (METHOD_REQUEST, METHOD_CANCEL, METHOD_PUBLISH):
         raise ValueError(method)
     cal = _calendar(method)
-    stamp = None if method != METHOD_PUBLISH else (booking.updated_at or booking.created_at)
+    if method == METHOD_PUBLISH:
+        stamp = booking.updated_at or booking.created_at
     if booking.series is not None and method != METHOD_PUBLISH:
         cal.add_component(_occurrence_event(booking.series, booking, method, stamp))
     else:

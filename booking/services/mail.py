@@ -7,10 +7,13 @@
   them, multipart/mixed → multipart/alternative [text/plain, text/html,
   text/calendar; method=REQUEST|CANCEL; charset=UTF-8] + the same .ics attached, also
   text/calendar with the same method (RFC 6047; METHOD once in each, equal to it).
-- Messages are rendered in that transaction, from the booking as the event left it: a
-  later change cannot rewrite an earlier mail, and the row holds the final bytes. (The
-  worker could render them instead only from a snapshot stored with the row; the
-  outbox has no column for one.)
+- Messages are NOT rendered in that transaction (it holds the unit's lock): it stores
+  with each row the facts the mail tells (booking_facts: the booking, its unit and
+  space, the people, the extras, the DTSTAMP — as the event left them) in
+  OutboxMessage.facts, and the worker renders the message from them after commit, before
+  the first send (render_row), keeping the bytes so that a retry sends the same. A later
+  change of the booking or its space cannot alter an earlier mail. The rows of one event
+  go in with one INSERT (executemany).
 - The space's operator is told too (enqueue_for_operators, from the same three calls):
   each member who keeps User.notify_bookings on and has verified their address gets a
   message of their own (text and HTML, no .ics), in their language, with the company's
@@ -39,6 +42,7 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import re
 import smtplib
@@ -57,6 +61,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import click
@@ -70,7 +75,7 @@ from sqlalchemy.orm import Session
 from booking import clock
 from booking.db import begin_write
 from booking.formatting import local_period, local_stamp
-from booking.models import Booking, OutboxMessage, User
+from booking.models import Booking, OutboxMessage, Space, Unit, User
 from booking.services import addresses, audit, calendars
 from booking.services.errors import DomainError
 
@@ -161,16 +166,18 @@ def reason_for_mail(reason: str, marker: str = "[…]",
     return text
 
 
-def render(kind: str, booking: Booking, people: Sequence[tuple[str, str]]) -> list[Rendered]:
-    """The message of each person in `people` ((email, name), To them), describing the
-    booking as it is now, at the event: it is rendered inside the booking's transaction.
+def render(kind: str, booking: Booking, people: Sequence[tuple[str, str]], *,
+           stamp: datetime | None = None) -> list[Rendered]:
+    """The message of each person in `people` ((email, name), To them), describing
+    `booking` (the transient one of from_facts, or for a reminder the booking as it is
+    when due); `stamp` is the .ics DTSTAMP (the event's time; now by default).
 
     What all of them share (subject, date, the iCalendar part) is made once. The MIME tree
     is built with the email package's compat32 classes: the same structure as the
     EmailMessage API, at about a third of its CPU time (its header registry parses and
-    refolds every header), which is paid while the unit's row lock is held."""
+    refolds every header)."""
     method = {KIND_CANCELLATION: calendars.METHOD_CANCEL}.get(kind, calendars.METHOD_REQUEST)
-    ics = calendars.booking_ics(booking, method) if kind != KIND_REMINDER else None
+    ics = calendars.booking_ics(booking, method, stamp=stamp) if kind != KIND_REMINDER else None
     made = []
     with force_locale(booking.locale):
         subject = _one_line(_subject(kind, booking))
@@ -245,17 +252,178 @@ def _mime(text: str, html: str, ics: bytes | None, method: str) -> Message:
         calendar_part(ics, method, filename)])
 
 
-def _enqueue(session: Session, kind: str, booking: Booking, *, due: datetime | None = None,
-             recipients: list[tuple[str, str]] | None = None) -> list[OutboxMessage]:
-    rows = []
-    people = calendars.recipients(booking) if recipients is None else recipients
-    for done in render(kind, booking, people):
-        row = OutboxMessage(kind=kind, recipient=done.recipient, subject=done.subject[:300],
-                            message=done.message, booking_id=booking.id,
-                            next_attempt_at=due or clock.now())
-        session.add(row)
-        rows.append(row)
-    return rows
+# --------------------------------------------------------------------------- facts
+
+# What the booking mails read of each object (the templates, the .ics, the operator's
+# mail): stored as the event left it, rebuilt as transient objects to render from.
+_BOOKING_FIELDS = ("id", "reference", "unit_id", "company_id", "user_id", "campaign_slot_id",
+                   "series_id", "starts_at", "ends_at", "seats", "status", "price_amount",
+                   "subsidy_amount", "sequence", "locale", "note", "cancel_reason",
+                   "created_at", "updated_at", "cancelled_at")
+_UNIT_FIELDS = ("id", "space_id", "kind", "name", "name_en", "capacity", "fits_people",
+                "price_amount", "price_per", "min_length", "max_length",
+                "cancel_deadline_hours", "checkin_min", "checkout_min")
+_SPACE_FIELDS = ("id", "organisation_id", "slug", "name", "name_en", "prefecture_code",
+                 "city", "address", "lat", "lon", "access", "access_en")
+FACTS_VERSION = 1
+
+
+def _encode(model, fields: Sequence[str], obj) -> dict:
+    out = {}
+    for name in fields:
+        value = getattr(obj, name)
+        if isinstance(value, datetime):
+            value = {"datetime": value.isoformat()}
+        elif isinstance(value, enum.Enum):
+            value = value.value
+        out[name] = value
+    return out
+
+
+def _decode(model, values: dict):
+    columns = model.__table__.c
+    kwargs = {}
+    for name, value in values.items():
+        kind = columns[name].type
+        if value is not None and isinstance(kind, sa.Enum) and kind.enum_class is not None:
+            value = kind.enum_class(value)
+        elif isinstance(value, dict):
+            value = datetime.fromisoformat(value["datetime"])
+        kwargs[name] = value
+    return model(**kwargs)
+
+
+def booking_facts(booking: Booking, stamp: datetime | None = None, *,
+                  booker: tuple[str, str] | None = None) -> dict:
+    """What a mail of `booking` tells, as it is now (inside the event's transaction):
+    JSON for OutboxMessage.facts; from_facts rebuilds it. `stamp`: the event's time
+    (the .ics DTSTAMP), now by default. `booker`: the booker's (email, name) as the
+    caller has them (else the booking's user is read). Reads nothing the transaction has
+    not loaded but, when not given, the booking's user and attendees and, for a campaign
+    booking, its extras."""
+    from booking.services.calendars import series_start_min
+    from booking.services.campaign_extras import booking_extras
+
+    unit, space = booking.unit, booking.unit.space
+    series = None
+    if booking.series_id is not None and booking.series is not None:
+        series = {"uid": booking.series.uid, "sequence": booking.series.sequence,
+                  "start_min": series_start_min(booking.series)}
+    extras = []
+    if booking.campaign_slot_id is not None:
+        session = sa.inspect(booking).session
+        if session is not None:
+            extras = [[line.extra.name, line.extra.name_en, line.quantity]
+                      for line in booking_extras(session, booking)]
+    return {
+        "v": FACTS_VERSION,
+        "stamp": (stamp or clock.now()).isoformat(),
+        "booking": _encode(Booking, _BOOKING_FIELDS, booking),
+        "unit": _encode(Unit, _UNIT_FIELDS, unit),
+        "space": _encode(Space, _SPACE_FIELDS, space),
+        "user": ({"email": booker[0], "name": booker[1]} if booker is not None
+                 else {"email": booking.user.email, "name": booking.user.name}
+                 if booking.user is not None else None),
+        "attendees": [[a.email, a.name] for a in booking.attendees],
+        "series": series,
+        "extras": extras,
+    }
+
+
+def _company_facts(booking: Booking, names: tuple[str, str] | None = None) -> dict | None:
+    if names is not None:
+        return {"name": names[0], "name_en": names[1]}
+    company = booking.company
+    return {"name": company.name, "name_en": company.name_en} if company is not None else None
+
+
+def _people(facts: dict) -> list[tuple[str, str]]:
+    """(email, name) of everyone invited, from the facts: calendars.recipients' rule."""
+    people: list[tuple[str, str]] = []
+    if facts.get("user") is not None:
+        people.append((facts["user"]["email"], facts["user"]["name"]))
+    for email, name in facts.get("attendees", []):
+        if email not in [p[0] for p in people]:
+            people.append((email, name))
+    return people
+
+
+def from_facts(facts: dict) -> tuple[Booking, datetime]:
+    """The booking of booking_facts as transient objects (in no session: nothing is read
+    from the database, whatever happened since), and the event's time."""
+    from booking.models import BookingAttendee, BookingSeries, CampaignExtra, Organisation
+
+    booking = _decode(Booking, facts["booking"])
+    unit = _decode(Unit, facts["unit"])
+    unit.space = _decode(Space, facts["space"])
+    booking.unit = unit
+    if facts.get("user") is not None:
+        booking.user = User(email=facts["user"]["email"], name=facts["user"]["name"])
+    booking.attendees = [BookingAttendee(email=email, name=name)
+                         for email, name in facts.get("attendees", [])]
+    if facts.get("company") is not None:
+        booking.company = Organisation(name=facts["company"]["name"],
+                                       name_en=facts["company"]["name_en"])
+    if facts.get("series") is not None:
+        booking.series = BookingSeries(**facts["series"])
+    # The lines booking_extra_lines (the templates' global) gives for this booking.
+    booking.mail_extra_lines = [  # type: ignore[attr-defined]
+        _ExtraLine(CampaignExtra(name=name, name_en=name_en), quantity)
+        for name, name_en, quantity in facts.get("extras", [])]
+    return booking, datetime.fromisoformat(facts["stamp"])
+
+
+@dataclass(frozen=True)
+class _ExtraLine:
+    extra: object
+    quantity: int
+
+
+def _rows(session: Session, rows: list[dict]) -> None:
+    """Insert outbox rows in one statement (executemany): the ids follow their order."""
+    if rows:
+        session.execute(sa.insert(cast("sa.Table", OutboxMessage.__table__)), rows)
+
+
+def _row(kind: str, recipient: str, booking_id: int | None, *, facts: dict | None = None,
+         due: datetime | None = None) -> dict:
+    return {"kind": kind, "recipient": recipient, "subject": "", "message": b"",
+            "booking_id": booking_id, "facts": facts, "next_attempt_at": due or clock.now()}
+
+
+def _booking_rows(kind: str, booking: Booking, facts: dict,
+                  recipients: list[tuple[str, str]] | None = None) -> list[dict]:
+    """One row per person invited (To them), each to be rendered from `facts`."""
+    people = _people(facts) if recipients is None else recipients
+    return [_row(kind, email, booking.id, facts={**facts, "to": [email, name]})
+            for email, name in people]
+
+
+def render_row(row: OutboxMessage) -> Rendered:
+    """The message of a row written from facts (a booking's mail), rendered now."""
+    facts = row.facts or {}
+    booking, stamp = from_facts(facts)
+    kind = row.kind
+    if kind in OPERATOR_KINDS.values():
+        email, name, locale = facts["to"]
+        user = User(email=email, name=name, locale=locale)
+        base = next(k for k, v in OPERATOR_KINDS.items() if v == kind)
+        return render_for_operator(base, booking, user)
+    [done] = render(kind, booking, [tuple(facts["to"])], stamp=stamp)
+    return done
+
+
+def message_of(row: OutboxMessage) -> bytes:
+    """The message a row sends: as written, or rendered from its facts (not stored)."""
+    if row.message or not row.facts:
+        return row.message
+    return render_row(row).message
+
+
+def _write_from_facts(session: Session, row: OutboxMessage) -> None:
+    done = render_row(row)
+    row.subject, row.message = done.subject[:300], done.message
+    session.commit()
 
 
 def _drop_reminders(session: Session, booking: Booking) -> None:
@@ -264,7 +432,7 @@ def _drop_reminders(session: Session, booking: Booking) -> None:
         OutboxMessage.sent_at.is_(None)))
 
 
-def schedule_reminder(session: Session, booking: Booking) -> list[OutboxMessage]:
+def _reminder_rows(booking: Booking, people: list[tuple[str, str]] | None = None) -> list[dict]:
     """The day-before reminder; none when that moment has already passed.
 
     Its message is left empty here and written by the worker when it is due, from the
@@ -274,13 +442,13 @@ def schedule_reminder(session: Session, booking: Booking) -> list[OutboxMessage]
     due = booking.starts_at - timedelta(hours=hours)
     if due <= clock.now():
         return []
-    rows = []
-    for email, _name in calendars.recipients(booking):
-        row = OutboxMessage(kind=KIND_REMINDER, recipient=email, subject="", message=b"",
-                            booking_id=booking.id, next_attempt_at=due)
-        session.add(row)
-        rows.append(row)
-    return rows
+    return [_row(KIND_REMINDER, email, booking.id, due=due)
+            for email, _name in (calendars.recipients(booking) if people is None else people)]
+
+
+def schedule_reminder(session: Session, booking: Booking) -> None:
+    """The day-before reminder's rows (see _reminder_rows)."""
+    _rows(session, _reminder_rows(booking))
 
 
 def _write_reminder(session: Session, row: OutboxMessage) -> None:
@@ -292,33 +460,42 @@ def _write_reminder(session: Session, row: OutboxMessage) -> None:
     session.commit()
 
 
-def enqueue_confirmation(session: Session, booking: Booking) -> None:
+def enqueue_confirmation(session: Session, booking: Booking, *,
+                         booker: tuple[str, str] | None = None,
+                         company: tuple[str, str] | None = None) -> None:
+    """The booking's confirmation to everyone invited, its reminders and the notices to
+    the space's operator: rows with the facts, one INSERT. `booker` ((email, name)) and
+    `company` ((name, name_en)): as the caller has them (reservations.book: read before
+    its transaction began), else read from the booking."""
     if booking.series_id is not None:
         # An occurrence of a recurring series: the series' one mail (enqueue_series) says
         # it; each occurrence keeps its own reminder.
         schedule_reminder(session, booking)
         return
-    _enqueue(session, KIND_CONFIRMATION, booking)
-    schedule_reminder(session, booking)
-    enqueue_for_operators(session, KIND_CONFIRMATION, booking)
+    facts = booking_facts(booking, booker=booker)
+    _rows(session, [*_booking_rows(KIND_CONFIRMATION, booking, facts),
+                    *_reminder_rows(booking, _people(facts)),
+                    *_operator_rows(session, KIND_CONFIRMATION, booking, facts, company)])
 
 
 def enqueue_update(session: Session, booking: Booking) -> None:
-    _enqueue(session, KIND_UPDATE, booking)
+    facts = booking_facts(booking)
     _drop_reminders(session, booking)
-    schedule_reminder(session, booking)
-    enqueue_for_operators(session, KIND_UPDATE, booking)
+    _rows(session, [*_booking_rows(KIND_UPDATE, booking, facts), *_reminder_rows(booking),
+                    *_operator_rows(session, KIND_UPDATE, booking, facts)])
 
 
 def enqueue_cancellation(session: Session, booking: Booking) -> None:
-    _enqueue(session, KIND_CANCELLATION, booking)
+    facts = booking_facts(booking)
     _drop_reminders(session, booking)
-    enqueue_for_operators(session, KIND_CANCELLATION, booking)
+    _rows(session, [*_booking_rows(KIND_CANCELLATION, booking, facts),
+                    *_operator_rows(session, KIND_CANCELLATION, booking, facts)])
 
 
 def enqueue_uninvited(session: Session, booking: Booking, emails: list[str]) -> None:
     """The cancellation, for attendees taken off a booking that goes on without them."""
-    _enqueue(session, KIND_CANCELLATION, booking, recipients=[(e, "") for e in emails])
+    _rows(session, _booking_rows(KIND_CANCELLATION, booking, booking_facts(booking),
+                                 [(e, "") for e in emails]))
 
 
 # --------------------------------------------------------------------------- recurring series
@@ -619,7 +796,10 @@ def _prepare(session: Session, row_id: int) -> Outgoing | str:
         log.error("mail %s (%s) parked: %s", row_id, row.kind, problem)
         return "parked"
     if not row.message:
-        _write_reminder(session, row)
+        if row.facts:
+            _write_from_facts(session, row)  # a booking's mail: from its event's facts
+        else:
+            _write_reminder(session, row)
     outgoing = Outgoing(row.id, row.kind, addresses.normalise(row.recipient), row.message)
     session.commit()  # ends the read transaction before SMTP
     return outgoing
@@ -858,22 +1038,25 @@ def render_for_operator(kind: str, booking: Booking, user: User) -> Rendered:
     return Rendered(user.email, subject, message_bytes(mime_text(text, html), subject, user.email))
 
 
-def enqueue_for_operators(session: Session, kind: str, booking: Booking) -> list[OutboxMessage]:
+def _operator_rows(session: Session, kind: str, booking: Booking, facts: dict,
+                   company: tuple[str, str] | None = None) -> list[dict]:
     """A new, changed or cancelled booking, told to the space's operator members who want
     it (operator_recipients): one outbox row each, in the booking's transaction, like the
-    company's own mails; a bad address fails its own row only (the worker parks it)."""
-    rows = []
-    # Without flushing before the reads (the recipients, the booking's company): the
-    # booking's own outbox rows then go out with these in one INSERT on PostgreSQL.
-    with session.no_autoflush:
-        for user in operator_recipients(session, booking):
-            done = render_for_operator(kind, booking, user)
-            row = OutboxMessage(kind=OPERATOR_KINDS[kind], recipient=done.recipient,
-                                subject=done.subject[:300], message=done.message,
-                                booking_id=booking.id, next_attempt_at=clock.now())
-            session.add(row)
-            rows.append(row)
-    return rows
+    company's own mails, rendered by the worker from the same facts (with the booking's
+    company, which only these mails name); a bad address fails its own row only (the
+    worker parks it)."""
+    users = operator_recipients(session, booking)
+    if not users:
+        return []
+    facts = {**facts, "company": _company_facts(booking, company)}
+    return [_row(OPERATOR_KINDS[kind], user.email, booking.id,
+                 facts={**facts, "to": [user.email, user.name, user.locale]})
+            for user in users]
+
+
+def enqueue_for_operators(session: Session, kind: str, booking: Booking) -> None:
+    """The operator members' rows of _operator_rows, on their own."""
+    _rows(session, _operator_rows(session, kind, booking, booking_facts(booking)))
 
 
 # --------------------------------------------------------------------------- notices

@@ -202,6 +202,8 @@ class Idempotency:
     request_hash: str
     # Builds the answer stored for replays from the bookings just made (status, body).
     respond: Callable[[list[Booking]], tuple[int, dict]]
+    # That answer, built once inside the booking's transaction: the edge sends it too.
+    answer: tuple[int, dict] | None = None
 
 
 class Replay(Exception):  # not an error: the first answer, to send again
@@ -211,15 +213,20 @@ class Replay(Exception):  # not an error: the first answer, to send again
         self.response = response
 
 
-def replay_if_seen(session: Session, user: User, idem: Idempotency | None) -> None:
-    """Raise Replay with the first answer when this key was used by `user` already (and
-    "idempotency_mismatch" when it was used for another request). book() asks before and
-    after taking its locks; the booking requests ask first of all too, since what a
-    request means can change with the clock (a drop-in retried after closing)."""
+def replay_if_seen(session: Session, user: User | int, idem: Idempotency | None) -> None:
+    """Raise Replay with the first answer when this key was used by `user` (or that user
+    id) already (and "idempotency_mismatch" when it was used for another request).
+
+    Asked only when a request does not go through (it costs the booking that does no
+    read): when it is refused (a DomainError, before or under the locks: a retry of a
+    booking that took the last seat, or of a drop-in after closing, is not refused but
+    answered as the first time), and when its IdempotencyRecord INSERT collides with the
+    first request's (book() then rolls everything back and replays)."""
     if idem is None:
         return
+    user_id = user if isinstance(user, int) else user.id
     record = session.scalar(sa.select(IdempotencyRecord).where(
-        IdempotencyRecord.user_id == user.id, IdempotencyRecord.key == idem.key))
+        IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == idem.key))
     if record is None:
         return
     if record.request_hash != idem.request_hash:
@@ -522,9 +529,29 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
     `series` (new, not yet added to the session) is saved in the same transaction and
     every booking is one of its dates: each period then has the unit's length limits on
     its own, and the series' one mail (services/series.py) replaces each confirmation."""
+    user_id = actor_user.id
+    try:
+        return _book(session, unit, actor_user, periods, seats, slot=slot, attendees=attendees,
+                     note=note, locale=locale, idempotency=idempotency, extras=extras,
+                     series=series)
+    except DomainError:
+        # A retry of a request that went through is answered as the first time, even
+        # when it would now be refused (the seats it took, the clock).
+        replay_if_seen(session, user_id, idempotency)
+        raise
+    except sa.exc.IntegrityError:
+        # Only the idempotency key can collide here: the same key, committed first by
+        # another request (on this unit after its lock, or on another unit meanwhile).
+        replay_if_seen(session, user_id, idempotency)
+        raise
+
+
+def _book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Period], seats: int,
+          *, slot: CampaignSlot | None, attendees: Iterable[str], note: str, locale: str,
+          idempotency: Idempotency | None, extras: dict[int, int] | None,
+          series: BookingSeries | None) -> list[Booking]:
     from booking.services import mail
 
-    replay_if_seen(session, actor_user, idempotency)
     emails = clean_attendees(attendees)
     if actor_user.email_verified_at is None and any(e != actor_user.email for e in emails):
         raise DomainError("email_unverified")  # books for itself only until verified
@@ -534,6 +561,11 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
     if company is None:
         raise DomainError("no_company")
     unit_id, user_id, company_id = unit.id, actor_user.id, company.id
+    # What the mails say of the booker and their company, as the request loaded them:
+    # beginning the booking's transaction expires every object read before it.
+    booker = (actor_user.email, actor_user.name)
+    company_names = (company.name, company.name_en)
+    member_email = space_members.member_email(actor_user)
     slot_id = slot.id if slot is not None else None
     campaign_id = slot.campaign_id if slot is not None else None
     # A campaign's rules count the company's bookings on every unit of the campaign: they
@@ -545,16 +577,13 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
 
     def work() -> list[Booking]:
         locked_unit = _lock_unit(session, unit_id)
-        # After the lock: a competing request with the same key has committed by now.
-        replay_if_seen(session, actor_user, idempotency)
         limits.check(session, company_id, bookings=len(periods),
                      invitations=limits.invitations_of(len(periods), len(emails)))
         _bookable(locked_unit)
         the_slot = (_usable_slot(session, slot_id, campaign_id, locked_unit)
                     if slot_id is not None and campaign_id is not None else None)
         _check_times(locked_unit, periods, each=series is not None)
-        member = the_slot is None and _is_member(session, locked_unit, company_id,
-                                                 space_members.member_email(actor_user))
+        member = the_slot is None and _is_member(session, locked_unit, company_id, member_email)
         _check_availability(session, locked_unit, the_slot, periods, seats, member=member)
         _bump_unit(session, unit_id)
         if series is not None:
@@ -580,25 +609,21 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
             session.flush()  # the next check_rules counts this booking too
             if extras:
                 reserve_extras(session, booking, extras)
-            audit.record(session, actor_user, "booking.create", booking,
+            audit.record(session, user_id, "booking.create", booking,
                          locked_unit.space.organisation_id, reference=booking.reference,
                          seats=seats, start=start.isoformat(), price=price, subsidy=subsidy)
-            mail.enqueue_confirmation(session, booking)
+            mail.enqueue_confirmation(session, booking, booker=booker, company=company_names)
             made.append(booking)
         if idempotency is not None:
-            status, body = idempotency.respond(made)
+            # The answer, built once here: stored for replays and sent by the edge.
+            idempotency.answer = status, body = idempotency.respond(made)
             session.add(IdempotencyRecord(user_id=user_id, key=idempotency.key,
                                           request_hash=idempotency.request_hash,
                                           status_code=status, response=body))
             session.flush()
         return made
 
-    try:
-        return _decide(session, work, lock, per_company)
-    except sa.exc.IntegrityError:
-        # Only the idempotency key can collide here (the same key, raced on another unit).
-        replay_if_seen(session, actor_user, idempotency)
-        raise
+    return _decide(session, work, lock, per_company)
 
 
 # --------------------------------------------------------------------------- status

@@ -216,7 +216,8 @@ def create_booking():
                                       locale=g.api_user.locale, idempotency=idem)
     except reservations.Replay as replay:
         return replay.response, replay.status_code, {"Idempotent-Replayed": "true"}
-    status, answer = _respond(made)
+    # The answer stored for replays, built once inside the transaction, is the one sent.
+    status, answer = idem.answer if idem is not None and idem.answer else _respond(made)
     return answer, status, {"Location": f"/api/v1/bookings/{made[0].reference}"}
 
 

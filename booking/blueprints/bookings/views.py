@@ -49,7 +49,11 @@ from booking.web import api_style, current_locale, problem
 @bp.app_template_global()
 def booking_extra_lines(booking: Booking) -> list:
     """The extras a booking holds, for its receipt and mail (only campaign bookings have
-    any: no query for the others)."""
+    any: no query for the others). A mail rendered from its facts (services/mail.py)
+    brings the lines as they were at its event."""
+    kept = getattr(booking, "mail_extra_lines", None)
+    if kept is not None:
+        return kept
     if booking.campaign_slot_id is None:
         return []
     return campaign_extras.booking_extras(session(), booking)
