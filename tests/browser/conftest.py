@@ -48,7 +48,9 @@ def _install_axe() -> None:
     with (HERE / ".npm-install.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not AXE_JS.exists():
-            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(HERE)],
+            # --ignore-scripts: as scripts/browser-deps.sh (vnu-jar would fetch a Java runtime)
+            subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund",
+                            "--prefix", str(HERE)],
                            check=True, cwd=HERE, timeout=300)
 
 
