@@ -300,7 +300,7 @@ def start_server(side: Side, base_env: dict[str, str], folder: Path, warm_per_ki
     side.server.start(timeout=120)
     assert side.scenario is not None
     answers = warm(side.server, side.lists, side.scenario.token, per_kind=warm_per_kind)["statuses"]
-    bad = {code: n for code, n in answers.items() if code.startswith("5")}
+    bad = {code: n for code, n in answers.items() if code.startswith("5") or code == "0"}
     if bad:
         side.server.stop()
         raise RuntimeError(f"side {side.label} answers 5xx when warming up ({answers}):\n"
@@ -349,7 +349,7 @@ def progress(record: dict, args) -> str:
 
 
 def run_rounds(app, sides: list[Side], benchmarks: list[str], args, base_env: dict[str, str],
-               folder: Path, say=print) -> list[dict]:
+               folder: Path, failures: list[dict], say=print) -> list[dict]:
     """Every round: each side (order flipped every round) runs each benchmark once."""
     records: list[dict] = []
     together = args.servers == "together"
@@ -364,18 +364,21 @@ def run_rounds(app, sides: list[Side], benchmarks: list[str], args, base_env: di
                 shift = (r // 2) % len(sides)
                 order = order[shift:] + order[:shift]
             for side in order:
-                if not together:
-                    start_server(side, base_env, folder, warm_per_kind)
-                server = side.server
-                assert server is not None and side.scenario is not None
+                # A side that fails (a worker killed by its timeout on an overloaded
+                # machine, a refused warm-up) loses that round, not the run.
                 try:
+                    if not together:
+                        start_server(side, base_env, folder, warm_per_kind)
                     for name in benchmarks:
                         record = measure(app, side, name, r, args, folder)
                         records.append(record)
                         say(progress(record, args))
+                except (RuntimeError, OSError) as error:
+                    failures.append({"round": r, "side": side.label, "error": str(error)[-2000:]})
+                    say(f"  round {r + 1}/{args.rounds} {side.label:>10} FAILED: {str(error)[:300]}")
                 finally:
-                    if not together:
-                        server.stop()
+                    if not together and side.server is not None:
+                        side.server.stop()
     finally:
         for side in sides:
             if side.server is not None:
@@ -432,6 +435,10 @@ def summarise(records: list[dict], sides: list[Side], benchmarks: list[str]) -> 
     return out
 
 
+def _span(values: list[float]) -> str:
+    return f"{min(values)}–{max(values)}" if values else "-"
+
+
 def show(report: dict, sides: list[Side]) -> None:
     first = sides[0].label
     for name, table in report["summary"].items():
@@ -447,8 +454,7 @@ def show(report: dict, sides: list[Side]) -> None:
                          "sp50": row["server_p50"], "sp95": row["server_p95"],
                          "x_rps": cell("rps"), "x_p95": cell("p95"), "x_sp50": cell("server_p50"),
                          "seats": row["seats_per_s"], "x_seats": cell("seats_per_s"),
-                         "cpu": f"{min(row['cpu_check_ms'])}–{max(row['cpu_check_ms'])}",
-                         "load": f"{min(row['load_average_1m'])}–{max(row['load_average_1m'])}",
+                         "cpu": _span(row["cpu_check_ms"]), "load": _span(row["load_average_1m"]),
                          "statuses": row["statuses"]})
         columns = [("side", "side"), ("rps", "req/s"), ("x_rps", f"x {first} [spread]"),
                    ("p50", "p50 ms"), ("p95", "p95 ms"), ("x_p95", f"p95 x {first}"),
@@ -456,12 +462,14 @@ def show(report: dict, sides: list[Side]) -> None:
         if name == "book-hot":
             columns += [("seats", "seats/s"), ("x_seats", f"seats/s x {first}")]
         columns += [("cpu", "cpu_check ms"), ("load", "load 1m"), ("statuses", "statuses")]
-        print_table(f"{name}: medians over {max(r['rounds'] for r in table.values())} rounds "
+        print_table(f"{name}: medians over up to {max(r['rounds'] for r in table.values())} rounds "
                     f"of {report['settings']['duration']} s (ratios: median [min–max] over round pairs)",
                     rows, columns)
         if name == "book-hot":
             for label, row in table.items():
                 print(f"  {label}: every round ended at exactly the capacity: {row['all_exactly_capacity']}")
+    for failure in report.get("failures", []):
+        print(f"FAILED: round {failure['round'] + 1}, {failure['side']}: {failure['error'][:300]}")
 
 
 # --------------------------------------------------------------------------- the run
@@ -534,7 +542,8 @@ def run(sides: list[Side], benchmarks: list[str], args, kind: str = "ab") -> dic
                     print(f"schema, side {s.label}: {note}")
             print(f"data: {data}")
             print("sides: " + "; ".join(f"{s.label} = {s.rev} ({s.commit}) {s.env}" for s in sides))
-            records = run_rounds(app, sides, benchmarks, args, base_env, folder)
+            report["failures"] = []
+            records = run_rounds(app, sides, benchmarks, args, base_env, folder, report["failures"])
             report["rounds"] = records
             report["summary"] = summarise(records, sides, benchmarks)
             report["over_capacity"] = scenario_mod.over_capacity(
