@@ -220,9 +220,9 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000, bookings: 
             for mode in (("quiet", "edits") if turn % 2 == 0 else ("edits", "quiet")):
                 checks.append({"turn": turn, "mode": mode, "cpu_check_ms": cpu_check_ms()})
                 if mode == "edits":
+                    t_edit = time.perf_counter()
                     editing.set()
                     time.sleep(1.0)  # the stream is flowing before the searches start
-                    t_edit = time.perf_counter()
                 searcher.run(mode, part)
                 if mode == "edits":
                     edit_seconds += time.perf_counter() - t_edit
