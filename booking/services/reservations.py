@@ -323,8 +323,10 @@ def _lock_unit(session: Session, unit_id: int) -> Unit:
     at most the lock_timeout set by begin_write; SQLite: the IMMEDIATE transaction is the
     lock), with its space, organisation and opening hours, which the decision reads (a
     built but unexecuted lock would lock nothing: this one is executed). Only the unit row
-    is locked: bookings of other units of the same space do not wait. Its lock_version is
-    bumped by _bump_unit once the decision is yes.
+    is locked: bookings of other units of the same space do not wait. The lock is held
+    until the edge commits, whether or not the row is written: a new booking does not
+    write it (its INSERT is the record of the decision; nothing reads lock_version), a
+    change and the waitlist still bump its lock_version (_bump_unit).
     """
     unit = session.scalars(
         sa.select(Unit).where(Unit.id == unit_id)
@@ -585,7 +587,6 @@ def _book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Peri
         _check_times(locked_unit, periods, each=series is not None)
         member = the_slot is None and _is_member(session, locked_unit, company_id, member_email)
         _check_availability(session, locked_unit, the_slot, periods, seats, member=member)
-        _bump_unit(session, unit_id)
         if series is not None:
             session.add(series)
             session.flush()
