@@ -147,9 +147,9 @@ def run(args) -> dict:
         server = AppServer(env, workers=args.workers, threads=args.threads,
                            log_path=folder / "gunicorn.log", name="bench")
         with server:
-            report["server"] = {"workers": server.env.get("WEB_CONCURRENCY", "2 x cores + 1"),
+            report["server"] = {"workers": server.env.get("WEB_CONCURRENCY", "cores"),
                                 "threads": server.env.get("GUNICORN_THREADS", "4")}
-            workers = int(server.env.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2 + 1)
+            workers = int(server.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
             report["warm"] = warm(server, lists, sc.token, per_kind=min(4 * workers, 40))
             settle(server)
             floors = [measure(server, "floor", lists["floor"], args)]

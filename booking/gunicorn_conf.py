@@ -8,7 +8,7 @@ Redis (DATABASE_URL, REDIS_URL: see README "Running two app servers").
 | variable | default | meaning |
 |---|---|---|
 | `GUNICORN_BIND` | `$HOST:$PORT` = `127.0.0.1:8000` | address to listen on |
-| `WEB_CONCURRENCY` | 2 × cores + 1 | worker processes |
+| `WEB_CONCURRENCY` | cores | worker processes |
 | `GUNICORN_THREADS` | 4 | threads per worker (gthread; 1 = sync workers) |
 | `GUNICORN_WORKER_CLASS` | from the threads | `sync`, `gthread` or `gevent` (benchmarks: bench/workers.py) |
 | `GUNICORN_TIMEOUT` | 30 | seconds before a stuck worker is restarted |
@@ -28,9 +28,11 @@ from pathlib import Path
 _env = os.environ.get
 
 bind = _env("GUNICORN_BIND") or f"{_env('HOST', '127.0.0.1')}:{_env('PORT', '8000')}"
-workers = int(_env("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2 + 1)))
-# Requests mostly wait on PostgreSQL, so a few threads per process keep the cores busy; the
-# threaded worker also keeps connections alive behind a proxy, which sync workers cannot.
+# One process per core, 4 threads each: measured with bench/workers.py (README, "Workers").
+# A request's work is mostly Python, so processes beyond the cores only take turns on them
+# and every request's own time grows; the threads fill the moments a request waits for
+# PostgreSQL, and the threaded worker keeps connections alive, which sync workers cannot.
+workers = int(_env("WEB_CONCURRENCY", str(multiprocessing.cpu_count())))
 threads = int(_env("GUNICORN_THREADS", "4"))
 worker_class = _env("GUNICORN_WORKER_CLASS") or ("gthread" if threads > 1 else "sync")
 timeout = int(_env("GUNICORN_TIMEOUT", "30"))
