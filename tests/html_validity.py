@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import fcntl
 import hashlib
 import http.client
 import json
@@ -48,6 +49,20 @@ def _same_page_key(html: str) -> str:
     return hashlib.sha256(masked.encode()).hexdigest()
 
 
+def _install() -> None:
+    """vnu.jar through scripts/browser-deps.sh once (make test runs it first; make test-fast
+    does not), even when several xdist workers start together."""
+    if VNU_JAR.is_file():
+        return
+    script = Path(__file__).resolve().parent.parent / "scripts" / "browser-deps.sh"
+    with (VNU_JAR.parents[4] / ".npm-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not VNU_JAR.is_file():
+            subprocess.run([str(script)], check=True, timeout=600)
+    if not VNU_JAR.is_file():
+        raise RuntimeError(f"vnu.jar is missing at {VNU_JAR}: {INSTALL}")
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -56,8 +71,7 @@ class _Service:
     """vnu's web service (nu.validator.servlet.Main) for this process."""
 
     def __init__(self) -> None:
-        if not VNU_JAR.is_file():
-            raise RuntimeError(f"vnu.jar is missing at {VNU_JAR}: {INSTALL}")
+        _install()
         java = shutil.which("java")
         if java is None:
             raise RuntimeError("java is missing: scripts/system-packages.sh installs it")
