@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from booking.extensions import db
 from booking.models import Booking, Eligibility, OutboxMessage, PricePer, UnitKind
-from booking.services import pricing
+from booking.services import mail, pricing
 from booking.services.availability import TOKYO, at
 from tests import worlds
 from tests.edge import reservations as r
@@ -177,7 +177,7 @@ def test_a_free_booking_says_free_and_shows_the_discount(client, world, make):
 def _mail_parts(booking: Booking) -> tuple[str, str]:
     row = db.session.scalars(sa.select(OutboxMessage).where(
         OutboxMessage.booking_id == booking.id, OutboxMessage.kind == "confirmation")).first()
-    msg = message_from_bytes(row.message, policy=default_policy)
+    msg = message_from_bytes(mail.message_of(row), policy=default_policy)  # as it will be sent
     text = msg.get_body(preferencelist=("plain",)).get_content()
     html = msg.get_body(preferencelist=("html",)).get_content()
     return text, html
