@@ -186,6 +186,35 @@ def schema_check(side_tables: dict[str, list[str]], database: dict[str, dict[str
     return refusals, notes
 
 
+def check_schemas(sides: list[Side], schemas: list[dict], database: dict) -> dict[str, list[str]]:
+    refusals = {}
+    for side, tables in zip(sides, schemas, strict=True):
+        problems, side.schema_note = schema_check(tables, database)
+        if problems:
+            refusals[side.label] = problems
+    return refusals
+
+
+_CREATE_TABLES = """
+import sys
+import sqlalchemy as sa
+from booking.models import Base
+engine = sa.create_engine(sys.argv[1])
+Base.metadata.create_all(engine, tables=[Base.metadata.tables[t] for t in sys.argv[2:]])
+engine.dispose()
+"""
+
+
+def create_tables(tree: Path, url: str, tables: list[str]) -> None:
+    """Create the given tables of a checkout's models in the database (run in that checkout)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, "-c", _CREATE_TABLES,
+                           url.replace("postgresql://", "postgresql+psycopg://", 1), *tables],
+                          cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        raise RuntimeError(f"cannot add the tables {tables} of {tree}: {done.stderr[-2000:]}")
+
+
 # --------------------------------------------------------------------------- database
 
 
@@ -504,14 +533,22 @@ def run(sides: list[Side], benchmarks: list[str], args, kind: str = "ab") -> dic
         folder = Path(tmp)
         report["data"] = data
         database = database_schema(url)
-        refusals = {}
         with ThreadPoolExecutor(max_workers=len(sides)) as pool:
             schemas = list(pool.map(lambda side: model_schema(side.tree), sides))
+        refusals = check_schemas(sides, schemas, database)
+        # Tables only one side has (an older side's table the newer schema dropped) are
+        # added from that side's models; the other side never reads them.
+        added = []
         for side, tables in zip(sides, schemas, strict=True):
-            problems, notes = schema_check(tables, database)
-            side.schema_note = notes
-            if problems:
-                refusals[side.label] = problems
+            missing = [t for t in tables if t not in database]
+            if missing and all(p.startswith("table ") for p in refusals.get(side.label, [])):
+                create_tables(side.tree, url, missing)
+                added += [f"table {t} added for side {side.label} (its own models)" for t in missing]
+        if added:
+            database = database_schema(url)
+            refusals = check_schemas(sides, schemas, database)
+            for side in sides:
+                side.schema_note = [*added, *side.schema_note]
         if refusals:
             for label, problems in refusals.items():
                 print(f"side {label}: its models do not fit the database:\n  " + "\n  ".join(problems))
