@@ -167,7 +167,8 @@ def database_schema(url: str) -> dict[str, dict[str, bool]]:
 def schema_check(side_tables: dict[str, list[str]], database: dict[str, dict[str, bool]]
                  ) -> tuple[list[str], list[str]]:
     """(refusals, notes) of running a side's code on the database."""
-    refusals, notes = [], []
+    refusals: list[str] = []
+    notes: list[str] = []
     for table, columns in side_tables.items():
         if table not in database:
             refusals.append(f"table {table} is not in the database")
@@ -225,8 +226,8 @@ def bench_database(args) -> Iterator[tuple[str, dict]]:
     if args.db:
         url = f"{base}/{args.db}"
         with psycopg.connect(url) as conn:
-            spaces = conn.execute("SELECT count(*) FROM spaces").fetchone()[0]
-            bookings = conn.execute("SELECT count(*) FROM bookings").fetchone()[0]
+            spaces, bookings = conn.execute(
+                "SELECT (SELECT count(*) FROM spaces), (SELECT count(*) FROM bookings)").fetchone() or (0, 0)
         yield url, {"database": args.db, "reused": True, "spaces": spaces, "bookings": bookings}
         return
     name = f"bench_ab_{uuid.uuid4().hex[:10]}"
