@@ -40,10 +40,9 @@ lock: $(VENV)/.installed
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra dev --extra bench --universal \
 		--python-version 3.11 $(if $(UPGRADE),--upgrade) -o $(CONSTRAINTS)
 
-# The suite waits on browsers, PostgreSQL and SMTP for part of its time: with one worker per
-# core, 2 cores ran 1.4 of them busy (27 min CPU in 21 min). One worker more keeps them
-# busy. --durations names the slowest tests in CI's log.
-TEST_WORKERS ?= $(shell python3 -c 'import os; print(len(os.sched_getaffinity(0)) + 1)')
+# One worker per core: one more was slower here (2 cores: 1,384 s against 1,260 s for the
+# suite, more CPU in all). --durations names the slowest tests in CI's log.
+TEST_WORKERS ?= auto
 
 # The whole test suite, every database test on SQLite and on PostgreSQL.
 test: setup
