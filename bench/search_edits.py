@@ -25,7 +25,6 @@ edits, and no search waiting for a full reload (full_reloads_in_searches = 0).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import multiprocessing
@@ -41,6 +40,7 @@ from urllib.parse import urlencode
 
 from bench import generate
 from bench.search_server_time import RESULTS_DIR, _percentile, cpu_check_ms
+from bench.stack import write_results
 from booking import clock
 
 
@@ -258,9 +258,7 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000, bookings: 
         generate.drop_database(admin_url, url)
     say(table(report))
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"search_edits-{clock.now():%Y%m%dT%H%M%SZ}.json"
-        path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path = write_results("search_edits", report, out_dir)
         report["written_to"] = str(path)
         say(f"wrote {path}")
     return report

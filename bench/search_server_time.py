@@ -17,7 +17,6 @@ Targets (issue 3): p95 under 50 ms at 1 M bookings; growth from 10 k to 1 M unde
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -31,6 +30,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 
 from bench import generate
+from bench.stack import write_results
 from booking import clock
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -174,9 +174,7 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000,
         report["growth_median"] = round(last["median_ms"] / first["median_ms"], 2)
     say(table(report))
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"search_server_time-{clock.now():%Y%m%dT%H%M%SZ}.json"
-        path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path = write_results("search_server_time", report, out_dir)
         report["written_to"] = str(path)
         say(f"wrote {path}")
     return report

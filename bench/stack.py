@@ -372,11 +372,13 @@ def _cell(value) -> str:
     return str(value)
 
 
-def write_results(name: str, data: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_results(name: str, data: dict, directory: Path = RESULTS) -> Path:
+    """The benchmark's JSON as <directory>/<name>-<UTC stamp>.json."""
+    directory.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = RESULTS / f"{name}-{stamp}.json"
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    path = directory / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n",
+                    encoding="utf-8")
     return path
 
 
