@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from booking.config import INSTANCE_DIR, check_secret_key, from_environment
+from booking.config import (
+    INSTANCE_DIR,
+    check_password_hash_method,
+    check_secret_key,
+    from_environment,
+)
 
 
 def create_app(config_overrides: dict | None = None) -> Flask:
@@ -16,6 +21,8 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     if config_overrides:
         app.config.update(config_overrides)
     check_secret_key(app.config.get("SECRET_KEY"), debug=app.debug, testing=app.testing)
+    check_password_hash_method(app.config["PASSWORD_HASH_METHOD"], debug=app.debug,
+                               testing=app.testing)
     # The default SQLite file, uploads and .eml mail live here; a fresh clone has none.
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
 

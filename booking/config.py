@@ -29,6 +29,20 @@ def check_secret_key(key: str | None, *, debug: bool, testing: bool) -> None:
             "python3 -c 'import secrets; print(secrets.token_hex(32))'")
 
 
+# Werkzeug's default: scrypt (N=2^15, r=8, p=1), about 0.1 s per hash on purpose.
+PASSWORD_HASH_METHOD = "scrypt"
+
+
+def check_password_hash_method(method: str, *, debug: bool, testing: bool) -> None:
+    """A cheaper hash (PASSWORD_HASH_METHOD) is for tests only: the suite creates and logs
+    in thousands of users, and scrypt's cost, the point in production, is minutes there."""
+    if debug or testing or method == PASSWORD_HASH_METHOD:
+        return
+    raise ConfigurationError(
+        f"PASSWORD_HASH_METHOD={method!r} is accepted only in tests; "
+        f"unset it (the default is {PASSWORD_HASH_METHOD!r})")
+
+
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None:
@@ -52,6 +66,9 @@ def from_environment() -> dict:
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": _database_url(os.environ.get("DATABASE_URL")),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # How new passwords are hashed (werkzeug's method string). Not read from the
+        # environment: tests override it (check_password_hash_method).
+        "PASSWORD_HASH_METHOD": PASSWORD_HASH_METHOD,
         "REDIS_URL": os.environ.get("REDIS_URL"),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
         # Mail: MAIL_URL is smtp://user:pass@host:port (smtps:// for TLS); when it is unset

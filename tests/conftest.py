@@ -110,6 +110,10 @@ def database_url(backend: str, request, tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite3'}"
 
 
+# A real hash (tests/test_accounts.py checks production keeps scrypt), one round of it.
+CHEAP_PASSWORD_HASH = "pbkdf2:sha256:1"
+
+
 def make_app(database_url: str, **overrides):
     config = {
         "TESTING": True,
@@ -122,6 +126,10 @@ def make_app(database_url: str, **overrides):
         "PUBLIC_URL": "http://localhost",
     }
     config.update(overrides)
+    if config["TESTING"]:
+        # Scrypt costs ~0.1 s a hash on purpose; the suite makes and logs in thousands of
+        # users. An app that plays production (TESTING off) keeps scrypt, as it must.
+        config.setdefault("PASSWORD_HASH_METHOD", CHEAP_PASSWORD_HASH)
     app = create_app(config)
     _made_apps.append(app)
     return app

@@ -159,3 +159,29 @@ def test_the_app_refuses_to_start_without_a_secret_key(tmp_path, monkeypatch, ke
     assert create_app({**overrides, "DEBUG": True}).debug
     assert create_app({**overrides, "TESTING": True}).testing
     assert create_app({**overrides, "SECRET_KEY": "a-real-secret-of-this-deployment"})
+
+
+def test_production_hashes_passwords_with_scrypt(tmp_path, monkeypatch):
+    """The suite hashes with one round of PBKDF2 (tests/conftest.py) to save minutes; a
+    deployment hashes with scrypt, and an app that is neither a test nor in debug mode
+    refuses any other method rather than store weak hashes."""
+    from booking.config import ConfigurationError
+    from booking.extensions import db
+    from booking.services import accounts
+
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    overrides = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+                 "SECRET_KEY": "a-real-secret-of-this-deployment"}
+    with pytest.raises(ConfigurationError, match="PASSWORD_HASH_METHOD"):
+        create_app({**overrides, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1"})
+    app = create_app(overrides)
+    with app.app_context():
+        db.create_all()
+        user = accounts.create_user(db.session, email="owner@example.jp",
+                                    password="a long enough passphrase", name="所有者",
+                                    verified=True)
+        assert user.password_hash.startswith("scrypt:32768:8:1$")
+        accounts.confirm_password(user, "a long enough passphrase")
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()

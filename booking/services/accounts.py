@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
@@ -22,9 +23,17 @@ from booking.services import access, addresses
 from booking.services.audit import record
 from booking.services.errors import DomainError
 
-# A hash to compare against when the account does not exist, so that the answer takes
-# as long either way and does not tell whether an address is registered.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+def hash_password(password: str) -> str:
+    """The stored hash of a new password, by the configured method (scrypt but in tests)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """A hash to compare against when the account does not exist, so that the answer takes
+    as long either way and does not tell whether an address is registered."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 PASSWORD_MIN = 10
@@ -82,7 +91,7 @@ def create_user(session: Session, *, email: str, password: str, name: str, local
     user = User(
         email=email,
         name=name.strip(),
-        password_hash=generate_password_hash(password),
+        password_hash=hash_password(password),
         locale=locale,
         is_admin=is_admin,
         session_token=secrets.token_hex(16),
@@ -241,7 +250,8 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     user = session.scalar(sa.select(User).where(User.email.in_(addresses.lookup_forms(email)))
                           .order_by(User.id).limit(1))
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]),
+                            password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
 
@@ -273,7 +283,7 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     the current password) or "weak_password"."""
     confirm_password(user, current, field="current")
     check_password(new, (user.email, user.name))
-    user.password_hash = generate_password_hash(new)
+    user.password_hash = hash_password(new)
     rotate_session_token(user)
     from booking.services import tokens
 
