@@ -1,5 +1,6 @@
-"""The operator console in Chromium: every page screenshotted (test-artifacts/screenshots/
-console/), checked with axe-core, and driven with the keyboard only.
+"""The operator console in Chromium: every page checked with axe-core (a failing one
+screenshotted into test-artifacts/screenshots/console/, every one with SCREENSHOTS=all),
+and driven with the keyboard only.
 
 The server runs in this process (werkzeug, a thread) on its own SQLite database holding the
 demo data plus bookings, a closure and an override inserted here, so that the month view
@@ -16,7 +17,7 @@ import pytest
 from PIL import Image
 
 from booking import clock
-from tests.browser.helpers import DEMO_PASSWORD, SCREENSHOTS, axe_violations
+from tests.browser.helpers import ALL_SCREENSHOTS, DEMO_PASSWORD, SCREENSHOTS, axe_violations
 
 SHOTS = SCREENSHOTS / "console"
 # The server below runs in this process for the whole module, its login session too.
@@ -125,9 +126,10 @@ def console_page(console_server, axe_source, browser):
 
 def shoot(page, name: str) -> None:
     page.wait_for_load_state("load")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     problems = axe_violations(page)
+    if problems or ALL_SCREENSHOTS:  # to look at: a failing page, or all with SCREENSHOTS=all
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     assert not problems, f"{name}: {problems}"
 
 

@@ -8,9 +8,10 @@ search with results, the day list and month of the busiest day, a space's report
 A plan is made first without a browser (Flask's test client, each role logged in): which
 of those URLs answer the role with an HTML page. Then Chromium, at 390 px as a phone,
 visits each such page as each role (anonymous, company, operator, municipality, admin)
-in Japanese and in English, screenshots it into test-artifacts/screenshots/phone-width/,
-and checks that the document is no wider than the screen and that no box on it scrolls
-sideways on its own (a table in an overflow-x box is still a table the thumb must drag).
+in Japanese and in English, and checks that the document is no wider than the screen
+and that no box on it scrolls sideways on its own (a table in an overflow-x box is
+still a table the thumb must drag). A page that fails is screenshotted into
+test-artifacts/screenshots/phone-width/ (every page with SCREENSHOTS=all, to look at).
 A page shown with its form's errors (422) counts as a page; an error page (403, 404) is
 visited once per status and role. A separate test fails when a route answers no role
 with 200 or 422, or needs a URL value this module lacks.
@@ -34,6 +35,7 @@ import sqlalchemy as sa
 
 from booking import clock
 from tests.browser.helpers import (
+    ALL_SCREENSHOTS,
     LANGS,
     SCREENSHOTS,
     axe_violations,
@@ -422,14 +424,17 @@ def test_no_page_scrolls_sideways_at_390px(phone_server, browser, axe_source, ro
                 f"{p.url} as {role}: {response and response.status}, planned {p.status}"
             query = p.url.partition("?")[2]
             shot = SHOTS / role / f"{slug(p.endpoint + ('-' + query if query else ''))}.{lang}.png"
-            shot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
             problems = page.evaluate(SIDEWAYS, WIDTH)
             if problems:
                 wide.append(f"{p.url} ({p.endpoint}, {p.status}): {problems}  [{shot.name}]")
             if lang == "ja":
-                inaccessible += [f"{p.url}: axe {v['impact']} {v['id']}: {v['help']}"
-                                 for v in axe_violations(page)]
+                found = [f"{p.url}: axe {v['impact']} {v['id']}: {v['help']}"
+                         for v in axe_violations(page)]
+                inaccessible += found
+                problems = problems or found
+            if problems or ALL_SCREENSHOTS:
+                shot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shot), full_page=True)
             visited += 1
         assert visited, f"{role} saw no page"
         assert not wide, f"pages wider than {WIDTH} px as {role} [{lang}]:\n" + "\n".join(wide)
