@@ -235,6 +235,49 @@ def test_constant_number_of_queries(app, make, count_queries):
     assert small <= 20
 
 
+def test_a_page_beyond_the_guess_reads_its_loads_and_shows_the_same(app, make):
+    """PostgreSQL reads the whole loads of the units the page will likely show (the
+    nearest spaces) with the pieces that decide; when the nearest are full the page lies
+    beyond that guess and its units' loads are read after: the page shows what a page
+    holding every space shows (on both databases)."""
+    day = date(2027, 7, 26)
+    org = make.organisation()
+    units = []
+    for i in range(9):
+        space = make.space(org, lat=35.0 + i / 200, lon=138.0)
+        units.append(unit := make.unit(space, capacity=3))
+        make.booking(unit, at(day, 540), at(day, 1080), 3 if i < 7 else 1 + i % 2)
+
+    def page(**kw) -> list[tuple[int, int]]:
+        found = search(db.session, SearchQuery(lat=35.0, lon=138.0, date=day, **kw))
+        assert found.total == 2
+        return [(r.space.id, r.units[0].available_seats) for r in found.results]
+
+    everything = page(per_page=100)
+    assert everything == [(units[7].space_id, 1), (units[8].space_id, 2)]
+    assert page(per_page=1) == everything[:1]
+    assert page(per_page=1, page=2) == everything[1:]
+    assert page(per_page=1, sort="price") == everything[:1]
+
+
+def test_an_api_search_reads_in_one_statement(app, client, make, backend, count_queries):
+    """PostgreSQL: the catalogue's look at its change log, the loads that decide and the
+    page's loads come in one statement;
+    SQLite: the look, the deciding loads, the page's loads."""
+    day = date(2027, 7, 26)
+    org = make.organisation()
+    for i in range(3):
+        make.booking(make.unit(make.space(org, lat=35.0 + i / 200, lon=138.0), capacity=3),
+                     at(day, 540), at(day, 600))
+    url = "/api/v1/spaces?lat=35.0&lon=138.0&date=2027-07-26"
+    assert client.get(url).json["total"] == 3  # (the first search loads the catalogue)
+    with count_queries() as statements:
+        body = client.get(url).json
+    assert body["total"] == 3 and [u["available_seats"] for r in body["results"]
+                                   for u in r["units"]] == [2, 2, 2]
+    assert len(statements) == (1 if backend == "postgresql" else 3)
+
+
 def test_campaign_slots_order_and_filter_by_their_price(app, make):
     """Sorting by price, a slot cheaper than every regular offer moves its space up; a
     dearer one leaves it where its regular price puts it; free=1 and max_price keep only

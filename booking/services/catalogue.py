@@ -14,9 +14,10 @@ a transaction changed, written in that transaction):
   one row per space concerned. Inserts never wait on each other: unrelated edits do not
   queue behind one row (the single `catalogue_version` row this replaced was every such
   transaction's last lock);
-- every search asks for the rows it has not seen (1 query, the one it always made) and
-  reads again only the spaces they name (4 small queries), never the whole catalogue; a
-  row without a space (`changed_everything`: SQL that bypassed the Session) reloads all;
+- every search asks for the rows it has not seen (1 query; on PostgreSQL search asks in
+  its statement that reads the unit loads: `held`, PG_LOOK_FROM, `follow`) and reads
+  again only the spaces they name (4 small queries), never the whole catalogue; a row
+  without a space (`changed_everything`: SQL that bypassed the Session) reloads all;
 - PostgreSQL: ids are taken before commit, so a change may commit after a higher one was
   seen. A process therefore holds the snapshot of its last look (xmax and the
   transactions then in progress) and asks for the rows of exactly the transactions that
@@ -352,22 +353,35 @@ def _read(connection: sa.Connection, space_ids: list[int] | None,
 # --- following the change log ---------------------------------------------------------------
 
 _NEVER = 2 ** 62  # an xmax no transaction reaches: a look that asks for no rows
-_POLL_PG = sa.text(
-    "SELECT s.snap::text, c.id, c.space_id FROM (SELECT pg_current_snapshot() AS snap) AS s "
-    "LEFT JOIN catalogue_changes AS c "
-    "ON c.txid >= :xmax OR c.txid = ANY(CAST(:xip AS bigint[]))")
+# PostgreSQL's look: the snapshot (s.snap) and the change log's rows (c.id, c.space_id;
+# NULL when there are none) it did not see. A FROM clause, so that search can run it in
+# the same statement as its read of the unit loads (one round trip, one snapshot).
+PG_LOOK_FROM = ("FROM (SELECT pg_current_snapshot() AS snap) AS s "
+                "LEFT JOIN catalogue_changes AS c "
+                "ON c.txid >= :xmax OR c.txid = ANY(CAST(:xip AS bigint[]))")
+_POLL_PG = sa.text("SELECT s.snap::text, c.id, c.space_id " + PG_LOOK_FROM)
+Looked = tuple[Mark, set[int | None]]  # the new mark, the spaces changed (None: everything)
 
 
-def _look(connection: sa.Connection, mark: Mark | None) -> tuple[Mark, set[int | None]]:
+def pg_look_params(mark: Mark | None) -> dict[str, Any]:
+    """PG_LOOK_FROM's parameters: the rows `mark` has not seen (none without a mark)."""
+    return {"xmax": _NEVER if mark is None or mark.xmax is None else mark.xmax,
+            "xip": [] if mark is None else list(mark.xip)}
+
+
+def pg_looked(rows: Iterable[tuple[str, int | None, int | None]]) -> Looked:
+    """The look's answer from PG_LOOK_FROM's rows (snapshot text, change id, space id)."""
+    rows = list(rows)
+    _xmin, xmax, xip = rows[0][0].split(":")
+    new = Mark(xmax=int(xmax), xip=tuple(int(x) for x in xip.split(",") if x))
+    return new, {space_id for _, row_id, space_id in rows if row_id is not None}
+
+
+def _look(connection: sa.Connection, mark: Mark | None) -> Looked:
     """The spaces changed since `mark` (None among them: everything), and the new mark
     (1 query). Without a mark: only the mark, for a full load."""
     if connection.dialect.name == "postgresql":
-        rows = connection.execute(_POLL_PG, {
-            "xmax": _NEVER if mark is None or mark.xmax is None else mark.xmax,
-            "xip": [] if mark is None else list(mark.xip)}).all()
-        _xmin, xmax, xip = rows[0][0].split(":")
-        new = Mark(xmax=int(xmax), xip=tuple(int(x) for x in xip.split(",") if x))
-        return new, {space_id for _, row_id, space_id in rows if row_id is not None}
+        return pg_looked(connection.execute(_POLL_PG, pg_look_params(mark)).all())
     if mark is None:
         last = connection.execute(sa.select(sa.func.max(CatalogueChange.id))).scalar() or 0
         return Mark(last_id=last), set()
@@ -401,15 +415,33 @@ def current(session: Session) -> Catalogue:
         # This transaction changed the catalogue and has not committed: read it as this
         # transaction sees it, and keep it from the other sessions.
         return load(connection, Mark())
+    held = _held.get(connection.engine)
+    if held is None:
+        return follow(connection, None, None)
+    return follow(connection, held, _look(connection, held.mark))
+
+
+def held(session: Session) -> Catalogue | None:
+    """The catalogue this process holds of the session's database as it stood at its last
+    look, without looking (None when there is none yet, or when this transaction changed
+    the catalogue: current() then). The caller must look at the change log from its
+    `mark` (PG_LOOK_FROM, in a statement of its own) and `follow` the answer before it
+    trusts what it read."""
+    session.flush()
+    if session.info.get(_CHANGED):
+        return None
+    return _held.get(session.connection().engine)
+
+
+def follow(connection: sa.Connection, held: Catalogue | None, looked: Looked | None
+           ) -> Catalogue:
+    """The catalogue with what a look from `held.mark` found applied: `held` itself when
+    nothing changed, else the spaces named read again (a full load without `held`)."""
+    if held is not None and looked is not None and not looked[1]:
+        if looked[0] != held.mark:
+            held.mark = looked[0]  # same spaces, a later snapshot (an atomic swap)
+        return held
     engine = connection.engine
-    held = _held.get(engine)
-    looked: tuple[Mark, set[int | None]] | None = None
-    if held is not None:
-        looked = mark, changed = _look(connection, held.mark)
-        if not changed:
-            if mark != held.mark:
-                held.mark = mark  # same spaces, a later snapshot (an atomic swap)
-            return held
     with _loading:  # one thread of the process reads, the others wait for it
         latest = _held.get(engine)
         if latest is not held:  # another thread read meanwhile: look again from its mark

@@ -6,14 +6,18 @@ and so that it runs a constant number of queries:
 1. candidates (1 query): the units in the circle (a bounding box on a grid, then the
    exact edge) or prefecture, from the catalogue of public spaces, units, opening hours,
    closures, overrides and offered campaign slots that each process holds in memory
-   (services/catalogue.py); the query checks that its version is still the database's;
+   (services/catalogue.py), checked against the database's change log: on PostgreSQL in
+   the statement of step 2 (a change found there is applied and the search decided
+   again), elsewhere first (1 query);
 2. units that a closure, capacity override or offered campaign slot touches in the range
    (the catalogue knows them) go to step 3; every other unit is decided by its
-   regular offer from the unit loads of the request's days (1 query): in each window the
+   regular offer from the unit loads of the request's days (1 query, with the whole loads
+   of the units the page will likely show on PostgreSQL): in each window the
    seats free are its capacity minus the most its loads hold at once inside it
    (`_free_seats`). unit_loads is the step function of the bookings per unit and Tokyo
-   day, kept in the booking transaction and read (`loads.read`) by services/loads.py,
-   which owns that table. To decide, only the pieces
+   day, kept in the booking transaction by services/loads.py, which owns that table and
+   reads it (`loads.read`; on PostgreSQL search runs the same read as `_LOADS`, joined
+   with the look and the page's loads in one statement). To decide, only the pieces
    that leave fewer seats free than the request's seats matter (a desk pool's rarely do),
    so this reads those rows of the days and never the bookings themselves. A space's
    units are tried cheapest first and the first that qualifies lists it at its price;
@@ -22,7 +26,8 @@ and so that it runs a constant number of queries:
    or, sorting by price, those that could offer less than their space's price) and those
    of every space that could make the page shown (campaign badges, closures); finally the
    page is built from the catalogue (names, addresses, units: no model objects), with the
-   whole loads of its units for the free seats they show (1 query) and, for the HTML
+   whole loads of its units for the free seats they show (read in step 2 on PostgreSQL
+   when the guess held; else 1 query) and, for the HTML
    page's cards, its photos (1 query). Its distances are the fast formula's
    (`fast_distance_km`, as for the radius).
 
@@ -64,7 +69,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 from geopy.distance import geodesic
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from booking import clock, prefectures
 from booking.models import (
@@ -544,52 +549,53 @@ def resolve_place(session: Session, q: SearchQuery, online: geocoding.OnlineGeoc
 
 def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeocoder | None = None,
            today: date | None = None, photos: bool = False,
-           members: frozenset[int] = frozenset()) -> SearchResult:
+           members: frozenset[int] = frozenset(), alone: bool = False) -> SearchResult:
     """The page of spaces the query finds; `photos` loads their photos too (the page's
     cards show them, the API does not: one query more). `members`: the spaces whose
-    members-only units the searcher books directly (their regular offer is found)."""
+    members-only units the searcher books directly (their regular offer is found).
+    `alone`: the session does nothing else before it ends (a view's whole request); on
+    PostgreSQL the search then reads without a transaction (`_autocommit`)."""
     q = validate(query, today)
     place, pref = resolve_place(session, q, online)
     days = _days(q)
     today_now = _today(days[0])
-    # Every unit in the circle or prefecture, from the catalogue held in memory (1 query).
-    cat = catalogue.current(session)
-    candidates = _candidates(cat, q, place, pref)
-    # Units that closures, capacity overrides or campaign slots touch in the range go
-    # through the exact rule (availability.timelines); there are few. Every other unit
-    # offers its regular price with the seats its loads leave (1 query).
-    first, last = days[0], days[-1] + timedelta(days=1)
-    touched: dict[int, int | None] = {}  # unit id -> the lowest price its slots set
-    touched_spaces: list[_Candidate] = []
-    regular: dict[int, tuple[CatalogueUnit, int]] = {}  # unit id -> it, seats it must have
-    needs: dict[int, int | None] = {}  # by id(unit.terms): the same terms, the same need
-    touches = cat.touches
-    for c in candidates.values():
-        for u in c.units:
-            if (spans := touches.get(u.id)) is not None and (
-                    prices := [p for a, b, p in spans if a <= last and b >= first]):
-                touched[u.id] = min((p for p in prices if p is not None), default=None)
-                if not touched_spaces or touched_spaces[-1] is not c:
-                    touched_spaces.append(c)
-                continue
-            if u.members_only and u.space_id in members:  # not the public's terms
-                need = _regular_need(u, q, members)
-            elif (key := id(u.terms)) in needs:
-                need = needs[key]
-            else:
-                need = needs[key] = _regular_need(u, q)
-            # (A day or hour unit closed all the requested time cannot qualify.)
-            if need is not None and (u.night or c.open_windows):
-                regular[u.id] = (u, need)
-    # Only the pieces that could keep a unit from its need: every need is q.seats or less.
-    # (Reading each space's desks first and its rooms only when they fall short took a
-    # second query nearly every time, and longer.)
-    blocking = unit_loads.read(session, list(regular),
-                               [i for i, (u, _) in regular.items() if u.night], days, q.seats)
+    if alone:
+        _autocommit(session)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    # Every unit in the circle or prefecture, from the catalogue held in memory. On
+    # PostgreSQL the change log is looked at in the statement that reads the unit loads
+    # (one round trip, one snapshot; what changed is applied and the search decided again);
+    # elsewhere, and before the first load, first (1 query).
+    cat = catalogue.held(session) if postgresql else None
+    unchecked = cat is not None
+    if cat is None:
+        cat = catalogue.current(session)
+    while True:
+        candidates, touched, touched_spaces, regular = _sort_out(cat, q, place, pref, members,
+                                                                 days)
+        # PostgreSQL: the whole loads of the units the page will most likely show come in
+        # the same statement (the page's free seats need them); elsewhere after the page.
+        full = _likely_shown(candidates, touched, regular, q, place) if postgresql else []
+        if not postgresql:
+            # Only the pieces that could keep a unit from its need: every need is q.seats
+            # or less. (Reading each space's desks first and its rooms only when they fall
+            # short took a second query nearly every time, and longer.)
+            held = unit_loads.read(session, list(regular),
+                                   [i for i, (u, _) in regular.items() if u.night], days,
+                                   q.seats)
+            break
+        looked, held = _read_loads(session, cat.mark if unchecked else None, regular, full,
+                                   days, q.seats)
+        unchecked = False
+        if looked is not None and (newer := catalogue.follow(
+                session.connection(), cat, looked)) is not cat:
+            cat = newer  # changed since this process looked: decide on what it is now
+            continue
+        break
     for c in candidates.values():
         for unit in c.units:  # cheapest first
             if (found := regular.get(unit.id)) is not None \
-                    and _regular_offer(unit, c, blocking, q, found[1], today_now) is not None:
+                    and _regular_offer(unit, c, held, q, found[1], today_now) is not None:
                 c.price = unit.price_amount
                 break  # listed at its price: its other units matter if the page shows it
 
@@ -625,10 +631,19 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     page = page[(q.page - 1) * q.per_page:]
     page_ids = [c.space.id for c in page]
 
-    # The regular offers of the page's units, with the free seats every piece leaves.
+    # The regular offers of the page's units, with the free seats every piece leaves (read
+    # above for those it was likely to show; the others', if any, now: 1 query).
     shown = [(u, c) for c in page for u in c.units if u.id in regular]
-    held = unit_loads.read(session, [u.id for u, _ in shown],
-                           [u.id for u, _ in shown if u.night], days)
+    read = {u.id for u in full}
+    if missing := [u for u, _ in shown if u.id not in read]:
+        more = unit_loads.read(session, [u.id for u in missing],
+                               [u.id for u in missing if u.night], days)
+        held = dict(held)
+        for unit in missing:  # (no entry: nothing booked)
+            if (pieces := more.get(unit.id)) is None:
+                held.pop(unit.id, None)
+            else:
+                held[unit.id] = pieces
     for unit, c in shown:
         offer = _regular_offer(unit, c, held, q, regular[unit.id][1], today_now)
         exact[unit.id] = None if offer is None else UnitResult(None, offer.seats_left, [offer])
@@ -654,6 +669,128 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
         results.append(SpaceResult(space, distance, unit_results))
     return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results,
                         past=days[0] < (today or clock.today()))
+
+
+def _autocommit(session: Session) -> None:
+    """PostgreSQL, a session that has not begun: its statements run without a transaction
+    (no BEGIN and COMMIT round trips; the unit of work's commit then sends nothing). A
+    search reads only, and what it must read at once it reads in one statement (the change
+    log with the loads); the catalogue, the loads and the exact rule may come from
+    moments a few milliseconds apart, as they would from the moment a booking is made."""
+    own = session() if isinstance(session, scoped_session) else session  # (the request's)
+    if not own.in_transaction() and own.get_bind().dialect.name == "postgresql":
+        own.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def _sort_out(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
+              pref: prefectures.Prefecture | None, members: frozenset[int], days: list[date]
+              ) -> tuple[dict[int, _Candidate], dict[int, int | None], list[_Candidate],
+                         dict[int, tuple[CatalogueUnit, int]]]:
+    """The candidates, and their units sorted out: those that closures, capacity overrides
+    or campaign slots touch in the range go through the exact rule
+    (availability.timelines; there are few), with the lowest price their slots set; every
+    other unit offers its regular price with the seats its loads leave (`regular`: the
+    unit and the seats it must have free)."""
+    candidates = _candidates(cat, q, place, pref)
+    first, last = days[0], days[-1] + timedelta(days=1)
+    touched: dict[int, int | None] = {}  # unit id -> the lowest price its slots set
+    touched_spaces: list[_Candidate] = []
+    regular: dict[int, tuple[CatalogueUnit, int]] = {}  # unit id -> it, seats it must have
+    needs: dict[int, int | None] = {}  # by id(unit.terms): the same terms, the same need
+    touches = cat.touches
+    for c in candidates.values():
+        for u in c.units:
+            if (spans := touches.get(u.id)) is not None and (
+                    prices := [p for a, b, p in spans if a <= last and b >= first]):
+                touched[u.id] = min((p for p in prices if p is not None), default=None)
+                if not touched_spaces or touched_spaces[-1] is not c:
+                    touched_spaces.append(c)
+                continue
+            if u.members_only and u.space_id in members:  # not the public's terms
+                need = _regular_need(u, q, members)
+            elif (key := id(u.terms)) in needs:
+                need = needs[key]
+            else:
+                need = needs[key] = _regular_need(u, q)
+            # (A day or hour unit closed all the requested time cannot qualify.)
+            if need is not None and (u.night or c.open_windows):
+                regular[u.id] = (u, need)
+    return candidates, touched, touched_spaces, regular
+
+
+def _likely_shown(candidates: dict[int, _Candidate], touched: dict[int, int | None],
+                  regular: dict[int, tuple[CatalogueUnit, int]], q: SearchQuery,
+                  place: Place | None) -> list[CatalogueUnit]:
+    """The regular units of the spaces the page will most likely show: in the page's order
+    as if every space qualified at its cheapest regular unit, the page's places and a few
+    more (spaces that do not qualify move the page on). A guess: the page's units it
+    missed are read after (search)."""
+    order = _order(q, place)
+
+    def guess(c: _Candidate) -> tuple:
+        price = next((u.price_amount for u in c.units if u.id in regular), math.inf)
+        return order(c, price)
+
+    hopeful = [c for c in candidates.values()
+               if any(u.id in regular or u.id in touched for u in c.units)]
+    ranked = heapq.nsmallest(q.page * q.per_page + q.per_page // 4 + 4, hopeful, key=guess)
+    return [u for c in ranked[(q.page - 1) * q.per_page:] for u in c.units if u.id in regular]
+
+
+# The unit loads search reads (services/loads.py keeps them; loads.read is the same read
+# for one part, on every database). Part 0: the pieces of the request's days that leave
+# fewer than `seats` free, of the units marked in a map of one byte per unit id (1: a day
+# or hour unit; 2: a night unit, whose check-out day counts too): they decide whether a
+# unit qualifies. Part 1: every piece of the units the page will likely show (by key),
+# for the free seats it shows. Minutes from the first day's midnight.
+_LOADS = (
+    "SELECT 0, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
+    "seats, NULL FROM unit_loads WHERE day = ANY(:days) AND seats_free < :seats "
+    "AND (CASE WHEN unit_id < :width THEN get_byte(:marks, unit_id) ELSE 0 END) "
+    ">= (CASE WHEN day = :checkout THEN 2 ELSE 1 END) "
+    "UNION ALL "
+    "SELECT 1, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
+    "seats, NULL FROM unit_loads WHERE unit_id = ANY(CAST(:full AS integer[])) "
+    "AND day = ANY(:days) AND (day <> :checkout OR unit_id = ANY(CAST(:nights AS integer[])))")
+_READ_LOADS = sa.text(_LOADS)
+# With the catalogue's look at its change log first (part 2), in the same snapshot.
+_LOOK_AND_READ_LOADS = sa.text(
+    "SELECT 2, c.id, c.space_id, NULL, NULL, s.snap::text "
+    f"{catalogue.PG_LOOK_FROM} UNION ALL {_LOADS}")
+
+
+def _read_loads(session: Session, mark: catalogue.Mark | None,
+                regular: dict[int, tuple[CatalogueUnit, int]], full: list[CatalogueUnit],
+                days: list[date], seats: int) -> tuple[catalogue.Looked | None, unit_loads.Held]:
+    """PostgreSQL, one statement: the unit loads search needs (`_LOADS`: the pieces that
+    leave fewer than `seats` free of the regular units, every piece of those in `full`),
+    and, given a `mark`, the catalogue's look at its change log from there."""
+    if mark is None and not regular:
+        return None, {}
+    width = max(regular, default=0) + 1
+    marks = bytearray(width)
+    for unit_id, (unit, _) in regular.items():
+        marks[unit_id] = 2 if unit.night else 1
+    for unit in full:
+        marks[unit.id] = 0  # read whole
+    nights = [u.id for u in full if u.night]
+    checkout = days[-1] + timedelta(days=1)
+    params: dict = {
+        "first": days[0], "days": [*days, checkout] if any(
+            u.night for u, _ in regular.values()) else days,
+        "seats": seats, "width": width, "marks": bytes(marks), "checkout": checkout,
+        "full": [u.id for u in full], "nights": nights}
+    if mark is not None:
+        params.update(catalogue.pg_look_params(mark))
+    held: unit_loads.Held = {}
+    look = []
+    for part, unit_id, start, end, n, snap in session.connection().execute(
+            _READ_LOADS if mark is None else _LOOK_AND_READ_LOADS, params):
+        if part == 2:
+            look.append((snap, unit_id, start))
+        else:
+            held.setdefault(unit_id, []).append((start, end, n))
+    return (catalogue.pg_looked(look) if mark is not None else None), held
 
 
 def _order(q: SearchQuery, place: Place | None) -> Callable[[_Candidate, float], tuple]:

@@ -202,7 +202,8 @@ def search_spaces():
     session = unit_of_work.session()
     # With a token, a member of a space finds its members-only units, as on the page.
     result = search_service.search(session, params.to_query(), online=online,
-                                   members=space_members.spaces_of(session, g.api_user))
+                                   members=space_members.spaces_of(session, g.api_user),
+                                   alone=True)
     return result_json(result)
 
 
