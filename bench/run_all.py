@@ -313,7 +313,7 @@ def show(report: dict) -> None:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny data, 3 s per benchmark (CI)")
+    parser.add_argument("--smoke", action="store_true", help="tiny data, 2 s per benchmark (CI)")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset")
     parser.add_argument("--duration", type=float, default=15, help="seconds per benchmark")
     parser.add_argument("--connections", type=int, default=16)
@@ -341,7 +341,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     if args.smoke:
-        args.duration, args.connections = 3, 4
+        args.duration, args.connections = 2, 4
         args.spaces, args.bookings, args.units, args.capacity = 50, 1000, 10, 50
         args.hot_capacity, args.feed_bookings = 2, 20
         args.workers = args.workers or 2

@@ -33,6 +33,15 @@ def pytest_configure(config) -> None:
     test_clock.start_session()
 
 
+@pytest.hookimpl(trylast=True)  # after tests/browser/conftest.py marks its tests
+def pytest_collection_modifyitems(items) -> None:
+    """The long tests (browser walks, benchmarks' smokes, fault checks, the wheel) first,
+    each group in its order: the workers then end together, not with one of them alone on
+    a minute-long test at the end of the run."""
+    items.sort(key=lambda item: not (item.get_closest_marker("slow")
+                                     or item.get_closest_marker("browser")))
+
+
 def pytest_report_header(config) -> str:
     return test_clock.describe()
 
