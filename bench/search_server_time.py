@@ -12,17 +12,30 @@ and writes JSON to bench/results/. The databases are dropped at the end.
     .venv/bin/python -m bench.search_server_time --sizes 10000 --searches 100
 
 Targets (issue 3): p95 under 50 ms at 1 M bookings; growth from 10 k to 1 M under 1.5×.
+
+A/B (issue 22): the same searches of two commits (or a commit and this work tree,
+`WORKTREE`) on one database, in alternating turns (A B, B A, …) with the CPU check and
+the load average before each; each side runs in a process of its own
+(bench/search_worker.py, its checkout first on PYTHONPATH). Per side p50/p95 and SQL
+statements per search; B/A ratios of the turns' p50 and p95; whether both sides gave
+the same answers (each answer's JSON compared).
+
+    .venv/bin/python -m bench.search_server_time --ab 69a23e9 WORKTREE          # 100 k bookings
+    .venv/bin/python -m bench.search_server_time --ab HEAD HEAD --db bench_x    # A/A, a kept database
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -196,6 +209,186 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+# --- A/B: two commits in alternating turns -------------------------------------------------
+
+WORKER = Path(__file__).resolve().parent / "search_worker.py"
+
+
+class _Side:
+    """A checkout's search worker (bench/search_worker.py in a process of its own)."""
+
+    def __init__(self, label: str, tree: Path, url: str) -> None:
+        self.label, self.tree = label, tree
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        self.process = subprocess.Popen(
+            [sys.executable, str(WORKER), url], cwd=tree, env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.times: list[float] = []
+        self.queries: list[int] = []
+        self.answers: list[list] = []
+        self.statuses: dict[str, int] = {}
+        self.turns: list[dict] = []
+
+    def ask(self, command: dict) -> dict:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the search worker of side {self.label} ended")
+        return json.loads(line)
+
+    def run(self, mix: list[dict[str, str]]) -> None:
+        answer = self.ask({"run": mix})
+        self.times += answer["times"]
+        self.queries += answer["queries"]
+        self.answers += answer["totals"]
+        for status, n in answer["statuses"].items():
+            self.statuses[status] = self.statuses.get(status, 0) + n
+        times = answer["times"]
+        self.turns.append({"p50_ms": round(statistics.median(times), 2) if times else None,
+                           "p95_ms": round(_percentile(times, 0.95), 2) if times else None})
+
+    def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def summary(self) -> dict:
+        times, queries = self.times, self.queries
+        return {
+            "searches": len(times), "statuses": self.statuses,
+            "median_ms": round(statistics.median(times), 2) if times else None,
+            "p95_ms": round(_percentile(times, 0.95), 2) if times else None,
+            "max_ms": round(max(times), 2) if times else None,
+            "queries_min": min(queries) if queries else None,
+            "queries_max": max(queries) if queries else None,
+            "queries_mean": round(statistics.mean(queries), 2) if queries else None,
+            "turns": self.turns,
+        }
+
+
+def _ratio(b: list[dict], a: list[dict], key: str) -> dict | None:
+    pairs = [y[key] / x[key] for x, y in zip(a, b, strict=True) if x[key] and y[key]]
+    if not pairs:
+        return None
+    return {"median": round(statistics.median(pairs), 2), "min": round(min(pairs), 2),
+            "max": round(max(pairs), 2)}
+
+
+def run_ab(a: str, b: str, *, admin_url: str = generate.ADMIN_URL, db: str | None = None,
+           spaces: int = 10_000, bookings: int = 100_000, searches: int = 300,
+           warmup: int = 20, turns: int = 6, seed: int = 1, keep_db: bool = False,
+           out_dir: Path | None = RESULTS_DIR, quiet: bool = False) -> dict:
+    """Search server time of two checkouts on one database, in alternating turns."""
+    from bench import ab
+
+    def say(*args) -> None:
+        if not quiet:
+            print(*args, flush=True)
+
+    sides_git = [ab.Side("A", a, ab.resolve(a)), ab.Side("B", b, ab.resolve(b))]
+    report: dict = {
+        "benchmark": "search_server_time_ab",
+        "started_at": clock.now().isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "sides": [{"label": s.label, "rev": s.rev, "commit": s.commit} for s in sides_git],
+        "searches": searches, "turns": turns,
+    }
+    base = admin_url.rsplit("/", 1)[0]
+    url = f"{base}/{db}" if db else generate.create_database(admin_url)
+    workers: list[_Side] = []
+    try:
+        if not db:
+            t0 = time.perf_counter()
+            stats = generate.generate_spaces(url, spaces, seed=seed)
+            added = generate.add_bookings(url, bookings, seed=seed + bookings)
+            report["data"] = {**stats.__dict__, "bookings": added}
+            say(f"{stats.spaces} spaces, {stats.units} units, {added} bookings "
+                f"({time.perf_counter() - t0:.1f}s)")
+        else:
+            report["data"] = {"database": db, "reused": True}
+        with tempfile.TemporaryDirectory(prefix="search-ab-") as tmp, \
+                ab.worktrees(sides_git, Path(tmp)):
+            database = ab.database_schema(url)
+            schemas = [ab.model_schema(s.tree) for s in sides_git]
+            # A table only the older side has (catalogue_version before the change log)
+            # is added from its own models, as bench.ab does.
+            for side, tables in zip(sides_git, schemas, strict=True):
+                if missing := [t for t in tables if t not in database]:
+                    ab.create_tables(side.tree, url, missing)
+                    say(f"side {side.label}: tables {missing} added from its own models")
+            if refusals := ab.check_schemas(sides_git, schemas, ab.database_schema(url)):
+                sys.exit(f"schemas do not fit the database: {refusals}")
+            workers = [_Side(s.label, s.tree, url) for s in sides_git]
+            mix = generate.search_mix(searches, seed=seed + 6)
+            warm = generate.search_mix(warmup, seed=seed + 60)
+            for worker in workers:
+                worker.ask({"warm": warm})
+            checks: list[float] = []
+            loads: list[float] = []
+            step = math.ceil(len(mix) / turns)
+            for n, start in enumerate(range(0, len(mix), step)):
+                checks.append(cpu_check_ms())
+                loads.append(round(os.getloadavg()[0], 2))
+                for worker in (workers if n % 2 == 0 else workers[::-1]):
+                    worker.run(mix[start:start + step])
+                say(f"turn {n + 1}: cpu check {checks[-1]} ms, load {loads[-1]}; " + ", ".join(
+                    f"{w.label} p50 {w.turns[-1]['p50_ms']} p95 {w.turns[-1]['p95_ms']}"
+                    for w in workers))
+            checks.append(cpu_check_ms())
+            loads.append(round(os.getloadavg()[0], 2))
+    finally:
+        for worker in workers:
+            worker.stop()
+        if not db:
+            if keep_db:
+                say(f"database kept: {url.rsplit('/', 1)[1]}")
+            else:
+                generate.drop_database(admin_url, url)
+    first, second = workers
+    report.update({
+        "cpu_check_ms": checks, "load_average_1m": loads,
+        "rows": [{"side": w.label, **w.summary()} for w in workers],
+        "b_over_a": {"p50": _ratio(second.turns, first.turns, "p50_ms"),
+                     "p95": _ratio(second.turns, first.turns, "p95_ms")},
+        "same_answers": first.answers == second.answers,
+        "answers_differing": sum(x != y for x, y in zip(first.answers, second.answers,
+                                                         strict=False)),
+    })
+    say(ab_table(report))
+    if out_dir is not None:
+        path = write_results("search_server_time_ab", report, out_dir)
+        report["written_to"] = str(path)
+        say(f"wrote {path}")
+    return report
+
+
+def ab_table(report: dict) -> str:
+    lines = [f"{'side':<4} {'commit':<16} {'searches':>8} {'p50 ms':>8} {'p95 ms':>8} "
+             f"{'max ms':>8} {'statements min–max (mean)':>26}"]
+    for r, side in zip(report["rows"], report["sides"], strict=True):
+        lines.append(f"{r['side']:<4} {side['commit']:<16} {r['searches']:>8} {r['median_ms']:>8} "
+                     f"{r['p95_ms']:>8} {r['max_ms']:>8} "
+                     f"{r['queries_min']}–{r['queries_max']} ({r['queries_mean']})".rjust(26))
+    for key in ("p50", "p95"):
+        if (ratio := report["b_over_a"][key]) is not None:
+            lines.append(f"B/A {key} over {report['turns']} turns: ×{ratio['median']} "
+                         f"[{ratio['min']}–{ratio['max']}]")
+    lines.append(f"cpu check ms before each turn and at the end: {report['cpu_check_ms']}")
+    lines.append(f"load average (1 min) likewise: {report['load_average_1m']}")
+    lines.append("same answers: " + ("yes" if report["same_answers"] else
+                                     f"NO ({report['answers_differing']} differ)"))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--admin-url", default=os.environ.get("TEST_POSTGRES_URL", generate.ADMIN_URL))
@@ -203,7 +396,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--searches", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--ab", nargs=2, metavar=("A", "B"),
+                        help="A/B: two commits (or WORKTREE) on one database, alternating turns")
+    parser.add_argument("--bookings", type=int, default=100_000, help="A/B: bookings generated")
+    parser.add_argument("--turns", type=int, default=6)
+    parser.add_argument("--db", help="A/B: an existing database to reuse (never dropped)")
+    parser.add_argument("--keep-db", action="store_true", help="A/B: keep the generated database")
     args = parser.parse_args(argv)
+    if args.ab:
+        run_ab(*args.ab, admin_url=args.admin_url, db=args.db, spaces=args.spaces,
+               bookings=args.bookings, searches=args.searches, warmup=args.warmup,
+               turns=args.turns, keep_db=args.keep_db)
+        return 0
     run(admin_url=args.admin_url, spaces=args.spaces,
         sizes=tuple(int(s) for s in args.sizes.split(",")), searches=args.searches,
         warmup=args.warmup)

@@ -48,3 +48,18 @@ def test_search_under_edits_benchmark_runs_at_tiny_size(tmp_path):
     assert json.loads(next(tmp_path.glob("search_edits-*.json")).read_text())["rows"] == \
         report["rows"]
     assert "full reloads" in search_edits.table(report)
+
+
+def test_search_ab_mode_runs_at_tiny_size(tmp_path):
+    """Two sides of one commit (an A/A run) on a tiny database: both answer the same."""
+    report = search_server_time.run_ab("HEAD", "HEAD", admin_url=POSTGRES_ADMIN_URL, spaces=60,
+                                       bookings=300, searches=12, warmup=2, turns=2,
+                                       out_dir=tmp_path, quiet=True)
+    assert [r["side"] for r in report["rows"]] == ["A", "B"]
+    for row in report["rows"]:
+        assert row["searches"] > 0 and row["p95_ms"] > 0 and len(row["turns"]) == 2
+    assert report["same_answers"] and report["b_over_a"]["p50"] is not None
+    assert len(report["cpu_check_ms"]) == len(report["load_average_1m"]) == 3
+    assert "B/A p50" in search_server_time.ab_table(report)
+    assert json.loads(next(tmp_path.glob("search_server_time_ab-*.json")).read_text())["rows"] \
+        == report["rows"]
