@@ -22,6 +22,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import cast
@@ -468,36 +469,120 @@ def _content_line(name: str, value: object) -> bytes:
     return _fold(Contentline.from_parts(name.upper(), params, prop).encode("utf-8"))
 
 
-def feed_ics(bookings: Iterable[Booking], name: str) -> bytes:
-    """A subscription feed: METHOD:PUBLISH, no ATTENDEE, refresh hints for clients.
-
-    The calendar around the events is serialised by icalendar as a whole; the events, one
-    content line at a time with the library's own typing and escaping (_content_line),
-    skipping its per-component machinery that took ~4 s for 1,000 bookings. Many lines
-    repeat across a feed (times, place, organiser, summary), so each distinct line is
-    made once per feed. A feed needs one VTIMEZONE: _event_properties writes Asia/Tokyo."""
+def _feed_head(name: str) -> tuple[bytes, bytes]:
+    """The calendar around a feed's events (serialised by icalendar as a whole), and its
+    last line. A feed needs one VTIMEZONE: _event_properties writes Asia/Tokyo."""
     cal = _calendar(METHOD_PUBLISH, name)
     cal.add("refresh-interval", FEED_REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
     cal.add_component(_vtimezone(str(TOKYO)))
     head, end = cal.to_ical(), b"END:VCALENDAR\r\n"
-    out = [head.removesuffix(end)]
+    return head.removesuffix(end), end
+
+
+def _feed_event(booking: Booking, organizer: str, lines: dict[tuple, bytes]) -> bytes:
+    """A booking's VEVENT in a feed, one content line at a time with the library's own
+    typing and escaping (_content_line), skipping its per-component machinery that took
+    ~4 s for 1,000 bookings. Many lines repeat across a feed (times, place, organiser,
+    summary): each distinct line is made once per feed (`lines`)."""
+    parts = [b"BEGIN:VEVENT\r\n"]
+    stamp = booking.updated_at or booking.created_at
+    for prop, value in _event_properties(booking, METHOD_PUBLISH, stamp, organizer):
+        line = (prop, repr(value), repr(getattr(value, "params", None)))
+        if line not in lines:
+            lines[line] = _content_line(prop, value) + b"\r\n"
+        parts.append(lines[line])
+    parts.append(b"END:VEVENT\r\n")
+    return b"".join(parts)
+
+
+def feed_ics(bookings: Iterable[Booking], name: str) -> bytes:
+    """A subscription feed: METHOD:PUBLISH, no ATTENDEE, refresh hints for clients; the
+    events by language (one language switch per language), in the order given."""
+    head, end = _feed_head(name)
+    out = [head]
     organizer = organizer_email()
     lines: dict[tuple, bytes] = {}
     bookings = list(bookings)
-    for locale in sorted({b.locale for b in bookings}):  # one language switch per language
+    for locale in sorted({b.locale for b in bookings}):
         with _locale(locale):
-            for booking in (b for b in bookings if b.locale == locale):
-                out.append(b"BEGIN:VEVENT\r\n")
-                stamp = booking.updated_at or booking.created_at
-                for prop, value in _event_properties(booking, METHOD_PUBLISH, stamp, organizer):
-                    key = (prop, repr(value), repr(getattr(value, "params", None)))
-                    if key not in lines:
-                        lines[key] = _content_line(prop, value) + b"\r\n"
-                    out.append(lines[key])
-                out.append(b"END:VEVENT\r\n")
+            out += [_feed_event(b, organizer, lines) for b in bookings if b.locale == locale]
     out.append(end)
     return b"".join(out)
+
+
+def _feed_built(session: Session, owner: User | Organisation | Space, name: str) -> bytes:
+    """feed_ics(feed_bookings(owner), name), byte for byte, with each event from this
+    process's memory when it was made already.
+
+    An event is a function of its booking's, unit's and space's columns, of the settings
+    and of this module (FEED_FORMAT): the feed's rows are read as plain rows (2 queries)
+    and each event is kept under all of those. A feed read again after one of its
+    bookings changed makes that one event again (its model objects loaded, 3 queries)
+    and takes the others from memory."""
+    rows = session.execute(_feed_query(owner).with_only_columns(*Booking.__table__.c)
+                           .order_by(Booking.starts_at, Booking.id)).all()
+    places = {}  # unit id -> the unit's and its space's columns
+    if rows:
+        width = len(Unit.__table__.c)
+        for place in session.execute(
+                sa.select(*Unit.__table__.c, *Space.__table__.c)
+                .join_from(Unit, Space, Unit.space_id == Space.id)
+                .where(Unit.id.in_({row.unit_id for row in rows}))):
+            places[place[0]] = (_frozen_row(place[:width]), _frozen_row(place[width:]))
+    settings = (FEED_FORMAT, public_url(), organizer_email())
+    keys: dict[int, tuple] = {}
+    events: dict[int, bytes] = {}
+    with _event_cache_lock:
+        for row in rows:
+            key = keys[row.id] = (settings, _frozen_row(row), places.get(row.unit_id))
+            if (event := _event_cache.get(key)) is not None:
+                _event_cache.move_to_end(key)
+                events[row.id] = event
+    missing = [row.id for row in rows if row.id not in events]
+    if missing:
+        made = session.scalars(sa.select(Booking).where(Booking.id.in_(missing))
+                               .options(selectinload(Booking.unit).selectinload(Unit.space))
+                               .order_by(Booking.starts_at, Booking.id)).all()
+        lines: dict[tuple, bytes] = {}
+        for locale in sorted({b.locale for b in made}):
+            with _locale(locale):
+                for booking in (b for b in made if b.locale == locale):
+                    events[booking.id] = _feed_event(booking, settings[2], lines)
+                    _keep_event(keys[booking.id], events[booking.id])
+    head, end = _feed_head(name)
+    out = [head]
+    for locale in sorted({row.locale for row in rows}):
+        out += [events[row.id] for row in rows if row.locale == locale and row.id in events]
+    out.append(end)
+    return b"".join(out)
+
+
+def _frozen_row(values: Iterable[object]) -> tuple:
+    """A row as a dictionary key (lists and dicts of JSON columns as tuples)."""
+    row = tuple(values)
+    try:
+        hash(row)
+    except TypeError:
+        return tuple(_frozen(v) for v in row)
+    return row
+
+
+EVENT_CACHE_BYTES = 32 * 2**20  # feed events kept in each process's memory
+_event_cache: OrderedDict[tuple, bytes] = OrderedDict()
+_event_cache_lock = threading.Lock()
+_event_cache_size = [0]
+
+
+def _keep_event(key: tuple, event: bytes) -> None:
+    with _event_cache_lock:
+        if key in _event_cache:
+            return
+        _event_cache[key] = event
+        _event_cache_size[0] += len(event)
+        while _event_cache_size[0] > EVENT_CACHE_BYTES and len(_event_cache) > 1:
+            _, dropped = _event_cache.popitem(last=False)
+            _event_cache_size[0] -= len(dropped)
 
 
 # --------------------------------------------------------------------------- feed secrets
@@ -561,45 +646,137 @@ def feed_bookings(session: Session, owner: User | Organisation | Space) -> Seque
     return session.scalars(query).all()
 
 
-def feed_etag(session: Session, owner: User | Organisation | Space, name: str) -> str:
-    """A validator of the feed (weak ETag value) from two small queries, without building it.
+def _frozen(value: object) -> object:
+    """A column's value as a dictionary key (JSON columns hold lists and dicts)."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return value
 
-    It changes when a booking of the feed is made or changed (every change sets updated_at,
-    so the maximum moves), cancelled or out of the window (the count drops), when any
-    column of a unit or space of the feed changes (the rows themselves are hashed: these
-    tables have no updated_at), and with the feed's name and the settings in the text.
-    What it does not see: a new translation or a new version of this module's output;
-    raise FEED_FORMAT then."""
-    found = _feed_query(owner).subquery()
-    count, last = session.execute(
-        sa.select(sa.func.count(), sa.func.max(found.c.updated_at))).one()
-    places = session.execute(
-        sa.select(*Unit.__table__.c, *Space.__table__.c)
-        .join_from(Unit, Space, Unit.space_id == Space.id)
-        .where(Unit.id.in_(sa.select(found.c.unit_id)))
-        .order_by(Unit.id)).all()
-    seen = repr((FEED_FORMAT, type(owner).__name__, owner.id, name, public_url(),
-                 organizer_email(), count, last, [tuple(row) for row in places]))
+
+# PostgreSQL: the feed's owner, and a digest of every row the feed is made of, in one
+# statement. `xmin` is the id of the transaction that wrote a row's version: any committed
+# change of a row writes a new version with a new xmin, one no earlier version had, so
+# the digest of (id, xmin) of the owner, the feed's bookings and their units and spaces
+# changes with every change (a booking joining or leaving the feed too) and never comes
+# back to an earlier value, whichever server made the change and whenever it committed.
+_FEED_LOOKUP_PG = sa.text("""
+WITH o AS (
+    SELECT 'User' AS kind, id, xmin::text AS v FROM users WHERE calendar_secret = :secret
+    UNION ALL
+    SELECT 'Organisation', id, xmin::text FROM organisations WHERE calendar_secret = :secret
+    UNION ALL
+    SELECT 'Space', id, xmin::text FROM spaces WHERE calendar_secret = :secret
+    LIMIT 1
+), f AS (
+    SELECT b.id, b.unit_id, b.xmin::text AS v FROM o JOIN bookings b
+        ON o.kind = 'User' AND b.user_id = o.id
+        WHERE b.status = ANY(CAST(:statuses AS text[])) AND b.ends_at >= :since
+    UNION ALL
+    SELECT b.id, b.unit_id, b.xmin::text FROM o JOIN bookings b
+        ON o.kind = 'Organisation' AND b.company_id = o.id
+        WHERE b.status = ANY(CAST(:statuses AS text[])) AND b.ends_at >= :since
+    UNION ALL
+    SELECT b.id, b.unit_id, b.xmin::text FROM o JOIN units u
+        ON o.kind = 'Space' AND u.space_id = o.id JOIN bookings b ON b.unit_id = u.id
+        WHERE b.status = ANY(CAST(:statuses AS text[])) AND b.ends_at >= :since
+)
+SELECT o.kind, o.id, o.v,
+    (SELECT md5(string_agg(f.id::text || ':' || f.v, ',' ORDER BY f.id)) FROM f),
+    (SELECT md5(string_agg(u.id::text || ':' || u.xmin::text || ':' || s.xmin::text, ','
+                           ORDER BY u.id))
+     FROM units u JOIN spaces s ON s.id = u.space_id WHERE u.id IN (SELECT unit_id FROM f))
+FROM o
+""")
+_FEED_KINDS: dict[str, type[User] | type[Organisation] | type[Space]] = {
+    "User": User, "Organisation": Organisation, "Space": Space}
+_FEED_STATUSES = [s.value for s in HOLDING_STATUSES if s != BookingStatus.OFFERED]
+
+
+def _digest_rows(session: Session, owner: User | Organisation | Space) -> str:
+    """Elsewhere (SQLite): every column of the feed's bookings, units and spaces, hashed
+    here (one query; SQLite has no row versions to ask for)."""
+    found = session.execute(
+        sa.select(*Booking.__table__.c, *Unit.__table__.c, *Space.__table__.c)
+        .join_from(Booking, Unit, Booking.unit_id == Unit.id)
+        .join(Space, Unit.space_id == Space.id)
+        .where(Booking.id.in_(_feed_query(owner).with_only_columns(Booking.id)))
+        .order_by(Booking.id)).all()
+    return hashlib.sha256(repr([tuple(row) for row in found]).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FeedVersion:
+    """A feed's owner and its validator (the weak ETag's value)."""
+
+    model: type[User] | type[Organisation] | type[Space]
+    owner_id: int
+    etag: str
+    owner: User | Organisation | Space | None = None  # when it was loaded already
+
+
+def _etag(*parts: object) -> str:
+    seen = repr((FEED_FORMAT, public_url(), organizer_email(), feed_past(), *parts))
     return hashlib.sha256(seen.encode()).hexdigest()[:32]
+
+
+def feed_version(session: Session, secret: str) -> FeedVersion | None:
+    """Whose feed this secret opens and the feed's validator, without building it; None
+    when the secret opens none. PostgreSQL: one query (_FEED_LOOKUP_PG). SQLite: the
+    owner (owner_of), then all the feed's rows, hashed (_digest_rows).
+
+    Exact, whichever app server asks: a digest of the rows the feed is made of as the
+    database holds them now, of the settings in its text and of this module's format.
+    Clocks of app servers and the order in which transactions commit play no part (a
+    maximum of updated_at, which this replaced, missed a change committed after a later
+    one, or written by a server whose clock was behind). What it does not see: a new
+    translation or a new version of this module's output; raise FEED_FORMAT then."""
+    if len(secret) < 20:
+        return None
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(_FEED_LOOKUP_PG, {
+            "secret": secret, "statuses": _FEED_STATUSES,
+            "since": clock.now() - feed_past()}).first()
+        if row is None:
+            return None
+        kind, owner_id, version, bookings, units = row
+        model = _FEED_KINDS[kind]
+        return FeedVersion(model, owner_id, _etag(kind, owner_id, version, bookings, units))
+    owner = owner_of(session, secret)
+    if owner is None:
+        return None
+    name = feed_name(owner, getattr(owner, "locale", "ja"))
+    return FeedVersion(type(owner), owner.id,
+                       _etag(type(owner).__name__, owner.id, name, _digest_rows(session, owner)),
+                       owner)
 
 
 _feed_cache: OrderedDict[str, bytes] = OrderedDict()  # ETag -> feed, most recent last
 _feed_cache_lock = threading.Lock()
 
 
-def feed_body(session: Session, owner: User | Organisation | Space, name: str,
-              etag: str) -> bytes:
-    """The feed whose ETag this is: from this process's memory when it was built already
+def feed_body(session: Session, found: FeedVersion) -> bytes:
+    """The feed of this version: from this process's memory when it was built already
     (clients poll, and many never send If-None-Match), else built and kept, the least
-    recently used feeds dropped beyond FEED_CACHE_BYTES."""
+    recently used feeds dropped beyond FEED_CACHE_BYTES.
+
+    The body is read after its validator: a change committed in between makes it newer
+    than its key, never older. On PostgreSQL that key never comes back (row versions only
+    grow); on SQLite only a change undone to the very same values (updated_at included,
+    to the microsecond) could bring it back."""
     with _feed_cache_lock:
-        body = _feed_cache.get(etag)
+        body = _feed_cache.get(found.etag)
         if body is not None:
-            _feed_cache.move_to_end(etag)
+            _feed_cache.move_to_end(found.etag)
             return body
-    body = feed_ics(feed_bookings(session, owner), name)
+    owner = found.owner or cast("User | Organisation | Space | None",
+                                session.get(found.model, found.owner_id))
+    if owner is None:  # deleted since: an empty feed, kept by nobody
+        return feed_ics([], "")
+    body = _feed_built(session, owner, feed_name(owner, getattr(owner, "locale", "ja")))
     with _feed_cache_lock:
-        _feed_cache[etag] = body
+        _feed_cache[found.etag] = body
         while sum(map(len, _feed_cache.values())) > FEED_CACHE_BYTES and len(_feed_cache) > 1:
             _feed_cache.popitem(last=False)
     return body

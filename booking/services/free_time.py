@@ -32,16 +32,33 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from booking import clock
-from booking.models import CampaignSlot, Closure, PricePer, Space, Unit, UnitKind
-from booking.services import availability, reservations
-from booking.services.availability import Timeline, at, regular_window, slot_window
+from booking.models import (
+    HOLDING_STATUSES,
+    Booking,
+    CampaignSlot,
+    Closure,
+    PricePer,
+    Space,
+    Unit,
+    UnitKind,
+)
+from booking.services import availability, reservations, spaces
+from booking.services.availability import (
+    Timeline,
+    _UnitData,
+    at,
+    overlaps,
+    regular_window,
+    slot_window,
+)
+from booking.services.spaces import Page
 
 
 class State(enum.StrEnum):
@@ -191,7 +208,8 @@ def month(session: Session, unit: Unit, year: int, month: int, *,
 
 def _months(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]],
             first: date, *, members_through_slot: bool = False,
-            member: bool = False) -> dict[int, MonthView]:
+            member: bool = False, kept: Page | None = None,
+            held: dict[int, list] | None = None) -> dict[int, MonthView]:
     """Months of several units in one availability load. `members_through_slot`: a
     members-only unit asked without a slot shows the first slot offered on it that month
     that has not ended (how the public can book it), when there is one. `member`: the
@@ -200,8 +218,8 @@ def _months(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]]
     last = next_month(first) - timedelta(days=1)
     units = [u for u, _ in wanted]
     # One range for all: the month, and the next day for the last night's check-out.
-    lines = availability.timelines(session, units, at(first, 0), at(last + timedelta(days=2), 0))
-    closed = _closures(session, units, first, last + timedelta(days=1))
+    lines, closed = _timelines(session, units, at(first, 0), at(last + timedelta(days=2), 0),
+                               first, last + timedelta(days=1), kept, held)
     now, today = clock.now(), clock.today()
     out = {}
     for unit, asked in wanted:
@@ -230,6 +248,57 @@ def _closures(session: Session, units: Sequence[Unit], first: date, last: date
             .where(Closure.unit_id.in_([u.id for u in units]),
                    Closure.start_date <= last, Closure.end_date >= first)):
         out.setdefault(unit_id, []).append((start, end))
+    return out
+
+
+def _timelines(session: Session, units: Sequence[Unit], start: datetime, end: datetime,
+               first: date, last: date, kept: Page | None,
+               held: dict[int, list] | None = None
+               ) -> tuple[dict[int, Timeline], dict[int, list[tuple[date, date]]]]:
+    """The units' timelines over [start, end) and their closures touching [first, last]
+    (the days of that range): from the database (4 queries), or with what the space
+    page keeps (`kept`: closures, overrides and offered slots, which change only with the
+    catalogue) and only the bookings read (1 query, `_held`; none when `held` has them:
+    read for several ranges at once)."""
+    if kept is None:
+        return (availability.timelines(session, units, start, end),
+                _closures(session, units, first, last))
+    touches = kept.touches.get((start, end))
+    if touches is None:
+        with spaces.own_session(session) as own:  # its slots are kept: loaded apart
+            data = availability.load(own, units, start, end, whole_bookings=False)
+        touches = {unit.id: _UnitData(closures=data[unit.id].closures,
+                                      overrides=data[unit.id].overrides,
+                                      slots=data[unit.id].slots) for unit in units}
+        if len(kept.touches) >= spaces.RANGES_KEPT:
+            kept.touches.clear()
+        kept.touches[(start, end)] = touches
+        held = {unit.id: data[unit.id].bookings for unit in units}
+    elif held is None:
+        held = _held(session, units, start, end)
+    else:  # read for a wider range: only this one's
+        held = {unit.id: [b for b in held.get(unit.id, []) if b.starts_at < end and b.ends_at > start]
+                for unit in units}
+    lines = {unit.id: availability._timeline(
+        unit, replace(touches[unit.id], bookings=held.get(unit.id, [])), start, end)
+        for unit in units}
+    closed = {unit.id: [(c.start_date, c.end_date) for c in touches[unit.id].closures]
+              for unit in units}
+    return lines, closed
+
+
+def _held(session: Session, units: Sequence[Unit], start: datetime, end: datetime
+          ) -> dict[int, list]:
+    """The holding bookings of the units during [start, end), as availability.load reads
+    them (the columns a timeline reads), in 1 query."""
+    out: dict[int, list] = {}
+    for row in session.execute(
+            sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at, Booking.seats,
+                      Booking.campaign_slot_id)
+            .where(Booking.unit_id.in_([u.id for u in units]),
+                   Booking.status.in_(HOLDING_STATUSES),
+                   overlaps(Booking.starts_at, Booking.ends_at, start, end))):
+        out.setdefault(row.unit_id, []).append(row)
     return out
 
 
@@ -294,14 +363,15 @@ def day_grid(session: Session, unit: Unit, day: date, *, slot: CampaignSlot | No
 
 def _grids(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]], day: date,
            step: int = 60, *, members_through_slot: bool = False,
-           member: bool = False) -> dict[int, DayGrid]:
+           member: bool = False, kept: Page | None = None,
+           held: dict[int, list] | None = None) -> dict[int, DayGrid]:
     """Days of hours of several units in one availability load (`members_through_slot`:
     as in _months, a slot offered that day)."""
     if step <= 0:
         raise ValueError("step must be positive")
     units = [u for u, _ in wanted]
-    lines = availability.timelines(session, units, at(day, 0), at(day + timedelta(days=1), 0))
-    closed = _closures(session, units, day, day)
+    lines, closed = _timelines(session, units, at(day, 0), at(day + timedelta(days=1), 0),
+                               day, day, kept, held)
     now, today = clock.now(), clock.today()
     out = {}
     for unit, asked in wanted:
@@ -386,26 +456,54 @@ def by_hour(unit: Unit) -> bool:
 
 
 def for_space(session: Session, space: Space, *, month_of: date | None = None,
-              day: date | None = None, member: bool = False) -> SpaceFreeTime:
+              day: date | None = None, member: bool = False,
+              kept: Page | None = None) -> SpaceFreeTime:
     """A space page's free time: the month of `month_of` (this month by default) for
     each unit let by the day or night, the hours of `day` (today by default) for each
     unit let by the hour. A members-only unit shows what its campaign slot offers, the
     first offered one that has not ended, when it has one in that month. Two
-    availability loads at most (one per view), whatever the number of units."""
+    availability loads at most (one per view), whatever the number of units; with the
+    space page's `kept` data (spaces.page), one query for the bookings of both views
+    once it holds their ranges."""
     today = clock.today()
     first = month_start(max(month_of or today, month_start(today)))
     day = max(day or today, today)
     units = list(space.units)
     found = SpaceFreeTime(month=first, day=day, today=today)
     monthly = [u for u in units if not by_hour(u)]
+    hourly = [u for u in units if by_hour(u)]
+    held = None
+    month_range = (at(first, 0), at(next_month(first) + timedelta(days=1), 0))
+    day_range = (at(day, 0), at(day + timedelta(days=1), 0))
+    if (kept is not None and monthly and hourly and month_range in kept.touches
+            and day_range in kept.touches):  # both views' bookings in one query
+        held = _held(session, units, min(month_range[0], day_range[0]),
+                     max(month_range[1], day_range[1]))
     if monthly:
         found.calendars = _months(session, [(u, None) for u in monthly], first,
-                                  members_through_slot=True, member=member)
-    hourly = [u for u in units if by_hour(u)]
+                                  members_through_slot=True, member=member, kept=kept,
+                                  held=held)
     if hourly:
         found.grids = _grids(session, [(u, None) for u in hourly], day,
-                             members_through_slot=True, member=member)
+                             members_through_slot=True, member=member, kept=kept, held=held)
     return found
+
+
+def fingerprint(free: SpaceFreeTime) -> tuple:
+    """Everything of a space page's free time that its content shows, as a dictionary key
+    (spaces.kept_body): the days and hours with their states and seats, the slots, the
+    months and days around; the units and slots themselves are the page's."""
+    def month(view: MonthView) -> tuple:
+        return (view.unit.id, view.slot.id if view.slot else None, view.first,
+                tuple(view.days), view.previous, view.next)
+
+    def grid(view: DayGrid) -> tuple:
+        return (view.unit.id, view.slot.id if view.slot else None, view.day, view.state,
+                tuple(view.hours), view.step, view.previous, view.next)
+
+    return (free.month, free.day, free.today,
+            tuple(month(v) for v in free.calendars.values()),
+            tuple(grid(v) for v in free.grids.values()))
 
 
 def for_booking(session: Session, unit: Unit, slot: CampaignSlot | None, *,

@@ -312,19 +312,18 @@ def feed_secret(owner: str, action: str):
 
 @bp.get("/calendar/<secret>.ics")
 def feed(secret: str):
-    owner = calendars.owner_of(session(), secret)
-    if owner is None:
+    # The validator before the body: a booking changed in between makes the body newer
+    # than its ETag (one needless fetch later), never older (a stale calendar kept by a
+    # 304). Exact on every app server (calendars.feed_version): a client's copy with the
+    # current ETag is current, and so is this process's copy kept under it.
+    found = calendars.feed_version(session(), secret)
+    if found is None:
         abort(404)
-    name = calendars.feed_name(owner, getattr(owner, "locale", "ja"))
-    # The ETag before the body: a booking changed in between makes the body newer than
-    # its ETag (one needless fetch later), never older (a stale calendar kept by a 304).
-    etag = calendars.feed_etag(session(), owner, name)
-    if request.if_none_match.contains_weak(etag):
+    if request.if_none_match.contains_weak(found.etag):
         response = Response(status=304)
     else:
-        response = Response(calendars.feed_body(session(), owner, name, etag),
-                            mimetype="text/calendar")
-    response.set_etag(etag, weak=True)
+        response = Response(calendars.feed_body(session(), found), mimetype="text/calendar")
+    response.set_etag(found.etag, weak=True)
     response.headers.update({"Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex"})
     return response
 

@@ -16,6 +16,7 @@ from flask import (
     session,
 )
 from flask_login import current_user
+from markupsafe import Markup
 
 from booking import dates, unit_of_work
 from booking.blueprints.public import bp
@@ -57,6 +58,11 @@ def month_label(first: date) -> str:
     return format_date(first, "LLLL y", locale="en")
 
 
+@bp.record_once
+def _install(_state) -> None:
+    spaces.install()  # photo changes in the catalogue's change log (spaces.page)
+
+
 @bp.get("/")
 def home():
     return render_template("public/home.html", spaces=spaces.featured(unit_of_work.session()))
@@ -64,18 +70,27 @@ def home():
 
 @bp.get("/spaces/<slug>")
 def space(slug: str):
-    found = spaces.public_space(unit_of_work.session(), slug=slug)
-    if found is None:
+    # What changes only with the catalogue is kept in memory while the change log says it
+    # has not changed (spaces.page); free time is worked out from this request's bookings.
+    page = spaces.page(unit_of_work.session(), slug)
+    if page is None:
         abort(404)
+    found = page.space
     # ?month=YYYY-MM: the month of the calendars; ?day=YYYY-MM-DD: the day of the rooms' hours.
     # A member of the space books its members-only units directly (space_members).
     member = found.id in space_members.spaces_of(unit_of_work.session(), current_user)
     free = free_time.for_space(unit_of_work.session(), found,
                                month_of=free_time.parse_month(request.args.get("month")),
-                               day=dates.parse(request.args.get("day")), member=member)
-    return render_template("public/space.html", space=found, free=free, member=member,
-                           week=free_time.week_groups(found),
-                           offers=spaces.campaign_offers(unit_of_work.session(), found))
+                               day=dates.parse(request.args.get("day")), member=member,
+                               kept=page)
+    # The content is a function of these and of the locale, the arguments and the app's
+    # URLs: kept by them (nothing per user in it; the header around it is rendered anew).
+    key = (current_locale(), member, request.script_root,
+           tuple(sorted(request.args.items(multi=True))), free_time.fingerprint(free))
+    body = spaces.kept_body(page, key, lambda: render_template(
+        "public/_space_body.html", space=found, free=free, member=member,
+        week=free_time.week_groups(found), offers=page.offers))
+    return render_template("public/space.html", space=found, body=Markup(body))
 
 
 @bp.post("/language")

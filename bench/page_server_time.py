@@ -1,0 +1,225 @@
+"""A/B of the space page's and the calendar feed's server time in process: GET
+/spaces/<slug> and GET /calendar/<secret>.ics through Flask's test client, one request at a
+time, against two commits in alternating rounds on one PostgreSQL database (issue 22).
+
+    .venv/bin/python -m bench.page_server_time --a HEAD~3 --b WORKTREE --db bench_ab_0123456789
+    .venv/bin/python -m bench.page_server_time --a main --b HEAD --db NAME --pages 200 --rounds 6
+
+Why in process and one at a time: as bench/booking_server_time.py (whose shape this follows)
+— on a shared 2-core machine concurrent HTTP figures measure the queue more than the code.
+The database (`--db`) is one bench/generate.py filled (e.g. kept by bench/ab.py --keep-db);
+the parent adds once, through bench/scenario.py, a company with `--feed-bookings` bookings
+and its feed secret, read by both sides. Each side is a git worktree of its commit
+(WORKTREE: this checkout as it is) run in a child process per round; rounds alternate
+A B B A …, and the load average and the CPU check (bench/search_server_time.cpu_check_ms)
+are taken before each. What is timed, per side and round:
+
+- space: the pages of `--slugs` public spaces of the generated data, once unmeasured (the
+  first view of each in this process: `space-first`) and then `--pages` requests over them;
+- feed-fresh: the feed after one of its bookings changed (a note written through the ORM
+  and committed before the request, not timed): nothing of the feed can come from a cache;
+- feed-cached: the same feed asked again with nothing changed (no If-None-Match);
+- feed-304: asked again with the ETag of the previous answer (If-None-Match).
+
+Printed: per measure and side p50/p95 (ms) over all rounds, SQL statements per request
+(median, exact: counted on the engine), B/A ratios of p50 and p95, and beside each side the
+load averages and CPU checks of its rounds. JSON goes into bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKTREE = "WORKTREE"
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+MEASURES = ("space-first", "space", "feed-fresh", "feed-cached", "feed-304")
+
+
+def _child(root: str, database_url: str, setup: dict, pages: int, feeds: int) -> None:
+    """One round of one side: print JSON {measure: {times_ms: [...], statements: [...]}}."""
+    sys.path[0] = root  # the side's checkout, not this file's folder
+    import logging
+
+    import sqlalchemy as sa
+
+    from bench import scenario
+    from booking.extensions import db
+    from booking.models import Booking
+
+    logging.getLogger("booking.access").setLevel(logging.WARNING)
+    app = scenario.app_for(database_url)
+    client = app.test_client()
+    counter = [0]
+    out: dict[str, dict[str, list]] = {m: {"times_ms": [], "statements": []} for m in MEASURES}
+
+    def count(*_args, **_kwargs):
+        counter[0] += 1
+
+    def timed(measure: str, path: str, headers: dict | None = None, expect: int = 200):
+        counter[0] = 0
+        started = time.perf_counter()
+        answer = client.get(path, headers=headers or {})
+        elapsed = (time.perf_counter() - started) * 1000
+        if answer.status_code != expect:
+            raise SystemExit(f"{path}: {answer.status_code} {answer.get_data(as_text=True)[:500]}")
+        out[measure]["times_ms"].append(elapsed)
+        out[measure]["statements"].append(counter[0])
+        return answer
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    slugs = setup["slugs"]
+    client.get("/healthz").close()
+    for slug in slugs:  # the first view of each page in this process
+        timed("space-first", f"/spaces/{slug}").close()
+    for i in range(pages):
+        timed("space", f"/spaces/{slugs[i % len(slugs)]}").close()
+    feed = setup["feed_path"]
+    ids = setup["feed_booking_ids"]
+    client.get(feed).close()  # the process's first feed (imports, templates) is not timed
+    for i in range(feeds):
+        with app.app_context():  # a change of the feed, committed as any edit is
+            booking = db.session.get(Booking, ids[i % len(ids)])
+            booking.note = f"bench {time.time_ns()}"
+            db.session.commit()
+        timed("feed-fresh", feed).close()
+        answer = timed("feed-cached", feed)
+        etag = answer.headers.get("ETag")
+        answer.close()
+        if etag:
+            timed("feed-304", feed, {"If-None-Match": etag}, expect=304).close()
+    print(json.dumps(out))
+
+
+def _setup(url: str, slugs: int, feed_bookings: int) -> dict:
+    """The spaces to view and the feed to read (made here, once, with this checkout)."""
+    import random
+
+    import sqlalchemy as sa
+
+    from bench import scenario
+    from booking.extensions import db
+    from booking.models import Booking, Organisation, Space
+
+    app = scenario.app_for(url)
+    made = scenario.prepare(app, units=10, capacity=20, days=10, hot_capacity=1,
+                            feed_bookings=feed_bookings)
+    with app.app_context():
+        public = db.session.scalars(sa.select(Space.slug).where(Space.is_public)
+                                    .order_by(Space.id)).all()
+        secret = made.feed_path.removeprefix("/calendar/").removesuffix(".ics")
+        company = db.session.scalar(sa.select(Organisation.id)
+                                    .where(Organisation.calendar_secret == secret))
+        ids = db.session.scalars(sa.select(Booking.id).where(Booking.company_id == company)
+                                 .order_by(Booking.id)).all()
+        for engine in db.engines.values():
+            engine.dispose()
+    return {"slugs": random.Random(22).sample(list(public), min(slugs, len(public))),
+            "feed_path": made.feed_path, "feed_booking_ids": list(ids)}
+
+
+def _checkout(rev: str, into: Path) -> str:
+    if rev == WORKTREE:
+        return str(ROOT)
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(into), rev],
+                   check=True, capture_output=True)
+    return str(into)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--a", required=True, help="a commit or WORKTREE")
+    parser.add_argument("--b", default=WORKTREE, help="a commit or WORKTREE (default)")
+    parser.add_argument("--db", required=True, help="an existing benchmark database's name")
+    parser.add_argument("--slugs", type=int, default=40, help="space pages viewed")
+    parser.add_argument("--pages", type=int, default=120, help="space pages timed per round")
+    parser.add_argument("--feeds", type=int, default=15, help="feeds of each kind per round")
+    parser.add_argument("--feed-bookings", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--child", nargs=3, metavar=("ROOT", "URL", "SETUP"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], args.child[1], json.loads(Path(args.child[2]).read_text()),
+               args.pages, args.feeds)
+        return
+    from bench.search_server_time import cpu_check_ms
+    from bench.stack import write_results
+
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + args.db
+    results = {side: {m: {"times_ms": [], "statements": []} for m in MEASURES} for side in "AB"}
+    conditions: dict[str, list[dict]] = {"A": [], "B": []}
+    with tempfile.TemporaryDirectory(prefix="page-ab-") as tmp:
+        setup_path = Path(tmp) / "setup.json"
+        setup_path.write_text(json.dumps(_setup(url, args.slugs, args.feed_bookings)))
+        roots = {"A": _checkout(args.a, Path(tmp) / "a"), "B": _checkout(args.b, Path(tmp) / "b")}
+        try:
+            for n in range(args.rounds):
+                for side in (("A", "B") if n % 2 == 0 else ("B", "A")):
+                    load, cpu = round(os.getloadavg()[0], 2), cpu_check_ms()
+                    conditions[side].append({"load_1m": load, "cpu_check_ms": cpu})
+                    done = subprocess.run(
+                        [sys.executable, str(Path(__file__).resolve()), "--a", "-", "--db", "-",
+                         "--pages", str(args.pages), "--feeds", str(args.feeds),
+                         "--child", roots[side], url, str(setup_path)],
+                        cwd=roots[side], capture_output=True, text=True,
+                        env={**os.environ, "PYTHONPATH": roots[side]})
+                    if done.returncode != 0:
+                        raise SystemExit(f"side {side} failed:\n{done.stderr[-3000:]}")
+                    data = json.loads(done.stdout.strip().splitlines()[-1])
+                    for measure in MEASURES:
+                        for key in ("times_ms", "statements"):
+                            results[side][measure][key] += data[measure][key]
+                    print(f"  round {n + 1}/{args.rounds} {side}: " + ", ".join(
+                        f"{m} {statistics.median(data[m]['times_ms']):.2f} ms"
+                        for m in MEASURES if data[m]["times_ms"])
+                        + f"  (load {load}, cpu {cpu} ms)", flush=True)
+        finally:
+            for side, rev in (("A", args.a), ("B", args.b)):
+                if rev != WORKTREE:
+                    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                                    roots[side]], capture_output=True)
+    summary: dict = {}
+    for measure in MEASURES:
+        summary[measure] = {}
+        for side in "AB":
+            times = results[side][measure]["times_ms"]
+            if times:
+                summary[measure][side] = {
+                    "p50": round(statistics.median(times), 2), "p95": round(_percentile(times, 0.95), 2),
+                    "statements": statistics.median(results[side][measure]["statements"]),
+                    "n": len(times)}
+    print(f"A = {args.a}, B = {args.b}; {args.rounds} rounds; database {args.db}")
+    for side in "AB":
+        print(f"side {side}: load 1m {[c['load_1m'] for c in conditions[side]]}, "
+              f"cpu check ms {[c['cpu_check_ms'] for c in conditions[side]]}")
+    print(f"{'measure':<12} {'side':<4} {'p50 ms':>8} {'p95 ms':>8} {'statements':>10} {'n':>5}")
+    for measure, sides in summary.items():
+        for side, s in sides.items():
+            print(f"{measure:<12} {side:<4} {s['p50']:8.2f} {s['p95']:8.2f} "
+                  f"{s['statements']:>10} {s['n']:>5}")
+        if len(sides) == 2:
+            print(f"{measure:<12} {'B/A':<4} {sides['B']['p50'] / sides['A']['p50']:8.2f} "
+                  f"{sides['B']['p95'] / sides['A']['p95']:8.2f}")
+    path = write_results("page_server_time", {
+        "a": args.a, "b": args.b, "database": args.db, "rounds": args.rounds,
+        "conditions": conditions, "summary": summary})
+    print(f"JSON: {path}")
+
+
+if __name__ == "__main__":
+    main()
