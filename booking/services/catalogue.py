@@ -141,6 +141,10 @@ class CatalogueSpace:
     access_en: str = ""
     amenities: tuple[str, ...] = ()  # in the space's own order
     photos: tuple[Photo, ...] = ()  # set on a result page's copy only (search, photos=True)
+    # For search's loops: whether closures, overrides or slots touch any of its units (the
+    # catalogue's `touches`, read with it), and its highest unit id.
+    touched: bool = False
+    last_unit_id: int = 0
 
     def hours_on(self, weekday: int) -> Hours | None:
         """What availability reads, as of the model's Space."""
@@ -347,6 +351,8 @@ def _read(connection: sa.Connection, space_ids: list[int] | None,
         space.week = patterns.setdefault(week, week)
         # Cheapest first: the first unit that qualifies gives the space's price.
         space.units.sort(key=lambda u: (u.price_amount, u.id))
+        space.touched = any(u.id in touches for u in space.units)
+        space.last_unit_id = max((u.id for u in space.units), default=0)
     return spaces, touches
 
 

@@ -571,20 +571,21 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     if cat is None:
         cat = catalogue.current(session)
     while True:
-        candidates, touched, touched_spaces, regular = _sort_out(cat, q, place, pref, members,
-                                                                 days)
+        candidates = _candidates(cat, q, place, pref)
+        touched, touched_spaces = _touched(cat, candidates, days)
         # PostgreSQL: the whole loads of the units the page will most likely show come in
         # the same statement (the page's free seats need them); elsewhere after the page.
-        full = _likely_shown(candidates, touched, regular, q, place) if postgresql else []
+        need_of = _Needs(q, members, touched)
+        full = _likely_shown(candidates, need_of, q, place) if postgresql else []
         if not postgresql:
             # Only the pieces that could keep a unit from its need: every need is q.seats
             # or less. (Reading each space's desks first and its rooms only when they fall
             # short took a second query nearly every time, and longer.)
-            held = unit_loads.read(session, list(regular),
-                                   [i for i, (u, _) in regular.items() if u.night], days,
-                                   q.seats)
+            units = [u for c in candidates.values() for u in c.units]
+            held = unit_loads.read(session, [u.id for u in units],
+                                   [u.id for u in units if u.night], days, q.seats)
             break
-        looked, held = _read_loads(session, cat.mark if unchecked else None, regular, full,
+        looked, held = _read_loads(session, cat.mark if unchecked else None, candidates, full,
                                    days, q.seats)
         unchecked = False
         if looked is not None and (newer := catalogue.follow(
@@ -594,8 +595,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
         break
     for c in candidates.values():
         for unit in c.units:  # cheapest first
-            if (found := regular.get(unit.id)) is not None \
-                    and _regular_offer(unit, c, held, q, found[1], today_now) is not None:
+            if (need := need_of(unit, c)) is not None \
+                    and _regular_offer(unit, c, held, q, need, today_now) is not None:
                 c.price = unit.price_amount
                 break  # listed at its price: its other units matter if the page shows it
 
@@ -633,9 +634,9 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
 
     # The regular offers of the page's units, with the free seats every piece leaves (read
     # above for those it was likely to show; the others', if any, now: 1 query).
-    shown = [(u, c) for c in page for u in c.units if u.id in regular]
+    shown = [(u, c, need) for c in page for u in c.units if (need := need_of(u, c)) is not None]
     read = {u.id for u in full}
-    if missing := [u for u, _ in shown if u.id not in read]:
+    if missing := [u for u, _, _ in shown if u.id not in read]:
         more = unit_loads.read(session, [u.id for u in missing],
                                [u.id for u in missing if u.night], days)
         held = dict(held)
@@ -644,8 +645,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 held.pop(unit.id, None)
             else:
                 held[unit.id] = pieces
-    for unit, c in shown:
-        offer = _regular_offer(unit, c, held, q, regular[unit.id][1], today_now)
+    for unit, c, need in shown:
+        offer = _regular_offer(unit, c, held, q, need, today_now)
         exact[unit.id] = None if offer is None else UnitResult(None, offer.seats_left, [offer])
 
     # The page from the catalogue (what it shows is held there): no model objects; the
@@ -682,67 +683,94 @@ def _autocommit(session: Session) -> None:
         own.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-def _sort_out(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
-              pref: prefectures.Prefecture | None, members: frozenset[int], days: list[date]
-              ) -> tuple[dict[int, _Candidate], dict[int, int | None], list[_Candidate],
-                         dict[int, tuple[CatalogueUnit, int]]]:
-    """The candidates, and their units sorted out: those that closures, capacity overrides
-    or campaign slots touch in the range go through the exact rule
-    (availability.timelines; there are few), with the lowest price their slots set; every
-    other unit offers its regular price with the seats its loads leave (`regular`: the
-    unit and the seats it must have free)."""
-    candidates = _candidates(cat, q, place, pref)
+def _touched(cat: catalogue.Catalogue, candidates: dict[int, _Candidate], days: list[date]
+             ) -> tuple[dict[int, int | None], list[_Candidate]]:
+    """The candidates' units that closures, capacity overrides or campaign slots touch in
+    the range, with the lowest price their slots set (they go through the exact rule,
+    availability.timelines; there are few), and their spaces."""
     first, last = days[0], days[-1] + timedelta(days=1)
     touched: dict[int, int | None] = {}  # unit id -> the lowest price its slots set
     touched_spaces: list[_Candidate] = []
-    regular: dict[int, tuple[CatalogueUnit, int]] = {}  # unit id -> it, seats it must have
-    needs: dict[int, int | None] = {}  # by id(unit.terms): the same terms, the same need
     touches = cat.touches
     for c in candidates.values():
+        if not c.space.touched:  # (most spaces: nothing touches any of its units)
+            continue
         for u in c.units:
             if (spans := touches.get(u.id)) is not None and (
                     prices := [p for a, b, p in spans if a <= last and b >= first]):
                 touched[u.id] = min((p for p in prices if p is not None), default=None)
                 if not touched_spaces or touched_spaces[-1] is not c:
                     touched_spaces.append(c)
-                continue
-            if u.members_only and u.space_id in members:  # not the public's terms
-                need = _regular_need(u, q, members)
-            elif (key := id(u.terms)) in needs:
-                need = needs[key]
-            else:
-                need = needs[key] = _regular_need(u, q)
-            # (A day or hour unit closed all the requested time cannot qualify.)
-            if need is not None and (u.night or c.open_windows):
-                regular[u.id] = (u, need)
-    return candidates, touched, touched_spaces, regular
+    return touched, touched_spaces
 
 
-def _likely_shown(candidates: dict[int, _Candidate], touched: dict[int, int | None],
-                  regular: dict[int, tuple[CatalogueUnit, int]], q: SearchQuery,
+class _Needs:
+    """The seats a unit's regular offer must have free for this search, from its loads;
+    None when it has none to decide that way: a unit touched in the range (the exact rule
+    decides it), members only, priced out, too small, or a day or hour unit closed all
+    the time asked for. Worked out once per distinct unit terms."""
+
+    __slots__ = ("by_terms", "members", "q", "touched")
+
+    def __init__(self, q: SearchQuery, members: frozenset[int],
+                 touched: dict[int, int | None]) -> None:
+        self.q, self.members, self.touched = q, members, touched
+        self.by_terms: dict[int, int | None] = {}  # by id(unit.terms): the same need
+
+    def __call__(self, u: CatalogueUnit, c: _Candidate) -> int | None:
+        if u.id in self.touched or not (u.night or c.open_windows):
+            return None
+        if u.members_only and u.space_id in self.members:  # not the public's terms
+            return _regular_need(u, self.q, self.members)
+        if (key := id(u.terms)) in self.by_terms:
+            return self.by_terms[key]
+        need = self.by_terms[key] = _regular_need(u, self.q)
+        return need
+
+
+def _likely_shown(candidates: dict[int, _Candidate], need_of: _Needs, q: SearchQuery,
                   place: Place | None) -> list[CatalogueUnit]:
-    """The regular units of the spaces the page will most likely show: in the page's order
-    as if every space qualified at its cheapest regular unit, the page's places and a few
-    more (spaces that do not qualify move the page on). A guess: the page's units it
-    missed are read after (search)."""
+    """The units with a regular offer to decide of the spaces the page will most likely
+    show: in the page's order as if every space that has such a unit (or a touched one)
+    qualified at the cheapest of them, the page's places and a few more (spaces that do not
+    qualify move the page on). A guess: the page's units it missed are read after."""
     order = _order(q, place)
+    touched = need_of.touched
 
-    def guess(c: _Candidate) -> tuple:
-        price = next((u.price_amount for u in c.units if u.id in regular), math.inf)
-        return order(c, price)
+    def offered(c: _Candidate) -> float:
+        """The least price it could have: its cheapest unit with a regular offer to
+        decide, or a touched unit's own or slot price allowed."""
+        price = next((u.price_amount for u in c.units if need_of(u, c) is not None), math.inf)
+        if c.space.touched:
+            for u in c.units:
+                if u.id in touched and _price_allowed(least := _least_price(u, touched[u.id]), q):
+                    price = min(price, least)
+        return price
 
-    hopeful = [c for c in candidates.values()
-               if any(u.id in regular or u.id in touched for u in c.units)]
-    ranked = heapq.nsmallest(q.page * q.per_page + q.per_page // 4 + 4, hopeful, key=guess)
-    return [u for c in ranked[(q.page - 1) * q.per_page:] for u in c.units if u.id in regular]
+    if q.sort == "price":
+        def key(c: _Candidate) -> tuple:
+            return order(c, offered(c))
+    else:
+        def key(c: _Candidate) -> tuple:
+            return order(c, 0)  # (the price does not order these)
+    first, end = (q.page - 1) * q.per_page, q.page * q.per_page + q.per_page // 4 + 4
+    # Among the first few times as many: most spaces have a unit for most requests; for
+    # the others (free offers only, many seats) among all.
+    hopeful = [c for c in heapq.nsmallest(3 * end, candidates.values(), key=key)
+               if offered(c) < math.inf]
+    if len(hopeful) < end < len(candidates) / 3:
+        hopeful = heapq.nsmallest(end, (c for c in candidates.values() if offered(c) < math.inf),
+                                  key=key)
+    return [u for c in hopeful[first:end] for u in c.units if need_of(u, c) is not None]
 
 
 # The unit loads search reads (services/loads.py keeps them; loads.read is the same read
 # for one part, on every database). Part 0: the pieces of the request's days that leave
 # fewer than `seats` free, of the units marked in a map of one byte per unit id (1: a day
 # or hour unit; 2: a night unit, whose check-out day counts too): they decide whether a
-# unit qualifies. Part 1: every piece of the units the page will likely show (by key),
-# for the free seats it shows. Minutes from the first day's midnight.
+# unit qualifies (given every such piece, _free_seats and free_stretches decide
+# exactly). Part 1: every piece of the units the page will likely show (by key), for the
+# free seats it shows. Minutes from the first day's midnight.
 _LOADS = (
     "SELECT 0, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
     "seats, NULL FROM unit_loads WHERE day = ANY(:days) AND seats_free < :seats "
@@ -760,26 +788,32 @@ _LOOK_AND_READ_LOADS = sa.text(
 
 
 def _read_loads(session: Session, mark: catalogue.Mark | None,
-                regular: dict[int, tuple[CatalogueUnit, int]], full: list[CatalogueUnit],
+                candidates: dict[int, _Candidate], full: list[CatalogueUnit],
                 days: list[date], seats: int) -> tuple[catalogue.Looked | None, unit_loads.Held]:
     """PostgreSQL, one statement: the unit loads search needs (`_LOADS`: the pieces that
-    leave fewer than `seats` free of the regular units, every piece of those in `full`),
-    and, given a `mark`, the catalogue's look at its change log from there."""
-    if mark is None and not regular:
+    leave fewer than `seats` free of the candidates' units, every piece of those in
+    `full`), and, given a `mark`, the catalogue's look at its change log from there.
+    (Units that have no regular offer for the request are read too: marking only the
+    others cost more than the few rows it saves.)"""
+    if mark is None and not candidates:
         return None, {}
-    width = max(regular, default=0) + 1
+    width = max((c.space.last_unit_id for c in candidates.values()), default=0) + 1
     marks = bytearray(width)
-    for unit_id, (unit, _) in regular.items():
-        marks[unit_id] = 2 if unit.night else 1
+    night = False
+    for c in candidates.values():
+        for unit in c.units:
+            if unit.night:
+                marks[unit.id] = 2
+                night = True
+            else:
+                marks[unit.id] = 1
     for unit in full:
         marks[unit.id] = 0  # read whole
-    nights = [u.id for u in full if u.night]
     checkout = days[-1] + timedelta(days=1)
     params: dict = {
-        "first": days[0], "days": [*days, checkout] if any(
-            u.night for u, _ in regular.values()) else days,
-        "seats": seats, "width": width, "marks": bytes(marks), "checkout": checkout,
-        "full": [u.id for u in full], "nights": nights}
+        "first": days[0], "days": [*days, checkout] if night else days, "seats": seats,
+        "width": width, "marks": bytes(marks), "checkout": checkout,
+        "full": [u.id for u in full], "nights": [u.id for u in full if u.night]}
     if mark is not None:
         params.update(catalogue.pg_look_params(mark))
     held: unit_loads.Held = {}
@@ -788,8 +822,10 @@ def _read_loads(session: Session, mark: catalogue.Mark | None,
             _READ_LOADS if mark is None else _LOOK_AND_READ_LOADS, params):
         if part == 2:
             look.append((snap, unit_id, start))
+        elif (pieces := held.get(unit_id)) is None:
+            held[unit_id] = [(start, end, n)]
         else:
-            held.setdefault(unit_id, []).append((start, end, n))
+            pieces.append((start, end, n))
     return (catalogue.pg_looked(look) if mark is not None else None), held
 
 
