@@ -87,6 +87,28 @@ def test_book_change_cancel_through_the_service(world):
     assert stored() == recounted()
 
 
+def test_a_booking_writes_only_the_pieces_it_changes(world, make, count_queries):
+    """book() hands the day's bookings it read under the lock to the loads (note_held):
+    the day is recounted without reading them again, and only the pieces that changed
+    are written (an upsert; a DELETE too when pieces merge)."""
+    room, user = world["room"], world["booker"]
+    day = future_day(4)
+    r.book(db.session, room, user, [r.hours_period(day, 600, 660)], 1)
+    r.book(db.session, room, user, [r.hours_period(day, 720, 780)], 1)
+    assert stored()[(room.id, day)] == [(600, 660, 1), (720, 780, 1)]
+    with count_queries() as statements:  # 11:00-12:00 joins them into one piece
+        r.book(db.session, room, user, [r.hours_period(day, 660, 720)], 1)
+    written = [s.split()[0] for s in statements if "unit_loads" in s]
+    assert written == ["DELETE", "INSERT"], statements
+    assert not any("FROM bookings JOIN units" in s for s in statements), statements
+    assert stored()[(room.id, day)] == [(600, 780, 1)]
+    with count_queries() as statements:  # a piece of its own: one INSERT, no DELETE
+        r.book(db.session, room, user, [r.hours_period(day, 840, 900)], 1)
+    assert [s.split()[0] for s in statements if "unit_loads" in s] == ["INSERT"]
+    assert stored()[(room.id, day)] == [(600, 780, 1), (840, 900, 1)]
+    assert stored() == recounted()
+
+
 def test_flushed_objects_and_bulk_statements(world, make):
     desks = world["desks"]
     day = future_day(12)

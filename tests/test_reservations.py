@@ -294,24 +294,41 @@ def test_check_in_only_on_the_day(world):
 
 
 # What one booking of a day costs in SQL statements, inside book(), for a unit and a user
-# as a request hands them over (loaded). Inside the transaction: BEGIN IMMEDIATE (SQLite)
-# or the lock timeout set with the company's advisory lock (PostgreSQL, one statement);
-# the unit locked and read with its space, organisation and opening hours in one SELECT;
-# the company's bookings and invitations of the last hour and day counted (one SELECT,
-# the company limits of services/limits.py); closures with capacity overrides, campaign
-# slots, and bookings of the period (availability: three); INSERT booking (no
-# lock_version bump any more: the row lock is held to commit without it); the unit
-# loads of the day recounted (services/loads.py: SELECT the day's bookings with the
-# unit's capacity, DELETE and INSERT its unit_loads rows); INSERT audit
-# row; the space's operator members who keep booking mails on (one SELECT: the world has
-# an operator owner, issue 19); INSERT the outbox rows (confirmation, reminder and the
-# operator's notice in one executemany, with the facts their mails are rendered from
-# after commit: no mail is rendered under the lock). Nothing is read twice: the booker
-# and their company (both expired by the transaction's beginning) are not reread — the
-# mail's facts and the audit row take what the request loaded; no idempotency key here
-# (a key costs its INSERT only: it is read on refusal or collision). Issue 22 lowered it
-# from 16/18. Raise it only for a statement that must be there, and say which here.
-STATEMENTS_PER_BOOKING = {"postgresql": 13, "sqlite": 13}
+# as a request hands them over (loaded). Each, in order:
+#  1. the space's operator members who keep booking mails on (the world has an operator
+#     owner, issue 19): read before the lock, since who is told decides nothing;
+#  2. BEGIN IMMEDIATE (SQLite) or the lock timeout set with the company's advisory lock
+#     (PostgreSQL, one statement; the world's company limits are on);
+#  3. the unit locked and read with its space, organisation and opening hours (one SELECT);
+#  4. the company's bookings and invitations of the last hour and day counted (the company
+#     limits of services/limits.py, decided under the company lock);
+#  5. availability: closures, capacity overrides, offered slots' ids and the holding
+#     bookings of the period's whole days, in one UNION ALL (a second SELECT only when a
+#     slot is offered then);
+#  6. INSERT booking (no lock_version bump: the row lock is held to commit without it);
+#  7. the unit's loads of the day: only the pieces that changed, one upsert (INSERT … ON
+#     CONFLICT; a DELETE too when pieces merge), recounted from the bookings 5 read under
+#     the lock (loads.note_held), not read again;
+#  8. INSERT audit row;
+#  9. INSERT the outbox rows (confirmation, reminder and the operator's notice in one
+#     executemany, with the facts their mails are rendered from after commit: no mail is
+#     rendered under the lock).
+# Under the lock: 3 to 9 (and the commit). Nothing is read twice: the booker and their
+# company (both expired by the transaction's beginning) are not reread — the mail's facts
+# and the audit row take what the request loaded; no idempotency key here (a key costs
+# its INSERT only: it is read on refusal or collision). Issue 22 lowered it from 16/18,
+# then 13, then 9 (availability in one query, the loads without their SELECT and DELETE).
+# Raise it only for a statement that must be there, and say which here.
+STATEMENTS_PER_BOOKING = {"postgresql": 9, "sqlite": 9}
+
+# The whole request: POST /api/v1/bookings with an Idempotency-Key, as the API serves it.
+# Before book(): 1. the token with its user, memberships and their organisations (one
+# SELECT, api/common.py and services/tokens.py); 2. the unit with its space, organisation,
+# opening hours and whether a campaign slot is offered on it (booking_requests.
+# bookable_unit: which slot and which periods are asked for). Then the nine of book()
+# above, and 12. INSERT the idempotency record (its answer built once, in the
+# transaction). Nothing after commit: the answer sent is the one stored.
+STATEMENTS_PER_REQUEST = {"postgresql": 12, "sqlite": 12}
 
 
 def _as_a_request_hands_them(world):
@@ -340,3 +357,23 @@ def test_one_booking_costs_a_fixed_number_of_statements(world, count_queries, ba
     # The unit, its space and its opening hours are read once, with the lock.
     assert sum(" FROM units" in s for s in statements) == 1, listing
     assert sum(" opening_hours " in s for s in statements) == 1, listing
+
+
+def test_one_booking_request_costs_a_fixed_number_of_statements(make, client, count_queries,
+                                                                backend):
+    w = worlds.world(make, price=1500, owner=True, token=True)
+    db.session.commit()
+    seen: list[str] = []
+    for day in (9, 10):  # the first warms the caches; the second's statements are counted
+        body = {"unit_id": w["desks"].id, "date": future_day(day).isoformat(), "seats": 1}
+        with count_queries() as counted:
+            answer = client.post("/api/v1/bookings", json=body,
+                                 headers={**w["headers"], "Idempotency-Key": f"key-{day}"})
+        assert answer.status_code == 201, answer.json
+        seen = counted
+    statements = [" ".join(s.split()) for s in seen]
+    listing = "\n".join(s[:100] for s in statements)
+    assert len(statements) == STATEMENTS_PER_REQUEST[backend], listing
+    assert sum(" FROM api_tokens" in s or "JOIN api_tokens" in s for s in statements) == 1
+    assert sum(s.startswith("SELECT") and "bookings.unit_id" in s for s in statements) == 1, \
+        listing  # the day's bookings: read once, by availability

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager, selectinload
@@ -36,7 +37,14 @@ from booking.models import (
     User,
 )
 from booking.services import access, campaign_extras, reservations
-from booking.services.availability import TOKYO, at, regular_window, slot_window, tokyo_days
+from booking.services.availability import (
+    TOKYO,
+    at,
+    regular_window,
+    slot_is_offered,
+    slot_window,
+    tokyo_days,
+)
 from booking.services.errors import DomainError
 
 
@@ -84,21 +92,30 @@ def bookable_unit(session: Session, unit_id: int | None) -> Unit:
 
     Read with whether any campaign slot is offered on it from today on (unit.has_offers),
     so that a unit without campaigns costs no query for them."""
-    offered = (sa.select(CampaignSlot.id)
-               .where(CampaignSlot.unit_id == Unit.id, CampaignSlot.is_offered,
-                      ~CampaignSlot.ended(clock.today()))
-               .exists())
-    # One statement: the unit, its space, operator and opening hours joined.
-    row = session.execute(
-        sa.select(Unit, offered).join(Unit.space)
-        .where(Unit.id == (unit_id or 0), Space.is_public)
-        .options(contains_eager(Unit.space).joinedload(Space.opening_hours),
-                 contains_eager(Unit.space).joinedload(Space.organisation))).unique().first()
+    row = session.execute(_bookable_statement(),
+                          {"unit_id": unit_id or 0, "today": clock.today()}).unique().first()
     if row is None:
         raise DomainError("unavailable")
     unit, has_offers = row
     unit.has_offers = has_offers  # type: ignore[attr-defined]  # a fact of this load only
     return unit
+
+
+@cache
+def _bookable_statement() -> sa.Select:
+    """bookable_unit's one statement (the unit `:unit_id`, its space, operator and opening
+    hours joined, and whether a slot is offered on it from `:today` on), built once:
+    building it took longer than running it."""
+    offered = (sa.select(CampaignSlot.id)
+               .where(CampaignSlot.unit_id == Unit.id, slot_is_offered(),
+                      # ~CampaignSlot.ended(today), with today bound at each execution
+                      # (the hybrid wants a date, not a bind parameter)
+                      CampaignSlot.end_date >= sa.bindparam("today", type_=sa.Date))
+               .exists())
+    return (sa.select(Unit, offered).join(Unit.space)
+            .where(Unit.id == sa.bindparam("unit_id"), Space.is_public)
+            .options(contains_eager(Unit.space).joinedload(Space.opening_hours),
+                     contains_eager(Unit.space).joinedload(Space.organisation)))
 
 
 def named_slot(session: Session, unit: Unit, slot_id: int | None) -> CampaignSlot | None:
@@ -169,7 +186,7 @@ def periods_for(unit: Unit, slot: CampaignSlot | None,
 def _offered_on(unit: Unit, days: Sequence[date]) -> sa.Select:
     """Slots offered on this unit for every one of `days` (an ended slot offers nothing)."""
     return (sa.select(CampaignSlot)
-            .where(CampaignSlot.unit_id == unit.id, CampaignSlot.is_offered,
+            .where(CampaignSlot.unit_id == unit.id, slot_is_offered(),
                    ~CampaignSlot.ended(clock.today()),
                    CampaignSlot.start_date <= min(days), CampaignSlot.end_date >= max(days))
             .options(selectinload(CampaignSlot.campaign))
@@ -312,7 +329,7 @@ def offers(session: Session, unit: Unit, user: User) -> list[CampaignSlot]:
     today = clock.today()
     return [s for s in session.scalars(
                 sa.select(CampaignSlot)
-                .where(CampaignSlot.unit_id == unit.id, CampaignSlot.is_offered,
+                .where(CampaignSlot.unit_id == unit.id, slot_is_offered(),
                        ~CampaignSlot.ended(today))
                 .options(selectinload(CampaignSlot.campaign))
                 .order_by(CampaignSlot.start_date, CampaignSlot.id))

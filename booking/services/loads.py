@@ -26,10 +26,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from booking.db import install_listeners
@@ -105,6 +107,34 @@ def refresh(connection: sa.Connection, dirty: Mapping[int, Iterable[date]]) -> N
                 rows += _rows(unit_id, capacities[unit_id], day, found[unit_id])
     if rows:
         connection.execute(sa.insert(UnitLoad), rows)
+
+
+def _write_known(connection: sa.Connection, unit_id: int, known: _Known, days: Iterable[date],
+                 added: Sequence[tuple[datetime, datetime, int]]) -> None:
+    """Bring the unit's loads of `days` from what `known` held to what it holds with
+    `added`: the pieces that changed or are new in one upsert, those that are gone (two
+    pieces merged) in one DELETE; a day that did not change costs nothing."""
+    before = {day: {p[0]: p for p in pieces(known.held, day)} for day in days}
+    known.held.extend(added)
+    upserts: list[dict] = []
+    gone: list[sa.ColumnElement[bool]] = []
+    for day, old in sorted(before.items()):
+        new = pieces(known.held, day)
+        upserts += [{"unit_id": unit_id, "day": day, "start_min": a, "end_min": b, "seats": n,
+                     "seats_free": known.capacity - n}
+                    for a, b, n in new if old.get(a) != (a, b, n)]
+        if vanished := sorted(set(old) - {p[0] for p in new}):
+            gone.append(sa.and_(UnitLoad.day == day, UnitLoad.start_min.in_(vanished)))
+    if gone:
+        connection.execute(sa.delete(UnitLoad).where(UnitLoad.unit_id == unit_id,
+                                                     sa.or_(*gone)))
+    if upserts:
+        insert = (postgresql.insert if connection.dialect.name == "postgresql"
+                  else sqlite.insert)(UnitLoad)
+        connection.execute(insert.on_conflict_do_update(
+            index_elements=[UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min],
+            set_={"end_min": insert.excluded.end_min, "seats": insert.excluded.seats,
+                  "seats_free": insert.excluded.seats_free}), upserts)
 
 
 def rebuild(connection: sa.Connection) -> int:
@@ -228,6 +258,27 @@ def _capacity_changed(session: Session) -> set[int]:
 
 
 _LOCKED = "unit_loads_units_locked"
+_KNOWN = "unit_loads_known"  # unit id -> _Known: its holding bookings, read under its lock
+_ADDED = "unit_loads_added"  # unit id -> bookings the flush under way adds to a _Known
+
+
+@dataclass
+class _Known:
+    capacity: int
+    days: set[date]
+    held: list[tuple[datetime, datetime, int]]
+
+
+def note_held(session: Session, unit_id: int, capacity: int, days: Iterable[date],
+              held: Iterable[tuple[datetime, datetime, int]]) -> None:
+    """The caller holds the unit's lock (note_locked) and has just read, under it, every
+    holding booking (start, end, seats) that touches `days`, and the unit's capacity.
+    A flush that only adds bookings of this unit on these days then recounts its loads
+    from these and the new ones, and writes only the pieces that changed (one upsert;
+    a DELETE too when pieces merged): the day's bookings are not read again. Anything
+    else (a booking changed or deleted, a bulk statement, the capacity changed) forgets
+    it and recounts from the table, as without it. Forgotten when the transaction ends."""
+    session.info.setdefault(_KNOWN, {})[unit_id] = _Known(capacity, set(days), list(held))
 
 
 def note_locked(session: Session, unit_ids: Iterable[int]) -> None:
@@ -251,16 +302,23 @@ def _forget_locks(session: Session, transaction) -> None:
     # the locks taken inside it along: forgetting them all then costs a lock again at most.
     if transaction.parent is None or transaction.nested:
         session.info.pop(_LOCKED, None)
+        session.info.pop(_KNOWN, None)
+        session.info.pop(_ADDED, None)
 
 
 def _before_flush(session: Session, _context, _instances) -> None:
     dirty = _dirty(session)
     changed = set(session.dirty)
+    new = set(session.new)
+    known: dict[int, _Known] = session.info.get(_KNOWN) or {}
+    added: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
+    session.info[_ADDED] = added
     moved: list[int] = []  # persistent bookings: their rows as stored before this flush
-    for obj in (*session.new, *changed, *session.deleted):
+    for obj in (*new, *changed, *session.deleted):
         if isinstance(obj, Unit) and obj in changed and obj.id is not None \
                 and sa.inspect(obj).attrs["capacity"].history.has_changes():
             _capacity_changed(session).add(obj.id)
+            known.pop(obj.id, None)
         if not isinstance(obj, Booking):
             continue
         if obj in changed and not any(
@@ -270,6 +328,14 @@ def _before_flush(session: Session, _context, _instances) -> None:
         _mark(dirty, unit_id, obj.starts_at, obj.ends_at)
         if obj.id is not None:
             moved.append(obj.id)
+        if obj not in new:
+            known.clear()  # a booking changed or deleted: recount from the table
+        elif unit_id in known and obj.starts_at is not None and obj.ends_at is not None:
+            if set(tokyo_days(obj.starts_at, obj.ends_at)) <= known[unit_id].days:
+                if obj.status in HOLDING_STATUSES:
+                    added[unit_id].append((obj.starts_at, obj.ends_at, obj.seats))
+            else:
+                known.pop(unit_id)
     if moved:
         for unit_id, start, end in session.connection().execute(
             sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at)
@@ -282,8 +348,14 @@ def _before_flush(session: Session, _context, _instances) -> None:
 
 def _after_flush(session: Session, _context) -> None:
     dirty = session.info.pop("unit_loads_dirty", None)
+    added = session.info.pop(_ADDED, None) or {}
     if dirty:
-        refresh(session.connection(), dirty)
+        known: dict[int, _Known] = session.info.get(_KNOWN) or {}
+        rest = {unit_id: days for unit_id, days in dirty.items() if unit_id not in known}
+        for unit_id in sorted(set(dirty) - set(rest)):
+            _write_known(session.connection(), unit_id, known[unit_id], dirty[unit_id],
+                         added.get(unit_id, []))
+        refresh(session.connection(), rest)
     if resized := session.info.pop("unit_loads_capacity", None):
         resync_free(session.connection(), resized)
 
@@ -301,6 +373,7 @@ def _bulk_statement(state: ORMExecuteState):
     if not touched:
         return None
     _lock(state.session, connection, {unit_id for _id, unit_id, _s, _e in touched})
+    state.session.info.pop(_KNOWN, None)  # recounted from the table from now on
     result = state.invoke_statement()
     dirty: Dirty = defaultdict(set)
     for _id, unit_id, start, end in touched:
@@ -317,6 +390,7 @@ def _bulk_statement(state: ORMExecuteState):
 
 def _bulk_unit_update(state: ORMExecuteState):
     ids = [unit_id for unit_id, in _matched(state, Unit.id)]
+    state.session.info.pop(_KNOWN, None)  # capacities may change
     result = state.invoke_statement()
     resync_free(state.session.connection(), ids)
     return result

@@ -462,11 +462,13 @@ def _write_reminder(session: Session, row: OutboxMessage) -> None:
 
 def enqueue_confirmation(session: Session, booking: Booking, *,
                          booker: tuple[str, str] | None = None,
-                         company: tuple[str, str] | None = None) -> None:
+                         company: tuple[str, str] | None = None,
+                         operators: Sequence[tuple[str, str, str]] | None = None) -> None:
     """The booking's confirmation to everyone invited, its reminders and the notices to
-    the space's operator: rows with the facts, one INSERT. `booker` ((email, name)) and
-    `company` ((name, name_en)): as the caller has them (reservations.book: read before
-    its transaction began), else read from the booking."""
+    the space's operator: rows with the facts, one INSERT. `booker` ((email, name)),
+    `company` ((name, name_en)) and `operators` (the operator members told, (email, name,
+    locale)): as the caller has them (reservations.book: read before its transaction
+    began, not under its lock), else read from the booking."""
     if booking.series_id is not None:
         # An occurrence of a recurring series: the series' one mail (enqueue_series) says
         # it; each occurrence keeps its own reminder.
@@ -475,7 +477,8 @@ def enqueue_confirmation(session: Session, booking: Booking, *,
     facts = booking_facts(booking, booker=booker)
     _rows(session, [*_booking_rows(KIND_CONFIRMATION, booking, facts),
                     *_reminder_rows(booking, _people(facts)),
-                    *_operator_rows(session, KIND_CONFIRMATION, booking, facts, company)])
+                    *_operator_rows(session, KIND_CONFIRMATION, booking, facts, company,
+                                    operators)])
 
 
 def enqueue_update(session: Session, booking: Booking) -> None:
@@ -988,16 +991,22 @@ OPERATOR_KINDS = {KIND_CONFIRMATION: "operator_confirmation", KIND_UPDATE: "oper
 NOTE_MAIL_MAX = 500  # the whole note (Booking.note keeps 500 characters)
 
 
-def operator_recipients(session: Session, booking: Booking) -> list[User]:
+def operator_recipients(session: Session, booking: Booking | None = None, *,
+                        operator_id: int | None = None) -> list[User]:
     """Who at the space's operator is told of the booking: every member (owners and
     staff) who keeps User.notify_bookings on and has verified their address. Verified,
     because the mail carries a customer's booking and note: an address nobody has proven
-    to be theirs gets none of it (the booker's own confirmation is theirs to have)."""
+    to be theirs gets none of it (the booker's own confirmation is theirs to have).
+    `operator_id`: the space's organisation, for a booking not made yet (reservations.book
+    reads them before its lock)."""
     from booking.models import Membership
 
+    if operator_id is None:
+        assert booking is not None
+        operator_id = booking.unit.space.organisation_id
     return list(session.scalars(
         sa.select(User).join(Membership, Membership.user_id == User.id)
-        .where(Membership.organisation_id == booking.unit.space.organisation_id,
+        .where(Membership.organisation_id == operator_id,
                User.notify_bookings.is_(True), User.email_verified_at.is_not(None))
         .order_by(User.id)))
 
@@ -1039,19 +1048,21 @@ def render_for_operator(kind: str, booking: Booking, user: User) -> Rendered:
 
 
 def _operator_rows(session: Session, kind: str, booking: Booking, facts: dict,
-                   company: tuple[str, str] | None = None) -> list[dict]:
+                   company: tuple[str, str] | None = None,
+                   operators: Sequence[tuple[str, str, str]] | None = None) -> list[dict]:
     """A new, changed or cancelled booking, told to the space's operator members who want
-    it (operator_recipients): one outbox row each, in the booking's transaction, like the
-    company's own mails, rendered by the worker from the same facts (with the booking's
-    company, which only these mails name); a bad address fails its own row only (the
-    worker parks it)."""
-    users = operator_recipients(session, booking)
-    if not users:
+    it (operator_recipients; `operators`: their (email, name, locale) as the caller read
+    them): one outbox row each, in the booking's transaction, like the company's own
+    mails, rendered by the worker from the same facts (with the booking's company, which
+    only these mails name); a bad address fails its own row only (the worker parks it)."""
+    if operators is None:
+        operators = [(u.email, u.name, u.locale) for u in operator_recipients(session, booking)]
+    if not operators:
         return []
     facts = {**facts, "company": _company_facts(booking, company)}
-    return [_row(OPERATOR_KINDS[kind], user.email, booking.id,
-                 facts={**facts, "to": [user.email, user.name, user.locale]})
-            for user in users]
+    return [_row(OPERATOR_KINDS[kind], email, booking.id,
+                 facts={**facts, "to": [email, name, locale]})
+            for email, name, locale in operators]
 
 
 def enqueue_for_operators(session: Session, kind: str, booking: Booking) -> None:
