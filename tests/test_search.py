@@ -278,6 +278,25 @@ def test_an_api_search_reads_in_one_statement(app, client, make, backend, count_
     assert len(statements) == (1 if backend == "postgresql" else 3)
 
 
+def test_spaces_in_reach_follow_a_moved_space(app, make):
+    """The spaces in reach of a place are remembered per catalogue: a space moved away
+    (an edit refreshes the catalogue) leaves the next search from the same place, one
+    moved in joins it."""
+    day = date(2027, 7, 26)
+    near, far = make.space(lat=35.0, lon=138.0), make.space(lat=36.0, lon=138.0)
+    make.unit(near)
+    make.unit(far)
+
+    def found() -> set[int]:
+        query = SearchQuery(lat=35.0, lon=138.0, radius_km=10, date=day)
+        return {r.space.id for r in search(db.session, query).results}
+
+    assert found() == {near.id} and found() == {near.id}
+    near.lat, far.lat = 36.0, 35.01
+    db.session.commit()
+    assert found() == {far.id}
+
+
 def test_campaign_slots_order_and_filter_by_their_price(app, make):
     """Sorting by price, a slot cheaper than every regular offer moves its space up; a
     dearer one leaves it where its regular price puts it; free=1 and max_price keep only

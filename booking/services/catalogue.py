@@ -191,6 +191,9 @@ class Catalogue:
         self.patterns = {} if patterns is None else patterns
         self.by_id = spaces
         self.touches = touches  # unit id -> what touches it
+        # Search's memo of the spaces in reach of a place (search._in_reach): of this
+        # catalogue only, so a refreshed one starts empty.
+        self.reach: dict[tuple, tuple] = {}
         self.by_prefecture: dict[int, list[CatalogueSpace]] = {}
         # Each space with its coordinates (the spaces without any are in no cell).
         self._grid: dict[tuple[int, int], list[tuple[float, float, CatalogueSpace]]] = {}
@@ -220,7 +223,7 @@ class Catalogue:
         public; what touches their units, `touches`); everything else is shared with this
         one, which searches running now go on reading unchanged."""
         new = object.__new__(Catalogue)
-        new.mark, new.patterns = mark, self.patterns
+        new.mark, new.patterns, new.reach = mark, self.patterns, {}
         by_id = dict(self.by_id)
         new_touches = dict(self.touches)
         prefectures: set[int] = set()

@@ -593,12 +593,23 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             cat = newer  # changed since this process looked: decide on what it is now
             continue
         break
+    # A day unit (or an hourly one asked for at set times) with no piece that leaves fewer
+    # than `seats` free, on a coming day: its capacity decides (what _free_seats says
+    # then; most units of a search, decided here without a call).
+    plain = today_now is None
+    date_only = q.start_min is None or q.end_min is None
     for c in candidates.values():
         for unit in c.units:  # cheapest first
-            if (need := need_of(unit, c)) is not None \
-                    and _regular_offer(unit, c, held, q, need, today_now) is not None:
-                c.price = unit.price_amount
-                break  # listed at its price: its other units matter if the page shows it
+            if (need := need_of(unit, c)) is None:
+                continue
+            if plain and unit.id not in held and not unit.night and not (
+                    date_only and unit.price_per == PricePer.HOUR):
+                if unit.capacity < need:
+                    continue
+            elif _regular_offer(unit, c, held, q, need, today_now) is None:
+                continue
+            c.price = unit.price_amount
+            break  # listed at its price: its other units matter if the page shows it
 
     # The exact rule, once (a constant number of queries), for the touched units that
     # decide whether their space is listed or, sorting by price, may lower its price (to
@@ -840,9 +851,39 @@ def _order(q: SearchQuery, place: Place | None) -> Callable[[_Candidate, float],
 
 def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
                 pref: prefectures.Prefecture | None) -> dict[int, _Candidate]:
+    """The catalogue's spaces in reach (`_in_reach`) that have the amenities and units of
+    the kind asked for."""
+    wanted = frozenset(q.amenities)
+    out: dict[int, _Candidate] = {}
+    # Spaces share a few opening-hours patterns (one object each in the catalogue).
+    windows: dict[int, tuple[MinuteWindow, ...]] = {}
+    for space, distance in _in_reach(cat, q, place, pref):
+        if wanted and not wanted <= space.amenity_set:
+            continue
+        units = space.units if not q.kind else [u for u in space.units if u.kind == q.kind]
+        if not units:
+            continue
+        if (open_windows := windows.get(id(space.week))) is None:
+            open_windows = windows[id(space.week)] = _open_windows(
+                space.week, q.date, q.end_date or q.date, q.start_min, q.end_min)
+        out[space.id] = _Candidate(space, distance, units, open_windows)
+    return out
+
+
+MOST_REACHES = 128  # places remembered per catalogue (a few hundred KB each at most)
+
+
+def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
+              pref: prefectures.Prefecture | None) -> tuple[tuple[CatalogueSpace, float], ...]:
     """The catalogue's spaces in the prefecture, or in the circle (a bounding box on the
     catalogue's grid, then the edge: geodesic where the fast distance is too close to
-    call), that have the amenities and units of the kind asked for."""
+    call), with their fast distances (infinite without coordinates). Remembered by the
+    catalogue per place, radius and prefecture: searches from one station or town measure
+    the same spaces again (a catalogue changed is a new object, remembering nothing)."""
+    key = (None if place is None else (place.lat, place.lon),
+           q.radius_km if pref is None else None, None if pref is None else pref.code)
+    if (found := cat.reach.get(key)) is not None:
+        return found
     pool: Iterable[CatalogueSpace]
     if pref is not None:
         pool = cat.by_prefecture.get(pref.code, [])
@@ -853,18 +894,9 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
         pool = cat.in_box(place.lat - dlat, place.lat + dlat, place.lon - dlon, place.lon + dlon)
     else:
         pool = cat.spaces
-    wanted = frozenset(q.amenities)
     radius = q.radius_km
-    out: dict[int, _Candidate] = {}
-    # Spaces share a few opening-hours patterns (one object each in the catalogue).
-    windows: dict[int, tuple[MinuteWindow, ...]] = {}
-
+    out = []
     for space in pool:
-        if wanted and not wanted <= space.amenity_set:
-            continue
-        units = space.units if not q.kind else [u for u in space.units if u.kind == q.kind]
-        if not units:
-            continue
         distance = math.inf  # spaces without coordinates (a prefecture search) sort last
         if place is not None and space.lat is not None and space.lon is not None:
             distance = fast_distance_km(place.lat, place.lon, space.lat, space.lon)
@@ -874,11 +906,11 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
                 continue
         elif place is not None and pref is None:
             continue
-        if (open_windows := windows.get(id(space.week))) is None:
-            open_windows = windows[id(space.week)] = _open_windows(
-                space.week, q.date, q.end_date or q.date, q.start_min, q.end_min)
-        out[space.id] = _Candidate(space, distance, units, open_windows)
-    return out
+        out.append((space, distance))
+    if len(cat.reach) >= MOST_REACHES:
+        cat.reach.clear()
+    found = cat.reach[key] = tuple(out)
+    return found
 
 
 def _least_price(unit: CatalogueUnit, slot_price: int | None) -> int:
