@@ -34,7 +34,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from icalendar import Calendar, Event, Timezone, vCalAddress, vText
 from icalendar.parser import Contentline, Parameters
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, scoped_session, selectinload
 
 from booking import clock
 from booking.formatting import yen
@@ -549,13 +549,33 @@ def _feed_built(session: Session, owner: User | Organisation | Space, name: str)
             with _locale(locale):
                 for booking in (b for b in made if b.locale == locale):
                     events[booking.id] = _feed_event(booking, settings[2], lines)
-                    _keep_event(keys[booking.id], events[booking.id])
+                    # Kept under the values it was made from (these objects were read
+                    # after the rows: a change in between must not file it under the
+                    # rows' older values, which a unit renamed back would bring back).
+                    unit = booking.unit
+                    _keep_event((settings, _model_row(booking),
+                                 (_model_row(unit), _model_row(unit.space))),
+                                events[booking.id])
     head, end = _feed_head(name)
     out = [head]
     for locale in sorted({row.locale for row in rows}):
         out += [events[row.id] for row in rows if row.locale == locale and row.id in events]
     out.append(end)
     return b"".join(out)
+
+
+_COLUMN_KEYS: dict[type, tuple[str, ...]] = {}
+
+
+def _model_row(obj: object) -> tuple:
+    """A model object's columns in its table's order: the row a plain SELECT of the
+    table gives (the same values, through the same column types), as a dictionary key."""
+    keys = _COLUMN_KEYS.get(type(obj))
+    if keys is None:
+        mapper = sa.inspect(type(obj))
+        keys = _COLUMN_KEYS[type(obj)] = tuple(
+            mapper.get_property_by_column(column).key for column in mapper.local_table.c)
+    return _frozen_row(getattr(obj, key) for key in keys)
 
 
 def _frozen_row(values: Iterable[object]) -> tuple:
@@ -706,6 +726,16 @@ def _digest_rows(session: Session, owner: User | Organisation | Space) -> str:
     return hashlib.sha256(repr([tuple(row) for row in found]).encode()).hexdigest()
 
 
+def _outside_a_transaction(session: Session) -> None:
+    """PostgreSQL, a request's session that has not begun (a feed only reads): its
+    statements run without a transaction, as search's do (search._autocommit): no BEGIN
+    and COMMIT round trips. The validator is one statement, one snapshot; what the body
+    reads after it can only be newer."""
+    own = session() if isinstance(session, scoped_session) else session
+    if not own.in_transaction():
+        own.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 @dataclass(frozen=True)
 class FeedVersion:
     """A feed's owner and its validator (the weak ETag's value)."""
@@ -735,6 +765,7 @@ def feed_version(session: Session, secret: str) -> FeedVersion | None:
     if len(secret) < 20:
         return None
     if session.get_bind().dialect.name == "postgresql":
+        _outside_a_transaction(session)
         row = session.execute(_FEED_LOOKUP_PG, {
             "secret": secret, "statuses": _FEED_STATUSES,
             "since": clock.now() - feed_past()}).first()
