@@ -153,3 +153,16 @@ def test_openapi_describes_the_paths(client, app):
     assert {"near", "lat", "lon", "radius_km", "prefecture", "date", "end_date", "start", "end", "seats",
             "kind", "amenities", "max_price", "free", "campaign", "sort", "page", "per_page"} <= params
     assert "SearchResult" in doc["components"]["schemas"]
+
+
+def test_result_urls_are_the_space_pages_urls(app):
+    """Each result's url is built from one url_for per answer: the same as url_for gives
+    for every slug, quoted alike."""
+    from flask import url_for
+
+    from booking.blueprints.api.spaces import _space_urls
+
+    with app.test_request_context("/api/v1/spaces", base_url="https://example.jp"):
+        space_url = _space_urls()
+        for slug in ("space-1-abc", "エニシア静岡", "a b/c?d#e%f&g=h+i", "~x_y.z"):
+            assert space_url(slug) == url_for("public.space", slug=slug, _external=True)

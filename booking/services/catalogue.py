@@ -142,9 +142,8 @@ class CatalogueSpace:
     amenities: tuple[str, ...] = ()  # in the space's own order
     photos: tuple[Photo, ...] = ()  # set on a result page's copy only (search, photos=True)
     # For search's loops: whether closures, overrides or slots touch any of its units (the
-    # catalogue's `touches`, read with it), and its highest unit id.
+    # catalogue's `touches`, read with it).
     touched: bool = False
-    last_unit_id: int = 0
 
     def hours_on(self, weekday: int) -> Hours | None:
         """What availability reads, as of the model's Space."""
@@ -160,6 +159,10 @@ class CatalogueSpace:
     def units_in_order(self) -> list[CatalogueUnit]:
         """Its units as the space page lists them (by id)."""
         return sorted(self.units, key=lambda u: u.id)
+
+
+def _last_unit_id(spaces: Iterable[CatalogueSpace]) -> int:
+    return max((u.id for space in spaces for u in space.units), default=0)
 
 
 def _cell(lat: float, lon: float) -> tuple[int, int]:
@@ -194,6 +197,8 @@ class Catalogue:
         # Search's memo of the spaces in reach of a place (search._in_reach): of this
         # catalogue only, so a refreshed one starts empty.
         self.reach: dict[tuple, tuple] = {}
+        # The highest unit id held (the size of search's byte map of unit ids).
+        self.last_unit_id = _last_unit_id(spaces.values())
         self.by_prefecture: dict[int, list[CatalogueSpace]] = {}
         # Each space with its coordinates (the spaces without any are in no cell).
         self._grid: dict[tuple[int, int], list[tuple[float, float, CatalogueSpace]]] = {}
@@ -224,6 +229,7 @@ class Catalogue:
         one, which searches running now go on reading unchanged."""
         new = object.__new__(Catalogue)
         new.mark, new.patterns, new.reach = mark, self.patterns, {}
+        new.last_unit_id = max(self.last_unit_id, _last_unit_id(found.values()))
         by_id = dict(self.by_id)
         new_touches = dict(self.touches)
         prefectures: set[int] = set()
@@ -355,7 +361,6 @@ def _read(connection: sa.Connection, space_ids: list[int] | None,
         # Cheapest first: the first unit that qualifies gives the space's price.
         space.units.sort(key=lambda u: (u.price_amount, u.id))
         space.touched = any(u.id in touches for u in space.units)
-        space.last_unit_id = max((u.id for u in space.units), default=0)
     return spaces, touches
 
 

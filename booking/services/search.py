@@ -585,8 +585,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             held = unit_loads.read(session, [u.id for u in units],
                                    [u.id for u in units if u.night], days, q.seats)
             break
-        looked, held = _read_loads(session, cat.mark if unchecked else None, candidates, full,
-                                   days, q.seats)
+        looked, held = _read_loads(session, cat, cat.mark if unchecked else None, candidates,
+                                   full, days, q.seats)
         unchecked = False
         if looked is not None and (newer := catalogue.follow(
                 session.connection(), cat, looked)) is not cat:
@@ -798,7 +798,7 @@ _LOOK_AND_READ_LOADS = sa.text(
     f"{catalogue.PG_LOOK_FROM} UNION ALL {_LOADS}")
 
 
-def _read_loads(session: Session, mark: catalogue.Mark | None,
+def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark | None,
                 candidates: dict[int, _Candidate], full: list[CatalogueUnit],
                 days: list[date], seats: int) -> tuple[catalogue.Looked | None, unit_loads.Held]:
     """PostgreSQL, one statement: the unit loads search needs (`_LOADS`: the pieces that
@@ -808,7 +808,7 @@ def _read_loads(session: Session, mark: catalogue.Mark | None,
     others cost more than the few rows it saves.)"""
     if mark is None and not candidates:
         return None, {}
-    width = max((c.space.last_unit_id for c in candidates.values()), default=0) + 1
+    width = cat.last_unit_id + 1
     marks = bytearray(width)
     night = False
     for c in candidates.values():

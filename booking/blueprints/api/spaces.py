@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from flask import current_app, g, request, url_for
 from pydantic import (
@@ -132,6 +134,7 @@ def place_json(place: geocoding.Place | None) -> dict | None:
 
 def result_json(result: search_service.SearchResult) -> dict:
     q = result.query
+    space_url = _space_urls()
     return {
         "query": {
             "near": q.near, "place": place_json(result.place),
@@ -150,11 +153,25 @@ def result_json(result: search_service.SearchResult) -> dict:
         "page": result.page,
         "per_page": result.per_page,
         "pages": result.pages,
-        "results": [space_result_json(r) for r in result.results],
+        "results": [space_result_json(r, space_url) for r in result.results],
     }
 
 
-def space_result_json(r: search_service.SpaceResult) -> dict:
+# What the space page's URL rule quotes a slug with (werkzeug's default converter).
+_SLUG_SAFE = "!$&'()*+,/:;=@"
+
+
+def _space_urls() -> Callable[[str], str]:
+    """The space page's external URL of a slug, as url_for gives it: built once per
+    answer and completed per space (url_for per result was a tenth of a search)."""
+    marker = "s"
+    base = url_for("public.space", slug=marker, _external=True)
+    prefix = base[:-len(marker)]
+    return lambda slug: prefix + quote(slug, safe=_SLUG_SAFE)
+
+
+def space_result_json(r: search_service.SpaceResult,
+                      space_url: Callable[[str], str] | None = None) -> dict:
     s = r.space
     pref = by_code(s.prefecture_code)
     return {
@@ -162,7 +179,7 @@ def space_result_json(r: search_service.SpaceResult) -> dict:
         "address": s.address, "prefecture": pref.name if pref else None, "city": s.city,
         "lat": s.lat, "lon": s.lon, "distance_km": r.distance_km,
         "amenities": list(s.amenities or []),
-        "url": url_for("public.space", slug=s.slug, _external=True),
+        "url": (space_url or _space_urls())(s.slug),
         "units": [unit_result_json(u) for u in r.units],
     }
 

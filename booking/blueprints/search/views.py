@@ -36,7 +36,8 @@ def search():
             result = search_service.search(
                 unit_of_work.session(), form.query(checked, page_number),
                 online=geocoding.geocoder_from_config(current_app.config), photos=True,
-                members=space_members.spaces_of(unit_of_work.session(), current_user))
+                members=space_members.spaces_of(unit_of_work.session(), current_user),
+                alone=True)
         except DomainError as error:
             status = show_error(form, error)
             choices = error.extra.get("choices")  # an ambiguous place: the places it may be
