@@ -677,10 +677,14 @@ def _frozen(value: object) -> object:
 
 # PostgreSQL: the feed's owner, and a digest of every row the feed is made of, in one
 # statement. `xmin` is the id of the transaction that wrote a row's version: any committed
-# change of a row writes a new version with a new xmin, one no earlier version had, so
-# the digest of (id, xmin) of the owner, the feed's bookings and their units and spaces
-# changes with every change (a booking joining or leaving the feed too) and never comes
-# back to an earlier value, whichever server made the change and whenever it committed.
+# change of a row writes a new version with a new xmin, one no row had before that
+# transaction committed. So the feed's bookings' xmins change with every change: a
+# booking changed, or joining the feed, brings a value the list never held; one leaving
+# it without a write (out of the window) shortens it. In whatever order the scan gives
+# them (no sort: a different order is a different digest, one needless rebuild, never a
+# stale answer), with the units' and spaces' (id, xmin) and the owner's xmin, the digest
+# changes with every change and never comes back to an earlier value, whichever server
+# made the change and whenever it committed.
 _FEED_LOOKUP_PG = sa.text("""
 WITH o AS (
     SELECT 'User' AS kind, id, xmin::text AS v FROM users WHERE calendar_secret = :secret
@@ -703,7 +707,7 @@ WITH o AS (
         WHERE b.status = ANY(CAST(:statuses AS text[])) AND b.ends_at >= :since
 )
 SELECT o.kind, o.id, o.v,
-    (SELECT md5(string_agg(f.id::text || ':' || f.v, ',' ORDER BY f.id)) FROM f),
+    (SELECT md5(string_agg(f.v, ',')) FROM f),
     (SELECT md5(string_agg(u.id::text || ':' || u.xmin::text || ':' || s.xmin::text, ','
                            ORDER BY u.id))
      FROM units u JOIN spaces s ON s.id = u.space_id WHERE u.id IN (SELECT unit_id FROM f))
