@@ -254,11 +254,24 @@ def place(session: Session, user: User, request: BookingRequest, *,
     """Book what `request` asks for (see the module docstring); DomainError otherwise.
     `unit`: the request's unit as bookable_unit() loaded it already (the booking page)."""
     user_id = user.id
+    if request.extras and any(request.extras.values()) and not request.names_slot:
+        # Extras are lent by the campaign the booking names (API.md), never by one chosen.
+        reservations.replay_if_seen(session, user_id, idempotency)
+        raise DomainError("extra_not_offered")
+    if unit is None and not request.names_slot:
+        # The unit is read once, by its lock, when no campaign slot can be chosen for it
+        # (none on it that has not ended, asked by the lock's statement); else (rolled
+        # back, nothing written) the slot is chosen first, below. Its refusals and
+        # replays are book()'s, as below.
+        try:
+            return reservations.book(
+                session, request.unit_id or 0, user,
+                lambda locked: periods_for(locked, None, request), request.seats,
+                attendees=request.attendees, note=request.note, locale=locale,
+                idempotency=idempotency, extras=dict(request.extras) or None)
+        except reservations.SlotMayApply:
+            pass
     try:
-        if request.extras and any(request.extras.values()) and not request.names_slot:
-            # Extras are lent by the campaign the booking names (API.md), never by one
-            # chosen.
-            raise DomainError("extra_not_offered")
         if unit is None or unit.id != request.unit_id:
             unit = bookable_unit(session, request.unit_id)
         slot, chosen = resolve_slot(session, unit, user, request)

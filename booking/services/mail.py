@@ -992,13 +992,13 @@ NOTE_MAIL_MAX = 500  # the whole note (Booking.note keeps 500 characters)
 
 
 def operator_recipients(session: Session, booking: Booking | None = None, *,
-                        operator_id: int | None = None) -> list[User]:
+                        operator_id: int | sa.ColumnElement[int] | None = None) -> list[User]:
     """Who at the space's operator is told of the booking: every member (owners and
     staff) who keeps User.notify_bookings on and has verified their address. Verified,
     because the mail carries a customer's booking and note: an address nobody has proven
     to be theirs gets none of it (the booker's own confirmation is theirs to have).
-    `operator_id`: the space's organisation, for a booking not made yet (reservations.book
-    reads them before its lock)."""
+    `operator_id`: the space's organisation (or SQL giving it), for a booking not made yet
+    (reservations.book reads them before its lock)."""
     from booking.models import Membership
 
     if operator_id is None:

@@ -336,11 +336,40 @@ def _lock_unit(session: Session, unit_id: int) -> Unit:
     return unit
 
 
+class SlotMayApply(Exception):  # not an error: the way back to choosing a slot
+    """book() of a unit given by its id found, under the lock, a campaign slot on the unit
+    that has not ended: a slot might be chosen for the request, which must be done (with
+    its lock, taken before the unit's) before the unit is locked. Nothing was written;
+    the caller (booking_requests.place) chooses the slot and books again."""
+
+
+def _lock_unit_without_slots(session: Session, unit_id: int) -> Unit:
+    """_lock_unit, in the same statement asking whether any campaign slot on the unit has
+    not ended (offered or not: a superset of what resolve_slot could choose); SlotMayApply
+    when one has."""
+    row = session.execute(_lock_statement(slots=True),
+                          {"unit_id": unit_id, "today": clock.today()}).unique().one_or_none()
+    if row is None:
+        raise DomainError("unavailable")
+    loads.note_locked(session, [unit_id])
+    unit, has_slots = row
+    if has_slots:
+        raise SlotMayApply
+    return unit
+
+
 @cache
-def _lock_statement() -> sa.Select:
+def _lock_statement(slots: bool = False) -> sa.Select:
     """_lock_unit's SELECT … FOR UPDATE of the unit `:unit_id`, built once (its loader
-    options took a millisecond and more to build, under the lock of the booking before)."""
-    return (sa.select(Unit).where(Unit.id == sa.bindparam("unit_id"))
+    options took a millisecond and more to build, under the lock of the booking before);
+    `slots`: with whether a campaign slot on it ends on `:today` or later (an index probe
+    of campaign_slots by unit)."""
+    columns: list = [Unit]
+    if slots:
+        columns.append(sa.select(CampaignSlot.id).where(
+            CampaignSlot.unit_id == Unit.id,
+            CampaignSlot.end_date >= sa.bindparam("today", type_=sa.Date)).exists())
+    return (sa.select(*columns).where(Unit.id == sa.bindparam("unit_id"))
             .options(joinedload(Unit.space).joinedload(Space.organisation),
                      joinedload(Unit.space).joinedload(Space.opening_hours))
             .with_for_update(of=Unit)
@@ -538,7 +567,8 @@ def _decide(session: Session, work: Callable[[], object], lock: tuple[int, int] 
 # --------------------------------------------------------------------------- book
 
 
-def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Period], seats: int,
+def book(session: Session, unit: Unit | int, actor_user: User,
+         periods: Sequence[Period] | Callable[[Unit], Sequence[Period]], seats: int,
          *, slot: CampaignSlot | None = None, attendees: Iterable[str] = (), note: str = "",
          locale: str = "ja", idempotency: Idempotency | None = None,
          extras: dict[int, int] | None = None, series: BookingSeries | None = None
@@ -547,7 +577,11 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
     `extras` ({campaign extra id: quantity}) are lent with each booking of a campaign slot.
     `series` (new, not yet added to the session) is saved in the same transaction and
     every booking is one of its dates: each period then has the unit's length limits on
-    its own, and the series' one mail (services/series.py) replaces each confirmation."""
+    its own, and the series' one mail (services/series.py) replaces each confirmation.
+
+    `unit` may be just its id, with `periods` a function of the unit as locked (no slot,
+    no series): the unit is then read once, by its lock, and never before it; a unit with
+    a campaign slot that has not ended raises SlotMayApply (booking_requests.place)."""
     user_id = actor_user.id
     try:
         return _book(session, unit, actor_user, periods, seats, slot=slot, attendees=attendees,
@@ -565,7 +599,8 @@ def book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Perio
         raise
 
 
-def _book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Period], seats: int,
+def _book(session: Session, unit: Unit | int, actor_user: User,
+          periods: Sequence[Period] | Callable[[Unit], Sequence[Period]], seats: int,
           *, slot: CampaignSlot | None, attendees: Iterable[str], note: str, locale: str,
           idempotency: Idempotency | None, extras: dict[int, int] | None,
           series: BookingSeries | None) -> list[Booking]:
@@ -574,12 +609,18 @@ def _book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Peri
     emails = clean_attendees(attendees)
     if actor_user.email_verified_at is None and any(e != actor_user.email for e in emails):
         raise DomainError("email_unverified")  # books for itself only until verified
-    periods = sorted(periods)
-    validate_shape(unit, periods, seats, emails)
+    by_id = isinstance(unit, int)
+    if by_id and (slot is not None or series is not None):
+        raise ValueError("a unit given by its id books without a slot or a series")
+    asked = periods if callable(periods) else None
+    if not isinstance(unit, int):
+        periods = sorted(periods)  # type: ignore[arg-type]  # a sequence when unit is one
+        validate_shape(unit, periods, seats, emails)
     company = actor_user.company
     if company is None:
         raise DomainError("no_company")
-    unit_id, user_id, company_id = unit.id, actor_user.id, company.id
+    unit_id = unit if isinstance(unit, int) else unit.id
+    user_id, company_id = actor_user.id, company.id
     # What the mails say of the booker and their company, as the request loaded them:
     # beginning the booking's transaction expires every object read before it.
     booker = (actor_user.email, actor_user.name)
@@ -587,8 +628,11 @@ def _book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Peri
     member_email = space_members.member_email(actor_user)
     # The operator members told of the booking (their notices' recipients), read before the
     # lock: who they are decides nothing here, and the unit is held the shorter.
+    operator_id = (sa.select(Space.organisation_id).join(Unit, Unit.space_id == Space.id)
+                   .where(Unit.id == unit_id).scalar_subquery()
+                   if isinstance(unit, int) else unit.space.organisation_id)
     operators = ([(u.email, u.name, u.locale) for u in mail.operator_recipients(
-                    session, operator_id=unit.space.organisation_id)]
+                    session, operator_id=operator_id)]
                  if series is None else None)  # a series' one mail reads its own
     slot_id = slot.id if slot is not None else None
     campaign_id = slot.campaign_id if slot is not None else None
@@ -600,7 +644,15 @@ def _book(session: Session, unit: Unit, actor_user: User, periods: Sequence[Peri
     per_company = company_lock(company_id) if limits.enabled() else None
 
     def work() -> list[Booking]:
-        locked_unit = _lock_unit(session, unit_id)
+        nonlocal periods
+        if asked is None:
+            locked_unit = _lock_unit(session, unit_id)
+        else:  # by id: the request's periods, of the unit as locked
+            locked_unit = _lock_unit_without_slots(session, unit_id)
+            _bookable(locked_unit)
+            periods = sorted(asked(locked_unit))
+            validate_shape(locked_unit, periods, seats, emails)
+        assert not callable(periods)
         limits.check(session, company_id, bookings=len(periods),
                      invitations=limits.invitations_of(len(periods), len(emails)))
         _bookable(locked_unit)
