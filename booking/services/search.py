@@ -585,8 +585,10 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             held = unit_loads.read(session, [u.id for u in units],
                                    [u.id for u in units if u.night], days, q.seats)
             break
-        looked, held = _read_loads(session, cat, cat.mark if unchecked else None, candidates,
-                                   full, days, q.seats)
+        looked, held = _read_loads(
+            session, cat, cat.mark if unchecked else None, candidates,
+            ("marks", _reach_key(q, place, pref), q.kind, frozenset(q.amenities)), full, days,
+            q.seats)
         unchecked = False
         if looked is not None and (newer := catalogue.follow(
                 session.connection(), cat, looked)) is not cat:
@@ -625,10 +627,13 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 deciding[c.space.id] = min(least, deciding.get(c.space.id, least))
     order = _order(q, place)
     hopeful = [c for c in candidates.values() if c.price is not None or c.space.id in deciding]
-    reach = heapq.nsmallest(
-        q.page * q.per_page + len(deciding), hopeful,
-        key=lambda c: order(c, min(c.price if c.price is not None else math.inf,
-                                   deciding.get(c.space.id, math.inf))))
+    if q.sort == "price":
+        def reach_key(c: _Candidate) -> tuple:
+            return order(c, min(c.price if c.price is not None else math.inf,
+                                deciding.get(c.space.id, math.inf)))
+    else:
+        reach_key = _placed(place)  # (the price does not order them)
+    reach = heapq.nsmallest(q.page * q.per_page + len(deciding), hopeful, key=reach_key)
     exact_units = [u for sid in {c.space.id for c in reach} | set(deciding)
                    for u in candidates[sid].units if u.id in touched]
     exact = _exact(session, exact_units, q, today_now, members)
@@ -637,10 +642,16 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             c = candidates[unit.space_id]
             c.price = r.lowest_price if c.price is None else min(c.price, r.lowest_price)
 
-    listed = [(c, c.price) for c in candidates.values() if c.price is not None]
-    total = len(listed)
-    page = [c for c, _ in heapq.nsmallest(q.page * q.per_page, listed, key=lambda cp: order(*cp))]
-    page = page[(q.page - 1) * q.per_page:]
+    if q.sort != "price" and not deciding:
+        # Every space listed was listed before the exact rule, which changed prices only:
+        # the page is the reach's end.
+        total, page = len(hopeful), reach[(q.page - 1) * q.per_page:]
+    else:
+        listed = [(c, c.price) for c in candidates.values() if c.price is not None]
+        total = len(listed)
+        page = [c for c, _ in heapq.nsmallest(q.page * q.per_page, listed,
+                                              key=lambda cp: order(*cp))]
+        page = page[(q.page - 1) * q.per_page:]
     page_ids = [c.space.id for c in page]
 
     # The regular offers of the page's units, with the free seats every piece leaves (read
@@ -762,8 +773,7 @@ def _likely_shown(candidates: dict[int, _Candidate], need_of: _Needs, q: SearchQ
         def key(c: _Candidate) -> tuple:
             return order(c, offered(c))
     else:
-        def key(c: _Candidate) -> tuple:
-            return order(c, 0)  # (the price does not order these)
+        key = _placed(place)  # (the price does not order them)
     first, end = (q.page - 1) * q.per_page, q.page * q.per_page + q.per_page // 4 + 4
     # Among the first few times as many: most spaces have a unit for most requests; for
     # the others (free offers only, many seats) among all.
@@ -799,7 +809,7 @@ _LOOK_AND_READ_LOADS = sa.text(
 
 
 def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark | None,
-                candidates: dict[int, _Candidate], full: list[CatalogueUnit],
+                candidates: dict[int, _Candidate], marks_key: tuple, full: list[CatalogueUnit],
                 days: list[date], seats: int) -> tuple[catalogue.Looked | None, unit_loads.Held]:
     """PostgreSQL, one statement: the unit loads search needs (`_LOADS`: the pieces that
     leave fewer than `seats` free of the candidates' units, every piece of those in
@@ -809,15 +819,23 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
     if mark is None and not candidates:
         return None, {}
     width = cat.last_unit_id + 1
-    marks = bytearray(width)
-    night = False
-    for c in candidates.values():
-        for unit in c.units:
-            if unit.night:
-                marks[unit.id] = 2
-                night = True
-            else:
-                marks[unit.id] = 1
+    # The candidates' map: the same for every search of a place with these amenities and
+    # kind (remembered with the spaces in reach).
+    if (kept := cat.reach.get(marks_key)) is None:
+        marks = bytearray(width)
+        night = False
+        for c in candidates.values():
+            for unit in c.units:
+                if unit.night:
+                    marks[unit.id] = 2
+                    night = True
+                else:
+                    marks[unit.id] = 1
+        if len(cat.reach) >= MOST_REACHES:
+            cat.reach.clear()
+        cat.reach[marks_key] = (bytes(marks), night)
+    else:
+        marks, night = bytearray(kept[0]), kept[1]
     for unit in full:
         marks[unit.id] = 0  # read whole
     checkout = days[-1] + timedelta(days=1)
@@ -838,6 +856,19 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
         else:
             pieces.append((start, end, n))
     return (catalogue.pg_looked(look) if mark is not None else None), held
+
+
+def _by_distance(c: _Candidate) -> tuple:
+    return c.far, c.space.id
+
+
+def _by_prefecture(c: _Candidate) -> tuple:
+    return c.space.prefecture_code, c.space.id
+
+
+def _placed(place: Place | None) -> Callable[[_Candidate], tuple]:
+    """_order's key where the price does not order (sorting by distance)."""
+    return _by_distance if place is not None else _by_prefecture
 
 
 def _order(q: SearchQuery, place: Place | None) -> Callable[[_Candidate, float], tuple]:
@@ -873,6 +904,12 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
 MOST_REACHES = 128  # places remembered per catalogue (a few hundred KB each at most)
 
 
+def _reach_key(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture | None
+               ) -> tuple:
+    return (None if place is None else (place.lat, place.lon),
+            q.radius_km if pref is None else None, None if pref is None else pref.code)
+
+
 def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
               pref: prefectures.Prefecture | None) -> tuple[tuple[CatalogueSpace, float], ...]:
     """The catalogue's spaces in the prefecture, or in the circle (a bounding box on the
@@ -880,8 +917,7 @@ def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     call), with their fast distances (infinite without coordinates). Remembered by the
     catalogue per place, radius and prefecture: searches from one station or town measure
     the same spaces again (a catalogue changed is a new object, remembering nothing)."""
-    key = (None if place is None else (place.lat, place.lon),
-           q.radius_km if pref is None else None, None if pref is None else pref.code)
+    key = _reach_key(q, place, pref)
     if (found := cat.reach.get(key)) is not None:
         return found
     pool: Iterable[CatalogueSpace]
