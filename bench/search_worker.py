@@ -62,7 +62,7 @@ def main(url: str) -> int:
                     if response.status_code == 200:
                         answer["times"].append(elapsed)
                         answer["queries"].append(count[0])
-                        body = response.json
+                        body = json.loads(response.data)
                         canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
                         answer["totals"].append([body["total"], hashlib.sha1(
                             canonical.encode()).hexdigest()[:12]])

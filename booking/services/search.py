@@ -568,6 +568,7 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     # elsewhere, and before the first load, first (1 query).
     cat = catalogue.held(session) if postgresql else None
     unchecked = cat is not None
+    held: unit_loads.Held
     if cat is None:
         cat = catalogue.current(session)
     while True:
@@ -627,12 +628,11 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 deciding[c.space.id] = min(least, deciding.get(c.space.id, least))
     order = _order(q, place)
     hopeful = [c for c in candidates.values() if c.price is not None or c.space.id in deciding]
+    reach_key: Callable[[_Candidate], tuple] = _placed(place)  # (the price does not order)
     if q.sort == "price":
         def reach_key(c: _Candidate) -> tuple:
             return order(c, min(c.price if c.price is not None else math.inf,
                                 deciding.get(c.space.id, math.inf)))
-    else:
-        reach_key = _placed(place)  # (the price does not order them)
     reach = heapq.nsmallest(q.page * q.per_page + len(deciding), hopeful, key=reach_key)
     exact_units = [u for sid in {c.space.id for c in reach} | set(deciding)
                    for u in candidates[sid].units if u.id in touched]
@@ -769,11 +769,10 @@ def _likely_shown(candidates: dict[int, _Candidate], need_of: _Needs, q: SearchQ
                     price = min(price, least)
         return price
 
+    key: Callable[[_Candidate], tuple] = _placed(place)  # (the price does not order them)
     if q.sort == "price":
         def key(c: _Candidate) -> tuple:
             return order(c, offered(c))
-    else:
-        key = _placed(place)  # (the price does not order them)
     first, end = (q.page - 1) * q.per_page, q.page * q.per_page + q.per_page // 4 + 4
     # Among the first few times as many: most spaces have a unit for most requests; for
     # the others (free offers only, many seats) among all.
