@@ -156,6 +156,17 @@ def begin_write(session: Session, lock: tuple[int, int] | None = None,
     return conn
 
 
+def read_outside_a_transaction(session: Session) -> None:
+    """PostgreSQL, a request's session that has not begun and will only read (a search, a
+    calendar feed): its statements run without a transaction, so no BEGIN and COMMIT
+    round trips (the unit of work's commit then sends nothing). What must be read at once
+    is read in one statement; other reads may come from moments milliseconds apart, as
+    they would from the moment a booking is made. SQLite: nothing changes."""
+    own = session() if isinstance(session, scoped_session) else session  # (the request's)
+    if not own.in_transaction() and own.get_bind().dialect.name == "postgresql":
+        own.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def is_lock_timeout(error: BaseException) -> bool:
     """A lock wait that gave up (PostgreSQL lock_timeout, SQLite busy) or a deadlock."""
     if not isinstance(error, sa.exc.OperationalError | sa.exc.DBAPIError):

@@ -34,9 +34,9 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from icalendar import Calendar, Event, Timezone, vCalAddress, vText
 from icalendar.parser import Contentline, Parameters
-from sqlalchemy.orm import Session, scoped_session, selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from booking import clock
+from booking import clock, db
 from booking.formatting import yen
 from booking.models import (
     HOLDING_STATUSES,
@@ -730,16 +730,6 @@ def _digest_rows(session: Session, owner: User | Organisation | Space) -> str:
     return hashlib.sha256(repr([tuple(row) for row in found]).encode()).hexdigest()
 
 
-def _outside_a_transaction(session: Session) -> None:
-    """PostgreSQL, a request's session that has not begun (a feed only reads): its
-    statements run without a transaction, as search's do (search._autocommit): no BEGIN
-    and COMMIT round trips. The validator is one statement, one snapshot; what the body
-    reads after it can only be newer."""
-    own = session() if isinstance(session, scoped_session) else session
-    if not own.in_transaction():
-        own.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
-
 @dataclass(frozen=True)
 class FeedVersion:
     """A feed's owner and its validator (the weak ETag's value)."""
@@ -769,7 +759,7 @@ def feed_version(session: Session, secret: str) -> FeedVersion | None:
     if len(secret) < 20:
         return None
     if session.get_bind().dialect.name == "postgresql":
-        _outside_a_transaction(session)
+        db.read_outside_a_transaction(session)
         row = session.execute(_FEED_LOOKUP_PG, {
             "secret": secret, "statuses": _FEED_STATUSES,
             "since": clock.now() - feed_past()}).first()

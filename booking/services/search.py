@@ -69,9 +69,9 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 from geopy.distance import geodesic
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
-from booking import clock, prefectures
+from booking import clock, db, prefectures
 from booking.models import (
     CampaignSlot,
     Photo,
@@ -554,13 +554,13 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
     cards show them, the API does not: one query more). `members`: the spaces whose
     members-only units the searcher books directly (their regular offer is found).
     `alone`: the session does nothing else before it ends (a view's whole request); on
-    PostgreSQL the search then reads without a transaction (`_autocommit`)."""
+    PostgreSQL the search then reads without a transaction (db.read_outside_a_transaction)."""
     q = validate(query, today)
     place, pref = resolve_place(session, q, online)
     days = _days(q)
     today_now = _today(days[0])
     if alone:
-        _autocommit(session)
+        db.read_outside_a_transaction(session)
     postgresql = session.get_bind().dialect.name == "postgresql"
     # Every unit in the circle or prefecture, from the catalogue held in memory. On
     # PostgreSQL the change log is looked at in the statement that reads the unit loads
@@ -692,17 +692,6 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
         results.append(SpaceResult(space, distance, unit_results))
     return SearchResult(q, place, pref, days[0], days[-1], total, q.page, q.per_page, results,
                         past=days[0] < (today or clock.today()))
-
-
-def _autocommit(session: Session) -> None:
-    """PostgreSQL, a session that has not begun: its statements run without a transaction
-    (no BEGIN and COMMIT round trips; the unit of work's commit then sends nothing). A
-    search reads only, and what it must read at once it reads in one statement (the change
-    log with the loads); the catalogue, the loads and the exact rule may come from
-    moments a few milliseconds apart, as they would from the moment a booking is made."""
-    own = session() if isinstance(session, scoped_session) else session  # (the request's)
-    if not own.in_transaction() and own.get_bind().dialect.name == "postgresql":
-        own.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def _touched(cat: catalogue.Catalogue, candidates: dict[int, _Candidate], days: list[date]
