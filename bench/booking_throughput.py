@@ -113,6 +113,7 @@ def setup(url: str, units: int) -> dict:
         s.add(Membership(user_id=user.id, organisation_id=company.id, role=Role.OWNER))
         s.commit()
         ids = {"user": user.id, "hot": pool[0].id, "units": [u.id for u in pool[1:]]}
+        db.session.remove()  # its connection back before the pool goes (else it stays open)
         db.engine.dispose()
     return ids
 

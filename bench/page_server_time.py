@@ -122,6 +122,7 @@ def _setup(url: str, slugs: int, feed_bookings: int) -> dict:
                                     .where(Organisation.calendar_secret == secret))
         ids = db.session.scalars(sa.select(Booking.id).where(Booking.company_id == company)
                                  .order_by(Booking.id)).all()
+        db.session.remove()  # its connection back before the pool goes (else it stays open)
         for engine in db.engines.values():
             engine.dispose()
     return {"slugs": random.Random(22).sample(list(public), min(slugs, len(public))),

@@ -400,6 +400,9 @@ def _check_database(app, world: dict, answers: list[Answer]) -> list[str]:
             transaction.rollback()
         if not kept or kept != rebuilt:
             problems.append(f"unit_loads differ from a recount: {sorted(kept ^ rebuilt)[:10]}")
+        # The session's connection back first: one still checked out when its pool is
+        # disposed goes back to that old pool later and stays open until the GC finds it.
+        db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
     return problems

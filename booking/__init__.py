@@ -31,15 +31,17 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     from booking import logging as app_logging
     from booking.blueprints import api
     from booking.extensions import babel, csrf, db, limiter, login_manager, migrate
-    from booking.services import catalogue, loads
+    from booking.services import catalogue, loads, spaces
 
     # The ORM hooks, installed here rather than as a side effect of some import: the
     # engine's (SQLite's busy timeout and BEGIN IMMEDIATE; which transactions wrote), the
     # search catalogue's and the unit loads' (kept in step with every flush and bulk
-    # statement). In this order: loads' do_orm_execute hook runs a bulk statement itself
+    # statement), and the photos' (in the catalogue's change log: the space page keeps
+    # them). In this order: loads' do_orm_execute hook runs a bulk statement itself
     # and answers it, so that a hook registered after it would not see the statement.
     database.install()
     catalogue.install()
+    spaces.install()
     loads.install()
 
     app_logging.init_app(app)  # first: every later hook and log line sees the request id

@@ -117,7 +117,7 @@ def test_organisation_kind_is_checked_by_the_database(app):
 _HOOKS = '''
 from sqlalchemy.orm import Session
 import booking.db, booking.extensions, booking.services.catalogue, booking.services.loads
-import booking.services.search
+import booking.services.search, booking.services.spaces
 
 def hooks():
     names = ("before_flush", "after_flush", "after_flush_postexec", "after_transaction_end",
@@ -133,6 +133,7 @@ create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "test"})
 booking.db.install()
 booking.services.loads.install()
 booking.services.catalogue.install()
+booking.services.spaces.install()
 modules = sorted({hook.split(":")[1].rsplit(".", 1)[0] for hook in once})
 print(before, modules, once == hooks(), sep="\\n")
 '''
@@ -150,5 +151,6 @@ def test_orm_hooks_are_installed_by_create_app_not_by_imports(tmp_path):
     assert run.returncode == 0, run.stderr
     before, modules, unchanged = run.stdout.splitlines()[-3:]
     assert before == "[]"
-    assert modules == "['booking.db', 'booking.services.catalogue', 'booking.services.loads']"
+    assert modules == ("['booking.db', 'booking.services.catalogue', 'booking.services.loads', "
+                       "'booking.services.spaces']")
     assert unchanged == "True"

@@ -159,7 +159,7 @@ def _photos_changed(session: Session, _context) -> None:
 
 
 def install() -> None:
-    """Photo changes in the change log (the public blueprint calls it when registered)."""
+    """Photo changes in the change log (create_app calls it)."""
     install_listeners(((Session, "after_flush", _photos_changed),))
 
 

@@ -58,11 +58,6 @@ def month_label(first: date) -> str:
     return format_date(first, "LLLL y", locale="en")
 
 
-@bp.record_once
-def _install(_state) -> None:
-    spaces.install()  # photo changes in the catalogue's change log (spaces.page)
-
-
 @bp.get("/")
 def home():
     return render_template("public/home.html", spaces=spaces.featured(unit_of_work.session()))
