@@ -118,7 +118,7 @@ def begin_write(session: Session, lock: tuple[int, int] | None = None,
     rolls it back: booking.unit_of_work).
 
     The decision must run in a transaction of its own that takes its lock before its first
-    read: a transaction that has only read is ended (rolled back: nothing is lost), and
+    read: a transaction that has only read is ended (nothing is lost), and
     one that holds changes not yet committed is a programming error (PendingWork), never
     committed behind its caller's back. On SQLite that transaction is
     begun with BEGIN IMMEDIATE (one writer at a time: it is every lock at once); on
@@ -135,7 +135,10 @@ def begin_write(session: Session, lock: tuple[int, int] | None = None,
         raise PendingWork("begin_write() after changes in the same transaction: "
                           "a booking is decided in a transaction of its own")
     if session.in_transaction():
-        session.rollback()
+        # It only read (checked above): committed rather than rolled back, the same for
+        # the data, because psycopg forgets its prepared statements at every ROLLBACK
+        # (DEALLOCATE ALL, one more round trip, and every statement parsed anew).
+        session.commit()
     conn = session.connection(execution_options={IMMEDIATE_OPTION: True})
     if conn.dialect.name == "postgresql":
         # Waiting longer than this for a competing booking answers "busy, try again".
