@@ -78,7 +78,8 @@ def _child(root: str, database_url: str, bookings: int, warm: int) -> None:
     print(json.dumps({"times_ms": times, "statements": statements, "listing": last}))
 
 
-def _checkout(rev: str, into: Path) -> str:
+def checkout(rev: str, into: Path) -> str:
+    """The folder of `rev`: this checkout for WORKTREE, else a new detached git worktree."""
     if rev == WORKTREE:
         return str(ROOT)
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(into), rev],
@@ -86,7 +87,8 @@ def _checkout(rev: str, into: Path) -> str:
     return str(into)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile (q in 0..1) of values."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -111,7 +113,7 @@ def main() -> None:
                                            "B": {"times_ms": [], "statements": []}}
     listings: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="booking-ab-") as tmp:
-        roots = {"A": _checkout(args.a, Path(tmp) / "a"), "B": _checkout(args.b, Path(tmp) / "b")}
+        roots = {"A": checkout(args.a, Path(tmp) / "a"), "B": checkout(args.b, Path(tmp) / "b")}
         try:
             for n in range(args.rounds):
                 order = ("A", "B") if n % 2 == 0 else ("B", "A")
@@ -140,7 +142,7 @@ def main() -> None:
     summary = {}
     for side in ("A", "B"):
         times = results[side]["times_ms"]
-        summary[side] = {"p50": statistics.median(times), "p95": _percentile(times, 0.95),
+        summary[side] = {"p50": statistics.median(times), "p95": percentile(times, 0.95),
                          "statements": statistics.median(results[side]["statements"]),
                          "n": len(times)}
     print(f"A = {args.a}, B = {args.b}; {args.rounds} rounds of {args.bookings} bookings per side")

@@ -39,8 +39,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKTREE = "WORKTREE"
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+WORKTREE = "WORKTREE"
 MEASURES = ("space-first", "space", "feed-fresh", "feed-cached", "feed-304")
 
 
@@ -129,19 +129,6 @@ def _setup(url: str, slugs: int, feed_bookings: int) -> dict:
             "feed_path": made.feed_path, "feed_booking_ids": list(ids)}
 
 
-def _checkout(rev: str, into: Path) -> str:
-    if rev == WORKTREE:
-        return str(ROOT)
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(into), rev],
-                   check=True, capture_output=True)
-    return str(into)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--a", required=True, help="a commit or WORKTREE")
@@ -158,6 +145,10 @@ def main() -> None:
         _child(args.child[0], args.child[1], json.loads(Path(args.child[2]).read_text()),
                args.pages, args.feeds)
         return
+    # Only here, in the parent: a child runs this file with its side's checkout first on
+    # its path, where these may not exist. One way to check a side out and to take a
+    # percentile: booking_server_time's (the same shape).
+    from bench.booking_server_time import checkout, percentile
     from bench.search_server_time import cpu_check_ms
     from bench.stack import write_results
 
@@ -167,7 +158,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="page-ab-") as tmp:
         setup_path = Path(tmp) / "setup.json"
         setup_path.write_text(json.dumps(_setup(url, args.slugs, args.feed_bookings)))
-        roots = {"A": _checkout(args.a, Path(tmp) / "a"), "B": _checkout(args.b, Path(tmp) / "b")}
+        roots = {"A": checkout(args.a, Path(tmp) / "a"), "B": checkout(args.b, Path(tmp) / "b")}
         try:
             for n in range(args.rounds):
                 for side in (("A", "B") if n % 2 == 0 else ("B", "A")):
@@ -201,7 +192,7 @@ def main() -> None:
             times = results[side][measure]["times_ms"]
             if times:
                 summary[measure][side] = {
-                    "p50": round(statistics.median(times), 2), "p95": round(_percentile(times, 0.95), 2),
+                    "p50": round(statistics.median(times), 2), "p95": round(percentile(times, 0.95), 2),
                     "statements": statistics.median(results[side][measure]["statements"]),
                     "n": len(times)}
     print(f"A = {args.a}, B = {args.b}; {args.rounds} rounds; database {args.db}")
