@@ -39,8 +39,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench import generate
-from bench.search_server_time import RESULTS_DIR, _percentile, cpu_check_ms
-from bench.stack import write_results
+from bench.search_server_time import RESULTS_DIR, _percentile, cpu_check_ms, show_and_write
 from booking import clock
 
 
@@ -256,12 +255,7 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000, bookings: 
             editor.terminate()
             editor.join(10)
         generate.drop_database(admin_url, url)
-    say(table(report))
-    if out_dir is not None:
-        path = write_results("search_edits", report, out_dir)
-        report["written_to"] = str(path)
-        say(f"wrote {path}")
-    return report
+    return show_and_write(report, "search_edits", table, say, out_dir)
 
 
 def table(report: dict) -> str:

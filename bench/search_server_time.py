@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -185,13 +186,20 @@ def run(*, admin_url: str = generate.ADMIN_URL, spaces: int = 10_000,
     if first["p95_ms"]:
         report["growth_p95"] = round(last["p95_ms"] / first["p95_ms"], 2)
         report["growth_median"] = round(last["median_ms"] / first["median_ms"], 2)
+    return show_and_write(report, "search_server_time", table, say, out_dir)
+
+
+
+def show_and_write(report: dict, name: str, table: Callable[[dict], str],
+                   say: Callable[..., None], out_dir: Path | None) -> dict:
+    """The end of a run: its table said, its JSON written (when out_dir), the report back
+    with the file's path in it."""
     say(table(report))
     if out_dir is not None:
-        path = write_results("search_server_time", report, out_dir)
+        path = write_results(name, report, out_dir)
         report["written_to"] = str(path)
         say(f"wrote {path}")
     return report
-
 
 def table(report: dict) -> str:
     lines = [f"{'bookings':>10} {'searches':>8} {'median ms':>10} {'p95 ms':>8} {'max ms':>8} "
@@ -363,12 +371,7 @@ def run_ab(a: str, b: str, *, admin_url: str = generate.ADMIN_URL, db: str | Non
         "answers_differing": sum(x != y for x, y in zip(first.answers, second.answers,
                                                          strict=False)),
     })
-    say(ab_table(report))
-    if out_dir is not None:
-        path = write_results("search_server_time_ab", report, out_dir)
-        report["written_to"] = str(path)
-        say(f"wrote {path}")
-    return report
+    return show_and_write(report, "search_server_time_ab", ab_table, say, out_dir)
 
 
 def ab_table(report: dict) -> str:
