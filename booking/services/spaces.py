@@ -128,8 +128,10 @@ def page(session: Session, slug: str) -> Page | None:
         if space is None:
             return None
         found = Page(entry=entry, space=space, offers=campaign_offers(own, space))
-        for unit in space.units:  # what the page reads later, loaded now (no query)
-            assert unit.space is space and space.organisation is not None
+        # What the page reads later, loaded now while the session is open (an access,
+        # not an assert: `python -O` drops asserts, and a detached object cannot load).
+        for unit in space.units:
+            _loaded = (unit.space, space.organisation)
     if entry is not None:  # a public space the catalogue does not hold is not kept
         with _lock:
             _pages[space_id] = found
