@@ -28,6 +28,7 @@ def test_operator_answers_a_consent_from_the_console_home(new_context, audit, la
     city.get_by_role("link", name=campaign_name, exact=True).first.click()
     city.get_by_role("link", name=T(lang, "提供枠を追加")).click()
     unit = city.get_by_label(T(lang, "区画"), exact=True)
+    unit.wait_for()  # all_inner_texts() does not wait for the new page
     enishia = [o for o in unit.locator("option").all_inner_texts() if ENISHIA[lang] in o]
     assert enishia, unit.locator("option").all_inner_texts()
     unit.select_option(label=enishia[0])

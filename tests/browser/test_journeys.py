@@ -203,6 +203,8 @@ def test_municipality_publishes_a_free_slot_and_a_company_books_it(new_context, 
     audit(city, "campaign", full_page=True)
     city.get_by_role("link", name=T(lang, "提供枠を追加")).click()
     unit = city.get_by_label(T(lang, "区画"), exact=True)
+    # all_inner_texts() does not wait: read the options once the new page's form is there.
+    unit.wait_for()
     oasis = [o for o in unit.locator("option").all_inner_texts() if "おあしす" in o or "Oasis" in o]
     assert oasis, unit.locator("option").all_inner_texts()
     unit.select_option(label=oasis[0])
