@@ -9,7 +9,7 @@ Redis (DATABASE_URL, REDIS_URL: see README "Running two app servers").
 |---|---|---|
 | `GUNICORN_BIND` | `$HOST:$PORT` = `127.0.0.1:8000` | address to listen on |
 | `WEB_CONCURRENCY` | cores | worker processes |
-| `GUNICORN_THREADS` | 4 | threads per worker (gthread; 1 = sync workers) |
+| `GUNICORN_THREADS` | 1 | threads per worker (1 = sync workers; more = gthread) |
 | `GUNICORN_WORKER_CLASS` | from the threads | `sync`, `gthread` or `gevent` (benchmarks: bench/workers.py) |
 | `GUNICORN_TIMEOUT` | 30 | seconds before a stuck worker is restarted |
 | `GUNICORN_MAX_REQUESTS` | 0 (off) | recycle a worker after that many requests, ± half of it |
@@ -28,12 +28,13 @@ from pathlib import Path
 _env = os.environ.get
 
 bind = _env("GUNICORN_BIND") or f"{_env('HOST', '127.0.0.1')}:{_env('PORT', '8000')}"
-# One process per core, 4 threads each: measured with bench/workers.py (README, "Workers").
-# A request's work is mostly Python, so processes beyond the cores only take turns on them
-# and every request's own time grows; the threads fill the moments a request waits for
-# PostgreSQL, and the threaded worker keeps connections alive, which sync workers cannot.
+# One sync process per core: measured with bench/workers.py at 1 M bookings (README,
+# "Workers"). A request's work is mostly Python, so processes beyond the cores only take
+# turns on them, and threads in a process take turns on its interpreter lock: each
+# request's own time grew 2-5x with 4 threads. Sync workers need a buffering proxy in
+# front (a slow client would hold a whole process); the README says which.
 workers = int(_env("WEB_CONCURRENCY", str(multiprocessing.cpu_count())))
-threads = int(_env("GUNICORN_THREADS", "4"))
+threads = int(_env("GUNICORN_THREADS", "1"))
 worker_class = _env("GUNICORN_WORKER_CLASS") or ("gthread" if threads > 1 else "sync")
 timeout = int(_env("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT", "30"))
