@@ -21,9 +21,12 @@ are taken before each. What is timed, per side and round:
 - feed-cached: the same feed asked again with nothing changed (no If-None-Match);
 - feed-304: asked again with the ETag of the previous answer (If-None-Match).
 
-Printed: per measure and side p50/p95 (ms) over all rounds, SQL statements per request
-(median, exact: counted on the engine), B/A ratios of p50 and p95, and beside each side the
-load averages and CPU checks of its rounds. JSON goes into bench/results/.
+Printed: per round each measure's p50, its load and CPU check; per measure and side p50/p95
+(ms) over all rounds, SQL statements per request (median, exact: counted on the engine),
+the min–max of the side's rounds' CPU checks and loads, B/A ratios of p50 and p95, and
+beside each side the load averages and CPU checks of its rounds. JSON (settings, rounds,
+rows, B/A) goes into bench/results/; from Python: `run("HEAD", "WORKTREE", db=NAME)`
+returns the same report.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 WORKTREE = "WORKTREE"
 MEASURES = ("space-first", "space", "feed-fresh", "feed-cached", "feed-304")
@@ -129,7 +133,115 @@ def _setup(url: str, slugs: int, feed_bookings: int) -> dict:
             "feed_path": made.feed_path, "feed_booking_ids": list(ids)}
 
 
-def main() -> None:
+def run(a: str, b: str = WORKTREE, *, db: str, admin_url: str = ADMIN_URL, slugs: int = 40,
+        pages: int = 120, feeds: int = 15, feed_bookings: int = 1000, rounds: int = 4,
+        out_dir: Path | None = RESULTS_DIR, quiet: bool = False) -> dict:
+    """The whole A/B on the existing database `db`: the report, printed (unless quiet) and
+    written as JSON into out_dir (unless None; its path under "written_to")."""
+    # Only here, in the parent: a child runs this file with its side's checkout first on
+    # its path, where these may not exist. One way to check a side out and to take a
+    # percentile: booking_server_time's (the same shape).
+    from bench.ab import resolve
+    from bench.booking_server_time import checkout, percentile, remove_checkouts
+    from bench.search_server_time import cpu_check_ms, show_and_write
+    from booking import clock
+
+    def say(*args) -> None:
+        if not quiet:
+            print(*args, flush=True)
+
+    url = admin_url.rsplit("/", 1)[0] + "/" + db
+    report: dict = {
+        "benchmark": "page_server_time",
+        "started_at": clock.now().isoformat(timespec="seconds"),
+        "settings": {"a": a, "b": b, "database": db, "slugs": slugs, "pages": pages,
+                     "feeds": feeds, "feed_bookings": feed_bookings, "rounds": rounds},
+        "sides": [{"side": "A", "rev": a, "commit": resolve(a)},
+                  {"side": "B", "rev": b, "commit": resolve(b)}],
+        "rounds": [],
+    }
+    results = {side: {m: {"times_ms": [], "statements": []} for m in MEASURES} for side in "AB"}
+    roots: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="page-ab-") as tmp:
+        setup_path = Path(tmp) / "setup.json"
+        setup_path.write_text(json.dumps(_setup(url, slugs, feed_bookings)))
+        try:
+            roots["A"] = checkout(a, Path(tmp) / "a")
+            roots["B"] = checkout(b, Path(tmp) / "b")
+            for side in report["sides"]:  # a worktree's folder is gone after the run
+                side["checkout"] = roots[side["side"]]
+            for n in range(rounds):
+                for side in (("A", "B") if n % 2 == 0 else ("B", "A")):
+                    load, cpu = round(os.getloadavg()[0], 2), cpu_check_ms()
+                    done = subprocess.run(
+                        [sys.executable, str(Path(__file__).resolve()), "--a", "-", "--db", "-",
+                         "--pages", str(pages), "--feeds", str(feeds),
+                         "--child", roots[side], url, str(setup_path)],
+                        cwd=roots[side], capture_output=True, text=True,
+                        env={**os.environ, "PYTHONPATH": roots[side]})
+                    if done.returncode != 0:
+                        raise SystemExit(f"side {side} failed:\n{done.stderr[-3000:]}")
+                    data = json.loads(done.stdout.strip().splitlines()[-1])
+                    for measure in MEASURES:
+                        for key in ("times_ms", "statements"):
+                            results[side][measure][key] += data[measure][key]
+                    report["rounds"].append({
+                        "round": n + 1, "side": side, "load_1m": load, "cpu_check_ms": cpu,
+                        "p50_ms": {m: round(statistics.median(data[m]["times_ms"]), 2)
+                                   for m in MEASURES if data[m]["times_ms"]}})
+                    say(f"  round {n + 1}/{rounds} {side}: " + ", ".join(
+                        f"{m} {statistics.median(data[m]['times_ms']):.2f} ms"
+                        for m in MEASURES if data[m]["times_ms"])
+                        + f"  (load {load}, cpu {cpu} ms)")
+        finally:
+            remove_checkouts(roots)
+    conditions = {side: {key: [r[key] for r in report["rounds"] if r["side"] == side]
+                         for key in ("load_1m", "cpu_check_ms")} for side in "AB"}
+    report["rows"] = []
+    report["b_over_a"] = {}
+    for measure in MEASURES:
+        by_side = {}
+        for side in "AB":
+            times = results[side][measure]["times_ms"]
+            if times:
+                by_side[side] = {
+                    "measure": measure, "side": side,
+                    "p50_ms": round(statistics.median(times), 2),
+                    "p95_ms": round(percentile(times, 0.95), 2),
+                    "statements": statistics.median(results[side][measure]["statements"]),
+                    "n": len(times), **conditions[side]}
+                report["rows"].append(by_side[side])
+        if len(by_side) == 2:
+            report["b_over_a"][measure] = {
+                key: round(by_side["B"][f"{key}_ms"] / by_side["A"][f"{key}_ms"], 3)
+                for key in ("p50", "p95")}
+    return show_and_write(report, "page_server_time", table, say, out_dir)
+
+
+def table(report: dict) -> str:
+    """Per measure and side: p50/p95 over all rounds, statements per request (median), n,
+    and the min–max of the side's rounds' CPU checks and load averages; B/A of p50, p95."""
+    from bench.booking_server_time import span
+
+    s = report["settings"]
+    lines = [f"A = {s['a']}, B = {s['b']}; {s['rounds']} rounds; database {s['database']}"]
+    for side in "AB":
+        mine = [r for r in report["rounds"] if r["side"] == side]
+        lines.append(f"side {side}: load 1m {[r['load_1m'] for r in mine]}, "
+                     f"cpu check ms {[r['cpu_check_ms'] for r in mine]}")
+    lines.append(f"{'measure':<12} {'side':<4} {'p50 ms':>8} {'p95 ms':>8} {'statements':>10} "
+                 f"{'n':>5}  {'cpu_check ms':<13} {'load 1m'}")
+    for measure in MEASURES:
+        for r in (r for r in report["rows"] if r["measure"] == measure):
+            lines.append(f"{measure:<12} {r['side']:<4} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
+                         f"{r['statements']:>10} {r['n']:>5}  {span(r['cpu_check_ms']):<13} "
+                         f"{span(r['load_1m'])}")
+        if ratio := report["b_over_a"].get(measure):
+            lines.append(f"{measure:<12} {'B/A':<4} {ratio['p50']:8.2f} {ratio['p95']:8.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--a", required=True, help="a commit or WORKTREE")
     parser.add_argument("--b", default=WORKTREE, help="a commit or WORKTREE (default)")
@@ -140,77 +252,13 @@ def main() -> None:
     parser.add_argument("--feed-bookings", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--child", nargs=3, metavar=("ROOT", "URL", "SETUP"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         _child(args.child[0], args.child[1], json.loads(Path(args.child[2]).read_text()),
                args.pages, args.feeds)
-        return
-    # Only here, in the parent: a child runs this file with its side's checkout first on
-    # its path, where these may not exist. One way to check a side out and to take a
-    # percentile: booking_server_time's (the same shape).
-    from bench.booking_server_time import checkout, percentile
-    from bench.search_server_time import cpu_check_ms
-    from bench.stack import write_results
-
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + args.db
-    results = {side: {m: {"times_ms": [], "statements": []} for m in MEASURES} for side in "AB"}
-    conditions: dict[str, list[dict]] = {"A": [], "B": []}
-    with tempfile.TemporaryDirectory(prefix="page-ab-") as tmp:
-        setup_path = Path(tmp) / "setup.json"
-        setup_path.write_text(json.dumps(_setup(url, args.slugs, args.feed_bookings)))
-        roots = {"A": checkout(args.a, Path(tmp) / "a"), "B": checkout(args.b, Path(tmp) / "b")}
-        try:
-            for n in range(args.rounds):
-                for side in (("A", "B") if n % 2 == 0 else ("B", "A")):
-                    load, cpu = round(os.getloadavg()[0], 2), cpu_check_ms()
-                    conditions[side].append({"load_1m": load, "cpu_check_ms": cpu})
-                    done = subprocess.run(
-                        [sys.executable, str(Path(__file__).resolve()), "--a", "-", "--db", "-",
-                         "--pages", str(args.pages), "--feeds", str(args.feeds),
-                         "--child", roots[side], url, str(setup_path)],
-                        cwd=roots[side], capture_output=True, text=True,
-                        env={**os.environ, "PYTHONPATH": roots[side]})
-                    if done.returncode != 0:
-                        raise SystemExit(f"side {side} failed:\n{done.stderr[-3000:]}")
-                    data = json.loads(done.stdout.strip().splitlines()[-1])
-                    for measure in MEASURES:
-                        for key in ("times_ms", "statements"):
-                            results[side][measure][key] += data[measure][key]
-                    print(f"  round {n + 1}/{args.rounds} {side}: " + ", ".join(
-                        f"{m} {statistics.median(data[m]['times_ms']):.2f} ms"
-                        for m in MEASURES if data[m]["times_ms"])
-                        + f"  (load {load}, cpu {cpu} ms)", flush=True)
-        finally:
-            for side, rev in (("A", args.a), ("B", args.b)):
-                if rev != WORKTREE:
-                    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                                    roots[side]], capture_output=True)
-    summary: dict = {}
-    for measure in MEASURES:
-        summary[measure] = {}
-        for side in "AB":
-            times = results[side][measure]["times_ms"]
-            if times:
-                summary[measure][side] = {
-                    "p50": round(statistics.median(times), 2), "p95": round(percentile(times, 0.95), 2),
-                    "statements": statistics.median(results[side][measure]["statements"]),
-                    "n": len(times)}
-    print(f"A = {args.a}, B = {args.b}; {args.rounds} rounds; database {args.db}")
-    for side in "AB":
-        print(f"side {side}: load 1m {[c['load_1m'] for c in conditions[side]]}, "
-              f"cpu check ms {[c['cpu_check_ms'] for c in conditions[side]]}")
-    print(f"{'measure':<12} {'side':<4} {'p50 ms':>8} {'p95 ms':>8} {'statements':>10} {'n':>5}")
-    for measure, sides in summary.items():
-        for side, s in sides.items():
-            print(f"{measure:<12} {side:<4} {s['p50']:8.2f} {s['p95']:8.2f} "
-                  f"{s['statements']:>10} {s['n']:>5}")
-        if len(sides) == 2:
-            print(f"{measure:<12} {'B/A':<4} {sides['B']['p50'] / sides['A']['p50']:8.2f} "
-                  f"{sides['B']['p95'] / sides['A']['p95']:8.2f}")
-    path = write_results("page_server_time", {
-        "a": args.a, "b": args.b, "database": args.db, "rounds": args.rounds,
-        "conditions": conditions, "summary": summary})
-    print(f"JSON: {path}")
+        return None
+    return run(args.a, args.b, db=args.db, slugs=args.slugs, pages=args.pages, feeds=args.feeds,
+               feed_bookings=args.feed_bookings, rounds=args.rounds)
 
 
 if __name__ == "__main__":
