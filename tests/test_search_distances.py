@@ -13,7 +13,7 @@ import itertools
 from geopy.distance import geodesic
 
 from booking import prefectures
-from booking.services import geocoding
+from booking.services import catalogue, geocoding, search
 from booking.services.search import MAX_RADIUS_KM, fast_distance_km
 
 PLACES = [(p.lat, p.lon) for p in prefectures.PREFECTURES]
@@ -50,3 +50,33 @@ def test_short_distances_agree_to_the_metre():
             truth = geodesic((lat, lon), (lat + dlat, lon + dlon), ellipsoid="WGS-84").km
             fast = fast_distance_km(lat, lon, lat + dlat, lon + dlon)
             assert abs(fast - truth) < 0.001  # under a metre
+
+
+def test_circle_is_the_geodesic_one_measured_by_the_fast_formula():
+    # search._in_circle writes fast_distance_km out in its loop (the same floats) and asks
+    # geodesic only within FAST_DISTANCE_ERROR of the edge: around real places, spaces
+    # just inside and just outside the radius by geodesic are found exactly as geodesic
+    # says, each at its fast distance.
+    origins = [(p.lat, p.lon) for p in prefectures.PREFECTURES[::6]]
+    points = list(PLACES)
+    cases = []
+    for lat, lon in origins:
+        for radius in (0.5, 5.0, 30.0, 50.0, 500.0):
+            for bearing in range(0, 360, 30):
+                for factor in (0.9995, 0.99995, 1.00005, 1.0005):
+                    p = geodesic(kilometers=radius * factor, ellipsoid="WGS-84").destination(
+                        (lat, lon), bearing)
+                    points.append((p.latitude, p.longitude))
+            cases.append((lat, lon, radius))
+    spaces = {i: catalogue.CatalogueSpace(i, lat, lon, 13, False, frozenset())
+              for i, (lat, lon) in enumerate(points, 1)}
+    cat = catalogue.Catalogue(catalogue.Mark(), spaces, {})
+    for lat, lon, radius in cases:
+        found = search._in_circle(cat, geocoding.point(lat, lon), radius)
+        for space, distance in found:
+            assert distance == fast_distance_km(lat, lon, space.lat, space.lon)
+        near = [s for s in spaces.values()
+                if fast_distance_km(lat, lon, s.lat, s.lon) < radius * 1.01]
+        assert {s.id for s, _ in found} == {
+            s.id for s in near
+            if geodesic((lat, lon), (s.lat, s.lon), ellipsoid="WGS-84").km <= radius}

@@ -215,12 +215,20 @@ class Catalogue:
     def in_box(self, south: float, north: float, west: float, east: float
                ) -> Iterator[CatalogueSpace]:
         """Spaces with coordinates inside the box."""
+        for cell in self.cells(south, north, west, east):
+            for lat, lon, space in cell:
+                if south <= lat <= north and west <= lon <= east:
+                    yield space
+
+    def cells(self, south: float, north: float, west: float, east: float
+              ) -> Iterator[list[tuple[float, float, CatalogueSpace]]]:
+        """The grid's cells that meet the box: (lat, lon, space) of each space in them,
+        some outside the box."""
         (y0, x0), (y1, x1) = _cell(south, west), _cell(north, east)
         for y in range(y0, y1 + 1):
             for x in range(x0, x1 + 1):
-                for lat, lon, space in self._grid.get((y, x), ()):
-                    if south <= lat <= north and west <= lon <= east:
-                        yield space
+                if (cell := self._grid.get((y, x))) is not None:
+                    yield cell
 
     def refreshed(self, mark: Mark, ids: set[int], found: dict[int, CatalogueSpace],
                   touches: dict[int, list[Touch]]) -> Catalogue:
