@@ -229,3 +229,37 @@ def test_edits_of_different_spaces_do_not_wait_for_each_other(space, other, back
         engine.dispose()
     assert catalogue.counts["full"] == before["full"]
     assert catalogue.counts["spaces_refreshed"] == before["spaces_refreshed"] + 2
+
+
+def test_campaign_slots_kept_with_it_follow_their_edits(make, space):
+    # Search keeps the campaign slots its exact rule read with the held catalogue
+    # (detached, read only); a change of a slot or its campaign makes a new catalogue.
+    campaign = make.campaign(starts_on=DAY, ends_on=DAY, name="夏")
+    slot = make.slot(campaign, make.unit(space, capacity=5, price_amount=800),
+                     price_amount=0, seats=4)
+
+    def badge() -> tuple[int, int, str] | None:
+        query = SearchQuery(lat=34.9738, lon=138.3866, radius_km=5, date=DAY)
+        [result] = search(db.session, query).results
+        offers = [u.campaign for u in result.units if u.campaign is not None]
+        db.session.rollback()  # the request ends: its session's objects expire
+        if not offers:
+            return None
+        [offer] = offers
+        assert offer.slot is not None
+        return offer.price_amount, offer.seats_left, offer.slot.campaign.name
+
+    assert badge() == (0, 4, "夏")
+    held = catalogue.current(db.session)
+    assert slot.id in held.slots
+    assert badge() == (0, 4, "夏")  # from what the catalogue keeps
+    assert catalogue.current(db.session) is held
+    slot.price_amount, slot.seats = 300, 3
+    db.session.commit()
+    assert badge() == (300, 3, "夏")
+    campaign.name = "秋"
+    db.session.commit()
+    assert badge() == (300, 3, "秋")
+    slot.operator_consent = False
+    db.session.commit()
+    assert badge() is None

@@ -209,6 +209,7 @@ def load(
     *,
     exclude_booking_id: int | None = None,
     whole_bookings: bool = True,
+    kept_slots: dict[int, CampaignSlot] | None = None,
 ) -> dict[int, _UnitData]:
     """Closures, overrides, offered slots and holding bookings of `units`; the bookings
     as model objects, or as rows of what a timeline reads of them (quicker by far when
@@ -216,7 +217,12 @@ def load(
 
     As rows: one query (a UNION ALL of the four, told apart by its first column), and a
     second only when a unit offers a campaign slot then (the slots as model objects, with
-    their campaign). As model objects: that, and a query of the bookings."""
+    their campaign). As model objects: that, and a query of the bookings.
+
+    `kept_slots`: slots by id kept across requests (search keeps them with its catalogue,
+    which a change of any slot or campaign replaces); the slots offered are taken from
+    there, and those it lacks are read (in a session of their own, so that they stay
+    readable detached: read only) and kept in it."""
     ids = [u.id for u in units]
     data: dict[int, _UnitData] = defaultdict(_UnitData)
     if not ids:
@@ -236,19 +242,32 @@ def load(
             slot_ids.append(slot_id)
         else:
             data[unit_id].bookings.append(_Held(unit_id, starts, ends, number, slot_id))
-    if slot_ids:
-        for slot in session.scalars(
-            sa.select(CampaignSlot).join(Campaign, CampaignSlot.campaign_id == Campaign.id)
-            .where(CampaignSlot.id.in_(slot_ids)).order_by(CampaignSlot.id)
-            # The campaign comes with the join: no query per campaign when callers read it.
-            .options(contains_eager(CampaignSlot.campaign))
-        ):
+    if slot_ids and kept_slots is not None:
+        if missing := [i for i in slot_ids if i not in kept_slots]:
+            own = Session(bind=session.connection(), autoflush=False, expire_on_commit=False)
+            try:
+                kept_slots.update((slot.id, slot) for slot in own.scalars(_slots(missing)))
+            finally:
+                own.close()
+        for slot_id in sorted(slot_ids):
+            slot = kept_slots[slot_id]
+            data[slot.unit_id].slots.append(slot)
+    elif slot_ids:
+        for slot in session.scalars(_slots(slot_ids)):
             data[slot.unit_id].slots.append(slot)
     if whole_bookings:
         for booking in session.scalars(
                 sa.select(Booking).where(*_held(exclude_booking_id is not None)), params):
             data[booking.unit_id].bookings.append(booking)
     return data
+
+
+def _slots(ids: list[int]) -> sa.Select[CampaignSlot]:
+    """These campaign slots in id order, with their campaign (it comes with the join: no
+    query per campaign when callers read it)."""
+    return (sa.select(CampaignSlot).join(Campaign, CampaignSlot.campaign_id == Campaign.id)
+            .where(CampaignSlot.id.in_(ids)).order_by(CampaignSlot.id)
+            .options(contains_eager(CampaignSlot.campaign)))
 
 
 def _held(excluding: bool) -> tuple[sa.ColumnElement[bool], ...]:
@@ -373,12 +392,14 @@ def timelines(
     end: datetime,
     *,
     exclude_booking_id: int | None = None,
+    kept_slots: dict[int, CampaignSlot] | None = None,
 ) -> dict[int, Timeline]:
-    """Timelines of every unit over [start, end); model Units must have .space loaded."""
+    """Timelines of every unit over [start, end); model Units must have .space loaded.
+    `kept_slots`: as for `load`."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("aware datetimes only")
     data = load(session, units, start, end, exclude_booking_id=exclude_booking_id,
-                whole_bookings=False)
+                whole_bookings=False, kept_slots=kept_slots)
     return {u.id: _timeline(u, data[u.id], start, end) for u in units}
 
 

@@ -197,6 +197,10 @@ class Catalogue:
         # Search's memo of the spaces in reach of a place (search._in_reach): of this
         # catalogue only, so a refreshed one starts empty.
         self.reach: dict[tuple, tuple] = {}
+        # The campaign slots search's exact rule read (availability.load's kept_slots),
+        # detached, with their campaign: a change of a slot or a campaign (or of an
+        # organisation's approval) makes a new catalogue, which starts empty.
+        self.slots: dict[int, CampaignSlot] = {}
         # The highest unit id held (the size of search's byte map of unit ids).
         self.last_unit_id = _last_unit_id(spaces.values())
         self.by_prefecture: dict[int, list[CatalogueSpace]] = {}
@@ -236,7 +240,7 @@ class Catalogue:
         public; what touches their units, `touches`); everything else is shared with this
         one, which searches running now go on reading unchanged."""
         new = object.__new__(Catalogue)
-        new.mark, new.patterns, new.reach = mark, self.patterns, {}
+        new.mark, new.patterns, new.reach, new.slots = mark, self.patterns, {}, {}
         new.last_unit_id = max(self.last_unit_id, _last_unit_id(found.values()))
         by_id = dict(self.by_id)
         new_touches = dict(self.touches)
