@@ -25,6 +25,7 @@ characters). JSON (settings, rounds, sides) goes into bench/results/; from Pytho
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +113,55 @@ def remove_checkouts(roots: dict[str, str]) -> None:
                            capture_output=True)
 
 
+def printer(quiet: bool) -> Callable[..., None]:
+    """print, flushed at once (a run's progress), or nothing when quiet."""
+    return (lambda *_args: None) if quiet else functools.partial(print, flush=True)
+
+
+def new_report(benchmark: str, a: str, b: str, settings: dict) -> dict:
+    """A run's report as it starts: the benchmark, when, its settings and its two sides."""
+    from bench.ab import resolve
+    from booking import clock
+
+    return {"benchmark": benchmark, "started_at": clock.now().isoformat(timespec="seconds"),
+            "settings": {"a": a, "b": b, **settings},
+            "sides": [{"side": "A", "rev": a, "commit": resolve(a)},
+                      {"side": "B", "rev": b, "commit": resolve(b)}],
+            "rounds": []}
+
+
+def alternate_rounds(report: dict, rounds: int, prefix: str,
+                     child: Callable[[str], list[str]]) -> Iterator[tuple[dict, dict]]:
+    """Each side's child in rounds A B, B A, … (the order flips every round): the sides
+    checked out first (git worktrees in a temporary folder, removed at the end, also on an
+    error), the load and the CPU check taken before each child. `child(root)` is the
+    child's command line for a side's checkout; it prints one JSON line. Yields
+    ({round, side, load_1m, cpu_check_ms}, the child's JSON) and appends the first to
+    report["rounds"]; the sides get their checkout's folder."""
+    from bench.search_server_time import cpu_check_ms
+
+    roots: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        try:
+            for side in report["sides"]:  # (a worktree's folder is gone after the run)
+                side["checkout"] = roots[side["side"]] = checkout(
+                    side["rev"], Path(tmp) / side["side"].lower())
+            for n in range(rounds):
+                for side in (("A", "B") if n % 2 == 0 else ("B", "A")):
+                    record = {"round": n + 1, "side": side,
+                              "load_1m": round(os.getloadavg()[0], 2),
+                              "cpu_check_ms": cpu_check_ms()}
+                    done = subprocess.run(child(roots[side]), cwd=roots[side],
+                                          capture_output=True, text=True,
+                                          env={**os.environ, "PYTHONPATH": roots[side]})
+                    if done.returncode != 0:
+                        raise SystemExit(f"side {side} failed:\n{done.stderr[-3000:]}")
+                    report["rounds"].append(record)
+                    yield record, json.loads(done.stdout.strip().splitlines()[-1])
+        finally:
+            remove_checkouts(roots)
+
+
 def run(a: str, b: str = WORKTREE, *, db: str, admin_url: str = ADMIN_URL, bookings: int = 100,
         warm: int = 10, rounds: int = 4, listing: bool = False,
         out_dir: Path | None = RESULTS_DIR, quiet: bool = False) -> dict:
@@ -118,60 +169,32 @@ def run(a: str, b: str = WORKTREE, *, db: str, admin_url: str = ADMIN_URL, booki
     written as JSON into out_dir (unless None; its path under "written_to")."""
     # Only here, in the parent: a child runs this file with its side's checkout first on
     # its path, where these may not exist.
-    from bench.ab import resolve
-    from bench.search_server_time import cpu_check_ms, show_and_write
-    from booking import clock
+    from bench.search_server_time import show_and_write
 
-    def say(*args) -> None:
-        if not quiet:
-            print(*args, flush=True)
+    say = printer(quiet)
 
     url = admin_url.rsplit("/", 1)[0] + "/" + db
-    report: dict = {
-        "benchmark": "booking_server_time",
-        "started_at": clock.now().isoformat(timespec="seconds"),
-        "settings": {"a": a, "b": b, "database": db, "bookings": bookings, "warm": warm,
-                     "rounds": rounds},
-        "sides": [{"side": "A", "rev": a, "commit": resolve(a)},
-                  {"side": "B", "rev": b, "commit": resolve(b)}],
-        "rounds": [],
-    }
+    report = new_report("booking_server_time", a, b, {
+        "database": db, "bookings": bookings, "warm": warm, "rounds": rounds})
     results: dict[str, dict[str, list]] = {"A": {"times_ms": [], "statements": []},
                                            "B": {"times_ms": [], "statements": []}}
     listings: dict[str, list[str]] = {}
-    roots: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="booking-ab-") as tmp:
-        try:
-            roots["A"] = checkout(a, Path(tmp) / "a")
-            roots["B"] = checkout(b, Path(tmp) / "b")
-            for side in report["sides"]:  # a worktree's folder is gone after the run
-                side["checkout"] = roots[side["side"]]
-            for n in range(rounds):
-                order = ("A", "B") if n % 2 == 0 else ("B", "A")
-                for side in order:
-                    load, cpu = round(os.getloadavg()[0], 2), cpu_check_ms()
-                    out = subprocess.run(
-                        [sys.executable, str(Path(__file__).resolve()), "--a", "-", "--db", "-",
-                         "--bookings", str(bookings), "--warm", str(warm),
-                         "--child", roots[side], url],
-                        cwd=roots[side], capture_output=True, text=True,
-                        env={**os.environ, "PYTHONPATH": roots[side]})
-                    if out.returncode != 0:
-                        raise SystemExit(f"side {side} failed:\n{out.stderr[-3000:]}")
-                    data = json.loads(out.stdout.strip().splitlines()[-1])
-                    for key in results[side]:
-                        results[side][key] += data[key]
-                    listings[side] = data.get("listing", [])
-                    record = {"round": n + 1, "side": side, "load_1m": load, "cpu_check_ms": cpu,
-                              "p50_ms": round(statistics.median(data["times_ms"]), 2),
-                              "statements": statistics.median(data["statements"]),
-                              "n": len(data["times_ms"])}
-                    report["rounds"].append(record)
-                    say(f"  round {n + 1}/{rounds} {side}: p50 "
-                        f"{statistics.median(data['times_ms']):.2f} ms, statements "
-                        f"{record['statements']}, load {load:.2f}, cpu check {cpu} ms")
-        finally:
-            remove_checkouts(roots)
+
+    def child(root: str) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve()), "--a", "-", "--db", "-",
+                "--bookings", str(bookings), "--warm", str(warm), "--child", root, url]
+
+    for record, data in alternate_rounds(report, rounds, "booking-ab-", child):
+        side = record["side"]
+        for key in results[side]:
+            results[side][key] += data[key]
+        listings[side] = data.get("listing", [])
+        record.update(p50_ms=round(statistics.median(data["times_ms"]), 2),
+                      statements=statistics.median(data["statements"]),
+                      n=len(data["times_ms"]))
+        say(f"  round {record['round']}/{rounds} {side}: p50 {record['p50_ms']:.2f} ms, "
+            f"statements {record['statements']}, load {record['load_1m']:.2f}, "
+            f"cpu check {record['cpu_check_ms']} ms")
     rows = []
     for side in ("A", "B"):
         times = results[side]["times_ms"]

@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -141,60 +140,35 @@ def run(a: str, b: str = WORKTREE, *, db: str, admin_url: str = ADMIN_URL, slugs
     # Only here, in the parent: a child runs this file with its side's checkout first on
     # its path, where these may not exist. One way to check a side out and to take a
     # percentile: booking_server_time's (the same shape).
-    from bench.ab import resolve
-    from bench.booking_server_time import checkout, percentile, remove_checkouts
-    from bench.search_server_time import cpu_check_ms, show_and_write
-    from booking import clock
+    from bench.booking_server_time import alternate_rounds, new_report, percentile, printer
+    from bench.search_server_time import show_and_write
 
-    def say(*args) -> None:
-        if not quiet:
-            print(*args, flush=True)
+    say = printer(quiet)
 
     url = admin_url.rsplit("/", 1)[0] + "/" + db
-    report: dict = {
-        "benchmark": "page_server_time",
-        "started_at": clock.now().isoformat(timespec="seconds"),
-        "settings": {"a": a, "b": b, "database": db, "slugs": slugs, "pages": pages,
-                     "feeds": feeds, "feed_bookings": feed_bookings, "rounds": rounds},
-        "sides": [{"side": "A", "rev": a, "commit": resolve(a)},
-                  {"side": "B", "rev": b, "commit": resolve(b)}],
-        "rounds": [],
-    }
+    report = new_report("page_server_time", a, b, {
+        "database": db, "slugs": slugs, "pages": pages, "feeds": feeds,
+        "feed_bookings": feed_bookings, "rounds": rounds})
     results = {side: {m: {"times_ms": [], "statements": []} for m in MEASURES} for side in "AB"}
-    roots: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="page-ab-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="page-setup-") as tmp:
         setup_path = Path(tmp) / "setup.json"
         setup_path.write_text(json.dumps(_setup(url, slugs, feed_bookings)))
-        try:
-            roots["A"] = checkout(a, Path(tmp) / "a")
-            roots["B"] = checkout(b, Path(tmp) / "b")
-            for side in report["sides"]:  # a worktree's folder is gone after the run
-                side["checkout"] = roots[side["side"]]
-            for n in range(rounds):
-                for side in (("A", "B") if n % 2 == 0 else ("B", "A")):
-                    load, cpu = round(os.getloadavg()[0], 2), cpu_check_ms()
-                    done = subprocess.run(
-                        [sys.executable, str(Path(__file__).resolve()), "--a", "-", "--db", "-",
-                         "--pages", str(pages), "--feeds", str(feeds),
-                         "--child", roots[side], url, str(setup_path)],
-                        cwd=roots[side], capture_output=True, text=True,
-                        env={**os.environ, "PYTHONPATH": roots[side]})
-                    if done.returncode != 0:
-                        raise SystemExit(f"side {side} failed:\n{done.stderr[-3000:]}")
-                    data = json.loads(done.stdout.strip().splitlines()[-1])
-                    for measure in MEASURES:
-                        for key in ("times_ms", "statements"):
-                            results[side][measure][key] += data[measure][key]
-                    report["rounds"].append({
-                        "round": n + 1, "side": side, "load_1m": load, "cpu_check_ms": cpu,
-                        "p50_ms": {m: round(statistics.median(data[m]["times_ms"]), 2)
-                                   for m in MEASURES if data[m]["times_ms"]}})
-                    say(f"  round {n + 1}/{rounds} {side}: " + ", ".join(
-                        f"{m} {statistics.median(data[m]['times_ms']):.2f} ms"
-                        for m in MEASURES if data[m]["times_ms"])
-                        + f"  (load {load}, cpu {cpu} ms)")
-        finally:
-            remove_checkouts(roots)
+
+        def child(root: str) -> list[str]:
+            return [sys.executable, str(Path(__file__).resolve()), "--a", "-", "--db", "-",
+                    "--pages", str(pages), "--feeds", str(feeds),
+                    "--child", root, url, str(setup_path)]
+
+        for record, data in alternate_rounds(report, rounds, "page-ab-", child):
+            side = record["side"]
+            for measure in MEASURES:
+                for key in ("times_ms", "statements"):
+                    results[side][measure][key] += data[measure][key]
+            record["p50_ms"] = {m: round(statistics.median(data[m]["times_ms"]), 2)
+                                for m in MEASURES if data[m]["times_ms"]}
+            say(f"  round {record['round']}/{rounds} {side}: " + ", ".join(
+                f"{m} {p50:.2f} ms" for m, p50 in record["p50_ms"].items())
+                + f"  (load {record['load_1m']}, cpu {record['cpu_check_ms']} ms)")
     conditions = {side: {key: [r[key] for r in report["rounds"] if r["side"] == side]
                          for key in ("load_1m", "cpu_check_ms")} for side in "AB"}
     report["rows"] = []
