@@ -488,6 +488,22 @@ def free_stretches(windows: Sequence[MinuteWindow], steps: Sequence[Step], defau
     return hours, seats
 
 
+def _has_stretch(pieces: Sequence[unit_loads.Piece], window: MinuteWindow, most: int,
+                 min_minutes: int) -> bool:
+    """Whether free_stretches finds hours in one window: `min_minutes` in a row in it
+    where no piece holds more than `most` seats (the seats left by the others are then
+    enough). What search needs to list an hourly unit searched by date alone, without
+    the hours and the seats it shows (a unit of the page is offered by free_stretches)."""
+    a, b = window
+    free_from = a
+    for start, end, n in sorted(pieces):
+        if n > most and start < b and end > a:
+            if start - free_from >= min_minutes:
+                return True
+            free_from = max(free_from, end)
+    return b - free_from >= min_minutes
+
+
 @lru_cache(maxsize=4096)  # spaces share a few opening-hours patterns
 def _open_hours(windows: tuple[MinuteWindow, ...], min_minutes: int
                 ) -> tuple[MinuteWindow, ...] | None:
@@ -620,6 +636,11 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 elif pieces is None:
                     if unit.capacity < need or _open_hours(
                             c.open_windows, unit.min_length * 60) is None:
+                        continue
+                elif len(c.open_windows) == 1:  # one day: no hours in common to work out
+                    if unit.capacity < need or not _has_stretch(
+                            pieces, c.open_windows[0], unit.capacity - need,
+                            unit.min_length * 60):
                         continue
                 elif _regular_offer(unit, c, held, q, need, today_now) is None:
                     continue
