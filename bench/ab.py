@@ -68,6 +68,7 @@ from bench.stack import (
     RedisNamespace,
     app_environment,
     machine,
+    percentile,
     print_table,
     run_wrk,
     write_requests,
@@ -299,13 +300,6 @@ def access_times(path: Path, start: int) -> tuple[list[float], int]:
         with contextlib.suppress(ValueError, KeyError, TypeError):
             values.append(float(json.loads(line)["duration_ms"]))
     return values, start + len(data)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
 
 
 def hot_round(app, side: Side, unit_id: int, figures: dict, capacity: int) -> dict:

@@ -94,12 +94,6 @@ def checkout(rev: str, into: Path) -> str:
     return str(into)
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank percentile (q in 0..1) of values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def span(values: list[float]) -> str:
     """min–max of a side's rounds (as bench/ab.py's cpu_check ms and load 1m columns)."""
     return f"{min(values)}–{max(values)}" if values else "-"
@@ -170,6 +164,7 @@ def run(a: str, b: str = WORKTREE, *, db: str, admin_url: str = ADMIN_URL, booki
     # Only here, in the parent: a child runs this file with its side's checkout first on
     # its path, where these may not exist.
     from bench.search_server_time import show_and_write
+    from bench.stack import percentile
 
     say = printer(quiet)
 
@@ -200,7 +195,7 @@ def run(a: str, b: str = WORKTREE, *, db: str, admin_url: str = ADMIN_URL, booki
         times = results[side]["times_ms"]
         mine = [r for r in report["rounds"] if r["side"] == side]
         rows.append({"side": side, "p50_ms": round(statistics.median(times), 2),
-                     "p95_ms": round(percentile(times, 0.95), 2),
+                     "p95_ms": percentile(times, 0.95),
                      "statements": statistics.median(results[side]["statements"]),
                      "n": len(times), "load_1m": [r["load_1m"] for r in mine],
                      "cpu_check_ms": [r["cpu_check_ms"] for r in mine]})

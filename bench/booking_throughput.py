@@ -40,6 +40,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bench.stack import percentile
 from booking import clock
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -180,15 +181,6 @@ def _worker(url: str, ids: dict, mode: str, seconds: float, barrier, seed: int,
              "statements": statements[0]})
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 1)
-
-
 def run_mode(url: str, ids: dict, mode: str, workers: int, seconds: float) -> dict:
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no shared connections
     out = ctx.Queue()
@@ -212,7 +204,7 @@ def run_mode(url: str, ids: dict, mode: str, workers: int, seconds: float) -> di
         "statements_per_booking": round(sum(r["statements"] for r in results)
                                         / max(counts["booked"], 1), 1),
         "refused": {k: v for k, v in counts.items() if k != "booked"},
-        "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95),
+        "latency_ms": {"p50": percentile(latencies, 0.5, 1), "p95": percentile(latencies, 0.95, 1),
                        "max": round(max(latencies), 1) if latencies else None,
                        "mean": round(statistics.fmean(latencies), 1) if latencies else None},
     }

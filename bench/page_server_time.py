@@ -138,10 +138,10 @@ def run(a: str, b: str = WORKTREE, *, db: str, admin_url: str = ADMIN_URL, slugs
     """The whole A/B on the existing database `db`: the report, printed (unless quiet) and
     written as JSON into out_dir (unless None; its path under "written_to")."""
     # Only here, in the parent: a child runs this file with its side's checkout first on
-    # its path, where these may not exist. One way to check a side out and to take a
-    # percentile: booking_server_time's (the same shape).
-    from bench.booking_server_time import alternate_rounds, new_report, percentile, printer
+    # its path, where these may not exist. One way to run the rounds: booking_server_time's.
+    from bench.booking_server_time import alternate_rounds, new_report, printer
     from bench.search_server_time import show_and_write
+    from bench.stack import percentile
 
     say = printer(quiet)
 
@@ -181,7 +181,7 @@ def run(a: str, b: str = WORKTREE, *, db: str, admin_url: str = ADMIN_URL, slugs
                 by_side[side] = {
                     "measure": measure, "side": side,
                     "p50_ms": round(statistics.median(times), 2),
-                    "p95_ms": round(percentile(times, 0.95), 2),
+                    "p95_ms": percentile(times, 0.95),
                     "statements": statistics.median(results[side][measure]["statements"]),
                     "n": len(times), **conditions[side]}
                 report["rows"].append(by_side[side])

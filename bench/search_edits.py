@@ -39,7 +39,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench import generate
-from bench.search_server_time import RESULTS_DIR, _percentile, cpu_check_ms, show_and_write
+from bench.search_server_time import RESULTS_DIR, cpu_check_ms, show_and_write
+from bench.stack import percentile
 from booking import clock
 
 
@@ -159,7 +160,7 @@ class _Searches:
         return {
             "searches": len(times), "statuses": row["statuses"],
             "p50_ms": round(statistics.median(times), 2) if times else None,
-            "p95_ms": round(_percentile(times, 0.95), 2) if times else None,
+            "p95_ms": percentile(times, 0.95),
             "max_ms": round(max(times), 2) if times else None,
             "searches_that_refreshed": len(refreshing),
             "refreshing_p50_ms": round(statistics.median(refreshing), 2) if refreshing else None,

@@ -44,19 +44,10 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 
 from bench import generate
-from bench.stack import write_results
+from bench.stack import percentile, write_results
 from booking import clock
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def cpu_check_ms() -> float:
@@ -115,7 +106,7 @@ class _Timer:
             "searches": len(times),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "median_ms": round(statistics.median(times), 2) if times else None,
-            "p95_ms": round(_percentile(times, 0.95), 2) if times else None,
+            "p95_ms": percentile(times, 0.95),
             "max_ms": round(max(times), 2) if times else None,
             "queries_min": min(queries) if queries else None,
             "queries_max": max(queries) if queries else None,
@@ -255,7 +246,7 @@ class _Side:
             self.statuses[status] = self.statuses.get(status, 0) + n
         times = answer["times"]
         self.turns.append({"p50_ms": round(statistics.median(times), 2) if times else None,
-                           "p95_ms": round(_percentile(times, 0.95), 2) if times else None})
+                           "p95_ms": percentile(times, 0.95)})
 
     def stop(self) -> None:
         if self.process.stdin is not None:
@@ -273,7 +264,7 @@ class _Side:
         return {
             "searches": len(times), "statuses": self.statuses,
             "median_ms": round(statistics.median(times), 2) if times else None,
-            "p95_ms": round(_percentile(times, 0.95), 2) if times else None,
+            "p95_ms": percentile(times, 0.95),
             "max_ms": round(max(times), 2) if times else None,
             "queries_min": min(queries) if queries else None,
             "queries_max": max(queries) if queries else None,

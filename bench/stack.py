@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -370,6 +371,16 @@ def _cell(value) -> str:
     if isinstance(value, dict):
         return " ".join(f"{k}:{v}" for k, v in value.items())
     return str(value)
+
+
+def percentile(values: list[float], q: float, digits: int = 2) -> float | None:
+    """The q-th (0..1, in hundredths) percentile of values, linear between the closest
+    ranks (statistics.quantiles' inclusive method, numpy's default), rounded to `digits`;
+    None when there are none. The one percentile of every benchmark."""
+    if len(values) < 2:
+        return round(values[0], digits) if values else None
+    return round(statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1],
+                 digits)
 
 
 def write_results(name: str, data: dict, directory: Path = RESULTS) -> Path:
