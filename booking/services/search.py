@@ -844,7 +844,7 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
     width = cat.last_unit_id + 1
     # The candidates' map: the same for every search of a place with these amenities and
     # kind (remembered with the spaces in reach).
-    if (kept := cat.reach.get(marks_key)) is None:
+    if (kept := _recalled(cat, marks_key)) is None:
         marks = bytearray(width)
         night = False
         for c in candidates.values():
@@ -854,9 +854,7 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
                     night = True
                 else:
                     marks[unit.id] = 1
-        if len(cat.reach) >= MOST_REACHES:
-            cat.reach.clear()
-        cat.reach[marks_key] = (bytes(marks), night)
+        _remember(cat, marks_key, (bytes(marks), night))
     else:
         marks, night = bytearray(kept[0]), kept[1]
     for unit in full:
@@ -926,7 +924,28 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     return out
 
 
-MOST_REACHES = 128  # places remembered per catalogue (a few hundred KB each at most)
+MOST_REACHES = 256  # places remembered per catalogue (some 30 KB each, a few hundred at most)
+
+
+def _recalled(cat: catalogue.Catalogue, key: tuple) -> tuple | None:
+    """What the catalogue remembers for search under `key` (cat.reach), now its most
+    recently used."""
+    found = cat.reach.pop(key, None)
+    if found is not None:
+        cat.reach[key] = found
+    return found
+
+
+def _remember(cat: catalogue.Catalogue, key: tuple, value: tuple) -> None:
+    """Remember `value` under `key`, forgetting the least recently used beyond
+    MOST_REACHES: the places searched most stay (forgetting all at once, as before, made
+    the next search near Tokyo look for its spaces again)."""
+    while len(cat.reach) >= MOST_REACHES:
+        try:
+            del cat.reach[next(iter(cat.reach))]
+        except (KeyError, RuntimeError):  # another thread's search changed it meanwhile
+            break
+    cat.reach[key] = value
 
 
 def _reach_key(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture | None
@@ -943,7 +962,7 @@ def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     catalogue per place, radius and prefecture: searches from one station or town measure
     the same spaces again (a catalogue changed is a new object, remembering nothing)."""
     key = _reach_key(q, place, pref)
-    if (found := cat.reach.get(key)) is not None:
+    if (found := _recalled(cat, key)) is not None:
         return found
     if place is not None and pref is None:
         found = _in_circle(cat, place, q.radius_km)
@@ -955,9 +974,7 @@ def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
                 distance = fast_distance_km(place.lat, place.lon, space.lat, space.lon)
             out.append((space, distance))
         found = tuple(out)
-    if len(cat.reach) >= MOST_REACHES:
-        cat.reach.clear()
-    cat.reach[key] = found
+    _remember(cat, key, found)
     return found
 
 
