@@ -811,19 +811,29 @@ def _likely_shown(candidates: dict[int, _Candidate], need_of: _Needs, q: SearchQ
 # The unit loads search reads (services/loads.py keeps them; loads.read is the same read
 # for one part, on every database). Part 0: the pieces of the request's days that leave
 # fewer than `seats` free, of the units marked in a map of one byte per unit id (1: a day
-# or hour unit; 2: a night unit, whose check-out day counts too): they decide whether a
-# unit qualifies (given every such piece, _free_seats and free_stretches decide
-# exactly). Part 1: every piece of the units the page will likely show (by key), for the
-# free seats it shows. Minutes from the first day's midnight.
+# or hour unit; 2: a night unit, whose check-out day counts too, read here or, for a few
+# night units, by unit: MOST_NIGHT_LOOKUPS): they decide whether a unit qualifies (given
+# every such piece, _free_seats and free_stretches decide exactly). Part 1: every piece of
+# the units the page will likely show (by key), for the free seats it shows. Minutes from
+# the first day's midnight.
 _LOADS = (
     "SELECT 0, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
     "seats, NULL FROM unit_loads WHERE day = ANY(:days) AND seats_free < :seats "
     "AND (CASE WHEN unit_id < :width THEN get_byte(:marks, unit_id) ELSE 0 END) "
     ">= (CASE WHEN day = :checkout THEN 2 ELSE 1 END) "
     "UNION ALL "
+    "SELECT 0, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
+    "seats, NULL FROM unit_loads WHERE unit_id = ANY(CAST(:night_units AS integer[])) "
+    "AND day = :checkout AND seats_free < :seats "
+    "UNION ALL "
     "SELECT 1, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
     "seats, NULL FROM unit_loads WHERE unit_id = ANY(CAST(:full AS integer[])) "
-    "AND day = ANY(:days) AND (day <> :checkout OR unit_id = ANY(CAST(:nights AS integer[])))")
+    "AND day = ANY(:full_days) "
+    "AND (day <> :checkout OR unit_id = ANY(CAST(:nights AS integer[])))")
+# Night units' check-out day: looked up by unit (the primary key) when there are at most
+# this many, else read with the other days' loads (the whole country's pieces of that
+# day: some 5,000 at 1 M bookings, as long as a few hundred lookups).
+MOST_NIGHT_LOOKUPS = 200
 _READ_LOADS = sa.text(_LOADS)
 # With the catalogue's look at its change log first (part 2), in the same snapshot.
 _LOOK_AND_READ_LOADS = sa.text(
@@ -846,24 +856,31 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
     # kind (remembered with the spaces in reach).
     if (kept := _recalled(cat, marks_key)) is None:
         marks = bytearray(width)
-        night = False
+        nights: list[int] = []
         for c in candidates.values():
             for unit in c.units:
                 if unit.night:
                     marks[unit.id] = 2
-                    night = True
+                    nights.append(unit.id)
                 else:
                     marks[unit.id] = 1
-        _remember(cat, marks_key, (bytes(marks), night))
+        night_ids = tuple(nights)
+        _remember(cat, marks_key, (bytes(marks), night_ids))
     else:
-        marks, night = bytearray(kept[0]), kept[1]
+        marks, night_ids = bytearray(kept[0]), kept[1]
     for unit in full:
         marks[unit.id] = 0  # read whole
     checkout = days[-1] + timedelta(days=1)
+    with_checkout = [*days, checkout] if night_ids else days
+    looked_up: list[int] = []  # the night units whose check-out day is looked up by unit
+    if len(night_ids) <= MOST_NIGHT_LOOKUPS:
+        whole = {u.id for u in full}
+        looked_up = [i for i in night_ids if i not in whole]
     params: dict = {
-        "first": days[0], "days": [*days, checkout] if night else days, "seats": seats,
-        "width": width, "marks": bytes(marks), "checkout": checkout,
-        "full": [u.id for u in full], "nights": [u.id for u in full if u.night]}
+        "first": days[0], "days": days if len(night_ids) <= MOST_NIGHT_LOOKUPS else with_checkout,
+        "seats": seats, "width": width, "marks": bytes(marks), "checkout": checkout,
+        "night_units": looked_up, "full": [u.id for u in full], "full_days": with_checkout,
+        "nights": [u.id for u in full if u.night]}
     if mark is not None:
         params.update(catalogue.pg_look_params(mark))
     held: unit_loads.Held = {}
