@@ -65,7 +65,8 @@ def from_environment() -> dict:
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": _database_url(os.environ.get("DATABASE_URL")),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # (Pooled connections idle for a while are pinged by booking.db's checkout hook.)
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         # How new passwords are hashed (werkzeug's method string). Not read from the
         # environment: tests override it (check_password_hash_method).
         "PASSWORD_HASH_METHOD": PASSWORD_HASH_METHOD,

@@ -14,6 +14,8 @@ They are registered by `install()`, which create_app calls: importing this modul
 nothing.
 
 - `connect`: sets a busy timeout, so a waiting writer waits rather than fails at once.
+- `checkout` (with `checkin`): a PostgreSQL connection idle for a while is pinged before
+  use (PING_AFTER_IDLE_SECONDS), so that a request after a database restart gets a live one.
 - `begin`: when the connection was procured with the execution option
   `sqlite_begin_immediate=True` (see `begin_write()`), emits `BEGIN IMMEDIATE` itself.
   pysqlite (in its default, legacy transaction mode) then sees a transaction in progress
@@ -22,13 +24,17 @@ nothing.
 
 from __future__ import annotations
 
+import select
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.pool import Pool
 
 IMMEDIATE_OPTION = "sqlite_begin_immediate"
 SQLITE_BUSY_TIMEOUT_MS = 20_000
@@ -50,6 +56,54 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# A pooled PostgreSQL connection is pinged at checkout only when it has been idle longer
+# than this (HikariCP's default "alive bypass window"): one given back moments ago is
+# alive, and SQLAlchemy's pool_pre_ping, which pings every checkout, cost a round trip on
+# every request (two on a booking; a tenth of a cached calendar answer).
+PING_AFTER_IDLE_SECONDS = 0.5
+_IDLE_SINCE = "idle_since"  # the connection record's info (cleared when it is replaced)
+
+
+def _note_idle(_dbapi_connection, record) -> None:
+    if record is not None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _known_dead(connection: psycopg.Connection) -> bool:
+    """Closed, or ended by the server while idle, seen without a round trip: a server
+    that stops or restarts (or pg_terminate_backend) sends each client an error and closes
+    the socket. An idle pooled connection is sent nothing else unasked (we never LISTEN),
+    so one whose socket has something to read is taken for ended: at worst a reconnect."""
+    if connection.closed:
+        return True
+    readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    return bool(readable)
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    """A connection the server ended (_known_dead), or one idle past
+    PING_AFTER_IDLE_SECONDS that does not answer a ping (an empty statement outside a
+    transaction, as SQLAlchemy's pool_pre_ping sends), is replaced before anyone uses
+    it (DisconnectionError: the pool drops it and connects anew). One lost unseen within
+    the window (a network cut, no word from the server) fails its first statement: a 503
+    (web.DATABASE_DOWN), and SQLAlchemy then drops every connection of the pool older
+    than that error. A new connection is not pinged."""
+    if not isinstance(dbapi_connection, psycopg.Connection):
+        return
+    if _known_dead(dbapi_connection):
+        raise sa.exc.DisconnectionError("the server ended the connection")
+    idle_since = record.info.get(_IDLE_SINCE)
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    autocommit = dbapi_connection.autocommit
+    try:
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute(";")  # an empty statement, as SQLAlchemy pings
+        dbapi_connection.autocommit = autocommit
+    except psycopg.Error as error:
+        raise sa.exc.DisconnectionError(str(error)) from error
+
+
 WROTE = "wrote"  # session.info: this transaction has flushed changes
 
 
@@ -69,6 +123,8 @@ def _forget_writes(session: Session, transaction) -> None:
 LISTENERS = (
     (Engine, "connect", _sqlite_on_connect),
     (Engine, "begin", _sqlite_on_begin),
+    (Pool, "checkin", _note_idle),
+    (Pool, "checkout", _ping_if_idle),
     (Session, "after_flush", _remember_writes),
     (Session, "after_transaction_end", _forget_writes),
 )

@@ -107,7 +107,8 @@ def _handle_unexpected(error: Exception):
 
 # Errors that mean "the database cannot be reached now" (restart, failover, network, a full
 # pool, a lock or statement timeout): the request may be retried, so 503 + Retry-After, not
-# 500. pool_pre_ping hands the next request a fresh connection once the database is back.
+# 500. The pool hands the next request a fresh connection once the database is back
+# (booking.db pings idle connections at checkout; a dead one is dropped).
 DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
                  psycopg.OperationalError, psycopg.InterfaceError)
 

@@ -99,3 +99,57 @@ def test_connection_ends_at_commit(world):
 def _booking_pending(connection: sa.Connection) -> bool:
     """Whether this is the transaction in which a booking is decided (booking.db.begin_write)."""
     return bool(connection.get_execution_options().get(IMMEDIATE_OPTION))
+
+
+def _pooled_backend(served) -> int:
+    """The server backend of the one connection the served app's pool holds."""
+    with served.app_context():
+        pid = _backend_pid(db.session.connection())
+        db.session.remove()  # back to the pool, idle
+    return pid
+
+
+def _book(served, key: str, world) -> tuple[int, bytes]:
+    res = served.test_client().post("/api/v1/bookings", json=world["body"],
+                                    headers={**world["headers"], "Idempotency-Key": key})
+    return res.status_code, res.data
+
+
+def test_a_connection_the_server_ended_is_replaced_before_use(world, monkeypatch):
+    """The database restarted while the worker's pooled connection sat idle, moments after
+    its last use (no ping due): the server's goodbye on the socket is seen at checkout,
+    without a round trip, and the request runs on a new connection as if nothing had
+    happened."""
+    import booking.db
+
+    monkeypatch.setattr(booking.db, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    served = world["app"]
+    assert _book(served, "ended-1", world)[0] == 201
+    _end_backend(world["url"], _pooled_backend(served))
+    status, body = _book(served, "ended-2", world)
+    assert status == 201, body
+    assert _stored() == 2
+
+
+@pytest.mark.parametrize(("window", "pinged"), [(3600.0, False), (0.0, True)])
+def test_only_a_connection_idle_past_the_window_is_pinged(world, monkeypatch, window, pinged):
+    """A connection given back moments ago is used as it is; one idle longer answers a
+    ping first (the empty statement SQLAlchemy's pool_pre_ping sends too, counted on the
+    real connections' cursors), and the request then runs on it."""
+    import booking.db
+
+    pings = []
+    execute = psycopg.Cursor.execute
+
+    def counted(self, query, *args, **kwargs):
+        if query == ";":
+            pings.append(self.connection.info.backend_pid)
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(booking.db, "PING_AFTER_IDLE_SECONDS", window)
+    served = world["app"]
+    assert _book(served, "window-1", world)[0] == 201
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    assert _book(served, "window-2", world)[0] == 201
+    assert bool(pings) is pinged, pings
+    assert _stored() == 2
