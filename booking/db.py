@@ -69,31 +69,30 @@ def _note_idle(_dbapi_connection, record) -> None:
         record.info[_IDLE_SINCE] = time.monotonic()
 
 
-def _known_dead(connection: psycopg.Connection) -> bool:
-    """Closed, or ended by the server while idle, seen without a round trip: a server
-    that stops or restarts (or pg_terminate_backend) sends each client an error and closes
-    the socket. An idle pooled connection is sent nothing else unasked (we never LISTEN),
-    so one whose socket has something to read is taken for ended: at worst a reconnect."""
-    if connection.closed:
-        return True
+def _has_word(connection: psycopg.Connection) -> bool:
+    """Something to read on an idle connection, seen without a round trip: a server that
+    stops or restarts (or pg_terminate_backend) sends each client an error and closes the
+    socket. (Nothing else is sent to an idle connection of ours unasked, except perhaps
+    TLS housekeeping: so it is a reason to ping, not a verdict.)"""
     readable, _, _ = select.select([connection.fileno()], [], [], 0)
     return bool(readable)
 
 
 def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
-    """A connection the server ended (_known_dead), or one idle past
-    PING_AFTER_IDLE_SECONDS that does not answer a ping (an empty statement outside a
-    transaction, as SQLAlchemy's pool_pre_ping sends), is replaced before anyone uses
-    it (DisconnectionError: the pool drops it and connects anew). One lost unseen within
-    the window (a network cut, no word from the server) fails its first statement: a 503
-    (web.DATABASE_DOWN), and SQLAlchemy then drops every connection of the pool older
-    than that error. A new connection is not pinged."""
+    """A PostgreSQL connection idle past PING_AFTER_IDLE_SECONDS, or with word from the
+    server since it was used (_has_word), is pinged (an empty statement outside a
+    transaction, as SQLAlchemy's pool_pre_ping sends); a closed one, or one that does not
+    answer, is replaced before anyone uses it (DisconnectionError: the pool drops it and
+    connects anew). One lost unseen within the window (a network cut, no word from the
+    server) fails its first statement: a 503 (web.DATABASE_DOWN), and SQLAlchemy then
+    drops every connection of the pool older than that error. A new one is not pinged."""
     if not isinstance(dbapi_connection, psycopg.Connection):
         return
-    if _known_dead(dbapi_connection):
-        raise sa.exc.DisconnectionError("the server ended the connection")
+    if dbapi_connection.closed:
+        raise sa.exc.DisconnectionError("connection closed")
     idle_since = record.info.get(_IDLE_SINCE)
-    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+    if idle_since is None or (time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS
+                              and not _has_word(dbapi_connection)):
         return
     autocommit = dbapi_connection.autocommit
     try:

@@ -117,9 +117,9 @@ def _book(served, key: str, world) -> tuple[int, bytes]:
 
 def test_a_connection_the_server_ended_is_replaced_before_use(world, monkeypatch):
     """The database restarted while the worker's pooled connection sat idle, moments after
-    its last use (no ping due): the server's goodbye on the socket is seen at checkout,
-    without a round trip, and the request runs on a new connection as if nothing had
-    happened."""
+    its last use (no ping due by the clock): the server's goodbye waiting on the socket
+    gets it pinged at checkout, the ping fails, and the request runs on a new connection
+    as if nothing had happened."""
     import booking.db
 
     monkeypatch.setattr(booking.db, "PING_AFTER_IDLE_SECONDS", 3600.0)
