@@ -162,14 +162,14 @@ ranges = st.lists(
 @given(w=worlds(), queries=ranges)
 def test_timeline_matches_minute_by_minute_count(w: World, queries):
     unit, slots, bookings = build(w)
-    data = availability._UnitData(
+    data = availability.UnitData(
         closures=[Closure(unit_id=1, start_date=_day(a), end_date=_day(b)) for a, b in w.closures],
         overrides={_day(d): c for d, c in w.overrides.items()},
         slots=slots,
         bookings=[b for b in bookings if b.status in availability.HOLDING_STATUSES
                   and b.starts_at < RANGE_END and b.ends_at > RANGE_START],
     )
-    line = availability._timeline(unit, data, RANGE_START, RANGE_END)
+    line = availability.timeline_of(unit, data, RANGE_START, RANGE_END)
     check(w, line, queries)
 
 
@@ -180,14 +180,14 @@ def test_timeline_of_a_sub_range_matches_too(w: World, window):
     a, b = window[0]
     unit, slots, bookings = build(w)
     start, end = _minute(a), _minute(b)
-    data = availability._UnitData(
+    data = availability.UnitData(
         closures=[Closure(unit_id=1, start_date=_day(x), end_date=_day(y)) for x, y in w.closures],
         overrides={_day(d): c for d, c in w.overrides.items()},
         slots=slots,
         bookings=[bk for bk in bookings if bk.status in availability.HOLDING_STATUSES
                   and bk.starts_at < end and bk.ends_at > start],
     )
-    line = availability._timeline(unit, data, start, end)
+    line = availability.timeline_of(unit, data, start, end)
     check(w, line, [(a, b)] + [(max(a, x), min(b, y)) for x, y in window[1:] if max(a, x) < min(b, y)])
 
 

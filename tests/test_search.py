@@ -425,9 +425,9 @@ def test_unit_loads_give_availabilitys_free_seats(capacity, bookings, window):
         for d in (_DAY, _DAY + timedelta(days=1))])
     unit = Unit(id=1, space=space, capacity=capacity, members_only=False, kind=UnitKind.DESK,
                 price_per=PricePer.DAY, price_amount=0)
-    data = availability._UnitData(bookings=[
+    data = availability.UnitData(bookings=[
         Booking(unit_id=1, starts_at=s, ends_at=e, seats=n, campaign_slot_id=None) for s, e, n in rows])
-    line = availability._timeline(unit, data, at(_DAY, 0), at(_DAY, 1440 * 2))
+    line = availability.timeline_of(unit, data, at(_DAY, 0), at(_DAY, 1440 * 2))
     for day in (_DAY, _DAY + timedelta(days=1)):
         held = max((n for s, e, n in loads.pieces(rows, day) if s < b_min and e > a_min), default=0)
         assert max(capacity - held, 0) == line.min_free(at(day, a_min), at(day, b_min))

@@ -149,7 +149,10 @@ class ClosedDays(NamedTuple):
 
 
 @dataclass
-class _UnitData:
+class UnitData:
+    """What decides a unit's seats over a range, as load() reads it (or a caller keeps it:
+    services/free_time.py)."""
+
     closures: list[ClosedDays] = field(default_factory=list)
     overrides: dict[date, int] = field(default_factory=dict)
     slots: list[CampaignSlot] = field(default_factory=list)
@@ -181,7 +184,7 @@ def slot_window(slot: CampaignSlot, day: date, unit: UnitTerms | None = None
     return (start, end) if start < end else None
 
 
-def _closed(data: _UnitData, day: date) -> bool:
+def _closed(data: UnitData, day: date) -> bool:
     return any(c.start_date <= day <= c.end_date for c in data.closures)
 
 
@@ -210,7 +213,7 @@ def load(
     exclude_booking_id: int | None = None,
     whole_bookings: bool = True,
     kept_slots: dict[int, CampaignSlot] | None = None,
-) -> dict[int, _UnitData]:
+) -> dict[int, UnitData]:
     """Closures, overrides, offered slots and holding bookings of `units`; the bookings
     as model objects, or as rows of what a timeline reads of them (quicker by far when
     there are many).
@@ -224,7 +227,7 @@ def load(
     there, and those it lacks are read (in a session of their own, so that they stay
     readable detached: read only) and kept in it."""
     ids = [u.id for u in units]
-    data: dict[int, _UnitData] = defaultdict(_UnitData)
+    data: dict[int, UnitData] = defaultdict(UnitData)
     if not ids:
         return data
     days = tokyo_days(start, end) or [start.astimezone(TOKYO).date()]
@@ -325,7 +328,8 @@ class _Held(NamedTuple):
     campaign_slot_id: int | None
 
 
-def _timeline(unit: UnitTerms, data: _UnitData, start: datetime, end: datetime) -> Timeline:
+def timeline_of(unit: UnitTerms, data: UnitData, start: datetime, end: datetime) -> Timeline:
+    """The unit's timeline over [start, end) from data already read (no query)."""
     days = tokyo_days(start, end)
     windows_regular: list[tuple[datetime, datetime]] = []
     windows_slot: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
@@ -400,7 +404,7 @@ def timelines(
         raise ValueError("aware datetimes only")
     data = load(session, units, start, end, exclude_booking_id=exclude_booking_id,
                 whole_bookings=False, kept_slots=kept_slots)
-    return {u.id: _timeline(u, data[u.id], start, end) for u in units}
+    return {u.id: timeline_of(u, data[u.id], start, end) for u in units}
 
 
 def timeline(session: Session, unit: Unit, start: datetime, end: datetime, **kw) -> Timeline:

@@ -52,7 +52,7 @@ from booking.models import (
 from booking.services import availability, reservations, spaces
 from booking.services.availability import (
     Timeline,
-    _UnitData,
+    UnitData,
     at,
     overlaps,
     regular_window,
@@ -267,7 +267,7 @@ def _timelines(session: Session, units: Sequence[Unit], start: datetime, end: da
     if touches is None:
         with spaces.own_session(session) as own:  # its slots are kept: loaded apart
             data = availability.load(own, units, start, end, whole_bookings=False)
-        touches = {unit.id: _UnitData(closures=data[unit.id].closures,
+        touches = {unit.id: UnitData(closures=data[unit.id].closures,
                                       overrides=data[unit.id].overrides,
                                       slots=data[unit.id].slots) for unit in units}
         if len(kept.touches) >= spaces.RANGES_KEPT:
@@ -279,7 +279,7 @@ def _timelines(session: Session, units: Sequence[Unit], start: datetime, end: da
     else:  # read for a wider range: only this one's
         held = {unit.id: [b for b in held.get(unit.id, []) if b.starts_at < end and b.ends_at > start]
                 for unit in units}
-    lines = {unit.id: availability._timeline(
+    lines = {unit.id: availability.timeline_of(
         unit, replace(touches[unit.id], bookings=held.get(unit.id, [])), start, end)
         for unit in units}
     closed = {unit.id: [(c.start_date, c.end_date) for c in touches[unit.id].closures]
