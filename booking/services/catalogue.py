@@ -216,14 +216,6 @@ class Catalogue:
     def spaces(self) -> Iterable[CatalogueSpace]:
         return self.by_id.values()
 
-    def in_box(self, south: float, north: float, west: float, east: float
-               ) -> Iterator[CatalogueSpace]:
-        """Spaces with coordinates inside the box."""
-        for cell in self.cells(south, north, west, east):
-            for lat, lon, space in cell:
-                if south <= lat <= north and west <= lon <= east:
-                    yield space
-
     def cells(self, south: float, north: float, west: float, east: float
               ) -> Iterator[list[tuple[float, float, CatalogueSpace]]]:
         """The grid's cells that meet the box: (lat, lon, space) of each space in them,
