@@ -18,14 +18,21 @@ def record(session: Session, user: User | int | None, action: str, target: objec
            organisation_id: int | None, **detail) -> None:
     """`user`: the actor, or their id (a booking transaction has it without rereading
     the user its beginning expired)."""
-    session.add(AuditEntry(
-        user_id=user if isinstance(user, int) else user.id if user is not None else None,
-        organisation_id=organisation_id,
-        action=action,
-        target=f"{type(target).__name__}:{getattr(target, 'id', '')}",
-        detail={k: (v if isinstance(v, int | float | bool | None) else str(v))
-                for k, v in detail.items()},
-    ))
+    session.add(AuditEntry(**entry(user, action, target, organisation_id, **detail)))
+
+
+def entry(user: User | int | None, action: str, target: object, organisation_id: int | None,
+          **detail) -> dict:
+    """record's entry as the row's values, for a caller that inserts it with others in
+    one statement (booking.db.insert_together)."""
+    return {
+        "user_id": user if isinstance(user, int) else user.id if user is not None else None,
+        "organisation_id": organisation_id,
+        "action": action,
+        "target": f"{type(target).__name__}:{getattr(target, 'id', '')}",
+        "detail": {k: (v if isinstance(v, int | float | bool | None) else str(v))
+                   for k, v in detail.items()},
+    }
 
 
 @dataclass(frozen=True)

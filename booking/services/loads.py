@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from itertools import pairwise
 
 import sqlalchemy as sa
@@ -129,12 +130,18 @@ def _write_known(connection: sa.Connection, unit_id: int, known: _Known, days: I
         connection.execute(sa.delete(UnitLoad).where(UnitLoad.unit_id == unit_id,
                                                      sa.or_(*gone)))
     if upserts:
-        insert = (postgresql.insert if connection.dialect.name == "postgresql"
-                  else sqlite.insert)(UnitLoad)
-        connection.execute(insert.on_conflict_do_update(
-            index_elements=[UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min],
-            set_={"end_min": insert.excluded.end_min, "seats": insert.excluded.seats,
-                  "seats_free": insert.excluded.seats_free}), upserts)
+        connection.execute(_upsert(connection.dialect.name), upserts)
+
+
+@cache
+def _upsert(dialect: str) -> sa.Insert:
+    """_write_known's upsert of pieces, built once (under a booking's lock, building it
+    cost a tenth of a millisecond)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UnitLoad)
+    return insert.on_conflict_do_update(
+        index_elements=[UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min],
+        set_={"end_min": insert.excluded.end_min, "seats": insert.excluded.seats,
+              "seats_free": insert.excluded.seats_free})
 
 
 def rebuild(connection: sa.Connection) -> int:

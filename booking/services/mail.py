@@ -469,16 +469,24 @@ def enqueue_confirmation(session: Session, booking: Booking, *,
     `company` ((name, name_en)) and `operators` (the operator members told, (email, name,
     locale)): as the caller has them (reservations.book: read before its transaction
     began, not under its lock), else read from the booking."""
+    _rows(session, confirmation_rows(session, booking, booker=booker, company=company,
+                                     operators=operators))
+
+
+def confirmation_rows(session: Session, booking: Booking, *,
+                      booker: tuple[str, str] | None = None,
+                      company: tuple[str, str] | None = None,
+                      operators: Sequence[tuple[str, str, str]] | None = None) -> list[dict]:
+    """enqueue_confirmation's outbox rows, not yet inserted (reservations.book inserts
+    them with its other rows in one statement: booking.db.insert_together)."""
     if booking.series_id is not None:
         # An occurrence of a recurring series: the series' one mail (enqueue_series) says
         # it; each occurrence keeps its own reminder.
-        schedule_reminder(session, booking)
-        return
+        return _reminder_rows(booking)
     facts = booking_facts(booking, booker=booker)
-    _rows(session, [*_booking_rows(KIND_CONFIRMATION, booking, facts),
-                    *_reminder_rows(booking, _people(facts)),
-                    *_operator_rows(session, KIND_CONFIRMATION, booking, facts, company,
-                                    operators)])
+    return [*_booking_rows(KIND_CONFIRMATION, booking, facts),
+            *_reminder_rows(booking, _people(facts)),
+            *_operator_rows(session, KIND_CONFIRMATION, booking, facts, company, operators)]
 
 
 def enqueue_update(session: Session, booking: Booking) -> None:

@@ -48,10 +48,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from booking import clock
-from booking.db import begin_write, campaign_company_lock, company_lock, is_lock_timeout
+from booking.db import (
+    begin_write,
+    campaign_company_lock,
+    company_lock,
+    insert_together,
+    is_lock_timeout,
+)
 from booking.formatting import hhmm
 from booking.models import (
     NOT_MADE_STATUSES,
+    AuditEntry,
     Booking,
     BookingAttendee,
     BookingSeries,
@@ -61,6 +68,7 @@ from booking.models import (
     IdempotencyRecord,
     Membership,
     Organisation,
+    OutboxMessage,
     PricePer,
     Role,
     Space,
@@ -668,6 +676,10 @@ def _book(session: Session, unit: Unit | int, actor_user: User,
         # Only the campaign rules need the company row (one query less otherwise).
         company_row = session.get(Organisation, company_id) if the_slot is not None else None
         made: list[Booking] = []
+        # What goes with the bookings (their audit entries, mails and the idempotency
+        # record): inserted together at the end, in one round trip under the lock.
+        entries: list[dict] = []
+        mails: list[dict] = []
         for start, end in periods:
             if the_slot is not None and company_row is not None:
                 check_rules(session, the_slot, company_row, start, end, seats)
@@ -685,19 +697,23 @@ def _book(session: Session, unit: Unit | int, actor_user: User,
             session.flush()  # the next check_rules counts this booking too
             if extras:
                 reserve_extras(session, booking, extras)
-            audit.record(session, user_id, "booking.create", booking,
-                         locked_unit.space.organisation_id, reference=booking.reference,
-                         seats=seats, start=start.isoformat(), price=price, subsidy=subsidy)
-            mail.enqueue_confirmation(session, booking, booker=booker, company=company_names,
-                                      operators=operators)
+            entries.append(audit.entry(
+                user_id, "booking.create", booking, locked_unit.space.organisation_id,
+                reference=booking.reference, seats=seats, start=start.isoformat(),
+                price=price, subsidy=subsidy))
+            mails += mail.confirmation_rows(session, booking, booker=booker,
+                                            company=company_names, operators=operators)
             made.append(booking)
+        records: list[dict] = []
         if idempotency is not None:
             # The answer, built once here: stored for replays and sent by the edge.
             idempotency.answer = status, body = idempotency.respond(made)
-            session.add(IdempotencyRecord(user_id=user_id, key=idempotency.key,
-                                          request_hash=idempotency.request_hash,
-                                          status_code=status, response=body))
-            session.flush()
+            records.append({"user_id": user_id, "key": idempotency.key,
+                            "request_hash": idempotency.request_hash,
+                            "status_code": status, "response": body})
+        insert_together(session, [(AuditEntry.__table__, entries),
+                                  (OutboxMessage.__table__, mails),
+                                  (IdempotencyRecord.__table__, records)])
         return made
 
     return _decide(session, work, lock, per_company)
