@@ -13,7 +13,8 @@
   OutboxMessage.facts, and the worker renders the message from them after commit, before
   the first send (render_row), keeping the bytes so that a retry sends the same. A later
   change of the booking or its space cannot alter an earlier mail. The rows of one event
-  go in with one INSERT (executemany).
+  go in with one INSERT (executemany); a new booking's, with its audit entry and
+  idempotency record, in one statement (confirmation_rows, booking.db.insert_together).
 - The space's operator is told too (enqueue_for_operators, from the same three calls):
   each member who keeps User.notify_bookings on and has verified their address gets a
   message of their own (text and HTML, no .ics), in their language, with the company's
