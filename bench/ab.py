@@ -27,7 +27,9 @@ compare moments, not code. Here both sides run in the same minutes:
   end with exactly its capacity in the table and exactly that many 201 answers.
 - Both servers run the same gunicorn settings (`--workers`, `--threads`, default: this
   checkout's booking/gunicorn_conf.py defaults, passed explicitly to both) on ports of
-  their own. Rounds of `--duration` seconds alternate A B B A A B … (the order flips every
+  their own; or, with `--own-settings`, each its own commit's defaults (the code as it
+  ships, worker model included: an older commit's settings file may default to another).
+  Rounds of `--duration` seconds alternate A B B A A B … (the order flips every
   round, so neither side always goes first after the other); before each round the load
   average and `cpu_check_ms` (the fixed Python loop of bench/search_server_time.py) are
   recorded.
@@ -67,6 +69,7 @@ from bench.stack import (
     AppServer,
     RedisNamespace,
     app_environment,
+    gunicorn_arguments,
     machine,
     percentile,
     print_table,
@@ -499,15 +502,20 @@ def show(report: dict, sides: list[Side]) -> None:
 # --------------------------------------------------------------------------- the run
 
 
-def settings_defaults() -> dict[str, str]:
-    """This checkout's gunicorn defaults, given to every side explicitly (an older commit's
-    settings file may default differently: the comparison is of the code)."""
+def settings_defaults(tree: Path = ROOT) -> dict[str, str]:
+    """A checkout's gunicorn defaults (this one's are given to every side explicitly unless
+    --own-settings: an older commit's settings file may default differently, and then
+    the comparison is of the code alone)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GUNICORN_", "WEB_CONCURRENCY"))}
-    code = ("import json\nfrom booking import gunicorn_conf as c\n"
+    env["PYTHONPATH"] = str(tree)
+    conf = gunicorn_arguments(tree)[1].removeprefix("python:")  # module, or the old file
+    load = (f"import importlib\nc = importlib.import_module({conf!r})" if conf.startswith("booking")
+            else f"import runpy, types\nc = types.SimpleNamespace(**runpy.run_path({conf!r}))")
+    code = (f"import json\n{load}\n"
             "print(json.dumps({'WEB_CONCURRENCY': c.workers, 'GUNICORN_THREADS': c.threads,"
             " 'GUNICORN_WORKER_CLASS': c.worker_class, 'GUNICORN_MAX_REQUESTS': c.max_requests}))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env, capture_output=True,
                           text=True, timeout=60)
     if done.returncode:
         raise RuntimeError(done.stderr[-2000:])
@@ -567,6 +575,8 @@ def run(sides: list[Side], benchmarks: list[str], args, kind: str = "ab") -> dic
                 side.lists = lists
             base_env = app_environment(url, REDIS_URL=redis_ns.url, RATELIMIT_KEY_PREFIX=redis_ns.prefix,
                                        RATELIMIT_ENABLED="false", LOG_REQUESTS="true")
+            for s in sides:
+                s.env = s.env or settings_defaults(s.tree)  # --own-settings: as it ships
             report["sides"] = [{"label": s.label, "rev": s.rev, "commit": s.commit, "env": s.env,
                                 "schema_notes": s.schema_note} for s in sides]
             for s in sides:
@@ -624,6 +634,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="WEB_CONCURRENCY of both sides (default: booking/gunicorn_conf.py's)")
     parser.add_argument("--threads", type=int, default=None,
                         help="GUNICORN_THREADS of both sides (default: booking/gunicorn_conf.py's)")
+    parser.add_argument("--own-settings", action="store_true",
+                        help="each side with its own commit's gunicorn defaults (no override)")
     parser.add_argument("--servers", choices=("together", "in-turn"), default="together",
                         help="both servers up all along, or each started for its turn only")
     add_common(parser)
@@ -642,6 +654,10 @@ def main(argv: list[str] | None = None) -> dict:
         gunicorn["GUNICORN_WORKER_CLASS"] = "gthread" if args.threads > 1 else "sync"
     if args.smoke:
         gunicorn.update(WEB_CONCURRENCY="1", GUNICORN_THREADS="2", GUNICORN_WORKER_CLASS="gthread")
+    if args.own_settings:
+        if args.workers is not None or args.threads is not None:
+            sys.exit("--own-settings takes no --workers or --threads")
+        gunicorn = {}
     sides = [Side("A", args.a, resolve(args.a), env=dict(gunicorn)),
              Side("B", args.b, resolve(args.b), env=dict(gunicorn))]
     report = run(sides, args.benchmarks, args)

@@ -73,3 +73,18 @@ def test_ab_smoke():
     assert report["over_capacity"] == [] and report["redis_keys_left"] == 0
     trees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
     assert "bench-ab-" not in trees, trees
+
+
+def test_ab_reads_each_layout_of_gunicorn_settings(tmp_path):
+    """--own-settings: a side runs its commit's defaults, read from booking/gunicorn_conf.py
+    or, in commits before the move, from the root's gunicorn.conf.py."""
+    from bench.ab import settings_defaults
+
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "workers = 5\nthreads = 4\nworker_class = 'gthread'\nmax_requests = 10000\n")
+    assert settings_defaults(tmp_path) == {
+        "WEB_CONCURRENCY": "5", "GUNICORN_THREADS": "4", "GUNICORN_WORKER_CLASS": "gthread",
+        "GUNICORN_MAX_REQUESTS": "10000"}
+    from booking import gunicorn_conf
+
+    assert settings_defaults()["GUNICORN_THREADS"] == str(gunicorn_conf.threads)
