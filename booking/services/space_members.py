@@ -5,6 +5,8 @@ members-only unit only through a campaign slot (reservations._check_availability
 
 from __future__ import annotations
 
+from functools import cache
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -51,16 +53,24 @@ def spaces_of(session: Session, user: User | None) -> frozenset[int]:
     if user is None or not getattr(user, "is_authenticated", False):
         return frozenset()
     company = user.company
-    who = []
-    if company is not None:
-        who.append(SpaceMember.company_id == company.id)
     email = member_email(user)
-    if email:
-        who.append(SpaceMember.email == email)
-    if not who:
+    if company is None and not email:
         return frozenset()
     return frozenset(session.scalars(
-        sa.select(SpaceMember.space_id).where(sa.or_(*who)).distinct()))
+        _member_statement(company is not None, bool(email)),
+        {"company": company.id if company is not None else None, "email": email}))
+
+
+@cache
+def _member_statement(by_company: bool, by_email: bool) -> sa.Select:
+    """spaces_of's statement for the terms a user has, built once: built anew for every
+    request, the statement and its cache key cost more than the query takes to run."""
+    who = []
+    if by_company:
+        who.append(SpaceMember.company_id == sa.bindparam("company"))
+    if by_email:
+        who.append(SpaceMember.email == sa.bindparam("email"))
+    return sa.select(SpaceMember.space_id).where(sa.or_(*who)).distinct()
 
 
 def listed(session: Session, actor: User, space_id: int) -> tuple[Space, list[SpaceMember]]:
