@@ -507,3 +507,52 @@ def test_pages_are_slices_of_the_whole_list(app, make, sort):
     assert len(whole) == 8  # neither that one nor the space without units
     pages = [listing(per_page=2, page=n) for n in range(1, 6)]
     assert [row for page in pages for row in page] == whole
+
+
+def test_loads_read_by_unit_or_by_day_give_the_same_page(demo, monkeypatch):
+    """PostgreSQL reads the candidates' loads by unit (the primary key) when they are few
+    and from the days' pieces of the country when they are many, and night units'
+    check-out day likewise: every way gives the same pages (SQLite reads one way)."""
+    from booking.services import search as search_module
+
+    units = db.session.scalars(sa.select(Unit).order_by(Unit.id)).all()
+    first = date(2019, 7, 23)
+    for n, unit in enumerate(units):
+        for day in range(4):
+            if (n + day) % 3:  # most units hold pieces, some all day, some full
+                start = at(first + timedelta(days=day), 480 + 60 * ((n * 7 + day) % 9))
+                seats = min(unit.capacity, 1 + (n + day) % 4)
+                db.session.add(_booking(unit, start, start + timedelta(hours=1 + n % 5), seats))
+        if unit.price_per == PricePer.NIGHT:  # the first night's check-out morning
+            morning = at(first + timedelta(days=1), 480)
+            db.session.add(_booking(unit, morning, morning + timedelta(hours=1)))
+    db.session.commit()
+    # (The units of the spaces a page likely shows are read whole: the second page of one
+    # space a page leaves the first to the pieces that decide.)
+    queries = [SearchQuery(near=place, date=first + timedelta(days=d), end_date=end,
+                           seats=seats, kind=kind, sort=sort, page=page, per_page=per_page)
+               for place in ("静岡駅", "用宗駅")
+               for d, end in ((0, None), (1, None), (0, first + timedelta(days=2)))
+               for seats, kind, sort in ((1, None, "distance"), (2, None, "price"),
+                                         (1, "whole_house", "distance"))
+               for page, per_page in ((1, 2), (2, 1))]
+
+    def pages() -> list:
+        return [[(r.space.id, [(u.unit.id, u.available_seats, u.lowest_price, u.free_hours)
+                               for u in r.units]) for r in result.results] + [result.total]
+                for result in (search(db.session, q) for q in queries)]
+
+    kept = []  # what search keeps per place: a map of the units (many) or their ids (few)
+    remember = search_module._remember
+    monkeypatch.setattr(search_module, "_remember", lambda cat, key, value: (
+        kept.append(value[0] is None if key[0] == "marks" else None), remember(cat, key, value)))
+    monkeypatch.setattr(search_module, "MOST_UNIT_LOOKUPS", 10_000)
+    by_unit = pages()
+    for most_units, most_nights in ((0, 10_000), (0, 0)):
+        monkeypatch.setattr(search_module, "MOST_UNIT_LOOKUPS", most_units)
+        monkeypatch.setattr(search_module, "MOST_NIGHT_LOOKUPS", most_nights)
+        search_module.catalogue.current(db.session).reach.clear()  # the units kept per place
+        assert pages() == by_unit
+    assert any(total for *_, total in by_unit)
+    if db.session.get_bind().dialect.name == "postgresql":
+        assert True in kept and False in kept

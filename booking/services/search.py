@@ -810,21 +810,30 @@ def _likely_shown(candidates: dict[int, _Candidate], need_of: _Needs, q: SearchQ
 
 # The unit loads search reads (services/loads.py keeps them; loads.read is the same read
 # for one part, on every database). Part 0: the pieces of the request's days that leave
-# fewer than `seats` free, of the units marked in a map of one byte per unit id (1: a day
-# or hour unit; 2: a night unit, whose check-out day counts too, read here or, for a few
-# night units, by unit: MOST_NIGHT_LOOKUPS): they decide whether a unit qualifies (given
-# every such piece, _free_seats and free_stretches decide exactly). Part 1: every piece of
-# the units the page will likely show (by key), for the free seats it shows. Minutes from
-# the first day's midnight.
+# fewer than `seats` free, of the candidates' units: they decide whether a unit qualifies
+# (given every such piece, _free_seats and free_stretches decide exactly). Many units
+# (a big city's): the days' pieces of the whole country, kept where a map of one byte per
+# unit id marks the unit (1: a day or hour unit; 2: a night unit, whose check-out day
+# counts too, read here or, for a few night units, by unit: MOST_NIGHT_LOOKUPS). Few
+# units (MOST_UNIT_LOOKUPS): each unit's days looked up by the primary key, as night
+# units' check-out day. Part 1: every piece of the units the page will likely show (by
+# key), for the free seats it shows. Minutes from the first day's midnight.
 _LOADS = (
     "SELECT 0, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
-    "seats, NULL FROM unit_loads WHERE day = ANY(:days) AND seats_free < :seats "
+    "seats, NULL FROM unit_loads WHERE day = ANY(CAST(:days AS date[])) "
+    "AND seats_free < :seats "
     "AND (CASE WHEN unit_id < :width THEN get_byte(:marks, unit_id) ELSE 0 END) "
     ">= (CASE WHEN day = :checkout THEN 2 ELSE 1 END) "
     "UNION ALL "
-    "SELECT 0, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
-    "seats, NULL FROM unit_loads WHERE unit_id = ANY(CAST(:night_units AS integer[])) "
-    "AND day = :checkout AND seats_free < :seats "
+    # One lookup of the primary key per unit and day (a lateral subquery that cannot be
+    # pulled up: given the lists as `unit_id = ANY(...)`, the planner read the day's
+    # pieces of the country instead, testing each against the whole list, in a fifth of
+    # the searches).
+    "SELECT 0, l.unit_id, (l.day - :first) * 1440 + l.start_min, "
+    "(l.day - :first) * 1440 + l.end_min, l.seats, NULL "
+    "FROM unnest(CAST(:look_units AS integer[]), CAST(:look_days AS date[])) AS k(unit_id, day) "
+    "CROSS JOIN LATERAL (SELECT * FROM unit_loads AS u WHERE u.unit_id = k.unit_id "
+    "AND u.day = k.day AND u.seats_free < :seats OFFSET 0) AS l "
     "UNION ALL "
     "SELECT 1, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
     "seats, NULL FROM unit_loads WHERE unit_id = ANY(CAST(:full AS integer[])) "
@@ -834,6 +843,10 @@ _LOADS = (
 # this many, else read with the other days' loads (the whole country's pieces of that
 # day: some 5,000 at 1 M bookings, as long as a few hundred lookups).
 MOST_NIGHT_LOOKUPS = 200
+# Every day of the candidates' units looked up by unit when they are at most this many:
+# at 1 M bookings a day's pieces that leave too few seats free are some 5,000 index
+# entries of the country (0.35 ms to read), a lookup some 2 µs.
+MOST_UNIT_LOOKUPS = 100
 _READ_LOADS = sa.text(_LOADS)
 # With the catalogue's look at its change log first (part 2), in the same snapshot.
 _LOOK_AND_READ_LOADS = sa.text(
@@ -851,35 +864,49 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
     others cost more than the few rows it saves.)"""
     if mark is None and not candidates:
         return None, {}
-    width = cat.last_unit_id + 1
-    # The candidates' map: the same for every search of a place with these amenities and
-    # kind (remembered with the spaces in reach).
+    # The candidates' units: the same for every search of a place with these amenities
+    # and kind (remembered with the spaces in reach): many as a map of one byte per unit
+    # id (and the night units' ids), few as their ids.
     if (kept := _recalled(cat, marks_key)) is None:
-        marks = bytearray(width)
-        nights: list[int] = []
-        for c in candidates.values():
-            for unit in c.units:
-                if unit.night:
-                    marks[unit.id] = 2
-                    nights.append(unit.id)
-                else:
-                    marks[unit.id] = 1
-        night_ids = tuple(nights)
-        _remember(cat, marks_key, (bytes(marks), night_ids))
-    else:
-        marks, night_ids = bytearray(kept[0]), kept[1]
-    for unit in full:
-        marks[unit.id] = 0  # read whole
+        units = [u for c in candidates.values() for u in c.units]
+        if len(units) <= MOST_UNIT_LOOKUPS:
+            kept = (None, tuple(u.id for u in units if not u.night),
+                    tuple(u.id for u in units if u.night))
+        else:
+            map_of = bytearray(cat.last_unit_id + 1)
+            for unit in units:
+                map_of[unit.id] = 2 if unit.night else 1
+            kept = (bytes(map_of), (), tuple(u.id for u in units if u.night))
+        _remember(cat, marks_key, kept)
+    map_kept, day_ids, night_ids = kept
+    whole = {u.id for u in full}  # read whole (part 1)
     checkout = days[-1] + timedelta(days=1)
     with_checkout = [*days, checkout] if night_ids else days
-    looked_up: list[int] = []  # the night units whose check-out day is looked up by unit
-    if len(night_ids) <= MOST_NIGHT_LOOKUPS:
-        whole = {u.id for u in full}
-        looked_up = [i for i in night_ids if i not in whole]
+    look_units: list[int] = []  # the units and days looked up by unit
+    look_days: list[date] = []
+    if map_kept is None:
+        scanned, marks, width = [], b"", 0
+        for ids, on in ((day_ids, days), (night_ids, with_checkout)):
+            for day in on:
+                for i in ids:
+                    if i not in whole:
+                        look_units.append(i)
+                        look_days.append(day)
+    else:
+        scanned, width = days, len(map_kept)
+        marks_of = bytearray(map_kept)
+        for unit in full:
+            marks_of[unit.id] = 0
+        marks = bytes(marks_of)
+        if len(night_ids) <= MOST_NIGHT_LOOKUPS:
+            look_units = [i for i in night_ids if i not in whole]
+            look_days = [checkout] * len(look_units)
+        else:
+            scanned = with_checkout
     params: dict = {
-        "first": days[0], "days": days if len(night_ids) <= MOST_NIGHT_LOOKUPS else with_checkout,
-        "seats": seats, "width": width, "marks": bytes(marks), "checkout": checkout,
-        "night_units": looked_up, "full": [u.id for u in full], "full_days": with_checkout,
+        "first": days[0], "days": scanned, "seats": seats, "width": width, "marks": marks,
+        "checkout": checkout, "look_units": look_units, "look_days": look_days,
+        "full": [u.id for u in full], "full_days": with_checkout,
         "nights": [u.id for u in full if u.night]}
     if mark is not None:
         params.update(catalogue.pg_look_params(mark))
