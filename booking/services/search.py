@@ -504,6 +504,29 @@ def _has_stretch(pieces: Sequence[unit_loads.Piece], window: MinuteWindow, most:
     return b - free_from >= min_minutes
 
 
+def _has_stretches(pieces: Sequence[unit_loads.Piece], windows: Sequence[MinuteWindow],
+                   most: int, min_minutes: int) -> bool:
+    """Whether free_stretches finds hours in `windows`, one a day in order (a space's open
+    windows of a coming day): `min_minutes` in a row, at the same hours every day, where no
+    piece holds more than `most` seats. _has_stretch over several days: what search needs
+    to list an hourly unit searched by date alone for a range of days."""
+    common: list[MinuteWindow] | None = None
+    for a, b in windows:
+        day = a // 1440 * 1440
+        free = []
+        free_from = a
+        for start, end, _n in sorted(p for p in pieces if p[2] > most and p[0] < b and p[1] > a):
+            if start > free_from:
+                free.append((free_from - day, start - day))
+            free_from = max(free_from, end)
+        if b > free_from:
+            free.append((free_from - day, b - day))
+        common = free if common is None else _intersection(common, free)
+        if not common:
+            return False
+    return any(y - x >= min_minutes for x, y in common or ())
+
+
 @lru_cache(maxsize=4096)  # spaces share a few opening-hours patterns
 def _open_hours(windows: tuple[MinuteWindow, ...], min_minutes: int
                 ) -> tuple[MinuteWindow, ...] | None:
@@ -642,7 +665,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                             pieces, c.open_windows[0], unit.capacity - need,
                             unit.min_length * 60):
                         continue
-                elif _regular_offer(unit, c, held, q, need, today_now) is None:
+                elif unit.capacity < need or not _has_stretches(
+                        pieces, c.open_windows, unit.capacity - need, unit.min_length * 60):
                     continue
             elif _regular_offer(unit, c, held, q, need, today_now) is None:
                 continue
@@ -1111,8 +1135,14 @@ def _free_seats(unit: CatalogueUnit, c: _Candidate, held: unit_loads.Held, q: Se
         return None
     free = unit.capacity
     if (pieces := held.get(unit.id)) is not None:
-        free -= max(max((n for s, e, n in pieces if s < b and e > a), default=0)
-                    for a, b in windows)
+        most = 0  # the most a piece that meets a window holds (a loop: a page's desk pools
+        for s, e, n in pieces:  # hold dozens of pieces a day at 1 M bookings)
+            if n > most:
+                for a, b in windows:
+                    if s < b and e > a:
+                        most = n
+                        break
+        free -= most
     return free if free >= need else None
 
 
