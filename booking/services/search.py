@@ -810,7 +810,11 @@ def _likely_shown(candidates: dict[int, _Candidate], need_of: _Needs, q: SearchQ
     def offered(c: _Candidate) -> float:
         """The least price it could have: its cheapest unit with a regular offer to
         decide, or a touched unit's own or slot price allowed."""
-        price = next((u.price_amount for u in c.units if need_of(u, c) is not None), math.inf)
+        price = math.inf
+        for u in c.units:  # (a loop: called for every candidate near a big city)
+            if need_of(u, c) is not None:
+                price = u.price_amount
+                break
         if c.space.touched:
             for u in c.units:
                 if u.id in touched and _price_allowed(least := _least_price(u, touched[u.id]), q):
