@@ -29,7 +29,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import sqlalchemy as sa
@@ -237,23 +237,25 @@ def is_lock_timeout(error: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower()
 
 
-def insert_together(session: Session, batches: list[tuple[sa.Table, list[dict]]]) -> None:
-    """Insert the rows of several tables in one round trip where the database allows it
+def insert_together(session: Session, batches: list[tuple[type[Any], list[dict]]]) -> None:
+    """Insert rows of several models' tables (`batches`: (mapped class, rows)) in one
+    round trip where the database allows it
     (PostgreSQL: every INSERT but the last runs as a data-modifying WITH clause of the
     last); SQLite, which has none, takes one statement per table. A table's rows take
     their ids in the order given. A booking sends its audit entry, mails and idempotency
     record this way: each round trip under the unit's lock is one the next booking waits.
     """
-    batches = [(table, _with_defaults(table, rows)) for table, rows in batches if rows]
-    if not batches:
+    tables = [(table := cast(sa.Table, model.__table__), _with_defaults(table, rows))
+              for model, rows in batches if rows]
+    if not tables:
         return
     if session.get_bind().dialect.name != "postgresql":
-        for table, rows in batches:
+        for table, rows in tables:
             session.execute(sa.insert(table), rows)
         return
-    shape = tuple((table, len(rows), tuple(sorted(rows[0]))) for table, rows in batches)
+    shape = tuple((table, len(rows), tuple(sorted(rows[0]))) for table, rows in tables)
     session.execute(_together(shape), {f"{table.name}_{i}_{key}": value
-                                       for table, rows in batches
+                                       for table, rows in tables
                                        for i, row in enumerate(rows)
                                        for key, value in row.items()})
 

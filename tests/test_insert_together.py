@@ -12,15 +12,14 @@ from booking.extensions import db
 from booking.models import AuditEntry, IdempotencyRecord, OutboxMessage
 
 
-def _batches(user_id: int, key: str, mails: int = 3) -> list[tuple[sa.Table, list[dict]]]:
+def _batches(user_id: int, key: str, mails: int = 3) -> list[tuple[type, list[dict]]]:
     audit = [{"user_id": user_id, "organisation_id": None, "action": f"test.{n}",
               "target": f"Booking:{n}", "detail": {"n": n, "名前": "予約"}} for n in range(2)]
     outbox = [{"kind": "confirmation", "recipient": f"to-{n}@example.jp", "subject": "",
                "message": b"", "booking_id": None, "facts": {"n": n}} for n in range(mails)]
     records = [{"user_id": user_id, "key": key, "request_hash": "h" * 64, "status_code": 201,
                 "response": {"bookings": [{"reference": "ABC"}]}}]
-    return [(AuditEntry.__table__, audit), (OutboxMessage.__table__, outbox),
-            (IdempotencyRecord.__table__, records)]
+    return [(AuditEntry, audit), (OutboxMessage, outbox), (IdempotencyRecord, records)]
 
 
 def test_rows_of_three_tables_in_one_statement_in_their_order(make, count_queries, backend):
@@ -51,26 +50,25 @@ def test_a_refused_row_leaves_none_of_the_others(make, backend):
     db.session.commit()
     insert_together(db.session, _batches(user.id, "key-1"))
     db.session.commit()
-    counts = [db.session.scalar(sa.select(sa.func.count()).select_from(table))
-              for table, _rows in _batches(user.id, "x")]
+    counts = [db.session.scalar(sa.select(sa.func.count()).select_from(model))
+              for model, _rows in _batches(user.id, "x")]
 
     # The same idempotency key again: its unique index refuses the last table's row.
     with pytest.raises(sa.exc.IntegrityError):
         insert_together(db.session, _batches(user.id, "key-1", mails=2))
     db.session.rollback()
-    assert [db.session.scalar(sa.select(sa.func.count()).select_from(table))
-            for table, _rows in _batches(user.id, "x")] == counts
+    assert [db.session.scalar(sa.select(sa.func.count()).select_from(model))
+            for model, _rows in _batches(user.id, "x")] == counts
 
 
 def test_shapes_differ_and_empty_tables_are_left_out(make, count_queries, backend):
     user = make.user()
     db.session.commit()
     for mails in (1, 4, 2):
-        insert_together(db.session, [(AuditEntry.__table__, []),
+        insert_together(db.session, [(AuditEntry, []),
                                      *_batches(user.id, f"key-{mails}", mails)[1:]])
     with count_queries() as statements:
-        insert_together(db.session, [(AuditEntry.__table__, []),
-                                     (OutboxMessage.__table__, [])])
+        insert_together(db.session, [(AuditEntry, []), (OutboxMessage, [])])
     db.session.commit()
     assert statements == []
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 0
