@@ -239,12 +239,11 @@ def is_lock_timeout(error: BaseException) -> bool:
 
 def insert_together(session: Session, batches: list[tuple[type[Any], list[dict]]]) -> None:
     """Insert rows of several models' tables (`batches`: (mapped class, rows)) in one
-    round trip where the database allows it
-    (PostgreSQL: every INSERT but the last runs as a data-modifying WITH clause of the
-    last); SQLite, which has none, takes one statement per table. A table's rows take
-    their ids in the order given. A booking sends its audit entry, mails and idempotency
-    record this way: each round trip under the unit's lock is one the next booking waits.
-    """
+    round trip where the database allows it (PostgreSQL: every INSERT but the last runs
+    as a data-modifying WITH clause of the last); SQLite, which has none, takes one
+    statement per table. A table's rows take their ids in the order given. A booking
+    sends its audit entry, mails and idempotency record this way: each round trip under
+    the unit's lock is one the next booking waits."""
     tables = [(table := cast(sa.Table, model.__table__), _with_defaults(table, rows))
               for model, rows in batches if rows]
     if not tables:
