@@ -509,7 +509,9 @@ def _has_stretches(pieces: Sequence[unit_loads.Piece], windows: Sequence[MinuteW
     """Whether free_stretches finds hours in `windows`, one a day in order (a space's open
     windows of a coming day): `min_minutes` in a row, at the same hours every day, where no
     piece holds more than `most` seats. _has_stretch over several days: what search needs
-    to list an hourly unit searched by date alone for a range of days."""
+    to list an hourly unit searched by date alone, for one day or a range of days."""
+    if len(windows) == 1:  # one day: no hours in common to work out
+        return _has_stretch(pieces, windows[0], most, min_minutes)
     common: list[MinuteWindow] | None = None
     for a, b in windows:
         day = a // 1440 * 1440
@@ -659,11 +661,6 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
                 elif pieces is None:
                     if unit.capacity < need or _open_hours(
                             c.open_windows, unit.min_length * 60) is None:
-                        continue
-                elif len(c.open_windows) == 1:  # one day: no hours in common to work out
-                    if unit.capacity < need or not _has_stretch(
-                            pieces, c.open_windows[0], unit.capacity - need,
-                            unit.min_length * 60):
                         continue
                 elif unit.capacity < need or not _has_stretches(
                         pieces, c.open_windows, unit.capacity - need, unit.min_length * 60):
