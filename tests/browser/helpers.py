@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -295,3 +298,32 @@ def html_texts(html: str) -> list[list[str]]:
 
     Collector().feed(html)
     return out
+
+
+@contextmanager
+def served_in_thread(app) -> Iterator[str]:
+    """`app` on werkzeug's threaded server in this process: its base URL, until the block ends.
+
+    Each answer is read whole and its iterable closed before werkzeug writes it. werkzeug
+    closes a streamed file (a stylesheet) only after draining the socket, which raises when
+    Chromium has already dropped the connection on leaving the page; the file then reached
+    the garbage collector open, and its ResourceWarning failed whichever test came next.
+    """
+    from werkzeug.serving import make_server
+
+    def read_whole(environ, start_response):
+        answer = app(environ, start_response)
+        try:
+            return [b"".join(answer)]
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+
+    server = make_server("127.0.0.1", 0, read_whole, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

@@ -10,14 +10,19 @@ and the day list have something to show.
 from __future__ import annotations
 
 import io
-import threading
 from datetime import date, timedelta
 
 import pytest
 from PIL import Image
 
 from booking import clock
-from tests.browser.helpers import ALL_SCREENSHOTS, DEMO_PASSWORD, SCREENSHOTS, axe_violations
+from tests.browser.helpers import (
+    ALL_SCREENSHOTS,
+    DEMO_PASSWORD,
+    SCREENSHOTS,
+    axe_violations,
+    served_in_thread,
+)
 
 SHOTS = SCREENSHOTS / "console"
 # The server below runs in this process for the whole module, its login session too.
@@ -45,8 +50,6 @@ def _next_weekday(start: date) -> date:
 
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory):
-    from werkzeug.serving import make_server
-
     from booking import create_app
     from booking.extensions import db
     from booking.models import Booking, BookingStatus, CapacityOverride, Closure, Space, User
@@ -92,14 +95,8 @@ def console_server(tmp_path_factory):
                                         capacity=75, reason="会員用に10席"))
         db.session.commit()
         ids = {"space": space.id, "unit": desks.id, "busy": busy}
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", ids
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with served_in_thread(app) as base:
+        yield base, ids
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,6 @@ has none, an extra of the municipality's campaign) do not reach other tests.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +39,7 @@ from tests.browser.helpers import (
     SCREENSHOTS,
     axe_violations,
     log_in,
+    served_in_thread,
     set_language,
     slug,
 )
@@ -307,8 +307,6 @@ def _plan(app, base: str) -> Plan:
 
 @pytest.fixture(scope="module")
 def phone_server(tmp_path_factory):
-    from werkzeug.serving import make_server
-
     from booking import create_app
     from booking.extensions import db
     from booking.seeds import demo
@@ -327,15 +325,8 @@ def phone_server(tmp_path_factory):
         db.session.commit()
         _ensure_rows(db.session)
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with served_in_thread(app) as base:
         yield _plan(app, base)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def test_every_page_is_in_the_crawl(phone_server):
