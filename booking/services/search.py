@@ -980,7 +980,7 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     out: dict[int, _Candidate] = {}
     # Spaces share a few opening-hours patterns (one object each in the catalogue).
     windows: dict[int, tuple[MinuteWindow, ...]] = {}
-    for space, distance in _in_reach(cat, q, place, pref):
+    for space, distance in zip(*_in_reach(cat, q, place, pref), strict=True):
         if wanted and not wanted <= space.amenity_set:
             continue
         units = space.units if not q.kind else [u for u in space.units if u.kind == q.kind]
@@ -1024,17 +1024,21 @@ def _reach_key(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture
 
 
 def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
-              pref: prefectures.Prefecture | None) -> tuple[tuple[CatalogueSpace, float], ...]:
+              pref: prefectures.Prefecture | None
+              ) -> tuple[tuple[CatalogueSpace, ...], tuple[float, ...]]:
     """The catalogue's spaces in the prefecture, or in the circle (a bounding box on the
     catalogue's grid, then the edge: geodesic where the fast distance is too close to
-    call), with their fast distances (infinite without coordinates). Remembered by the
+    call), and their fast distances (infinite without coordinates). Remembered by the
     catalogue per place, radius and prefecture: searches from one station or town measure
-    the same spaces again (a catalogue changed is a new object, remembering nothing)."""
+    the same spaces again (a catalogue changed is a new object, remembering nothing). Kept
+    as two tuples, not a pair per space: the garbage collector's full passes walk every
+    object remembered (a pair each made them a tenth of the slowest searches' time at 1 M
+    bookings)."""
     key = _reach_key(q, place, pref)
     if (found := _recalled(cat, key)) is not None:
         return found
     if place is not None and pref is None:
-        found = _in_circle(cat, place, q.radius_km)
+        pairs = _in_circle(cat, place, q.radius_km)
     else:
         out = []
         for space in cat.by_prefecture.get(pref.code, []) if pref is not None else cat.spaces:
@@ -1042,7 +1046,8 @@ def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
             if place is not None and space.lat is not None and space.lon is not None:
                 distance = fast_distance_km(place.lat, place.lon, space.lat, space.lon)
             out.append((space, distance))
-        found = tuple(out)
+        pairs = tuple(out)
+    found = tuple(sd[0] for sd in pairs), tuple(sd[1] for sd in pairs)
     _remember(cat, key, found)
     return found
 
