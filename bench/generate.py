@@ -163,6 +163,8 @@ def _copy(conn: psycopg.Connection, table: str, columns: list[str], rows) -> int
 def generate_spaces(url: str, spaces: int = 10_000, *, seed: int = 1, campaigns: int = 40) -> Stats:
     """Operators (one per ~5 spaces), spaces, opening hours, units and a few campaigns with
     free slots (municipalities' Telework Days offers)."""
+    from booking.models import map_area
+
     rng = random.Random(seed)
     places = _places()
     weights = [p["population"] ** POPULATION_EXPONENT for p in places]
@@ -196,7 +198,7 @@ def generate_spaces(url: str, spaces: int = 10_000, *, seed: int = 1, campaigns:
                 unit_rows.append((
                     unit_id, sid, u["kind"], f"区画{n}", f"Unit {n}", u["capacity"], u["fits"], u["price"],
                     u["per"], 1, u.get("max_length", 30), 0, 24, u.get("members_only", False),
-                    900, 600, 0,
+                    900, 600, 0, map_area(lat, lon),
                 ))
         stats.spaces = _copy(conn, "spaces", [
             "id", "organisation_id", "slug", "kind", "name", "name_en", "description", "description_en",
@@ -208,7 +210,7 @@ def generate_spaces(url: str, spaces: int = 10_000, *, seed: int = 1, campaigns:
         stats.units = _copy(conn, "units", [
             "id", "space_id", "kind", "name", "name_en", "capacity", "fits_people", "price_amount",
             "price_per", "min_length", "max_length", "lead_time_hours", "cancel_deadline_hours",
-            "members_only", "checkin_min", "checkout_min", "lock_version"], unit_rows)
+            "members_only", "checkin_min", "checkout_min", "lock_version", "area"], unit_rows)
         # Campaigns: each municipality offers free desks in a few spaces for the season.
         desk_units = [r for r in unit_rows if r[2] == "desk"]
         slot_rows = []

@@ -14,6 +14,7 @@ from booking import clock
 from booking.extensions import db
 from booking.models import (
     HOLDING_STATUSES,
+    NO_AREA,
     Booking,
     BookingStatus,
     PricePer,
@@ -21,6 +22,7 @@ from booking.models import (
     UnitKind,
     UnitLoad,
     User,
+    map_area,
 )
 from booking.services import loads
 from booking.services.availability import at, tokyo_days
@@ -30,12 +32,15 @@ from tests.worlds import future_day
 
 
 def stored() -> dict:
-    """The stored pieces, after checking that each says its unit's capacity minus seats."""
+    """The stored pieces, after checking that each says its unit's capacity minus seats,
+    and its unit's map square."""
     out: dict = defaultdict(list)
-    capacities = dict(db.session.execute(sa.select(Unit.id, Unit.capacity)).all())
+    units = {unit_id: (capacity, area) for unit_id, capacity, area
+             in db.session.execute(sa.select(Unit.id, Unit.capacity, Unit.area))}
     for row in db.session.scalars(sa.select(UnitLoad).order_by(
             UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min)):
-        assert row.seats_free == capacities[row.unit_id] - row.seats, row
+        assert row.seats_free == units[row.unit_id][0] - row.seats, row
+        assert row.area == units[row.unit_id][1], row
         out[(row.unit_id, row.day)].append((row.start_min, row.end_min, row.seats))
     return dict(out)
 
@@ -184,6 +189,31 @@ def test_seats_free_follows_the_units_capacity(world, make):
                        .execution_options(catalogue_unchanged=True))
     db.session.commit()
     assert free() == [8]
+
+
+def test_a_unit_keeps_the_map_square_its_space_had_when_it_was_made(world, make):
+    """Unit.area: the square of its space's coordinates at the unit's creation, carried by
+    its loads; a space moved later leaves it (search reads a unit's loads by its own
+    square), and a unit made after the move takes the new one."""
+    space, desks = world["space"], world["desks"]
+    assert desks.area == map_area(space.lat, space.lon) != NO_AREA
+    assert map_area(34.999, 138.25) == map_area(34.75, 138.4999) != map_area(35.0, 138.25)
+    assert map_area(None, 138.0) == NO_AREA
+    day = future_day(19)
+    make.booking(desks, at(day, 540), at(day, 1080), 2)
+    space.lat, space.lon = 43.06, 141.35  # moved to Sapporo
+    db.session.commit()
+    later = make.unit(space, name="新しい席")
+    make.booking(desks, at(day, 600), at(day, 700), 1)
+    make.booking(later, at(day, 600), at(day, 700), 1)
+    db.session.expire_all()
+    assert desks.area == map_area(34.9738, 138.3866)  # (the world's space: 静岡)
+    assert later.area == map_area(43.06, 141.35)
+    assert set(db.session.scalars(sa.select(UnitLoad.area).where(UnitLoad.unit_id == desks.id))) \
+        == {desks.area}
+    assert stored() == recounted()
+    loads.rebuild(db.session.connection())
+    assert stored() == recounted()
 
 
 @pytest.fixture

@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 
 import booking.seeds.demo
 from booking.extensions import db
-from booking.models import Booking, BookingStatus, OpeningHours, PricePer, Space, Unit, UnitKind
+from booking.models import (
+    Booking,
+    BookingStatus,
+    OpeningHours,
+    PricePer,
+    Space,
+    Unit,
+    UnitKind,
+    map_area,
+)
 from booking.services import availability, geocoding
 from booking.services.availability import at
 from booking.services.errors import DomainError
@@ -511,11 +520,17 @@ def test_pages_are_slices_of_the_whole_list(app, make, sort):
 
 def test_loads_read_by_unit_or_by_day_give_the_same_page(demo, monkeypatch):
     """PostgreSQL reads the candidates' loads by unit (the primary key) when they are few
-    and from the days' pieces of the country when they are many, and night units'
-    check-out day likewise: every way gives the same pages (SQLite reads one way)."""
+    and from the days' pieces in their units' map squares when they are many, and night
+    units' check-out day likewise: every way gives the same pages (SQLite reads one way).
+    A space moved to another square keeps its units' (their loads are filed there)."""
     from booking.services import search as search_module
 
+    moved = db.session.scalars(sa.select(Space).filter_by(slug="enishia-shizuoka")).one()
+    made_in = {u.area for u in moved.units}
+    moved.lat, moved.lon = 43.0687, 141.3508  # to Sapporo, alone there
+    db.session.commit()
     units = db.session.scalars(sa.select(Unit).order_by(Unit.id)).all()
+    assert {u.area for u in moved.units} == made_in != {map_area(moved.lat, moved.lon)}
     first = date(2019, 7, 23)
     for n, unit in enumerate(units):
         for day in range(4):
@@ -526,12 +541,15 @@ def test_loads_read_by_unit_or_by_day_give_the_same_page(demo, monkeypatch):
         if unit.price_per == PricePer.NIGHT:  # the first night's check-out morning
             morning = at(first + timedelta(days=1), 480)
             db.session.add(_booking(unit, morning, morning + timedelta(hours=1)))
+    for unit in moved.units:  # full all day: listed only if its loads go unread
+        db.session.add(_booking(unit, at(first, 0), at(first + timedelta(days=4), 0),
+                                unit.capacity))
     db.session.commit()
     # (The units of the spaces a page likely shows are read whole: the second page of one
     # space a page leaves the first to the pieces that decide.)
-    queries = [SearchQuery(near=place, date=first + timedelta(days=d), end_date=end,
+    queries = [SearchQuery(**place, date=first + timedelta(days=d), end_date=end,
                            seats=seats, kind=kind, sort=sort, page=page, per_page=per_page)
-               for place in ("静岡駅", "用宗駅")
+               for place in ({"near": "静岡駅"}, {"near": "用宗駅"}, {"lat": 43.07, "lon": 141.35})
                for d, end in ((0, None), (1, None), (0, first + timedelta(days=2)))
                for seats, kind, sort in ((1, None, "distance"), (2, None, "price"),
                                          (1, "whole_house", "distance"))
@@ -548,9 +566,11 @@ def test_loads_read_by_unit_or_by_day_give_the_same_page(demo, monkeypatch):
         kept.append(value[0] is None if key[0] == "marks" else None), remember(cat, key, value)))
     monkeypatch.setattr(search_module, "MOST_UNIT_LOOKUPS", 10_000)
     by_unit = pages()
-    for most_units, most_nights in ((0, 10_000), (0, 0)):
+    for most_units, most_nights, guess in ((0, 10_000, True), (0, 0, True), (0, 0, False)):
         monkeypatch.setattr(search_module, "MOST_UNIT_LOOKUPS", most_units)
         monkeypatch.setattr(search_module, "MOST_NIGHT_LOOKUPS", most_nights)
+        if not guess:  # every unit decided by the days' pieces (none read whole first)
+            monkeypatch.setattr(search_module, "_likely_shown", lambda *_args: [])
         search_module.catalogue.current(db.session).reach.clear()  # the units kept per place
         assert pages() == by_unit
     assert any(total for *_, total in by_unit)

@@ -237,10 +237,11 @@ class UnitLoad(Base):
         sa.CheckConstraint("start_min >= 0 AND start_min < end_min AND end_min <= 1440",
                            name="minutes_ordered"),
         sa.CheckConstraint("seats >= 1", name="seats_positive"),
-        # Search reads the pieces of a day that leave fewer seats free than it needs and
-        # keeps those of the units near the place: most pieces of a desk pool leave
-        # plenty and are never read (PostgreSQL: an index-only scan of the rest).
-        sa.Index("ix_unit_loads_day", "day", "seats_free",
+        # Search reads the pieces of a day, in the map squares of the units it considers,
+        # that leave fewer seats free than it needs: most pieces of a desk pool leave
+        # plenty and are never read, nor those of the rest of the country (PostgreSQL: an
+        # index-only scan).
+        sa.Index("ix_unit_loads_day_area", "day", "area", "seats_free",
                  postgresql_include=["unit_id", "start_min", "end_min", "seats"]),
     )
 
@@ -253,3 +254,5 @@ class UnitLoad(Base):
     seats: Mapped[int]
     # The unit's capacity minus seats (below 0 when overbooked after a cut in capacity).
     seats_free: Mapped[int]
+    # The unit's map square (Unit.area, which never changes).
+    area: Mapped[int] = mapped_column(server_default="-1")

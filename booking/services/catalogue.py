@@ -53,6 +53,7 @@ from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, SessionTrans
 from booking import clock
 from booking.db import install_listeners
 from booking.models import (
+    NO_AREA,
     Campaign,
     CampaignSlot,
     CapacityOverride,
@@ -111,6 +112,7 @@ class CatalogueUnit:
     min_length: int = 1
     name: str = ""
     name_en: str = ""
+    area: int = NO_AREA  # its map square (Unit.area): where its loads are filed
 
     def display_name(self, locale: str = "ja") -> str:
         return self.name_en if locale == "en" and self.name_en else self.name
@@ -297,7 +299,7 @@ def _statements(filtered: bool) -> tuple[sa.Select, sa.Select, sa.Select, sa.Com
     units = (sa.select(Unit.id, Unit.space_id, sa.type_coerce(Unit.kind, text), Unit.capacity,
                        Unit.fits_people, Unit.price_amount, sa.type_coerce(Unit.price_per, text),
                        Unit.members_only, Unit.checkin_min, Unit.checkout_min, Unit.min_length,
-                       Unit.name, Unit.name_en)
+                       Unit.name, Unit.name_en, Unit.area)
              .where(*only(Unit.space_id)).order_by(Unit.space_id, Unit.id))
     hours = (sa.select(OpeningHours.space_id, OpeningHours.weekday, OpeningHours.opens_min,
                        OpeningHours.closes_min).where(*only(OpeningHours.space_id)))
@@ -342,7 +344,7 @@ def _read(connection: sa.Connection, space_ids: list[int] | None,
             name=name, name_en=name_en, city=city, address=address, nearest_station=station,
             access=access, access_en=access_en, amenities=listed)
     for (unit_id, space_id, kind, capacity, fits, price, per, members_only, checkin, checkout,
-         min_length, name, name_en) in connection.execute(units_q, params).all():
+         min_length, name, name_en, area) in connection.execute(units_q, params).all():
         if (space := spaces.get(space_id)) is None:
             continue  # not public
         unit_kind = kinds.get(kind) or kinds.setdefault(kind, UnitKind(kind))
@@ -351,7 +353,7 @@ def _read(connection: sa.Connection, space_ids: list[int] | None,
         space.units.append(CatalogueUnit(
             unit_id, space_id, space, unit_kind, capacity, fits, price, price_per,
             members_only, checkin, checkout, price_per == PricePer.NIGHT,
-            patterns.setdefault(terms, terms), min_length, name, name_en))
+            patterns.setdefault(terms, terms), min_length, name, name_en, area))
     hours: dict[int, dict[int, Hours]] = {}  # space id -> weekday -> hours
     for space_id, weekday, opens, closes in connection.execute(hours_q, params).all():
         hours.setdefault(space_id, {})[weekday] = Hours(opens, closes)

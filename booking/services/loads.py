@@ -71,16 +71,21 @@ def pieces(bookings: Iterable[tuple[datetime, datetime, int]], day: date) -> lis
     return out
 
 
-def _rows(unit_id: int, capacity: int, day: date,
+def _rows(unit_id: int, capacity: int, area: int, day: date,
           bookings: Iterable[tuple[datetime, datetime, int]]) -> list[dict]:
-    return [{"unit_id": unit_id, "day": day, "start_min": a, "end_min": b, "seats": n,
-             "seats_free": capacity - n} for a, b, n in pieces(bookings, day)]
+    return [_row(unit_id, capacity, area, day, piece) for piece in pieces(bookings, day)]
+
+
+def _row(unit_id: int, capacity: int, area: int, day: date, piece: Piece) -> dict:
+    a, b, n = piece
+    return {"unit_id": unit_id, "day": day, "start_min": a, "end_min": b, "seats": n,
+            "seats_free": capacity - n, "area": area}
 
 
 def _holding(*where) -> sa.Select:
-    """Holding bookings with their unit's capacity."""
-    return (sa.select(Booking.unit_id, Unit.capacity, Booking.starts_at, Booking.ends_at,
-                      Booking.seats).join(Unit, Unit.id == Booking.unit_id)
+    """Holding bookings with their unit's capacity and map square."""
+    return (sa.select(Booking.unit_id, Unit.capacity, Unit.area, Booking.starts_at,
+                      Booking.ends_at, Booking.seats).join(Unit, Unit.id == Booking.unit_id)
             .where(Booking.status.in_(HOLDING_STATUSES), *where))
 
 
@@ -92,20 +97,20 @@ def refresh(connection: sa.Connection, dirty: Mapping[int, Iterable[date]]) -> N
     first = min(min(days) for days in wanted.values())
     last = max(max(days) for days in wanted.values())
     found: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
-    capacities: dict[int, int] = {}
-    for unit_id, capacity, start, end, seats in connection.execute(_holding(
+    units: dict[int, tuple[int, int]] = {}  # unit id -> capacity, area
+    for unit_id, capacity, area, start, end, seats in connection.execute(_holding(
             Booking.unit_id.in_(sorted(wanted)),
             Booking.starts_at < at(last + timedelta(days=1), 0),
             Booking.ends_at > at(first, 0))):
         found[unit_id].append((start, end, seats))
-        capacities[unit_id] = capacity
+        units[unit_id] = (capacity, area)
     rows = []
     for unit_id, days in sorted(wanted.items()):
         connection.execute(sa.delete(UnitLoad).where(UnitLoad.unit_id == unit_id,
                                                      UnitLoad.day.in_(sorted(days))))
-        if unit_id in capacities:
+        if unit_id in units:
             for day in days:
-                rows += _rows(unit_id, capacities[unit_id], day, found[unit_id])
+                rows += _rows(unit_id, *units[unit_id], day, found[unit_id])
     if rows:
         connection.execute(sa.insert(UnitLoad), rows)
 
@@ -121,9 +126,8 @@ def _write_known(connection: sa.Connection, unit_id: int, known: _Known, days: I
     gone: list[sa.ColumnElement[bool]] = []
     for day, old in sorted(before.items()):
         new = pieces(known.held, day)
-        upserts += [{"unit_id": unit_id, "day": day, "start_min": a, "end_min": b, "seats": n,
-                     "seats_free": known.capacity - n}
-                    for a, b, n in new if old.get(a) != (a, b, n)]
+        upserts += [_row(unit_id, known.capacity, known.area, day, piece)
+                    for piece in new if old.get(piece[0]) != piece]
         if vanished := sorted(set(old) - {p[0] for p in new}):
             gone.append(sa.and_(UnitLoad.day == day, UnitLoad.start_min.in_(vanished)))
     if gone:
@@ -151,22 +155,22 @@ def rebuild(connection: sa.Connection) -> int:
     written = 0
     batch: list[dict] = []
     current: int | None = None
-    current_capacity = 0
+    current_capacity = current_area = 0
     held: dict[date, list[tuple[datetime, datetime, int]]] = defaultdict(list)
 
     def flush_unit() -> None:
         if current is None:  # before the first unit: nothing held yet
             return
         for day, bookings in held.items():
-            batch.extend(_rows(current, current_capacity, day, bookings))
+            batch.extend(_rows(current, current_capacity, current_area, day, bookings))
         held.clear()
 
     result = connection.execute(
         _holding().order_by(Booking.unit_id).execution_options(yield_per=20_000))
-    for unit_id, capacity, start, end, seats in result:
+    for unit_id, capacity, area, start, end, seats in result:
         if unit_id != current:
             flush_unit()
-            current, current_capacity = unit_id, capacity
+            current, current_capacity, current_area = unit_id, capacity, area
             if len(batch) >= 20_000:
                 connection.execute(sa.insert(UnitLoad), batch)
                 written += len(batch)
@@ -272,20 +276,22 @@ _ADDED = "unit_loads_added"  # unit id -> bookings the flush under way adds to a
 @dataclass
 class _Known:
     capacity: int
+    area: int
     days: set[date]
     held: list[tuple[datetime, datetime, int]]
 
 
-def note_held(session: Session, unit_id: int, capacity: int, days: Iterable[date],
+def note_held(session: Session, unit: Unit, days: Iterable[date],
               held: Iterable[tuple[datetime, datetime, int]]) -> None:
     """The caller holds the unit's lock (note_locked) and has just read, under it, every
-    holding booking (start, end, seats) that touches `days`, and the unit's capacity.
+    holding booking (start, end, seats) that touches `days`, and the unit (its capacity).
     A flush that only adds bookings of this unit on these days then recounts its loads
     from these and the new ones, and writes only the pieces that changed (one upsert;
     a DELETE too when pieces merged): the day's bookings are not read again. Anything
     else (a booking changed or deleted, a bulk statement, the capacity changed) forgets
     it and recounts from the table, as without it. Forgotten when the transaction ends."""
-    session.info.setdefault(_KNOWN, {})[unit_id] = _Known(capacity, set(days), list(held))
+    session.info.setdefault(_KNOWN, {})[unit.id] = _Known(unit.capacity, unit.area, set(days),
+                                                          list(held))
 
 
 def note_locked(session: Session, unit_ids: Iterable[int]) -> None:

@@ -545,7 +545,7 @@ def _check_availability(session: Session, unit: Unit, slot: CampaignSlot | None,
         start, end = at(days[0], 0), at(days[-1], 1440)
     line = timelines(session, [unit], start, end, exclude_booking_id=exclude_booking_id)[unit.id]
     if note_loads:
-        loads.note_held(session, unit.id, unit.capacity, days,
+        loads.note_held(session, unit, days,
                         [(b.starts_at, b.ends_at, b.seats) for b in line.held])
     for s, e in periods:
         free = line.min_free(s, e, slot.id if slot is not None else None)

@@ -837,16 +837,17 @@ def _likely_shown(candidates: dict[int, _Candidate], need_of: _Needs, q: SearchQ
 # for one part, on every database). Part 0: the pieces of the request's days that leave
 # fewer than `seats` free, of the candidates' units: they decide whether a unit qualifies
 # (given every such piece, _free_seats and free_stretches decide exactly). Many units
-# (a big city's): the days' pieces of the whole country, kept where a map of one byte per
-# unit id marks the unit (1: a day or hour unit; 2: a night unit, whose check-out day
-# counts too, read here or, for a few night units, by unit: MOST_NIGHT_LOOKUPS). Few
+# (a big city's): the days' pieces in the map squares of those units (Unit.area; the
+# index is by day and square), kept where a map of one byte per unit id marks the unit
+# (1: a day or hour unit; 2: a night unit, whose check-out day counts too, read here or,
+# for a few night units, by unit: MOST_NIGHT_LOOKUPS). Few
 # units (MOST_UNIT_LOOKUPS): each unit's days looked up by the primary key, as night
 # units' check-out day. Part 1: every piece of the units the page will likely show (by
 # key), for the free seats it shows. Minutes from the first day's midnight.
 _LOADS = (
     "SELECT 0, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
     "seats, NULL FROM unit_loads WHERE day = ANY(CAST(:days AS date[])) "
-    "AND seats_free < :seats "
+    "AND area = ANY(CAST(:areas AS integer[])) AND seats_free < :seats "
     "AND (CASE WHEN unit_id < :width THEN get_byte(:marks, unit_id) ELSE 0 END) "
     ">= (CASE WHEN day = :checkout THEN 2 ELSE 1 END) "
     "UNION ALL "
@@ -865,8 +866,8 @@ _LOADS = (
     "AND day = ANY(:full_days) "
     "AND (day <> :checkout OR unit_id = ANY(CAST(:nights AS integer[])))")
 # Night units' check-out day: looked up by unit (the primary key) when there are at most
-# this many, else read with the other days' loads (the whole country's pieces of that
-# day: some 5,000 at 1 M bookings, as long as a few hundred lookups).
+# this many, else read with the other days' loads (the pieces of that day in the units'
+# squares: some 5,000 in the whole country at 1 M bookings).
 MOST_NIGHT_LOOKUPS = 200
 # Every day of the candidates' units looked up by unit when they are at most this many:
 # at 1 M bookings a day's pieces that leave too few seats free are some 5,000 index
@@ -891,19 +892,20 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
         return None, {}
     # The candidates' units: the same for every search of a place with these amenities
     # and kind (remembered with the spaces in reach): many as a map of one byte per unit
-    # id (and the night units' ids), few as their ids.
+    # id (and the night units' ids, and their map squares), few as their ids.
     if (kept := _recalled(cat, marks_key)) is None:
         units = [u for c in candidates.values() for u in c.units]
         if len(units) <= MOST_UNIT_LOOKUPS:
             kept = (None, tuple(u.id for u in units if not u.night),
-                    tuple(u.id for u in units if u.night))
+                    tuple(u.id for u in units if u.night), ())
         else:
             map_of = bytearray(cat.last_unit_id + 1)
             for unit in units:
                 map_of[unit.id] = 2 if unit.night else 1
-            kept = (bytes(map_of), (), tuple(u.id for u in units if u.night))
+            kept = (bytes(map_of), (), tuple(u.id for u in units if u.night),
+                    tuple(sorted({u.area for u in units})))
         _remember(cat, marks_key, kept)
-    map_kept, day_ids, night_ids = kept
+    map_kept, day_ids, night_ids, areas = kept
     whole = {u.id for u in full}  # read whole (part 1)
     checkout = days[-1] + timedelta(days=1)
     with_checkout = [*days, checkout] if night_ids else days
@@ -929,8 +931,9 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
         else:
             scanned = with_checkout
     params: dict = {
-        "first": days[0], "days": scanned, "seats": seats, "width": width, "marks": marks,
-        "checkout": checkout, "look_units": look_units, "look_days": look_days,
+        "first": days[0], "days": scanned, "areas": list(areas), "seats": seats,
+        "width": width, "marks": marks, "checkout": checkout, "look_units": look_units,
+        "look_days": look_days,
         "full": [u.id for u in full], "full_days": with_checkout,
         "nights": [u.id for u in full if u.night]}
     if mark is not None:
