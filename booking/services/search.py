@@ -858,10 +858,10 @@ def _likely_shown(candidates: dict[int, _Candidate], need_of: _Needs, q: SearchQ
 # (a big city's): the days' pieces in the map squares of those units (Unit.area; the
 # index is by day and square), kept where a map of one byte per unit id marks the unit
 # (1: a day or hour unit; 2: a night unit, whose check-out day counts too, read here or,
-# for a few night units, by unit: MOST_NIGHT_LOOKUPS). Few
-# units (MOST_UNIT_LOOKUPS): each unit's days looked up by the primary key, as night
-# units' check-out day. Part 1: every piece of the units the page will likely show (by
-# key), for the free seats it shows. Minutes from the first day's midnight.
+# for a few night units, by unit: MOST_NIGHT_LOOKUPS). Few units (MOST_UNIT_LOOKUPS):
+# each unit's days looked up by the primary key, as night units' check-out day. Part 1:
+# every piece of the units the page will likely show (by key), for the free seats it
+# shows. Minutes from the first day's midnight.
 _LOADS = (
     "SELECT 0, unit_id, (day - :first) * 1440 + start_min, (day - :first) * 1440 + end_min, "
     "seats, NULL FROM unit_loads WHERE day = ANY(CAST(:days AS date[])) "
@@ -889,7 +889,8 @@ _LOADS = (
 MOST_NIGHT_LOOKUPS = 200
 # Every day of the candidates' units looked up by unit when they are at most this many:
 # at 1 M bookings a day's pieces that leave too few seats free are some 5,000 index
-# entries of the country (0.35 ms to read), a lookup some 2 µs.
+# entries in the whole country (0.35 ms to read; a city's squares hold a share of them),
+# a lookup some 2 µs.
 MOST_UNIT_LOOKUPS = 100
 _READ_LOADS = sa.text(_LOADS)
 # With the catalogue's look at its change log first (part 2), in the same snapshot.
