@@ -333,7 +333,7 @@ STATEMENTS_PER_BOOKING = {"postgresql": 9, "sqlite": 10}
 # its lock (3b), which also asks whether any campaign slot on it has not ended (none: no
 # slot can be chosen; else place rolls back and chooses the slot first), and the operator
 # members (1) are found by the unit's id; the idempotency record (its answer built once,
-# in the transaction) is inserted with the audit and outbox rows (8) on PostgreSQL, by an
+# in the transaction) is inserted with the audit and outbox rows (8) on PostgreSQL, by a
 # statement of its own on SQLite. Nothing after commit: the answer sent is the one stored.
 # Issue 22: 19 before (token, user, memberships, company, the unit before the lock,
 # availability in three, the loads in three).
