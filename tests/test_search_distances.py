@@ -73,10 +73,43 @@ def test_circle_is_the_geodesic_one_measured_by_the_fast_formula():
     cat = catalogue.Catalogue(catalogue.Mark(), spaces, {})
     for lat, lon, radius in cases:
         found = search._in_circle(cat, geocoding.point(lat, lon), radius)
-        for space, distance in found:
+        for distance, _, space in found:
             assert distance == fast_distance_km(lat, lon, space.lat, space.lon)
+        assert found == sorted(found)  # by distance, then id
         near = [s for s in spaces.values()
                 if fast_distance_km(lat, lon, s.lat, s.lon) < radius * 1.01]
-        assert {s.id for s, _ in found} == {
+        assert {s.id for _, _, s in found} == {
             s.id for s in near
             if geodesic((lat, lon), (s.lat, s.lon), ellipsoid="WGS-84").km <= radius}
+
+
+def test_a_narrower_circle_from_a_wider_one_is_the_circle_itself():
+    # search._in_reach remembers a place's circle at the widest radius asked there and
+    # takes a narrower one as its start (search._narrowed): the same spaces in the same
+    # order at the same distances as measuring the narrower circle anew, the edge's
+    # spaces (just inside and just outside by geodesic) included.
+    origins = [(p.lat, p.lon) for p in prefectures.PREFECTURES[::6]]
+    radii = (0.5, 5.0, 10.0, 30.0, 30.0005, 30.05, 50.0)
+    points = []
+    for lat, lon in origins:
+        for radius in radii:
+            for bearing in range(0, 360, 30):
+                for factor in (0.9995, 0.99995, 1.00005, 1.0005):
+                    p = geodesic(kilometers=radius * factor, ellipsoid="WGS-84").destination(
+                        (lat, lon), bearing)
+                    points.append((p.latitude, p.longitude))
+    points += [(lat + 0.01, lon) for lat, lon in origins] * 2  # two at one spot: by id
+    spaces = {i: catalogue.CatalogueSpace(i, lat, lon, 13, False, frozenset())
+              for i, (lat, lon) in enumerate(points, 1)}
+    cat = catalogue.Catalogue(catalogue.Mark(), spaces, {})
+    for lat, lon in origins:
+        place = geocoding.point(lat, lon)
+        for widest in (50.0, 30.05):
+            cat.reach.clear()
+            search._in_reach(cat, search.SearchQuery(radius_km=widest), place, None)
+            for radius in radii:
+                fresh = search._in_circle(cat, place, radius)
+                expected = (tuple(s for _, _, s in fresh), tuple(d for d, _, _ in fresh))
+                assert search._in_reach(cat, search.SearchQuery(radius_km=radius), place,
+                                        None) == expected, (lat, lon, widest, radius)
+                assert cat.reach[("circle", lat, lon)][0] == max(widest, radius)

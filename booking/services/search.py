@@ -63,6 +63,7 @@ from __future__ import annotations
 import gc
 import heapq
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -1044,46 +1045,69 @@ def _reach_key(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture
 def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
               pref: prefectures.Prefecture | None
               ) -> tuple[tuple[CatalogueSpace, ...], tuple[float, ...]]:
-    """The catalogue's spaces in the prefecture, or in the circle (a bounding box on the
-    catalogue's grid, then the edge: geodesic where the fast distance is too close to
-    call), and their fast distances (infinite without coordinates), in the page's order
-    where the price does not order it: by distance, or, without a place, by prefecture;
-    then by id (sorted once: the page's first spaces are then a slice). Remembered by the
-    catalogue per place, radius and prefecture: searches from one station or town measure
-    the same spaces again (a catalogue changed is a new object, remembering nothing). Kept
-    as two tuples, not a pair per space: the garbage collector's full passes walk every
-    object remembered (a pair each made them a tenth of the slowest searches' time at 1 M
-    bookings)."""
-    key = _reach_key(q, place, pref)
-    if (found := _recalled(cat, key)) is not None:
-        return found
+    """The catalogue's spaces in the prefecture, or in the circle (`_in_circle`), and their
+    fast distances (infinite without coordinates), in the page's order where the price
+    does not order it: by distance, or, without a place, by prefecture; then by id (sorted
+    once: the page's first spaces are then a slice). Remembered by the catalogue: a circle
+    per place, at the widest radius asked there (a narrower one is its start: `_narrowed`),
+    a prefecture per place and prefecture. Searches from one station or town measure the
+    same spaces again, at 5, 10, 30 or 50 km (a catalogue changed is a new object,
+    remembering nothing). Kept as two tuples, not a pair per space: the garbage
+    collector's full passes walk every object remembered (a pair each made them a tenth
+    of the slowest searches' time at 1 M bookings)."""
     if place is not None and pref is None:
-        pairs = _in_circle(cat, place, q.radius_km)
-    else:
-        out = []
-        for space in cat.by_prefecture.get(pref.code, []) if pref is not None else cat.spaces:
-            distance = math.inf  # spaces without coordinates (a prefecture search) sort last
-            if place is not None and space.lat is not None and space.lon is not None:
-                distance = fast_distance_km(place.lat, place.lon, space.lat, space.lon)
-            out.append((space, distance))
-        pairs = tuple(out)
-    ordered = sorted(pairs, key=(lambda sd: (sd[1], sd[0].id)) if place is not None
+        key: tuple = ("circle", place.lat, place.lon)
+        kept = _recalled(cat, key)
+        if kept is not None and q.radius_km <= kept[0]:
+            return _narrowed(kept, place, q.radius_km)
+        found = _in_circle(cat, place, q.radius_km)
+        spaces, distances = tuple(t[2] for t in found), tuple(t[0] for t in found)
+        _remember(cat, key, (q.radius_km, spaces, distances))
+        return spaces, distances
+    key = _reach_key(q, place, pref)
+    if (found_pair := _recalled(cat, key)) is not None:
+        return found_pair
+    out = []
+    for space in cat.by_prefecture.get(pref.code, []) if pref is not None else cat.spaces:
+        distance = math.inf  # spaces without coordinates (a prefecture search) sort last
+        if place is not None and space.lat is not None and space.lon is not None:
+            distance = fast_distance_km(place.lat, place.lon, space.lat, space.lon)
+        out.append((space, distance))
+    ordered = sorted(out, key=(lambda sd: (sd[1], sd[0].id)) if place is not None
                      else (lambda sd: (sd[0].prefecture_code, sd[0].id)))
-    found = tuple(sd[0] for sd in ordered), tuple(sd[1] for sd in ordered)
-    _remember(cat, key, found)
-    return found
+    found_pair = tuple(sd[0] for sd in ordered), tuple(sd[1] for sd in ordered)
+    _remember(cat, key, found_pair)
+    return found_pair
+
+
+def _narrowed(kept: tuple, place: Place, radius: float
+              ) -> tuple[tuple[CatalogueSpace, ...], tuple[float, ...]]:
+    """The circle of `radius` from a wider one of the same place, as `_in_circle` would
+    find it: a start of its spaces (they are by fast distance, then id), geodesic deciding
+    those within FAST_DISTANCE_ERROR of the edge. The wider one holds them all: it took
+    every space to its radius × (1 − error) and, past that, each within it by geodesic."""
+    _, spaces, distances = kept
+    surely = bisect_right(distances, radius * (1 - FAST_DISTANCE_ERROR))
+    end = bisect_right(distances, radius * (1 + FAST_DISTANCE_ERROR), surely)
+    edge = [i for i in range(surely, end)
+            if geodesic_km(place.lat, place.lon, spaces[i].lat, spaces[i].lon) <= radius]
+    if len(edge) == end - surely:
+        return spaces[:end], distances[:end]
+    return (spaces[:surely] + tuple(spaces[i] for i in edge),
+            distances[:surely] + tuple(distances[i] for i in edge))
 
 
 def _in_circle(cat: catalogue.Catalogue, place: Place, radius: float
-               ) -> tuple[tuple[CatalogueSpace, float], ...]:
-    """The spaces within `radius` km of the place, with their fast distances: the
-    catalogue's grid cells that meet the circle's bounding box, then the edge (geodesic
-    where the fast distance is too close to call). fast_distance_km's formula is written
-    out in the loop, operation for operation (the same floats; a test compares them): a
-    first search near a big city measures thousands of spaces, and a call for each was
-    a fifth of its look for them. Geodesic (geographiclib: some 60 µs a pair) decides
-    only within FAST_DISTANCE_ERROR of the edge (it was ±0.5 %: a hundred pairs and more
-    in a first search near Tokyo at 50 km)."""
+               ) -> list[tuple[float, int, CatalogueSpace]]:
+    """The spaces within `radius` km of the place as (fast distance, id, space), sorted
+    (so by distance, then id: tuples compare in C, a key function for each took a third
+    longer): the catalogue's grid cells that meet the circle's bounding box, then the
+    edge (geodesic where the fast distance is too close to call). fast_distance_km's
+    formula is written out in the loop, operation for operation (the same floats; a test
+    compares them): a first search near a big city measures thousands of spaces, and a
+    call for each was a fifth of its look for them. Geodesic (geographiclib: some 60 µs a
+    pair) decides only within FAST_DISTANCE_ERROR of the edge (it was ±0.5 %: a hundred
+    pairs and more in a first search near Tokyo at 50 km)."""
     lat1, lon1 = place.lat, place.lon
     r = radius * 1.01 + 0.05
     dlat = r / 110.5
@@ -1105,8 +1129,9 @@ def _in_circle(cat: catalogue.Catalogue, place: Place, radius: float
             if distance > surely and (distance > surely_not
                                       or geodesic_km(lat1, lon1, lat2, lon2) > radius):
                 continue
-            out.append((space, distance))
-    return tuple(out)
+            out.append((distance, space.id, space))
+    out.sort()
+    return out
 
 
 def _least_price(unit: CatalogueUnit, slot_price: int | None) -> int:
