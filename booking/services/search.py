@@ -1051,11 +1051,11 @@ def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     does not order it: by distance, or, without a place, by prefecture; then by id (sorted
     once: the page's first spaces are then a slice). Remembered by the catalogue: a circle
     per place, at the widest radius asked there (a narrower one is its start: `_narrowed`),
-    a prefecture (or the whole country) per place and prefecture. Searches from one station or town measure the
-    same spaces again, at 5, 10, 30 or 50 km (a catalogue changed is a new object,
-    remembering nothing). Kept as two tuples, not a pair per space: the garbage
-    collector's full passes walk every object remembered (a pair each made them a tenth
-    of the slowest searches' time at 1 M bookings)."""
+    a prefecture (or the whole country) per place and prefecture. Searches from one
+    station or town measure the same spaces again, at 5, 10, 30 or 50 km (a catalogue
+    changed is a new object, remembering nothing). Kept as two tuples, not a pair per
+    space: the garbage collector's full passes walk every object remembered (a pair each
+    made them a tenth of the slowest searches' time at 1 M bookings)."""
     if place is not None and pref is None:
         key: tuple = ("circle", place.lat, place.lon)
         kept = _recalled(cat, key)
