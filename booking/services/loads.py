@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 from itertools import pairwise
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstrumentedAttribute, ORMExecuteState, Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
-from booking.db import install_listeners
+from booking.db import install_listeners, one_of
 from booking.models import HOLDING_STATUSES, Booking, Unit, UnitLoad
 from booking.services.availability import at, tokyo_days
 
@@ -221,11 +220,11 @@ def read(session: Session, unit_ids: list[int], night_unit_ids: list[int], days:
     def loads_of(ids: list[int], on: list[date]) -> sa.Select:
         stmt = sa.select(UnitLoad.unit_id, minutes_in + UnitLoad.start_min,
                          minutes_in + UnitLoad.end_min, UnitLoad.seats
-                         ).where(_one_of(UnitLoad.day, on, sa.Date, postgresql))
+                         ).where(one_of(UnitLoad.day, on, sa.Date, postgresql))
         if fewer_free_than is not None:
             stmt = stmt.where(UnitLoad.seats_free < fewer_free_than)
         if fewer_free_than is None or not postgresql:  # the page's few units: by the key
-            return stmt.where(_one_of(UnitLoad.unit_id, ids, sa.Integer, postgresql))
+            return stmt.where(one_of(UnitLoad.unit_id, ids, sa.Integer, postgresql))
         # Thousands of units: the rows of the days that leave too few seats free come by
         # the day index and keep those of the units marked in a map of the ids. (A list of
         # the ids took twice as long to send and plan; one probe of the primary key per
@@ -239,17 +238,6 @@ def read(session: Session, unit_ids: list[int], night_unit_ids: list[int], days:
     for unit_id, start, end, seats in connection.execute(stmt).all():
         out.setdefault(unit_id, []).append((start, end, seats))
     return out
-
-
-def _one_of(column: InstrumentedAttribute[Any], values: list, item: type[sa.types.TypeEngine],
-            on_postgresql: bool) -> sa.ColumnElement[bool]:
-    """`column` is one of `values`. PostgreSQL: `= ANY` of one array parameter, so that
-    every count of values is the same statement, prepared and planned once per connection
-    (an IN list is a new statement for each count, planned anew: 3.9 ms for the loads of
-    the 211 units a search's page had not read, against 2.8). Elsewhere an IN list."""
-    if on_postgresql:
-        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(item)))
-    return column.in_(values)
 
 
 def _unit_in_map(ids: list[int]) -> sa.ColumnElement[bool]:
