@@ -205,12 +205,12 @@ def read(session: Session, unit_ids: list[int], night_unit_ids: list[int], days:
     if not unit_ids:
         return out
     connection = session.connection()
-    postgresql = connection.dialect.name == "postgresql"
+    on_postgresql = connection.dialect.name == "postgresql"
 
     # Minutes from the first day's midnight, counted by the database (quicker than a date
     # per row).
     days_in: sa.ColumnElement[int]
-    if postgresql:
+    if on_postgresql:
         days_in = sa.type_coerce(UnitLoad.day - days[0], sa.Integer)  # date - date: days
     else:
         days_in = sa.cast(sa.func.julianday(UnitLoad.day, type_=sa.Float)
@@ -220,11 +220,11 @@ def read(session: Session, unit_ids: list[int], night_unit_ids: list[int], days:
     def loads_of(ids: list[int], on: list[date]) -> sa.Select:
         stmt = sa.select(UnitLoad.unit_id, minutes_in + UnitLoad.start_min,
                          minutes_in + UnitLoad.end_min, UnitLoad.seats
-                         ).where(one_of(UnitLoad.day, on, sa.Date, postgresql))
+                         ).where(one_of(UnitLoad.day, on, sa.Date, on_postgresql))
         if fewer_free_than is not None:
             stmt = stmt.where(UnitLoad.seats_free < fewer_free_than)
-        if fewer_free_than is None or not postgresql:  # the page's few units: by the key
-            return stmt.where(one_of(UnitLoad.unit_id, ids, sa.Integer, postgresql))
+        if fewer_free_than is None or not on_postgresql:  # the page's few units: by the key
+            return stmt.where(one_of(UnitLoad.unit_id, ids, sa.Integer, on_postgresql))
         # Thousands of units: the rows of the days that leave too few seats free come by
         # the day index and keep those of the units marked in a map of the ids. (A list of
         # the ids took twice as long to send and plan; one probe of the primary key per
