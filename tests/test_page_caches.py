@@ -6,15 +6,17 @@ is on the very next request — of this app server and of another one on the sam
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date, timedelta
 
 import icalendar
 import pytest
+import sqlalchemy as sa
 
 from booking import clock
 from booking.extensions import db
-from booking.models import Closure, Photo
-from booking.services import calendars
+from booking.models import Closure, FeedChange, Photo
+from booking.services import calendars, jobs
 from tests import worlds
 from tests.conftest import make_app
 from tests.edge import reservations as r
@@ -180,3 +182,132 @@ def test_feed_event_memory_is_bounded(app, w, client, monkeypatch, count_queries
     calendars._event_cache_size[0] = 0
     assert client.get(f"/calendar/{secret}.ics").data == whole
     assert len(calendars._event_cache) == 1
+
+
+def _needs_postgresql() -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the feeds' change log is PostgreSQL's (SQLite's feeds hash their rows)")
+
+
+def test_a_booking_written_by_plain_sql_changes_the_feed(app, w, client):
+    """The log is the database's: a write that bypasses the application is in it too."""
+    _needs_postgresql()
+    desks, booker, company = w["desks"], w["booker"], w["company"]
+    [booking] = r.book(db.session, desks, booker, [r.day_period(desks, _day())], 1)
+    secret = calendars.renew_secret(company)
+    db.session.commit()
+    url = f"/calendar/{secret}.ics"
+    first = client.get(url)
+    db.session.execute(sa.text("UPDATE bookings SET seats = 4, sequence = sequence + 1 "
+                               "WHERE id = :id"), {"id": booking.id})
+    db.session.commit()
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 200
+    assert _events(client.get(url).data)[calendars.uid_of(booking)]["SEQUENCE"] == 1
+    db.session.execute(sa.text("DELETE FROM bookings WHERE id = :id"), {"id": booking.id})
+    db.session.commit()
+    assert _events(client.get(url).data) == {}
+
+
+def _log(company) -> list[tuple[int, int]]:
+    return db.session.execute(sa.select(FeedChange.unit_id, FeedChange.weight).where(
+        FeedChange.owner_kind == "Organisation", FeedChange.owner_id == company.id)
+        .order_by(FeedChange.unit_id, FeedChange.id)).all()
+
+
+def test_an_owners_log_is_compacted_and_its_validator_stays(app, w, client, make):
+    _needs_postgresql()
+    desks, booker, company = w["desks"], w["booker"], w["company"]
+    room = make.unit(w["space"], name="会議室", capacity=4, price_amount=3000)
+    [booking] = r.book(db.session, desks, booker, [r.day_period(desks, _day())], 1)
+    r.book(db.session, room, booker, [r.day_period(room, _day())], 1)
+    secret = calendars.renew_secret(company)
+    db.session.commit()
+    url = f"/calendar/{secret}.ics"
+    for n in range(calendars.COMPACT_AFTER):
+        booking.note = f"変更 {n}"
+        db.session.commit()
+    written = _log(company)
+    assert len(written) == calendars.COMPACT_AFTER + 2  # not yet past the threshold
+    etag = client.get(url).headers["ETag"]
+    assert _log(company) == written  # read, not compacted
+    booking.note = "もう一度"
+    db.session.commit()
+    etag = client.get(url).headers["ETag"]  # this read compacts
+    assert _log(company) == [(desks.id, calendars.COMPACT_AFTER + 2), (room.id, 1)]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    booking.note = "さらに"
+    db.session.commit()
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_a_unit_moved_to_another_space_moves_between_their_feeds(app, w, client, make):
+    _needs_postgresql()
+    desks, booker = w["desks"], w["booker"]
+    other = make.space(w["org"], name="テレワーク浜松")
+    [booking] = r.book(db.session, desks, booker, [r.day_period(desks, _day())], 1)
+    urls = [f"/calendar/{calendars.renew_secret(space)}.ics" for space in (w["space"], other)]
+    db.session.commit()
+    uid = calendars.uid_of(booking)
+    assert [uid in _events(client.get(url).data) for url in urls] == [True, False]
+    desks.space_id = other.id
+    db.session.commit()
+    assert [uid in _events(client.get(url).data) for url in urls] == [False, True]
+
+
+def _weights(session) -> dict[tuple[str, int, int], int]:
+    rows = session.execute(sa.select(FeedChange.owner_kind, FeedChange.owner_id,
+                                     FeedChange.unit_id, sa.func.sum(FeedChange.weight))
+                           .group_by(FeedChange.owner_kind, FeedChange.owner_id,
+                                     FeedChange.unit_id)).all()
+    return {(kind, owner, unit): total for kind, owner, unit, total in rows}
+
+
+def test_the_daily_job_compacts_every_owners_log_once(app, w, client):
+    _needs_postgresql()
+    desks, booker, company = w["desks"], w["booker"], w["company"]
+    [booking] = r.book(db.session, desks, booker, [r.day_period(desks, _day())], 1)
+    secret = calendars.renew_secret(company)
+    db.session.commit()
+    for n in range(3):
+        booking.note = f"変更 {n}"
+        db.session.commit()
+    url = f"/calendar/{secret}.ics"
+    etag = client.get(url).headers["ETag"]
+    weights = _weights(db.session)
+    assert weights[("Organisation", company.id, desks.id)] == 4
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(FeedChange)) == 12
+    assert jobs.run_due(db.session, "feed_changes") == {"feed_changes": ("ok", 9)}
+    assert _weights(db.session) == weights  # the same sums, one row each (user, company, space)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(FeedChange)) == 3
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    booking.note = "また"
+    db.session.commit()
+    assert jobs.run_due(db.session, "feed_changes") == {"feed_changes": ("ok", 0)}  # done today
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_compactions_at_once_keep_every_weight(app, w):
+    """Two compactions racing, and a change written meanwhile: no weight lost or doubled."""
+    _needs_postgresql()
+    desks, booker, company = w["desks"], w["booker"], w["company"]
+    [booking] = r.book(db.session, desks, booker, [r.day_period(desks, _day())], 1)
+    for n in range(5):
+        booking.note = f"変更 {n}"
+        db.session.commit()
+    owner = {"kind": "Organisation", "owner_id": company.id}
+    with db.engine.connect() as first, db.engine.connect() as second:
+        first.execute(calendars._COMPACT_PG, owner)  # its transaction still open
+        db.session.execute(sa.text("UPDATE bookings SET note = 'その間に' WHERE id = :id"),
+                           {"id": booking.id})
+        db.session.commit()
+        waiting = threading.Thread(target=lambda: (second.execute(calendars._COMPACT_PG, owner),
+                                                   second.commit()))
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()  # waits for the first one's rows
+        first.commit()
+        waiting.join(10)
+    assert not waiting.is_alive()
+    # The booking, its five notes and the one meanwhile: the first compaction summed six,
+    # the second found those gone and summed the one it saw.
+    assert sorted(_log(company)) == [(desks.id, 1), (desks.id, 6)]

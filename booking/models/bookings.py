@@ -101,6 +101,86 @@ class Booking(Base):
         return self.status in HOLDING_STATUSES
 
 
+class FeedChange(Base):
+    """The calendar feeds' change log (PostgreSQL): a row for each feed owner and unit of
+    every booking a statement inserted, updated or deleted, written by the database's
+    triggers (FEED_CHANGE_TRIGGERS) in that statement's transaction, whichever code path
+    wrote it. A feed's validator is the sum of its owner's weights (it grows with every
+    committed change, never comes back) and the row versions of the units and spaces the
+    rows name (their text is in the feed): one small index read, not the feed's bookings.
+    calendars compacts an owner's rows into one per unit, weights summed, in one statement.
+
+    owner_kind is the model's name ("User", "Organisation", "Space"). No foreign keys: the
+    log outlives what it names. SQLite keeps the table empty (its feeds hash their rows)."""
+
+    __tablename__ = "feed_changes"
+    __table_args__ = (
+        # The validator's read: index only, by owner.
+        sa.Index("ix_feed_changes_owner", "owner_kind", "owner_id", "unit_id", "weight"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                                    primary_key=True)
+    owner_kind: Mapped[str] = mapped_column(sa.String(12))
+    owner_id: Mapped[int]
+    unit_id: Mapped[int]
+    weight: Mapped[int] = mapped_column(server_default="1")
+
+
+# The triggers that write feed_changes. Statement-level, from transition tables: one
+# INSERT per statement, however many bookings it touched. An UPDATE notes the owners and
+# units before and after (a booking moved, or its company gone); a unit moved to another
+# space is news to the new space's feed (the old one sees the unit's row version change).
+# TRUNCATE bypasses them (no feed may rely on a truncated table).
+FEED_CHANGE_TRIGGERS = """
+CREATE OR REPLACE FUNCTION note_feed_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO feed_changes (owner_kind, owner_id, unit_id)
+    SELECT DISTINCT o.kind, o.id, b.unit_id
+    FROM changed_bookings b JOIN units u ON u.id = b.unit_id
+    CROSS JOIN LATERAL (VALUES ('User', b.user_id), ('Organisation', b.company_id),
+                               ('Space', u.space_id)) AS o (kind, id)
+    WHERE o.id IS NOT NULL;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION note_feed_changes_of_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO feed_changes (owner_kind, owner_id, unit_id)
+    SELECT DISTINCT o.kind, o.id, b.unit_id
+    FROM (SELECT user_id, company_id, unit_id FROM old_bookings
+          UNION SELECT user_id, company_id, unit_id FROM changed_bookings) b
+    JOIN units u ON u.id = b.unit_id
+    CROSS JOIN LATERAL (VALUES ('User', b.user_id), ('Organisation', b.company_id),
+                               ('Space', u.space_id)) AS o (kind, id)
+    WHERE o.id IS NOT NULL;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION note_unit_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO feed_changes (owner_kind, owner_id, unit_id) VALUES ('Space', NEW.space_id, NEW.id);
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS feed_changes_inserted ON bookings;
+CREATE TRIGGER feed_changes_inserted AFTER INSERT ON bookings
+    REFERENCING NEW TABLE AS changed_bookings
+    FOR EACH STATEMENT EXECUTE FUNCTION note_feed_changes();
+DROP TRIGGER IF EXISTS feed_changes_updated ON bookings;
+CREATE TRIGGER feed_changes_updated AFTER UPDATE ON bookings
+    REFERENCING OLD TABLE AS old_bookings NEW TABLE AS changed_bookings
+    FOR EACH STATEMENT EXECUTE FUNCTION note_feed_changes_of_update();
+DROP TRIGGER IF EXISTS feed_changes_deleted ON bookings;
+CREATE TRIGGER feed_changes_deleted AFTER DELETE ON bookings
+    REFERENCING OLD TABLE AS changed_bookings
+    FOR EACH STATEMENT EXECUTE FUNCTION note_feed_changes();
+DROP TRIGGER IF EXISTS feed_changes_unit_moved ON units;
+CREATE TRIGGER feed_changes_unit_moved AFTER UPDATE OF space_id ON units
+    FOR EACH ROW WHEN (OLD.space_id IS DISTINCT FROM NEW.space_id)
+    EXECUTE FUNCTION note_unit_moved();
+"""
+sa.event.listen(Base.metadata, "after_create",
+                sa.DDL(FEED_CHANGE_TRIGGERS).execute_if(dialect="postgresql"))
+
+
 class BookingSeries(Base):
     """A recurring booking ("every Wednesday from … to …", or every weekday): the rule a
     company asked for; each date it gave is a Booking of its own (series_id)."""

@@ -42,6 +42,7 @@ JOBS: dict[str, str] = {
     "waitlist_expiry": "booking.services.waitlist:expire_offers",
     "no_show_release": "booking.services.no_shows:run",
     "digest": "booking.services.digest:run",
+    "feed_changes": "booking.services.calendars:compact_changes",
 }
 
 Job = Callable[[Session], Any]
