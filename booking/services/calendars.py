@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
-from typing import cast
+from typing import NamedTuple, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
@@ -517,27 +517,18 @@ def _feed_built(session: Session, owner: User | Organisation | Space, name: str)
     """feed_ics(feed_bookings(owner), name), byte for byte, with each event from this
     process's memory when it was made already.
 
-    An event is a function of its booking's, unit's and space's columns, of the settings
-    and of this module (FEED_FORMAT): the feed's rows are read as plain rows (2 queries)
-    and each event is kept under all of those. A feed read again after one of its
-    bookings changed makes that one event again (its model objects loaded, 3 queries)
+    An event is a function of its booking's, unit's and space's rows, of the settings and
+    of this module (FEED_FORMAT): the feed's rows are read as plain rows (2 queries) and
+    each event is kept under their versions (_feed_rows). A feed read again after one of
+    its bookings changed makes that one event again (its model objects loaded, 3 queries)
     and takes the others from memory."""
-    rows = session.execute(_feed_query(owner).with_only_columns(*Booking.__table__.c)
-                           .order_by(Booking.starts_at, Booking.id)).all()
-    places = {}  # unit id -> the unit's and its space's columns
-    if rows:
-        width = len(Unit.__table__.c)
-        for place in session.execute(
-                sa.select(*Unit.__table__.c, *Space.__table__.c)
-                .join_from(Unit, Space, Unit.space_id == Space.id)
-                .where(Unit.id.in_({row.unit_id for row in rows}))):
-            places[place[0]] = (_frozen_row(place[:width]), _frozen_row(place[width:]))
+    rows, places, by_version = _feed_rows(session, owner)
     settings = (FEED_FORMAT, public_url(), organizer_email())
     keys: dict[int, tuple] = {}
     events: dict[int, bytes] = {}
     with _event_cache_lock:
         for row in rows:
-            key = keys[row.id] = (settings, _frozen_row(row), places.get(row.unit_id))
+            key = keys[row.id] = (settings, row.version, places.get(row.unit_id))
             if (event := _event_cache.get(key)) is not None:
                 _event_cache.move_to_end(key)
                 events[row.id] = event
@@ -551,12 +542,7 @@ def _feed_built(session: Session, owner: User | Organisation | Space, name: str)
             with _locale(locale):
                 for booking in (b for b in made if b.locale == locale):
                     events[booking.id] = _feed_event(booking, settings[2], lines)
-                    # Kept under the values it was made from (these objects were read
-                    # after the rows: a change in between must not file it under the
-                    # rows' older values, which a unit renamed back would bring back).
-                    unit = booking.unit
-                    _keep_event((settings, _model_row(booking),
-                                 (_model_row(unit), _model_row(unit.space))),
+                    _keep_event(keys[booking.id] if by_version else _values_key(settings, booking),
                                 events[booking.id])
     head, end = _feed_head(name)
     out = [head]
@@ -564,6 +550,57 @@ def _feed_built(session: Session, owner: User | Organisation | Space, name: str)
         out += [events[row.id] for row in rows if row.locale == locale and row.id in events]
     out.append(end)
     return b"".join(out)
+
+
+class _FeedRow(NamedTuple):
+    id: int
+    unit_id: int
+    locale: str
+    version: tuple  # what the event is kept under (with its place's)
+
+
+def _feed_rows(session: Session, owner: User | Organisation | Space
+               ) -> tuple[list[_FeedRow], dict[int, tuple], bool]:
+    """The feed's bookings in order, with each row's version, and each unit's place
+    version (unit id -> the unit's and its space's). PostgreSQL: row versions (xmin, as
+    in _FEED_LOOKUP_PG: new with every committed change, never back), so a key cannot
+    come back either, and an event made from objects read after these rows may be kept
+    under their versions (newer than its key, never older). Reading every column instead
+    was half of a fresh feed's time. SQLite: all the columns (their values are the key; an
+    event is kept under the values it was made from: a unit renamed back brings back its
+    key). The third value says which (True: versions)."""
+    order = (Booking.starts_at, Booking.id)
+    by_version = session.get_bind().dialect.name == "postgresql"
+    if by_version:
+        rows = [_FeedRow(i, unit, locale, (i, version))
+                for i, unit, locale, version in session.execute(
+                    _feed_query(owner).with_only_columns(
+                        Booking.id, Booking.unit_id, Booking.locale,
+                        sa.literal_column("bookings.xmin::text", sa.Text)).order_by(*order))]
+        columns: tuple = (Unit.id, sa.literal_column("units.xmin::text"),
+                          sa.literal_column("spaces.xmin::text"))
+    else:
+        rows = [_FeedRow(row.id, row.unit_id, row.locale, _frozen_row(row))
+                for row in session.execute(_feed_query(owner).with_only_columns(
+                    *Booking.__table__.c).order_by(*order))]
+        columns = (*Unit.__table__.c, *Space.__table__.c)
+    places = {}
+    if rows:
+        width = 2 if by_version else len(Unit.__table__.c)
+        for place in session.execute(sa.select(*columns)
+                                     .join_from(Unit, Space, Unit.space_id == Space.id)
+                                     .where(Unit.id.in_({row.unit_id for row in rows}))):
+            places[place[0]] = (_frozen_row(place[1 if by_version else 0:width]),
+                                _frozen_row(place[width:]))
+    return rows, places, by_version
+
+
+def _values_key(settings: tuple, booking: Booking) -> tuple:
+    """SQLite: the key of an event made from these objects: the values it was made from
+    (read after the rows: a change in between must not file it under the rows' older
+    values, which a unit renamed back would bring back)."""
+    unit = booking.unit
+    return (settings, _model_row(booking), (_model_row(unit), _model_row(unit.space)))
 
 
 _COLUMN_KEYS: dict[type, tuple[str, ...]] = {}
