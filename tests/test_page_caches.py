@@ -189,14 +189,19 @@ def _needs_postgresql() -> None:
         pytest.skip("the feeds' change log is PostgreSQL's (SQLite's feeds hash their rows)")
 
 
+def _company_feed(w) -> tuple:
+    """PostgreSQL (else skipped): a booking of the company's, and its feed's URL."""
+    _needs_postgresql()
+    desks = w["desks"]
+    [booking] = r.book(db.session, desks, w["booker"], [r.day_period(desks, _day())], 1)
+    secret = calendars.renew_secret(w["company"])
+    db.session.commit()
+    return booking, f"/calendar/{secret}.ics"
+
+
 def test_a_booking_written_by_plain_sql_changes_the_feed(app, w, client):
     """The log is the database's: a write that bypasses the application is in it too."""
-    _needs_postgresql()
-    desks, booker, company = w["desks"], w["booker"], w["company"]
-    [booking] = r.book(db.session, desks, booker, [r.day_period(desks, _day())], 1)
-    secret = calendars.renew_secret(company)
-    db.session.commit()
-    url = f"/calendar/{secret}.ics"
+    booking, url = _company_feed(w)
     first = client.get(url)
     db.session.execute(sa.text("UPDATE bookings SET seats = 4, sequence = sequence + 1 "
                                "WHERE id = :id"), {"id": booking.id})
@@ -263,15 +268,11 @@ def _weights(session) -> dict[tuple[str, int, int], int]:
 
 
 def test_the_daily_job_compacts_every_owners_log_once(app, w, client):
-    _needs_postgresql()
-    desks, booker, company = w["desks"], w["booker"], w["company"]
-    [booking] = r.book(db.session, desks, booker, [r.day_period(desks, _day())], 1)
-    secret = calendars.renew_secret(company)
-    db.session.commit()
+    booking, url = _company_feed(w)
+    desks, company = w["desks"], w["company"]
     for n in range(3):
         booking.note = f"変更 {n}"
         db.session.commit()
-    url = f"/calendar/{secret}.ics"
     etag = client.get(url).headers["ETag"]
     weights = _weights(db.session)
     assert weights[("Organisation", company.id, desks.id)] == 4

@@ -127,32 +127,30 @@ class FeedChange(Base):
     weight: Mapped[int] = mapped_column(server_default="1")
 
 
+def _noting(bookings: str) -> str:
+    """The INSERT of the log's rows for the owners and units of these bookings' rows."""
+    return f"""INSERT INTO feed_changes (owner_kind, owner_id, unit_id)
+    SELECT DISTINCT o.kind, o.id, b.unit_id FROM {bookings} b JOIN units u ON u.id = b.unit_id
+    CROSS JOIN LATERAL (VALUES ('User', b.user_id), ('Organisation', b.company_id),
+                               ('Space', u.space_id)) AS o (kind, id)
+    WHERE o.id IS NOT NULL;"""
+
+
 # The triggers that write feed_changes. Statement-level, from transition tables: one
 # INSERT per statement, however many bookings it touched. An UPDATE notes the owners and
 # units before and after (a booking moved, or its company gone); a unit moved to another
 # space is news to the new space's feed (the old one sees the unit's row version change).
 # TRUNCATE bypasses them (no feed may rely on a truncated table).
-FEED_CHANGE_TRIGGERS = """
+FEED_CHANGE_TRIGGERS = f"""
 CREATE OR REPLACE FUNCTION note_feed_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO feed_changes (owner_kind, owner_id, unit_id)
-    SELECT DISTINCT o.kind, o.id, b.unit_id
-    FROM changed_bookings b JOIN units u ON u.id = b.unit_id
-    CROSS JOIN LATERAL (VALUES ('User', b.user_id), ('Organisation', b.company_id),
-                               ('Space', u.space_id)) AS o (kind, id)
-    WHERE o.id IS NOT NULL;
+    {_noting("changed_bookings")}
     RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION note_feed_changes_of_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO feed_changes (owner_kind, owner_id, unit_id)
-    SELECT DISTINCT o.kind, o.id, b.unit_id
-    FROM (SELECT user_id, company_id, unit_id FROM old_bookings
-          UNION SELECT user_id, company_id, unit_id FROM changed_bookings) b
-    JOIN units u ON u.id = b.unit_id
-    CROSS JOIN LATERAL (VALUES ('User', b.user_id), ('Organisation', b.company_id),
-                               ('Space', u.space_id)) AS o (kind, id)
-    WHERE o.id IS NOT NULL;
+    {_noting("(SELECT user_id, company_id, unit_id FROM old_bookings "
+            "UNION SELECT user_id, company_id, unit_id FROM changed_bookings)")}
     RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION note_unit_moved() RETURNS trigger LANGUAGE plpgsql AS $$

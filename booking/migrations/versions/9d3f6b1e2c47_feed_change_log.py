@@ -22,27 +22,25 @@ down_revision = '4b8d2e6f1a93'
 branch_labels = None
 depends_on = None
 
-TRIGGERS = """
-CREATE OR REPLACE FUNCTION note_feed_changes() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO feed_changes (owner_kind, owner_id, unit_id)
-    SELECT DISTINCT o.kind, o.id, b.unit_id
-    FROM changed_bookings b JOIN units u ON u.id = b.unit_id
+def noting(bookings: str) -> str:
+    """The INSERT of the log's rows for the owners and units of these bookings' rows."""
+    return f"""INSERT INTO feed_changes (owner_kind, owner_id, unit_id)
+    SELECT DISTINCT o.kind, o.id, b.unit_id FROM {bookings} b JOIN units u ON u.id = b.unit_id
     CROSS JOIN LATERAL (VALUES ('User', b.user_id), ('Organisation', b.company_id),
                                ('Space', u.space_id)) AS o (kind, id)
-    WHERE o.id IS NOT NULL;
+    WHERE o.id IS NOT NULL;"""
+
+
+TRIGGERS = f"""
+CREATE OR REPLACE FUNCTION note_feed_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    {noting("changed_bookings")}
     RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION note_feed_changes_of_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO feed_changes (owner_kind, owner_id, unit_id)
-    SELECT DISTINCT o.kind, o.id, b.unit_id
-    FROM (SELECT user_id, company_id, unit_id FROM old_bookings
-          UNION SELECT user_id, company_id, unit_id FROM changed_bookings) b
-    JOIN units u ON u.id = b.unit_id
-    CROSS JOIN LATERAL (VALUES ('User', b.user_id), ('Organisation', b.company_id),
-                               ('Space', u.space_id)) AS o (kind, id)
-    WHERE o.id IS NOT NULL;
+    {noting("(SELECT user_id, company_id, unit_id FROM old_bookings "
+            "UNION SELECT user_id, company_id, unit_id FROM changed_bookings)")}
     RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION note_unit_moved() RETURNS trigger LANGUAGE plpgsql AS $$
