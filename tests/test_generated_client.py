@@ -120,3 +120,53 @@ def test_the_whole_flow_through_a_generated_client(app, make, generated):
     after = importlib.import_module(f"{PACKAGE}.api.bookings.get_booking").sync(
         client=authed, reference=booked.reference)
     assert isinstance(after, models.Problem) and after.code == "unauthorized"
+
+
+# --------------------------------------------------------------------------- waitlist, series
+
+
+def _authed(generated, app, user):
+    from booking.extensions import db
+    from booking.services import tokens
+
+    secret, _ = tokens.issue(db.session, user, 24)
+    db.session.commit()
+    return generated.AuthenticatedClient(base_url="http://localhost/api/v1", token=secret,
+                                         httpx_args={"transport": httpx.WSGITransport(app=app)})
+
+
+def test_the_waitlist_through_a_generated_client(app, make, generated):
+    from booking.extensions import db
+    from booking.models import User
+    from tests.edge import reservations as r
+
+    models = importlib.import_module(f"{PACKAGE}.models")
+    waitlist_api = f"{PACKAGE}.api.waitlist"
+    unit = make.unit(make.space(name="満席オフィス"), capacity=1)
+    holder = make.user("holder@example.jp", organisation=make.company(name="先約"))
+    day = clock.today() + timedelta(days=5)
+    [held] = r.book(db.session, unit, holder, [r.day_period(unit, day)], 1)
+    authed = _authed(generated, app, make.user("waiter@example.jp",
+                                               organisation=make.company(name="待ち")))
+
+    join = importlib.import_module(f"{waitlist_api}.join_waitlist")
+    entry = join.sync(client=authed, body=models.WaitlistIn(unit_id=unit.id, date=day))
+    assert isinstance(entry, models.WaitlistEntry), entry
+    assert entry.status == models.WaitlistStatus.WAITING and entry.offer is None
+    twice = join.sync(client=authed, body=models.WaitlistIn(unit_id=unit.id, date=day))
+    assert isinstance(twice, models.Problem) and twice.code == "waitlist_duplicate"
+
+    r.cancel(db.session, held, db.session.get(User, held.user_id))  # the seat is offered
+    offered = importlib.import_module(f"{waitlist_api}.get_waitlist_entry").sync(
+        client=authed, entry_id=entry.id)
+    assert isinstance(offered.offer, models.WaitlistOffer) and offered.offer.live
+    booked = importlib.import_module(f"{waitlist_api}.confirm_waitlist_offer").sync(
+        client=authed, entry_id=entry.id, idempotency_key="take-1")
+    assert isinstance(booked, models.Booking), booked
+    assert booked.status == models.BookingStatus.CONFIRMED
+    listed = importlib.import_module(f"{waitlist_api}.list_waitlist_entries").sync(client=authed)
+    assert isinstance(listed, models.WaitlistEntries)
+    assert [e.status for e in listed.results] == [models.WaitlistStatus.BOOKED]
+    nothing = importlib.import_module(f"{waitlist_api}.decline_waitlist_offer").sync(
+        client=authed, entry_id=entry.id)
+    assert isinstance(nothing, models.Problem) and nothing.code == "waitlist_not_offered"

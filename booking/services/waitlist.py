@@ -5,11 +5,13 @@ for a limited time; nothing is booked until the company confirms.
 Public functions:
 
     join(session, user, unit, period, seats, *, slot=None, note="", locale="ja")
-        -> WaitlistEntry                       (join_request: from a BookingRequest)
+        -> WaitlistEntry                       (join_request: from a BookingRequest;
+                                                join_asked: one naming its unit by id)
         In line for `seats` of `unit` during `period` (one period per entry). Refused when
         the seats are free now ("waitlist_seats_free": book instead), for a period the
         company already waits for ("waitlist_duplicate"), in the past, on a members-only
-        unit without the right, or closed / outside the hours (the booking's refusals).
+        unit without the right, or closed / outside the hours (the booking's refusals),
+        for more seats than the unit has then ("bad_seats": never to be offered).
     leave(session, user, entry_id) -> WaitlistEntry
         Out of the line (an offer held is declined first, and passed on).
     offer_freed(session, unit_id, start, end) -> list[WaitlistEntry]
@@ -19,9 +21,10 @@ Public functions:
     expire_offers(session) -> int
         The worker's scheduled job: offers whose time is up become expired, their seats go
         to the next in line. Returns how many offers expired.
-    confirm(session, user, entry_id) -> Booking
+    confirm(session, user, entry_id, *, idempotency=None) -> Booking
         The company takes the offer: the held booking becomes confirmed (the normal
-        confirmation mail with its .ics). Refused once the offer has expired.
+        confirmation mail with its .ics). Refused once the offer has expired. With an
+        idempotency key, a retry gets the first answer again (as reservations.book).
     decline(session, user, entry_id) -> WaitlistEntry
         The company lets the offer go at once: its seats go to the next in line.
     entries_of(session, user) / find(session, user, entry_id)
@@ -58,6 +61,7 @@ from booking.models import (
     Booking,
     BookingStatus,
     CampaignSlot,
+    IdempotencyRecord,
     Membership,
     OutboxMessage,
     PricePer,
@@ -68,6 +72,7 @@ from booking.models import (
     WaitlistStatus,
 )
 from booking.services import access, audit, booking_requests, pricing, reservations
+from booking.services.availability import tokyo_days
 from booking.services.booking_requests import BookingRequest
 from booking.services.calendars import public_url
 from booking.services.campaign_rules import check_rules
@@ -182,6 +187,9 @@ def join(session: Session, user: User, unit: Unit, period: reservations.Period, 
                 raise  # closed, outside the hours, members only: no line to wait in
         else:
             raise DomainError("waitlist_seats_free")
+        most = _most_seats(locked, start, end)
+        if seats > most:  # more than the unit has then: no cancellation could free them
+            raise DomainError("bad_seats", minimum=1, maximum=most)
         if the_slot is not None:
             check_rules(session, the_slot, company, start, end, seats)
         twice = session.scalar(_periods_overlap(
@@ -204,6 +212,13 @@ def join(session: Session, user: User, unit: Unit, period: reservations.Period, 
     return reservations._decide(session, work, lock)
 
 
+def _most_seats(unit: Unit, start: datetime, end: datetime) -> int:
+    """The most seats the unit has on the Tokyo days of [start, end): its capacity, or
+    more on a day whose override says so."""
+    days = set(tokyo_days(start, end))
+    return max([unit.capacity, *(o.capacity for o in unit.capacity_overrides if o.day in days)])
+
+
 def join_request(session: Session, user: User, unit: Unit, slot: CampaignSlot | None,
                  request: BookingRequest, *, locale: str = "ja") -> WaitlistEntry:
     """join() for what the booking form asked (its one period: "waitlist_one_period"
@@ -213,6 +228,18 @@ def join_request(session: Session, user: User, unit: Unit, slot: CampaignSlot | 
         raise DomainError("waitlist_one_period", field="last_date")
     return join(session, user, unit, periods[0], request.seats, slot=slot, note=request.note,
                 locale=locale)
+
+
+def join_asked(session: Session, user: User, request: BookingRequest, *, locale: str = "ja"
+               ) -> WaitlistEntry:
+    """join_request for a request that names its unit by id and its campaign, if any, by
+    slot id or slug (the API): the unit as the public may book it ("unavailable"), the
+    slot it names offered on its days ("campaign_closed"). A slot is never chosen for
+    the company here: the line is for what it asked."""
+    unit = booking_requests.bookable_unit(session, request.unit_id)
+    slot = (booking_requests.resolve_slot(session, unit, user, request)[0]
+            if request.names_slot else None)
+    return join_request(session, user, unit, slot, request, locale=locale)
 
 
 # --------------------------------------------------------------------------- offer
@@ -463,10 +490,24 @@ def leave(session: Session, user: User, entry_id: int) -> WaitlistEntry:
 # --------------------------------------------------------------------------- confirm
 
 
-def confirm(session: Session, user: User, entry_id: int) -> Booking:
+def confirm(session: Session, user: User, entry_id: int, *,
+            idempotency: reservations.Idempotency | None = None) -> Booking:
     """Book the offered seats: the held booking becomes confirmed and the confirmation
     (with its .ics) is mailed, as for any booking. Refused once the offer has expired
-    ("waitlist_offer_expired"), whether the expiry job has run yet or not."""
+    ("waitlist_offer_expired"), whether the expiry job has run yet or not.
+    `idempotency`: as for reservations.book, a retry with the same key gets the first
+    answer again (reservations.Replay) instead of "waitlist_not_offered"."""
+    user_id = user.id
+    try:
+        return _confirm(session, user, entry_id, idempotency)
+    except (DomainError, sa.exc.IntegrityError):
+        # Refused, or the key committed first by a racing retry: the first answer, if any.
+        reservations.replay_if_seen(session, user_id, idempotency)
+        raise
+
+
+def _confirm(session: Session, user: User, entry_id: int,
+             idempotency: reservations.Idempotency | None) -> Booking:
     from booking.services import mail
 
     entry = find(session, user, entry_id)
@@ -505,6 +546,12 @@ def confirm(session: Session, user: User, entry_id: int) -> Booking:
                      start=held.starts_at.isoformat(), price=held.price_amount,
                      subsidy=held.subsidy_amount, waitlist=entry.id)
         mail.enqueue_confirmation(session, held)
+        if idempotency is not None:
+            # The answer, built once here: stored for replays and sent by the edge.
+            idempotency.answer = status, body = idempotency.respond([held])
+            session.add(IdempotencyRecord(user_id=user.id, key=idempotency.key,
+                                          request_hash=idempotency.request_hash,
+                                          status_code=status, response=body))
         return held
 
     return reservations._decide(session, work, lock)

@@ -24,9 +24,12 @@ from booking.blueprints.api.schemas import Problem
 F = TypeVar("F", bound=Callable[..., Any])
 
 TAGS = [
-    {"name": "accounts", "description": "Sign-up and bearer tokens"},
+    {"name": "accounts", "description": "Sign-up, e-mail verification and bearer tokens"},
     {"name": "spaces", "description": "Search, spaces and their availability (no token needed)"},
     {"name": "bookings", "description": "Bookings of the token's user and company"},
+    {"name": "waitlist", "description": "Waiting in line for seats of a full unit, and the "
+                                        "offers of freed seats"},
+    {"name": "series", "description": "Weekly series: one booking per date, booked together"},
     {"name": "problems", "description": "The kinds of problem the API answers with"},
     {"name": "meta", "description": "This document"},
 ]

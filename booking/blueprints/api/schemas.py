@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from booking.models import BookingStatus, PricePer, SpaceKind, UnitKind
+from booking.models import BookingStatus, PricePer, SpaceKind, UnitKind, WaitlistStatus
 
 HHMM = {"pattern": r"^\d{2}:\d{2}$"}
 
@@ -63,17 +63,21 @@ class Problem(Shape):
     minimum: int = absent("too_short, bad_seats: the smallest allowed")
     maximum: int = absent("too_long, bad_seats: the largest allowed")
     per: PricePer = absent("too_short, too_long: the unit of minimum/maximum")
-    date: str = absent("closed, campaign_closed: the day concerned (YYYY-MM-DD)")
+    date: str = absent("closed, campaign_closed, series_date_taken: the day concerned "
+                       "(YYYY-MM-DD)")
     deadline: str = absent("cancel_deadline: when it passed (ISO 8601)")
     latest: str = absent("too_far_ahead: the last day that can be booked now")
     max_days_ahead: int = absent("too_far_ahead: the unit's booking horizon in days")
-    hours: int = absent("lead_time: hours of notice the unit needs")
+    hours: int = absent("lead_time: hours of notice the unit needs; verify_link_expired: "
+                        "how long a link works")
     days: int = absent("search_too_long: the longest period a search may cover")
     place: str = absent("unknown_place, ambiguous_place: the place text asked for")
     choices: list[PlaceChoice] = absent("ambiguous_place: the places it may mean")
     checkin: str = absent("whole_stays: the unit's check-in time (HH:MM)", **HHMM)
     checkout: str = absent("whole_stays: the unit's check-out time (HH:MM)", **HHMM)
     extra: int = absent("extra_*: the id of the extra concerned")
+    max: int = absent("series_too_many: the most dates a series books")
+    last: str = absent("series_too_many: the last date that fits (YYYY-MM-DD)")
 
 
 class PlaceChoice(Shape):
@@ -372,6 +376,102 @@ class BookingList(Shape):
     results: list[Booking]
 
 
+# ------------------------------------------------------------------------------ waitlist
+
+class WaitlistOffer(Shape):
+    """Seats held for the entry: a booking of status `offered` until `expires_at`; once
+    confirmed, the booking itself (GET /bookings/{reference})."""
+
+    reference: str
+    status: BookingStatus
+    expires_at: str = Field(json_schema_extra={"format": "date-time"},
+                            description="Until then the company may confirm it")
+    live: bool = Field(description="Whether it can be confirmed now")
+    price: BookingPrice
+    price_breakdown: PriceBreakdown
+
+
+class WaitlistEntry(Shape):
+    """A company's place in the line of a full unit, for one period."""
+
+    id: int
+    status: WaitlistStatus
+    unit_id: int
+    space_id: int
+    space: str
+    unit: str
+    start: str = Field(json_schema_extra={"format": "date-time"})
+    end: str = Field(json_schema_extra={"format": "date-time"})
+    seats: int
+    campaign: str | None = Field(description="The campaign's slug")
+    note: str
+    joined_at: str = Field(json_schema_extra={"format": "date-time"})
+    offer: WaitlistOffer | None = Field(description="The seats offered to it, once offered")
+    url: str = Field(description="The entry's page (the link of the offer's mail)")
+
+
+class WaitlistEntries(Shape):
+    results: list[WaitlistEntry] = Field(description="Those still in line first (soonest "
+                                                     "first), then the rest (newest first)")
+
+
+# ------------------------------------------------------------------------------ series
+
+OccurrenceState = Literal["free", "taken", "closed", "outside_hours", "beyond", "past"]
+
+
+class SeriesOccurrence(Shape):
+    date: date
+    state: OccurrenceState = Field(
+        description="free; taken (not enough seats); closed (the space's hours, a holiday, "
+                    "a closure); outside_hours (open, not for the hours asked); beyond (the "
+                    "unit's booking horizon); past (begun, or inside the lead time)")
+    start: str | None = Field(json_schema_extra={"format": "date-time"},
+                              description="Free and taken dates: the occurrence's period")
+    end: str | None = Field(json_schema_extra={"format": "date-time"})
+    seats_free: int
+    late: bool = Field(description="Free, but its cancellation deadline has passed already")
+
+
+class SeriesRule(Shape):
+    unit_id: int
+    weekdays: list[int] = Field(description="Monday = 0")
+    first_date: date
+    last_date: date
+    start: str | None = Field(json_schema_extra=HHMM,
+                              description="Units let by the hour: each occurrence's start")
+    end: str | None = Field(json_schema_extra=HHMM)
+    seats: int
+
+
+class SeriesPreview(SeriesRule):
+    """Each date of the rule and whether it can be booked now; nothing is booked."""
+
+    occurrences: list[SeriesOccurrence]
+    free_dates: list[date] = Field(description="Send these as `dates` to book them")
+    late: bool = Field(description="Some free date is past its cancellation deadline: "
+                                   "booking needs `accept_late`")
+
+
+class Series(SeriesRule):
+    """A weekly series: one booking per date, booked together."""
+
+    id: int
+    space_id: int
+    space: str
+    unit: str
+    sequence: int
+    url: str
+    bookings: list[Booking] = Field(description="Its occurrences, soonest first")
+
+
+class SeriesCancelled(Series):
+    """The series after cancelling what could be cancelled."""
+
+    cancelled: list[str] = Field(description="References cancelled now")
+    kept: list[str] = Field(description="References kept: past their deadline, begun or over")
+
+
 # ------------------------------------------------------------------------------ accounts
 
 class AccountCompany(Shape):
@@ -385,6 +485,14 @@ class Account(Shape):
     email: str
     name: str
     company: AccountCompany
+
+
+class EmailVerification(Shape):
+    """Whether the token's account has verified its e-mail address."""
+
+    email: str
+    verified: bool
+    verified_at: str | None = Field(json_schema_extra={"format": "date-time"})
 
 
 class Token(Shape):
