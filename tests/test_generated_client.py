@@ -170,3 +170,37 @@ def test_the_waitlist_through_a_generated_client(app, make, generated):
     nothing = importlib.import_module(f"{waitlist_api}.decline_waitlist_offer").sync(
         client=authed, entry_id=entry.id)
     assert isinstance(nothing, models.Problem) and nothing.code == "waitlist_not_offered"
+
+
+def test_a_series_through_a_generated_client(app, make, generated):
+    models = importlib.import_module(f"{PACKAGE}.models")
+    series_api = f"{PACKAGE}.api.series"
+    unit = make.unit(make.space(name="毎週オフィス"), capacity=3)
+    authed = _authed(generated, app, make.user("weekly@example.jp",
+                                               organisation=make.company(name="毎週")))
+    first = clock.today() + timedelta(days=7)
+    rule = {"unit_id": unit.id, "weekdays": [first.weekday()], "first_date": first,
+            "last_date": first + timedelta(days=20)}
+
+    preview = importlib.import_module(f"{series_api}.preview_series").sync(
+        client=authed, body=models.SeriesIn(**rule))
+    assert isinstance(preview, models.SeriesPreview), preview
+    assert isinstance(preview.occurrences[0], models.SeriesOccurrence)
+    create = importlib.import_module(f"{series_api}.create_series")
+    made = create.sync(client=authed, idempotency_key="weekly-1",
+                       body=models.SeriesBookingIn(**rule, dates=preview.free_dates))
+    assert isinstance(made, models.Series), made
+    assert len(made.bookings) == 3 and isinstance(made.bookings[0], models.Booking)
+    taken = create.sync(client=authed, body=models.SeriesBookingIn(
+        **rule, seats=3, dates=preview.free_dates))
+    assert isinstance(taken, models.Problem) and taken.code == "series_date_taken"
+
+    one = importlib.import_module(f"{series_api}.cancel_series_booking").sync(
+        client=authed, series_id=made.id, reference=made.bookings[0].reference)
+    assert isinstance(one, models.Booking) and one.status == models.BookingStatus.CANCELLED
+    rest = importlib.import_module(f"{series_api}.cancel_series").sync(
+        client=authed, series_id=made.id)
+    assert isinstance(rest, models.SeriesCancelled) and len(rest.cancelled) == 2
+    missing = importlib.import_module(f"{series_api}.get_series").sync(
+        client=authed, series_id=made.id + 1000)
+    assert isinstance(missing, models.Problem) and missing.code == "not_found"

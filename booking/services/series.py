@@ -12,8 +12,8 @@ Public functions (the series pages call these):
         Each date with whether it can be booked now (free, taken, closed, outside the
         hours, past the unit's horizon, past), decided as reservations.book decides:
         one availability.timelines load over the whole range, one query for closures.
-    confirm(session, unit, user, rule, seen, *, attendees, note, locale, accept_late)
-        -> BookingSeries
+    confirm(session, unit, user, rule, seen, *, attendees, note, locale, accept_late,
+            idempotency=None) -> BookingSeries
         Books the dates the user saw free (`seen`) as ONE reservations.book call (one
         unit lock, all or none) and writes the series row in the same transaction; one
         confirmation mail for the series (mail.enqueue_series). A date taken since the
@@ -282,11 +282,27 @@ def preview(session: Session, unit: Unit, user: User, rule: Rule) -> Preview:
 
 def confirm(session: Session, unit: Unit, user: User, rule: Rule, seen: Iterable[date], *,
             attendees: Iterable[str] = (), note: str = "", locale: str = "ja",
-            accept_late: bool = False) -> BookingSeries:
+            accept_late: bool = False,
+            idempotency: reservations.Idempotency | None = None) -> BookingSeries:
     """Book the dates the user saw free (see the module docstring): all of them under
     one unit lock, or none. Refused when the availability changed since the preview
     ("series_date_taken" naming a date the user saw free and is no longer, or
-    "series_changed"): nothing is written and the page shows the preview again."""
+    "series_changed"): nothing is written and the page shows the preview again.
+    `idempotency`: as for reservations.book (its answer built from the series' bookings);
+    a retry with the same key gets the first answer (reservations.Replay), not the
+    refusal its own dates, taken by the first request, would now bring."""
+    user_id = user.id
+    try:
+        return _confirm(session, unit, user, rule, seen, attendees=attendees, note=note,
+                        locale=locale, accept_late=accept_late, idempotency=idempotency)
+    except DomainError:
+        reservations.replay_if_seen(session, user_id, idempotency)
+        raise
+
+
+def _confirm(session: Session, unit: Unit, user: User, rule: Rule, seen: Iterable[date], *,
+             attendees: Iterable[str], note: str, locale: str, accept_late: bool,
+             idempotency: reservations.Idempotency | None) -> BookingSeries:
     seen_dates = sorted(set(seen))
     ahead = preview(session, unit, user, rule)
     free = {o.day: o for o in ahead.free}
@@ -306,7 +322,7 @@ def confirm(session: Session, unit: Unit, user: User, rule: Rule, seen: Iterable
         # The series is saved in book()'s transaction, under its lock: all or none.
         made = reservations.book(session, unit, user, periods,  # type: ignore[arg-type]
                                  rule.seats, attendees=attendees, note=note, locale=locale,
-                                 series=series)
+                                 series=series, idempotency=idempotency)
     except DomainError as refused:
         if refused.code not in ("not_enough_seats", "closed", "outside_hours",
                                 "too_far_ahead", "in_past", "lead_time"):
