@@ -204,3 +204,44 @@ def test_a_series_through_a_generated_client(app, make, generated):
     missing = importlib.import_module(f"{series_api}.get_series").sync(
         client=authed, series_id=made.id + 1000)
     assert isinstance(missing, models.Problem) and missing.code == "not_found"
+
+
+def test_email_verification_through_a_generated_client(app, generated):
+    import email
+    import re
+
+    import sqlalchemy as sa
+
+    from booking.extensions import db
+    from booking.models import OutboxMessage
+
+    models = importlib.import_module(f"{PACKAGE}.models")
+    accounts_api = f"{PACKAGE}.api.accounts"
+    anonymous = generated.Client(base_url="http://localhost/api/v1",
+                                 httpx_args={"transport": httpx.WSGITransport(app=app)})
+    importlib.import_module(f"{accounts_api}.create_account").sync(
+        client=anonymous, body=models.AccountIn(
+            email="verify@example.jp", password="generated-client-Pass-2026", name="確認 花子",
+            company=models.CompanyIn(name="確認株式会社", prefecture="東京都")))
+    token = importlib.import_module(f"{accounts_api}.create_token").sync(
+        client=anonymous, body=models.TokenIn(email="verify@example.jp",
+                                              password="generated-client-Pass-2026"))
+    authed = generated.AuthenticatedClient(base_url="http://localhost/api/v1", token=token.token,
+                                           httpx_args={"transport": httpx.WSGITransport(app=app)})
+    status = importlib.import_module(f"{accounts_api}.get_email_verification").sync(client=authed)
+    assert isinstance(status, models.EmailVerification) and status.verified is False
+
+    verify = importlib.import_module(f"{accounts_api}.verify_email")
+    wrong = verify.sync(client=authed, body=models.VerificationIn(token="not-the-link"))
+    assert isinstance(wrong, models.Problem) and wrong.code == "verify_link_invalid"
+    [row] = db.session.scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.recipient == "verify@example.jp")).all()
+    text = "".join(part.get_payload(decode=True).decode()
+                   for part in email.message_from_bytes(row.message).walk()
+                   if part.get_content_type() == "text/plain")
+    link_token = re.search(r"/account/verify/(\S+)", text).group(1)
+    done = verify.sync(client=authed, body=models.VerificationIn(token=link_token))
+    assert isinstance(done, models.EmailVerification) and done.verified is True
+    again = importlib.import_module(f"{accounts_api}.send_verification_mail").sync_detailed(
+        client=authed)
+    assert again.status_code == 200 and again.parsed.verified is True
