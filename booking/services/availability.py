@@ -20,12 +20,13 @@ A unit here is a model Unit with its space loaded, or anything that reads the sa
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache, lru_cache
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import NamedTuple, Protocol
 
 import jpholiday
@@ -78,7 +79,8 @@ class OpenHours(Protocol):
 
 
 class SpaceHours(Protocol):
-    closed_on_holidays: bool
+    @property
+    def closed_on_holidays(self) -> bool: ...
 
     def hours_on(self, weekday: int) -> OpenHours | None: ...
 
@@ -112,19 +114,28 @@ class Piece:
 @dataclass
 class Timeline:
     unit: UnitTerms
-    pieces: list[Piece]
+    pieces: list[Piece]  # in time order, none overlapping
     slots: list[CampaignSlot]
     # The holding bookings read for it (Booking or _Held: starts_at, ends_at, seats, ...):
     # the booking service hands them to the unit loads, which then need not read them.
     held: list = field(default_factory=list)
+    _ends: list[datetime] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _during(self, start: datetime, end: datetime) -> Iterator[Piece]:
+        """The pieces that meet [start, end), found by halving (a month's free days ask
+        for every day's, a search for every hour's: not a walk from the first piece)."""
+        if self._ends is None:
+            self._ends = [p.end for p in self.pieces]
+        for piece in islice(self.pieces, bisect_right(self._ends, start), None):
+            if piece.start >= end:
+                return
+            yield piece
 
     def min_free(self, start: datetime, end: datetime, slot_id: int | None = None) -> int:
         """Seats free during the whole of [start, end) (0 if any part is closed)."""
         covered = start
         lowest: int | None = None
-        for piece in self.pieces:
-            if piece.end <= start or piece.start >= end:
-                continue
+        for piece in self._during(start, end):
             if piece.start > covered:  # a hole: outside the computed range
                 return 0
             free = piece.free(slot_id)
@@ -136,10 +147,7 @@ class Timeline:
 
     def max_free(self, start: datetime, end: datetime, slot_id: int | None = None) -> int:
         """The most seats free at any instant of [start, end)."""
-        values = [
-            p.free(slot_id) for p in self.pieces if p.end > start and p.start < end
-        ]
-        return max(values, default=0)
+        return max((p.free(slot_id) for p in self._during(start, end)), default=0)
 
 
 class ClosedDays(NamedTuple):
@@ -289,6 +297,27 @@ def _held(excluding: bool, by_array: bool) -> tuple[sa.ColumnElement[bool], ...]
     return (*where, Booking.id != sa.bindparam("exclude")) if excluding else where
 
 
+def held_bookings(session: Session, units: Sequence[UnitTerms], start: datetime,
+                  end: datetime) -> dict[int, list[_Held]]:
+    """The holding bookings of `units` that meet [start, end), by unit id, as load reads
+    them (the columns a timeline reads): one query, built once."""
+    ids = [u.id for u in units]
+    out: dict[int, list[_Held]] = {}
+    if not ids:
+        return out
+    by_array = len(ids) > 1 and session.get_bind().dialect.name == "postgresql"
+    for row in session.execute(_held_statement(by_array), {"ids": ids, "start": start,
+                                                            "end": end}):
+        out.setdefault(row[0], []).append(_Held(*row))
+    return out
+
+
+@cache
+def _held_statement(by_array: bool) -> sa.Select:
+    return sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at, Booking.seats,
+                     Booking.campaign_slot_id).where(*_held(False, by_array))
+
+
 @cache
 def _load_statement(with_bookings: bool, excluding: bool, by_array: bool
                     ) -> sa.CompoundSelect:
@@ -374,6 +403,10 @@ def timeline_of(unit: UnitTerms, data: UnitData, start: datetime, end: datetime)
     slot_booked = {
         sid: sum(s for t, s in d.items() if t <= ordered[0]) for sid, d in slot_delta.items()
     }
+    capacity, overrides = unit.capacity, data.overrides
+    closed = {day for day in days if _closed(data, day)}
+    regular_in = _Windows(windows_regular)
+    slots_in = [(slot, _Windows(windows_slot.get(slot.id, []))) for slot in data.slots]
     pieces: list[Piece] = []
     for left, right in pairwise(ordered):
         if left > ordered[0]:
@@ -383,19 +416,32 @@ def timeline_of(unit: UnitTerms, data: UnitData, start: datetime, end: datetime)
         if right <= start or left >= end:
             continue
         day = left.date()
-        physical = 0 if _closed(data, day) else data.overrides.get(day, unit.capacity) - booked
-        regular = physical if _inside(left, right, windows_regular) else 0
+        physical = 0 if day in closed else overrides.get(day, capacity) - booked
+        regular = physical if regular_in.hold(left, right) else 0
         slots = {
             slot.id: max(min(physical, slot.seats - slot_booked.get(slot.id, 0)), 0)
-            for slot in data.slots
-            if _inside(left, right, windows_slot.get(slot.id, []))
+            for slot, windows in slots_in if windows.hold(left, right)
         }
         pieces.append(Piece(left, right, physical, max(regular, 0), slots))
     return Timeline(unit=unit, pieces=pieces, slots=data.slots, held=data.bookings)
 
 
-def _inside(left: datetime, right: datetime, windows: Iterable[tuple[datetime, datetime]]) -> bool:
-    return any(w0 <= left and right <= w1 for w0, w1 in windows)
+class _Windows:
+    """Windows in time order that do not overlap (a unit's opening hours or a slot's daily
+    window, one per day), asked about pieces in time order: each window is passed once,
+    instead of every piece looking through them all (a month's pieces × its days)."""
+
+    def __init__(self, windows: list[tuple[datetime, datetime]]) -> None:
+        self.windows = windows
+        self.at = 0
+
+    def hold(self, left: datetime, right: datetime) -> bool:
+        """Whether one window holds the whole of [left, right): a window that ends before
+        `right` holds neither this piece nor a later one; the next window starts after it."""
+        windows = self.windows
+        while self.at < len(windows) and windows[self.at][1] < right:
+            self.at += 1
+        return self.at < len(windows) and windows[self.at][0] <= left
 
 
 def timelines(

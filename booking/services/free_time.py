@@ -34,14 +34,13 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from booking import clock
 from booking.models import (
-    HOLDING_STATUSES,
-    Booking,
     CampaignSlot,
     Closure,
     PricePer,
@@ -54,7 +53,6 @@ from booking.services.availability import (
     Timeline,
     UnitData,
     at,
-    overlaps,
     regular_window,
     slot_window,
 )
@@ -167,6 +165,58 @@ class SpaceFreeTime:
     grids: dict[int, DayGrid] = field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------- terms
+
+
+class _Hours(NamedTuple):
+    opens_min: int
+    closes_min: int
+
+
+@dataclass(frozen=True, slots=True)
+class _SpaceTerms:
+    """What the rules read of a unit's space (availability.SpaceHours), read once."""
+
+    closed_on_holidays: bool
+    week: tuple[_Hours | None, ...]  # Monday to Sunday
+
+    def hours_on(self, weekday: int) -> _Hours | None:
+        return self.week[weekday]
+
+
+@dataclass(frozen=True, slots=True)
+class _UnitTerms:
+    """What the rules below read of a unit, read once from the model: a month asks the
+    opening hours of each day four or five times (the day's period, window, closures and
+    timeline), and a model's attributes and hours list cost several times a plain
+    object's. The views keep the model Unit (MonthView.unit, DayGrid.unit)."""
+
+    id: int
+    capacity: int
+    members_only: bool
+    space: _SpaceTerms
+    price_per: PricePer
+    checkin_min: int
+    checkout_min: int
+    lead_time_hours: int
+    max_days_ahead: int
+    min_length: int
+
+
+def _terms(unit: Unit) -> _UnitTerms:
+    space = unit.space
+    week = []
+    for weekday in range(7):
+        hours = space.hours_on(weekday)
+        week.append(None if hours is None else _Hours(hours.opens_min, hours.closes_min))
+    return _UnitTerms(
+        id=unit.id, capacity=unit.capacity, members_only=unit.members_only,
+        space=_SpaceTerms(space.closed_on_holidays, tuple(week)), price_per=unit.price_per,
+        checkin_min=unit.checkin_min, checkout_min=unit.checkout_min,
+        lead_time_hours=unit.lead_time_hours, max_days_ahead=unit.max_days_ahead,
+        min_length=unit.min_length)
+
+
 # --------------------------------------------------------------------------- months
 
 
@@ -194,7 +244,7 @@ def parse_month(text: str | None) -> date | None:
     return first if dates.supported(first) else None
 
 
-def horizon(unit: Unit, today: date) -> date:
+def horizon(unit: Unit | _UnitTerms, today: date) -> date:
     """The last day a booking of the unit may start on (reservations._within_horizon)."""
     return today + timedelta(days=unit.max_days_ahead)
 
@@ -216,10 +266,11 @@ def _months(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]]
     viewer is on the space's member list (services/space_members.py) and books its
     members-only units directly, as any unit."""
     last = next_month(first) - timedelta(days=1)
-    units = [u for u, _ in wanted]
+    terms = {u.id: _terms(u) for u, _ in wanted}
     # One range for all: the month, and the next day for the last night's check-out.
-    lines, closed = _timelines(session, units, at(first, 0), at(last + timedelta(days=2), 0),
-                               first, last + timedelta(days=1), kept, held)
+    lines, closed = _timelines(session, list(terms.values()), at(first, 0),
+                               at(last + timedelta(days=2), 0), first,
+                               last + timedelta(days=1), kept, held)
     now, today = clock.now(), clock.today()
     out = {}
     for unit, asked in wanted:
@@ -228,8 +279,9 @@ def _months(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]]
         if slot is None and members_through_slot and unit.members_only and not member:
             slot = min((s for s in line.slots if not s.ended(today)),
                        key=lambda s: (s.start_date, s.id), default=None)
-        days = [_day(unit, slot, line, closed.get(unit.id, []), first + timedelta(days=i),
-                     now, today, member) for i in range((last - first).days + 1)]
+        days = [_day(terms[unit.id], slot, line, closed.get(unit.id, []),
+                     first + timedelta(days=i), now, today, member)
+                for i in range((last - first).days + 1)]
         out[unit.id] = MonthView(
             unit=unit, slot=slot, first=first, days=days,
             previous=previous_month(first) if first > month_start(today) else None,
@@ -237,7 +289,7 @@ def _months(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]]
     return out
 
 
-def _closures(session: Session, units: Sequence[Unit], first: date, last: date
+def _closures(session: Session, units: Sequence[_UnitTerms], first: date, last: date
               ) -> dict[int, list[tuple[date, date]]]:
     """The units' closures touching [first, last] (inclusive), by unit id."""
     out: dict[int, list[tuple[date, date]]] = {}
@@ -251,15 +303,15 @@ def _closures(session: Session, units: Sequence[Unit], first: date, last: date
     return out
 
 
-def _timelines(session: Session, units: Sequence[Unit], start: datetime, end: datetime,
+def _timelines(session: Session, units: Sequence[_UnitTerms], start: datetime, end: datetime,
                first: date, last: date, kept: Page | None,
                held: dict[int, list] | None = None
                ) -> tuple[dict[int, Timeline], dict[int, list[tuple[date, date]]]]:
     """The units' timelines over [start, end) and their closures touching [first, last]
     (the days of that range): from the database (4 queries), or with what the space
     page keeps (`kept`: closures, overrides and offered slots, which change only with the
-    catalogue) and only the bookings read (1 query, `_held`; none when `held` has them:
-    read for several ranges at once)."""
+    catalogue) and only the bookings read (1 query, availability.held_bookings; none
+    when `held` has them: read for several ranges at once)."""
     if kept is None:
         return (availability.timelines(session, units, start, end),
                 _closures(session, units, first, last))
@@ -275,7 +327,7 @@ def _timelines(session: Session, units: Sequence[Unit], start: datetime, end: da
         kept.touches[(start, end)] = touches
         held = {unit.id: data[unit.id].bookings for unit in units}
     elif held is None:
-        held = _held(session, units, start, end)
+        held = availability.held_bookings(session, units, start, end)
     else:  # read for a wider range: only this one's
         held = {unit.id: [b for b in held.get(unit.id, []) if b.starts_at < end and b.ends_at > start]
                 for unit in units}
@@ -287,22 +339,7 @@ def _timelines(session: Session, units: Sequence[Unit], start: datetime, end: da
     return lines, closed
 
 
-def _held(session: Session, units: Sequence[Unit], start: datetime, end: datetime
-          ) -> dict[int, list]:
-    """The holding bookings of the units during [start, end), as availability.load reads
-    them (the columns a timeline reads), in 1 query."""
-    out: dict[int, list] = {}
-    for row in session.execute(
-            sa.select(Booking.unit_id, Booking.starts_at, Booking.ends_at, Booking.seats,
-                      Booking.campaign_slot_id)
-            .where(Booking.unit_id.in_([u.id for u in units]),
-                   Booking.status.in_(HOLDING_STATUSES),
-                   overlaps(Booking.starts_at, Booking.ends_at, start, end))):
-        out.setdefault(row.unit_id, []).append(row)
-    return out
-
-
-def _is_closed(unit: Unit, closures: list[tuple[date, date]], day: date) -> bool:
+def _is_closed(unit: _UnitTerms, closures: list[tuple[date, date]], day: date) -> bool:
     return regular_window(unit, day) is None or any(a <= day <= b for a, b in closures)
 
 
@@ -311,7 +348,7 @@ def _offered(line: Timeline, slot: CampaignSlot | None) -> bool:
     return slot is None or any(s.id == slot.id for s in line.slots)
 
 
-def _period(unit: Unit, slot: CampaignSlot | None, day: date, now: datetime
+def _period(unit: _UnitTerms, slot: CampaignSlot | None, day: date, now: datetime
             ) -> tuple[datetime, datetime] | None:
     """What a booking of `day` made now would hold: the night from it (check-in to
     check-out), or the day's opening hours (the slot's window in them), today from the
@@ -324,7 +361,7 @@ def _period(unit: Unit, slot: CampaignSlot | None, day: date, now: datetime
     return reservations.bookable_window(unit, day, slot, now=now)
 
 
-def _day(unit: Unit, slot: CampaignSlot | None, line: Timeline,
+def _day(unit: _UnitTerms, slot: CampaignSlot | None, line: Timeline,
          closures: list[tuple[date, date]], day: date, now: datetime, today: date,
          member: bool = False) -> FreeDay:
     """One day of a month, decided as a booking of that day (or the night from it) is."""
@@ -369,9 +406,9 @@ def _grids(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]],
     as in _months, a slot offered that day)."""
     if step <= 0:
         raise ValueError("step must be positive")
-    units = [u for u, _ in wanted]
-    lines, closed = _timelines(session, units, at(day, 0), at(day + timedelta(days=1), 0),
-                               day, day, kept, held)
+    terms = {u.id: _terms(u) for u, _ in wanted}
+    lines, closed = _timelines(session, list(terms.values()), at(day, 0),
+                               at(day + timedelta(days=1), 0), day, day, kept, held)
     now, today = clock.now(), clock.today()
     out = {}
     for unit, asked in wanted:
@@ -379,8 +416,8 @@ def _grids(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]],
         if slot is None and members_through_slot and unit.members_only and not member:
             slot = min((s for s in lines[unit.id].slots if s.covers(day, day)),
                        key=lambda s: s.id, default=None)
-        hours, state = _hours(unit, slot, lines[unit.id], closed.get(unit.id, []), day, step,
-                              now, today, member)
+        hours, state = _hours(terms[unit.id], slot, lines[unit.id], closed.get(unit.id, []),
+                              day, step, now, today, member)
         out[unit.id] = DayGrid(
             unit=unit, slot=slot, day=day, state=state, hours=hours, step=step,
             previous=day - timedelta(days=1) if day > today else None,
@@ -388,7 +425,7 @@ def _grids(session: Session, wanted: Sequence[tuple[Unit, CampaignSlot | None]],
     return out
 
 
-def _hours(unit: Unit, slot: CampaignSlot | None, line: Timeline,
+def _hours(unit: _UnitTerms, slot: CampaignSlot | None, line: Timeline,
            closures: list[tuple[date, date]], day: date, step: int, now: datetime,
            today: date, member: bool = False) -> tuple[list[FreeHour], State]:
     if _is_closed(unit, closures, day):
@@ -477,8 +514,8 @@ def for_space(session: Session, space: Space, *, month_of: date | None = None,
     day_range = (at(day, 0), at(day + timedelta(days=1), 0))
     if (kept is not None and monthly and hourly and month_range in kept.touches
             and day_range in kept.touches):  # both views' bookings in one query
-        held = _held(session, units, min(month_range[0], day_range[0]),
-                     max(month_range[1], day_range[1]))
+        held = availability.held_bookings(session, units, min(month_range[0], day_range[0]),
+                                          max(month_range[1], day_range[1]))
     if monthly:
         found.calendars = _months(session, [(u, None) for u in monthly], first,
                                   members_through_slot=True, member=member, kept=kept,
