@@ -112,6 +112,13 @@ EXPECTED: dict[str, tuple] = {
     "GET api.get_booking": (401, 401, 401, 401),
     "PATCH api.change_booking": (401, 401, 401, 401),
     "DELETE api.cancel_booking": (401, 401, 401, 401),
+    **{f"{method} api.{name}": (401, 401, 401, 401) for method, name in (
+        ("GET", "list_entries"), ("POST", "join_waitlist"), ("GET", "get_entry"),
+        ("DELETE", "leave_waitlist"), ("POST", "confirm_offer"), ("DELETE", "decline_offer"),
+        ("POST", "preview_series"), ("POST", "create_series"), ("GET", "get_series"),
+        ("DELETE", "cancel_series"), ("DELETE", "cancel_series_booking"),
+        ("GET", "get_verification"), ("POST", "verify_email"),
+        ("POST", "send_verification_mail"))},
     # ------------------------------------------------------------------ bookings (company)
     "GET bookings.mine": MEMBERS_ONLY,  # each sees their own (none for the others)
     "GET bookings.new": (LOGIN, 404, 404, 404),  # no unit chosen
@@ -396,33 +403,48 @@ def test_every_route_is_in_the_table_and_answers_as_expected(app, make):
 
 # The booker's token on their own booking: /api/v1/bookings/<reference>, by method.
 OWN_BOOKING_API = {"GET": 200, "PATCH": 422, "DELETE": 200}  # PATCH {}: nothing to change
+# What names one of the company's things in an /api/ URL: its booking, its place in a
+# waitlist, its series.
+OWN_THINGS = {"reference", "series_id", "entry_id"}
 
 
 @pytest.mark.parametrize("role", ["company", "operator_other", "municipality_other"])
 def test_api_routes_with_a_token_of_another_organisation(app, make, role):
-    """Bearer tokens reach only what the token's user may see (the walk sends none)."""
+    """Bearer tokens reach only what the token's user may see (the walk sends none): the
+    booker's own booking answers as it should; the company's booking, waitlist place and
+    series do not exist for anybody else, whatever the method."""
+    from flask import url_for
+
     world = build_world(make)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {world.tokens[role]}"}
-    reference = world.objects["booking"].reference
-    checked = []
+    checked, refused = [], []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/") or "reference" not in rule.arguments:
+        if not rule.rule.startswith("/api/") or not rule.arguments & OWN_THINGS:
             continue
+        with app.test_request_context():
+            url = url_for(rule.endpoint, **{a: world.url_values[a] for a in rule.arguments})
         methods = rule.methods - {"HEAD", "OPTIONS"}
-        assert methods <= set(OWN_BOOKING_API), (rule.endpoint, methods - set(OWN_BOOKING_API))
-        # In this order: read, change (an empty change), then cancel.
-        for method in [m for m in OWN_BOOKING_API if m in methods]:
-            url = rule.rule.replace("<reference>", reference).replace("<string:reference>",
-                                                                      reference)
-            response = client.open(url, method=method, headers=headers, json={})
-            # The booker's own booking answers as it should; somebody else's booking does
-            # not exist for them.
-            expected = OWN_BOOKING_API[method] if role == "company" else 404
-            assert response.status_code == expected, (method, url, response.status_code,
-                                                      response.get_data(as_text=True)[:300])
-            checked.append(method)
+        if rule.arguments == {"reference"}:  # the booking's own routes
+            assert methods <= set(OWN_BOOKING_API), (rule.endpoint,
+                                                     methods - set(OWN_BOOKING_API))
+            # In this order: read, change (an empty change), then cancel.
+            for method in [m for m in OWN_BOOKING_API if m in methods]:
+                response = client.open(url, method=method, headers=headers, json={})
+                expected = OWN_BOOKING_API[method] if role == "company" else 404
+                assert response.status_code == expected, (
+                    method, url, response.status_code, response.get_data(as_text=True)[:300])
+                checked.append(method)
+        elif role != "company":  # the company's own answers: tests/test_api_*.py
+            for method in sorted(methods):
+                response = client.open(url, method=method, headers=headers, json={})
+                assert response.status_code == 404, (
+                    method, url, response.status_code, response.get_data(as_text=True)[:300])
+                refused.append(rule.endpoint)
     assert sorted(checked) == sorted(OWN_BOOKING_API)
+    if role != "company":
+        assert {"api.get_series", "api.cancel_series_booking", "api.get_entry",
+                "api.confirm_offer"} <= set(refused)
 
 
 # Who owns what each GET route shows, among the owners walked below: each of them must get
@@ -461,6 +483,8 @@ OWNERS: dict[str, frozenset[str]] = {
         "nationals", "new_national", "edit_national", "national_report", "national_report_csv")},
     # The company user's token is sent to /api/ routes (the cookie is never enough there).
     "api.list_bookings": frozenset({"company"}), "api.get_booking": frozenset({"company"}),
+    "api.list_entries": frozenset({"company"}), "api.get_entry": frozenset({"company"}),
+    "api.get_series": frozenset({"company"}), "api.get_verification": frozenset({"company"}),
     "bookings.new": frozenset({"company"}),  # ?unit_id= (QUERY)
     "bookings.show": BOOKING, "bookings.ics": BOOKING, "bookings.cancel": BOOKING,
     "bookings.change": BOOKING,
