@@ -256,8 +256,3 @@ def render_audit(organisation_id: int | None):
     except DomainError as error:
         abort(error.status)
     return render_template("account/audit.html", log=log)
-
-
-@bp.app_context_processor
-def _logout_form():
-    return {"logout_form": lambda: LogoutForm(formdata=None)}

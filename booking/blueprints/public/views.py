@@ -30,13 +30,6 @@ _WEEKDAYS_JA = "月火水木金土日"
 _WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-@bp.app_context_processor
-def _language_form():
-    # Not bound to the request: the header's forms must render on any page, even an
-    # error page for a request whose body could not be read (413).
-    return {"language_form": lambda: LanguageForm(formdata=None)}
-
-
 @bp.app_template_global()
 def weekday_short(weekday: int) -> str:
     """月 … 日, Mon … Sun (Monday = 0): a calendar's column, a summary of opening hours."""
