@@ -8,13 +8,12 @@ answers are kept: a refused request booked nothing, so retrying it is safe.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Annotated
 
 from flask import g, request
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
+from booking.blueprints.api import retries
 from booking.blueprints.api.common import (
     ApiDate,
     ApiDatetime,
@@ -27,7 +26,7 @@ from booking.blueprints.api.common import (
 from booking.blueprints.api.openapi import operation
 from booking.blueprints.api.schemas import Booking as BookingShape
 from booking.blueprints.api.schemas import BookingCreated, BookingList
-from booking.models import Booking, BookingStatus
+from booking.models import Booking, BookingStatus, WaitlistEntry
 from booking.services import (
     addresses,
     booking_requests,
@@ -42,7 +41,6 @@ from booking.services.availability import TOKYO
 from booking.services.booking_requests import BookingRequest, ChangeRequest
 from booking.unit_of_work import session
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 # An extra's id as a JSON object key: digits only, below 2^31 (the id column's range).
 ExtraKey = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,8}$")]
 
@@ -116,24 +114,24 @@ class ListParams(BaseModel):
     per_page: int = Field(default=50, ge=1, le=100)
 
 
-_IDEMPOTENCY_PARAM = {
-    "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
-    "description": "Any unique string: a retry with the same key and body gets the first "
-                   "answer again (Idempotent-Replayed: true) and books nothing more; the same "
-                   "key with another body is a 422 idempotency_mismatch",
-    "schema": {"type": "string", "maxLength": 200}}
-_CREATED_HEADERS = {201: {
-    "Location": {"description": "The booking's API URL", "schema": {"type": "string"}},
-    "Idempotent-Replayed": {"description": "`true` when this is the first answer replayed",
-                            "schema": {"type": "string", "enum": ["true"]}},
-}}
-
-
-def _breakdown_json(booking: Booking) -> dict:
+def breakdown_json(booking: Booking) -> dict:
     money = pricing.of_booking(booking)
     return {"base": money.base, "campaign_discount": money.discount,
             "municipality_pays": money.subsidy, "company_pays": money.company_pays,
             "consumption_tax": money.tax, "tax_rate_percent": money.tax_percent}
+
+
+def place_json(held: Booking | WaitlistEntry) -> dict:
+    """Where, when and how many seats a booking or a waitlist entry is for."""
+    return {
+        "unit_id": held.unit_id,
+        "space_id": held.unit.space_id,
+        "space": held.unit.space.name,
+        "unit": held.unit.name,
+        "start": held.starts_at.astimezone(TOKYO).isoformat(),
+        "end": held.ends_at.astimezone(TOKYO).isoformat(),
+        "seats": held.seats,
+    }
 
 
 def booking_json(booking: Booking) -> dict:
@@ -141,16 +139,10 @@ def booking_json(booking: Booking) -> dict:
     return {
         "reference": booking.reference,
         "status": booking.status.value,
-        "unit_id": booking.unit_id,
-        "space_id": booking.unit.space_id,
-        "space": booking.unit.space.name,
-        "unit": booking.unit.name,
-        "start": booking.starts_at.astimezone(TOKYO).isoformat(),
-        "end": booking.ends_at.astimezone(TOKYO).isoformat(),
-        "seats": booking.seats,
+        **place_json(booking),
         "price": {"amount": booking.price_amount, "currency": "JPY",
                   "subsidy": booking.subsidy_amount},
-        "price_breakdown": _breakdown_json(booking),
+        "price_breakdown": breakdown_json(booking),
         "cancel_deadline": cancellation.deadline_of(booking.unit, booking.starts_at)
         .astimezone(TOKYO).isoformat(),
         "campaign": slot.campaign.slug if slot is not None else None,
@@ -193,29 +185,23 @@ def _respond(made: list[Booking]) -> tuple[int, dict]:
 @bp.post("/bookings")
 @operation(operation_id="createBooking", tag="bookings",
            summary="Book seats (send an Idempotency-Key to make retries safe)",
-           security="bearer", headers=(_IDEMPOTENCY_PARAM,), body=BookingIn,
-           responses={201: BookingCreated}, response_headers=_CREATED_HEADERS,
+           security="bearer", headers=(retries.IDEMPOTENCY_PARAM,), body=BookingIn,
+           responses={201: BookingCreated},
+           response_headers=retries.created_headers("The booking's API URL"),
            problems=(401, 403, 404, 409, 422, 429),
            description="409 not_enough_seats with `available`; 403 when a campaign's rules "
                        "exclude the company; 429 over the company's booking or invitation "
                        "limits.")
 @token_required
 def create_booking():
-    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if len(key) > 200:
-        raise InvalidInput({IDEMPOTENCY_HEADER: ["at most 200 characters"]})
-    raw = request.get_json(silent=True)
+    # Identified by its JSON body alone, as the keys stored before other POSTs took them.
+    idem = retries.idempotency(_respond, asked=request.get_json(silent=True))
     body = parse_body(BookingIn)
-    idem = None
-    if key:
-        digest = hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False)
-                                .encode()).hexdigest()
-        idem = reservations.Idempotency(key=key, request_hash=digest, respond=_respond)
     try:
         made = booking_requests.place(session(), g.api_user, _command(body),
                                       locale=g.api_user.locale, idempotency=idem)
     except reservations.Replay as replay:
-        return replay.response, replay.status_code, {"Idempotent-Replayed": "true"}
+        return retries.replayed(replay)
     # The answer stored for replays, built once inside the transaction, is the one sent.
     status, answer = idem.answer if idem is not None and idem.answer else _respond(made)
     return answer, status, {"Location": f"/api/v1/bookings/{made[0].reference}"}

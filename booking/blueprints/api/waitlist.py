@@ -12,7 +12,7 @@ from flask import g
 from pydantic import BaseModel, Field, model_validator
 
 from booking.blueprints.api import retries
-from booking.blueprints.api.bookings import _breakdown_json, booking_json
+from booking.blueprints.api.bookings import booking_json, breakdown_json, place_json
 from booking.blueprints.api.common import ApiDate, ApiDatetime, bp, parse_body, token_required
 from booking.blueprints.api.openapi import operation
 from booking.blueprints.api.schemas import Booking as BookingShape
@@ -68,7 +68,7 @@ def _offer_json(entry: WaitlistEntry) -> dict | None:
             "live": waitlist.is_live(entry),
             "price": {"amount": held.price_amount, "currency": "JPY",
                       "subsidy": held.subsidy_amount},
-            "price_breakdown": _breakdown_json(held)}
+            "price_breakdown": breakdown_json(held)}
 
 
 def entry_json(entry: WaitlistEntry) -> dict:
@@ -76,13 +76,7 @@ def entry_json(entry: WaitlistEntry) -> dict:
     return {
         "id": entry.id,
         "status": entry.status.value,
-        "unit_id": entry.unit_id,
-        "space_id": entry.unit.space_id,
-        "space": entry.unit.space.name,
-        "unit": entry.unit.name,
-        "start": entry.starts_at.astimezone(TOKYO).isoformat(),
-        "end": entry.ends_at.astimezone(TOKYO).isoformat(),
-        "seats": entry.seats,
+        **place_json(entry),
         "campaign": slot.campaign.slug if slot is not None else None,
         "note": entry.note,
         "joined_at": entry.created_at.astimezone(TOKYO).isoformat(),
