@@ -199,10 +199,11 @@ def _closed(data: UnitData, day: date) -> bool:
 
 @cache
 def slot_is_offered() -> sa.ColumnElement[bool]:
-    """CampaignSlot.is_offered in SQL, built once. Building it makes two aliased classes
-    and their hybrids: milliseconds each time (4 ms on a loaded 2-core machine), paid
-    twice by every booking, once under the unit's lock. The expression is immutable and
-    correlates to whichever statement it is put in, so one serves them all."""
+    """CampaignSlot.is_offered in SQL, built once: what every query of the slots offered
+    puts in its WHERE. Building it makes two aliased classes and their hybrids:
+    milliseconds each time (4 ms on a loaded 2-core machine), paid twice by every
+    booking, once under the unit's lock, and by every space page read. The expression is
+    immutable and correlates to whichever statement it is put in, so one serves them all."""
     return sa.and_(CampaignSlot.is_offered)
 
 

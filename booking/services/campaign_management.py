@@ -34,7 +34,7 @@ from booking.models import (
 )
 from booking.services import access, campaign_terms, consent_mail, national_campaigns
 from booking.services.audit import record
-from booking.services.availability import TOKYO, tokyo_days
+from booking.services.availability import TOKYO, slot_is_offered, tokyo_days
 from booking.services.errors import DomainError
 
 # ---------------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def offered_slots(session: Session, campaign: Campaign) -> list[CampaignSlot]:
         sa.select(CampaignSlot)
         .join(Unit, CampaignSlot.unit_id == Unit.id)
         .join(Space, Unit.space_id == Space.id)
-        .where(CampaignSlot.campaign_id == campaign.id, CampaignSlot.is_offered, Space.is_public)
+        .where(CampaignSlot.campaign_id == campaign.id, slot_is_offered(), Space.is_public)
         .options(selectinload(CampaignSlot.unit).selectinload(Unit.space))
         .order_by(CampaignSlot.start_date, CampaignSlot.id)
     ))

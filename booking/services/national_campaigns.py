@@ -28,6 +28,7 @@ from booking import clock
 from booking.models import Campaign, CampaignSlot, NationalCampaign, Organisation, Space, Unit, User
 from booking.services import access, campaign_terms, reports
 from booking.services.audit import record
+from booking.services.availability import slot_is_offered
 from booking.services.csvexport import safe_row
 from booking.services.errors import DomainError
 
@@ -149,7 +150,7 @@ def public_programmes(session: Session,
             sa.select(CampaignSlot)
             .join(Unit, CampaignSlot.unit_id == Unit.id)
             .join(Space, Unit.space_id == Space.id)
-            .where(CampaignSlot.campaign_id.in_(list(rows)), CampaignSlot.is_offered,
+            .where(CampaignSlot.campaign_id.in_(list(rows)), slot_is_offered(),
                    Space.is_public)
             .options(selectinload(CampaignSlot.unit)))
         for slot in slots:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from booking.db import install_listeners
 from booking.models import CampaignSlot, Photo, Space, Unit
 from booking.services import catalogue
+from booking.services.availability import slot_is_offered
 
 FEATURED = 12  # spaces on the home page
 
@@ -58,7 +59,7 @@ def campaign_offers(session: Session, space: Space) -> list[CampaignSlot]:
     return list(session.scalars(
         sa.select(CampaignSlot)
         .join(Unit, CampaignSlot.unit_id == Unit.id)
-        .where(Unit.space_id == space.id, CampaignSlot.is_offered)
+        .where(Unit.space_id == space.id, slot_is_offered())
         .options(selectinload(CampaignSlot.campaign), selectinload(CampaignSlot.unit))
         .order_by(CampaignSlot.start_date.desc(), CampaignSlot.id)
     ))
