@@ -5,17 +5,17 @@ date or all of them. Real databases, the series' one mail through the real SMTP 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from booking import clock
 from booking.extensions import db
 from booking.models import Booking, BookingSeries, OutboxMessage, PricePer, UnitKind
 from booking.services import mail, tokens
 from tests import worlds
 from tests.edge import reservations as r
+from tests.worlds import next_weekday
 
 
 @pytest.fixture
@@ -23,11 +23,6 @@ def app_config(smtp_port):
     return {"MAIL_URL": f"smtp://127.0.0.1:{smtp_port}"}
 
 
-def next_weekday(wanted: int, days: int = 7) -> date:
-    day = clock.today() + timedelta(days=days)
-    while day.weekday() != wanted:
-        day += timedelta(days=1)
-    return day
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from tests import worlds
 from tests.edge import reservations as r
 from tests.test_calendars import _check_text_rules
 from tests.test_calendars import radicale as radicale  # the fixture, shared
-from tests.worlds import wait_for_connections
+from tests.worlds import next_weekday, wait_for_connections
 
 
 @pytest.fixture
@@ -47,12 +47,6 @@ def app_config(smtp_port):
     return {"MAIL_URL": f"smtp://127.0.0.1:{smtp_port}", "REMINDER_HOURS_BEFORE": 24}
 
 
-def next_weekday(wanted: int, days: int = 7) -> date:
-    """The first `wanted` weekday (Monday = 0) at least `days` days from today."""
-    day = clock.today() + timedelta(days=days)
-    while day.weekday() != wanted:
-        day += timedelta(days=1)
-    return day
 
 
 @pytest.fixture

@@ -69,3 +69,11 @@ def wait_for_connections(racers: int) -> None:
                 f"racers need at most {limit} open before they start, or they would meet "
                 f"'too many clients' instead of each other. Who holds them "
                 f"(database, application, state, count): {holders}")
+
+
+def next_weekday(wanted: int, days: int = 7) -> date:
+    """The first `wanted` weekday (Monday = 0) at least `days` days from today."""
+    day = clock.today() + timedelta(days=days)
+    while day.weekday() != wanted:
+        day += timedelta(days=1)
+    return day
