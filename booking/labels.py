@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
-from booking.formatting import thousands
+from booking.formatting import current_locale, thousands
 from booking.prefectures import by_code
 
 SPACE_KINDS = {
@@ -91,8 +94,6 @@ def weekday_name(weekday: int) -> str:
 
 def prefecture_name(code: int | None, locale: str | None = None, unknown: str = "") -> str:
     """The prefecture's name in `locale` (the request's by default); `unknown` for none."""
-    from booking.formatting import current_locale
-
     pref = by_code(code)
     if pref is None:
         return unknown
@@ -139,9 +140,38 @@ def mail_kind_label(kind: str) -> str:
     return str(MAIL_KINDS.get(kind, kind))
 
 
+# What a day or an hour of free time (services/free_time.State) says of itself besides
+# free and full, which free_state_text words by the seats.
+FREE_STATES = {
+    "past": _l("過去"),
+    "closed": _l("休業"),
+    "beyond": _l("受付前"),
+    "members_only": _l("会員専用"),
+    "not_offered": _l("対象外"),
+    "too_soon": _l("受付終了"),
+}
+
+
+def free_state_text(state, seats: int, whole: bool) -> str:
+    """A day or an hour of free time in words: free (a room or house, taken whole) or the
+    seats left (a desk), taken or full, or why it cannot be booked."""
+    return _free_state_text(current_locale(), _value(state), seats, whole)
+
+
+# A month shows a few hundred of these per page and the words depend on these alone (and
+# on the translations, fixed in a process): each worded once, not asked of gettext again.
+@lru_cache(maxsize=4096)
+def _free_state_text(locale: str, state: str, seats: int, whole: bool) -> str:
+    if state == "free":
+        return _("空き") if whole else ngettext("残り%(num)d席", "残り%(num)d席", seats)
+    if state == "full":
+        return _("予約済み") if whole else _("満席")
+    return str(FREE_STATES.get(state, ""))
+
+
 TEMPLATE_GLOBALS = {
     f.__name__: f
     for f in (space_kind_label, unit_kind_label, amenity_label, org_kind_label, price_label,
               weekday_name, prefecture_name, booking_status_label, telework_category_label,
-              mail_kind_label)
+              mail_kind_label, free_state_text)
 }
