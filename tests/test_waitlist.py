@@ -113,6 +113,27 @@ def test_join_a_full_unit_and_the_refusals(w, make):
     assert db.session.scalar(sa.select(sa.func.count(WaitlistEntry.id))) == 1
 
 
+def test_more_seats_than_the_unit_has_on_the_day_are_refused(w, make):
+    """The most a line may ask is the unit's seats on its days: an override of another
+    day does not count, one of the day does."""
+    owner = make.user("owner@example.jp", organisation=w["unit"].space.organisation)
+    unit = db.session.get(Unit, w["unit"].id)
+    closures.set_override(db.session, owner, [unit], w["day"] + timedelta(days=1),
+                          w["day"] + timedelta(days=1), 5)
+    db.session.commit()
+    with pytest.raises(DomainError) as too_many:
+        _join(w, "first", seats=3)
+    assert too_many.value.code == "bad_seats"
+    assert too_many.value.extra["maximum"] == 2
+    closures.set_override(db.session, owner, [unit], w["day"], w["day"], 3)
+    db.session.commit()
+    r.book(db.session, unit, w["third"], [w["period"]], 1)  # the day's third seat taken
+    with pytest.raises(DomainError) as still_too_many:
+        _join(w, "first", seats=4)
+    assert still_too_many.value.extra["maximum"] == 3
+    assert _join(w, "first", seats=3).seats == 3
+
+
 def test_leave_the_line(w):
     entry = _join(w, "first")
     left = waitlist.leave(db.session, w["first"], entry.id)

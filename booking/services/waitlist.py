@@ -61,6 +61,7 @@ from booking.models import (
     Booking,
     BookingStatus,
     CampaignSlot,
+    CapacityOverride,
     IdempotencyRecord,
     Membership,
     OutboxMessage,
@@ -187,7 +188,7 @@ def join(session: Session, user: User, unit: Unit, period: reservations.Period, 
                 raise  # closed, outside the hours, members only: no line to wait in
         else:
             raise DomainError("waitlist_seats_free")
-        most = _most_seats(locked, start, end)
+        most = _most_seats(session, locked, start, end)
         if seats > most:  # more than the unit has then: no cancellation could free them
             raise DomainError("bad_seats", minimum=1, maximum=most)
         if the_slot is not None:
@@ -212,11 +213,14 @@ def join(session: Session, user: User, unit: Unit, period: reservations.Period, 
     return reservations._decide(session, work, lock)
 
 
-def _most_seats(unit: Unit, start: datetime, end: datetime) -> int:
+def _most_seats(session: Session, unit: Unit, start: datetime, end: datetime) -> int:
     """The most seats the unit has on the Tokyo days of [start, end): its capacity, or
-    more on a day whose override says so."""
-    days = set(tokyo_days(start, end))
-    return max([unit.capacity, *(o.capacity for o in unit.capacity_overrides if o.day in days)])
+    more on a day whose override says so (only those days' overrides are read)."""
+    most_override = session.scalar(
+        sa.select(sa.func.max(CapacityOverride.capacity)).where(
+            CapacityOverride.unit_id == unit.id,
+            CapacityOverride.day.in_(tokyo_days(start, end))))
+    return max(unit.capacity, most_override or 0)
 
 
 def join_request(session: Session, user: User, unit: Unit, slot: CampaignSlot | None,
