@@ -332,6 +332,33 @@ def test_campaign_slots_order_and_filter_by_their_price(app, make):
     assert first.space.id == near.id and any(u.campaign for u in first.units)
 
 
+def test_a_price_filter_leaves_out_priced_out_spaces_and_not_their_loads(app, make):
+    """Free offers, a price cap or a campaign asked for leave out the spaces that have no
+    unit at an allowed price and no slot; a later search at the same place without one
+    still reads those spaces' loads (a full one is not counted), including a space beyond
+    those the page will likely show (whose loads are read whole anyway)."""
+    day = date(2027, 7, 26)
+    org, campaign = make.organisation(), make.campaign()
+    slotted = make.space(org, lat=35.0, lon=138.0)
+    make.slot(campaign, make.unit(slotted, price_amount=5000), price_amount=0)
+    free = [make.space(org, lat=35.001 + i / 1000, lon=138.0) for i in range(6)]
+    for space in free:
+        make.unit(space, price_amount=0)
+    full = make.space(org, lat=35.1, lon=138.0)
+    full_desk = make.unit(full, capacity=1, price_amount=2000)
+    make.booking(full_desk, at(day, 0), at(day + timedelta(days=1), 0), 1)
+
+    def total(**kw) -> int:
+        return search(db.session, SearchQuery(lat=35.0, lon=138.0, per_page=1,
+                                              **{"date": day, **kw})).total
+
+    assert total(free=True) == total(max_price=1000) == 7  # the slot's and the free desks
+    assert total(campaign=campaign.slug) == 1
+    # Without a price filter, at the same place: the full space's booking is read.
+    assert total() == total(max_price=3000) == 7
+    assert total(date=day + timedelta(days=1)) == 8
+
+
 def test_pagination(app, make):
     org = make.organisation()
     for i in range(25):

@@ -661,8 +661,8 @@ def search(session: Session, query: SearchQuery, *, online: geocoding.OnlineGeoc
             break
         looked, held = _read_loads(
             session, cat, cat.mark if unchecked else None, candidates,
-            ("marks", _reach_key(q, place, pref), q.kind, frozenset(q.amenities)), full, days,
-            q.seats)
+            ("marks", _reach_key(q, place, pref), q.kind, frozenset(q.amenities), _priced(q)),
+            full, days, q.seats)
         unchecked = False
         if looked is not None and (newer := catalogue.follow(
                 session.connection(), cat, looked)) is not cat:
@@ -980,6 +980,14 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
     return (catalogue.pg_looked(look) if mark is not None else None), held
 
 
+def _priced(q: SearchQuery) -> tuple | None:
+    """What of the query leaves out spaces by price (`_candidates`), None when nothing
+    does: part of the key the candidates' units are remembered under (`_read_loads`)."""
+    if q.free or q.max_price is not None or q.campaign:
+        return q.free, q.max_price, bool(q.campaign)
+    return None
+
+
 def _by_price(c: _Candidate, price: float) -> tuple:
     """The page's order sorting by price, given a space's price (the one it has, or
     could have). Any other order is the candidates' own (`_in_reach`)."""
@@ -999,6 +1007,7 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     """The catalogue's spaces in reach (`_in_reach`) that have the amenities and units of
     the kind asked for, in its order."""
     wanted = frozenset(q.amenities)
+    priced = _priced(q)
     out: dict[int, _Candidate] = {}
     # Spaces share a few opening-hours patterns (one object each in the catalogue).
     windows: dict[int, tuple[MinuteWindow, ...]] = {}
@@ -1007,6 +1016,13 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
             continue
         units = space.units if not q.kind else [u for u in space.units if u.kind == q.kind]
         if not units:
+            continue
+        # Free offers, a price cap or a campaign asked for: a space whose cheapest unit
+        # has no regular offer at an allowed price (none of its units has), and which no
+        # campaign slot, closure or override touches (only a slot offers less or a
+        # campaign), has nothing to list. Near a big city that is most of them.
+        if priced is not None and not space.touched and (
+                q.campaign or not _price_allowed(units[0].price_amount, q)):
             continue
         if (open_windows := windows.get(id(space.week))) is None:
             open_windows = windows[id(space.week)] = _open_windows(
