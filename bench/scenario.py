@@ -90,10 +90,10 @@ def prepare(app, *, units: int = 200, capacity: int = 20, days: int = 10, hot_ca
         operator = accounts.create_organisation(session, owner=owner, kind=OrgKind.OPERATOR,
                                                 name=f"ベンチ施設運営{tag}", prefecture_code=13)
         operator.approved_at = clock.now()
-        # In Tokyo, but on 父島, 1,000 km from where the search mix looks (its places
-        # and stations, 50 km at most): every run leaves its space, hundreds of free
-        # units, in the database, and in central Tokyo they were in every later search's
-        # first page, each run making the next runs' searches slower.
+        # In Tokyo, but on 父島, where the search mix hardly looks: of its places (drawn by
+        # population) only 小笠原 and 二見 are within 50 km, one search in some 70,000.
+        # Every run leaves its space, up to 200 free units, in the database: in central
+        # Tokyo they were in later searches' reach and first pages.
         space = Space(organisation_id=operator.id, slug=f"bench-{tag}", kind=SpaceKind.COWORKING,
                       name=f"ベンチ・コワーキング東京{tag}", prefecture_code=13, city="小笠原村",
                       address="東京都小笠原村父島字東町", lat=27.0945, lon=142.1915,
