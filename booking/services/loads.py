@@ -28,14 +28,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
 from itertools import pairwise
+from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from booking.db import install_listeners, one_of
+from booking.db import OnConflict, insert_statement, install_listeners, one_of
 from booking.models import HOLDING_STATUSES, Booking, Unit, UnitLoad
 from booking.services.availability import at, tokyo_days
 
@@ -115,37 +114,61 @@ def refresh(connection: sa.Connection, dirty: Mapping[int, Iterable[date]]) -> N
         connection.execute(sa.insert(UnitLoad), rows)
 
 
-def _write_known(connection: sa.Connection, unit_id: int, known: _Known, days: Iterable[date],
-                 added: Sequence[tuple[datetime, datetime, int]]) -> None:
-    """Bring the unit's loads of `days` from what `known` held to what it holds with
-    `added`: the pieces that changed or are new in one upsert, those that are gone (two
-    pieces merged) in one DELETE; a day that did not change costs nothing."""
-    before = {day: {p[0]: p for p in pieces(known.held, day)} for day in days}
-    known.held.extend(added)
+def _changes(unit_id: int, known: _Known) -> tuple[list[dict], list[sa.ColumnElement[bool]]]:
+    """What brings the unit's loads from what the table counts (`known.written`) to what
+    `known` holds, which it then counts: the pieces that changed or are new (upsert rows)
+    and those that are gone (two pieces merged: DELETE conditions); a day that did not
+    change costs nothing."""
     upserts: list[dict] = []
     gone: list[sa.ColumnElement[bool]] = []
-    for day, old in sorted(before.items()):
+    if len(known.held) == len(known.written):  # bookings are only ever added to it
+        return upserts, gone
+    for day in sorted(known.days):
+        old = {p[0]: p for p in pieces(known.written, day)}
         new = pieces(known.held, day)
         upserts += [_row(unit_id, known.capacity, known.area, day, piece)
                     for piece in new if old.get(piece[0]) != piece]
         if vanished := sorted(set(old) - {p[0] for p in new}):
             gone.append(sa.and_(UnitLoad.day == day, UnitLoad.start_min.in_(vanished)))
+    known.written = list(known.held)
+    return upserts, gone
+
+
+def _delete(connection: sa.Connection, unit_id: int, gone: list[sa.ColumnElement[bool]]) -> None:
     if gone:
         connection.execute(sa.delete(UnitLoad).where(UnitLoad.unit_id == unit_id,
                                                      sa.or_(*gone)))
-    if upserts:
-        connection.execute(_upsert(connection.dialect.name), upserts)
 
 
-@cache
-def _upsert(dialect: str) -> sa.Insert:
-    """_write_known's upsert of pieces, built once (under a booking's lock, building it
-    cost a tenth of a millisecond)."""
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UnitLoad)
-    return insert.on_conflict_do_update(
-        index_elements=[UnitLoad.unit_id, UnitLoad.day, UnitLoad.start_min],
-        set_={"end_min": insert.excluded.end_min, "seats": insert.excluded.seats,
-              "seats_free": insert.excluded.seats_free})
+def _write_unwritten(session: Session, unit_ids: Iterable[int] | None = None) -> None:
+    """Write the loads that flushes left to the closing statement, of these units (None:
+    all), now: before what they were computed from is forgotten, and before the commit."""
+    known: dict[int, _Known] = session.info.get(_KNOWN) or {}
+    for unit_id in sorted(known if unit_ids is None else set(unit_ids) & set(known)):
+        upserts, gone = _changes(unit_id, known[unit_id])
+        if upserts or gone:
+            connection = session.connection()
+            _delete(connection, unit_id, gone)
+            if upserts:
+                connection.execute(insert_statement(connection.dialect.name, _TABLE, UPSERT), upserts)
+
+
+# unit_loads' upsert for booking.db.insert_together: its key, and what a new row updates.
+UPSERT = OnConflict(keys=("unit_id", "day", "start_min"), update=("end_min", "seats", "seats_free"))
+_TABLE = cast(sa.Table, UnitLoad.__table__)
+
+
+def unwritten(session: Session) -> tuple[type[UnitLoad], list[dict], OnConflict]:
+    """The loads that flushes left to the closing statement (see note_held), as a batch of
+    booking.db.insert_together, which upserts them with its other rows; pieces that are
+    gone (rare: two merged) are deleted now, in a statement of their own."""
+    known: dict[int, _Known] = session.info.get(_KNOWN) or {}
+    rows: list[dict] = []
+    for unit_id in sorted(known):
+        upserts, gone = _changes(unit_id, known[unit_id])
+        _delete(session.connection(), unit_id, gone)
+        rows += upserts
+    return UnitLoad, rows, UPSERT
 
 
 def rebuild(connection: sa.Connection) -> int:
@@ -279,6 +302,9 @@ class _Known:
     area: int
     days: set[date]
     held: list[tuple[datetime, datetime, int]]
+    # The bookings the table's loads of these days count: `held` before the additions that
+    # are not written yet (flushed bookings whose loads wait for the closing statement).
+    written: list[tuple[datetime, datetime, int]]
 
 
 def note_held(session: Session, unit: Unit, days: Iterable[date],
@@ -286,12 +312,14 @@ def note_held(session: Session, unit: Unit, days: Iterable[date],
     """The caller holds the unit's lock (note_locked) and has just read, under it, every
     holding booking (start, end, seats) that touches `days`, and the unit (its capacity).
     A flush that only adds bookings of this unit on these days then recounts its loads
-    from these and the new ones, and writes only the pieces that changed (one upsert;
-    a DELETE too when pieces merged): the day's bookings are not read again. Anything
-    else (a booking changed or deleted, a bulk statement, the capacity changed) forgets
-    it and recounts from the table, as without it. Forgotten when the transaction ends."""
+    from these and the new ones without reading the day's bookings again, and leaves the
+    pieces that changed to be written by the caller's closing statement (`unwritten`, one
+    upsert among its other inserts: one round trip less under the lock), or else before
+    the commit or before anything forgets them. Anything else (a booking changed or
+    deleted, a bulk statement, the capacity changed) forgets it and recounts from the
+    table, as without it. Forgotten when the transaction ends."""
     session.info.setdefault(_KNOWN, {})[unit.id] = _Known(unit.capacity, unit.area, set(days),
-                                                          list(held))
+                                                          list(held), list(held))
 
 
 def note_locked(session: Session, unit_ids: Iterable[int]) -> None:
@@ -331,6 +359,7 @@ def _before_flush(session: Session, _context, _instances) -> None:
         if isinstance(obj, Unit) and obj in changed and obj.id is not None \
                 and sa.inspect(obj).attrs["capacity"].history.has_changes():
             _capacity_changed(session).add(obj.id)
+            _write_unwritten(session, [obj.id])
             known.pop(obj.id, None)
         if not isinstance(obj, Booking):
             continue
@@ -342,12 +371,14 @@ def _before_flush(session: Session, _context, _instances) -> None:
         if obj.id is not None:
             moved.append(obj.id)
         if obj not in new:
+            _write_unwritten(session)
             known.clear()  # a booking changed or deleted: recount from the table
         elif unit_id in known and obj.starts_at is not None and obj.ends_at is not None:
             if set(tokyo_days(obj.starts_at, obj.ends_at)) <= known[unit_id].days:
                 if obj.status in HOLDING_STATUSES:
                     added[unit_id].append((obj.starts_at, obj.ends_at, obj.seats))
             else:
+                _write_unwritten(session, [unit_id])
                 known.pop(unit_id)
     if moved:
         for unit_id, start, end in session.connection().execute(
@@ -366,11 +397,20 @@ def _after_flush(session: Session, _context) -> None:
         known: dict[int, _Known] = session.info.get(_KNOWN) or {}
         rest = {unit_id: days for unit_id, days in dirty.items() if unit_id not in known}
         for unit_id in sorted(set(dirty) - set(rest)):
-            _write_known(session.connection(), unit_id, known[unit_id], dirty[unit_id],
-                         added.get(unit_id, []))
+            known[unit_id].held.extend(added.get(unit_id, []))
+        if session.in_nested_transaction():  # a savepoint's end forgets what is known
+            _write_unwritten(session)
         refresh(session.connection(), rest)
     if resized := session.info.pop("unit_loads_capacity", None):
         resync_free(session.connection(), resized)
+
+
+def _before_commit(session: Session) -> None:
+    """What a flush left to a closing statement that did not come is written before the
+    commit (the commit's own flush comes after this hook: it is done here first)."""
+    if session.info.get(_KNOWN):
+        session.flush()
+        _write_unwritten(session)
 
 
 def _bulk_statement(state: ORMExecuteState):
@@ -386,6 +426,7 @@ def _bulk_statement(state: ORMExecuteState):
     if not touched:
         return None
     _lock(state.session, connection, {unit_id for _id, unit_id, _s, _e in touched})
+    _write_unwritten(state.session)
     state.session.info.pop(_KNOWN, None)  # recounted from the table from now on
     result = state.invoke_statement()
     dirty: Dirty = defaultdict(set)
@@ -403,6 +444,7 @@ def _bulk_statement(state: ORMExecuteState):
 
 def _bulk_unit_update(state: ORMExecuteState):
     ids = [unit_id for unit_id, in _matched(state, Unit.id)]
+    _write_unwritten(state.session)
     state.session.info.pop(_KNOWN, None)  # capacities may change
     result = state.invoke_statement()
     resync_free(state.session.connection(), ids)
@@ -423,5 +465,6 @@ def install() -> None:
         (Session, "after_transaction_end", _forget_locks),
         (Session, "before_flush", _before_flush),
         (Session, "after_flush_postexec", _after_flush),
+        (Session, "before_commit", _before_commit),
         (Session, "do_orm_execute", _bulk_statement),
     ))

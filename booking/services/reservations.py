@@ -729,8 +729,8 @@ def _book(session: Session, unit: Unit | int, actor_user: User,
             records.append({"user_id": user_id, "key": idempotency.key,
                             "request_hash": idempotency.request_hash,
                             "status_code": status, "response": body})
-        insert_together(session, [(AuditEntry, entries), (OutboxMessage, mails),
-                                  (IdempotencyRecord, records)])
+        insert_together(session, [loads.unwritten(session), (AuditEntry, entries),
+                                  (OutboxMessage, mails), (IdempotencyRecord, records)])
         return made
 
     return _decide(session, work, lock, per_company)
