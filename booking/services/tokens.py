@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
 from booking import clock
+from booking.db import read_outside_a_transaction
 from booking.models import ApiToken, Membership, User
 from booking.services import access
 from booking.services.errors import DomainError
@@ -36,6 +37,16 @@ def user_for(session: Session, token: str) -> User | None:
     pays no query per relationship after it."""
     return session.scalars(_user_statement(),
                            {"digest": _digest(token), "now": clock.now()}).unique().first()
+
+
+def user_before_a_decision(session: Session, token: str) -> User | None:
+    """user_for, for a request whose writes are all decided in a transaction of their own
+    (booking.db.begin_write: a new booking), read without a transaction (PostgreSQL): the
+    request then does not begin and end one for this read alone, two round trips of
+    every booking. A request that writes otherwise must not use it: its writes would
+    follow on the same connection, each committed on its own."""
+    read_outside_a_transaction(session)
+    return user_for(session, token)
 
 
 @cache

@@ -22,6 +22,7 @@ from booking.blueprints.api.common import (
     parse_body,
     problem,
     token_required,
+    token_required_before_a_decision,
 )
 from booking.blueprints.api.openapi import operation
 from booking.blueprints.api.schemas import Booking as BookingShape
@@ -192,7 +193,7 @@ def _respond(made: list[Booking]) -> tuple[int, dict]:
            description="409 not_enough_seats with `available`; 403 when a campaign's rules "
                        "exclude the company; 429 over the company's booking or invitation "
                        "limits.")
-@token_required
+@token_required_before_a_decision
 def create_booking():
     # Identified by its JSON body alone, as the keys stored before other POSTs took them.
     idem = retries.idempotency(_respond, asked=request.get_json(silent=True))

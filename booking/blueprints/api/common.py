@@ -20,7 +20,7 @@ from booking.web import problem
 M = TypeVar("M", bound=BaseModel)
 
 __all__ = ["ApiDate", "ApiDatetime", "bp", "domain_problem", "parse_body", "problem",
-           "token_required"]
+           "token_required", "token_required_before_a_decision"]
 
 # Dates and times a request may bring: in the range of booking.dates (2000-01-01 to about
 # five years ahead); 9999-12-31 is a 422 naming the field, not an OverflowError later.
@@ -28,27 +28,35 @@ ApiDate = Annotated[date, AfterValidator(dates.check)]
 ApiDatetime = Annotated[AwareDatetime, AfterValidator(dates.check_datetime)]
 
 
-def _bearer_user():
+def _bearer_user(before_a_decision: bool = False):
     """The user of the request's bearer token, or None (no token, or not a valid one)."""
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
-    return (tokens.user_for(unit_of_work.session(), token.strip())
-            if scheme.lower() == "bearer" else None)
+    if scheme.lower() != "bearer":
+        return None
+    read = tokens.user_before_a_decision if before_a_decision else tokens.user_for
+    return read(unit_of_work.session(), token.strip())
 
 
 def _unauthorized():
     return problem(401, "unauthorized", "A valid bearer token is required.")
 
 
-def token_required(view: Callable) -> Callable:
+def token_required(view: Callable, before_a_decision: bool = False) -> Callable:
     @wraps(view)
     def wrapper(*args, **kwargs):
-        user = _bearer_user()
+        user = _bearer_user(before_a_decision)
         if user is None:
             return _unauthorized()
         g.api_user = user
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def token_required_before_a_decision(view: Callable) -> Callable:
+    """token_required for a view whose writes are all decided in a transaction of their
+    own (a new booking: tokens.user_before_a_decision)."""
+    return token_required(view, before_a_decision=True)
 
 
 def token_optional(view: Callable) -> Callable:
