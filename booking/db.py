@@ -37,7 +37,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import InstrumentedAttribute, Session, scoped_session
+from sqlalchemy.orm import (
+    InstrumentedAttribute,
+    Session,
+    make_transient_to_detached,
+    scoped_session,
+)
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import Pool
 
 IMMEDIATE_OPTION = "sqlite_begin_immediate"
@@ -114,6 +120,22 @@ class PendingWork(RuntimeError):
     """A booking decision was asked for while the session held uncommitted changes."""
 
 
+_AS_FLUSHED = "as_flushed"  # session.info: objects as_flushed made persistent in this transaction
+
+
+def _forget_as_flushed(session: Session, _previous) -> None:
+    """A rollback takes away the rows of objects as_flushed attached: unlike objects that
+    were added new, the session would keep them as persistent (and a later id, which
+    SQLite may hand out again, would meet them in the identity map)."""
+    for obj in session.info.pop(_AS_FLUSHED, ()):
+        if obj in session:
+            session.expunge(obj)
+
+
+def _committed_as_flushed(session: Session) -> None:
+    session.info.pop(_AS_FLUSHED, None)
+
+
 def _remember_writes(session: Session, _context) -> None:
     session.info[WROTE] = True
 
@@ -129,6 +151,8 @@ LISTENERS = (
     (Pool, "checkin", _note_idle),
     (Pool, "checkout", _ping_if_idle),
     (Session, "after_flush", _remember_writes),
+    (Session, "after_soft_rollback", _forget_as_flushed),
+    (Session, "after_commit", _committed_as_flushed),
     (Session, "after_transaction_end", _forget_writes),
 )
 
@@ -251,6 +275,57 @@ def is_lock_timeout(error: BaseException) -> bool:
     if sqlstate in {"55P03", "40P01", "40001"}:  # lock_not_available, deadlock, serialization
         return True
     return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower()
+
+
+def early_ids(session: Session, model: type[Any], count: int) -> list[int]:
+    """next_ids that may be taken before the write lock: PostgreSQL's; none on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    return next_ids(session, model, count)
+
+
+def as_flushed(session: Session, obj: Any) -> dict:
+    """A new object (its id set: next_ids) made persistent as if it had been flushed, and
+    its row, for insert_together to insert in this transaction (before a flush needs it):
+    no INSERT of its own, and none of the flush's work. Columns it was not given take
+    their Python defaults (or None), on the object too; its collections start empty."""
+    table = cast(sa.Table, type(obj).__table__)
+    given = sa.inspect(obj).dict
+    for column in table.c:
+        if column.key not in given:
+            default = column.default
+            value = None if default is None or default.is_sequence else (
+                default.arg(None) if default.is_callable else default.arg)
+            setattr(obj, column.key, value)
+    row = {column.key: getattr(obj, column.key) for column in table.c}
+    make_transient_to_detached(obj)
+    session.add(obj)
+    session.info.setdefault(_AS_FLUSHED, []).append(obj)
+    for relationship in sa.inspect(type(obj)).relationships:
+        if relationship.uselist:
+            set_committed_value(obj, relationship.key, [])
+    return row
+
+
+def next_ids(session: Session, model: type[Any], count: int) -> list[int]:
+    """`count` new ids of the model's table, for rows inserted with them later in the
+    transaction (insert_together). PostgreSQL: from its id column's sequence, which hands
+    each value out once, inside a transaction or not (a rolled-back one leaves a gap).
+    SQLite: after the largest in the table, as SQLite numbers rows itself: only under the
+    write lock of the transaction that inserts them (BEGIN IMMEDIATE, begin_write)."""
+    if count <= 0:
+        return []
+    table = cast(sa.Table, model.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(_next_ids_statement(table), {"count": count}))
+    first = session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0) + 1))
+    return list(range(first, first + count))
+
+
+@cache
+def _next_ids_statement(table: sa.Table) -> sa.Select:
+    return sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence(table.name, "id"))).select_from(
+        sa.func.generate_series(1, sa.bindparam("count", type_=sa.Integer)))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from booking.db import insert_together
+from booking.db import as_flushed, insert_together, next_ids
 from booking.extensions import db
 from booking.models import AuditEntry, IdempotencyRecord, OutboxMessage
 
@@ -74,3 +74,35 @@ def test_shapes_differ_and_empty_tables_are_left_out(make, count_queries, backen
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 0
     assert [m.facts["n"] for m in db.session.scalars(
         sa.select(OutboxMessage).order_by(OutboxMessage.id))] == [0, 0, 1, 2, 3, 0, 1]
+
+
+def test_an_object_as_flushed_is_stored_by_insert_together_and_gone_after_a_rollback(
+        make, count_queries, backend):
+    """as_flushed: the object is persistent at once (its ids from next_ids, its defaults
+    filled in, nothing read on access), its row goes in with insert_together; a rollback
+    takes it out of the session with its row, and the ids handed out are not met again."""
+    user = make.user()
+    db.session.commit()
+    [first_id] = next_ids(db.session, AuditEntry, 1)
+    entry = AuditEntry(id=first_id, user_id=user.id, action="test.as_flushed", target="T:1")
+    with count_queries() as statements:
+        row = as_flushed(db.session, entry)
+        assert entry in db.session and entry.at is not None and entry.detail == {}
+    assert statements == []
+    assert row["id"] == first_id and row["at"] == entry.at
+    insert_together(db.session, [(AuditEntry, [row])])
+    db.session.commit()
+    assert db.session.scalar(sa.select(AuditEntry.action).where(
+        AuditEntry.id == first_id)) == "test.as_flushed"
+
+    [second_id] = next_ids(db.session, AuditEntry, 1)
+    refused = AuditEntry(id=second_id, user_id=user.id, action="test.refused", target="T:2")
+    insert_together(db.session, [(AuditEntry, [as_flushed(db.session, refused)])])
+    db.session.rollback()
+    assert refused not in db.session
+    assert db.session.get(AuditEntry, second_id) is None
+    [third_id] = next_ids(db.session, AuditEntry, 1)  # SQLite may give the same id again
+    again = AuditEntry(id=third_id, user_id=user.id, action="test.again", target="T:3")
+    insert_together(db.session, [(AuditEntry, [as_flushed(db.session, again)])])
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 2

@@ -322,6 +322,18 @@ def note_held(session: Session, unit: Unit, days: Iterable[date],
                                                           list(held), list(held))
 
 
+def note_added(session: Session, booking: Booking) -> None:
+    """A new booking whose row goes in without a flush (booking.db.as_flushed): counted
+    into the bookings noted of its unit (note_held, which must cover its days), its loads
+    written with the closing statement (`unwritten`) or before the commit."""
+    known = (session.info.get(_KNOWN) or {}).get(booking.unit_id)
+    if known is None or not set(tokyo_days(booking.starts_at, booking.ends_at)) <= known.days:
+        raise RuntimeError("a booking stored without a flush needs its unit's days noted "
+                           "under its lock (note_held)")
+    if booking.status in HOLDING_STATUSES:
+        known.held.append((booking.starts_at, booking.ends_at, booking.seats))
+
+
 def note_locked(session: Session, unit_ids: Iterable[int]) -> None:
     """The caller holds the row locks of these units until the transaction ends."""
     session.info.setdefault(_LOCKED, set()).update(unit_ids)

@@ -49,11 +49,14 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from booking import clock
 from booking.db import (
+    as_flushed,
     begin_write,
     campaign_company_lock,
     company_lock,
+    early_ids,
     insert_together,
     is_lock_timeout,
+    next_ids,
 )
 from booking.formatting import hhmm
 from booking.models import (
@@ -668,6 +671,9 @@ def _book(session: Session, unit: Unit | int, actor_user: User,
     # The company's limits count its bookings on every unit: under a lock per company,
     # taken first of all (services/limits.py).
     per_company = company_lock(company_id) if limits.enabled() else None
+    # The new bookings' ids before the unit's lock where the database allows (one for a
+    # unit given by its id: its periods are known under the lock; the rest there).
+    ids = early_ids(session, Booking, 1 if callable(periods) else len(periods))
 
     def work() -> list[Booking]:
         nonlocal periods
@@ -694,25 +700,37 @@ def _book(session: Session, unit: Unit | int, actor_user: User,
         # Only the campaign rules need the company row (one query less otherwise).
         company_row = session.get(Organisation, company_id) if the_slot is not None else None
         made: list[Booking] = []
-        # What goes with the bookings (their audit entries, mails and the idempotency
-        # record): inserted together at the end, in one round trip under the lock.
+        # What goes with the bookings (their rows, audit entries, mails, unit loads and the
+        # idempotency record): inserted together at the end, in one round trip under the
+        # lock. A campaign's rules count the bookings made before, and extras are lent to
+        # a stored booking: those bookings are inserted as they are made.
+        ids.extend(next_ids(session, Booking, len(periods) - len(ids)))
+        insert_now = the_slot is not None or bool(extras)
+        rows: list[dict] = []
         entries: list[dict] = []
         mails: list[dict] = []
-        for start, end in periods:
+        for (start, end), booking_id in zip(periods, ids, strict=True):
             if the_slot is not None and company_row is not None:
                 check_rules(session, the_slot, company_row, start, end, seats)
             price, subsidy = _price(locked_unit, the_slot, start, end, seats)
             booking = Booking(
-                reference=new_reference(), unit_id=unit_id, company_id=company_id,
-                user_id=user_id, campaign_slot_id=the_slot.id if the_slot else None,
+                id=booking_id, reference=new_reference(), unit_id=unit_id,
+                company_id=company_id, user_id=user_id,
+                campaign_slot_id=the_slot.id if the_slot else None,
                 series_id=series.id if series is not None else None, starts_at=start,
                 ends_at=end, seats=seats, price_amount=price,
                 subsidy_amount=subsidy, status=BookingStatus.CONFIRMED, sequence=0,
                 locale=locale if locale in ("ja", "en") else "ja", note=(note or "")[:500],
             )
-            _set_attendees(booking, emails)
-            session.add(booking)
-            session.flush()  # the next check_rules counts this booking too
+            row = as_flushed(session, booking)
+            if insert_now:
+                insert_together(session, [(Booking, [row])])
+            else:
+                rows.append(row)
+            loads.note_added(session, booking)
+            # Flushed after the booking's row is in (the flush that ends _decide, or
+            # reserve_extras'): no query until then flushes them (no_autoflush below).
+            booking.attendees.extend(BookingAttendee(email=e) for e in emails)
             if extras:
                 reserve_extras(session, booking, extras)
             entries.append(audit.entry(
@@ -729,11 +747,16 @@ def _book(session: Session, unit: Unit | int, actor_user: User,
             records.append({"user_id": user_id, "key": idempotency.key,
                             "request_hash": idempotency.request_hash,
                             "status_code": status, "response": body})
-        insert_together(session, [loads.unwritten(session), (AuditEntry, entries),
-                                  (OutboxMessage, mails), (IdempotencyRecord, records)])
+        insert_together(session, [(Booking, rows), loads.unwritten(session),
+                                  (AuditEntry, entries), (OutboxMessage, mails),
+                                  (IdempotencyRecord, records)])
         return made
 
-    return _decide(session, work, lock, per_company)
+    def work_without_autoflush() -> list[Booking]:
+        with session.no_autoflush:
+            return work()
+
+    return _decide(session, work_without_autoflush, lock, per_company)
 
 
 # --------------------------------------------------------------------------- status
