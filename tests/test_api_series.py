@@ -143,6 +143,8 @@ def test_the_same_key_books_the_series_once(client, w):
     again = client.post("/api/v1/series", json=body, headers=keyed)
     assert first.status_code == again.status_code == 201, (first.json, again.json)
     assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+    # The answer kept for replays, built in the booking transaction, lists every booking.
+    assert [b["start"][:10] for b in first.json["bookings"]] == view["free_dates"]
     other = client.post("/api/v1/series", json=dict(body, seats=2), headers=keyed)
     assert other.status_code == 422 and other.json["code"] == "idempotency_mismatch"
     assert _count(BookingSeries) == 1 and _count(Booking) == 4

@@ -46,6 +46,7 @@ from itertools import pairwise
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from booking import clock
 from booking.db import (
@@ -740,6 +741,8 @@ def _book(session: Session, unit: Unit | int, actor_user: User,
             mails += mail.confirmation_rows(session, booking, booker=booker,
                                             company=company_names, operators=operators)
             made.append(booking)
+        if series is not None:  # what its answer lists, before the bookings' rows are in
+            set_committed_value(series, "bookings", list(made))
         records: list[dict] = []
         if idempotency is not None:
             # The answer, built once here: stored for replays and sent by the edge.
