@@ -291,13 +291,11 @@ def as_flushed(session: Session, obj: Any) -> dict:
     their Python defaults (or None), on the object too; its collections start empty."""
     table = cast(sa.Table, type(obj).__table__)
     given = sa.inspect(obj).dict
-    for column in table.c:
-        if column.key not in given:
-            default = column.default
-            value = None if default is None or default.is_sequence else (
-                default.arg(None) if default.is_callable else default.arg)
-            setattr(obj, column.key, value)
-    row = {column.key: getattr(obj, column.key) for column in table.c}
+    [filled] = _with_defaults(table, [{c.key: given[c.key] for c in table.c if c.key in given}])
+    row = {column.key: filled.get(column.key) for column in table.c}
+    for key, value in row.items():
+        if key not in given:
+            setattr(obj, key, value)
     make_transient_to_detached(obj)
     session.add(obj)
     session.info.setdefault(_AS_FLUSHED, []).append(obj)
@@ -371,7 +369,12 @@ def insert_statement(dialect: str, table: sa.Table, conflict: OnConflict | None 
     once (under a booking's lock, building an upsert cost a tenth of a millisecond)."""
     if conflict is None:
         return sa.insert(table)
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite_dialect.insert)(table)
+    return _upserting((postgresql.insert if dialect == "postgresql"
+                       else sqlite_dialect.insert)(table), conflict)
+
+
+def _upserting(insert: Any, conflict: OnConflict) -> sa.Insert:
+    """`insert` (PostgreSQL's or SQLite's INSERT) as the upsert `conflict` says."""
     return insert.on_conflict_do_update(index_elements=list(conflict.keys),
                                         set_={c: insert.excluded[c] for c in conflict.update})
 
@@ -389,11 +392,7 @@ def _together(shape: tuple[tuple[sa.Table, int, tuple[str, ...], OnConflict | No
                             for key in keys)) for i in range(count)]
         insert = postgresql.insert(table).from_select(
             list(keys), rows[0] if count == 1 else sa.union_all(*rows), include_defaults=False)
-        if conflict is not None:
-            insert = insert.on_conflict_do_update(
-                index_elements=list(conflict.keys),
-                set_={c: insert.excluded[c] for c in conflict.update})
-        inserts.append(insert)
+        inserts.append(insert if conflict is None else _upserting(insert, conflict))
     *before, last = inserts
     return last.add_cte(*(s.cte(f"insert_{i}") for i, s in enumerate(before)))
 

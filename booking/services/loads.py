@@ -143,14 +143,10 @@ def _delete(connection: sa.Connection, unit_id: int, gone: list[sa.ColumnElement
 def _write_unwritten(session: Session, unit_ids: Iterable[int] | None = None) -> None:
     """Write the loads that flushes left to the closing statement, of these units (None:
     all), now: before what they were computed from is forgotten, and before the commit."""
-    known: dict[int, _Known] = session.info.get(_KNOWN) or {}
-    for unit_id in sorted(known if unit_ids is None else set(unit_ids) & set(known)):
-        upserts, gone = _changes(unit_id, known[unit_id])
-        if upserts or gone:
-            connection = session.connection()
-            _delete(connection, unit_id, gone)
-            if upserts:
-                connection.execute(insert_statement(connection.dialect.name, _TABLE, UPSERT), upserts)
+    _model, rows, conflict = unwritten(session, unit_ids)
+    if rows:
+        connection = session.connection()
+        connection.execute(insert_statement(connection.dialect.name, _TABLE, conflict), rows)
 
 
 # unit_loads' upsert for booking.db.insert_together: its key, and what a new row updates.
@@ -158,13 +154,15 @@ UPSERT = OnConflict(keys=("unit_id", "day", "start_min"), update=("end_min", "se
 _TABLE = cast(sa.Table, UnitLoad.__table__)
 
 
-def unwritten(session: Session) -> tuple[type[UnitLoad], list[dict], OnConflict]:
-    """The loads that flushes left to the closing statement (see note_held), as a batch of
-    booking.db.insert_together, which upserts them with its other rows; pieces that are
-    gone (rare: two merged) are deleted now, in a statement of their own."""
+def unwritten(session: Session, unit_ids: Iterable[int] | None = None
+              ) -> tuple[type[UnitLoad], list[dict], OnConflict]:
+    """The loads that flushes left to the closing statement (see note_held), of these units
+    (None: all), as a batch of booking.db.insert_together, which upserts them with its
+    other rows; pieces that are gone (rare: two merged) are deleted now, in a statement of
+    their own."""
     known: dict[int, _Known] = session.info.get(_KNOWN) or {}
     rows: list[dict] = []
-    for unit_id in sorted(known):
+    for unit_id in sorted(known if unit_ids is None else set(unit_ids) & set(known)):
         upserts, gone = _changes(unit_id, known[unit_id])
         _delete(session.connection(), unit_id, gone)
         rows += upserts
