@@ -22,7 +22,7 @@ from booking.models import (
     UnitKind,
     map_area,
 )
-from booking.services import availability, geocoding
+from booking.services import availability, catalogue, geocoding
 from booking.services.availability import at
 from booking.services.errors import DomainError
 from booking.services.search import SearchQuery, search
@@ -304,6 +304,60 @@ def test_spaces_in_reach_follow_a_moved_space(app, make):
     near.lat, far.lat = 36.0, 35.01
     db.session.commit()
     assert found() == {far.id}
+
+
+def test_places_searched_are_remembered_by_their_size(app, make):
+    """Search remembers the spaces in reach of each place searched within a budget of
+    bytes, not of places: 300 places with a few spaces in reach all stay (a bound of 256
+    places forgot each before a day's mix of searches came back to it)."""
+    day = date(2027, 7, 26)
+    make.unit(make.space(lat=35.0, lon=138.0))
+    db.session.commit()
+    places = [(35.0 + i / 10_000, 138.0) for i in range(300)]
+    for lat, lon in places:
+        assert search(db.session, SearchQuery(lat=lat, lon=lon, radius_km=10, date=day)).total == 1
+    memo = catalogue.current(db.session).reach
+    assert all(("circle", lat, lon) in memo for lat, lon in places)
+
+
+def test_an_edit_keeps_what_search_remembers_of_places_it_cannot_reach(app, make):
+    """A refreshed catalogue keeps the memo of places that no changed space was or is
+    near: an edit in Hokkaido leaves a search near Shizuoka remembered; one near it, or a
+    space moved there, forgets it (the search then finds what changed)."""
+    day = date(2027, 7, 26)
+    near, far = make.space(lat=35.0, lon=138.0), make.space(lat=43.0, lon=141.3)
+    make.unit(near)
+    make.unit(far)
+    db.session.commit()
+    query = SearchQuery(lat=35.0, lon=138.0, radius_km=10, date=day)
+    key = ("circle", 35.0, 138.0)
+    assert search(db.session, query).total == 1
+    before = catalogue.current(db.session)
+    assert key in before.reach
+    far.name = "札幌の別館"
+    db.session.commit()
+    after = catalogue.current(db.session)
+    assert after is not before and key in after.reach
+    far.lat, far.lon = 35.02, 138.0  # moved into the circle
+    db.session.commit()
+    assert key not in catalogue.current(db.session).reach
+    assert search(db.session, query).total == 2
+    near.name = "静岡の別館"
+    db.session.commit()
+    assert key not in catalogue.current(db.session).reach
+
+
+def test_the_memo_forgets_the_least_recently_used_beyond_its_bytes():
+    """Over its budget the memo forgets the value used longest ago (a value read counts
+    as used); a value larger than the whole budget is not kept and forgets nothing."""
+    memo, everywhere = catalogue.Memo(budget=1000), ("everywhere",)
+    memo.put(("a",), (b"x" * 400,), everywhere)
+    memo.put(("b",), (b"x" * 400,), everywhere)
+    assert memo.get(("a",)) == (b"x" * 400,)
+    memo.put(("c",), (b"x" * 400,), everywhere)
+    assert ("a",) in memo and ("b",) not in memo and ("c",) in memo
+    memo.put(("d",), (b"x" * 2000,), everywhere)
+    assert ("d",) not in memo and len(memo) == 2 and memo.get(("d",)) is None
 
 
 def test_campaign_slots_order_and_filter_by_their_price(app, make):
@@ -588,9 +642,10 @@ def test_loads_read_by_unit_or_by_day_give_the_same_page(demo, monkeypatch):
                 for result in (search(db.session, q) for q in queries)]
 
     kept = []  # what search keeps per place: a map of the units (many) or their ids (few)
-    remember = search_module._remember
-    monkeypatch.setattr(search_module, "_remember", lambda cat, key, value: (
-        kept.append(value[0] is None if key[0] == "marks" else None), remember(cat, key, value)))
+    put = search_module.catalogue.Memo.put
+    monkeypatch.setattr(search_module.catalogue.Memo, "put", lambda memo, key, value, where: (
+        kept.append(value[0] is None if key[0] == "marks" else None),
+        put(memo, key, value, where)))
     monkeypatch.setattr(search_module, "MOST_UNIT_LOOKUPS", 10_000)
     by_unit = pages()
     for most_units, most_nights, guess in ((0, 10_000, True), (0, 0, True), (0, 0, False)):

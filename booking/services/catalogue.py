@@ -36,6 +36,7 @@ primary key).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import math
@@ -44,9 +45,11 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
+import cachetools
 import sqlalchemy as sa
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, SessionTransaction
 
@@ -186,6 +189,92 @@ class Mark:
     xip: tuple[int, ...] = ()
 
 
+# What search may remember of one catalogue (Memo), in bytes as Memo counts them (more
+# than they take: the process grows by less than half of it): the spaces in reach of the
+# places searched and the units whose loads it reads there; near Tokyo at 50 km some
+# 200 KB, near a village a few hundred bytes. At 10,000 spaces the benchmark's 600
+# searches (bench.generate.search_mix) keep 753 values, 18.9 MB. The bound this replaced,
+# 256 values, held a third of them: in a run of the mix most searches missed theirs
+# (57 % of the circles, 89 % of the units read) and looked for them again.
+MEMO_BYTES = 32 * 1024 * 1024
+
+
+# Where a value of the memo comes from: the spaces within a box (south, north, west,
+# east: `circle_box` of a circle searched), of a prefecture (its code), or of the whole
+# country. A change of a space elsewhere leaves it as it is.
+Where = tuple
+
+
+def circle_box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float]:
+    """(south, north, west, east): a box holding every point within `radius_km` of the
+    point, with a margin (the circles search takes are inside it)."""
+    r = radius_km * 1.01 + 0.05
+    dlat = r / 110.5
+    dlon = r / (111.0 * max(math.cos(math.radians(min(abs(lat) + dlat, 89.0))), 0.01))
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+class Memo:
+    """Search's memo of a catalogue: values by key, each with where it comes from
+    (`Where`); the least recently used forgotten once the values' bytes pass `budget` (a
+    value larger than that is not kept). Safe across threads. A value is a tuple; it
+    counts its bytes objects by their length and its tuples' items at 40 bytes each (a
+    pointer, a float or a small int)."""
+
+    def __init__(self, budget: int = MEMO_BYTES) -> None:
+        # Entries (value, where, bytes): their bytes counted once, not at each refresh.
+        self._budget = budget
+        self._cache: cachetools.LRUCache = cachetools.LRUCache(budget, getsizeof=itemgetter(2))
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Any:
+        """The value kept under `key` (None if none), now the most recently used."""
+        with self._lock:
+            found = self._cache.get(key)
+        return None if found is None else found[0]
+
+    def put(self, key: tuple, value: tuple, where: Where) -> None:
+        entry = (value, where, 64 + sum(len(part) if isinstance(part, bytes) else 40 * len(part)
+                                        for part in value if isinstance(part, bytes | tuple)))
+        with self._lock, contextlib.suppress(ValueError):  # (larger than the whole budget)
+            self._cache[key] = entry
+
+    def apart_from(self, points: list[tuple[float, float]], prefectures: set[int]) -> Memo:
+        """A memo of the values that no space at `points` or in `prefectures` comes into:
+        those of the spaces changed, as they were and as they are (a refreshed catalogue
+        keeps what they cannot have changed, in the order they were first kept)."""
+        kept = Memo(self._budget)
+        with self._lock:
+            entries = list(self._cache.items())
+        cache = kept._cache  # (no other thread has it yet)
+        for key, entry in entries:  # (loops, not any(): a refresh runs this for each value)
+            where = entry[1]
+            if where[0] == "box":
+                _, south, north, west, east = where
+                for lat, lon in points:
+                    if south <= lat <= north and west <= lon <= east:
+                        break
+                else:
+                    cache[key] = entry
+            elif where[0] == "prefecture" and where[1] not in prefectures:
+                cache[key] = entry
+        return kept
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def __contains__(self, key: tuple) -> bool:  # (not a use: the order stays)
+        return key in self._cache
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    @property
+    def bytes(self) -> int:
+        return int(self._cache.currsize)
+
+
 class Catalogue:
     def __init__(self, mark: Mark, spaces: dict[int, CatalogueSpace],
                  touches: dict[int, list[Touch]], patterns: dict[tuple, tuple] | None = None
@@ -198,7 +287,7 @@ class Catalogue:
         self.touches = touches  # unit id -> what touches it
         # Search's memo of the spaces in reach of a place (search._in_reach): of this
         # catalogue only, so a refreshed one starts empty.
-        self.reach: dict[tuple, tuple] = {}
+        self.reach = Memo()
         # The campaign slots search's exact rule read (availability.load's kept_slots),
         # detached, with their campaign: a change of a slot or a campaign (or of an
         # organisation's approval) makes a new catalogue, which starts empty.
@@ -234,17 +323,19 @@ class Catalogue:
         public; what touches their units, `touches`); everything else is shared with this
         one, which searches running now go on reading unchanged."""
         new = object.__new__(Catalogue)
-        new.mark, new.patterns, new.reach, new.slots = mark, self.patterns, {}, {}
+        new.mark, new.patterns, new.slots = mark, self.patterns, {}
         new.last_unit_id = max(self.last_unit_id, _last_unit_id(found.values()))
         by_id = dict(self.by_id)
         new_touches = dict(self.touches)
         prefectures: set[int] = set()
         cells: set[tuple[int, int]] = set()
+        points: list[tuple[float, float]] = []  # where the spaces changed were and are
 
         def note(space: CatalogueSpace) -> None:
             prefectures.add(space.prefecture_code)
             if space.lat is not None and space.lon is not None:
                 cells.add(_cell(space.lat, space.lon))
+                points.append((space.lat, space.lon))
 
         for space_id in ids:
             if (old := by_id.pop(space_id, None)) is not None:
@@ -256,6 +347,9 @@ class Catalogue:
             note(space)
         new_touches.update(touches)
         new.by_id, new.touches = by_id, new_touches
+        # What search remembers of places the changes cannot reach stays: at 60 edits a
+        # minute an empty memo at each refresh kept almost nothing.
+        new.reach = self.reach.apart_from(points, prefectures)
         new.by_prefecture = dict(self.by_prefecture)
         for code in prefectures:
             kept = [s for s in self.by_prefecture.get(code, ()) if s.id not in ids]

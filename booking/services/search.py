@@ -916,7 +916,7 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
     # The candidates' units: the same for every search of a place with these amenities
     # and kind (remembered with the spaces in reach): many as a map of one byte per unit
     # id (and the night units' ids, and their map squares), few as their ids.
-    if (kept := _recalled(cat, marks_key)) is None:
+    if (kept := cat.reach.get(marks_key)) is None:
         units = [u for c in candidates.values() for u in c.units]
         if len(units) <= MOST_UNIT_LOOKUPS:
             kept = (None, tuple(u.id for u in units if not u.night),
@@ -927,7 +927,7 @@ def _read_loads(session: Session, cat: catalogue.Catalogue, mark: catalogue.Mark
                 map_of[unit.id] = 2 if unit.night else 1
             kept = (bytes(map_of), (), tuple(u.id for u in units if u.night),
                     tuple(sorted({u.area for u in units})))
-        _remember(cat, marks_key, kept)
+        cat.reach.put(marks_key, kept, _where(marks_key[1]))
     map_kept, day_ids, night_ids, areas = kept
     whole = {u.id for u in full}  # read whole (part 1)
     checkout = days[-1] + timedelta(days=1)
@@ -1031,34 +1031,18 @@ def _candidates(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     return out
 
 
-MOST_REACHES = 256  # places remembered per catalogue (some 30 KB each, a few hundred at most)
-
-
-def _recalled(cat: catalogue.Catalogue, key: tuple) -> tuple | None:
-    """What the catalogue remembers for search under `key` (cat.reach), now its most
-    recently used."""
-    found = cat.reach.pop(key, None)
-    if found is not None:
-        cat.reach[key] = found
-    return found
-
-
-def _remember(cat: catalogue.Catalogue, key: tuple, value: tuple) -> None:
-    """Remember `value` under `key`, forgetting the least recently used beyond
-    MOST_REACHES: the places searched most stay (forgetting all at once, as before, made
-    the next search near Tokyo look for its spaces again)."""
-    while len(cat.reach) >= MOST_REACHES:
-        try:
-            del cat.reach[next(iter(cat.reach))]
-        except (KeyError, RuntimeError):  # another thread's search changed it meanwhile
-            break
-    cat.reach[key] = value
-
-
 def _reach_key(q: SearchQuery, place: Place | None, pref: prefectures.Prefecture | None
                ) -> tuple:
     return (None if place is None else (place.lat, place.lon),
             q.radius_km if pref is None else None, None if pref is None else pref.code)
+
+
+def _where(reach_key: tuple) -> catalogue.Where:
+    """Where the spaces of a reach (`_reach_key`) come from, for the catalogue's memo."""
+    place, radius, code = reach_key
+    if code is not None:
+        return ("prefecture", code)
+    return ("everywhere",) if place is None else ("box", *catalogue.circle_box(place[0], place[1], radius))
 
 
 def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
@@ -1070,21 +1054,22 @@ def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     once: the page's first spaces are then a slice). Remembered by the catalogue: a circle
     per place, at the widest radius asked there (a narrower one is its start: `_narrowed`),
     a prefecture (or the whole country) per place and prefecture. Searches from one
-    station or town measure the same spaces again, at 5, 10, 30 or 50 km (a catalogue
-    changed is a new object, remembering nothing). Kept as two tuples, not a pair per
+    station or town measure the same spaces again, at 5, 10, 30 or 50 km (within a budget
+    of bytes, catalogue.Memo; a catalogue refreshed after an edit keeps what no changed
+    space comes into, Memo.apart_from). Kept as two tuples, not a pair per
     space: the garbage collector's full passes walk every object remembered (a pair each
     made them a tenth of the slowest searches' time at 1 M bookings)."""
     if place is not None and pref is None:
         key: tuple = ("circle", place.lat, place.lon)
-        kept = _recalled(cat, key)
+        kept = cat.reach.get(key)
         if kept is not None and q.radius_km <= kept[0]:
             return _narrowed(kept, place, q.radius_km)
         found = _in_circle(cat, place, q.radius_km)
         spaces, distances = tuple(t[2] for t in found), tuple(t[0] for t in found)
-        _remember(cat, key, (q.radius_km, spaces, distances))
+        cat.reach.put(key, (q.radius_km, spaces, distances), _where(_reach_key(q, place, pref)))
         return spaces, distances
     key = _reach_key(q, place, pref)
-    if (found_pair := _recalled(cat, key)) is not None:
+    if (found_pair := cat.reach.get(key)) is not None:
         return found_pair
     out = []
     for space in cat.by_prefecture.get(pref.code, []) if pref is not None else cat.spaces:
@@ -1095,7 +1080,7 @@ def _in_reach(cat: catalogue.Catalogue, q: SearchQuery, place: Place | None,
     ordered = sorted(out, key=(lambda sd: (sd[1], sd[0].id)) if place is not None
                      else (lambda sd: (sd[0].prefecture_code, sd[0].id)))
     found_pair = tuple(sd[0] for sd in ordered), tuple(sd[1] for sd in ordered)
-    _remember(cat, key, found_pair)
+    cat.reach.put(key, found_pair, _where(key))
     return found_pair
 
 
@@ -1128,10 +1113,7 @@ def _in_circle(cat: catalogue.Catalogue, place: Place, radius: float
     pair) decides only within FAST_DISTANCE_ERROR of the edge (it was ±0.5 %: a hundred
     pairs and more in a first search near Tokyo at 50 km)."""
     lat1, lon1 = place.lat, place.lon
-    r = radius * 1.01 + 0.05
-    dlat = r / 110.5
-    dlon = r / (111.0 * max(math.cos(math.radians(min(abs(lat1) + dlat, 89.0))), 0.01))
-    south, north, west, east = lat1 - dlat, lat1 + dlat, lon1 - dlon, lon1 + dlon
+    south, north, west, east = catalogue.circle_box(lat1, lon1, radius)
     surely, surely_not = radius * (1 - FAST_DISTANCE_ERROR), radius * (1 + FAST_DISTANCE_ERROR)
     sin, cos, sqrt, hypot = math.sin, math.cos, math.sqrt, math.hypot
     out = []
