@@ -112,4 +112,4 @@ def test_a_narrower_circle_from_a_wider_one_is_the_circle_itself():
                 expected = (tuple(s for _, _, s in fresh), tuple(d for d, _, _ in fresh))
                 assert search._in_reach(cat, search.SearchQuery(radius_km=radius), place,
                                         None) == expected, (lat, lon, widest, radius)
-                assert cat.reach[("circle", lat, lon)][0] == max(widest, radius)
+                assert cat.reach.get(("circle", lat, lon))[0] == max(widest, radius)
