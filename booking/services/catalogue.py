@@ -285,8 +285,8 @@ class Catalogue:
         self.patterns = {} if patterns is None else patterns
         self.by_id = spaces
         self.touches = touches  # unit id -> what touches it
-        # Search's memo of the spaces in reach of a place (search._in_reach): of this
-        # catalogue only, so a refreshed one starts empty.
+        # Search's memo of the spaces in reach of a place (search._in_reach): a refreshed
+        # catalogue keeps what its changes cannot reach (Memo.apart_from).
         self.reach = Memo()
         # The campaign slots search's exact rule read (availability.load's kept_slots),
         # detached, with their campaign: a change of a slot or a campaign (or of an

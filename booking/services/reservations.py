@@ -731,7 +731,7 @@ def _book(session: Session, unit: Unit | int, actor_user: User,
             loads.note_added(session, booking)
             # Flushed after the booking's row is in (the flush that ends _decide, or
             # reserve_extras'): no query until then flushes them (no_autoflush below).
-            booking.attendees.extend(BookingAttendee(email=e) for e in emails)
+            _set_attendees(booking, emails)
             if extras:
                 reserve_extras(session, booking, extras)
             entries.append(audit.entry(
