@@ -731,7 +731,10 @@ def _book(session: Session, unit: Unit | int, actor_user: User,
             loads.note_added(session, booking)
             # Flushed after the booking's row is in (the flush that ends _decide, or
             # reserve_extras'): no query until then flushes them (no_autoflush below).
-            _set_attendees(booking, emails)
+            # Its collection is empty (as_flushed): extended, not replaced by
+            # _set_attendees, whose assignment cost 0.8 ms a booking under the lock
+            # (bench.booking_server_time, 6 x 200: p50 9.21 -> 10.08 ms).
+            booking.attendees.extend(BookingAttendee(email=e) for e in emails)
             if extras:
                 reserve_extras(session, booking, extras)
             entries.append(audit.entry(
